@@ -1,0 +1,40 @@
+# Two commands cover the project: `make demo` and `make test`. Each creates .venv on first use.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export DAGSTER_HOME := $(CURDIR)/data/dagster
+export ADT_DATA_DIR ?= $(CURDIR)/data
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/data/mlflow.db
+
+.PHONY: demo test ui install clean benchmark
+
+$(VENV)/.installed: pyproject.toml scripts/install.sh
+	VENV=$(VENV) bash scripts/install.sh
+	touch $@
+
+install: $(VENV)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+## make demo: materialize every asset headlessly (profile ADT_PROFILE, default demo)
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(PY) -m pipelines.materialize
+
+## make test: the test suite (unit tests + the end-to-end tiny-profile graph)
+test: install
+	$(PY) -m pytest -q
+
+## make ui: Dagster UI and MLflow UI on 127.0.0.1
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000"
+	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_TRACKING_URI) & \
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -m pipelines.definitions; kill %1
+
+benchmark: install $(DAGSTER_HOME)/dagster.yaml
+	$(PY) benchmarks/bench_demo.py
+	$(PY) benchmarks/bench_transcribe.py
+
+clean:
+	rm -rf data/*/ data/mlflow.db

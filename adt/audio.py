@@ -1,0 +1,63 @@
+"""Audio file I/O with soundfile, with errors that name the file.
+
+Audio is float32, shape (channels, samples) as open-unmix expects, sample rate in Hz.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from adt.atomic import atomic_path
+
+
+class AudioReadError(ValueError):
+    """An audio file is missing, unreadable or empty; the message names the file."""
+
+
+def read_audio(path: str | os.PathLike, mono: bool = False) -> tuple[np.ndarray, int]:
+    """Read an audio file.
+
+    Returns:
+        ``(audio, sample_rate)``: float32 array of shape (channels, samples), or
+        (samples,) when ``mono`` (channels averaged); sample rate in Hz.
+
+    Raises:
+        AudioReadError: the file does not exist, cannot be decoded, or holds no samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioReadError(f"{path}: no such audio file")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, ...
+        raise AudioReadError(f"{path}: cannot read audio ({exc})") from exc
+    if data.shape[0] == 0:
+        raise AudioReadError(f"{path}: audio file holds no samples")
+    audio = data.T
+    if mono:
+        audio = audio.mean(axis=0)
+    return np.ascontiguousarray(audio), int(sr)
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write 16-bit PCM WAV atomically. ``audio``: (channels, samples) or (samples,)."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 2:
+        audio = audio.T
+    with atomic_path(path, suffix=".wav") as tmp:
+        sf.write(str(tmp), np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    return Path(path)
+
+
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample along the last axis with torchaudio's band-limited sinc resampler."""
+    if orig_sr == target_sr:
+        return audio
+    import torch
+    from torchaudio.functional import resample as _resample
+
+    return _resample(torch.from_numpy(np.ascontiguousarray(audio)), orig_sr, target_sr).numpy()

@@ -1,0 +1,49 @@
+"""Datasets, one module each (mirdata style), all unified into three tables.
+
+Each module exposes ``NAME``, ``REMOTES`` (what to download, with checksums),
+``LICENSE``, ``CITATION`` and ``build(raw_dir, out_dir, profile) -> DatasetTables``,
+which reads the dataset's own layout under ``raw_dir`` (written by the download
+step), writes any audio it renders or crops under ``out_dir`` and returns the
+unified tables below.
+
+Schemas (all paths absolute):
+
+* tracks: track_id (str, ``"<dataset>/<name>"``), dataset, split (train |
+  validation | test), duration_s (float, seconds), sample_rate (int, Hz),
+  mix_path (str or None: a mixture with accompaniment), drum_path (str or None:
+  drum stem or drum-only recording), midi_path (str or None), style, drummer,
+  kit (str or None).
+* onsets: track_id, time_s (float, seconds), drum (5-class: BD SD TT HH CY),
+  label (the source's own label: GM note or MDB class), velocity (float 1..127,
+  NaN when the source has none).
+* beats (ground truth): track_id, time_s (seconds), position (beat in bar, 1-based; 0 unknown).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+TRACK_COLUMNS = ["track_id", "dataset", "split", "duration_s", "sample_rate", "mix_path", "drum_path",
+                 "midi_path", "style", "drummer", "kit"]
+ONSET_COLUMNS = ["track_id", "time_s", "drum", "label", "velocity"]
+BEAT_COLUMNS = ["track_id", "time_s", "position"]
+SPLITS = ("train", "validation", "test")
+
+
+@dataclasses.dataclass
+class DatasetTables:
+    """The unified tables of one dataset (see the module docstring for schemas)."""
+
+    tracks: pd.DataFrame
+    onsets: pd.DataFrame
+    beats: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        for name, cols in (("tracks", TRACK_COLUMNS), ("onsets", ONSET_COLUMNS), ("beats", BEAT_COLUMNS)):
+            df = getattr(self, name)
+            missing = [c for c in cols if c not in df.columns]
+            if missing:
+                raise ValueError(f"{name} table lacks columns {missing}")
+            setattr(self, name, df[cols].reset_index(drop=True))
