@@ -47,3 +47,19 @@ class DatasetTables:
             if missing:
                 raise ValueError(f"{name} table lacks columns {missing}")
             setattr(self, name, df[cols].reset_index(drop=True))
+
+
+DATASETS = ("demo", "groove", "mdb")
+
+
+def get_module(name: str):
+    """The dataset module called ``name`` (imported lazily).
+
+    Raises:
+        ValueError: an unknown dataset name.
+    """
+    import importlib
+
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {DATASETS}")
+    return importlib.import_module(f"adt.datasets.{name}")

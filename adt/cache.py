@@ -1,0 +1,54 @@
+"""Content-keyed cache of stage outputs.
+
+A stage's output folder is ``<data>/<stage>/<key>`` where the key hashes the
+stage's code version, its configuration and its upstream content keys; the
+folder counts as complete only once its ``manifest.json`` exists (written
+last, atomically). Re-running with nothing changed finds the manifest and
+recomputes nothing; a changed input gives a new key and a new folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from adt.atomic import write_json
+from adt.config import data_dir
+
+
+def cache_key(*parts: Any) -> str:
+    """Short SHA-256 of the JSON of ``parts`` (order matters)."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def file_key(path: str | Path) -> str:
+    """Cheap content identity of a file: name, size and modification time."""
+    st = Path(path).stat()
+    return f"{Path(path).name}:{st.st_size}:{int(st.st_mtime_ns)}"
+
+
+class StageCache:
+    """The output folder of one stage for one key."""
+
+    def __init__(self, stage: str, key: str):
+        self.stage, self.key = stage, key
+        self.dir = data_dir() / stage / key
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / "manifest.json"
+
+    def load(self) -> dict | None:
+        """The manifest of a complete earlier run, or None."""
+        if self.manifest_path.is_file():
+            return json.loads(self.manifest_path.read_text())
+        return None
+
+    def save(self, manifest: dict) -> dict:
+        """Mark the folder complete with ``manifest`` (which gets the key added)."""
+        manifest = {**manifest, "key": self.key, "stage": self.stage}
+        write_json(self.manifest_path, manifest)
+        return manifest

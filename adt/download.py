@@ -1,0 +1,380 @@
+"""Dataset downloads: checksummed, resumable, from a mirror or the official URL, and safe extraction.
+
+A dataset module lists what it needs as :class:`Remote` entries. :func:`fetch` puts
+one archive into a folder, taking it from (in this order) a mirror folder that holds
+it, a mirror base URL, or the official URL; every file is checked against its
+SHA-256 digests before it gets its final name. :func:`extract` unpacks a zip or
+tar archive after checking that no member can land outside the target folder.
+
+HTTP downloads use ``urllib`` only: a ``<name>.part`` file collects the bytes and a
+retry (or a later run) asks for the rest with ``Range: bytes=N-``; a server that
+answers 200 instead of 206 makes the download restart from zero.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import shutil
+import stat
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from adt.atomic import atomic_dir, atomic_path
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1 << 20
+#: First retry waits this long (seconds); each further retry doubles it.
+BACKOFF_S = 1.0
+USER_AGENT = "adt-downloader/0.1 (+python-urllib)"
+#: Archive members never extracted (macOS Finder/resource-fork junk).
+JUNK_NAMES = frozenset({"__MACOSX", "Icon\r", ".DS_Store"})
+
+
+@dataclass(frozen=True)
+class Remote:
+    """One downloadable file.
+
+    Attributes:
+        filename: name of the file in the download folder (and in a mirror).
+        url: official download URL.
+        sha256: accepted SHA-256 hex digests (lower case): the official archive's
+            and, where our mirror re-zipped it, the mirror's. Each dataset module
+            says which is which.
+        size: size in bytes of the official file, if known; only a hint for the
+            progress bar (a mirror copy may differ), never checked.
+    """
+
+    filename: str
+    url: str
+    sha256: tuple[str, ...]
+    size: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            raise ValueError(f"{self.filename}: a Remote needs at least one SHA-256 digest")
+        if "/" in self.filename or "\\" in self.filename or self.filename in ("", ".", ".."):
+            raise ValueError(f"{self.filename!r}: Remote.filename must be a plain file name")
+        object.__setattr__(self, "sha256", tuple(d.lower() for d in self.sha256))
+
+
+class DownloadError(RuntimeError):
+    """A file could not be fetched (or unpacked); the message names the file or URL."""
+
+
+class ChecksumError(DownloadError):
+    """A fetched file's SHA-256 matches none of the accepted digests."""
+
+
+class UnsafeArchiveError(DownloadError):
+    """An archive member would land outside the target folder (absolute path,
+    ``..``, a link pointing outside) or is a device/FIFO; nothing was extracted."""
+
+
+def sha256sum(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest (lower case) of a file's contents."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK_BYTES), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _verify(path: Path, remote: Remote, source: str) -> None:
+    """Raise ChecksumError (after deleting ``path``) unless its digest is accepted."""
+    got = sha256sum(path)
+    if got not in remote.sha256:
+        path.unlink(missing_ok=True)
+        raise ChecksumError(
+            f"{remote.filename} from {source}: SHA-256 mismatch: expected one of "
+            f"{', '.join(remote.sha256)}, got {got}; the bad file was deleted"
+        )
+
+
+def _is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://"))
+
+
+def fetch(remote: Remote, dest_dir: str | os.PathLike, mirror: str | None = None, retries: int = 3,
+          timeout_s: float = 30, progress: bool = True) -> Path:
+    """Put ``remote`` into ``dest_dir`` with a verified checksum and return its path.
+
+    Sources, in order: ``mirror`` as a folder holding ``remote.filename`` (copied);
+    ``mirror`` as an http(s) base URL (``<mirror>/<filename>`` downloaded); otherwise
+    ``remote.url``. A file already present with an accepted digest is not fetched
+    again (one with a wrong digest is replaced).
+
+    Args:
+        retries: further attempts after a failed HTTP attempt (connection errors,
+            timeouts, 5xx, truncated bodies), with exponential backoff from
+            :data:`BACKOFF_S` seconds; each attempt resumes the ``.part`` file.
+        timeout_s: socket timeout per connection/read, seconds.
+        progress: show a tqdm progress bar.
+
+    Raises:
+        DownloadError: HTTP 4xx (404 at once, without retries) or all attempts failed.
+        ChecksumError: the fetched file matches none of ``remote.sha256``; it is
+            deleted and nothing is left under the final name.
+    """
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / remote.filename
+    src = None if not mirror or _is_url(mirror) else Path(mirror).expanduser() / remote.filename
+    if dest.is_file():
+        got = sha256sum(dest)
+        if got in remote.sha256:
+            log.info("%s: present with a valid checksum, not fetched again", dest)
+            return dest
+        if src is not None and src.resolve() == dest.resolve():  # the mirror itself: never delete it
+            raise ChecksumError(f"{remote.filename} in mirror folder {mirror}: SHA-256 mismatch: expected one "
+                                f"of {', '.join(remote.sha256)}, got {got}")
+        log.warning("%s: present but its checksum is wrong; fetching it again", dest)
+        dest.unlink()
+
+    if src is not None:
+        if src.is_file():
+            log.info("%s: copying from mirror folder %s", remote.filename, src.parent)
+            with atomic_path(dest) as tmp:
+                shutil.copyfile(src, tmp)
+                _verify(tmp, remote, str(src))
+            return dest
+        log.warning("mirror folder %s has no %s; downloading %s", mirror, remote.filename, remote.url)
+        url = remote.url
+    elif mirror:
+        url = mirror.rstrip("/") + "/" + remote.filename
+    else:
+        url = remote.url
+    return _download(url, dest, remote, retries=retries, timeout_s=timeout_s, progress=progress)
+
+
+class _Retry(Exception):
+    """A retryable failure of one attempt (truncated body, odd resume)."""
+
+
+def _download(url: str, dest: Path, remote: Remote, retries: int, timeout_s: float, progress: bool) -> Path:
+    """Download ``url`` into ``dest`` via ``dest.part``, resuming and retrying."""
+    part = dest.with_name(dest.name + ".part")
+    attempts = max(0, retries) + 1
+    last_error: BaseException | None = None
+    for attempt in range(attempts):
+        if attempt:
+            wait = BACKOFF_S * 2 ** (attempt - 1)
+            log.warning("%s: attempt %d failed (%s); retrying in %.1f s", url, attempt, last_error, wait)
+            time.sleep(wait)
+        try:
+            _download_once(url, part, remote, timeout_s, progress)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and part.is_file() and sha256sum(part) in remote.sha256:
+                pass  # range not satisfiable because the .part is already whole
+            elif exc.code == 416:
+                part.unlink(missing_ok=True)  # stale .part: start over
+                last_error = exc
+                continue
+            elif 400 <= exc.code < 500 and exc.code not in (408, 429):
+                raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason} (not retried)") from exc
+            else:
+                last_error = exc
+                continue
+        except (_Retry, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            last_error = exc  # URLError and socket timeouts are OSErrors too
+            continue
+        _verify(part, remote, url)
+        os.replace(part, dest)
+        return dest
+    raise DownloadError(f"{url}: download failed after {attempts} attempts: {last_error}") from last_error
+
+
+def _download_once(url: str, part: Path, remote: Remote, timeout_s: float, progress: bool) -> None:
+    """One HTTP attempt, appending to ``part``.
+
+    Raises:
+        _Retry: the body was cut short or the server resumed at the wrong byte.
+        urllib.error.HTTPError, URLError, OSError, http.client.HTTPException.
+    """
+    from tqdm import tqdm
+
+    offset = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    if offset:
+        request.add_header("Range", f"bytes={offset}-")
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        length = response.headers.get("Content-Length")
+        length = int(length) if length is not None and length.strip().isdigit() else None
+        if response.status == 206:
+            start = _content_range_start(response.headers.get("Content-Range"))
+            if start != offset:
+                part.unlink(missing_ok=True)
+                raise _Retry(f"asked for bytes {offset}- but got Content-Range "
+                             f"{response.headers.get('Content-Range')!r}; restarting from zero")
+            mode = "ab"
+        else:  # 200: the whole file (no Range sent, or the server ignored it)
+            if offset:
+                log.info("%s: server sent the whole file; restarting the download", url)
+            offset, mode = 0, "wb"
+        total = offset + length if length is not None else remote.size
+        received = 0
+        with open(part, mode) as f, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
+                                         unit_divisor=1024, desc=remote.filename, disable=not progress,
+                                         leave=False) as bar:
+            while True:
+                block = response.read(CHUNK_BYTES)
+                if not block:
+                    break
+                f.write(block)
+                received += len(block)
+                bar.update(len(block))
+    if length is not None and received < length:
+        raise _Retry(f"connection closed after {received} of {length} bytes")
+
+
+def _content_range_start(value: str | None) -> int | None:
+    """First byte of ``Content-Range: bytes A-B/N``, or None if unparsable."""
+    if not value or not value.strip().startswith("bytes"):
+        return None
+    try:
+        return int(value.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+def _is_junk(name: str) -> bool:
+    return any(p in JUNK_NAMES for p in PurePosixPath(name).parts)
+
+
+def _check_name(archive: Path, name: str) -> PurePosixPath:
+    """The member's relative path; UnsafeArchiveError if absolute or escaping."""
+    norm = name.replace("\\", "/")
+    path = PurePosixPath(norm)
+    if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
+        raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; nothing extracted")
+    if ".." in path.parts:
+        raise UnsafeArchiveError(f"{archive}: member {name!r} escapes the target folder (..); nothing extracted")
+    return path
+
+
+def _check_link(archive: Path, name: str, member_path: PurePosixPath, target: str, hard: bool = False) -> None:
+    """Refuse a link whose target would resolve outside the extraction root."""
+    target = target.replace("\\", "/")
+    if target.startswith("/") or (len(target) > 1 and target[1] == ":"):
+        raise UnsafeArchiveError(f"{archive}: link {name!r} -> {target!r} is absolute; nothing extracted")
+    # symlinks resolve from the member's folder, hard links from the archive root
+    parts = list(() if hard else member_path.parent.parts)
+    for p in PurePosixPath(target).parts:
+        if p == "..":
+            if not parts:
+                raise UnsafeArchiveError(f"{archive}: link {name!r} -> {target!r} points outside the "
+                                         "target folder; nothing extracted")
+            parts.pop()
+        elif p != ".":
+            parts.append(p)
+
+
+def _check_through_links(archive: Path, paths: list[PurePosixPath], links: set[PurePosixPath]) -> None:
+    """Refuse members under a symlinked folder: the lexical checks above would not see
+    where they really land."""
+    for path in paths:
+        for i in range(1, len(path.parts)):
+            if PurePosixPath(*path.parts[:i]) in links:
+                raise UnsafeArchiveError(f"{archive}: member {str(path)!r} lies under the link "
+                                         f"{str(PurePosixPath(*path.parts[:i]))!r}; nothing extracted")
+
+
+def _zip_is_symlink(info: zipfile.ZipInfo) -> bool:
+    return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
+
+
+def extract(archive: str | os.PathLike, target_dir: str | os.PathLike) -> Path:
+    """Unpack a zip or tar (.gz/.bz2/.xz) archive into ``target_dir`` and return it.
+
+    Every member is checked first: an absolute path, a ``..`` escape, a link
+    pointing outside, or a device/FIFO member raises UnsafeArchiveError and nothing
+    is extracted. Members are unpacked into a temporary folder beside
+    ``target_dir`` that replaces ``target_dir`` (an existing one is swapped out)
+    only when complete. macOS junk (``__MACOSX/``, ``Icon\\r``, ``.DS_Store``) is skipped.
+
+    Raises:
+        UnsafeArchiveError: an unsafe member (see above).
+        DownloadError: the file is not a readable zip or tar archive.
+    """
+    archive, target_dir = Path(archive), Path(target_dir)
+    if not archive.is_file():
+        raise DownloadError(f"{archive}: no such archive")
+    if zipfile.is_zipfile(archive):
+        return _extract_zip(archive, target_dir)
+    try:
+        is_tar = tarfile.is_tarfile(archive)
+    except OSError:
+        is_tar = False
+    if is_tar:
+        return _extract_tar(archive, target_dir)
+    raise DownloadError(f"{archive}: not a zip or tar archive")
+
+
+def _extract_zip(archive: Path, target_dir: Path) -> Path:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = []
+            for info in zf.infolist():
+                path = _check_name(archive, info.filename)
+                link = None
+                if _zip_is_symlink(info):
+                    link = zf.read(info).decode("utf-8")
+                    _check_link(archive, info.filename, path, link)
+                if not _is_junk(info.filename) and path.parts:
+                    members.append((info, path, link))
+            _check_through_links(archive, [p for _, p, _ in members], {p for _, p, link in members if link})
+            with atomic_dir(target_dir) as tmp:
+                os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+                for info, path, link in members:
+                    out = tmp.joinpath(*path.parts)
+                    if info.is_dir():
+                        out.mkdir(parents=True, exist_ok=True)
+                        continue
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    if link is not None:
+                        os.symlink(link, out)
+                        continue
+                    with zf.open(info) as src, open(out, "wb") as dst:
+                        shutil.copyfileobj(src, dst, CHUNK_BYTES)
+                    mode = (info.external_attr >> 16) & 0o777
+                    if info.create_system == 3 and mode:
+                        os.chmod(out, mode | 0o600)
+    except zipfile.BadZipFile as exc:
+        raise DownloadError(f"{archive}: corrupt zip archive ({exc})") from exc
+    return target_dir
+
+
+def _extract_tar(archive: Path, target_dir: Path) -> Path:
+    try:
+        with tarfile.open(archive) as tf:
+            members = []
+            for m in tf.getmembers():
+                path = _check_name(archive, m.name)
+                if m.issym() or m.islnk():
+                    _check_link(archive, m.name, path, m.linkname, hard=m.islnk())
+                elif not (m.isfile() or m.isdir()):
+                    raise UnsafeArchiveError(f"{archive}: member {m.name!r} is a device or FIFO; nothing extracted")
+                if not _is_junk(m.name) and path.parts:
+                    members.append(m)
+            paths = [PurePosixPath(m.name.replace("\\", "/")) for m in members]
+            _check_through_links(archive, paths, {p for p, m in zip(paths, members) if m.issym()})
+            with atomic_dir(target_dir) as tmp:
+                os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+                # the "data" filter re-checks names and links and drops odd permissions
+                tf.extractall(tmp, members=members, filter="data")
+    except tarfile.FilterError as exc:
+        raise UnsafeArchiveError(f"{archive}: unsafe member ({exc}); nothing extracted") from exc
+    except tarfile.TarError as exc:
+        raise DownloadError(f"{archive}: corrupt tar archive ({exc})") from exc
+    return target_dir

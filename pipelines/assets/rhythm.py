@@ -1,0 +1,203 @@
+"""Rhythm: beats and tatums, conflict/far statistics, drum scores and the skip-bigram LM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from adt.atomic import atomic_path
+from adt.cache import StageCache, cache_key
+from adt.config import data_dir
+from adt.vocab import CLASS_INDEX, CLASSES_5
+from pipelines.assets.common import progress, read_onsets, read_tracks, safe_name
+from pipelines.resources import AdtSettings
+
+SUBDIVISIONS = 4  # tatum = quarter beat (tatum paper Sec. III-A)
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+
+
+@dg.asset(group_name="rhythm", code_version="1",
+          description="Beat times per track: madmom RNN beat activations + DBN tracking at 100 fps on the "
+                      "mixture (or the drum-only recording), and ground-truth beats where a source has them.")
+def beats(context: dg.AssetExecutionContext, tracks: dict) -> dg.Output[dict]:
+    import mlflow
+
+    from adt import tracking
+    from adt.audio import read_audio
+    from adt.beats import beat_f_measure, track_beats
+
+    df = read_tracks(tracks)
+    gt = pd.read_parquet(tracks["gt_beats"])
+    rows, skipped, scores = [], [], []
+    for i, t in enumerate(df.itertuples(), 1):
+        audio_path = t.mix_path if isinstance(t.mix_path, str) else t.drum_path
+        cached = data_dir() / "beats_madmom" / tracks["dataset_keys"][t.dataset] / f"{safe_name(t.track_id)}.npy"
+        try:
+            if not cached.is_file():
+                audio, sr = read_audio(audio_path, mono=True)
+                with atomic_path(cached, suffix=".npy") as tmp:
+                    np.save(tmp, track_beats(audio, sr))
+            est = np.load(cached)
+        except Exception as exc:  # one bad track is reported, not fatal
+            context.log.warning(f"{t.track_id}: beat tracking failed: {exc}")
+            skipped.append(t.track_id)
+            continue
+        rows += [(t.track_id, "madmom", float(b)) for b in est]
+        ref = gt.loc[gt.track_id == t.track_id, "time_s"].to_numpy()
+        if len(ref) >= 2:
+            scores.append((t.dataset, beat_f_measure(ref, est, window_s=0.05)))
+        progress(context.log, "beat-tracked", i, len(df))
+    rows += [(tid, "ground_truth", float(b)) for tid, b in zip(gt.track_id, gt.time_s)]
+    out = pd.DataFrame(rows, columns=["track_id", "source", "time_s"])
+    key = cache_key("beats", "1", tracks["key"])
+    path = data_dir() / "beats" / key / "beats.parquet"
+    _write_parquet(out, path)
+    f_by_dataset = pd.DataFrame(scores, columns=["dataset", "f"]).groupby("dataset").f.mean().round(4).to_dict()
+    cache = StageCache("mlflow-logged", cache_key("beats", key))
+    if cache.load() is None:
+        with tracking.run("beats", "madmom-beats", params={"fps": 100, "method": "RNNBeatProcessor+DBN"}):
+            for ds, f in f_by_dataset.items():
+                mlflow.log_metric(f"beat_f_{ds}", f)
+        cache.save({})
+    return dg.Output({"key": key, "path": str(path), "skipped": skipped}, data_version=dg.DataVersion(key),
+                     metadata={"beat_f_measure_50ms": f_by_dataset, "skipped": skipped, "rows": len(out)})
+
+
+@dg.asset(group_name="rhythm", code_version="1",
+          description=f"Tatum times: {SUBDIVISIONS} per beat, interpolated between consecutive beats, per beat source.")
+def tatums(context: dg.AssetExecutionContext, beats: dict) -> dg.Output[dict]:
+    from adt.beats import tatums_from_beats
+
+    b = pd.read_parquet(beats["path"])
+    parts, skipped = [], []
+    for (tid, source), group in b.groupby(["track_id", "source"], sort=True):
+        try:
+            t = tatums_from_beats(np.sort(group.time_s.to_numpy()), SUBDIVISIONS)
+        except ValueError as exc:
+            skipped.append(f"{tid} ({source}): {exc}")
+            continue
+        parts.append(pd.DataFrame({"track_id": tid, "source": source, "time_s": t}))
+    out = pd.concat(parts, ignore_index=True)
+    key = cache_key("tatums", "1", beats["key"], SUBDIVISIONS)
+    path = data_dir() / "tatums" / key / "tatums.parquet"
+    _write_parquet(out, path)
+    if skipped:
+        context.log.warning(f"no tatum grid for {len(skipped)} track/source pairs")
+    return dg.Output({"key": key, "path": str(path), "skipped": skipped}, data_version=dg.DataVersion(key),
+                     metadata={"rows": len(out), "subdivisions": SUBDIVISIONS, "skipped": skipped})
+
+
+@dg.asset(group_name="rhythm", code_version="1",
+          description="Tatum paper Table I: share of onsets lost to conflict and far, per dataset and beat source.")
+def quantization_stats(context: dg.AssetExecutionContext, tracks: dict, onsets: dict, tatums: dict) -> dg.Output[dict]:
+    import mlflow
+
+    from adt import tracking
+    from adt.quantization import quantize_onsets, summarize
+
+    dataset_of = read_tracks(tracks).set_index("track_id").dataset
+    ons = read_onsets(onsets)
+    tat = pd.read_parquet(tatums["path"])
+    flags = []
+    for (tid, source), grid in tat.groupby(["track_id", "source"]):
+        o = ons[ons.track_id == tid]
+        if o.empty:
+            continue
+        f = quantize_onsets(o.time_s.to_numpy(), o.drum.to_numpy(), grid.time_s.to_numpy())
+        f = f.assign(track_id=tid, source=source, dataset=dataset_of[tid], drum=o.drum.to_numpy())
+        flags.append(f)
+    flags = pd.concat(flags, ignore_index=True)
+    table = summarize(flags, ["dataset", "source"])
+    per_drum = summarize(flags, ["dataset", "source", "drum"])
+    key = cache_key("quantization", "1", tatums["key"], onsets["key"])
+    out_dir = data_dir() / "quantization_stats" / key
+    _write_parquet(table, out_dir / "table1.parquet")
+    _write_parquet(per_drum, out_dir / "per_drum.parquet")
+    md = table.to_markdown(index=False, floatfmt=".4f")
+    cache = StageCache("mlflow-logged", cache_key("quantization", key))
+    if cache.load() is None:
+        with tracking.run("quantization", "table1", params={"far_s": 0.05, "subdivisions": SUBDIVISIONS}):
+            mlflow.log_table(table, "table1.json")
+            mlflow.log_table(per_drum, "per_drum.json")
+        cache.save({})
+    return dg.Output({"key": key, "path": str(out_dir / "table1.parquet"), "table": table.to_dict("records")},
+                     data_version=dg.DataVersion(key), metadata={"table1": dg.MetadataValue.md(md)})
+
+
+@dg.asset_check(asset=quantization_stats, description="Share of onsets lost to conflict or far with ground-truth "
+                "beats stays below AdtSettings.max_unquantizable_ratio for every dataset.")
+def quantization_within_threshold(settings: AdtSettings, quantization_stats: dict) -> dg.AssetCheckResult:
+    table = pd.DataFrame(quantization_stats["table"])
+    gt = table[table.source == "ground_truth"]
+    worst = gt.set_index("dataset").union.to_dict()
+    failing = {d: r for d, r in worst.items() if r > settings.max_unquantizable_ratio}
+    return dg.AssetCheckResult(passed=not failing,
+                               metadata={"union_ratio": worst, "threshold": settings.max_unquantizable_ratio,
+                                         "failing": failing})
+
+
+@dg.asset(group_name="rhythm", code_version="1",
+          description="Tatum-level binary drum scores Y (K=5 drums x M tatums) on the ground-truth tatum grid, per split.")
+def drum_scores(context: dg.AssetExecutionContext, tracks: dict, onsets: dict, tatums: dict) -> dg.Output[dict]:
+    from adt.scores import drum_score
+
+    df = read_tracks(tracks).set_index("track_id")
+    ons = read_onsets(onsets)
+    tat = pd.read_parquet(tatums["path"])
+    tat = tat[tat.source == "ground_truth"]
+    key = cache_key("drum_scores", "1", tatums["key"], onsets["key"])
+    out_dir = data_dir() / "drum_scores" / key
+    by_split: dict[str, dict[str, np.ndarray]] = {}
+    for tid, grid in tat.groupby("track_id"):
+        o = ons[ons.track_id == tid]
+        y = drum_score(o.time_s.to_numpy(), np.array([CLASS_INDEX[d] for d in o.drum], dtype=int),
+                       grid.time_s.to_numpy(), k=len(CLASSES_5))
+        by_split.setdefault(df.loc[tid, "split"], {})[tid] = y
+    paths = {}
+    for split, scores in by_split.items():
+        path = out_dir / f"{split}.npz"
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez_compressed(tmp, **{safe_name(k): v for k, v in scores.items()})
+        paths[split] = str(path)
+    counts = {s: {"scores": len(v), "tatums": int(sum(y.shape[1] for y in v.values()))} for s, v in by_split.items()}
+    return dg.Output({"key": key, "paths": paths, "counts": counts}, data_version=dg.DataVersion(key),
+                     metadata={"counts": counts, "classes": list(CLASSES_5)})
+
+
+def load_scores(path: str) -> list[np.ndarray]:
+    with np.load(path) as z:
+        return [z[k] for k in z.files]
+
+
+@dg.asset(group_name="language_model", code_version="1",
+          description="Skip-type bigram drum-score LM (tatum paper Eq. 3) fitted on the training scores; "
+                      "perplexity per drum and tatum on the test scores (chance = 2).")
+def lm_bigram(context: dg.AssetExecutionContext, drum_scores: dict) -> dg.Output[dict]:
+    import mlflow
+
+    from adt import tracking
+    from adt.lm import SkipBigramLM
+
+    paths = drum_scores["paths"]
+    if "train" not in paths:
+        raise dg.Failure("no training drum scores")
+    key = cache_key("lm_bigram", "1", drum_scores["key"])
+    cache = StageCache("lm_bigram", key)
+    manifest = cache.load()
+    if manifest is None:
+        lm = SkipBigramLM().fit(load_scores(paths["train"]))
+        lm.save(cache.dir / "bigram.json")
+        ppl = {split: float(lm.perplexity(load_scores(p))) for split, p in paths.items()}
+        with tracking.run("language_model", "skip-bigram", params={"skip": 16, "smoothing": "add-one"}) as run:
+            mlflow.log_metrics({f"perplexity_{s}": v for s, v in ppl.items()})
+            mlflow.log_artifact(str(cache.dir / "bigram.json"))
+        manifest = cache.save({"path": str(cache.dir / "bigram.json"), "perplexity": ppl, "run_id": run.info.run_id})
+    return dg.Output(manifest, data_version=dg.DataVersion(key),
+                     metadata={"perplexity": manifest["perplexity"], "mlflow_run_id": manifest["run_id"]})

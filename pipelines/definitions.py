@@ -1,0 +1,31 @@
+"""The Dagster code location: every stage of the ADT flow as an asset.
+
+ingest (raw_dataset partitioned by dataset, tracks, onsets) -> separation (drum_stems)
+-> rhythm (beats, tatums, quantization_stats + check, drum_scores) -> language_model
+(lm_bigram) -> features -> models (transcriber) -> evaluation (zero_shot_matrix).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.assets import features, ingest, models, rhythm, separation
+from pipelines.resources import AdtSettings
+
+ALL_ASSETS = [ingest.raw_dataset, ingest.unified_tables, separation.drum_stems, rhythm.beats, rhythm.tatums,
+              rhythm.quantization_stats, rhythm.drum_scores, rhythm.lm_bigram, features.features,
+              models.transcriber, models.zero_shot_matrix]
+ALL_CHECKS = [rhythm.quantization_within_threshold]
+
+#: Everything downstream of the raw datasets (unpartitioned): one run materializes it.
+downstream_job = dg.define_asset_job(
+    "adt_downstream", selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingest.raw_dataset))
+raw_job = dg.define_asset_job("adt_raw_datasets", selection=[ingest.raw_dataset],
+                              partitions_def=ingest.dataset_partitions)
+
+defs = dg.Definitions(
+    assets=ALL_ASSETS,
+    asset_checks=ALL_CHECKS,
+    jobs=[downstream_job, raw_job],
+    resources={"settings": AdtSettings()},
+)

@@ -1,0 +1,282 @@
+"""adt.download against a local HTTP server (127.0.0.1, port 0) serving archives built here."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import tarfile
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from adt import download
+from adt.download import ChecksumError, DownloadError, Remote, UnsafeArchiveError, extract, fetch, sha256sum
+
+
+def _groove_like_zip() -> bytes:
+    """A small zip in the Groove archive's layout, with macOS junk to skip."""
+    rnd = random.Random(0)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("groove/", b"")
+        zf.writestr("groove/info.csv", "drummer,session,id,style,bpm,beat_type,time_signature,midi_filename,"
+                                       "audio_filename,duration,split\n")
+        zf.writestr("groove/drummer1/session1/1_funk_80_beat_4-4.mid", rnd.randbytes(40_000))
+        zf.writestr("groove/drummer1/Icon\r", b"")
+        zf.writestr("__MACOSX/groove/._info.csv", b"junk")
+    return buf.getvalue()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server API)
+        srv = self.server
+        rng = self.headers.get("Range")
+        srv.requests.append((self.path, rng))
+        data = srv.files.get(self.path)
+        if data is None:
+            self.send_error(404, "Not Found")
+            return
+        start = 0
+        if rng and srv.support_range:
+            start = int(rng.split("=", 1)[1].split("-", 1)[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if srv.cuts_left > 0:  # drop the connection part-way through the body
+            srv.cuts_left -= 1
+            self.wfile.write(body[: srv.cut_after])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.daemon_threads = True
+    srv.files, srv.requests = {}, []
+    srv.support_range, srv.cuts_left, srv.cut_after = True, 0, 0
+    srv.base = f"http://127.0.0.1:{srv.server_address[1]}"
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch):
+    monkeypatch.setattr(download, "BACKOFF_S", 0.0)
+
+
+def _remote(server, data: bytes, name: str = "groove-test.zip", digest: str | None = None) -> Remote:
+    server.files["/files/" + name] = data
+    return Remote(name, f"{server.base}/files/{name}", (digest or hashlib.sha256(data).hexdigest(),))
+
+
+def test_download_verify_extract(server, tmp_path):
+    data = _groove_like_zip()
+    remote = _remote(server, data)
+    path = fetch(remote, tmp_path / "dl", progress=False)
+    assert path == tmp_path / "dl" / remote.filename
+    assert sha256sum(path) == hashlib.sha256(data).hexdigest()
+    assert not list((tmp_path / "dl").glob("*.part"))
+    assert server.requests == [("/files/" + remote.filename, None)]
+
+    # present and valid: not fetched again
+    assert fetch(remote, tmp_path / "dl", progress=False) == path
+    assert len(server.requests) == 1
+
+    root = extract(path, tmp_path / "raw")
+    assert (root / "groove" / "info.csv").is_file()
+    assert (root / "groove" / "drummer1" / "session1" / "1_funk_80_beat_4-4.mid").stat().st_size == 40_000
+    assert not (root / "__MACOSX").exists()
+    assert not (root / "groove" / "drummer1" / "Icon\r").exists()
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_interrupted_download_resumes_with_range(server, tmp_path):
+    data = _groove_like_zip()
+    remote = _remote(server, data)
+    server.cuts_left, server.cut_after = 1, 10_000
+    path = fetch(remote, tmp_path, retries=2, progress=False)
+    assert sha256sum(path) == remote.sha256[0]
+    assert server.requests == [("/files/" + remote.filename, None),
+                               ("/files/" + remote.filename, "bytes=10000-")]
+
+
+def test_partial_file_from_earlier_run_is_resumed(server, tmp_path):
+    data = _groove_like_zip()
+    remote = _remote(server, data)
+    (tmp_path / (remote.filename + ".part")).write_bytes(data[:777])
+    path = fetch(remote, tmp_path, progress=False)
+    assert path.read_bytes() == data
+    assert server.requests == [("/files/" + remote.filename, "bytes=777-")]
+
+
+def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
+    data = _groove_like_zip()
+    remote = _remote(server, data)
+    server.support_range = False
+    (tmp_path / (remote.filename + ".part")).write_bytes(b"garbage-prefix")
+    path = fetch(remote, tmp_path, progress=False)
+    assert path.read_bytes() == data
+    assert server.requests[0][1] == "bytes=14-"
+
+
+def test_checksum_mismatch_deletes_file_and_never_extracts(server, tmp_path):
+    data = _groove_like_zip()
+    wrong = "0" * 64
+    remote = _remote(server, data, digest=wrong)
+    target = tmp_path / "raw"
+    with pytest.raises(ChecksumError) as err:
+        extract(fetch(remote, tmp_path / "dl", progress=False), target)
+    msg = str(err.value)
+    assert remote.filename in msg and wrong in msg and hashlib.sha256(data).hexdigest() in msg
+    assert not (tmp_path / "dl" / remote.filename).exists()
+    assert not list((tmp_path / "dl").glob("*.part"))
+    assert not target.exists()
+
+
+def test_404_fails_at_once(server, tmp_path):
+    remote = Remote("missing.zip", f"{server.base}/files/missing.zip", ("0" * 64,))
+    with pytest.raises(DownloadError, match="404"):
+        fetch(remote, tmp_path, retries=3, progress=False)
+    assert len(server.requests) == 1
+    assert not (tmp_path / "missing.zip").exists()
+
+
+def test_retries_exhausted(server, tmp_path):
+    data = _groove_like_zip()
+    remote = _remote(server, data)
+    server.support_range, server.cuts_left, server.cut_after = False, 10, 100
+    with pytest.raises(DownloadError, match="3 attempts"):
+        fetch(remote, tmp_path, retries=2, progress=False)
+    assert len(server.requests) == 3
+    assert not (tmp_path / remote.filename).exists()
+
+
+def test_mirror_folder_and_mirror_url(server, tmp_path):
+    data = _groove_like_zip()
+    digest = hashlib.sha256(data).hexdigest()
+    remote = Remote("groove-test.zip", f"{server.base}/official/groove-test.zip", (digest,))
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / remote.filename).write_bytes(data)
+
+    path = fetch(remote, tmp_path / "a", mirror=str(mirror), progress=False)
+    assert path.read_bytes() == data
+    assert server.requests == []  # copied, nothing downloaded
+
+    server.files["/mirror/" + remote.filename] = data
+    path = fetch(remote, tmp_path / "b", mirror=server.base + "/mirror/", progress=False)
+    assert path.read_bytes() == data
+    assert server.requests == [("/mirror/" + remote.filename, None)]
+
+    (mirror / remote.filename).write_bytes(data[:-1] + b"x")  # a bad mirror copy is refused
+    with pytest.raises(ChecksumError):
+        fetch(remote, tmp_path / "c", mirror=str(mirror), progress=False)
+    assert not (tmp_path / "c" / remote.filename).exists()
+
+
+def _zip_with(name: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("MDBDrums-master/README.md", b"ok")
+        zf.writestr(name, b"evil")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "MDBDrums-master/../../evil.txt", "/tmp/evil-abs.txt"])
+def test_unsafe_zip_extracts_nothing(tmp_path, name):
+    archive = tmp_path / "dl" / "bad.zip"
+    archive.parent.mkdir()
+    archive.write_bytes(_zip_with(name))
+    target = tmp_path / "out" / "raw"
+    with pytest.raises(UnsafeArchiveError, match="evil"):
+        extract(archive, target)
+    assert not target.exists()
+    assert not list(tmp_path.rglob("evil*"))
+    assert not list(tmp_path.rglob(".tmp-*"))  # no half-extracted folder left behind
+
+
+def _tar_with_link(link_target: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        info = tarfile.TarInfo("pkg/data.txt")
+        info.size = 2
+        tf.addfile(info, io.BytesIO(b"ok"))
+        link = tarfile.TarInfo("pkg/link")
+        link.type, link.linkname = tarfile.SYMTYPE, link_target
+        tf.addfile(link)
+    return buf.getvalue()
+
+
+def test_tar_symlink_outside_is_refused(tmp_path):
+    archive = tmp_path / "bad.tar.gz"
+    archive.write_bytes(_tar_with_link("../../outside.txt"))
+    with pytest.raises(UnsafeArchiveError, match="outside"):
+        extract(archive, tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_zip_symlink_outside_is_refused(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("pkg/data.txt", b"ok")
+        link = zipfile.ZipInfo("pkg/link")
+        link.create_system, link.external_attr = 3, (0o120777 << 16)  # a Unix symlink
+        zf.writestr(link, "../../outside.txt")
+    archive = tmp_path / "bad.zip"
+    archive.write_bytes(buf.getvalue())
+    with pytest.raises(UnsafeArchiveError, match="outside"):
+        extract(archive, tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_member_under_a_symlinked_folder_is_refused(tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        link = tarfile.TarInfo("pkg/up")
+        link.type, link.linkname = tarfile.SYMTYPE, "."
+        tf.addfile(link)
+        info = tarfile.TarInfo("pkg/up/x.txt")
+        info.size = 1
+        tf.addfile(info, io.BytesIO(b"x"))
+    archive = tmp_path / "bad.tar"
+    archive.write_bytes(buf.getvalue())
+    with pytest.raises(UnsafeArchiveError, match="under the link"):
+        extract(archive, tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_tar_gz_extracts_with_inside_symlink(tmp_path):
+    archive = tmp_path / "good.tar.gz"
+    archive.write_bytes(_tar_with_link("data.txt"))
+    root = extract(archive, tmp_path / "raw")
+    assert (root / "pkg" / "data.txt").read_text() == "ok"
+    assert (root / "pkg" / "link").is_symlink() and (root / "pkg" / "link").read_text() == "ok"
+
+
+def test_not_an_archive(tmp_path):
+    bogus = tmp_path / "x.zip"
+    bogus.write_bytes(b"not an archive")
+    with pytest.raises(DownloadError, match="not a zip or tar"):
+        extract(bogus, tmp_path / "raw")
+
+
+def test_remote_needs_a_digest():
+    with pytest.raises(ValueError):
+        Remote("a.zip", "https://example.org/a.zip", ())
+    assert Remote("a.zip", "u", ("ABC",)).sha256 == ("abc",)

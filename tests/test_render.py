@@ -1,0 +1,118 @@
+"""GM rendering with tinysoundfont (adt.render)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from adt import render
+
+SR = 22050
+NOTES = [(0.5, 36), (1.0, 38), (1.5, 42), (2.0, 36), (2.0, 42)]
+
+
+def _drum_midi(notes=NOTES) -> pretty_midi.PrettyMIDI:
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(program=0, is_drum=True)
+    for t, pitch in notes:
+        inst.notes.append(pretty_midi.Note(velocity=100, pitch=pitch, start=t, end=t + 0.05))
+    pm.instruments.append(inst)
+    return pm
+
+
+def _energy(audio: np.ndarray, start_s: float, stop_s: float) -> float:
+    seg = audio[:, int(start_s * SR):int(stop_s * SR)]
+    return float(np.mean(seg.astype(np.float64) ** 2))
+
+
+def test_soundfont_path_default_and_override(monkeypatch, tmp_path):
+    monkeypatch.delenv("ADT_SOUNDFONT", raising=False)
+    path = render.soundfont_path()
+    assert path.is_file() and path.suffix == ".sf2"
+    monkeypatch.setenv("ADT_SOUNDFONT", str(tmp_path / "missing.sf2"))
+    with pytest.raises(FileNotFoundError, match="missing.sf2"):
+        render.soundfont_path()
+    monkeypatch.setenv("ADT_SOUNDFONT", str(path))
+    assert render.soundfont_path() == path
+
+
+def test_render_has_energy_at_note_times():
+    pm = _drum_midi()
+    audio = render.render_midi(pm, sample_rate=SR)
+    assert audio.dtype == np.float32 and audio.shape[0] == 2
+    assert audio.shape[1] == int(np.ceil((pm.get_end_time() + render.TAIL_S) * SR))
+    assert np.all(np.isfinite(audio)) and np.abs(audio).max() > 0.05
+    assert _energy(audio, 0.0, 0.45) == 0.0  # silence before the first note
+    for t in (0.5, 1.0, 1.5, 2.0):
+        before, after = _energy(audio, t - 0.03, t - 0.002), _energy(audio, t, t + 0.03)
+        assert after > 3 * before + 1e-6, (t, before, after)
+
+
+def test_kits_differ_and_all_kits_render():
+    pm = _drum_midi()
+    rendered = {kit: render.render_midi(pm, sample_rate=SR, kit=kit) for kit in render.ALL_KITS}
+    for kit, audio in rendered.items():
+        assert np.abs(audio).max() > 0.05, kit
+    assert np.abs(rendered["standard"] - rendered["tr808"]).max() > 0.05
+    assert np.abs(rendered["standard"] - rendered["power"]).max() > 0.01
+    assert set(render.KITS) <= set(render.ALL_KITS) and len(render.KITS) >= 4
+    assert "orchestra" not in render.KITS  # its toms and hi-hat keys are timpani
+
+
+def test_unknown_kit_raises():
+    with pytest.raises(ValueError, match="unknown drum kit"):
+        render.render_midi(_drum_midi(), sample_rate=SR, kit="cardboard")
+
+
+def test_melodic_instrument_and_empty_midi():
+    pm = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes.append(pretty_midi.Note(velocity=90, pitch=60, start=0.2, end=0.8))
+    pm.instruments.append(piano)
+    audio = render.render_midi(pm, sample_rate=SR)
+    assert _energy(audio, 0.25, 0.75) > 1e-5 and _energy(audio, 0.0, 0.19) == 0.0
+    silent = render.render_midi(pretty_midi.PrettyMIDI(), sample_rate=SR)
+    assert silent.shape == (2, int(render.TAIL_S * SR)) and not silent.any()
+
+
+def _groove(seconds: float = 8.0) -> pretty_midi.PrettyMIDI:
+    notes = []
+    for k in range(int(seconds / 0.25)):
+        t = k * 0.25
+        notes.append((t, 42))
+        if k % 2 == 0:
+            notes.append((t, 36 if k % 4 == 0 else 38))
+    return _drum_midi(notes)
+
+
+def test_accompaniment_follows_beat_grid_and_is_seeded():
+    drums = _groove()
+    acc = render.make_accompaniment(drums, seed=3)
+    assert [i.program for i in acc.instruments][0] == 33
+    assert all(not i.is_drum and i.notes for i in acc.instruments)
+    end = drums.get_end_time()
+    assert all(0 <= n.start < n.end <= end + 1e-9 for i in acc.instruments for n in i.notes)
+    bass_starts = {round(n.start, 6) for n in acc.instruments[0].notes}
+    assert {round(float(d), 6) for d in drums.get_downbeats() if d < end} <= bass_starts
+    again = render.make_accompaniment(drums, seed=3)
+    key = lambda pm: [(n.pitch, n.start, n.velocity) for i in pm.instruments for n in i.notes]  # noqa: E731
+    assert key(acc) == key(again)
+    assert any(key(render.make_accompaniment(drums, seed=s)) != key(acc) for s in range(4, 8))
+
+
+def test_render_drums_with_accompaniment_shapes_and_speed():
+    drums = _groove(8.0)
+    t0 = time.perf_counter()
+    stem, acc = render.render_drums_with_accompaniment(drums, "jazz", seed=1, sample_rate=44100)
+    elapsed = time.perf_counter() - t0
+    assert stem.shape == acc.shape and stem.shape[0] == 2 and stem.dtype == acc.dtype == np.float32
+    assert np.abs(stem).max() > 0.05 and np.abs(acc).max() > 0.01
+    assert stem.shape[1] / 44100 / elapsed > 5  # far faster than real time (typically > 100x)
+    stem2, silent = render.render_drums_with_accompaniment(drums, "jazz", seed=1, sample_rate=44100,
+                                                           accompaniment=False)
+    assert not silent.any() and np.array_equal(stem, stem2)
+    with pytest.raises(ValueError):
+        render.render_drums_with_accompaniment(drums, "nope", seed=1)
