@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export DAGSTER_HOME := $(CURDIR)/data/dagster
 export ADT_DATA_DIR ?= $(CURDIR)/data
+export OMP_WAIT_POLICY ?= PASSIVE
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/data/mlflow.db
 
 .PHONY: demo test ui install clean benchmark

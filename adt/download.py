@@ -378,3 +378,18 @@ def _extract_tar(archive: Path, target_dir: Path) -> Path:
     except tarfile.TarError as exc:
         raise DownloadError(f"{archive}: corrupt tar archive ({exc})") from exc
     return target_dir
+
+
+def is_available(remote: Remote, mirror: str | None = None, timeout_s: float = 5.0) -> bool:
+    """Whether ``remote`` can be had: in the mirror folder, or its mirror/official URL answers a HEAD request."""
+    import urllib.request
+
+    if mirror and not _is_url(mirror):
+        if (Path(mirror).expanduser() / remote.filename).is_file():
+            return True
+    url = mirror.rstrip("/") + "/" + remote.filename if mirror and _is_url(mirror) else remote.url
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout_s) as resp:
+            return resp.status < 400
+    except OSError:
+        return False

@@ -51,6 +51,7 @@ def library_versions() -> dict[str, str]:
 
 def setup() -> None:
     """Point MLflow at this project's tracking store."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri())

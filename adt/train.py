@@ -131,7 +131,7 @@ def train_frame_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[s
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         val = evaluate(model, val_items, threshold=config.threshold) if val_items else {"f": float("nan")}
         metrics = {"loss": float(np.mean(losses)), "val_f": float(val["f"]), "seconds": time.perf_counter() - start}
         history.append(metrics)

@@ -1,6 +1,5 @@
 """Resources injected into the assets."""
 
-from __future__ import annotations
 
 import os
 

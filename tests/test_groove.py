@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import types
 from pathlib import Path
@@ -17,16 +16,13 @@ from adt.config import get_profile
 from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, groove
 from adt.download import extract, fetch
 
-MIRROR = Path(os.environ.get("ADT_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
-ARCHIVE = groove.REMOTES[0].filename
-
-pytestmark = pytest.mark.skipif(not (MIRROR / ARCHIVE).is_file(), reason=f"no {ARCHIVE} in {MIRROR}")
 
 
 @pytest.fixture(scope="module")
-def raw_dir(tmp_path_factory) -> Path:
+def raw_dir(shared_datasets, tmp_path_factory) -> Path:
+    """The mirrored archive (conftest's ``shared_datasets``), fetched (digest checked) and extracted."""
     tmp = tmp_path_factory.mktemp("groove")
-    archive = fetch(groove.REMOTES[0], tmp / "downloads", mirror=str(MIRROR), progress=False)  # checks the digest
+    archive = fetch(groove.REMOTES[0], tmp / "downloads", mirror=str(shared_datasets), progress=False)
     return extract(archive, tmp / "raw")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,6 @@ from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, mdb
 from adt.download import extract, fetch
 from adt.vocab import CLASSES_5
 
-MIRROR = Path(os.environ.get("ADT_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
-ARCHIVE = mdb.REMOTES[0].filename
-
-pytestmark = pytest.mark.skipif(not (MIRROR / ARCHIVE).is_file(), reason=f"no {ARCHIVE} in {MIRROR}")
 
 DRUM_ONLY = ["MusicDelta_80sRock", "MusicDelta_Beatles", "MusicDelta_Britpop", "MusicDelta_Country1",
              "MusicDelta_Grunge", "MusicDelta_Punk", "MusicDelta_Rockabilly", "MusicDelta_Shadows",
@@ -26,9 +21,10 @@ DRUM_ONLY = ["MusicDelta_80sRock", "MusicDelta_Beatles", "MusicDelta_Britpop", "
 
 
 @pytest.fixture(scope="module")
-def raw_dir(tmp_path_factory) -> Path:
+def raw_dir(shared_datasets, tmp_path_factory) -> Path:
+    """The mirrored archive (conftest's ``shared_datasets``), fetched (digest checked) and extracted."""
     tmp = tmp_path_factory.mktemp("mdb")
-    archive = fetch(mdb.REMOTES[0], tmp / "downloads", mirror=str(MIRROR), progress=False)  # checks the digest
+    archive = fetch(mdb.REMOTES[0], tmp / "downloads", mirror=str(shared_datasets), progress=False)
     return extract(archive, tmp / "raw")
 
 

@@ -1,6 +1,5 @@
 """Helpers shared by the asset modules: reading upstream tables, per-track progress."""
 
-from __future__ import annotations
 
 import pandas as pd
 

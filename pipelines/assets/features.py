@@ -1,6 +1,5 @@
 """Features: log mel spectrograms and frame targets at 100 fps, and shards of 4-s segments."""
 
-from __future__ import annotations
 
 import dagster as dg
 import numpy as np

@@ -1,6 +1,5 @@
 """Ingest: raw datasets (download or generate) and the unified tracks/onsets tables."""
 
-from __future__ import annotations
 
 import json
 
@@ -42,10 +41,13 @@ def raw_dataset(context: dg.AssetExecutionContext, settings: AdtSettings) -> dg.
         checksums = {a.name: sha256sum(a) for a in archives}
         key = cache_key("raw", name, checksums)
         target = data_dir() / "raw" / name / key
-        if not target.is_dir():
-            with atomic_dir(target) as tmp:
-                for a in archives:
-                    extract(a, tmp / a.stem)
+        if not target.is_dir():  # extract() renames a complete folder into place
+            if len(archives) == 1:
+                extract(archives[0], target)
+            else:
+                with atomic_dir(target) as tmp:
+                    for a in archives:
+                        extract(a, tmp / a.stem)
         key = cache_key(key)
     info = {"dataset": name, "path": str(target), "key": key, "checksums": checksums}
     write_json(raw_pointer(name), info)

@@ -1,6 +1,5 @@
 """Transcription models and the zero-shot evaluation matrix."""
 
-from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
@@ -51,7 +50,7 @@ def train_combination(log, combo: tuple[str, ...], features: dict, refs: dict, p
     if manifest is not None:
         return manifest
     name = "+".join(combo)
-    log.info(f"training the frame-level CRNN on {name}")
+    log(f"training the frame-level CRNN on {name}")
     params = {**dataclasses.asdict(config), "train_sets": name, "architecture": "FrameCRNN", "loss": "weighted BCE (Eq. 10)"}
     with tracking.run("transcriber", f"frame-crnn[{name}]", params=params) as run:
         model, history = train_frame_model(train_dirs, val_items, config,
@@ -66,7 +65,7 @@ def train_combination(log, combo: tuple[str, ...], features: dict, refs: dict, p
         uri = None
         if register:
             info = mlflow.pytorch.log_model(model, name="model", registered_model_name=tracking.MODEL_NAME,
-                                            pip_requirements=["torch==2.13.0", "numpy"])
+                                            pip_requirements=["torch==2.13.0", "numpy"], serialization_format="pickle")
             uri = f"models:/{tracking.MODEL_NAME}/{info.registered_model_version}"
         return cache.save({"model_path": str(path), "run_id": run.info.run_id, "history": history,
                            "train_sets": list(combo), "model_uri": uri})

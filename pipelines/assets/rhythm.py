@@ -1,6 +1,5 @@
 """Rhythm: beats and tatums, conflict/far statistics, drum scores and the skip-bigram LM."""
 
-from __future__ import annotations
 
 from pathlib import Path
 

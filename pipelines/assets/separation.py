@@ -1,6 +1,5 @@
 """Open-Unmix drum separation of every mixture."""
 
-from __future__ import annotations
 
 from pathlib import Path
 

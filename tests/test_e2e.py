@@ -1,0 +1,133 @@
+"""End to end: the whole asset graph in the tiny profile on real data, then `adt transcribe`.
+
+Tiny profile: 6 generated demo tracks, a few short Groove MIDI renders and two MDB
+Drums drum-only recordings (cropped to 12 s), all from ../shared/datasets.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mido
+import numpy as np
+import pandas as pd
+import pytest
+
+from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, shared_datasets):
+    mp = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("e2e")
+    mp.setenv("ADT_DATA_DIR", str(root / "data"))
+    mp.setenv("ADT_DATA_MIRROR", str(shared_datasets))
+    mp.setenv("ADT_PROFILE", "tiny")
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'data' / 'mlflow.db'}")
+    mp.delenv("DAGSTER_HOME", raising=False)
+    import dagster as dg
+
+    from pipelines.materialize import run_all
+
+    instance = dg.DagsterInstance.ephemeral()
+    cold = run_all("tiny", instance=instance)
+    yield {"cold": cold, "root": root, "instance": instance, "run_all": run_all}
+    mp.undo()
+
+
+def test_every_dataset_joins(pipeline):
+    assert pipeline["cold"]["datasets"] == ["demo", "groove", "mdb"]
+
+
+def test_tables_have_their_schema(pipeline):
+    out = pipeline["cold"]
+    tracks = pd.read_parquet(out["tracks"]["path"])
+    onsets = pd.read_parquet(out["onsets"]["path"])
+    beats = pd.read_parquet(out["tracks"]["gt_beats"])
+    assert list(tracks.columns) == TRACK_COLUMNS
+    assert list(onsets.columns) == ONSET_COLUMNS
+    assert list(beats.columns) == BEAT_COLUMNS
+    counts = tracks.groupby("dataset").size().to_dict()
+    assert counts == {"demo": 6, "groove": 6, "mdb": 2}
+    assert set(tracks[tracks.dataset == "mdb"].split) == {"test"}
+    assert set(tracks[tracks.dataset == "groove"].split) == {"train", "validation", "test"}
+    assert set(onsets.drum) <= {"BD", "SD", "TT", "HH", "CY"}
+    assert set(onsets.track_id) == set(tracks.track_id)
+    assert (tracks.duration_s > 0).all() and (tracks.duration_s <= 12.0 + 1e-6).all()
+
+
+def test_stems_beats_tatums(pipeline):
+    out = pipeline["cold"]
+    tracks = pd.read_parquet(out["tracks"]["path"])
+    mixtures = set(tracks[tracks.mix_path.notna()].track_id)
+    assert set(out["drum_stems"]["stems"]) == mixtures and len(mixtures) == 12
+    beats = pd.read_parquet(out["beats"]["path"])
+    assert set(beats.source) == {"madmom", "ground_truth"}
+    assert set(beats[beats.source == "madmom"].track_id) == set(tracks.track_id)
+    tatums = pd.read_parquet(out["tatums"]["path"])
+    one = tatums[(tatums.source == "ground_truth")].groupby("track_id").time_s.apply(lambda t: np.diff(t.to_numpy()))
+    assert all((d > 0).all() for d in one)
+
+
+def test_quantization_stats_and_check(pipeline):
+    out = pipeline["cold"]
+    table = pd.DataFrame(out["quantization_stats"]["table"])
+    assert {"dataset", "source", "n_onsets", "conflict", "far", "union"} <= set(table.columns)
+    assert set(table.dataset) == {"demo", "groove", "mdb"}
+    assert ((table.union >= table.conflict) & (table.union <= 1)).all()
+    assert "quantization_within_threshold" in out["checks"]
+
+
+def test_scores_and_language_model(pipeline):
+    out = pipeline["cold"]
+    assert set(out["drum_scores"]["paths"]) == {"train", "validation", "test"}
+    ppl = out["lm_bigram"]["perplexity"]
+    assert 1.0 < ppl["test"] < 2.0  # better than chance (2)
+
+
+def test_features_and_shards(pipeline):
+    out = pipeline["cold"]["features"]
+    x = np.load(next(iter(out["tracks"].values()))["x"], mmap_mode="r")
+    assert x.shape[1] == 80 and isinstance(x, np.memmap)
+    assert set(out["shards"]) == {"demo", "groove", "mdb"}
+
+
+def test_matrix_is_filled(pipeline):
+    cells = pd.DataFrame(pipeline["cold"]["zero_shot_matrix"]["cells"])
+    assert set(cells.train) == {"demo", "groove", "demo+groove"}
+    assert set(cells.test) == {"demo", "groove", "mdb"}
+    assert len(cells) == 9
+    for col in ("f_5class", "f_3class"):
+        assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in cells[col])
+    assert pipeline["cold"]["transcriber"]["model_uri"].startswith("models:/adt-frame-crnn/")
+
+
+def test_warm_run_recomputes_nothing(pipeline):
+    import mlflow
+
+    from adt import tracking
+
+    tracking.setup()
+    runs_before = len(mlflow.search_runs(search_all_experiments=True))
+    warm = pipeline["run_all"]("tiny", instance=pipeline["instance"])
+    assert len(mlflow.search_runs(search_all_experiments=True)) == runs_before
+    for name in ("tracks", "drum_stems", "features", "transcriber", "zero_shot_matrix"):
+        assert warm[name]["key"] == pipeline["cold"][name]["key"]
+
+
+def test_transcribe_cli_on_real_mdb(pipeline, mdb_track, tmp_path):
+    from adt.cli import main
+
+    out = tmp_path / "out.mid"
+    assert main(["transcribe", str(mdb_track["wav"]), "-o", str(out)]) == 0
+    notes = {m.note for m in mido.MidiFile(out) for m in [m] if m.type == "note_on"}
+    assert notes and notes <= {36, 38, 42, 47, 49}
+
+
+def test_transcribe_cli_errors(pipeline, tmp_path, capsys):
+    from adt.cli import main
+
+    assert main(["transcribe", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x.mid")]) == 2
+    assert "missing.wav" in capsys.readouterr().err
