@@ -289,6 +289,10 @@ def train_drums_model(
     Raises:
         ValueError: no pairs, or ``steps < 1``.
         adt.audio.AudioReadError: an audio file is missing or unreadable.
+        FloatingPointError: the loss became NaN or infinite.
+
+    Denormal floats are flushed to zero while training (see :func:`_flush_denormals`);
+    the caller sets the thread count (``torch.set_num_threads``).
     """
     if not pairs:
         raise ValueError("train_drums_model: no (mixture, drums) pairs given")

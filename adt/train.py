@@ -47,7 +47,12 @@ class TrainConfig:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch; use 2 threads (the CI machine has 2 cores)."""
+    """Seed Python, NumPy and PyTorch; use 2 threads (the CI machine has 2 cores).
+
+    Also flushes denormal floats to zero: on CPU, denormals in GRU/LSTM gradients
+    slowed training down up to 100x.
+    """
+    torch.set_flush_denormal(True)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
