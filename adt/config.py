@@ -33,17 +33,26 @@ class Profile:
     # separation model (Open-Unmix drums, trained when no pretrained weights load)
     separation_steps: int = 300
     # frame-level transcriber
-    epochs: int = 8
-    steps_per_epoch: int = 60
+    epochs: int = 5
+    steps_per_epoch: int = 40
     batch_size: int = 16
     # training-set combinations of the zero-shot matrix
     train_combinations: tuple = (("demo",), ("groove",), ("demo", "groove"))
     seed: int = 1234
 
-    def digest(self) -> str:
-        """Short content hash of the profile, part of every cache key."""
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=list).encode()
+    def digest(self, *fields: str) -> str:
+        """Short content hash of the profile (or of the named ``fields`` only), for cache keys."""
+        values = dataclasses.asdict(self)
+        if fields:
+            values = {f: values[f] for f in fields}
+        else:
+            values.pop("name")
+        blob = json.dumps(values, sort_keys=True, default=list).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+    def dataset_digest(self) -> str:
+        """Hash of the fields that shape the datasets' tracks (not training settings)."""
+        return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "mdb_tracks", "max_duration_s", "seed")
 
 
 PROFILES: dict[str, Profile] = {

@@ -28,4 +28,6 @@ defs = dg.Definitions(
     asset_checks=ALL_CHECKS,
     jobs=[downstream_job, raw_job],
     resources={"settings": AdtSettings()},
+    # one step at a time: the stages are CPU-bound and the target machine has 2 cores
+    executor=dg.in_process_executor,
 )

@@ -82,7 +82,7 @@ def unified_tables(context: dg.AssetExecutionContext, settings: AdtSettings):
             continue
         raw = json.loads(pointer.read_text())
         module = get_module(name)
-        cache = StageCache("datasets", cache_key(name, "1", raw["key"], profile.digest()))
+        cache = StageCache("datasets", cache_key(name, "1", raw["key"], profile.dataset_digest()))
         manifest = cache.load()
         if manifest is None:
             context.log.info(f"building dataset {name} from {raw['path']}")
