@@ -17,16 +17,20 @@ ALL_ASSETS = [ingest.raw_dataset, ingest.unified_tables, separation.drum_stems, 
               models.transcriber, models.zero_shot_matrix]
 ALL_CHECKS = [rhythm.quantization_within_threshold]
 
-#: Everything downstream of the raw datasets (unpartitioned): one run materializes it.
-downstream_job = dg.define_asset_job(
-    "adt_downstream", selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingest.raw_dataset))
 raw_job = dg.define_asset_job("adt_raw_datasets", selection=[ingest.raw_dataset],
                               partitions_def=ingest.dataset_partitions)
+#: Everything downstream of the raw datasets (unpartitioned): one run materializes it.
+downstream_job = dg.define_asset_job(
+    "adt_downstream", selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingest.raw_dataset),
+    tags={"adt/stage": "training"})
+#: Retraining only (transcriber and matrix); the run queue admits one training run at a time.
+training_job = dg.define_asset_job(
+    "adt_training", selection=[models.transcriber, models.zero_shot_matrix], tags={"adt/stage": "training"})
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[downstream_job, raw_job],
+    jobs=[raw_job, downstream_job, training_job],
     resources={"settings": AdtSettings()},
     # one step at a time: the stages are CPU-bound and the target machine has 2 cores
     executor=dg.in_process_executor,

@@ -52,6 +52,12 @@ class DatasetTables:
 DATASETS = ("demo", "groove", "mdb")
 
 
+def concat_rows(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """Concatenate per-track tables (empty ones skipped) into one with ``columns``."""
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
 def get_module(name: str):
     """The dataset module called ``name`` (imported lazily).
 

@@ -48,7 +48,7 @@ from tqdm import tqdm
 
 from adt.atomic import atomic_path, write_json
 from adt.audio import write_audio
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables
+from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows
 from adt.download import Remote
 from adt.midi import beats_from_midi, load_midi, onsets_from_midi
 
@@ -293,11 +293,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> Da
 
     return DatasetTables(
         tracks=pd.DataFrame(tracks, columns=TRACK_COLUMNS),
-        onsets=_concat(onsets, ONSET_COLUMNS),
-        beats=_concat(beats, BEAT_COLUMNS),
+        onsets=concat_rows(onsets, ONSET_COLUMNS),
+        beats=concat_rows(beats, BEAT_COLUMNS),
     )
 
-
-def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)

@@ -50,7 +50,7 @@ import pandas as pd
 import soundfile as sf
 
 from adt.audio import AudioReadError, read_audio, write_audio
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, DatasetTables
+from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, DatasetTables, concat_rows
 from adt.download import Remote
 
 log = logging.getLogger(__name__)
@@ -256,11 +256,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> Da
 
     return DatasetTables(
         tracks=pd.DataFrame(tracks, columns=TRACK_COLUMNS),
-        onsets=_concat(onsets, ONSET_COLUMNS),
-        beats=_concat(beats, BEAT_COLUMNS),
+        onsets=concat_rows(onsets, ONSET_COLUMNS),
+        beats=concat_rows(beats, BEAT_COLUMNS),
     )
 
-
-def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
