@@ -48,7 +48,12 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
     if instance is None:
         instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     datasets = datasets or available_datasets(mirror())
-    print(f"profile {profile}; datasets: {', '.join(datasets)}", flush=True)
+    from adt.datasets import DATASETS
+
+    missing = [d for d in DATASETS if d not in datasets]
+    print(f"profile {profile}; datasets: {', '.join(datasets)}"
+          + (f" (not reachable: {', '.join(missing)}; set ADT_DATA_MIRROR to a folder holding their archives)"
+             if missing else ""), flush=True)
     tags = {"adt/profile": profile}
     for name in datasets:
         result = dg.materialize([raw_dataset], partition_key=name, instance=instance, resources=resources,
