@@ -14,8 +14,15 @@ class AdtSettings(dg.ConfigurableResource):
     profile: str = os.environ.get("ADT_PROFILE", "demo")
     mirror: str = os.environ.get("ADT_DATA_MIRROR", "")
     #: quantization_stats check: the largest share of onsets lost to conflict or far
-    #: (per dataset, ground-truth beats) that still passes.
+    #: (ground-truth beats) that still passes, per dataset; others use max_unquantizable_ratio.
+    quantization_thresholds: dict[str, float] = {"demo": 0.05, "groove": 0.25, "mdb": 0.10}
     max_unquantizable_ratio: float = 0.25
+    #: audio the beat tracker listens to for mixtures: "mix" or "separated" (the drum stem)
+    beat_input: str = "mix"
+    #: tatums per beat: 4 (16th notes in 4/4), or 3 / 6 for triplet feels
+    tatum_subdivisions: int = 4
+    #: Optuna study storage for the GRU LM sweep: "" = SQLite file under data/, or any RDB URL
+    optuna_storage: str = ""
 
     def get_profile(self) -> Profile:
         return get_profile(self.profile)

@@ -117,3 +117,36 @@ def test_track_beats_degenerate_audio():
         track_beats(np.zeros(0, np.float32), 44100)
     with pytest.raises(ValueError):
         track_beats(np.full(1000, np.nan, np.float32), 44100)
+
+
+def test_downbeat_positions_on_real_recording(shared_datasets, tmp_path):
+    """madmom's downbeat tracker gives the bar positions of MDB's beat annotation (Punk, 4/4)."""
+    import io
+    import zipfile
+
+    import soundfile as sf
+
+    from adt.beats import bar_positions, beat_scores, track_beats, track_downbeats
+
+    prefix = "MDBDrums-master/MDB Drums/"
+    with zipfile.ZipFile(shared_datasets / "mdb-drums-subset.zip") as z:
+        audio, sr = sf.read(io.BytesIO(z.read(prefix + "audio/drum_only/MusicDelta_Punk_Drum.wav")), dtype="float32")
+        ref = np.loadtxt(io.BytesIO(z.read(prefix + "annotations/beats/MusicDelta_Punk_MIX.beats")))
+    audio = audio[: 20 * sr]
+    ref = ref[ref[:, 0] < 20]
+    beats = track_beats(audio, sr)
+    positions = bar_positions(beats, track_downbeats(audio, sr))
+    # match each reference beat to the nearest estimate and compare bar positions
+    nearest = np.abs(beats[None, :] - ref[:, :1]).argmin(axis=1)
+    agree = np.mean(positions[nearest] == ref[:, 1].astype(int))
+    assert agree >= 0.9  # measured 1.0
+    scores = beat_scores(ref[:, 0], beats)
+    assert scores["f_measure_50ms"] >= 0.9 and scores["f_measure"] >= 0.9 and "cemgil" in scores
+
+
+def test_bar_positions_unknown_when_far():
+    from adt.beats import bar_positions
+
+    down = np.array([[0.0, 1], [0.5, 2], [1.0, 3], [1.5, 4]])
+    np.testing.assert_array_equal(bar_positions(np.array([0.01, 0.52, 0.75, 1.49]), down), [1, 2, 0, 4])
+    assert bar_positions(np.array([0.1]), np.zeros((0, 2))).tolist() == [0]

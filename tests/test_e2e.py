@@ -64,9 +64,12 @@ def test_stems_beats_tatums(pipeline):
     mixtures = set(tracks[tracks.mix_path.notna()].track_id)
     assert set(out["drum_stems"]["stems"]) == mixtures and len(mixtures) == 12
     beats = pd.read_parquet(out["beats"]["path"])
+    assert list(beats.columns) == ["track_id", "source", "time_s", "position"]
     assert set(beats.source) == {"madmom", "ground_truth"}
+    assert set(beats[beats.source == "madmom"].position) <= {0, 1, 2, 3, 4} and (beats.position == 1).any()
     assert set(beats[beats.source == "madmom"].track_id) == set(tracks.track_id)
     tatums = pd.read_parquet(out["tatums"]["path"])
+    assert out["tatums"]["subdivisions"] == 4 and set(tatums.subdivision) == {0, 1, 2, 3}
     one = tatums[(tatums.source == "ground_truth")].groupby("track_id").time_s.apply(lambda t: np.diff(t.to_numpy()))
     assert all((d > 0).all() for d in one)
 

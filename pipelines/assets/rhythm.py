@@ -14,83 +14,103 @@ from adt.vocab import CLASS_INDEX, CLASSES_5
 from pipelines.assets.common import progress, read_onsets, read_tracks, safe_name
 from pipelines.resources import AdtSettings
 
-SUBDIVISIONS = 4  # tatum = quarter beat (tatum paper Sec. III-A)
-
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
 
 
-@dg.asset(group_name="rhythm", code_version="1",
-          description="Beat times per track: madmom RNN beat activations + DBN tracking at 100 fps on the "
-                      "mixture (or the drum-only recording), and ground-truth beats where a source has them.")
-def beats(context: dg.AssetExecutionContext, tracks: dict) -> dg.Output[dict]:
+@dg.asset(group_name="rhythm", code_version="2",
+          description="Beats per track with their bar position: madmom RNN beat activations + DBN tracking at "
+                      "100 fps, bar positions from madmom's downbeat tracker, on the mixture or its separated drum "
+                      "stem (AdtSettings.beat_input) or the drum-only recording; plus ground-truth beats. The "
+                      "tracker is scored against ground truth per dataset with mir_eval.")
+def beats(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: dict, drum_stems: dict) -> dg.Output[dict]:
     import mlflow
 
     from adt import tracking
     from adt.audio import read_audio
-    from adt.beats import beat_f_measure, track_beats
+    from adt.beats import bar_positions, beat_scores, track_beats, track_downbeats
 
+    if settings.beat_input not in ("mix", "separated"):
+        raise dg.Failure(f"beat_input must be 'mix' or 'separated', got {settings.beat_input!r}")
     df = read_tracks(tracks)
     gt = pd.read_parquet(tracks["gt_beats"])
     rows, skipped, scores = [], [], []
     for i, t in enumerate(df.itertuples(), 1):
-        audio_path = t.mix_path if isinstance(t.mix_path, str) else t.drum_path
-        cached = data_dir() / "beats_madmom" / tracks["dataset_keys"][t.dataset] / f"{safe_name(t.track_id)}.npy"
+        if isinstance(t.mix_path, str):
+            variant = settings.beat_input
+            audio_path = drum_stems["stems"][t.track_id] if variant == "separated" else t.mix_path
+        else:
+            variant, audio_path = "drums", t.drum_path
+        cached = (data_dir() / "beats_madmom" / "2" / tracks["dataset_keys"][t.dataset] / variant
+                  / f"{safe_name(t.track_id)}.npy")
         try:
             if not cached.is_file():
                 audio, sr = read_audio(audio_path, mono=True)
+                est = track_beats(audio, sr)
+                table = np.stack([est, bar_positions(est, track_downbeats(audio, sr))], axis=1)
                 with atomic_path(cached, suffix=".npy") as tmp:
-                    np.save(tmp, track_beats(audio, sr))
-            est = np.load(cached)
+                    np.save(tmp, table)
+            table = np.load(cached)
         except Exception as exc:  # one bad track is reported, not fatal
             context.log.warning(f"{t.track_id}: beat tracking failed: {exc}")
-            skipped.append(t.track_id)
+            skipped.append(f"{t.track_id}: {exc}")
             continue
-        rows += [(t.track_id, "madmom", float(b)) for b in est]
+        if len(table) < 2:
+            skipped.append(f"{t.track_id}: fewer than 2 beats found")
+        rows += [(t.track_id, "madmom", float(b), int(p)) for b, p in table]
         ref = gt.loc[gt.track_id == t.track_id, "time_s"].to_numpy()
         if len(ref) >= 2:
-            scores.append((t.dataset, beat_f_measure(ref, est, window_s=0.05)))
+            scores.append({"dataset": t.dataset, **beat_scores(ref, table[:, 0])})
         progress(context.log, "beat-tracked", i, len(df))
-    rows += [(tid, "ground_truth", float(b)) for tid, b in zip(gt.track_id, gt.time_s)]
-    out = pd.DataFrame(rows, columns=["track_id", "source", "time_s"])
-    key = cache_key("beats", "1", tracks["key"])
+    rows += [(tid, "ground_truth", float(b), int(p)) for tid, b, p in zip(gt.track_id, gt.time_s, gt.position)]
+    out = pd.DataFrame(rows, columns=["track_id", "source", "time_s", "position"])
+    key = cache_key("beats", "2", tracks["key"], settings.beat_input,
+                    drum_stems["key"] if settings.beat_input == "separated" else None)
     path = data_dir() / "beats" / key / "beats.parquet"
     _write_parquet(out, path)
-    f_by_dataset = pd.DataFrame(scores, columns=["dataset", "f"]).groupby("dataset").f.mean().round(4).to_dict()
+    by_dataset = pd.DataFrame(scores).groupby("dataset").mean(numeric_only=True).round(4) if scores else pd.DataFrame()
     cache = StageCache("mlflow-logged", cache_key("beats", key))
-    if cache.load() is None:
-        with tracking.run("beats", "madmom-beats", params={"fps": 100, "method": "RNNBeatProcessor+DBN"}):
-            for ds, f in f_by_dataset.items():
-                mlflow.log_metric(f"beat_f_{ds}", f)
+    if cache.load() is None and not by_dataset.empty:
+        with tracking.run("beats", "madmom-beats", params={"fps": 100, "input": settings.beat_input,
+                                                           "method": "RNNBeatProcessor+DBN, DBNDownBeatTracking"}):
+            for ds, row in by_dataset.iterrows():
+                mlflow.log_metrics({f"{ds}.{k}": float(v) for k, v in row.items()})
+            mlflow.log_table(by_dataset.reset_index(), "beat_scores.json")
         cache.save({})
+    md = by_dataset.reset_index().to_markdown(index=False, floatfmt=".3f") if not by_dataset.empty else "no reference beats"
     return dg.Output({"key": key, "path": str(path), "skipped": skipped}, data_version=dg.DataVersion(key),
-                     metadata={"beat_f_measure_50ms": f_by_dataset, "skipped": skipped, "rows": len(out)})
+                     metadata={"beat_scores": dg.MetadataValue.md(md), "skipped": skipped, "rows": len(out),
+                               "input": settings.beat_input})
 
 
-@dg.asset(group_name="rhythm", code_version="1",
-          description=f"Tatum times: {SUBDIVISIONS} per beat, interpolated between consecutive beats, per beat source.")
-def tatums(context: dg.AssetExecutionContext, beats: dict) -> dg.Output[dict]:
+@dg.asset(group_name="rhythm", code_version="2",
+          description="Tatum times per track and beat source: AdtSettings.tatum_subdivisions (4 default; 3 or 6 for "
+                      "triplet feels) per beat, interpolated between consecutive beats.")
+def tatums(context: dg.AssetExecutionContext, settings: AdtSettings, beats: dict) -> dg.Output[dict]:
     from adt.beats import tatums_from_beats
 
+    n = settings.tatum_subdivisions
     b = pd.read_parquet(beats["path"])
     parts, skipped = [], []
     for (tid, source), group in b.groupby(["track_id", "source"], sort=True):
         try:
-            t = tatums_from_beats(np.sort(group.time_s.to_numpy()), SUBDIVISIONS)
+            t = tatums_from_beats(np.sort(group.time_s.to_numpy()), n)
         except ValueError as exc:
             skipped.append(f"{tid} ({source}): {exc}")
             continue
-        parts.append(pd.DataFrame({"track_id": tid, "source": source, "time_s": t}))
+        parts.append(pd.DataFrame({"track_id": tid, "source": source, "time_s": t,
+                                   "beat_index": np.arange(len(t)) // n, "subdivision": np.arange(len(t)) % n}))
     out = pd.concat(parts, ignore_index=True)
-    key = cache_key("tatums", "1", beats["key"], SUBDIVISIONS)
+    key = cache_key("tatums", "2", beats["key"], n)
     path = data_dir() / "tatums" / key / "tatums.parquet"
     _write_parquet(out, path)
     if skipped:
         context.log.warning(f"no tatum grid for {len(skipped)} track/source pairs")
-    return dg.Output({"key": key, "path": str(path), "skipped": skipped}, data_version=dg.DataVersion(key),
-                     metadata={"rows": len(out), "subdivisions": SUBDIVISIONS, "skipped": skipped})
+    return dg.Output({"key": key, "path": str(path), "skipped": skipped, "subdivisions": n},
+                     data_version=dg.DataVersion(key),
+                     metadata={"rows": len(out), "subdivisions": n, "skipped": skipped})
 
 
 @dg.asset(group_name="rhythm", code_version="1",
@@ -122,7 +142,7 @@ def quantization_stats(context: dg.AssetExecutionContext, tracks: dict, onsets: 
     md = table.to_markdown(index=False, floatfmt=".4f")
     cache = StageCache("mlflow-logged", cache_key("quantization", key))
     if cache.load() is None:
-        with tracking.run("quantization", "table1", params={"far_s": 0.05, "subdivisions": SUBDIVISIONS}):
+        with tracking.run("quantization", "table1", params={"far_s": 0.05, "subdivisions": tatums["subdivisions"]}):
             mlflow.log_table(table, "table1.json")
             mlflow.log_table(per_drum, "per_drum.json")
         cache.save({})
@@ -131,15 +151,15 @@ def quantization_stats(context: dg.AssetExecutionContext, tracks: dict, onsets: 
 
 
 @dg.asset_check(asset=quantization_stats, description="Share of onsets lost to conflict or far with ground-truth "
-                "beats stays below AdtSettings.max_unquantizable_ratio for every dataset.")
+                "beats stays below the dataset's threshold (AdtSettings.quantization_thresholds).")
 def quantization_within_threshold(settings: AdtSettings, quantization_stats: dict) -> dg.AssetCheckResult:
     table = pd.DataFrame(quantization_stats["table"])
     gt = table[table.source == "ground_truth"]
     worst = gt.set_index("dataset").union.to_dict()
-    failing = {d: r for d, r in worst.items() if r > settings.max_unquantizable_ratio}
+    limits = {d: settings.quantization_thresholds.get(d, settings.max_unquantizable_ratio) for d in worst}
+    failing = {d: r for d, r in worst.items() if r > limits[d]}
     return dg.AssetCheckResult(passed=not failing,
-                               metadata={"union_ratio": worst, "threshold": settings.max_unquantizable_ratio,
-                                         "failing": failing})
+                               metadata={"union_ratio": worst, "thresholds": limits, "failing": failing})
 
 
 @dg.asset(group_name="rhythm", code_version="1",
