@@ -36,6 +36,11 @@ class Profile:
     epochs: int = 5
     steps_per_epoch: int = 40
     batch_size: int = 16
+    # drum-score language models: Groove MIDI scores per split (None = all), GRU LM sweep
+    lm_corpus_limit: int | None = None
+    lm_trials: int = 6
+    lm_folds: int = 3
+    lm_epochs: int = 4
     # training-set combinations of the zero-shot matrix
     train_combinations: tuple = (("demo",), ("groove",), ("demo", "groove"))
     seed: int = 1234
@@ -67,6 +72,10 @@ PROFILES: dict[str, Profile] = {
         epochs=2,
         steps_per_epoch=4,
         batch_size=4,
+        lm_corpus_limit=8,
+        lm_trials=2,
+        lm_folds=2,
+        lm_epochs=1,
     ),
     "demo": Profile(name="demo"),
     "full": Profile(
@@ -80,6 +89,8 @@ PROFILES: dict[str, Profile] = {
         epochs=40,
         steps_per_epoch=200,
         batch_size=16,
+        lm_trials=30,
+        lm_epochs=20,
     ),
 }
 

@@ -2,18 +2,19 @@
 
 ingest (raw_dataset partitioned by dataset, tracks, onsets) -> separation (drum_stems)
 -> rhythm (beats, tatums, quantization_stats + check, drum_scores) -> language_model
-(lm_bigram) -> features -> models (transcriber) -> evaluation (zero_shot_matrix).
+(drum_scores, lm_bigram, lm_gru) -> features -> models (transcriber) -> evaluation (zero_shot_matrix).
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.assets import features, ingest, models, rhythm, separation
+from pipelines.assets import features, ingest, language_models, models, rhythm, separation
 from pipelines.resources import AdtSettings
 
 ALL_ASSETS = [ingest.raw_dataset, ingest.unified_tables, separation.drum_stems, rhythm.beats, rhythm.tatums,
-              rhythm.quantization_stats, rhythm.drum_scores, rhythm.lm_bigram, features.features,
+              rhythm.quantization_stats, language_models.drum_scores, language_models.lm_bigram,
+              language_models.lm_gru, features.features,
               models.transcriber, models.zero_shot_matrix]
 ALL_CHECKS = [rhythm.quantization_within_threshold]
 

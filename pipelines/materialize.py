@@ -67,7 +67,7 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
     if not result.success:
         raise RuntimeError(f"materialization failed: see the Dagster run {result.run_id}")
     outputs = {"datasets": datasets, "run_id": result.run_id}
-    for node in ("drum_stems", "beats", "tatums", "quantization_stats", "drum_scores", "lm_bigram", "features",
+    for node in ("drum_stems", "beats", "tatums", "quantization_stats", "drum_scores", "lm_bigram", "lm_gru", "features",
                  "transcriber", "zero_shot_matrix"):
         outputs[node] = result.output_for_node(node)
     outputs["tracks"] = result.output_for_node("unified_tables", "tracks")

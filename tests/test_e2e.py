@@ -85,9 +85,17 @@ def test_quantization_stats_and_check(pipeline):
 
 def test_scores_and_language_model(pipeline):
     out = pipeline["cold"]
-    assert set(out["drum_scores"]["paths"]) == {"train", "validation", "test"}
-    ppl = out["lm_bigram"]["perplexity"]
-    assert 1.0 < ppl["test"] < 2.0  # better than chance (2)
+    assert set(out["drum_scores"]["paths"]["k5"]) == {"train", "validation", "test"}
+    index = pd.read_parquet(out["drum_scores"]["index"])
+    assert set(index.dataset) == {"demo", "groove", "mdb"}
+    assert (index[index.dataset == "groove"].split.value_counts() == 8).all()  # tiny: 8 Groove MIDI scores per split
+    for k in ("k5", "k3"):
+        ppl = out["lm_bigram"]["perplexity"][k]
+        assert 1.0 < ppl["test"] < 2.0 and "test.mdb" in ppl  # better than chance (2)
+    gru = out["lm_gru"]
+    assert gru["trials"] == 2 and set(gru["best_params"]) >= {"layers", "hidden"}
+    assert 1.0 < gru["perplexity"]["test"] < 2.5  # 1 epoch in the tiny profile: near chance (2)
+    assert gru["model_uri"].startswith("models:/adt-gru-lm/")
 
 
 def test_features_and_shards(pipeline):

@@ -146,8 +146,13 @@ def quantization_stats(context: dg.AssetExecutionContext, tracks: dict, onsets: 
             mlflow.log_table(table, "table1.json")
             mlflow.log_table(per_drum, "per_drum.json")
         cache.save({})
-    return dg.Output({"key": key, "path": str(out_dir / "table1.parquet"), "table": table.to_dict("records")},
-                     data_version=dg.DataVersion(key), metadata={"table1": dg.MetadataValue.md(md)})
+    no_grid = sorted(set(ons.track_id) - set(tat.track_id))
+    per_drum_md = per_drum[per_drum.source == "ground_truth"].to_markdown(index=False, floatfmt=".4f")
+    return dg.Output({"key": key, "path": str(out_dir / "table1.parquet"), "table": table.to_dict("records"),
+                      "per_drum": str(out_dir / "per_drum.parquet"), "skipped": no_grid},
+                     data_version=dg.DataVersion(key),
+                     metadata={"table1": dg.MetadataValue.md(md), "per_drum_ground_truth": dg.MetadataValue.md(per_drum_md),
+                               "skipped": no_grid})
 
 
 @dg.asset_check(asset=quantization_stats, description="Share of onsets lost to conflict or far with ground-truth "
@@ -160,63 +165,3 @@ def quantization_within_threshold(settings: AdtSettings, quantization_stats: dic
     failing = {d: r for d, r in worst.items() if r > limits[d]}
     return dg.AssetCheckResult(passed=not failing,
                                metadata={"union_ratio": worst, "thresholds": limits, "failing": failing})
-
-
-@dg.asset(group_name="rhythm", code_version="1",
-          description="Tatum-level binary drum scores Y (K=5 drums x M tatums) on the ground-truth tatum grid, per split.")
-def drum_scores(context: dg.AssetExecutionContext, tracks: dict, onsets: dict, tatums: dict) -> dg.Output[dict]:
-    from adt.scores import drum_score
-
-    df = read_tracks(tracks).set_index("track_id")
-    ons = read_onsets(onsets)
-    tat = pd.read_parquet(tatums["path"])
-    tat = tat[tat.source == "ground_truth"]
-    key = cache_key("drum_scores", "1", tatums["key"], onsets["key"])
-    out_dir = data_dir() / "drum_scores" / key
-    by_split: dict[str, dict[str, np.ndarray]] = {}
-    for tid, grid in tat.groupby("track_id"):
-        o = ons[ons.track_id == tid]
-        y = drum_score(o.time_s.to_numpy(), np.array([CLASS_INDEX[d] for d in o.drum], dtype=int),
-                       grid.time_s.to_numpy(), k=len(CLASSES_5))
-        by_split.setdefault(df.loc[tid, "split"], {})[tid] = y
-    paths = {}
-    for split, scores in by_split.items():
-        path = out_dir / f"{split}.npz"
-        with atomic_path(path, suffix=".npz") as tmp:
-            np.savez_compressed(tmp, **{safe_name(k): v for k, v in scores.items()})
-        paths[split] = str(path)
-    counts = {s: {"scores": len(v), "tatums": int(sum(y.shape[1] for y in v.values()))} for s, v in by_split.items()}
-    return dg.Output({"key": key, "paths": paths, "counts": counts}, data_version=dg.DataVersion(key),
-                     metadata={"counts": counts, "classes": list(CLASSES_5)})
-
-
-def load_scores(path: str) -> list[np.ndarray]:
-    with np.load(path) as z:
-        return [z[k] for k in z.files]
-
-
-@dg.asset(group_name="language_model", code_version="1",
-          description="Skip-type bigram drum-score LM (tatum paper Eq. 3) fitted on the training scores; "
-                      "perplexity per drum and tatum on the test scores (chance = 2).")
-def lm_bigram(context: dg.AssetExecutionContext, drum_scores: dict) -> dg.Output[dict]:
-    import mlflow
-
-    from adt import tracking
-    from adt.lm import SkipBigramLM
-
-    paths = drum_scores["paths"]
-    if "train" not in paths:
-        raise dg.Failure("no training drum scores")
-    key = cache_key("lm_bigram", "1", drum_scores["key"])
-    cache = StageCache("lm_bigram", key)
-    manifest = cache.load()
-    if manifest is None:
-        lm = SkipBigramLM().fit(load_scores(paths["train"]))
-        lm.save(cache.dir / "bigram.json")
-        ppl = {split: float(lm.perplexity(load_scores(p))) for split, p in paths.items()}
-        with tracking.run("language_model", "skip-bigram", params={"skip": 16, "smoothing": "add-one"}) as run:
-            mlflow.log_metrics({f"perplexity_{s}": v for s, v in ppl.items()})
-            mlflow.log_artifact(str(cache.dir / "bigram.json"))
-        manifest = cache.save({"path": str(cache.dir / "bigram.json"), "perplexity": ppl, "run_id": run.info.run_id})
-    return dg.Output(manifest, data_version=dg.DataVersion(key),
-                     metadata={"perplexity": manifest["perplexity"], "mlflow_run_id": manifest["run_id"]})
