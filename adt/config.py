@@ -37,10 +37,10 @@ class Profile:
     steps_per_epoch: int = 40
     batch_size: int = 16
     # drum-score language models: Groove MIDI scores per split (None = all), GRU LM sweep
-    lm_corpus_limit: int | None = None
-    lm_trials: int = 6
+    lm_corpus_limit: int | None = 300
+    lm_trials: int = 4
     lm_folds: int = 3
-    lm_epochs: int = 4
+    lm_epochs: int = 3
     # training-set combinations of the zero-shot matrix
     train_combinations: tuple = (("demo",), ("groove",), ("demo", "groove"))
     seed: int = 1234
@@ -89,6 +89,7 @@ PROFILES: dict[str, Profile] = {
         epochs=40,
         steps_per_epoch=200,
         batch_size=16,
+        lm_corpus_limit=None,
         lm_trials=30,
         lm_epochs=20,
     ),
