@@ -40,7 +40,8 @@ class Profile:
     lm_corpus_limit: int | None = 300
     lm_trials: int = 4
     lm_folds: int = 3
-    lm_epochs: int = 3
+    lm_epochs: int = 3  # per trial and fold of the sweep
+    lm_final_epochs: int = 12  # the retrained best configuration
     # training-set combinations of the zero-shot matrix
     train_combinations: tuple = (("demo",), ("groove",), ("demo", "groove"))
     seed: int = 1234
@@ -76,6 +77,7 @@ PROFILES: dict[str, Profile] = {
         lm_trials=2,
         lm_folds=2,
         lm_epochs=1,
+        lm_final_epochs=1,
     ),
     "demo": Profile(name="demo"),
     "full": Profile(
@@ -92,6 +94,7 @@ PROFILES: dict[str, Profile] = {
         lm_corpus_limit=None,
         lm_trials=30,
         lm_epochs=20,
+        lm_final_epochs=40,
     ),
 }
 

@@ -141,7 +141,7 @@ def lm_gru(context: dg.AssetExecutionContext, settings: AdtSettings, drum_scores
     profile = settings.get_profile()
     paths = drum_scores["paths"]["k5"]
     key = cache_key("lm_gru", "1", drum_scores["key"], profile.lm_trials, profile.lm_folds, profile.lm_epochs,
-                    profile.seed)
+                    profile.lm_final_epochs, profile.seed)
     cache = StageCache("lm_gru", key)
     manifest = cache.load()
     if manifest is None:
@@ -163,7 +163,7 @@ def lm_gru(context: dg.AssetExecutionContext, settings: AdtSettings, drum_scores
             best = study.best_params
             mlflow.log_params({f"best.{k}": v for k, v in best.items()})
             model, history = gru_lm.train_gru_lm(
-                train, val, hidden=best["hidden"], layers=best["layers"], epochs=profile.lm_epochs,
+                train, val, hidden=best["hidden"], layers=best["layers"], epochs=profile.lm_final_epochs,
                 seed=profile.seed, on_epoch=lambda e, m: mlflow.log_metrics(m, step=e))
             ppl = {"validation": float(model.perplexity(val))}
             if "test" in paths:
