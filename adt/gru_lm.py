@@ -426,7 +426,10 @@ def tune_gru_lm(
     perplexity (:func:`train_gru_lm` semantics). The folds (:func:`kfold_indices`,
     split by score) are trained in lockstep, and after every epoch the fold-averaged
     best-so-far perplexity is reported at step = epoch, so pruning can stop a poor
-    trial after its first epoch.
+    trial after its first epoch. With the default 3 x 3 grid TPE often proposes a
+    combination again; a trial whose params and setup (folds, epochs, seed, lr,
+    batch_size, segment_tatums, number of scores) match a completed trial returns
+    that trial's value without training (user attr ``duplicate_of``).
 
     Args:
         scores: binary (K, M_i) arrays, at least ``folds`` of them.
@@ -442,7 +445,7 @@ def tune_gru_lm(
         on_trial: called once per finished trial as ``on_trial(trial, value, params)``
             (``value`` = objective, None for a pruned trial; ``params`` = trial.params),
             e.g. to log a nested MLflow run. Also set on the trial: user attrs
-            ``fold_perplexities`` and ``seconds``.
+            ``setup``, ``fold_perplexities`` and ``seconds`` (wall time, s).
         lr, batch_size, segment_tatums: as :func:`train_gru_lm`.
 
     Returns:
@@ -465,6 +468,18 @@ def tune_gru_lm(
     def objective(trial: optuna.Trial) -> float:
         layers = trial.suggest_categorical("layers", list(layers_choices))
         hidden = trial.suggest_categorical("hidden", list(hidden_choices))
+        setup = {"folds": int(folds), "epochs": int(epochs), "seed": int(seed), "lr": float(lr),
+                 "batch_size": int(batch_size), "segment_tatums": int(segment_tatums), "n_scores": len(ys)}
+        trial.set_user_attr("setup", setup)
+        # the search space is small and TPE repeats itself: reuse a finished identical trial
+        for old in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            if old.params == trial.params and old.user_attrs.get("setup") == setup:
+                trial.set_user_attr("duplicate_of", old.number)
+                trial.set_user_attr("fold_perplexities", old.user_attrs.get("fold_perplexities"))
+                trial.set_user_attr("seconds", 0.0)
+                if on_trial is not None:
+                    on_trial(trial, float(old.value), dict(trial.params))
+                return float(old.value)
         t0 = time.perf_counter()
         trainers = [_Trainer([ys[i] for i in tr], [ys[i] for i in va], hidden, layers, lr, batch_size,
                              segment_tatums, seed + f) for f, (tr, va) in enumerate(splits)]
