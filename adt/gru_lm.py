@@ -68,6 +68,22 @@ def _flush_denormals():
         torch.set_flush_denormal(False)
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """Run the block with ``torch.set_num_threads(n)`` (None: unchanged); restores the old count."""
+    if n is None:
+        yield
+        return
+    if int(n) < 1:
+        raise ValueError(f"num_threads must be >= 1, got {n}")
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def _check_scores(scores: Sequence[np.ndarray], k: int | None = None, what: str = "scores") -> list[np.ndarray]:
     out = []
     for i, y in enumerate(scores):
@@ -338,6 +354,7 @@ def train_gru_lm(
     on_epoch: Callable[[int, dict], None] | None = None,
     trial: Any = None,
     dropout: float = 0.0,
+    num_threads: int | None = 1,
 ) -> tuple[GRUDrumLM, list[dict]]:
     """Train a :class:`GRUDrumLM` on binary scores (maximum likelihood, Eq. 2).
 
@@ -347,8 +364,13 @@ def train_gru_lm(
     per batch on the NLL per binary decision (nats / (K * tatums)). After each epoch
     the perplexity of the whole validation scores is computed; the state with the
     lowest one is returned. Seeded (numpy crops, torch init): the same inputs give
-    the same model. Denormals are flushed while training; the caller sets the
-    thread count (``torch.set_num_threads``).
+    the same model. Denormals are flushed while training.
+
+    Threads: by default training runs with ``torch.set_num_threads(1)`` (restored
+    afterwards). These GRUs are too small for intra-op parallelism: on the 2-core CI
+    machine one thread was as fast as two (3 x 64: 1.3 s vs 1.7 s per 18,700 tatums)
+    and, when another process was busy on the cores, 10-70x faster (OpenMP threads
+    spin at every time step's barrier). ``num_threads=None`` keeps the caller's setting.
 
     Args:
         train, val: lists of binary (K, M_i) arrays (e.g. from
@@ -363,6 +385,7 @@ def train_gru_lm(
             binary decision, "val_perplexity": float, "seconds": float})`` (epoch from 1).
         trial: optional optuna trial: ``trial.report(val_perplexity, epoch)`` each epoch,
             and ``optuna.TrialPruned`` is raised when ``trial.should_prune()``.
+        num_threads: torch intra-op threads while training (None: unchanged).
 
     Returns:
         ``(model, history)``: the best-validation model (eval mode, CPU) and one dict per
@@ -377,7 +400,8 @@ def train_gru_lm(
     tr = _Trainer(train, val, hidden, layers, lr, batch_size, segment_tatums, seed, dropout)
     history = []
     for epoch in range(1, int(epochs) + 1):
-        rec = tr.step()
+        with _torch_threads(num_threads):
+            rec = tr.step()
         history.append(rec)
         if on_epoch is not None:
             on_epoch(epoch, {key: rec[key] for key in ("train_nll", "val_perplexity", "seconds")})
@@ -416,6 +440,7 @@ def tune_gru_lm(
     lr: float = 1e-3,
     batch_size: int = 16,
     segment_tatums: int = 128,
+    num_threads: int | None = 1,
 ) -> "optuna.Study":  # noqa: F821
     """Choose the GRU LM's layers and hidden size with Optuna and k-fold CV (tatum paper, Sec. IV-A).
 
@@ -446,7 +471,7 @@ def tune_gru_lm(
             (``value`` = objective, None for a pruned trial; ``params`` = trial.params),
             e.g. to log a nested MLflow run. Also set on the trial: user attrs
             ``setup``, ``fold_perplexities`` and ``seconds`` (wall time, s).
-        lr, batch_size, segment_tatums: as :func:`train_gru_lm`.
+        lr, batch_size, segment_tatums, num_threads: as :func:`train_gru_lm`.
 
     Returns:
         the optuna.Study (``study.best_params`` holds ``layers`` and ``hidden``).
@@ -486,8 +511,9 @@ def tune_gru_lm(
         value = math.inf
         try:
             for epoch in range(1, int(epochs) + 1):
-                for t in trainers:
-                    t.step()
+                with _torch_threads(num_threads):
+                    for t in trainers:
+                        t.step()
                 value = float(np.mean([t.best_perplexity for t in trainers]))
                 trial.set_user_attr("fold_perplexities", [t.best_perplexity for t in trainers])
                 trial.report(value, epoch)

@@ -145,6 +145,7 @@ def test_trained_gru_lm_prefers_real_scores_over_time_shuffled(groove_scores):
     seen = []
     model, history = train_gru_lm(train, test, hidden=32, layers=1, epochs=4, lr=3e-3, segment_tatums=64,
                                   seed=0, on_epoch=lambda e, r: seen.append((e, r)))
+    assert torch.get_num_threads() == 2  # training ran with 1 thread and restored the setting
     assert [e for e, _ in seen] == [1, 2, 3, 4] and len(history) == 4
     assert set(seen[0][1]) == {"train_nll", "val_perplexity", "seconds"}
     ppl = model.perplexity(test)
@@ -194,5 +195,7 @@ def test_tune_gru_lm_sqlite_study_resumes(groove_scores, tmp_path):
     assert len(again.trials) == 4
     assert [t.number for t in again.trials] == [0, 1, 2, 3]
     # in-memory study
-    mem = tune_gru_lm(scores, n_trials=1, folds=2, epochs=1, layers_choices=(1,), hidden_choices=(8,))
+    # in-memory study; a repeated combination reuses the finished trial's value
+    mem = tune_gru_lm(scores, n_trials=2, folds=2, epochs=1, layers_choices=(1,), hidden_choices=(8,))
     assert mem.best_params == {"layers": 1, "hidden": 8}
+    assert mem.trials[1].user_attrs["duplicate_of"] == 0 and mem.trials[1].value == mem.trials[0].value
