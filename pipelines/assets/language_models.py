@@ -21,7 +21,7 @@ GRU_LM_NAME = "adt-gru-lm"
 @dg.asset(group_name="language_model", code_version="2", deps=[raw_dataset],
           description="Tatum-level binary drum scores Y (K drums x M tatums, K = 5 and 3) on the ground-truth "
                       "tatum grid, per split: every annotated track (demo, MDB) plus every Groove MIDI file as a "
-                      "symbolic score (the official split keeps sessions whole).")
+                      "symbolic score (official split: each performance in one split; sessions are spread over splits).")
 def drum_scores(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: dict, onsets: dict,
                 tatums: dict) -> dg.Output[dict]:
     from adt.scores import drum_score
