@@ -165,7 +165,7 @@ def zero_shot_matrix(context: dg.AssetExecutionContext, settings: AdtSettings, f
                 png = cache.dir / f"zero_shot_{k}.png"
                 png.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(png, suffix=".png") as tmp:
-                    _heatmap(matrix, f"micro F-measure ({k[2:]}, 50 ms)", tmp)
+                    _heatmap(matrix, f"micro F-measure ({k[2]}-class, 50 ms)", tmp)
                 mlflow.log_artifact(str(png))
                 md[k] = matrix.to_markdown(floatfmt=".3f")
             mlflow.log_text(md["f_5class"] + "\n\n" + md["f_3class"], "zero_shot.md")
