@@ -61,3 +61,37 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     from torchaudio.functional import resample as _resample
 
     return _resample(torch.from_numpy(np.ascontiguousarray(audio)), orig_sr, target_sr).numpy()
+
+
+def cropped_copy(src: str | os.PathLike, dst: str | os.PathLike, crop_s: float | None) -> tuple[str, float, int]:
+    """``src`` cropped to its first ``crop_s`` seconds.
+
+    No crop needed (``crop_s`` None or the file is short enough): ``src`` itself.
+    Otherwise a 16-bit WAV copy at ``dst``, written atomically and reused when a
+    copy of the right length, rate and channel count is already there.
+
+    Returns:
+        (path of the audio to use, its duration in seconds, sample rate in Hz).
+
+    Raises:
+        AudioReadError: ``src`` cannot be read.
+    """
+    src, dst = str(src), Path(dst)
+    try:
+        info = sf.info(src)
+    except Exception as exc:  # missing file, unknown format
+        raise AudioReadError(f"{src}: cannot read audio ({exc})") from exc
+    sr = int(info.samplerate)
+    if crop_s is None or info.frames <= int(round(crop_s * sr)):
+        return src, info.frames / sr, sr
+    n = int(round(crop_s * sr))
+    if dst.is_file():
+        try:
+            cached = sf.info(str(dst))
+            if cached.frames == n and cached.samplerate == sr and cached.channels == info.channels:
+                return str(dst), n / sr, sr
+        except RuntimeError:
+            pass  # unreadable: write it again
+    audio, _ = read_audio(src)
+    write_audio(dst, audio[:, :n], sr)
+    return str(dst), n / sr, sr

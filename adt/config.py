@@ -28,6 +28,9 @@ class Profile:
     groove_tracks: dict = dataclasses.field(default_factory=lambda: {"train": 48, "validation": 8, "test": 12})
     # MDB Drums drum-only tracks (test only); None = all
     mdb_tracks: int | None = None
+    # tracks taken per split of the other recorded/rendered datasets (E-GMD, Slakh,
+    # ENST, ADTOF-YT, MIDI renders), in each module's deterministic order; None = all
+    tracks_per_split: int | None = 6
     # every audio track is cropped to this length (None = whole track)
     max_duration_s: float | None = 30.0
     # separation model (Open-Unmix drums, trained when no pretrained weights load)
@@ -58,7 +61,8 @@ class Profile:
 
     def dataset_digest(self) -> str:
         """Hash of the fields that shape the datasets' tracks (not training settings)."""
-        return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "mdb_tracks", "max_duration_s", "seed")
+        return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "mdb_tracks", "tracks_per_split",
+                           "max_duration_s", "seed")
 
 
 PROFILES: dict[str, Profile] = {
@@ -68,6 +72,7 @@ PROFILES: dict[str, Profile] = {
         demo_duration_s=8.0,
         groove_tracks={"train": 3, "validation": 1, "test": 2},
         mdb_tracks=2,
+        tracks_per_split=1,
         max_duration_s=12.0,
         separation_steps=10,
         epochs=2,
@@ -86,6 +91,7 @@ PROFILES: dict[str, Profile] = {
         demo_duration_s=30.0,
         groove_tracks={"train": 100000, "validation": 100000, "test": 100000},
         mdb_tracks=None,
+        tracks_per_split=None,
         max_duration_s=None,
         separation_steps=3000,
         epochs=40,

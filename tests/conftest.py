@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.http_server import serve
+
 MDB_PREFIX = "MDBDrums-master/MDB Drums/"
 
 
@@ -37,3 +39,15 @@ def mdb_track(shared_datasets, tmp_path_factory) -> dict:
         ann = out / f"{name}_class.txt"
         ann.write_bytes(z.read(f"{MDB_PREFIX}annotations/class/{name}_class.txt"))
     return {"wav": wav, "annotation": ann, "name": name}
+
+
+@pytest.fixture
+def http_server():
+    """A local HTTP server (tests/http_server.py): set ``files["/x.zip"] = bytes``;
+    ``base`` is its URL. Download retries wait no time while it runs."""
+    from adt import download
+
+    saved, download.BACKOFF_S = download.BACKOFF_S, 0.0
+    with serve() as srv:
+        yield srv
+    download.BACKOFF_S = saved

@@ -1,10 +1,20 @@
 """Datasets, one module each (mirdata style), all unified into three tables.
 
-Each module exposes ``NAME``, ``REMOTES`` (what to download, with checksums),
-``LICENSE``, ``CITATION`` and ``build(raw_dir, out_dir, profile) -> DatasetTables``,
-which reads the dataset's own layout under ``raw_dir`` (written by the download
-step), writes any audio it renders or crops under ``out_dir`` and returns the
-unified tables below.
+Every module ``adt.datasets.<name>`` exposes:
+
+* ``NAME`` (the partition key), ``HOMEPAGE``, ``ACCESS`` (``"open"`` or
+  ``"on request"``), ``LICENSE``, ``CITATION`` (BibTeX);
+* ``REMOTES``: :class:`adt.download.Remote` entries with the official URLs and
+  checksums as published (a ``manual`` page for datasets given out on request);
+  :func:`adt.download.fetch_all` fetches and unpacks them into one raw folder;
+* ``load_index(root) -> DataFrame``: one row per track of the raw folder, with at
+  least ``track_id`` and ``split``; ``load_tracks(root) -> dict[str, Track]``
+  where ``Track`` holds the paths and loads lazily (``onsets``, ``beats``,
+  ``mix_audio()``, ``drum_audio()``, where the dataset has them);
+* ``build(raw_dir, out_dir, profile) -> DatasetTables``: reads the dataset's own
+  layout under ``raw_dir``, writes any audio it renders, mixes or crops under
+  ``out_dir`` (atomically) and returns the unified tables below. The module
+  docstring holds the label mapping to 5 classes as a table.
 
 Schemas (all paths absolute):
 
@@ -49,7 +59,8 @@ class DatasetTables:
             setattr(self, name, df[cols].reset_index(drop=True))
 
 
-DATASETS = ("demo", "groove", "mdb")
+#: Every dataset module, in build order.
+DATASETS = ("demo", "groove", "egmd", "slakh", "enst", "mdb", "adtof")
 
 
 def concat_rows(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

@@ -47,9 +47,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
-from adt.audio import AudioReadError, read_audio, write_audio
+from adt.audio import cropped_copy
 from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, DatasetTables, concat_rows
 from adt.download import Remote
 
@@ -166,29 +165,6 @@ def _style(name: str) -> str:
     return re.sub(r"\d+$", "", name.split("_", 1)[-1])
 
 
-def _cropped_audio(src: str, dst: Path, crop_s: float | None) -> tuple[str, float, int]:
-    """Path of ``src`` cropped to ``crop_s`` seconds (the original when no crop is
-    needed; else a cached or new 16-bit copy at ``dst``), its duration (s) and rate (Hz)."""
-    try:
-        info = sf.info(src)
-    except RuntimeError as exc:
-        raise AudioReadError(f"{src}: cannot read audio ({exc})") from exc
-    sr = int(info.samplerate)
-    if crop_s is None or info.frames <= int(round(crop_s * sr)):
-        return src, info.frames / sr, sr
-    n = int(round(crop_s * sr))
-    if dst.is_file():
-        try:
-            cached = sf.info(str(dst))
-            if cached.frames == n and cached.samplerate == sr and cached.channels == info.channels:
-                return str(dst), n / sr, sr
-        except RuntimeError:
-            pass  # unreadable: write it again
-    audio, _ = read_audio(src)
-    write_audio(dst, audio[:, :n], sr)
-    return str(dst), n / sr, sr
-
-
 def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> DatasetTables:
     """The MDB Drums test tracks as unified tables.
 
@@ -217,10 +193,10 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> Da
     tracks, onsets, beats = [], [], []
     for row in index.itertuples(index=False):
         track_id = f"{NAME}/{row.name}"
-        drum_path, duration, sr = _cropped_audio(row.drum_path, out_dir / row.name / "drums.wav", crop_s)
+        drum_path, duration, sr = cropped_copy(row.drum_path, out_dir / row.name / "drums.wav", crop_s)
         mix_path = None
         if row.mix_path is not None:
-            mix_path, mix_duration, _ = _cropped_audio(row.mix_path, out_dir / row.name / "mix.wav", crop_s)
+            mix_path, mix_duration, _ = cropped_copy(row.mix_path, out_dir / row.name / "mix.wav", crop_s)
             duration = min(duration, mix_duration)
         tracks.append({
             "track_id": track_id, "dataset": NAME, "split": "test", "duration_s": float(duration),
