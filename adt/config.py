@@ -28,6 +28,8 @@ class Profile:
     groove_tracks: dict = dataclasses.field(default_factory=lambda: {"train": 48, "validation": 8, "test": 12})
     # MDB Drums drum-only tracks (test only); None = all
     mdb_tracks: int | None = None
+    # MDB Drums split scheme: "mirex2017" (all test) or "genre" (adt.datasets.mdb.GENRE_SPLIT)
+    mdb_split: str = "mirex2017"
     # tracks taken per split of the other recorded/rendered datasets (E-GMD, Slakh,
     # ENST, ADTOF-YT, MIDI renders), in each module's deterministic order; None = all
     tracks_per_split: int | None = 6
@@ -61,7 +63,7 @@ class Profile:
 
     def dataset_digest(self) -> str:
         """Hash of the fields that shape the datasets' tracks (not training settings)."""
-        return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "mdb_tracks", "tracks_per_split",
+        return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "mdb_tracks", "mdb_split", "tracks_per_split",
                            "max_duration_s", "seed")
 
 

@@ -1,6 +1,6 @@
 """The Dagster code location: every stage of the ADT flow as an asset.
 
-ingest (raw_dataset partitioned by dataset, tracks, onsets) -> separation (drum_stems)
+ingest (raw_dataset and dataset_tables partitioned by dataset; tracks, onsets) -> separation (drum_stems)
 -> rhythm (beats, tatums, quantization_stats + check, drum_scores) -> language_model
 (drum_scores, lm_bigram, lm_gru) -> features -> models (transcriber) -> evaluation (zero_shot_matrix).
 """
@@ -12,17 +12,18 @@ import dagster as dg
 from pipelines.assets import features, ingest, language_models, models, rhythm, separation
 from pipelines.resources import AdtSettings
 
-ALL_ASSETS = [ingest.raw_dataset, ingest.unified_tables, separation.drum_stems, rhythm.beats, rhythm.tatums,
+ALL_ASSETS = [ingest.raw_dataset, ingest.dataset_tables, ingest.unified_tables, separation.drum_stems, rhythm.beats, rhythm.tatums,
               rhythm.quantization_stats, language_models.drum_scores, language_models.lm_bigram,
               language_models.lm_gru, features.features,
               models.transcriber, models.zero_shot_matrix]
 ALL_CHECKS = [rhythm.quantization_within_threshold]
 
-raw_job = dg.define_asset_job("adt_raw_datasets", selection=[ingest.raw_dataset],
+#: One dataset (a partition): fetch or place it, unify it.
+raw_job = dg.define_asset_job("adt_raw_datasets", selection=[ingest.raw_dataset, ingest.dataset_tables],
                               partitions_def=ingest.dataset_partitions)
 #: Everything downstream of the raw datasets (unpartitioned): one run materializes it.
 downstream_job = dg.define_asset_job(
-    "adt_downstream", selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingest.raw_dataset),
+    "adt_downstream", selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingest.raw_dataset, ingest.dataset_tables),
     tags={"adt/stage": "training"})
 #: Retraining only (transcriber and matrix); the run queue admits one training run at a time.
 training_job = dg.define_asset_job(

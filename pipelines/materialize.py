@@ -16,19 +16,31 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
+
+
+#: Largest download (bytes) ``make demo`` starts on its own; bigger datasets (E-GMD, Slakh)
+#: are used when already downloaded or in the mirror folder, or when named with --datasets.
+AUTO_DOWNLOAD_BYTES = 2 * 10**9
 
 
 def available_datasets(mirror: str | None) -> list[str]:
-    """Datasets whose archives the mirror holds or whose official URL answers (the demo corpus always)."""
+    """Datasets that can be had now: the demo corpus always; any other when each of its
+    files is in the download folder or the mirror folder, or, for a file of at most
+    AUTO_DOWNLOAD_BYTES that is not request-only, when its mirror or official URL answers."""
+    from adt.config import data_dir
     from adt.datasets import DATASETS, get_module
     from adt.download import is_available
 
-    out = []
-    for name in DATASETS:
-        remotes = get_module(name).REMOTES
-        if all(is_available(r, mirror) for r in remotes):
-            out.append(name)
-    return out
+    downloads = data_dir() / "downloads"
+    mirror_dir = Path(mirror) if mirror and not mirror.startswith(("http://", "https://")) else None
+
+    def can_have(remote) -> bool:
+        if (downloads / remote.filename).is_file() or (mirror_dir and (mirror_dir / remote.filename).is_file()):
+            return True
+        return (remote.size or 0) <= AUTO_DOWNLOAD_BYTES and is_available(remote, mirror)
+
+    return [name for name in DATASETS if all(can_have(r) for r in get_module(name).REMOTES)]
 
 
 def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> dict:
@@ -40,7 +52,7 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
     import dagster as dg
 
     from adt.config import mirror
-    from pipelines.assets.ingest import raw_dataset
+    from pipelines.assets.ingest import dataset_tables, raw_dataset
     from pipelines.definitions import ALL_ASSETS, ALL_CHECKS
     from pipelines.resources import AdtSettings
 
@@ -56,11 +68,11 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
              if missing else ""), flush=True)
     tags = {"adt/profile": profile}
     for name in datasets:
-        result = dg.materialize([raw_dataset], partition_key=name, instance=instance, resources=resources,
+        result = dg.materialize([raw_dataset, dataset_tables], partition_key=name, instance=instance, resources=resources,
                                 tags=tags, raise_on_error=False)
         if not result.success:
-            raise RuntimeError(f"raw_dataset[{name}] failed: see the Dagster run {result.run_id}")
-    downstream = [a for a in ALL_ASSETS if a is not raw_dataset]
+            raise RuntimeError(f"raw_dataset/dataset_tables[{name}] failed: see the Dagster run {result.run_id}")
+    downstream = [a for a in ALL_ASSETS if a not in (raw_dataset, dataset_tables)]
     result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS],
                             selection=dg.AssetSelection.assets(*downstream) | dg.AssetSelection.checks(*ALL_CHECKS),
                             instance=instance, resources=resources, tags=tags, raise_on_error=False)

@@ -95,3 +95,26 @@ def test_build_uncropped_references_original(raw_dir, tmp_path):
     n_ot = sum((mdb.read_class_annotation(p)["label"] == "OT").sum() for p in index["class_path"])
     assert len(tables.onsets) <= n_onsets - n_ot
     assert set(tables.onsets["drum"]) == set(CLASSES_5)
+
+
+def test_tracks_load_lazily(raw_dir):
+    tracks = mdb.load_tracks(raw_dir)
+    assert list(tracks) == ["mdb/" + n for n in DRUM_ONLY]
+    punk = tracks["mdb/MusicDelta_Punk"]
+    assert set(punk.onsets["drum"]) <= set(CLASSES_5) and len(punk.onsets) > 100
+    assert punk.beats["position"].between(1, 4).all() and len(punk.beats) > 10
+    audio, sr = punk.drum_audio()
+    assert sr == 44100 and audio.shape[0] == 1
+    with pytest.raises(FileNotFoundError, match="no full mix"):
+        punk.mix_audio()
+
+
+def test_genre_split(raw_dir, tmp_path):
+    assert len(mdb.GENRE_SPLIT) == 23  # every MDB Drums track, once
+    profile = dataclasses.replace(get_profile("tiny"), mdb_tracks=None, mdb_split="genre", max_duration_s=2.0)
+    tracks = mdb.build(raw_dir, tmp_path / "out", profile).tracks
+    split = dict(zip(tracks.track_id, tracks.split))
+    assert split["mdb/MusicDelta_Punk"] == "train"  # the one track the thesis names
+    assert split["mdb/MusicDelta_Britpop"] == "validation" and split["mdb/MusicDelta_SpeedMetal"] == "test"
+    with pytest.raises(ValueError, match="unknown MDB split"):
+        mdb.split_of("MusicDelta_Punk", "random")

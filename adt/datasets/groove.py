@@ -55,6 +55,8 @@ from adt.midi import beats_from_midi, load_midi, onsets_from_midi
 log = logging.getLogger(__name__)
 
 NAME = "groove"
+HOMEPAGE = "https://magenta.tensorflow.org/datasets/groove"
+ACCESS = "open"
 
 REMOTES = [
     Remote(

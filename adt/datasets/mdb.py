@@ -10,8 +10,17 @@ Our mirror (``mdb-drums-subset.zip``) is a subset in the GitHub archive layout
 ``MDBDrums-master/MDB Drums/...``: annotations for 19 of the 23 tracks and real
 drum-only recordings (mono, 16-bit, 44.1 kHz) for 9 of them; no full mixes and no
 multitracks. Only tracks with both a drum-only recording and a class annotation are
-used; all go to the ``test`` split. With the official archive the full mixes are
-picked up as ``mix_path`` too.
+used. With the official archive the full mixes are picked up as ``mix_path`` too.
+
+Splits (``Profile.mdb_split``):
+
+* ``mirex2017`` (default): every track in ``test``, as in the MIREX 2017 drum
+  transcription task, whose MEDLEY set is MDB Drums used whole for evaluation;
+  the zero-shot matrix tests on it.
+* ``genre``: the thesis (Fosse, section 4.1.1) splits MDB "on specific genres" but
+  its Table 4.1 names only one track (``MusicDelta_Punk``, train). We use the
+  field's three genre-balanced folds (:data:`GENRE_FOLDS`) as train, validation
+  and test (7/8/8 tracks).
 
 File formats (as found): class/subclass files hold ``<time s> \\t <label>`` lines with
 extra spaces around the tab and label, not always in time order (simultaneous hits);
@@ -40,6 +49,8 @@ Source: https://github.com/CarlSouthall/MDBDrums
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
 import re
@@ -48,13 +59,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from adt.audio import cropped_copy
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, DatasetTables, concat_rows
+from adt.audio import cropped_copy, read_audio
+from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows
 from adt.download import Remote
 
 log = logging.getLogger(__name__)
 
 NAME = "mdb"
+HOMEPAGE = "https://github.com/CarlSouthall/MDBDrums"
+ACCESS = "open"
 
 REMOTES = [
     Remote(
@@ -82,6 +95,36 @@ CITATION = """@inproceedings{southall2017mdb,
 
 #: MDB class -> 5-class (OT is dropped).
 CLASS_MAP: dict[str, str] = {"KD": "BD", "SD": "SD", "HH": "HH", "TT": "TT", "CY": "CY"}
+
+#: The three genre-balanced folds of MDB Drums as used by ADTOF (MZehren/ADTOF,
+#: ``adtof/config.py``, ``MDB_SPLITS_DRUM_ONLY``): 7 + 8 + 8 tracks, no genre in
+#: two folds. We take fold 1 as train (it holds ``MusicDelta_Punk``, the one track
+#: the thesis's Table 4.1 names for train), fold 2 as validation, fold 3 as test.
+GENRE_FOLDS: tuple[tuple[str, ...], ...] = (
+    ("Punk", "CoolJazz", "Disco", "SwingJazz", "Rockabilly", "Gospel", "BebopJazz"),
+    ("FunkJazz", "FreeJazz", "Reggae", "LatinJazz", "Britpop", "FusionJazz", "Shadows", "80sRock"),
+    ("Beatles", "Grunge", "Zeppelin", "ModalJazz", "Country1", "SpeedMetal", "Rock", "Hendrix"),
+)
+GENRE_SPLIT: dict[str, str] = {f"MusicDelta_{g}": split for fold, split in zip(GENRE_FOLDS, SPLITS)
+                               for g in fold}
+SPLIT_SCHEMES = ("mirex2017", "genre")
+
+
+def split_of(name: str, scheme: str = "mirex2017") -> str:
+    """The split of track ``name`` (e.g. ``MusicDelta_Punk``) under ``scheme``.
+
+    Raises:
+        ValueError: an unknown scheme, or a track the genre split does not list.
+    """
+    if scheme == "mirex2017":
+        return "test"
+    if scheme != "genre":
+        raise ValueError(f"unknown MDB split scheme {scheme!r}; choose one of {SPLIT_SCHEMES}")
+    try:
+        return GENRE_SPLIT[name]
+    except KeyError:
+        raise ValueError(f"{name}: not in adt.datasets.mdb.GENRE_SPLIT") from None
+
 
 INDEX_COLUMNS = ["name", "drum_path", "class_path", "subclass_path", "beats_path", "mix_path"]
 
@@ -160,6 +203,73 @@ def read_beats(path: str | os.PathLike) -> pd.DataFrame:
     return _read_two_columns(path, "position", lambda v: int(float(v)), "beat in bar")
 
 
+@dataclasses.dataclass(frozen=True)
+class Track:
+    """One MDB Drums track (a row of :func:`load_index`); annotations load lazily."""
+
+    name: str
+    drum_path: str
+    class_path: str
+    subclass_path: str | None = None
+    beats_path: str | None = None
+    mix_path: str | None = None
+
+    @property
+    def track_id(self) -> str:
+        return f"{NAME}/{self.name}"
+
+    @functools.cached_property
+    def onsets(self) -> pd.DataFrame:
+        """Onsets (ONSET_COLUMNS) from the class annotation, OT dropped, velocity NaN."""
+        return _onsets(self.track_id, self.class_path, None)
+
+    @functools.cached_property
+    def beats(self) -> pd.DataFrame:
+        """Annotated beats (BEAT_COLUMNS); empty when the track has no beat file."""
+        return _beats(self.track_id, self.beats_path, None)
+
+    def drum_audio(self) -> tuple[np.ndarray, int]:
+        """The drum-only recording: (audio (channels, samples) float32, sample rate Hz)."""
+        return read_audio(self.drum_path)
+
+    def mix_audio(self) -> tuple[np.ndarray, int]:
+        """The full mix (official archive only). Raises FileNotFoundError without one."""
+        if self.mix_path is None:
+            raise FileNotFoundError(f"{self.track_id}: no full mix in this copy of MDB Drums")
+        return read_audio(self.mix_path)
+
+
+def load_tracks(root: str | os.PathLike) -> dict[str, Track]:
+    """Every indexed track by track_id (``mdb/<name>``)."""
+    return {f"{NAME}/{row['name']}": Track(**row) for row in load_index(root).to_dict("records")}
+
+
+def _onsets(track_id: str, class_path: str, duration: float | None) -> pd.DataFrame:
+    ann = read_class_annotation(class_path)
+    unknown = set(ann["label"]) - set(CLASS_MAP) - {"OT"}
+    if unknown:
+        log.warning("%s: unknown MDB classes %s dropped", class_path, sorted(unknown))
+    keep = ann["label"].isin(list(CLASS_MAP))
+    if duration is not None:
+        keep &= ann["time_s"] < duration
+    ann = ann[keep]
+    return pd.DataFrame({
+        "track_id": track_id, "time_s": ann["time_s"].to_numpy(dtype=float),
+        "drum": ann["label"].map(CLASS_MAP).to_numpy(), "label": ann["label"].to_numpy(),
+        "velocity": np.full(len(ann), np.nan),
+    }, columns=ONSET_COLUMNS)
+
+
+def _beats(track_id: str, beats_path: str | None, duration: float | None) -> pd.DataFrame:
+    if beats_path is None:
+        return pd.DataFrame(columns=BEAT_COLUMNS)
+    b = read_beats(beats_path)
+    if duration is not None:
+        b = b[b["time_s"] < duration]
+    return pd.DataFrame({"track_id": track_id, "time_s": b["time_s"].to_numpy(dtype=float),
+                         "position": b["position"].to_numpy(dtype=int)}, columns=BEAT_COLUMNS)
+
+
 def _style(name: str) -> str:
     """MedleyDB genre tag from the track name: ``MusicDelta_Country1`` -> ``Country``."""
     return re.sub(r"\d+$", "", name.split("_", 1)[-1])
@@ -169,7 +279,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> Da
     """The MDB Drums test tracks as unified tables.
 
     Takes the first ``profile.mdb_tracks`` tracks of :func:`load_index` (sorted by
-    name; None = all), all in split ``test``. Audio longer than
+    name; None = all), split by ``profile.mdb_split`` (:func:`split_of`). Audio longer than
     ``profile.max_duration_s`` is cropped into ``<out_dir>/<name>/drums.wav`` (and
     ``mix.wav`` when the archive has the mix); otherwise the original file is used.
 
@@ -189,6 +299,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> Da
     if profile.mdb_tracks is not None:
         index = index.head(int(profile.mdb_tracks))
     crop_s = profile.max_duration_s
+    scheme = getattr(profile, "mdb_split", "mirex2017")
 
     tracks, onsets, beats = [], [], []
     for row in index.itertuples(index=False):
@@ -199,29 +310,15 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> Da
             mix_path, mix_duration, _ = cropped_copy(row.mix_path, out_dir / row.name / "mix.wav", crop_s)
             duration = min(duration, mix_duration)
         tracks.append({
-            "track_id": track_id, "dataset": NAME, "split": "test", "duration_s": float(duration),
+            "track_id": track_id, "dataset": NAME, "split": split_of(row.name, scheme), "duration_s": float(duration),
             "sample_rate": sr, "mix_path": mix_path, "drum_path": drum_path, "midi_path": None,
             "style": _style(row.name), "drummer": None, "kit": None,
         })
 
-        ann = read_class_annotation(row.class_path)
-        unknown = set(ann["label"]) - set(CLASS_MAP) - {"OT"}
-        if unknown:
-            log.warning("%s: unknown MDB classes %s dropped", row.class_path, sorted(unknown))
-        ann = ann[ann["label"].isin(list(CLASS_MAP)) & (ann["time_s"] < duration)]
-        onsets.append(pd.DataFrame({
-            "track_id": track_id, "time_s": ann["time_s"].to_numpy(dtype=float),
-            "drum": ann["label"].map(CLASS_MAP).to_numpy(), "label": ann["label"].to_numpy(),
-            "velocity": np.full(len(ann), np.nan),
-        }, columns=ONSET_COLUMNS))
-
-        if row.beats_path is not None:
-            b = read_beats(row.beats_path)
-            b = b[b["time_s"] < duration]
-            beats.append(pd.DataFrame({"track_id": track_id, "time_s": b["time_s"].to_numpy(dtype=float),
-                                       "position": b["position"].to_numpy(dtype=int)}, columns=BEAT_COLUMNS))
-        else:
+        onsets.append(_onsets(track_id, row.class_path, duration))
+        if row.beats_path is None:
             log.warning("%s: no beat annotation", track_id)
+        beats.append(_beats(track_id, row.beats_path, duration))
 
     return DatasetTables(
         tracks=pd.DataFrame(tracks, columns=TRACK_COLUMNS),
