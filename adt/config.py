@@ -26,6 +26,10 @@ class Profile:
     demo_duration_s: float = 20.0
     # Groove MIDI renders: tracks taken per official split, cropped to max_duration_s
     groove_tracks: dict = dataclasses.field(default_factory=lambda: {"train": 48, "validation": 8, "test": 12})
+    # soundfont renders of MIDI datasets (Groove): kits per performance (E-GMD style:
+    # each extra kit is another track of the same split) and a generated accompaniment
+    render_kits_per_track: int = 1
+    render_accompaniment: bool = True
     # MDB Drums drum-only tracks (test only); None = all
     mdb_tracks: int | None = None
     # MDB Drums split scheme: "mirex2017" (all test) or "genre" (adt.datasets.mdb.GENRE_SPLIT)
@@ -63,7 +67,8 @@ class Profile:
 
     def dataset_digest(self) -> str:
         """Hash of the fields that shape the datasets' tracks (not training settings)."""
-        return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "mdb_tracks", "mdb_split", "tracks_per_split",
+        return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "render_kits_per_track",
+                           "render_accompaniment", "mdb_tracks", "mdb_split", "tracks_per_split",
                            "max_duration_s", "seed")
 
 

@@ -126,3 +126,26 @@ def test_build_with_fake_renderer(raw_dir, tmp_path, fake_render):
     groove.build(raw_dir, tmp_path / "out", dataclasses.replace(profile, max_duration_s=6.0,
                                                                  groove_tracks={"train": 1}))
     assert len(fake_render.calls) == 7
+
+
+def test_several_kits_per_performance(raw_dir, tmp_path, fake_render):
+    profile = dataclasses.replace(get_profile("tiny"), groove_tracks={"train": 2}, render_kits_per_track=2,
+                                  render_accompaniment=False, max_duration_s=4.0)
+    tables = groove.build(raw_dir, tmp_path / "out", profile)
+    tracks = tables.tracks
+    assert len(tracks) == 4 and (tracks.split == "train").all()
+    first, second = tracks.track_id.iloc[0], tracks.track_id.iloc[1]
+    assert second == f"{first}@{tracks.kit.iloc[1]}" and tracks.kit.iloc[0] != tracks.kit.iloc[1]
+    assert tracks.mix_path.isna().all()  # drums only
+    # both renders carry the same ground truth
+    o = tables.onsets
+    assert o[o.track_id == first].time_s.tolist() == o[o.track_id == second].time_s.tolist()
+
+
+def test_tracks_load_lazily(raw_dir):
+    tracks = groove.load_tracks(raw_dir)
+    assert len(tracks) == 1150
+    t = tracks["groove/drummer1/session1/1_funk_80_beat_4-4"]
+    assert t.split == "train" and t.bpm == 80 and t.time_signature == "4-4"
+    assert len(t.onsets) > 100 and set(t.onsets.drum) <= {"BD", "SD", "TT", "HH", "CY"}
+    assert t.beats.position.between(1, 4).all()

@@ -35,6 +35,8 @@ Source: https://magenta.tensorflow.org/datasets/groove
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import json
 import logging
 import os
@@ -134,6 +136,45 @@ def load_index(root: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
+@dataclasses.dataclass(frozen=True)
+class Track:
+    """One Groove MIDI performance (a row of :func:`load_index`); the MIDI loads lazily."""
+
+    track_id: str
+    midi_path: str
+    split: str
+    drummer: str
+    style: str
+    beat_type: str
+    time_signature: str
+    bpm: int
+    duration_s: float
+
+    @functools.cached_property
+    def midi(self):
+        """The parsed MIDI (pretty_midi). Raises adt.midi.MidiReadError."""
+        return load_midi(self.midi_path)
+
+    @functools.cached_property
+    def onsets(self) -> pd.DataFrame:
+        """Onsets (ONSET_COLUMNS) from the notes: label = GM note, velocity 1..127."""
+        return onsets_from_midi(self.midi, self.track_id)
+
+    @functools.cached_property
+    def beats(self) -> pd.DataFrame:
+        """Beats (BEAT_COLUMNS) from the tempo map and time signatures."""
+        return beats_from_midi(self.midi, self.track_id)
+
+
+def load_tracks(root: str | os.PathLike) -> dict[str, Track]:
+    """Every performance of ``info.csv`` by track_id (MIDI only: Groove has no audio;
+    :func:`build` renders it)."""
+    index = load_index(root)
+    return {row.track_id: Track(row.track_id, row.midi_path, row.split, row.drummer, row.style, row.beat_type,
+                                row.time_signature, int(row.bpm), float(row.duration))
+            for row in index.itertuples(index=False)}
+
+
 def select_tracks(index: pd.DataFrame, counts: dict[str, int]) -> pd.DataFrame:
     """The first ``counts[split]`` eligible tracks of each official split.
 
@@ -192,7 +233,8 @@ def _as_stereo(x: np.ndarray, what: str) -> np.ndarray:
     return np.repeat(x, 2, axis=0) if x.shape[0] == 1 else x
 
 
-def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path) -> tuple[Path, Path, Path, float]:
+def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path,
+            accompaniment: bool = True) -> tuple[Path, Path, Path, float]:
     """Render one track into ``track_dir``; reuse a cached render with the same recipe.
 
     Returns:
@@ -202,6 +244,8 @@ def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path) -> t
                                          track_dir / "drums.mid", track_dir / "render.json")
     recipe = {"kit": kit, "seed": int(seed), "max_duration_s": crop_s, "sample_rate": SAMPLE_RATE,
               "peak": PEAK, "version": RENDER_VERSION}
+    if not accompaniment:
+        recipe["accompaniment"] = False
     if drum_wav.is_file() and mix_wav.is_file() and midi_out.is_file() and meta.is_file():
         try:
             cached = json.loads(meta.read_text())
@@ -215,7 +259,7 @@ def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path) -> t
 
     cropped = crop_midi(pm, crop_s)
     drums, acc = render_drums_with_accompaniment(cropped, kit=kit, seed=int(seed), sample_rate=SAMPLE_RATE,
-                                                 accompaniment=True)
+                                                 accompaniment=accompaniment)
     drums, acc = _as_stereo(drums, "drums"), _as_stereo(acc, "accompaniment")
     n = max(drums.shape[1], acc.shape[1])
     if crop_s is not None:
@@ -245,8 +289,12 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> Da
     stereo 16-bit and scaled by one gain so neither peaks above 0.9, plus
     ``drums.mid`` (the cropped MIDI that was rendered; ``midi_path``). Tracks
     whose files exist with the same recipe (kit, seed, crop) are not rendered
-    again. Kit: ``sorted(KITS)`` cycled by position within the split; seed:
-    ``profile.seed`` + the track's row in ``info.csv`` (stable across profiles).
+    again. Kit: ``sorted(KITS)`` cycled by position within the split; with
+    ``profile.render_kits_per_track`` = n > 1 each performance is also rendered on
+    the next n - 1 kits, as further tracks ``<track_id>@<kit>`` of the same split
+    (E-GMD style). ``profile.render_accompaniment`` False renders drums only
+    (``mix_path`` None). Seed: ``profile.seed`` + the track's row in ``info.csv``
+    (stable across profiles).
 
     Args:
         raw_dir: the extracted archive (holding ``groove/``).
@@ -272,26 +320,31 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> Da
         raise ValueError("adt.render.KITS is empty: no kit to render Groove with")
     crop_s = profile.max_duration_s
 
+    kits_per_track = max(1, min(int(getattr(profile, "render_kits_per_track", 1)), len(kits)))
+    accompaniment = bool(getattr(profile, "render_accompaniment", True))
     tracks, onsets, beats = [], [], []
     position = {s: 0 for s in SPLITS}
     for row_no, row in tqdm(list(selected.iterrows()), desc="groove: render", unit="track", leave=False):
-        split, track_id = row["split"], row["track_id"]
-        kit = kits[position[split] % len(kits)]
-        position[split] += 1
+        split = row["split"]
         pm = load_midi(row["midi_path"])
-        drum_wav, mix_wav, midi_out, duration = _render(pm, kit, profile.seed + int(row_no), crop_s,
-                                                        out_dir / safe_name(track_id))
-        tracks.append({
-            "track_id": track_id, "dataset": NAME, "split": split, "duration_s": float(duration),
-            "sample_rate": SAMPLE_RATE, "mix_path": str(mix_wav), "drum_path": str(drum_wav),
-            "midi_path": str(midi_out), "style": row["style"], "drummer": row["drummer"], "kit": kit,
-        })
         end = crop_s if crop_s is not None else pm.get_end_time()
-        o = onsets_from_midi(pm, track_id, max_time_s=end)
-        onsets.append(o[o["time_s"] < duration])
-        b = beats_from_midi(pm, track_id, end_time_s=end)
-        beats.append(b[b["time_s"] < duration])
-        log.debug("groove: %s (%s, kit %s, %.1f s)", track_id, split, kit, duration)
+        for j in range(kits_per_track):
+            kit = kits[(position[split] + j) % len(kits)]
+            track_id = row["track_id"] if j == 0 else f"{row['track_id']}@{kit}"
+            drum_wav, mix_wav, midi_out, duration = _render(pm, kit, profile.seed + int(row_no), crop_s,
+                                                            out_dir / safe_name(track_id), accompaniment)
+            tracks.append({
+                "track_id": track_id, "dataset": NAME, "split": split, "duration_s": float(duration),
+                "sample_rate": SAMPLE_RATE, "mix_path": str(mix_wav) if accompaniment else None,
+                "drum_path": str(drum_wav), "midi_path": str(midi_out), "style": row["style"],
+                "drummer": row["drummer"], "kit": kit,
+            })
+            o = onsets_from_midi(pm, track_id, max_time_s=end)
+            onsets.append(o[o["time_s"] < duration])
+            b = beats_from_midi(pm, track_id, end_time_s=end)
+            beats.append(b[b["time_s"] < duration])
+            log.debug("groove: %s (%s, kit %s, %.1f s)", track_id, split, kit, duration)
+        position[split] += 1
 
     return DatasetTables(
         tracks=pd.DataFrame(tracks, columns=TRACK_COLUMNS),
