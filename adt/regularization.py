@@ -1,0 +1,93 @@
+"""Language-model regularized training (tatum paper, Sec. III-D, Eqs. 4-8).
+
+L_total = L_tran(phi | Y_hat) + alpha * L_lang(Y)   (Eq. 5)
+
+with Y a relaxed binary score drawn from the transcriber's output by the
+gumbel-sigmoid trick (Eqs. 6-8, temperature tau = 0.2) and L_lang the negative
+log-likelihood of a pretrained, frozen drum-score LM (:class:`adt.lm.SkipBigramLM`
+or :class:`adt.gru_lm.GRUDrumLM`, both with a differentiable ``nll``). The LM is
+not used at prediction.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def gumbel_sigmoid(logits: torch.Tensor, tau: float = 0.2, generator: torch.Generator | None = None,
+                   phi_as_probability: bool = False) -> torch.Tensor:
+    """A relaxed Bernoulli sample Y in (0, 1) per entry, differentiable in ``logits`` (Eqs. 6-8).
+
+    Y = sigmoid((l + V1 - V2) / tau), V_i = -log(-log U_i), U_i ~ Uniform(0, 1).
+
+    Eq. 8 as printed adds phi itself (a probability) as l. With l = phi in [0, 1]
+    a sample exceeds 0.5 with probability sigmoid(phi), between 0.5 and 0.73,
+    whatever the model predicts, so the relaxed score would not follow phi. The
+    gumbel-sigmoid trick the paper cites (binary Concrete; Jang et al. 2017,
+    Maddison et al. 2017) adds the log-odds: with l = logit(phi) a sample exceeds
+    0.5 with probability phi exactly, and as tau -> 0 Y becomes a Bernoulli(phi)
+    draw. We therefore use the logit (the transcriber's pre-sigmoid output);
+    ``phi_as_probability=True`` reproduces the printed form.
+
+    Args:
+        logits: logit(phi), any shape.
+        tau: temperature (> 0); 0.2 in the paper.
+
+    Returns:
+        Y, the shape of ``logits``, values in [eps, 1 - eps] (machine epsilon of the dtype).
+
+    Raises:
+        ValueError: tau <= 0.
+    """
+    if tau <= 0:
+        raise ValueError(f"temperature tau must be > 0, got {tau}")
+    tiny = torch.finfo(logits.dtype).tiny
+    u = torch.rand((2, *logits.shape), generator=generator, dtype=logits.dtype, device=logits.device)
+    v = -torch.log(-torch.log(u.clamp(tiny, 1.0 - 1e-7)))
+    base = torch.sigmoid(logits) if phi_as_probability else logits
+    eps = torch.finfo(logits.dtype).eps
+    # sigmoid saturates to exactly 0 or 1 in floating point: keep Y strictly inside (0, 1)
+    return torch.sigmoid((base + v[0] - v[1]) / tau).clamp(eps, 1.0 - eps)
+
+
+def tatum_bce(logits: torch.Tensor, targets: torch.Tensor, gamma: float, mask: torch.Tensor | None = None
+              ) -> torch.Tensor:
+    """Eq. 4: -sum(gamma * Y log phi + (1 - Y) log(1 - phi)), averaged over the (unmasked) entries.
+
+    Args:
+        logits, targets: (B, M, K); targets in {0, 1}.
+        gamma: weight of onset tatums (paper: 0.46 with the bigram LM, 0.61 with the GRU LM).
+        mask: (B, M) bool, True for real tatums (False: padding).
+    """
+    per = nn.functional.binary_cross_entropy_with_logits(
+        logits, targets, reduction="none", pos_weight=torch.tensor(gamma, dtype=logits.dtype, device=logits.device))
+    if mask is None:
+        return per.mean()
+    m = mask.unsqueeze(-1).to(per.dtype)
+    return (per * m).sum() / (m.sum() * per.shape[-1]).clamp_min(1.0)
+
+
+def regularized_loss(logits: torch.Tensor, targets: torch.Tensor, lm, alpha: float, gamma: float,
+                     tau: float = 0.2, mask: torch.Tensor | None = None,
+                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+    """Eq. 5: L_tran + alpha * L_lang(Y), Y = gumbel_sigmoid(logits).
+
+    Args:
+        logits: transcriber output (B, M, K).
+        targets: ground-truth tatum score (B, M, K).
+        lm: a frozen LM with ``nll(Y)`` taking (B, K, M) scores in [0, 1] and returning
+            the per-score negative log-likelihood (B,) (summed over tatums).
+        alpha: LM weight (paper: 0.068 bigram, 0.055 GRU).
+        mask: (B, M) bool of real tatums (right padding), passed to the LM.
+
+    Returns:
+        (total loss, {"tran": float, "lang": float}), L_lang per tatum.
+    """
+    l_tran = tatum_bce(logits, targets, gamma, mask)
+    y = gumbel_sigmoid(logits, tau, generator).transpose(1, 2)  # (B, K, M), the LMs' layout
+    if mask is None:
+        l_lang = lm.nll(y).sum() / (y.shape[0] * y.shape[2])
+    else:
+        l_lang = lm.nll(y, mask=mask.to(y.dtype)).sum() / mask.sum().clamp_min(1)
+    return l_tran + alpha * l_lang, {"tran": float(l_tran.detach()), "lang": float(l_lang.detach())}
