@@ -35,7 +35,8 @@ def _serve(server, name: str, files: dict[str, bytes]) -> list:
         data = files[remote.filename]
         server.files[f"/{name}/{remote.filename}"] = data
         remotes.append(dataclasses.replace(remote, url=f"{server.base}/{name}/{remote.filename}", manual=None,
-                                           sha256=(hashlib.sha256(data).hexdigest(),), md5=()))
+                                           sha256=(hashlib.sha256(data).hexdigest(),), md5=(),
+                                           size=len(data), extracted_size=None))
     return remotes
 
 
@@ -118,3 +119,13 @@ def test_404_leaves_nothing(name, http_server, tmp_path):
     assert not any((tmp_path / "downloads").iterdir())
     assert not (tmp_path / "raw").exists()
     assert http_server.requests and len(http_server.requests) == 1  # a 404 is not retried
+
+
+def test_free_disk_checked_before_download(http_server, tmp_path):
+    from adt.download import DiskSpaceError
+
+    files = _layout("mdb")
+    remote = dataclasses.replace(_serve(http_server, "mdb", files)[0], extracted_size=10**18)  # an exabyte
+    with pytest.raises(DiskSpaceError, match="needs .* GB free"):
+        fetch_all([remote], tmp_path / "downloads", tmp_path / "raw", progress=False)
+    assert http_server.requests == [] and not any((tmp_path / "downloads").iterdir())

@@ -4,6 +4,7 @@ raw_dataset[d] -> dataset_tables[d] (both partitioned by dataset: adding a datas
 computes only its partitions) -> tracks, onsets (every dataset with audio, concatenated).
 """
 
+import inspect
 import json
 from pathlib import Path
 
@@ -90,12 +91,14 @@ def build_tables(name: str, profile, log) -> tuple[StageCache, dict]:
     manifest = cache.load()
     if manifest is None:
         log.info(f"building dataset {name} from {raw['path']}")
-        tables = module.build(Path(raw["path"]), data_dir() / "audio" / name, profile)
+        skipped: list[dict] = []
+        kwargs = {"skipped": skipped} if "skipped" in inspect.signature(module.build).parameters else {}
+        tables = module.build(Path(raw["path"]), data_dir() / "audio" / name, profile, **kwargs)
         for table in ("tracks", "onsets", "beats"):
             with atomic_path(cache.dir / f"{table}.parquet") as tmp:
                 getattr(tables, table).to_parquet(tmp, index=False)
         card = dataset_card(module, tables)
-        manifest = cache.save({"dataset": name, "card": card, "rows": len(tables.tracks),
+        manifest = cache.save({"dataset": name, "card": card, "rows": len(tables.tracks), "skipped": skipped,
                                "hours": float(tables.tracks.duration_s.sum() / 3600),
                                "has_audio": bool(tables.tracks[["mix_path", "drum_path"]].notna().any(axis=None))})
     return cache, manifest
@@ -112,6 +115,7 @@ def dataset_tables(context: dg.AssetExecutionContext, settings: AdtSettings) -> 
     return dg.Output(value, data_version=dg.DataVersion(manifest["key"]),
                      metadata={"dataset_card": dg.MetadataValue.md(manifest["card"]), "tracks": manifest["rows"],
                                "hours": round(manifest["hours"], 3),
+                               "skipped": [f"{s['track_id']}: {s['reason']}" for s in manifest.get("skipped", [])][:50],
                                "path": dg.MetadataValue.path(str(cache.dir))})
 
 
