@@ -11,6 +11,7 @@ import pretty_midi
 import pytest
 
 from adt.score_corpus import ScoreError, groove_corpus, score_from_midi, scores_of_split
+from adt.vocab import CLASSES_5
 
 GROOVE_ZIP = "groove-v1.0.0-midionly.zip"
 
@@ -153,3 +154,36 @@ def test_groove_corpus_real_archive(groove_extract):
     again, _ = groove_corpus(root, k=5, limit_per_split=3)
     assert [d["track_id"] for d in again] == [d["track_id"] for d in scores]
     assert all(np.array_equal(a["y"], b["y"]) for a, b in zip(again, scores))
+
+
+@pytest.mark.parametrize("name", ["egmd", "slakh"])
+def test_scores_from_egmd_and_slakh_ground_truth(name, tmp_path):
+    """E-GMD and Slakh (official-layout fixtures) give tatum-level scores on their
+    ground-truth grid, as the drum_scores asset builds them for every dataset."""
+    import dataclasses
+    import importlib
+
+    from adt.beats import tatums_from_beats
+    from adt.config import get_profile
+    from adt.datasets import get_module
+    from adt.download import extract
+    from adt.scores import drum_score
+
+    files = importlib.import_module(f"tests.layouts.{name}").archive_files()
+    (archive_name, data), = files.items()
+    (tmp_path / archive_name).write_bytes(data)
+    raw = extract(tmp_path / archive_name, tmp_path / "raw")
+    profile = dataclasses.replace(get_profile("tiny"), tracks_per_split=None, max_duration_s=None)
+    tables = get_module(name).build(raw, tmp_path / "out", profile)
+    n_scored = 0
+    for tid, beats in tables.beats.groupby("track_id"):
+        onsets = tables.onsets[tables.onsets.track_id == tid]
+        tatums = tatums_from_beats(beats.time_s.to_numpy(), 4)
+        y = drum_score(onsets.time_s.to_numpy(), onsets.drum.to_numpy(), tatums, k=5)
+        assert y.shape == (5, len(tatums))
+        inside = onsets[(onsets.time_s >= tatums[0]) & (onsets.time_s <= tatums[-1])]
+        # every onset on the grid lands on a tatum (several on one tatum count once)
+        assert 0 < y.sum() <= len(inside)
+        assert set(np.nonzero(y.any(axis=1))[0]) == {CLASSES_5.index(d) for d in inside.drum}
+        n_scored += 1
+    assert n_scored >= 3
