@@ -1,13 +1,14 @@
 """Headless materialization of the whole graph (``make demo``).
 
-1. ``raw_dataset`` for every dataset partition that can be had: the generated demo
-   corpus always, Groove MIDI and MDB Drums when ``ADT_DATA_MIRROR`` holds them or
-   their official URL answers;
+1. ``raw_dataset`` and ``dataset_tables`` for every dataset partition that can be
+   had (:func:`available_datasets`): the generated demo corpus always, the others
+   when their files are in ``data/downloads`` or the ``ADT_DATA_MIRROR`` folder, or
+   (small ones only) when their official URL answers;
 2. every other asset in one run; the runs are recorded in the Dagster instance
    (``DAGSTER_HOME``), so the UI shows them;
 3. print the zero-shot matrix and where the results are.
 
-Usage: ``python -m pipelines.materialize [--profile NAME] [--datasets demo,groove,mdb]``.
+Usage: ``python -m pipelines.materialize [--profile NAME] [--datasets demo,groove,mdb,...]``.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default=os.environ.get("ADT_PROFILE", "demo"))
-    parser.add_argument("--datasets", help="comma-separated subset of demo,groove,mdb (default: all available)")
+    parser.add_argument("--datasets", help="comma-separated subset of demo,groove,egmd,slakh,enst,mdb,adtof "
+                                           "(default: all available, see available_datasets)")
     args = parser.parse_args(argv)
     os.environ["ADT_PROFILE"] = args.profile
 
