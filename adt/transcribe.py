@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from adt.audio import read_audio
 from adt.evaluate import pick_peaks
-from adt.features import log_mel
+from adt.features import model_features
 from adt.midi import write_drum_midi
 from adt.tracking import MODEL_NAME
 
@@ -74,7 +74,7 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
     steps.update()
     if model is None:
         model, _ = load_registered_model()
-    features = log_mel(audio, sr)
+    features = model_features(model, audio, sr)
     steps.update()
     act = model.activations(torch.from_numpy(features)).numpy()
     steps.update()

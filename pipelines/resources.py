@@ -23,6 +23,12 @@ class AdtSettings(dg.ConfigurableResource):
     tatum_subdivisions: int = 4
     #: Optuna study storage for the GRU LM sweep: "" = SQLite file under data/, or any RDB URL
     optuna_storage: str = ""
+    #: transcriber input (adt.features): "log_mel" (tatum paper, 80 bins) or "log_filtered" (thesis, 84 bins)
+    feature_type: str = "log_mel"
+    #: thesis target widening: frames next to an onset get 0.5
+    target_widening: bool = False
+    #: transcriber loss weighting (adt.train): "beta" (tatum paper Eq. 10) or "infrequency" (thesis Sec. 5.2)
+    loss_weighting: str = "beta"
 
     def get_profile(self) -> Profile:
         return get_profile(self.profile)

@@ -17,11 +17,11 @@ from pipelines.resources import AdtSettings
 MODEL_VERSION = "1"
 
 
-def train_config(profile: Profile):
+def train_config(profile: Profile, loss_weighting: str = "beta"):
     from adt.train import TrainConfig
 
     return TrainConfig(epochs=profile.epochs, steps_per_epoch=profile.steps_per_epoch,
-                       batch_size=profile.batch_size, seed=profile.seed)
+                       batch_size=profile.batch_size, seed=profile.seed, loss_weighting=loss_weighting)
 
 
 def _items(features: dict, refs: dict, datasets: tuple[str, ...], split: str) -> list[tuple[Path, dict]]:
@@ -30,32 +30,40 @@ def _items(features: dict, refs: dict, datasets: tuple[str, ...], split: str) ->
 
 
 def train_combination(log, combo: tuple[str, ...], features: dict, refs: dict, profile: Profile,
-                      register: bool = False) -> dict:
-    """Train (or find cached) the frame-level CRNN on the training splits of ``combo``."""
+                      register: bool = False, loss_weighting: str = "beta") -> dict:
+    """Train (or find cached) the frame-level CRNN on the training splits of ``combo``,
+    standardized with (and, for ``loss_weighting="infrequency"``, weighted by) its training statistics."""
     import mlflow
     import torch
 
     from adt import tracking
+    from adt.features import TrainingStats
     from adt.train import train_frame_model
+    from pipelines.assets.features import training_stats_for
 
-    config = train_config(profile)
+    config = train_config(profile, loss_weighting)
     train_dirs = [Path(features["shards"][d]["train"]) for d in combo if "train" in features["shards"].get(d, {})]
     if not train_dirs:
         raise dg.Failure(f"no training data for {combo}")
+    stats_info = training_stats_for(features, combo)
     val_items = _items(features, refs, combo, "validation")
     key = cache_key("frame_crnn", MODEL_VERSION, [str(d) for d in train_dirs], [str(p) for p, _ in val_items],
-                    dataclasses.asdict(config), register)
+                    dataclasses.asdict(config), register, stats_info["key"])
     cache = StageCache("models", key)
     manifest = cache.load()
     if manifest is not None:
         return manifest
     name = "+".join(combo)
     log(f"training the frame-level CRNN on {name}")
-    params = {**dataclasses.asdict(config), "train_sets": name, "architecture": "FrameCRNN", "loss": "weighted BCE (Eq. 10)"}
+    loss = "weighted BCE (Eq. 10)" if loss_weighting == "beta" else "BCE with infrequency weights (thesis 5.2)"
+    params = {**dataclasses.asdict(config), "train_sets": name, "architecture": "FrameCRNN", "loss": loss,
+              "feature_type": features.get("feature_type", "log_mel"), "target_widening": features.get("target_widening")}
     with tracking.run("transcriber", f"frame-crnn[{name}]", params=params) as run:
+        mlflow.log_artifacts(stats_info["dir"], "training_stats")
         model, history = train_frame_model(train_dirs, val_items, config,
                                            on_epoch=lambda e, m: (mlflow.log_metrics(m, step=e),
-                                                                  log(f"epoch {e}: {m}")))
+                                                                  log(f"epoch {e}: {m}")),
+                                           stats=TrainingStats.load(stats_info["dir"]))
         path = cache.dir / "model.pt"
         from adt.atomic import atomic_path
 
@@ -92,7 +100,8 @@ def _training_sets(features: dict) -> tuple[str, ...]:
 def transcriber(context: dg.AssetExecutionContext, settings: AdtSettings, features: dict, onsets: dict) -> dg.Output[dict]:
     refs = onsets_by_track(read_onsets(onsets))
     combo = _training_sets(features)
-    manifest = train_combination(context.log.info, combo, features, refs, settings.get_profile(), register=True)
+    manifest = train_combination(context.log.info, combo, features, refs, settings.get_profile(), register=True,
+                                 loss_weighting=settings.loss_weighting)
     last = manifest["history"][-1]
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),
                      metadata={"mlflow_run_id": manifest["run_id"], "model_uri": str(manifest["model_uri"]),
@@ -147,7 +156,8 @@ def zero_shot_matrix(context: dg.AssetExecutionContext, settings: AdtSettings, f
     if manifest is None:
         cells = []
         for combo in combos:
-            m = transcriber if combo == all_sets else train_combination(context.log.info, combo, features, refs, profile)
+            m = transcriber if combo == all_sets else train_combination(context.log.info, combo, features, refs, profile,
+                                                                        loss_weighting=settings.loss_weighting)
             model = load_model(m["model_path"])
             for test in test_sets:
                 items = _items(features, refs, (test,), "test")
