@@ -53,8 +53,8 @@ def main() -> None:
                 (tmp / "fixtures").mkdir(exist_ok=True)
                 (tmp / "fixtures" / fname).write_bytes(data)
             module = get_module(info.name)
-            remotes = [dataclasses.replace(r, manual=None, sha256=(), md5=(), url="") for r in module.REMOTES]
-            remotes = [dataclasses.replace(r, manual="fixture") for r in remotes]  # placed files, not verified
+            # placed files (request-only style), not verified
+            remotes = [dataclasses.replace(r, manual="fixture", sha256=(), md5=(), url="") for r in module.REMOTES]
             raw, _ = fetch_all(remotes, tmp / "fixtures", tmp / "raw" / info.name, progress=False)
             profile = dataclasses.replace(get_profile("full"), tracks_per_split=None, max_duration_s=None)
             rows.append(_time_build(info.name + " (fixture)", module, raw, tmp / "out" / info.name, profile))
