@@ -15,7 +15,8 @@ class AdtSettings(dg.ConfigurableResource):
     mirror: str = os.environ.get("ADT_DATA_MIRROR", "")
     #: quantization_stats check: the largest share of onsets lost to conflict or far
     #: (ground-truth beats) that still passes, per dataset; others use max_unquantizable_ratio.
-    quantization_thresholds: dict[str, float] = {"demo": 0.05, "groove": 0.25, "mdb": 0.10}
+    quantization_thresholds: dict[str, float] = {"demo": 0.05, "groove": 0.25, "egmd": 0.25, "slakh": 0.25,
+                                                  "mdb": 0.10}
     max_unquantizable_ratio: float = 0.25
     #: audio the beat tracker listens to for mixtures: "mix" or "separated" (the drum stem)
     beat_input: str = "mix"

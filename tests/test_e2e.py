@@ -80,7 +80,8 @@ def test_quantization_stats_and_check(pipeline):
     assert {"dataset", "source", "n_onsets", "conflict", "far", "union"} <= set(table.columns)
     assert set(table.dataset) == {"demo", "groove", "mdb"}
     assert ((table.union >= table.conflict) & (table.union <= 1)).all()
-    assert "quantization_within_threshold" in out["checks"]
+    for dataset in ("demo", "groove", "mdb"):
+        assert f"quantization_within_threshold_{dataset}" in out["checks"]
 
 
 def test_scores_and_language_model(pipeline):
