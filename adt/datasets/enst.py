@@ -103,7 +103,6 @@ import dataclasses
 import functools
 import json
 import logging
-import math
 import os
 import re
 from pathlib import Path
@@ -114,6 +113,7 @@ import soundfile as sf
 
 from adt.atomic import write_json
 from adt.audio import read_audio, write_audio
+from adt.datasets.annotations import read_time_value_lines
 from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows
 from adt.download import Remote
 from adt.vocab import GM_TO_CLASS
@@ -282,22 +282,7 @@ def read_annotation(path: str | os.PathLike) -> pd.DataFrame:
         ValueError: a line that is not ``<time> <label>`` with a finite, non-negative
             time (names the file and the line number).
     """
-    rows = []
-    for no, line in enumerate(Path(path).read_text().splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            continue
-        try:
-            if len(fields) != 2:
-                raise ValueError
-            t = float(fields[0])
-            if not math.isfinite(t) or t < 0:
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"{path}:{no}: expected '<time s> <label>', got {line!r}") from None
-        rows.append((t, fields[1]))
-    df = pd.DataFrame(rows, columns=["time_s", "label"])
-    return df.sort_values("time_s", kind="stable").reset_index(drop=True)
+    return read_time_value_lines(path, "label")
 
 
 def annotation_onsets(path: str | os.PathLike, track_id: str, end_s: float | None = None) -> pd.DataFrame:

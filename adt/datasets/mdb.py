@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from adt.audio import cropped_copy, read_audio
+from adt.datasets.annotations import read_time_value_lines
 from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows
 from adt.download import Remote
 
@@ -168,30 +169,13 @@ def load_index(root: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=INDEX_COLUMNS)
 
 
-def _read_two_columns(path: str | os.PathLike, column: str, convert, what: str) -> pd.DataFrame:
-    """Lines ``<time> <value>`` (whitespace-separated) as columns time_s and ``column``, sorted by time."""
-    rows = []
-    for no, line in enumerate(Path(path).read_text().splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            continue
-        try:
-            if len(fields) != 2:
-                raise ValueError
-            rows.append((float(fields[0]), convert(fields[1])))
-        except ValueError:
-            raise ValueError(f"{path}:{no}: expected '<time> <{what}>', got {line!r}") from None
-    df = pd.DataFrame(rows, columns=["time_s", column])
-    return df.sort_values("time_s", kind="stable").reset_index(drop=True)
-
-
 def read_class_annotation(path: str | os.PathLike) -> pd.DataFrame:
     """An MDB class (or subclass) file as columns time_s (seconds), label, sorted by time.
 
     Raises:
         ValueError: a line that is not ``<time> <label>`` (names the file and line).
     """
-    return _read_two_columns(path, "label", str, "label")
+    return read_time_value_lines(path, "label", str, "label")
 
 
 def read_beats(path: str | os.PathLike) -> pd.DataFrame:
@@ -200,7 +184,7 @@ def read_beats(path: str | os.PathLike) -> pd.DataFrame:
     Raises:
         ValueError: a line that is not ``<time> <beat in bar>`` (names the file and line).
     """
-    return _read_two_columns(path, "position", lambda v: int(float(v)), "beat in bar")
+    return read_time_value_lines(path, "position", lambda v: int(float(v)), "beat in bar")
 
 
 @dataclasses.dataclass(frozen=True)
