@@ -51,6 +51,11 @@ class Profile:
     lm_folds: int = 3
     lm_epochs: int = 3  # per trial and fold of the sweep
     lm_final_epochs: int = 12  # the retrained best configuration
+    # transcriber sweep (adt.sweep): Optuna trials per study, and the architectures swept
+    # ("frame_crnn" = the tatum paper's FrameCRNN; more than one: the architecture is a
+    # categorical parameter and the transcriber asset adds the thesis's architecture study)
+    sweep_trials: int = 3
+    sweep_architectures: tuple = ("frame_crnn",)
     # training-set combinations of the zero-shot matrix
     train_combinations: tuple = (("demo",), ("groove",), ("demo", "groove"))
     seed: int = 1234
@@ -85,6 +90,7 @@ PROFILES: dict[str, Profile] = {
         epochs=2,
         steps_per_epoch=4,
         batch_size=4,
+        sweep_trials=2,
         lm_corpus_limit=8,
         lm_trials=2,
         lm_folds=2,
@@ -104,6 +110,8 @@ PROFILES: dict[str, Profile] = {
         epochs=40,
         steps_per_epoch=200,
         batch_size=16,
+        sweep_trials=30,
+        sweep_architectures=("frame_crnn", "rnn", "cnn", "crnn", "conv_transformer", "vision_transformer"),
         lm_corpus_limit=None,
         lm_trials=30,
         lm_epochs=20,

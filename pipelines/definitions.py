@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.assets import features, ingest, language_models, models, rhythm, separation
+from pipelines.automation import SCHEDULES, SENSORS
 from pipelines.resources import AdtSettings
 
 ALL_ASSETS = [ingest.raw_dataset, ingest.dataset_tables, ingest.unified_tables, separation.drum_stems, rhythm.beats, rhythm.tatums,
@@ -33,6 +34,8 @@ defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
     jobs=[raw_job, downstream_job, training_job],
+    schedules=SCHEDULES,
+    sensors=SENSORS,
     resources={"settings": AdtSettings()},
     # one step at a time: the stages are CPU-bound and the target machine has 2 cores
     executor=dg.in_process_executor,

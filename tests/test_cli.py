@@ -1,8 +1,112 @@
-"""`adt transcribe` errors that need no trained model."""
+"""`adt transcribe`: errors, separation, tatum grid, MusicXML, and quality on a real MDB recording.
+
+The transcriber is trained here in ~15 s (60 steps of a small FrameCRNN on six other MDB
+Drums drum-only recordings) and saved as a local MLflow model folder (``--model PATH``).
+"""
 
 from __future__ import annotations
 
+import io
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
 from adt.cli import main
+from tests.conftest import MDB_PREFIX
+
+TRAIN_TRACKS = ("Beatles", "Britpop", "Punk", "Grunge", "Country1", "Rockabilly")
+#: A floor the 60-step test model clears on MusicDelta_80sRock (it scored 0.55-0.64 over
+#: seeds 0-3); not the goal: the demo-trained models score higher.
+F_FLOOR = 0.45
+
+
+def _reference(path) -> dict[str, np.ndarray]:
+    from adt.datasets.mdb import CLASS_MAP, read_class_annotation
+
+    ann = read_class_annotation(path)
+    drums = ann["label"].map(CLASS_MAP)
+    return {c: ann.time_s[drums == c].to_numpy(dtype=float) for c in ("BD", "SD", "TT", "HH", "CY")}
+
+
+@pytest.fixture(scope="module")
+def model_dir(shared_datasets, tmp_path_factory):
+    """A FrameCRNN trained for 60 steps on six MDB drum-only tracks (not 80sRock), as an MLflow model folder."""
+    import mlflow.pytorch
+    import soundfile as sf
+
+    from adt.features import frame_targets, log_mel
+    from adt.models import FrameCRNN, weighted_bce
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    out = tmp_path_factory.mktemp("model")
+    data = []
+    with zipfile.ZipFile(shared_datasets / "mdb-drums-subset.zip") as z:
+        for name in TRAIN_TRACKS:
+            audio, sr = sf.read(io.BytesIO(z.read(f"{MDB_PREFIX}audio/drum_only/MusicDelta_{name}_Drum.wav")),
+                                dtype="float32", always_2d=True)
+            ann = out / f"{name}.txt"
+            ann.write_bytes(z.read(f"{MDB_PREFIX}annotations/class/MusicDelta_{name}_class.txt"))
+            x = log_mel(audio.mean(1), sr)
+            ref = _reference(ann)
+            times = np.concatenate(list(ref.values()))
+            labels = np.concatenate([[c] * len(v) for c, v in ref.items()])
+            data.append((x, frame_targets(times, labels, x.shape[0])))
+    frames = np.concatenate([x for x, _ in data])
+    model = FrameCRNN(channels=(8, 16), hidden=32)
+    model.set_standardization(torch.from_numpy(frames.mean(0)), torch.from_numpy(frames.std(0)))
+    model.feature_type = "log_mel"
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4, eps=1e-9)
+    for _ in range(60):  # 2-s segments, batch 8
+        xb, yb = [], []
+        for _ in range(8):
+            x, y = data[rng.integers(len(data))]
+            start = rng.integers(0, x.shape[0] - 200)
+            xb.append(x[start:start + 200])
+            yb.append(y[start:start + 200])
+        model.train()
+        opt.zero_grad()
+        loss = weighted_bce(model(torch.from_numpy(np.stack(xb))), torch.from_numpy(np.stack(yb)))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+        opt.step()
+    model.eval()
+    mlflow.pytorch.save_model(model, out / "mlflow-model", serialization_format="pickle", pip_requirements=["torch"])
+    return out / "mlflow-model"
+
+
+@pytest.fixture
+def no_separation_model(tmp_path, monkeypatch):
+    """An empty data folder and no pretrained Open-Unmix weights (offline)."""
+    from adt import separation
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(separation, "load_pretrained", lambda *a, **k: None)
+
+
+@pytest.fixture(scope="module")
+def tatum_run(model_dir, mdb_track, tmp_path_factory):
+    """One `--tatum --musicxml --no-separation` run on the real MDB recording, and the
+    beat grid (beats, tatums, pickup tatums) recomputed from the same audio."""
+    from adt.audio import read_audio
+    from adt.transcribe import tatum_grid
+
+    out = tmp_path_factory.mktemp("tatum")
+    argv = ["transcribe", str(mdb_track["wav"]), "-o", str(out / "out.mid"), "--model", str(model_dir),
+            "--tatum", "--musicxml", str(out / "out.musicxml"), "--no-separation"]
+    assert main(argv) == 0
+    audio, sr = read_audio(mdb_track["wav"], mono=True)
+    return out, *tatum_grid(audio, sr, len(audio) / sr)
+
+
+def _midi_onsets(path) -> dict[str, np.ndarray]:
+    from adt.midi import load_midi, onsets_from_midi
+
+    df = onsets_from_midi(load_midi(path), "cli")
+    return {c: df.time_s[df.drum == c].to_numpy() for c in ("BD", "SD", "TT", "HH", "CY")}
 
 
 def test_no_registered_model_is_a_clear_error(tmp_path, monkeypatch, capsys, mdb_track):
@@ -18,3 +122,117 @@ def test_unreadable_audio_is_named(tmp_path, capsys):
     bad.write_text("not audio")
     assert main(["transcribe", str(bad), "-o", str(tmp_path / "out.mid")]) == 2
     assert "noise.wav" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_without_cuda_is_a_clear_error(tmp_path, capsys, mdb_track):
+    assert main(["transcribe", str(mdb_track["wav"]), "-o", str(tmp_path / "out.mid"), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "CUDA is not available" in err and "--device cpu" in err
+    assert not (tmp_path / "out.mid").exists()
+
+
+def test_transcription_of_a_real_recording_clears_the_floor(model_dir, mdb_track, tmp_path, capsys,
+                                                            no_separation_model):
+    """Micro F (5 classes, 50 ms, mir_eval) of the written MIDI vs the MDB annotation."""
+    from adt.evaluate import micro_f_measure
+
+    out = tmp_path / "out.mid"
+    assert main(["transcribe", str(mdb_track["wav"]), "-o", str(out), "--model", str(model_dir),
+                 "--no-separation"]) == 0
+    captured = capsys.readouterr()
+    assert "warning" not in captured.err  # --no-separation: no separator looked for
+    result = micro_f_measure([_reference(mdb_track["annotation"])], [_midi_onsets(out)])
+    assert result["f"] >= F_FLOOR, result
+
+
+def test_missing_separation_model_warns_and_transcribes_the_mix(model_dir, mdb_track, tmp_path, capsys,
+                                                                no_separation_model):
+    out = tmp_path / "out.mid"
+    assert main(["transcribe", str(mdb_track["wav"]), "-o", str(out), "--model", str(model_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: drum separation unavailable" in err and "--no-separation" in err
+    assert sum(len(v) for v in _midi_onsets(out).values()) > 0
+
+
+def test_separation_runs_with_a_trained_model(model_dir, mdb_track, tmp_path, capsys, no_separation_model):
+    """A (tiny, 2-step) Open-Unmix drums model under data/separation_model is found and run."""
+    import json
+
+    from adt.config import data_dir
+    from adt.separation import SeparationConfig, train_drums_model
+
+    folder = data_dir() / "separation_model" / "test"
+    config = SeparationConfig(n_fft=1024, n_hop=512, hidden_size=16, nb_layers=1, segment_s=1.0, batch_size=2)
+    train_drums_model([(mdb_track["wav"], mdb_track["wav"])], folder / "drums.pt", steps=2, seed=0, config=config)
+    (folder / "manifest.json").write_text(json.dumps({"val_sdr_db": 1.0}))
+    out = tmp_path / "out.mid"
+    assert main(["transcribe", str(mdb_track["wav"]), "-o", str(out), "--model", str(model_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "separation: Open-Unmix drums trained here" in err and str(folder / "drums.pt") in err
+    assert out.is_file()
+
+
+def test_tatum_onsets_lie_on_the_beat_grid(tatum_run):
+    """Every written onset is a tatum of the grid (4 per madmom beat), at most one per drum and tatum."""
+    out, beats, tatums, _ = tatum_run
+    onsets = _midi_onsets(out / "out.mid")
+    assert sum(len(v) for v in onsets.values()) > 50
+    for drum, times in ((d, t) for d, t in onsets.items() if len(t)):
+        gap = np.abs(times[:, None] - tatums[None, :]).min(axis=1)
+        assert gap.max() < 2e-3, (drum, gap.max())  # MIDI tick rounding only
+        assert len(np.unique(np.round(times, 3))) == len(times)
+    # the grid really is 4 equal steps per beat, and covers the audio from its first tatum step on
+    inner = tatums[(tatums >= beats[0]) & (tatums <= beats[-1])]
+    np.testing.assert_allclose(inner[::4], beats, atol=1e-9)
+    assert 0 <= tatums[0] < tatums[1] - tatums[0] + 1e-9
+    assert tatums[-1] >= max(t.max() for t in onsets.values() if len(t))
+
+
+def test_tatum_output_without_a_pulse_is_a_clear_error(model_dir, tmp_path, capsys):
+    """One second of silence: madmom finds no beats (3 s of silence already give it two)."""
+    import soundfile as sf
+
+    silence = tmp_path / "silence.wav"
+    sf.write(silence, np.zeros(44100, dtype=np.float32), 44100)
+    assert main(["transcribe", str(silence), "-o", str(tmp_path / "out.mid"), "--model", str(model_dir),
+                 "--tatum", "--no-separation"]) == 2
+    err = capsys.readouterr().err
+    assert "silence.wav" in err and "beat" in err
+    assert not (tmp_path / "out.mid").exists()
+
+
+def test_musicxml_reloads_with_every_note(tatum_run):
+    """partitura re-reads the score: one unpitched note per tatum onset, in 4/4, each at
+    its tatum's 16th (bar 1 starting on a beat)."""
+    import partitura
+    from partitura import score as ps
+
+    from adt.musicxml import read_drum_musicxml
+
+    out, _, tatums, pickup = tatum_run
+    onsets = _midi_onsets(out / "out.mid")
+    written = sum(len(v) for v in onsets.values())
+    loaded = partitura.load_musicxml(out / "out.musicxml")
+    part = loaded.parts[0]
+    assert len(list(part.iter_all(ps.UnpitchedNote))) == written
+    (sig,) = list(part.iter_all(ps.TimeSignature))
+    assert (sig.beats, sig.beat_type) == (4, 4)
+    assert [c.sign for c in part.iter_all(ps.Clef)] == ["percussion"]
+    positions = read_drum_musicxml(out / "out.musicxml")
+    offset = (4 - pickup) % 4
+    for drum, times in onsets.items():
+        tatum_index = np.abs(times[:, None] - tatums[None, :]).argmin(axis=1)
+        np.testing.assert_array_equal(positions[drum], offset + tatum_index)
+
+
+def test_musicxml_roundtrip_of_a_score(tmp_path):
+    """Every onset of a score comes back at its 16th, per drum (including simultaneous strokes)."""
+    from adt.musicxml import read_drum_musicxml, write_musicxml
+
+    y = (np.random.default_rng(0).random((5, 70)) < 0.3).astype(np.uint8)
+    y[:, 5] = 1  # all five drums at once
+    write_musicxml(tmp_path / "s.musicxml", y, tempo_bpm=97.0, offset_tatums=3)
+    back = read_drum_musicxml(tmp_path / "s.musicxml")
+    for k, drum in enumerate(("BD", "SD", "TT", "HH", "CY")):
+        np.testing.assert_array_equal(back[drum], 3 + np.flatnonzero(y[k]))

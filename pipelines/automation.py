@@ -1,0 +1,152 @@
+"""Automation: weekly retraining and a sensor that ingests newly placed dataset archives.
+
+* :data:`weekly_retraining` – a schedule running the ``adt_training`` job (transcriber
+  + zero_shot_matrix) every Monday at 03:00 UTC. Stopped by default: turn it on in the
+  Dagster UI (it needs the dagster-daemon, e.g. ``dagster dev``).
+* :data:`new_archive_sensor` – every 60 s, looks at ``<ADT_DATA_DIR>/downloads`` and, when
+  ``ADT_DATA_MIRROR`` is a folder, at that folder for archives named as a dataset's
+  ``REMOTES`` (``adt.datasets.get_module(name).REMOTES``); when a dataset's archives are
+  all present and one of them is new or changed, it requests one ``adt_raw_datasets`` run
+  for that dataset's partition. Stopped by default too: ingesting a dataset checksums,
+  unpacks and builds archives of up to ~100 GB (E-GMD, Slakh), which nobody should get
+  by merely starting the daemon; turn it on in the UI to have new archives picked up.
+
+Jobs are referenced by name (defined in :mod:`pipelines.definitions`, which imports
+this module's lists), so there is no circular import.
+
+Sensor rules, per archive file (name, size, modification time):
+
+* the cursor (JSON ``{"seen": {path: "size:mtime_ns"}}``) holds what was already
+  handled; the first evaluation only records the files present (baseline, no runs:
+  those are what ``make demo`` ingests) – later, a path that is new or whose size or
+  mtime changed is "new";
+* a new file still being written (modified less than :data:`SETTLE_S` seconds ago) is
+  left for a later tick, unrecorded;
+* a new file older than the dataset's raw pointer (``<data>/raw/<name>/current.json``,
+  written by ``raw_dataset``) was already ingested (e.g. ``raw_dataset`` downloaded it
+  itself): recorded, no run;
+* otherwise: ``RunRequest(partition_key=<dataset>, run_key=<file>:<mtime_ns>:<size>)``,
+  so each archive version triggers one run (Dagster also drops repeated run keys).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import dagster as dg
+
+TRAINING_JOB = "adt_training"
+RAW_JOB = "adt_raw_datasets"
+#: A new archive must be unmodified this long (seconds) before it triggers a run.
+SETTLE_S = 30.0
+#: Seconds between sensor evaluations.
+SENSOR_INTERVAL_S = 60
+
+weekly_retraining = dg.ScheduleDefinition(
+    name="adt_weekly_retraining",
+    job_name=TRAINING_JOB,
+    cron_schedule="0 3 * * 1",  # Mondays 03:00
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Retrain the transcriber and recompute the zero-shot matrix every week (adt_training job).",
+)
+
+
+def watched_folders() -> list[Path]:
+    """``<ADT_DATA_DIR>/downloads`` and the ``ADT_DATA_MIRROR`` folder (when it is a folder)."""
+    from adt.config import data_dir, mirror
+
+    folders = [data_dir() / "downloads"]
+    value = mirror()
+    if value and not value.startswith(("http://", "https://")) and Path(value).is_dir():
+        folders.append(Path(value).resolve())
+    return folders
+
+
+def remote_files() -> dict[str, list[str]]:
+    """Dataset name -> the archive file names of its ``REMOTES`` (datasets without any are left out)."""
+    from adt.datasets import DATASETS, get_module
+
+    out = {}
+    for name in DATASETS:
+        files = [r.filename for r in get_module(name).REMOTES]
+        if files:
+            out[name] = files
+    return out
+
+
+def _signature(path: Path) -> tuple[str, float]:
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}", st.st_mtime
+
+
+def evaluate_archives(cursor: str | None, now: float | None = None) -> tuple[list[dg.RunRequest], str, list[str]]:
+    """One sensor evaluation (see the module docstring for the rules).
+
+    Args:
+        cursor: the previous evaluation's cursor, or None on the first one.
+        now: the current time in seconds since the epoch (default ``time.time()``).
+
+    Returns:
+        ``(run requests, new cursor, log lines)``.
+    """
+    from adt.config import data_dir
+
+    now = time.time() if now is None else now
+    first = cursor is None
+    seen: dict[str, str] = {} if first else json.loads(cursor).get("seen", {})
+    folders = watched_folders()
+    requests, notes = [], []
+    for dataset, files in remote_files().items():
+        found = {f: next((d / f for d in folders if (d / f).is_file()), None) for f in files}
+        pointer = data_dir() / "raw" / dataset / "current.json"
+        ingested_at = pointer.stat().st_mtime if pointer.is_file() else None
+        fresh = []
+        for path in (p for p in found.values() if p is not None):
+            sig, mtime = _signature(path)
+            if seen.get(str(path)) == sig:
+                continue
+            if first:
+                seen[str(path)] = sig
+            elif now - mtime < SETTLE_S:
+                notes.append(f"{path}: modified {now - mtime:.0f} s ago, waiting for it to settle")
+            elif ingested_at is not None and mtime <= ingested_at:
+                seen[str(path)] = sig
+                notes.append(f"{path}: already ingested by raw_dataset[{dataset}]")
+            else:
+                fresh.append((path, sig))
+        if not fresh:
+            continue
+        missing = [f for f, p in found.items() if p is None]
+        if missing:
+            notes.append(f"{dataset}: new archive, still waiting for {', '.join(missing)}")
+            continue
+        for path, sig in fresh:
+            seen[str(path)] = sig
+        path, sig = fresh[0]
+        size, mtime_ns = sig.split(":")
+        requests.append(dg.RunRequest(run_key=f"{path.name}:{mtime_ns}:{size}", partition_key=dataset,
+                                      tags={"adt/trigger": "new-archive", "adt/archive": path.name}))
+        notes.append(f"{dataset}: new archive {path} -> {RAW_JOB} run")
+    return requests, json.dumps({"seen": seen}, sort_keys=True), notes
+
+
+@dg.sensor(name="adt_new_archive_sensor", job_name=RAW_JOB, minimum_interval_seconds=SENSOR_INTERVAL_S,
+           default_status=dg.DefaultSensorStatus.STOPPED,
+           description="Runs adt_raw_datasets for a dataset whose archive (named as in its REMOTES) appears "
+                       "or changes in data/downloads or the ADT_DATA_MIRROR folder.")
+def new_archive_sensor(context: dg.SensorEvaluationContext):
+    requests, cursor, notes = evaluate_archives(context.cursor)
+    for line in notes:
+        context.log.info(line)
+    context.update_cursor(cursor)
+    if not requests:
+        return dg.SkipReason(f"no new dataset archives in {', '.join(str(d) for d in watched_folders())}")
+    return requests
+
+
+SCHEDULES = [weekly_retraining]
+SENSORS = [new_archive_sensor]
+

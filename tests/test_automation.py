@@ -1,0 +1,122 @@
+"""The weekly retraining schedule and the new-archive sensor (pipelines/automation.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import dagster as dg
+import pytest
+
+from pipelines import automation
+
+
+@pytest.fixture
+def data(tmp_path, monkeypatch):
+    """An empty data folder (with downloads/) and no mirror."""
+    monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ADT_DATA_MIRROR", raising=False)
+    (tmp_path / "data" / "downloads").mkdir(parents=True)
+    return tmp_path / "data"
+
+
+def _tick(cursor):
+    """Evaluate the sensor once as the daemon would; returns (run requests, new cursor)."""
+    context = dg.build_sensor_context(cursor=cursor)
+    result = automation.new_archive_sensor(context)
+    requests = result if isinstance(result, list) else []
+    return requests, context.cursor
+
+
+def _place(src, dst, age_s=120.0):
+    """Copy an archive and date it ``age_s`` seconds back (past the settle time)."""
+    shutil.copyfile(src, dst)
+    then = time.time() - age_s
+    os.utime(dst, (then, then))
+
+
+def test_groove_archive_triggers_one_run(data, shared_datasets):
+    requests, cursor = _tick(None)
+    assert requests == []
+    requests, cursor = _tick(cursor)
+    assert requests == []
+
+    _place(shared_datasets / "groove-v1.0.0-midionly.zip", data / "downloads" / "groove-v1.0.0-midionly.zip")
+    requests, cursor = _tick(cursor)
+    assert len(requests) == 1
+    assert requests[0].partition_key == "groove"
+    first_key = requests[0].run_key
+    assert first_key.startswith("groove-v1.0.0-midionly.zip:")
+
+    requests, cursor = _tick(cursor)  # the same file again: the cursor remembers it
+    assert requests == []
+
+    # a changed archive (new mtime) triggers again, with a new run key
+    path = data / "downloads" / "groove-v1.0.0-midionly.zip"
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    again, _ = _tick(cursor)
+    assert len(again) == 1 and again[0].partition_key == "groove" and again[0].run_key != first_key
+
+
+def test_unrelated_and_unsettled_files_wait(data, shared_datasets):
+    _, cursor = _tick(None)
+    (data / "downloads" / "notes.zip").write_bytes(b"not a dataset archive")
+    assert _tick(cursor)[0] == []
+    # an archive still being written (just modified) waits for the next ticks
+    shutil.copyfile(shared_datasets / "mdb-drums-subset.zip", data / "downloads" / "mdb-drums-subset.zip")
+    requests, cursor = _tick(cursor)
+    assert requests == []
+    now = time.time() - 2 * automation.SETTLE_S
+    os.utime(data / "downloads" / "mdb-drums-subset.zip", (now, now))
+    requests, _ = _tick(cursor)
+    assert [r.partition_key for r in requests] == ["mdb"]
+
+
+def test_mirror_folder_is_watched_and_ingested_archives_skipped(data, shared_datasets, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    monkeypatch.setenv("ADT_DATA_MIRROR", str(mirror))
+    _, cursor = _tick(None)
+    _place(shared_datasets / "groove-v1.0.0-midionly.zip", mirror / "groove-v1.0.0-midionly.zip")
+    # raw_dataset[groove] already ran after this archive was written: nothing to do
+    pointer = data / "raw" / "groove" / "current.json"
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text("{}")
+    assert _tick(cursor)[0] == []
+    pointer.unlink()
+    _place(shared_datasets / "groove-v1.0.0-midionly.zip", mirror / "groove-v1.0.0-midionly.zip", age_s=90)
+    requests, _ = _tick(cursor)
+    assert [r.partition_key for r in requests] == ["groove"]
+
+
+def test_files_present_at_the_first_tick_are_a_baseline(data, shared_datasets):
+    _place(shared_datasets / "groove-v1.0.0-midionly.zip", data / "downloads" / "groove-v1.0.0-midionly.zip")
+    requests, cursor = _tick(None)
+    assert requests == [] and "groove-v1.0.0-midionly.zip" in cursor
+
+
+def test_schedule_and_sensor_defaults():
+    schedule = automation.weekly_retraining
+    assert schedule.cron_schedule == "0 3 * * 1"
+    assert schedule.job_name == "adt_training"
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    sensor = automation.new_archive_sensor
+    assert sensor.job_name == "adt_raw_datasets"
+    assert sensor.minimum_interval_seconds == 60
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert automation.SCHEDULES == [schedule] and automation.SENSORS == [sensor]
+
+
+def test_definitions_load_with_schedule_and_sensor():
+    """The lists wire into the code location's jobs (as pipelines/definitions.py should)."""
+    from pipelines import definitions as d
+
+    defs = dg.Definitions(assets=d.ALL_ASSETS, asset_checks=d.ALL_CHECKS,
+                          jobs=[d.raw_job, d.downstream_job, d.training_job],
+                          schedules=automation.SCHEDULES, sensors=automation.SENSORS,
+                          resources={"settings": d.AdtSettings()})
+    dg.Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+    assert repo.get_schedule_def("adt_weekly_retraining").job_name == "adt_training"
+    assert repo.get_sensor_def("adt_new_archive_sensor").job_name == "adt_raw_datasets"

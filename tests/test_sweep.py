@@ -1,0 +1,131 @@
+"""Optuna sweeps of the transcriber on a real recording, tracked in a throwaway MLflow store:
+nested trial runs, median pruning, a study shared through RDB storage, the champion alias."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import optuna
+import pytest
+import torch
+
+from adt.audio import read_audio
+from adt.features import TrainingStats, frame_targets, log_mel, save_array, write_shards
+from adt.train import TrainConfig, predict_activations
+
+MAPPING = {"KD": "BD", "SD": "SD", "HH": "HH", "TT": "TT", "CY": "CY"}
+#: trial 0 learns quickly; trial 1 barely moves, so the median pruner stops it after epoch 2
+GOOD = {"frame_crnn.hidden": 32, "frame_crnn.layers": 1, "lr": 3e-3, "weight_decay": 1e-4}
+BAD = {**GOOD, "lr": 1e-4}
+
+
+@pytest.fixture(scope="module")
+def sweeps(mdb_track, tmp_path_factory):
+    """Two run_sweep calls on one SQLite study: 2 trials (enqueued good + bad), then 1 more."""
+    from adt import tracking
+    from adt.sweep import run_sweep
+
+    root = tmp_path_factory.mktemp("sweep")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ADT_DATA_DIR", str(root / "data"))
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    audio, sr = read_audio(mdb_track["wav"], mono=True)
+    x = log_mel(audio[: 12 * sr], sr)
+    rows = [line.split() for line in mdb_track["annotation"].read_text().splitlines() if line.strip()]
+    rows = [(float(t), MAPPING[c]) for t, c in rows if c in MAPPING]
+    y = frame_targets(np.array([t for t, _ in rows]), np.array([c for _, c in rows]), len(x))
+    item = (save_array(root / "t.x.npy", x), save_array(root / "t.y.npy", y))
+    write_shards([item], root / "shards")
+    val = [(item[0], {c: np.array([t for t, d in rows if d == c and t < 12]) for c in MAPPING.values()})]
+    storage = f"sqlite:///{root / 'optuna.db'}"
+    study = optuna.create_study(study_name="frame", storage=storage, direction="maximize")
+    study.enqueue_trial(GOOD)
+    study.enqueue_trial(BAD)
+    config = TrainConfig(epochs=3, steps_per_epoch=5, batch_size=4, num_threads=1)
+    kwargs = dict(config=config, study_name="frame", storage=storage, stats=TrainingStats.of_tracks([item]),
+                  register=True, pruner_startup_trials=1)
+    first = run_sweep([root / "shards"], val, root / "trials", n_trials=2, **kwargs)
+    uri_after_first = tracking.champion_uri()
+    version_after_first = mlflow.MlflowClient().get_model_version_by_alias(tracking.MODEL_NAME, "champion").version
+    second = run_sweep([root / "shards"], val, root / "trials", n_trials=1, **kwargs)
+    yield {"first": first, "second": second, "storage": storage, "val": val, "x": item[0],
+           "uri_after_first": uri_after_first, "version_after_first": version_after_first}
+    mp.undo()
+
+
+def _children(parent_id: str):
+    return mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.mlflow.parentRunId = '{parent_id}'")
+
+
+def test_each_trial_is_a_nested_run_with_curves_and_model(sweeps):
+    first = sweeps["first"]
+    children = _children(first.run_id)
+    assert len(children) == 2 and set(children.run_id) == set(first.trial_run_ids)
+    client = mlflow.MlflowClient()
+    for run_id in first.trial_run_ids:
+        run = client.get_run(run_id)
+        assert run.data.params["architecture"] == "frame_crnn" and "lr" in run.data.params
+        assert {"loss", "val_f", "lr"} <= set(run.data.metrics)
+    good = client.get_run(first.trials[0]["mlflow_run_id"])
+    assert len(client.get_metric_history(good.info.run_id, "val_f")) == 3  # one point per epoch
+    assert [a.path for a in client.list_artifacts(good.info.run_id, "model")] == ["model/trial-0000.pt"]
+
+
+def test_median_pruner_stops_the_poor_trial(sweeps):
+    states = [t["state"] for t in sweeps["first"].trials]
+    assert states == ["COMPLETE", "PRUNED"]
+    pruned = mlflow.MlflowClient().get_run(sweeps["first"].trials[1]["mlflow_run_id"])
+    assert pruned.data.tags["optuna.state"] == "PRUNED" and pruned.info.status == "FINISHED"
+    first = sweeps["first"]
+    assert first.best_trial == 0 and first.best_value > 0.1 and first.params == GOOD
+
+
+def test_shared_storage_continues_the_study(sweeps):
+    second = sweeps["second"]
+    assert second.n_trials == 3 and [t["trial"] for t in second.trials] == [0, 1, 2]
+    assert len(optuna.load_study(study_name="frame", storage=sweeps["storage"]).trials) == 3
+    assert len(_children(second.run_id)) == 1
+
+
+def test_best_model_registered_with_champion_alias(sweeps):
+    from adt import tracking
+
+    assert sweeps["uri_after_first"] == "models:/adt-frame-crnn@champion"
+    assert sweeps["first"].model_uri == f"models:/adt-frame-crnn/{sweeps['version_after_first']}"
+    second = sweeps["second"]
+    version = mlflow.MlflowClient().get_model_version_by_alias(tracking.MODEL_NAME, "champion").version
+    assert second.model_uri == f"models:/adt-frame-crnn/{version}" and int(version) == 2
+    model = mlflow.pytorch.load_model(tracking.champion_uri(), map_location="cpu")
+    act = predict_activations(model, np.load(sweeps["x"])[:500])
+    assert act.shape == (500, 5) and model.feature_type == "log_mel" and model.peak_picking == "thesis"
+    assert torch.is_tensor(model.mean) and model.architecture == "frame_crnn"
+
+
+def test_bad_arguments(sweeps, tmp_path):
+    from adt.sweep import run_sweep
+
+    with pytest.raises(ValueError, match="validation tracks"):
+        run_sweep([tmp_path], [], tmp_path, n_trials=1)
+    with pytest.raises(ValueError, match="at least one"):
+        run_sweep([tmp_path], sweeps["val"], tmp_path, n_trials=0)
+
+
+def test_all_architectures_study_has_one_model_per_architecture(sweeps, tmp_path):
+    """Architecture as a categorical parameter: one enqueued trial per architecture, a best model each."""
+    pytest.importorskip("adt.architectures")
+    from adt.sweep import run_sweep
+    from adt.train import load_model
+
+    storage = f"sqlite:///{tmp_path / 'all.db'}"
+    study = optuna.create_study(study_name="all", storage=storage, direction="maximize")
+    study.enqueue_trial({"architecture": "frame_crnn", **GOOD})
+    study.enqueue_trial({"architecture": "rnn", "rnn.cell": "gru", "rnn.layers": 2, "rnn.hidden": 72})
+    shards = sweeps["x"].parent / "shards"
+    config = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=4, num_threads=1)
+    result = run_sweep([shards], sweeps["val"], tmp_path / "trials", n_trials=2, config=config,
+                       architectures=("frame_crnn", "rnn"), study_name="all", storage=storage)
+    assert [t["architecture"] for t in result.trials] == ["frame_crnn", "rnn"]
+    assert set(result.per_architecture) == {"frame_crnn", "rnn"}
+    rnn = load_model(result.per_architecture["rnn"]["model_path"])
+    assert type(rnn).__name__ == "RNN" and rnn.config["hidden"] == 72
+    assert predict_activations(rnn, np.load(sweeps["x"])[:400]).shape == (400, 5)

@@ -1,0 +1,130 @@
+"""The thesis training recipe (ch. 5) on a real recording: clipping, LR plateau schedule,
+early stopping, best-epoch selection, determinism, thesis peak picking, checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+from adt.audio import read_audio
+from adt.config import PROFILES
+from adt.evaluate import PEAK_PICKING, peak_picking_params, pick_peaks
+from adt.features import TrainingStats, frame_targets, log_mel, save_array, write_shards
+from adt.train import TrainConfig, evaluate, load_model, predict_activations, save_model, train_model
+
+MAPPING = {"KD": "BD", "SD": "SD", "HH": "HH", "TT": "TT", "CY": "CY"}
+SECONDS = 12
+SMALL = dict(channels=(8, 16), hidden=32, layers=1, num_threads=1, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def track(mdb_track, tmp_path_factory):
+    """12 s of a real MDB Drums recording as 4-s segment shards, and the same excerpt as validation track."""
+    out = tmp_path_factory.mktemp("recipe")
+    audio, sr = read_audio(mdb_track["wav"], mono=True)
+    x = log_mel(audio[: SECONDS * sr], sr)
+    rows = [line.split() for line in mdb_track["annotation"].read_text().splitlines() if line.strip()]
+    rows = [(float(t), MAPPING[c]) for t, c in rows if c in MAPPING]
+    y = frame_targets(np.array([t for t, _ in rows]), np.array([c for _, c in rows]), len(x))
+    item = (save_array(out / "t.x.npy", x), save_array(out / "t.y.npy", y))
+    write_shards([item], out / "shards")
+    ref = {c: np.array([t for t, d in rows if d == c and t < SECONDS]) for c in MAPPING.values()}
+    return {"shards": [out / "shards"], "val": [(item[0], ref)], "stats": TrainingStats.of_tracks([item]),
+            "x": item[0], "dir": out}
+
+
+def test_thesis_defaults_and_profile_scaling():
+    c = TrainConfig()
+    assert (c.grad_clip, c.lr_factor, c.lr_patience, c.early_stop_patience) == (2.0, 0.2, 5, 15)
+    assert c.peak_picking == "thesis"
+    full, demo, tiny = (TrainConfig.for_profile(PROFILES[n]) for n in ("full", "demo", "tiny"))
+    assert (full.lr_patience, full.early_stop_patience, full.epochs) == (5, 15, 40)
+    assert (demo.lr_patience, demo.early_stop_patience, demo.epochs) == (1, 3, PROFILES["demo"].epochs)
+    assert tiny.epochs == 2 and tiny.steps_per_epoch == PROFILES["tiny"].steps_per_epoch
+
+
+def test_thesis_peak_picking_centred_with_floor():
+    act = np.zeros((300, 5), np.float32)
+    for t in (50, 150):
+        act[t - 1: t + 2, 0] = [0.5, 0.9, 0.5]
+    act[250, 0] = 0.45  # a clear peak, but below the thesis's 0.5
+    thesis = pick_peaks(act, **peak_picking_params("thesis"))
+    paper = pick_peaks(act)
+    np.testing.assert_allclose(thesis["BD"], [0.5, 1.5])  # centred window: the maximum frame itself
+    np.testing.assert_allclose(paper["BD"], [0.49, 1.49, 2.5])  # look-back only: the rising frame
+    assert PEAK_PICKING["thesis"]["min_peak"] == 0.5
+    with pytest.raises(ValueError, match="unknown peak picking"):
+        peak_picking_params("vogl")
+
+
+def test_gradients_are_clipped_at_norm_two(track):
+    """Pre-clip norms exceed 2 with the infrequency loss; every optimizer step sees norm <= 2."""
+    seen = []
+
+    def hook(opt, args, kwargs):
+        grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        seen.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+
+    handle = register_optimizer_step_pre_hook(hook)
+    try:
+        config = TrainConfig(epochs=1, steps_per_epoch=4, lr=3e-3, loss_weighting="infrequency", **SMALL)
+        _, history = train_model(track["shards"], track["val"], config, stats=track["stats"])
+    finally:
+        handle.remove()
+    assert len(seen) == 4
+    assert history[0]["grad_norm_max"] > 2.0  # clipping was needed
+    assert max(seen) <= 2.0 + 1e-4
+
+
+def test_lr_divided_by_five_after_patience_then_early_stop(track):
+    """A validation track without onsets keeps the micro F at 0: no epoch after the first improves."""
+    empty = [(track["x"], {c: np.array([]) for c in MAPPING.values()})]
+    config = TrainConfig(epochs=10, steps_per_epoch=1, lr=1e-3, lr_patience=2, early_stop_patience=4, **SMALL)
+    model, history = train_model(track["shards"], empty, config, stats=track["stats"])
+    assert [h["val_f"] for h in history] == [0.0] * len(history)
+    # ReduceLROnPlateau(patience=2): bad epochs 2, 3, 4 -> lr * 0.2 from epoch 5 on
+    lrs = [h["lr"] for h in history]
+    assert lrs[:4] == [1e-3] * 4 and lrs[4] == pytest.approx(2e-4)
+    # early stopping: 4 epochs without improvement after epoch 1 -> stopped after epoch 5 of 10
+    assert len(history) == 5 and model.best_epoch == 1
+
+
+def test_best_validation_epoch_is_kept(track):
+    config = TrainConfig(epochs=5, steps_per_epoch=6, lr=3e-3, **SMALL)
+    model, history = train_model(track["shards"], track["val"], config, stats=track["stats"])
+    scores = [h["val_f"] for h in history]
+    assert max(scores) > 0.3  # it learns the (seen) excerpt
+    assert model.best_epoch == int(np.argmax(scores)) + 1 and model.best_val_f == max(scores)
+    # the returned weights are the best epoch's: re-evaluating gives its F, not the last epoch's
+    assert evaluate(model, track["val"])["f"] == pytest.approx(max(scores), abs=1e-12)
+    assert model.peak_picking == "thesis" and model.feature_type == "log_mel"
+
+
+def test_same_seed_same_history(track):
+    config = TrainConfig(epochs=2, steps_per_epoch=3, lr=3e-3, **SMALL)
+    runs = [train_model(track["shards"], track["val"], config, stats=track["stats"]) for _ in range(2)]
+    strip = [[{k: v for k, v in h.items() if k != "seconds"} for h in hist] for _, hist in runs]
+    assert strip[0] == strip[1]
+    for a, b in zip(runs[0][0].state_dict().values(), runs[1][0].state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    other, hist = train_model(track["shards"], track["val"], TrainConfig(**{**config.__dict__, "seed": 7}),
+                              stats=track["stats"])
+    assert hist[0]["loss"] != strip[0][0]["loss"]
+
+
+def test_checkpoint_round_trip(track):
+    config = TrainConfig(epochs=1, steps_per_epoch=1, **SMALL)
+    params = {"frame_crnn.hidden": 16, "frame_crnn.channels": 8, "lr": 2e-3, "weight_decay": 1e-5}
+    model, _ = train_model(track["shards"], track["val"], config, "frame_crnn", params, stats=track["stats"])
+    assert model.config["hidden"] == 16 and model.config["channels"] == (8, 16)
+    back = load_model(save_model(model, track["dir"] / "m.pt"))
+    x = np.load(track["x"])[:300]
+    np.testing.assert_array_equal(predict_activations(model, x), predict_activations(back, x))
+    assert (back.architecture, back.peak_picking, back.best_epoch) == ("frame_crnn", "thesis", 1)
+    assert math.isclose(back.hparams["lr"], 2e-3)
+    with pytest.raises(FileNotFoundError):
+        load_model(track["dir"] / "missing.pt")
