@@ -2,21 +2,21 @@
 
 ingest (raw_dataset and dataset_tables partitioned by dataset; tracks, onsets) -> separation (drum_stems)
 -> rhythm (beats, tatums, quantization_stats + check, drum_scores) -> language_model
-(drum_scores, lm_bigram, lm_gru) -> features -> models (transcriber) -> evaluation (zero_shot_matrix).
+(drum_scores, lm_bigram, lm_gru) -> features -> models (transcriber sweep, tatum_study: Table II) -> evaluation (zero_shot_matrix).
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.assets import features, ingest, language_models, models, rhythm, separation
+from pipelines.assets import features, ingest, language_models, models, rhythm, separation, tatum_study
 from pipelines.automation import SCHEDULES, SENSORS
 from pipelines.resources import AdtSettings
 
 ALL_ASSETS = [ingest.raw_dataset, ingest.dataset_tables, ingest.unified_tables, separation.drum_stems, rhythm.beats, rhythm.tatums,
               rhythm.quantization_stats, language_models.drum_scores, language_models.lm_bigram,
               language_models.lm_gru, features.features,
-              models.transcriber, models.zero_shot_matrix]
+              models.transcriber, models.zero_shot_matrix, tatum_study.tatum_study]
 ALL_CHECKS = [rhythm.quantization_within_threshold]
 
 #: One dataset (a partition): fetch or place it, unify it.
@@ -28,7 +28,8 @@ downstream_job = dg.define_asset_job(
     tags={"adt/stage": "training"})
 #: Retraining only (transcriber and matrix); the run queue admits one training run at a time.
 training_job = dg.define_asset_job(
-    "adt_training", selection=[models.transcriber, models.zero_shot_matrix], tags={"adt/stage": "training"})
+    "adt_training", selection=[models.transcriber, models.zero_shot_matrix, tatum_study.tatum_study],
+    tags={"adt/stage": "training"})
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,

@@ -81,7 +81,7 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
         raise RuntimeError(f"materialization failed: see the Dagster run {result.run_id}")
     outputs = {"datasets": datasets, "run_id": result.run_id}
     for node in ("drum_stems", "beats", "tatums", "quantization_stats", "drum_scores", "lm_bigram", "lm_gru", "features",
-                 "transcriber", "zero_shot_matrix"):
+                 "transcriber", "zero_shot_matrix", "tatum_study"):
         outputs[node] = result.output_for_node(node)
     outputs["tracks"] = result.output_for_node("unified_tables", "tracks")
     outputs["onsets"] = result.output_for_node("unified_tables", "onsets")

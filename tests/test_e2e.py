@@ -7,6 +7,7 @@ Drums drum-only recordings (cropped to 12 s), all from ../shared/datasets.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import mido
 import numpy as np
@@ -114,6 +115,16 @@ def test_matrix_is_filled(pipeline):
     for col in ("f_5class", "f_3class"):
         assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in cells[col])
     assert pipeline["cold"]["transcriber"]["model_uri"].startswith("models:/adt-frame-crnn/")
+
+
+def test_tatum_study_fills_table_ii(pipeline):
+    study = pipeline["cold"]["tatum_study"]
+    results = pd.read_parquet(study["results"])
+    # Table II rows: frame baseline + quantization and the three tatum CRNNs, on both grids
+    assert set(results["method"]) == {"frame_crnn", "tatum_crnn", "tatum_bigram", "tatum_gru"}
+    assert {"estimated", "ground_truth"} <= set(results["tatums"])
+    assert results["f"].between(0, 1).all() and study["markdown"]
+    assert study["fig3"] and Path(study["fig3"]).is_file()
 
 
 def test_warm_run_recomputes_nothing(pipeline):

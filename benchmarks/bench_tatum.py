@@ -1,0 +1,83 @@
+"""Tatum paper Table II on this project's data: frame CRNN + quantization vs. the tatum CRNN, unregularized and
+regularized with the skip-bigram and the GRU LM; training time per model; Fig. 3.
+
+Usage: .venv/bin/python benchmarks/bench_tatum.py [--profile demo] [--fresh] [--datasets demo,groove,mdb]
+
+Materializes the ``tatum_study`` asset and everything upstream of it (every stage is cached under
+``ADT_DATA_DIR``: after ``make demo`` only the study itself runs, and a second call recomputes nothing),
+then prints Table II (tatum-level P/R/F in %, delta 0.2) per test split, with the grid match (the table)
+and the +-50 ms time match (see ``adt.tatum_eval``). ``--fresh`` retrains the three tatum models into
+``data/bench_tatum/<time>/`` instead of reading the cached study, and reports its wall time.
+On 2 CPU cores the demo profile trains each tatum model 200 steps (epochs x steps_per_epoch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default=os.environ.get("ADT_PROFILE", "demo"))
+    parser.add_argument("--datasets", help="comma-separated datasets (default: all available, as make demo)")
+    parser.add_argument("--fresh", action="store_true", help="retrain the study instead of reading its cache")
+    args = parser.parse_args()
+    os.environ["ADT_PROFILE"] = args.profile
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+    import dagster as dg
+
+    from adt.config import data_dir, get_profile, mirror
+    from pipelines.assets.ingest import dataset_tables, raw_dataset
+    from pipelines.assets.tatum_study import run_study, tatum_study
+    from pipelines.definitions import ALL_ASSETS
+    from pipelines.materialize import available_datasets
+    from pipelines.resources import AdtSettings
+
+    resources = {"settings": AdtSettings(profile=args.profile, mirror=mirror() or "")}
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    datasets = args.datasets.split(",") if args.datasets else available_datasets(mirror())
+    start = time.perf_counter()
+    for name in datasets:
+        dg.materialize([raw_dataset, dataset_tables], partition_key=name, instance=instance, resources=resources)
+    assets = [*ALL_ASSETS, *([tatum_study] if tatum_study not in ALL_ASSETS else [])]
+    selection = (dg.AssetSelection.assets(tatum_study).upstream()
+                 - dg.AssetSelection.assets(raw_dataset, dataset_tables))
+    if args.fresh:
+        selection = selection - dg.AssetSelection.assets(tatum_study)
+    result = dg.materialize(assets, selection=selection, instance=instance, resources=resources)
+    print(f"profile {args.profile}, datasets {', '.join(datasets)}: upstream ready in "
+          f"{time.perf_counter() - start:.0f} s", flush=True)
+    if args.fresh:
+        node = {n: result.output_for_node(n) for n in ("features", "tatums", "lm_bigram", "lm_gru", "transcriber")}
+        out_dir = data_dir() / "bench_tatum" / time.strftime("%Y%m%d-%H%M%S")
+        t0 = time.perf_counter()
+        study = run_study(lambda m: None, node["features"], node["tatums"],
+                          result.output_for_node("unified_tables", "onsets"), node["lm_bigram"], node["lm_gru"],
+                          node["transcriber"], get_profile(args.profile), out_dir)
+        print(f"study (3 tatum models + scoring) in {time.perf_counter() - t0:.0f} s")
+    else:
+        study = result.output_for_node("tatum_study")
+    print(f"trained on {'+'.join(study['train_sets'])}: {study['train_tracks']} tracks, "
+          f"{study['val_tracks']} for validation; GRU LM: {study['gru_lm']}")
+    for method, seconds in study["train_seconds"].items():
+        steps = study["histories"][method][-1]["step"]
+        print(f"  {method}: {seconds:.0f} s for {steps} steps ({seconds / steps:.2f} s/step), "
+              f"best validation F {100 * study['best_val_f'][method]:.1f}%")
+    for key, md in study["markdown"].items():
+        test, match = key.split(".")
+        print(f"\n== Table II, test split {test}, {'grid match' if match == 'grid' else '+-50 ms time match'} "
+              f"(%) ==\n{md}")
+    if study["skipped"]:
+        print(f"\nskipped: {len(study['skipped'])} (first: {study['skipped'][:3]})")
+    print(f"\nFig. 3: {study['fig3']}\nresults: {study['results']}\nMLflow run {study['run_id']}")
+
+
+if __name__ == "__main__":
+    main()
