@@ -153,7 +153,9 @@ def lm_gru(context: dg.AssetExecutionContext, settings: AdtSettings, drum_scores
                                                              "epochs": profile.lm_epochs, "storage": storage,
                                                              "study": f"gru_lm-{key}"}) as run:
             def on_trial(trial, value, params):
-                with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
+                # nested runs need the parent's experiment, else MLflow files them under Default
+                with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True,
+                                      experiment_id=run.info.experiment_id):
                     mlflow.log_params(params)
                     mlflow.log_metric("cv_perplexity", value)
 
