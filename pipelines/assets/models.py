@@ -223,7 +223,17 @@ def transcriber(context: dg.AssetExecutionContext, settings: AdtSettings, featur
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]), metadata=metadata)
 
 
-def _heatmap(matrix: pd.DataFrame, title: str, path: Path) -> None:
+def matrix_markdown(cells: pd.DataFrame, value: str) -> str:
+    """The zero-shot matrix (rows: training sets, columns: test sets) as Markdown, in-domain
+    cells (the row's training sets include the column's dataset) marked with ``*``."""
+    in_domain = cells.pivot(index="train", columns="test", values="in_domain").astype(bool)
+    matrix = cells.pivot(index="train", columns="test", values=value)
+    shown = matrix.apply(lambda col: [f"{v:.3f}" + ("*" if in_domain.loc[r, col.name] else "")
+                                      for r, v in col.items()])
+    return shown.to_markdown()
+
+
+def _heatmap(matrix: pd.DataFrame, title: str, path: Path, in_domain: pd.DataFrame | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -234,10 +244,11 @@ def _heatmap(matrix: pd.DataFrame, title: str, path: Path) -> None:
     ax.set_xticks(range(matrix.shape[1]), matrix.columns)
     ax.set_yticks(range(matrix.shape[0]), matrix.index)
     for (i, j), v in np.ndenumerate(matrix.to_numpy(dtype=float)):
-        ax.text(j, i, f"{v:.3f}", ha="center", va="center", color="w" if v < 0.6 else "k")
+        mark = "*" if in_domain is not None and bool(in_domain.iloc[i, j]) else ""
+        ax.text(j, i, f"{v:.3f}{mark}", ha="center", va="center", color="w" if v < 0.6 else "k")
     ax.set_xlabel("test set")
     ax.set_ylabel("training sets")
-    ax.set_title(title)
+    ax.set_title(title + ("\n(* in-domain)" if in_domain is not None else ""))
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -265,7 +276,7 @@ def zero_shot_matrix(context: dg.AssetExecutionContext, settings: AdtSettings, f
         combos.append(all_sets)
     test_sets = sorted(d for d in {v["dataset"] for v in features["tracks"].values()}
                        if any(v["dataset"] == d and v["split"] == "test" for v in features["tracks"].values()))
-    key = cache_key("zero_shot", MODEL_VERSION, features["key"], transcriber["key"], combos, test_sets)
+    key = cache_key("zero_shot", MODEL_VERSION, "marked", features["key"], transcriber["key"], combos, test_sets)
     cache = StageCache("zero_shot_matrix", key)
     manifest = cache.load()
     if manifest is None:
@@ -286,14 +297,15 @@ def zero_shot_matrix(context: dg.AssetExecutionContext, settings: AdtSettings, f
         md = {}
         with tracking.run("zero_shot", "zero-shot-matrix", params={"combinations": combos, "test_sets": test_sets}) as run:
             mlflow.log_table(table, "zero_shot_cells.json")
+            in_domain = table.pivot(index="train", columns="test", values="in_domain").astype(bool)
             for k in ("f_5class", "f_3class"):
                 matrix = table.pivot(index="train", columns="test", values=k)
                 png = cache.dir / f"zero_shot_{k}.png"
                 png.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(png, suffix=".png") as tmp:
-                    _heatmap(matrix, f"micro F-measure ({k[2]}-class, 50 ms)", tmp)
+                    _heatmap(matrix, f"micro F-measure ({k[2]}-class, 50 ms)", tmp, in_domain)
                 mlflow.log_artifact(str(png))
-                md[k] = matrix.to_markdown(floatfmt=".3f")
+                md[k] = matrix_markdown(table, k)
             mlflow.log_text(md["f_5class"] + "\n\n" + md["f_3class"], "zero_shot.md")
         with atomic_path(cache.dir / "cells.parquet") as tmp:
             table.to_parquet(tmp, index=False)
@@ -301,7 +313,7 @@ def zero_shot_matrix(context: dg.AssetExecutionContext, settings: AdtSettings, f
                                "path": str(cache.dir)})
     text = ("**5-class micro F (50 ms)**\n\n" + manifest["markdown"]["f_5class"] +
             "\n\n**3-class (BD, SD, HH) micro F (50 ms)**\n\n" + manifest["markdown"]["f_3class"] +
-            "\n\nIn-domain cells: a row whose training sets include the column's dataset.")
+            "\n\n`*` in-domain: the row's training sets include the column's dataset.")
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),
                      metadata={"matrix": dg.MetadataValue.md(text), "mlflow_run_id": manifest["run_id"],
                                "path": dg.MetadataValue.path(manifest["path"])})
