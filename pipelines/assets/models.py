@@ -230,7 +230,7 @@ def matrix_markdown(cells: pd.DataFrame, value: str) -> str:
     matrix = cells.pivot(index="train", columns="test", values=value)
     shown = matrix.apply(lambda col: [f"{v:.3f}" + ("*" if in_domain.loc[r, col.name] else "")
                                       for r, v in col.items()])
-    return shown.to_markdown()
+    return shown.to_markdown(disable_numparse=True)
 
 
 def _heatmap(matrix: pd.DataFrame, title: str, path: Path, in_domain: pd.DataFrame | None = None) -> None:
