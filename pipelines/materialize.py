@@ -110,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== Zero-shot matrix ==\n")
     print("5-class micro F-measure (50 ms)\n" + matrix["markdown"]["f_5class"])
     print("\n3-class (BD, SD, HH) micro F-measure (50 ms)\n" + matrix["markdown"]["f_3class"])
+    study = out.get("tatum_study")
+    if study:
+        print("\n== Tatum-level results (tatum paper Table II layout; tatum P/R/F, delta = 0.2) ==")
+        for name, table in study["markdown"].items():
+            if name.endswith(".grid"):
+                print(f"\n{name[: -len('.grid')]} test split\n{table}")
+        if study.get("fig3"):
+            print(f"\nFig. 3 piano rolls: {study['fig3']}")
     print(f"\nMLflow: {tracking.tracking_uri()}  (make ui, then http://127.0.0.1:5000)")
     print("  experiments: adt/datasets, adt/separation, adt/beats, adt/quantization, adt/language_model, "
           "adt/transcriber, adt/zero_shot")
