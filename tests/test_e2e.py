@@ -98,6 +98,10 @@ def test_scores_and_language_model(pipeline):
     assert gru["trials"] == 2 and set(gru["best_params"]) >= {"layers", "hidden"}
     assert 1.0 < gru["perplexity"]["test"] < 2.5  # 1 epoch in the tiny profile: near chance (2)
     assert gru["model_uri"].startswith("models:/adt-gru-lm/")
+    from adt import gru_lm
+
+    assert gru_lm.load(gru["path_k3"]).k == 3 and 1.0 < gru["perplexity_k3"]["test"] < 2.5
+    assert pipeline["cold"]["tatum_study"]["gru_lm"].startswith("GRU")  # the 3-class LM, not marginalized
 
 
 def test_features_and_shards(pipeline):

@@ -127,11 +127,12 @@ def lm_bigram(context: dg.AssetExecutionContext, drum_scores: dict) -> dg.Output
                      metadata={"perplexity": manifest["perplexity"], "mlflow_run_id": manifest["run_id"]})
 
 
-@dg.asset(group_name="language_model", code_version="1", tags={"adt/stage": "training"},
+@dg.asset(group_name="language_model", code_version="2", tags={"adt/stage": "training"},
           description="GRU drum-score LM (tatum paper Eq. 2: p(Y[:,m] | Y[:,1:m-1]) over all 2^K drum "
                       "combinations), layers and hidden size tuned with Optuna by k-fold cross validation on "
                       "the training scores (each trial a nested MLflow run), retrained on train with validation "
-                      "early selection; perplexity per test set; registered as adt-gru-lm.")
+                      "early selection; perplexity per test set; registered as adt-gru-lm. A 3-class LM (BD, SD, "
+                      "HH) with the same hyperparameters for the tatum study.")
 def lm_gru(context: dg.AssetExecutionContext, settings: AdtSettings, drum_scores: dict) -> dg.Output[dict]:
     import mlflow
     import torch
@@ -140,7 +141,7 @@ def lm_gru(context: dg.AssetExecutionContext, settings: AdtSettings, drum_scores
 
     profile = settings.get_profile()
     paths = drum_scores["paths"]["k5"]
-    key = cache_key("lm_gru", "1", drum_scores["key"], profile.lm_trials, profile.lm_folds, profile.lm_epochs,
+    key = cache_key("lm_gru", "2", drum_scores["key"], profile.lm_trials, profile.lm_folds, profile.lm_epochs,
                     profile.lm_final_epochs, profile.seed)
     cache = StageCache("lm_gru", key)
     manifest = cache.load()
@@ -174,13 +175,26 @@ def lm_gru(context: dg.AssetExecutionContext, settings: AdtSettings, drum_scores
                         for ds, s in _test_scores_by_dataset(drum_scores, "k5").items()})
             mlflow.log_metrics({f"perplexity.{s}": v for s, v in ppl.items()})
             gru_lm.save(model, cache.dir / "gru_lm.pt")
+            # the 3-class LM (BD, SD, HH; the tatum paper's K) with the same hyperparameters
+            paths3 = drum_scores["paths"]["k3"]
+            train3 = load_scores(paths3["train"])
+            val3 = load_scores(paths3["validation"]) if "validation" in paths3 else train3[-max(1, len(train3) // 10):]
+            model3, _ = gru_lm.train_gru_lm(train3, val3, hidden=best["hidden"], layers=best["layers"],
+                                            epochs=profile.lm_final_epochs, seed=profile.seed)
+            ppl3 = {"validation": float(model3.perplexity(val3))}
+            if "test" in paths3:
+                ppl3["test"] = float(model3.perplexity(load_scores(paths3["test"])))
+            mlflow.log_metrics({f"perplexity_k3.{s}": v for s, v in ppl3.items()})
+            gru_lm.save(model3, cache.dir / "gru_lm_k3.pt")
             info = mlflow.pytorch.log_model(model, name="model", registered_model_name=GRU_LM_NAME,
                                             pip_requirements=["torch==2.13.0"], serialization_format="pickle")
-        manifest = cache.save({"path": str(cache.dir / "gru_lm.pt"), "best_params": best, "perplexity": ppl,
+        manifest = cache.save({"path": str(cache.dir / "gru_lm.pt"), "path_k3": str(cache.dir / "gru_lm_k3.pt"),
+                               "perplexity_k3": ppl3, "best_params": best, "perplexity": ppl,
                                "run_id": run.info.run_id, "history": history,
                                "model_uri": f"models:/{GRU_LM_NAME}/{info.registered_model_version}",
                                "trials": len(study.trials)})
     return dg.Output(manifest, data_version=dg.DataVersion(key),
-                     metadata={"perplexity": manifest["perplexity"], "best_params": manifest["best_params"],
+                     metadata={"perplexity": manifest["perplexity"], "perplexity_k3": manifest["perplexity_k3"],
+                               "best_params": manifest["best_params"],
                                "mlflow_run_id": manifest["run_id"], "model_uri": manifest["model_uri"],
                                "trials": manifest["trials"]})
