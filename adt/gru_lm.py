@@ -37,7 +37,6 @@ validation perplexity (full validation scores) is kept.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import os
@@ -51,37 +50,9 @@ import torch
 from torch import nn
 
 from adt.atomic import atomic_path
+from adt.cpu import flush_denormals, torch_threads
 
 __all__ = ["GRUDrumLM", "train_gru_lm", "tune_gru_lm", "kfold_indices", "save", "load"]
-
-
-@contextlib.contextmanager
-def _flush_denormals():
-    """Flush denormal floats to zero while the block runs (restores torch's default, off).
-
-    GRU training on x86 CPUs slows down up to ~100x once tiny gradients underflow.
-    """
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    """Run the block with ``torch.set_num_threads(n)`` (None: unchanged); restores the old count."""
-    if n is None:
-        yield
-        return
-    if int(n) < 1:
-        raise ValueError(f"num_threads must be >= 1, got {n}")
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _check_scores(scores: Sequence[np.ndarray], k: int | None = None, what: str = "scores") -> list[np.ndarray]:
@@ -317,7 +288,7 @@ class _Trainer:
         self.model.train()
         crops = _crops(self.train_ys, self.segment, self.rng)
         total, n = 0.0, 0
-        with _flush_denormals():
+        with flush_denormals():
             for s in range(0, len(crops), self.batch_size):
                 Y, mask = _pad(crops[s: s + self.batch_size])
                 nll = self.model.nll(Y, mask).sum()
@@ -400,7 +371,7 @@ def train_gru_lm(
     tr = _Trainer(train, val, hidden, layers, lr, batch_size, segment_tatums, seed, dropout)
     history = []
     for epoch in range(1, int(epochs) + 1):
-        with _torch_threads(num_threads):
+        with torch_threads(num_threads):
             rec = tr.step()
         history.append(rec)
         if on_epoch is not None:
@@ -511,7 +482,7 @@ def tune_gru_lm(
         value = math.inf
         try:
             for epoch in range(1, int(epochs) + 1):
-                with _torch_threads(num_threads):
+                with torch_threads(num_threads):
                     for t in trainers:
                         t.step()
                 value = float(np.mean([t.best_perplexity for t in trainers]))

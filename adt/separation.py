@@ -20,7 +20,6 @@ seconds; SDR in dB.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 
 from adt.atomic import atomic_path
+from adt.cpu import flush_denormals
 from adt.audio import read_audio, resample, write_audio
 
 logger = logging.getLogger(__name__)
@@ -176,20 +176,6 @@ def load_pretrained(name: str = "umxl", device: str | torch.device = "cpu", time
 # ----------------------------------------------------------------------------- training
 
 
-@contextlib.contextmanager
-def _flush_denormals():
-    """Flush denormal floats to zero while the block runs (restores torch's default, off).
-
-    Without it the BiLSTM forward/backward and Adam's second-moment update slow down
-    by up to ~100x on x86 CPUs once tiny gradients underflow into denormals.
-    """
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-
-
 def _as_stereo(audio: np.ndarray, channels: int = 2) -> np.ndarray:
     """(channels, samples) -> (``channels``, samples): mono is duplicated, extra channels dropped."""
     if audio.ndim == 1:
@@ -291,14 +277,14 @@ def train_drums_model(
         adt.audio.AudioReadError: an audio file is missing or unreadable.
         FloatingPointError: the loss became NaN or infinite.
 
-    Denormal floats are flushed to zero while training (see :func:`_flush_denormals`);
+    Denormal floats are flushed to zero while training (:func:`adt.cpu.flush_denormals`);
     the caller sets the thread count (``torch.set_num_threads``).
     """
     if not pairs:
         raise ValueError("train_drums_model: no (mixture, drums) pairs given")
     if steps < 1:
         raise ValueError(f"train_drums_model: steps must be >= 1, got {steps}")
-    with _flush_denormals():
+    with flush_denormals():
         return _train(pairs, Path(out_path), steps, seed, config, log or (lambda msg: None))
 
 
@@ -470,7 +456,7 @@ def separate_audio(
     norm = np.zeros(total, dtype=np.float32)
     device = separator.sample_rate.device
     start = 0
-    with torch.no_grad(), _flush_denormals():
+    with torch.no_grad(), flush_denormals():
         while True:
             end = min(start + chunk, total)
             if 0 < total - end < min_len:  # avoid a last chunk shorter than the FFT
