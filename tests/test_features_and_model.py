@@ -97,3 +97,20 @@ def test_peak_picking_and_micro_f():
     # BD: 2 of 3 within 50 ms (2.45 vs 2.5 is at the edge: mir_eval counts <= window) -> check counts
     assert r["tp"] + r["fn"] == 5 and r["tp"] + r["fp"] == 4
     assert 0 < r["f"] < 1 and r["f_HH"] == 0.0
+
+
+def test_peak_picking_matches_madmom_on_a_real_activation(mdb_track):
+    """pick_peaks per class = madmom's OnsetPeakPickingProcessor run directly, on a real
+    onset activation function (madmom's RNN onset model on a real MDB drum recording)."""
+    from madmom.audio.signal import Signal
+    from madmom.features.onsets import OnsetPeakPickingProcessor, RNNOnsetProcessor
+
+    audio = Signal(str(mdb_track["wav"]), num_channels=1)[: 44100 * 10]
+    act = np.asarray(RNNOnsetProcessor()(audio), dtype=np.float32)  # 100 fps
+    two = np.stack([act, act[::-1].copy()], axis=1)  # two "classes"
+    ours = pick_peaks(two, classes=("BD", "SD"))
+    for k, c in enumerate(("BD", "SD")):
+        theirs = OnsetPeakPickingProcessor(threshold=0.2, pre_max=0.02, post_max=0.0, pre_avg=0.02, post_avg=0.0,
+                                           combine=0.025, fps=100)(np.ascontiguousarray(two[:, k]))
+        np.testing.assert_allclose(ours[c], theirs)
+    assert len(ours["BD"]) > 10  # a drum recording: many onsets in 10 s
