@@ -14,7 +14,7 @@ import pytest
 
 from adt.audio import read_audio
 from adt.config import get_profile
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, DatasetTables, egmd
+from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, DatasetTables, egmd, track_folder
 from adt.download import Remote, fetch_all
 from adt.vocab import GM_TO_CLASS
 from tests.layouts import egmd as layout
@@ -169,7 +169,7 @@ def test_build_cropped(raw_dir, tmp_path):
         assert (t.kit, t.style, t.drummer) == (row.kit_name, row.style, row.drummer)
         assert t.midi_path == index.loc[t.track_id, "midi_path"]  # the original MIDI
         assert t.duration_s == pytest.approx(3.0) and t.sample_rate == layout.SAMPLE_RATE
-        assert Path(t.drum_path) == out / egmd.safe_name(t.track_id) / "drums.wav"
+        assert Path(t.drum_path) == out / track_folder(t.track_id) / "drums.wav"
         audio, sr = read_audio(t.drum_path)
         assert audio.shape == (1, 3 * layout.SAMPLE_RATE)
         original, _ = read_audio(index.loc[t.track_id, "audio_path"])

@@ -63,6 +63,22 @@ class DatasetTables:
 DATASETS = ("demo", "groove", "egmd", "slakh", "enst", "mdb", "adtof")
 
 
+def natural_key(text) -> tuple:
+    """Sort key that orders digit runs numerically (``"session2" < "session10"``)."""
+    import re
+
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(text)))
+
+
+def track_folder(track_id: str) -> str:
+    """Folder name for a track's audio under its dataset's output folder: the id without
+    the ``<dataset>/`` prefix, ``/`` -> ``__``, other unsafe characters -> ``_``."""
+    import re
+
+    name = track_id.split("/", 1)[1] if "/" in track_id else track_id
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("/", "__"))
+
+
 def concat_rows(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     """Concatenate per-track tables (empty ones skipped) into one with ``columns``."""
     frames = [f for f in frames if not f.empty]

@@ -64,7 +64,6 @@ import dataclasses
 import functools
 import logging
 import os
-import re
 from collections import Counter, defaultdict
 from pathlib import Path, PurePosixPath
 
@@ -73,7 +72,8 @@ import pandas as pd
 import pretty_midi
 
 from adt.audio import AudioReadError, cropped_copy, read_audio
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows
+from adt.datasets import (BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows,
+                          natural_key, track_folder)
 from adt.download import Remote
 from adt.midi import MidiReadError, beats_from_midi, load_midi, onsets_from_midi
 
@@ -138,11 +138,6 @@ MIN_DURATION_S = 5.0
 TIME_SIGNATURE = "4-4"
 BEAT_TYPES = ("beat", "fill")
 
-
-
-def _natural_key(text: str) -> tuple:
-    """Sort key that orders digit runs numerically ("session2" < "session10")."""
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(text)))
 
 
 def _egmd_folder(root: Path) -> Path:
@@ -219,14 +214,14 @@ def _split_order(sub: pd.DataFrame) -> list[int]:
         drummer_of.setdefault(perf, drummers[pos])
     # performances: drummers in turn, each drummer's in natural id order
     per_drummer: dict[str, list[str]] = defaultdict(list)
-    for perf in sorted(renders, key=_natural_key):
+    for perf in sorted(renders, key=natural_key):
         per_drummer[drummer_of[perf]].append(perf)
     rank = {perf: r for perfs in per_drummer.values() for r, perf in enumerate(perfs)}
-    performances = sorted(renders, key=lambda p: (rank[p], _natural_key(drummer_of[p]), _natural_key(p)))
+    performances = sorted(renders, key=lambda p: (rank[p], natural_key(drummer_of[p]), natural_key(p)))
     # renderings: one per performance per pass, the kit used least so far
-    kit_rank = {k: i for i, k in enumerate(sorted(set(kits), key=_natural_key))}
+    kit_rank = {k: i for i, k in enumerate(sorted(set(kits), key=natural_key))}
     used: Counter = Counter()
-    left = {p: sorted(renders[p], key=lambda i: _natural_key(audio[i])) for p in performances}
+    left = {p: sorted(renders[p], key=lambda i: natural_key(audio[i])) for p in performances}
     order: list[int] = []
     while len(order) < len(sub):
         for perf in performances:
@@ -265,12 +260,6 @@ def select_tracks(index: pd.DataFrame, per_split: int | None) -> pd.DataFrame:
     if per_split is None:
         return ordered
     return ordered.groupby("split", sort=False).head(int(per_split))
-
-
-def safe_name(track_id: str) -> str:
-    """Folder name for a track: the id without the dataset prefix, ``/`` -> ``__``."""
-    name = track_id.split("/", 1)[1] if track_id.startswith(NAME + "/") else track_id
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("/", "__"))
 
 
 @dataclasses.dataclass
@@ -356,7 +345,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     one in the order is taken; each is appended to ``skipped`` (when given) as
     ``{"track_id", "split", "reason"}``. Audio
     longer than ``profile.max_duration_s`` seconds is cropped into
-    ``<out_dir>/<safe_name>/drums.wav`` (16-bit WAV, original sample rate, written
+    ``<out_dir>/<track_folder>/drums.wav`` (16-bit WAV, original sample rate, written
     atomically, reused when already there); otherwise the original file is used.
 
     Args:
@@ -389,7 +378,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
             track_id = row.track_id
             try:
                 pm = load_midi(row.midi_path)
-                drum_path, duration, sr = cropped_copy(row.audio_path, out_dir / safe_name(track_id) / "drums.wav",
+                drum_path, duration, sr = cropped_copy(row.audio_path, out_dir / track_folder(track_id) / "drums.wav",
                                                        crop_s)
             except (MidiReadError, AudioReadError) as exc:
                 log.warning("egmd: skipping %s: %s", track_id, exc)

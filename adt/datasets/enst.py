@@ -114,7 +114,8 @@ import soundfile as sf
 from adt.atomic import write_json
 from adt.audio import read_audio, write_audio
 from adt.datasets.annotations import read_time_value_lines
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows
+from adt.datasets import (BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows,
+                          natural_key)
 from adt.download import Remote
 from adt.vocab import GM_TO_CLASS
 
@@ -189,10 +190,6 @@ def label_class(label: str) -> str | None:
     return CLASS_MAP.get(base_label(label))
 
 
-def _natural_key(text: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
-
-
 def _enst_folder(root: Path) -> Path:
     """The folder holding ``drummer_N/annotation``: ``root`` or a folder up to two levels below it."""
     if not root.is_dir():
@@ -243,7 +240,7 @@ def load_index(root: str | os.PathLike) -> pd.DataFrame:
     base = _enst_folder(Path(root)).resolve()
     rows = []
     for drummer_dir in sorted((d for d in base.iterdir() if _DRUMMER_RE.fullmatch(d.name)),
-                              key=lambda d: _natural_key(d.name)):
+                              key=lambda d: natural_key(d.name)):
         drummer = drummer_dir.name
         for ann in sorted((drummer_dir / "annotation").glob("*.txt"), key=lambda p: p.name):
             name = ann.stem

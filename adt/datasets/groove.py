@@ -40,7 +40,6 @@ import functools
 import json
 import logging
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +49,8 @@ from tqdm import tqdm
 
 from adt.atomic import atomic_path, write_json
 from adt.audio import write_audio
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows
+from adt.datasets import (BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows,
+                          natural_key, track_folder)
 from adt.download import Remote
 from adt.midi import beats_from_midi, load_midi, onsets_from_midi
 
@@ -98,11 +98,6 @@ PEAK = 0.9
 MIN_DURATION_S = 5.0
 #: Bump when the rendering recipe changes, so cached renders are redone.
 RENDER_VERSION = 1
-
-
-def _natural_key(text: str) -> tuple:
-    """Sort key that orders digit runs numerically ("session2" < "session10")."""
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
 
 
 def _groove_folder(root: Path) -> Path:
@@ -195,17 +190,11 @@ def select_tracks(index: pd.DataFrame, counts: dict[str, int]) -> pd.DataFrame:
         sub = eligible[eligible["split"] == split]
         if n <= 0 or sub.empty:
             continue
-        sub = sub.iloc[sorted(range(len(sub)), key=lambda i: _natural_key(sub["midi_filename"].iloc[i]))]
+        sub = sub.iloc[sorted(range(len(sub)), key=lambda i: natural_key(sub["midi_filename"].iloc[i]))]
         rank = sub.groupby("drummer", sort=False).cumcount()
-        order = sorted(range(len(sub)), key=lambda i: (int(rank.iloc[i]), _natural_key(sub["drummer"].iloc[i])))
+        order = sorted(range(len(sub)), key=lambda i: (int(rank.iloc[i]), natural_key(sub["drummer"].iloc[i])))
         parts.append(sub.iloc[order[:n]])
     return pd.concat(parts) if parts else eligible.iloc[:0]
-
-
-def safe_name(track_id: str) -> str:
-    """Folder name for a track: the id without the dataset prefix, ``/`` -> ``__``."""
-    name = track_id.split("/", 1)[1] if track_id.startswith(NAME + "/") else track_id
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("/", "__"))
 
 
 def crop_midi(pm, end_s: float | None):
@@ -284,7 +273,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> Da
 
     Selection: :func:`select_tracks` with ``profile.groove_tracks`` (tracks per
     official split). Each track is cropped to ``profile.max_duration_s`` seconds
-    (None: whole) and rendered at 44100 Hz into ``<out_dir>/<safe_name>/``:
+    (None: whole) and rendered at 44100 Hz into ``<out_dir>/<track_folder>/``:
     ``drums.wav`` (drum stem) and ``mix.wav`` (drums + accompaniment), both
     stereo 16-bit and scaled by one gain so neither peaks above 0.9, plus
     ``drums.mid`` (the cropped MIDI that was rendered; ``midi_path``). Tracks
@@ -332,7 +321,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> Da
             kit = kits[(position[split] + j) % len(kits)]
             track_id = row["track_id"] if j == 0 else f"{row['track_id']}@{kit}"
             drum_wav, mix_wav, midi_out, duration = _render(pm, kit, profile.seed + int(row_no), crop_s,
-                                                            out_dir / safe_name(track_id), accompaniment)
+                                                            out_dir / track_folder(track_id), accompaniment)
             tracks.append({
                 "track_id": track_id, "dataset": NAME, "split": split, "duration_s": float(duration),
                 "sample_rate": SAMPLE_RATE, "mix_path": str(mix_wav) if accompaniment else None,
