@@ -122,22 +122,22 @@ def _digests(path: str | os.PathLike, md5: bool) -> tuple[str, str | None]:
     return h.hexdigest(), (m.hexdigest() if m is not None else None)
 
 
-def _matches(path: str | os.PathLike, remote: Remote) -> tuple[bool, str]:
-    """Whether the file passes ``remote``'s digests, and a description of what it has."""
+def _matches(path: str | os.PathLike, remote: Remote) -> tuple[bool, str, str]:
+    """Whether the file passes ``remote``'s digests, a description of what it has, and its SHA-256."""
     sha, md5 = _digests(path, md5=bool(remote.md5))
     if not remote.verifiable:
-        return True, f"SHA-256 {sha} (no published digest to check)"
+        return True, f"SHA-256 {sha} (no published digest to check)", sha
     ok = sha in remote.sha256 or (md5 is not None and md5 in remote.md5)
-    return ok, f"SHA-256 {sha}" + (f", MD5 {md5}" if md5 else "")
+    return ok, f"SHA-256 {sha}" + (f", MD5 {md5}" if md5 else ""), sha
 
 
 def _expected(remote: Remote) -> str:
     return ", ".join([f"SHA-256 {d}" for d in remote.sha256] + [f"MD5 {d}" for d in remote.md5])
 
 
-def _verify(path: Path, remote: Remote, source: str) -> None:
-    """Raise ChecksumError (after deleting ``path``) unless its digest is accepted."""
-    ok, got = _matches(path, remote)
+def _verify(path: Path, remote: Remote, source: str) -> str:
+    """The file's SHA-256; ChecksumError (after deleting ``path``) unless its digest is accepted."""
+    ok, got, sha = _matches(path, remote)
     if not ok:
         path.unlink(missing_ok=True)
         raise ChecksumError(
@@ -146,6 +146,7 @@ def _verify(path: Path, remote: Remote, source: str) -> None:
         )
     if not remote.verifiable:
         log.warning("%s from %s: %s", remote.filename, source, got)
+    return sha
 
 
 def check_free_space(folder: str | os.PathLike, need_bytes: int | None, what: str) -> None:
@@ -202,15 +203,22 @@ def fetch(remote: Remote, dest_dir: str | os.PathLike, mirror: str | None = None
         ChecksumError: the fetched file matches none of the accepted digests; it is
             deleted and nothing is left under the final name.
     """
+    return _fetch(remote, dest_dir, mirror, retries, timeout_s, progress, on_progress)[0]
+
+
+def _fetch(remote: Remote, dest_dir: str | os.PathLike, mirror: str | None = None, retries: int = 3,
+           timeout_s: float = 30, progress: bool = True,
+           on_progress: ProgressCallback | None = None) -> tuple[Path, str]:
+    """:func:`fetch`, returning (path, SHA-256 of the file) so callers need not hash it again."""
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / remote.filename
     src = None if not mirror or _is_url(mirror) else Path(mirror).expanduser() / remote.filename
     if dest.is_file():
-        ok, got = _matches(dest, remote)
+        ok, got, sha = _matches(dest, remote)
         if ok:
             log.info("%s: present with a valid checksum, not fetched again", dest)
-            return dest
+            return dest, sha
         if remote.manual or (src is not None and src.resolve() == dest.resolve()):  # never delete the user's file
             raise ChecksumError(f"{dest}: checksum mismatch: expected one of {_expected(remote)}, got {got}; "
                                 "replace the file with an intact copy")
@@ -223,8 +231,8 @@ def fetch(remote: Remote, dest_dir: str | os.PathLike, mirror: str | None = None
             check_free_space(dest_dir, src.stat().st_size + (remote.extracted_size or 0), remote.filename)
             with atomic_path(dest) as tmp:
                 shutil.copyfile(src, tmp)
-                _verify(tmp, remote, str(src))
-            return dest
+                sha = _verify(tmp, remote, str(src))
+            return dest, sha
         if not remote.manual:
             log.warning("mirror folder %s has no %s; downloading %s", mirror, remote.filename, remote.url)
         url = remote.url
@@ -250,7 +258,7 @@ class _Retry(Exception):
 
 
 def _download(url: str, dest: Path, remote: Remote, retries: int, timeout_s: float, progress: bool,
-              on_progress: ProgressCallback | None = None) -> Path:
+              on_progress: ProgressCallback | None = None) -> tuple[Path, str]:
     """Download ``url`` into ``dest`` via ``dest.part``, resuming and retrying."""
     part = dest.with_name(dest.name + ".part")
     attempts = max(0, retries) + 1
@@ -277,9 +285,9 @@ def _download(url: str, dest: Path, remote: Remote, retries: int, timeout_s: flo
         except (_Retry, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             last_error = exc  # URLError and socket timeouts are OSErrors too
             continue
-        _verify(part, remote, url)
+        sha = _verify(part, remote, url)
         os.replace(part, dest)
-        return dest
+        return dest, sha
     raise DownloadError(f"{url}: download failed after {attempts} attempts: {last_error}") from last_error
 
 
@@ -531,8 +539,9 @@ def fetch_all(remotes: list[Remote], downloads_dir: str | os.PathLike, raw_root:
     """
     from adt.cache import cache_key
 
-    files = [fetch(r, downloads_dir, mirror=mirror, progress=progress, on_progress=on_progress) for r in remotes]
-    checksums = {f.name: sha256sum(f) for f in files}
+    fetched = [_fetch(r, downloads_dir, mirror, progress=progress, on_progress=on_progress) for r in remotes]
+    files = [f for f, _ in fetched]
+    checksums = {f.name: sha for f, sha in fetched}
     target = Path(raw_root) / cache_key("raw", checksums)
     if target.is_dir():
         return target, checksums
