@@ -47,9 +47,11 @@ def tatum_spans(tatum_frames: np.ndarray | torch.Tensor, n_frames: int) -> torch
     end = torch.ceil((b + nxt) / 2).long()
     end[-1] = torch.floor(b[-1]).long() + 1  # closed at b_M (see above)
     end = end.clamp(0, n_frames)
-    for m in range(len(b)):  # spans are disjoint and ordered
-        owner[start[m]:end[m]] = m
-    return owner
+    # spans are ordered and disjoint: a frame belongs to the last span starting at or before it
+    frames = torch.arange(n_frames)
+    m = torch.searchsorted(start, frames, right=True) - 1
+    inside = (m >= 0) & (frames < end[m.clamp_min(0)])
+    return torch.where(inside, m, owner)
 
 
 def tatum_max_pool(features: torch.Tensor, owner: torch.Tensor, n_tatums: int) -> torch.Tensor:
