@@ -53,19 +53,28 @@ def gumbel_sigmoid(logits: torch.Tensor, tau: float = 0.2, generator: torch.Gene
 
 def tatum_bce(logits: torch.Tensor, targets: torch.Tensor, gamma: float, mask: torch.Tensor | None = None
               ) -> torch.Tensor:
-    """Eq. 4: -sum(gamma * Y log phi + (1 - Y) log(1 - phi)), averaged over the (unmasked) entries.
+    """Eq. 4 per tatum: -sum_k (gamma * Y log phi + (1 - Y) log(1 - phi)), averaged over the (unmasked) tatums.
+
+    Eq. 4 sums over drums k and tatums m, and Eq. 5 adds alpha times the score's negative
+    log-likelihood, itself a sum over tatums. Both terms are divided here by the same
+    number of tatums (summed over the K drums, not averaged), so the paper's alpha
+    keeps its weight; averaging over the K x M entries would make alpha K times stronger.
 
     Args:
         logits, targets: (B, M, K); targets in {0, 1}.
         gamma: weight of onset tatums (paper: 0.46 with the bigram LM, 0.61 with the GRU LM).
         mask: (B, M) bool, True for real tatums (False: padding).
+
+    Returns:
+        The loss in nats per tatum (scalar).
     """
     per = nn.functional.binary_cross_entropy_with_logits(
         logits, targets, reduction="none", pos_weight=torch.tensor(gamma, dtype=logits.dtype, device=logits.device))
+    per = per.sum(-1)  # (B, M): over the drums
     if mask is None:
         return per.mean()
-    m = mask.unsqueeze(-1).to(per.dtype)
-    return (per * m).sum() / (m.sum() * per.shape[-1]).clamp_min(1.0)
+    m = mask.to(per.dtype)
+    return (per * m).sum() / m.sum().clamp_min(1.0)
 
 
 def regularized_loss(logits: torch.Tensor, targets: torch.Tensor, lm, alpha: float, gamma: float,
@@ -82,7 +91,7 @@ def regularized_loss(logits: torch.Tensor, targets: torch.Tensor, lm, alpha: flo
         mask: (B, M) bool of real tatums (right padding), passed to the LM.
 
     Returns:
-        (total loss, {"tran": float, "lang": float}), L_lang per tatum.
+        (total loss, {"tran": float, "lang": float}), L_tran and L_lang per tatum (nats).
     """
     l_tran = tatum_bce(logits, targets, gamma, mask)
     y = gumbel_sigmoid(logits, tau, generator).transpose(1, 2)  # (B, K, M), the LMs' layout

@@ -55,6 +55,9 @@ def test_tatum_bce_weights_onsets():
     logits = torch.zeros(1, 2, 1)
     targets = torch.tensor([[[1.0], [0.0]]])
     assert torch.isclose(tatum_bce(logits, targets, gamma=2.0), torch.tensor(1.5 * np.log(2), dtype=torch.float32))
+    # per tatum: summed over the K drums (as Eq. 4 and the LM's nll), averaged over unmasked tatums
+    three = tatum_bce(torch.zeros(1, 3, 3), torch.zeros(1, 3, 3), gamma=1.0, mask=torch.tensor([[True, True, False]]))
+    assert torch.isclose(three, torch.tensor(3 * np.log(2), dtype=torch.float32))
 
 
 def _train(logits0, targets, lm, alpha, steps=80):
