@@ -38,12 +38,14 @@ import math
 import torch
 from torch import nn
 
+from adt.models import StandardizedInput
+
 #: frames per attention window in :meth:`FrameModel.activations` of the transformers: the
 #: 4-s training segments (thesis Sec. 5.1.1), so positions never exceed what training saw
 ATTENTION_WINDOW = 400
 
 
-class FrameModel(nn.Module):
+class FrameModel(StandardizedInput, nn.Module):
     """Base of the architectures: standardization buffers, input checks, activations.
 
     Subclasses set ``self.config`` and implement ``_logits`` on standardized input.
@@ -56,25 +58,11 @@ class FrameModel(nn.Module):
         super().__init__()
         if n_features < 1 or n_classes < 1:
             raise ValueError(f"need n_features >= 1 and n_classes >= 1, got {n_features}, {n_classes}")
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("std", torch.ones(n_features))
+        self._register_standardization(n_features)
 
     @property
     def n_features(self) -> int:
         return self.mean.shape[0]
-
-    def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Store per-bin training statistics, shape (F,), used to standardize inputs (thesis Sec. 5.2).
-
-        Raises:
-            ValueError: a shape other than (F,).
-        """
-        mean, std = torch.as_tensor(mean), torch.as_tensor(std)
-        if mean.shape != self.mean.shape or std.shape != self.std.shape:
-            raise ValueError(f"standardization statistics must have shape ({self.n_features},), "
-                             f"got {tuple(mean.shape)} and {tuple(std.shape)}")
-        self.mean.copy_(mean)
-        self.std.copy_(std.clamp_min(1e-5))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, F) spectrogram frames. Returns onset logits (B, T, K).
@@ -85,7 +73,7 @@ class FrameModel(nn.Module):
         if x.ndim != 3 or x.shape[-1] != self.n_features:
             raise ValueError(f"{type(self).__name__} expects (batch, frames, {self.n_features}) input, "
                              f"got {tuple(x.shape)}")
-        return self._logits((x - self.mean) / self.std)
+        return self._logits(self.standardize(x))
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -56,6 +56,9 @@ class Profile:
     # categorical parameter and the transcriber asset adds the thesis's architecture study)
     sweep_trials: int = 3
     sweep_architectures: tuple = ("frame_crnn",)
+    # tatum study: Optuna trials tuning each tatum model's loss weights (gamma, alpha) on
+    # validation (tatum paper Sec. IV-D); 0 = the paper's tuned values
+    tatum_trials: int = 0
     # training-set combinations of the zero-shot matrix
     train_combinations: tuple = (("demo",), ("groove",), ("demo", "groove"))
     seed: int = 1234
@@ -112,6 +115,7 @@ PROFILES: dict[str, Profile] = {
         batch_size=16,
         sweep_trials=30,
         sweep_architectures=("frame_crnn", "rnn", "cnn", "crnn", "conv_transformer", "vision_transformer"),
+        tatum_trials=12,
         lm_corpus_limit=None,
         lm_trials=30,
         lm_epochs=20,

@@ -14,7 +14,34 @@ import torch
 from torch import nn
 
 
-class FrameCRNN(nn.Module):
+class StandardizedInput:
+    """Mixin for ``nn.Module`` transcribers: per-bin input standardization with the training set's
+    mean and standard deviation (thesis Sec. 5.2), kept as buffers ``mean`` and ``std`` (shape (F,))
+    so that a saved model takes raw features."""
+
+    def _register_standardization(self, n_features: int) -> None:
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+
+    def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Store per-bin training statistics, shape (F,); std is floored at 1e-5.
+
+        Raises:
+            ValueError: a shape other than (F,).
+        """
+        mean, std = torch.as_tensor(mean), torch.as_tensor(std)
+        if mean.shape != self.mean.shape or std.shape != self.std.shape:
+            raise ValueError(f"standardization statistics must have shape ({self.mean.shape[0]},), "
+                             f"got {tuple(mean.shape)} and {tuple(std.shape)}")
+        self.mean.copy_(mean)
+        self.std.copy_(std.clamp_min(1e-5))
+
+    def standardize(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., F) features -> standardized features."""
+        return (x - self.mean) / self.std
+
+
+class FrameCRNN(StandardizedInput, nn.Module):
     """Frame-level CRNN: (B, T, F) log mel -> (B, T, K) onset logits at 100 fps.
 
     Args:
@@ -41,18 +68,11 @@ class FrameCRNN(nn.Module):
                           dropout=dropout if layers > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(2 * hidden, n_classes)
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("std", torch.ones(n_features))
-
-    def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Store per-band training statistics (shape (F,)) used to standardize inputs."""
-        self.mean.copy_(mean)
-        self.std.copy_(std.clamp_min(1e-5))
+        self._register_standardization(n_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, F) log mel. Returns onset logits (B, T, K)."""
-        x = (x - self.mean) / self.std
-        h = self.conv(x.unsqueeze(1))  # (B, C, T, F')
+        h = self.conv(self.standardize(x).unsqueeze(1))  # (B, C, T, F')
         b, c, t, f = h.shape
         h = h.permute(0, 2, 1, 3).reshape(b, t, c * f)
         h, _ = self.gru(h)

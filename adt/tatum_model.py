@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from adt.models import StandardizedInput
+
 
 def tatum_spans(tatum_frames: np.ndarray | torch.Tensor, n_frames: int) -> torch.Tensor:
     """Which tatum each frame belongs to, for the max pooling of Eq. 1.
@@ -75,7 +77,7 @@ def tatum_max_pool(features: torch.Tensor, owner: torch.Tensor, n_tatums: int) -
     return pooled.masked_fill(pooled == neg, 0.0)
 
 
-class TatumCRNN(nn.Module):
+class TatumCRNN(StandardizedInput, nn.Module):
     """Frame-to-tatum CRNN: (B, T, F) spectrogram + frame->tatum map -> (B, M, K) onset logits.
 
     Encoder: ``conv_layers`` conv 3x3 layers (batch norm, ReLU), max pooling 1x3 over
@@ -106,17 +108,11 @@ class TatumCRNN(nn.Module):
                               dropout=dropout if gru_layers > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(2 * hidden, n_classes)
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("std", torch.ones(n_features))
-
-    def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Store per-bin training statistics (shape (F,))."""
-        self.mean.copy_(torch.as_tensor(mean))
-        self.std.copy_(torch.as_tensor(std).clamp_min(1e-5))
+        self._register_standardization(n_features)
 
     def forward(self, x: torch.Tensor, owner: torch.Tensor, n_tatums: int) -> torch.Tensor:
         """x: (B, T, F) spectrogram; owner: (B, T) from :func:`tatum_spans`. Returns logits (B, M, K)."""
-        h = self.encoder(((x - self.mean) / self.std).unsqueeze(1))  # (B, C, T, F')
+        h = self.encoder(self.standardize(x).unsqueeze(1))  # (B, C, T, F')
         b, c, t, f = h.shape
         frames = h.permute(0, 2, 1, 3).reshape(b, t, c * f)
         g = tatum_max_pool(frames, owner, n_tatums)

@@ -130,6 +130,23 @@ def test_bigram_regularized_training_lowers_the_loss_on_a_real_track(shared_data
     assert phi.shape == (track.n_tatums, 3) and ((phi >= 0) & (phi <= 1)).all()
 
 
+def test_weight_tuning_starts_from_the_paper_values_and_keeps_the_best(shared_datasets, mdb_track):
+    from adt.tatum_train import WEIGHT_SPACE, tune_weights
+
+    torch.set_num_threads(1)
+    track = _mdb_real_track(shared_datasets, mdb_track)
+    lm = SkipBigramLM().fit([track.y.T.astype(int)])
+    config = paper_config("bigram", steps=8, eval_every=4, batch_size=4, segment_tatums=32, channels=8,
+                          conv_layers=2, hidden=16, gru_layers=1, seed=0)
+    model, history, tuned = tune_weights([track], [track], config, n_trials=2, lm=lm)
+    first, second = tuned["trials"]
+    assert (first["gamma"], first["alpha"]) == (0.46, 0.068)  # the paper's weights are tried first
+    assert WEIGHT_SPACE["gamma"][0] <= second["gamma"] <= WEIGHT_SPACE["gamma"][1]
+    assert WEIGHT_SPACE["alpha"][0] <= second["alpha"] <= WEIGHT_SPACE["alpha"][1]
+    assert tuned["val_f"] == max(first["val_f"], second["val_f"]) == max(h["val_f"] for h in history)
+    assert predict_tatums(model, track).shape == (track.n_tatums, 3)
+
+
 def test_gru_lm_stays_frozen_during_training():
     from adt.gru_lm import GRUDrumLM
 

@@ -11,9 +11,10 @@ Every module ``adt.datasets.<name>`` exposes:
   least ``track_id`` and ``split``; ``load_tracks(root) -> dict[str, Track]``
   where ``Track`` holds the paths and loads lazily (``onsets``, ``beats``,
   ``mix_audio()``, ``drum_audio()``, where the dataset has them);
-* ``build(raw_dir, out_dir, profile) -> DatasetTables``: reads the dataset's own
-  layout under ``raw_dir``, writes any audio it renders, mixes or crops under
-  ``out_dir`` (atomically) and returns the unified tables below. The module
+* ``build(raw_dir, out_dir, profile, skipped=None) -> DatasetTables``: reads the
+  dataset's own layout under ``raw_dir``, writes any audio it renders, mixes or crops
+  under ``out_dir`` (atomically) and returns the unified tables below; tracks it leaves
+  out (unreadable files) are appended to ``skipped`` as {track_id, split, reason}. The module
   docstring holds the label mapping to 5 classes as a table.
 
 Schemas (all paths absolute):

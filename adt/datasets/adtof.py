@@ -335,8 +335,12 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(f, array)
 
 
-def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> DatasetTables:
+def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
+          skipped: list[dict] | None = None) -> DatasetTables:
     """The ADTOF-YT samples as unified tables, their features written as NumPy files.
+
+    ``skipped`` (the signature every dataset module shares) stays empty: this builder
+    leaves no selected track out; a bad file raises an error naming it.
 
     Takes the first ``profile.tracks_per_split`` samples of each split (None = all),
     cropped to ``profile.max_duration_s`` (None = whole), and writes each one's x

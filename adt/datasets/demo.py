@@ -291,8 +291,12 @@ def _cached(mix_path: Path, drum_path: Path, n_samples: int) -> bool:
         return False
 
 
-def build(raw_dir: Path, out_dir: Path, profile) -> DatasetTables:
+def build(raw_dir: Path, out_dir: Path, profile,
+          skipped: list[dict] | None = None) -> DatasetTables:
     """Render the demo corpus and return its unified tables.
+
+    ``skipped`` (the signature every dataset module shares) stays empty: this builder
+    leaves no selected track out; a bad file raises an error naming it.
 
     Reads ``raw_dir/metadata.csv`` and ``raw_dir/midi/*.mid`` (from
     :func:`generate_corpus`), renders each track (drum stem + accompaniment, both

@@ -456,8 +456,12 @@ def _mix_track(track: Track, crop_s: float | None, track_dir: Path) -> tuple[Pat
     return mix_wav, drum_wav, n / sr, sr
 
 
-def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> DatasetTables:
+def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
+          skipped: list[dict] | None = None) -> DatasetTables:
     """The ENST-Drums minus-one tracks as unified tables.
+
+    ``skipped`` (the signature every dataset module shares) stays empty: this builder
+    leaves no selected track out; a bad file raises an error naming it.
 
     Selection: :func:`select_tracks` with ``profile.tracks_per_split`` (None = all 64
     in the public release). Each track is mixed (wet mix + accompaniment, gain rule in

@@ -268,8 +268,12 @@ def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path,
     return drum_wav, mix_wav, midi_out, n / SAMPLE_RATE
 
 
-def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> DatasetTables:
+def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
+          skipped: list[dict] | None = None) -> DatasetTables:
     """Render the selected Groove tracks and return the unified tables.
+
+    ``skipped`` (the signature every dataset module shares) stays empty: this builder
+    leaves no selected track out; a bad file raises an error naming it.
 
     Selection: :func:`select_tracks` with ``profile.groove_tracks`` (tracks per
     official split). Each track is cropped to ``profile.max_duration_s`` seconds

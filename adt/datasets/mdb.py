@@ -259,8 +259,12 @@ def _style(name: str) -> str:
     return re.sub(r"\d+$", "", name.split("_", 1)[-1])
 
 
-def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile) -> DatasetTables:
+def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
+          skipped: list[dict] | None = None) -> DatasetTables:
     """The MDB Drums test tracks as unified tables.
+
+    ``skipped`` (the signature every dataset module shares) stays empty: this builder
+    leaves no selected track out; a bad file raises an error naming it.
 
     Takes the first ``profile.mdb_tracks`` tracks of :func:`load_index` (sorted by
     name; None = all), split by ``profile.mdb_split`` (:func:`split_of`). Audio longer than

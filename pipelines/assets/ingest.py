@@ -4,7 +4,6 @@ raw_dataset[d] -> dataset_tables[d] (both partitioned by dataset: adding a datas
 computes only its partitions) -> tracks, onsets (every dataset with audio, concatenated).
 """
 
-import inspect
 import json
 from pathlib import Path
 
@@ -92,8 +91,7 @@ def build_tables(name: str, profile, log) -> tuple[StageCache, dict]:
     if manifest is None:
         log.info(f"building dataset {name} from {raw['path']}")
         skipped: list[dict] = []
-        kwargs = {"skipped": skipped} if "skipped" in inspect.signature(module.build).parameters else {}
-        tables = module.build(Path(raw["path"]), data_dir() / "audio" / name, profile, **kwargs)
+        tables = module.build(Path(raw["path"]), data_dir() / "audio" / name, profile, skipped=skipped)
         for table in ("tracks", "onsets", "beats"):
             with atomic_path(cache.dir / f"{table}.parquet") as tmp:
                 getattr(tables, table).to_parquet(tmp, index=False)

@@ -22,7 +22,7 @@ from adt.config import Profile
 from pipelines.assets.common import read_onsets
 from pipelines.resources import AdtSettings
 
-STUDY_VERSION = "1"
+STUDY_VERSION = "2"  # 2: per-tatum L_tran (adt.regularization.tatum_bce); weight tuning
 K = 3  # BD, SD, HH as in the paper
 #: method -> regularizer (None: unregularized); the frame baseline is "frame_crnn".
 REGULARIZERS: dict[str, str | None] = {"tatum_crnn": None, "tatum_bigram": "bigram", "tatum_gru": "gru"}
@@ -94,6 +94,10 @@ def run_study(log: Callable[[str], None], features: dict, tatums: dict, onsets: 
               transcriber: dict, profile: Profile, out_dir: Path, configs: dict | None = None) -> dict:
     """Train the three tatum models, score the four methods, write Table II and Fig. 3 into ``out_dir``.
 
+    With ``profile.tatum_trials`` > 0 each model's loss weights (gamma; alpha with an LM) are tuned
+    on the validation tatum F-measure (:func:`adt.tatum_train.tune_weights`, the paper's Optuna
+    step); otherwise the paper's values are used.
+
     Logged to MLflow (experiment adt/tatum_study: one run, a nested run per model).
 
     Returns:
@@ -112,11 +116,12 @@ def run_study(log: Callable[[str], None], features: dict, tatums: dict, onsets: 
     from adt.pianoroll import excerpt_start, plot_fig3
     from adt.tatum_eval import (METHOD_LABELS, evaluate_methods, frame_model_predictor, table_ii, table_ii_markdown,
                                 tatum_model_predictor)
-    from adt.tatum_train import load_lm, predict_tatums, save_model, train_tatum_model
+    from adt.tatum_train import load_lm, predict_tatums, save_model, train_tatum_model, tune_weights
     from pipelines.assets.features import training_stats_for
 
     torch.set_num_threads(2)
-    configs = configs or study_configs(profile)
+    configs = dict(configs or study_configs(profile))
+    n_trials = int(profile.tatum_trials)
     ons = read_onsets(onsets)
     grids = _grids(tatums)
     train_sets = tuple(transcriber.get("train_sets") or
@@ -157,10 +162,20 @@ def run_study(log: Callable[[str], None], features: dict, tatums: dict, onsets: 
             with mlflow.start_run(run_name=method, nested=True):
                 mlflow.log_params({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
                                    "regularizer": reg or "none"})
-                model, history = train_tatum_model(
-                    train, val, config, lm=lms[reg] if reg else None, stats=mean_std,
-                    on_eval=lambda s, m: (mlflow.log_metrics({k: v for k, v in m.items() if np.isfinite(v)}, step=s),
-                                          log(f"{method} step {s}: {m}")))
+                if n_trials > 0 and val:
+                    model, history, tuned = tune_weights(
+                        train, val, config, n_trials, lm=lms[reg] if reg else None, stats=mean_std,
+                        on_trial=lambda n, t: (mlflow.log_metrics({"trial_val_f": t["val_f"]}, step=n),
+                                               log(f"{method} trial {n}: {t}")))
+                    configs[method] = dataclasses.replace(config, gamma=tuned["gamma"], alpha=tuned["alpha"])
+                    mlflow.log_params({"tuned_gamma": tuned["gamma"], "tuned_alpha": tuned["alpha"]})
+                    mlflow.log_table(pd.DataFrame(tuned["trials"]), "weight_trials.json")
+                else:
+                    model, history = train_tatum_model(
+                        train, val, config, lm=lms[reg] if reg else None, stats=mean_std,
+                        on_eval=lambda s, m: (mlflow.log_metrics({k: v for k, v in m.items() if np.isfinite(v)},
+                                                                 step=s),
+                                              log(f"{method} step {s}: {m}")))
                 model_paths[method] = str(out_dir / f"{method}.pt")
                 save_model(model, model_paths[method])
                 mlflow.log_artifact(model_paths[method])
@@ -219,6 +234,8 @@ def run_study(log: Callable[[str], None], features: dict, tatums: dict, onsets: 
             "models": model_paths, "fig3": str(fig) if fig else None, "markdown": markdown,
             "histories": histories, "best_val_f": val_f, "train_sets": list(train_sets),
             "train_tracks": len(train), "val_tracks": len(val), "test_sets": test_sets, "gru_lm": gru_note,
+            "weights": {m: {"gamma": configs[m].gamma, "alpha": configs[m].alpha if r else 0.0}
+                        for m, r in REGULARIZERS.items()}, "weight_trials": n_trials,
             "frame_model": transcriber.get("model_path"), "skipped": skipped, "run_id": run.info.run_id,
             "train_seconds": {m: h[-1]["seconds"] for m, h in histories.items()}}
 
@@ -226,7 +243,8 @@ def run_study(log: Callable[[str], None], features: dict, tatums: dict, onsets: 
 @dg.asset(group_name="models", code_version=STUDY_VERSION, tags={"adt/stage": "training"},
           description="Tatum paper Table II and Fig. 3: frame-to-tatum CRNNs (4 conv 3x3, 3 x 98 GRU) trained "
                       "unregularized and with skip-bigram (gamma 0.46, alpha 0.068) or GRU LM (gamma 0.61, alpha "
-                      "0.055) regularization on ground-truth tatums, against the frame-level transcriber + "
+                      "0.055; tuned with Optuna when the profile's tatum_trials > 0) regularization on ground-truth "
+                      "tatums, against the frame-level transcriber + "
                       "quantization; tatum-level P/R/F (delta 0.2) per test split with madmom and ground-truth "
                       "tatums.")
 def tatum_study(context: dg.AssetExecutionContext, settings: AdtSettings, features: dict, tatums: dict,
@@ -235,7 +253,7 @@ def tatum_study(context: dg.AssetExecutionContext, settings: AdtSettings, featur
     configs = study_configs(profile)
     key = cache_key("tatum_study", STUDY_VERSION, features["key"], tatums["key"], onsets["key"], tracks["key"],
                     lm_bigram["key"], lm_gru["key"], transcriber["key"],
-                    {m: dataclasses.asdict(c) for m, c in configs.items()})
+                    {m: dataclasses.asdict(c) for m, c in configs.items()}, profile.tatum_trials)
     cache = StageCache("tatum_study", key)
     manifest = cache.load()
     if manifest is None:
@@ -248,7 +266,7 @@ def tatum_study(context: dg.AssetExecutionContext, settings: AdtSettings, featur
     meta = {"table_ii": dg.MetadataValue.md(text), "mlflow_run_id": manifest["run_id"],
             "best_val_f": manifest["best_val_f"], "train_sets": "+".join(manifest["train_sets"]),
             "train_seconds": manifest["train_seconds"], "gru_lm": manifest["gru_lm"],
-            "skipped": manifest["skipped"][:50]}
+            "skipped": manifest["skipped"][:50], "loss_weights": manifest.get("weights", {})}
     if manifest["fig3"]:
         meta["fig3"] = dg.MetadataValue.path(manifest["fig3"])
     return dg.Output(manifest, data_version=dg.DataVersion(key), metadata=meta)
