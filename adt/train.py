@@ -232,7 +232,8 @@ def evaluate(model: torch.nn.Module, items: list[tuple[Path, dict[str, np.ndarra
 def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.ndarray]]],
                 config: TrainConfig = TrainConfig(), architecture: str = FRAME_CRNN, params: dict | None = None,
                 on_epoch: Callable[[int, dict], None] | None = None, stats: TrainingStats | None = None,
-                trial: Any = None) -> tuple[torch.nn.Module, list[dict]]:
+                trial: Any = None, extra_metrics: Callable[[torch.nn.Module], dict] | None = None,
+                ) -> tuple[torch.nn.Module, list[dict]]:
     """Train one transcriber with the thesis recipe (module docstring); keep the best validation epoch.
 
     Args:
@@ -248,6 +249,9 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
         trial: an Optuna trial: the validation micro F is reported after each epoch
             (``trial.report(val_f, epoch)``) and ``optuna.TrialPruned`` raised when
             ``trial.should_prune()``.
+        extra_metrics: called with the model (eval mode) after each epoch's validation; the
+            metrics it returns join the epoch's (e.g. a test-set F-measure curve; never used
+            for selection).
 
     Returns:
         The best model (eval mode, with attributes ``feature_type``, ``architecture``,
@@ -309,6 +313,9 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
         metrics = {"epoch": epoch, "loss": float(np.mean(losses)), "val_f": val_f, "lr": lr,
                    "grad_norm": float(np.mean(norms)), "grad_norm_max": float(np.max(norms)),
                    "seconds": time.perf_counter() - start}
+        if extra_metrics is not None:
+            model.eval()
+            metrics.update(extra_metrics(model))
         history.append(metrics)
         if on_epoch:
             on_epoch(epoch, metrics)

@@ -1,19 +1,23 @@
 """Tatum paper Table II on this project's data: frame CRNN + quantization vs. the tatum CRNN, unregularized and
 regularized with the skip-bigram and the GRU LM; training time per model; Fig. 3.
 
-Usage: .venv/bin/python benchmarks/bench_tatum.py [--profile demo] [--fresh] [--datasets demo,groove,mdb]
+Usage: .venv/bin/python benchmarks/bench_tatum.py [--profile demo] [--fresh [--tatum-trials N]]
+       [--datasets demo,groove,mdb]
 
 Materializes the ``tatum_study`` asset and everything upstream of it (every stage is cached under
 ``ADT_DATA_DIR``: after ``make demo`` only the study itself runs, and a second call recomputes nothing),
 then prints Table II (tatum-level P/R/F in %, delta 0.2) per test split, with the grid match (the table)
 and the +-50 ms time match (see ``adt.tatum_eval``). ``--fresh`` retrains the three tatum models into
-``data/bench_tatum/<time>/`` instead of reading the cached study, and reports its wall time.
+``data/bench_tatum/<time>/`` instead of reading the cached study, and reports its wall time;
+``--tatum-trials N`` then tunes each model's gamma/alpha with N Optuna trials (the profile's
+``tatum_trials``; the first trial is the paper's weights).
 On 2 CPU cores the demo profile trains each tatum model 200 steps (epochs x steps_per_epoch).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -27,6 +31,7 @@ def main() -> None:
     parser.add_argument("--profile", default=os.environ.get("ADT_PROFILE", "demo"))
     parser.add_argument("--datasets", help="comma-separated datasets (default: all available, as make demo)")
     parser.add_argument("--fresh", action="store_true", help="retrain the study instead of reading its cache")
+    parser.add_argument("--tatum-trials", type=int, help="with --fresh: Optuna trials per tatum model")
     args = parser.parse_args()
     os.environ["ADT_PROFILE"] = args.profile
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -58,12 +63,17 @@ def main() -> None:
         node = {n: result.output_for_node(n) for n in ("features", "tatums", "lm_bigram", "lm_gru", "transcriber")}
         out_dir = data_dir() / "bench_tatum" / time.strftime("%Y%m%d-%H%M%S")
         t0 = time.perf_counter()
+        profile = get_profile(args.profile)
+        if args.tatum_trials is not None:
+            profile = dataclasses.replace(profile, tatum_trials=args.tatum_trials)
         study = run_study(lambda m: None, node["features"], node["tatums"],
                           result.output_for_node("unified_tables", "onsets"), node["lm_bigram"], node["lm_gru"],
-                          node["transcriber"], get_profile(args.profile), out_dir)
+                          node["transcriber"], profile, out_dir)
         print(f"study (3 tatum models + scoring) in {time.perf_counter() - t0:.0f} s")
     else:
         study = result.output_for_node("tatum_study")
+    if study.get("weight_trials"):
+        print(f"loss weights tuned with {study['weight_trials']} trials per model: {study['weights']}")
     print(f"trained on {'+'.join(study['train_sets'])}: {study['train_tracks']} tracks, "
           f"{study['val_tracks']} for validation; GRU LM: {study['gru_lm']}")
     for method, seconds in study["train_seconds"].items():
