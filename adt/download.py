@@ -122,9 +122,36 @@ def _digests(path: str | os.PathLike, md5: bool) -> tuple[str, str | None]:
     return h.hexdigest(), (m.hexdigest() if m is not None else None)
 
 
-def _matches(path: str | os.PathLike, remote: Remote) -> tuple[bool, str, str]:
-    """Whether the file passes ``remote``'s digests, a description of what it has, and its SHA-256."""
-    sha, md5 = _digests(path, md5=bool(remote.md5))
+#: suffix of the file beside a downloaded archive that remembers its digests (see :func:`_stamped_digests`)
+DIGESTS_SUFFIX = ".digests.json"
+
+
+def _stamped_digests(path: Path, md5: bool) -> tuple[str, str | None]:
+    """:func:`_digests` of a file in the downloads folder, remembered in ``<file>.digests.json``
+    with the file's size and modification time (ns): a re-run does not read a large archive
+    again unless either changed (the rule rsync and DVC use to skip unchanged files)."""
+    import json
+
+    from adt.atomic import write_json
+
+    st = path.stat()
+    stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    side = path.with_name(path.name + DIGESTS_SUFFIX)
+    try:
+        cached = json.loads(side.read_text())
+    except (OSError, ValueError):
+        cached = {}
+    if cached.get("stamp") == stamp and cached.get("sha256") and (not md5 or cached.get("md5")):
+        return cached["sha256"], cached.get("md5") if md5 else None
+    sha, md5_hex = _digests(path, md5=md5)
+    write_json(side, {"stamp": stamp, "sha256": sha, "md5": md5_hex})
+    return sha, md5_hex
+
+
+def _matches(path: str | os.PathLike, remote: Remote, remember: bool = False) -> tuple[bool, str, str]:
+    """Whether the file passes ``remote``'s digests, a description of what it has, and its SHA-256
+    (``remember``: through :func:`_stamped_digests`)."""
+    sha, md5 = (_stamped_digests if remember else _digests)(Path(path), md5=bool(remote.md5))
     if not remote.verifiable:
         return True, f"SHA-256 {sha} (no published digest to check)", sha
     ok = sha in remote.sha256 or (md5 is not None and md5 in remote.md5)
@@ -215,7 +242,7 @@ def _fetch(remote: Remote, dest_dir: str | os.PathLike, mirror: str | None = Non
     dest = dest_dir / remote.filename
     src = None if not mirror or _is_url(mirror) else Path(mirror).expanduser() / remote.filename
     if dest.is_file():
-        ok, got, sha = _matches(dest, remote)
+        ok, got, sha = _matches(dest, remote, remember=True)
         if ok:
             log.info("%s: present with a valid checksum, not fetched again", dest)
             return dest, sha
@@ -224,6 +251,7 @@ def _fetch(remote: Remote, dest_dir: str | os.PathLike, mirror: str | None = Non
                                 "replace the file with an intact copy")
         log.warning("%s: present but its checksum is wrong; fetching it again", dest)
         dest.unlink()
+        dest.with_name(dest.name + DIGESTS_SUFFIX).unlink(missing_ok=True)
 
     if src is not None:
         if src.is_file():

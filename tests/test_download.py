@@ -55,6 +55,19 @@ def test_download_verify_extract(server, tmp_path):
     # present and valid: not fetched again
     assert fetch(remote, tmp_path / "dl", progress=False) == path
     assert len(server.requests) == 1
+    # ... and not hashed again either: its digests are remembered with its size and mtime
+    side = path.with_name(path.name + download.DIGESTS_SUFFIX)
+    assert side.is_file()
+    real = download._digests
+    download._digests = lambda *a, **k: pytest.fail("a present, unchanged archive was read again")
+    try:
+        assert fetch(remote, tmp_path / "dl", progress=False) == path
+    finally:
+        download._digests = real
+    # a changed file (other size and mtime) is hashed again: caught as corrupt, fetched anew
+    path.write_bytes(b"x" * 10)
+    assert fetch(remote, tmp_path / "dl", progress=False) == path
+    assert sha256sum(path) == hashlib.sha256(data).hexdigest() and len(server.requests) == 2
 
     root = extract(path, tmp_path / "raw")
     assert (root / "groove" / "info.csv").is_file()
