@@ -17,8 +17,9 @@ trial per architecture (enqueued), so every architecture gets at least one model
 MLflow: :func:`run_sweep` opens one parent run; each trial is a nested run with its
 parameters, per-epoch curves (loss, val_f, lr, grad_norm) and its checkpoint
 (``model/trial-NNNN.pt``, :func:`adt.train.save_model`) as artifact. The best
-trial's model can be registered as ``tracking.MODEL_NAME`` with the alias
-``champion`` (:func:`adt.tracking.set_champion`).
+trial's model can be registered as ``tracking.MODEL_NAME`` and promoted to the alias
+``champion`` unless the champion scored higher on the same validation data
+(:func:`adt.tracking.promote`; otherwise it becomes ``challenger``).
 
 Storage: None means the SQLite file ``<data>/optuna/transcriber.db``; any Optuna RDB
 URL works, and the study is opened with ``load_if_exists=True``, so several worker
@@ -181,8 +182,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
         architectures: one name (a per-architecture study) or several (the architecture
             is a categorical parameter ``"architecture"``); see :func:`architecture_names`.
         study_name, storage: the Optuna study; storage None -> :func:`default_storage`.
-        register: register the best trial's model as ``tracking.MODEL_NAME`` and point
-            the alias ``champion`` at it.
+        register: register the best trial's model as ``tracking.MODEL_NAME`` and promote it
+            (:func:`register_champion`).
         stage, run_name, run_params: the parent MLflow run (experiment ``adt/<stage>``);
             ``artifacts``: artifact path -> local folder, logged to it (e.g. the training statistics).
         pruner_startup_trials: complete trials before the MedianPruner prunes
@@ -293,14 +294,23 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
                                                    "model_path": t.user_attrs["model_path"]}
                                                for a, t in best_per_architecture(study).items()})
         if register:
-            result.model_uri = register_champion(load_model(model_path))
+            result.model_uri = register_champion(load_model(model_path), evaluation_key(val_items, config), log)
             result.champion_uri = tracking.champion_uri()
     return result
 
 
-def register_champion(model: Any) -> str:
+def evaluation_key(val_items: list[tuple[Path, dict]], config) -> str:
+    """What a validation F-measure was measured on: the validation feature files and the peak picking
+    (scores with the same key compare; :func:`adt.tracking.promote`)."""
+    from adt.cache import cache_key
+
+    return cache_key("evaluation", sorted(str(p) for p, _ in val_items), str(config.peak_picking))
+
+
+def register_champion(model: Any, evaluation: str, log: Callable[[str], None] = print) -> str:
     """Log ``model`` (pickled ``mlflow.pytorch`` model) into the active MLflow run, register it as
-    ``tracking.MODEL_NAME`` and point the alias ``champion`` at the new version.
+    ``tracking.MODEL_NAME`` and promote it to ``champion`` unless the champion scored higher on the
+    same validation data (:func:`adt.tracking.promote`, with ``model.best_val_f`` and ``evaluation``).
 
     Returns:
         ``models:/<name>/<version>``.
@@ -314,5 +324,6 @@ def register_champion(model: Any) -> str:
                                     pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
                                     serialization_format="pickle")
     version = info.registered_model_version
-    tracking.set_champion(version)
+    moved, why = tracking.promote(version, float(model.best_val_f), evaluation)
+    log(f"{tracking.MODEL_NAME} version {version}: {'champion' if moved else 'challenger'} ({why})")
     return f"models:/{tracking.MODEL_NAME}/{version}"

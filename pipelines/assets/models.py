@@ -129,9 +129,9 @@ def train_combination(log, combo: tuple[str, ...], features: dict, refs: dict, p
         mlflow.log_artifact(str(path), "model")
         uri = None
         if register:
-            from adt.sweep import register_champion
+            from adt.sweep import evaluation_key, register_champion
 
-            uri = register_champion(model)
+            uri = register_champion(model, evaluation_key(val_items, config), log)
         return cache.save({"model_path": str(path), "run_id": run.info.run_id, "history": history,
                            "train_sets": list(combo), "model_uri": uri, "architecture": architecture,
                            "best_params": model.hparams, "best_val_f": model.best_val_f})
