@@ -165,6 +165,7 @@ def best_per_architecture(study: Any) -> dict[str, Any]:
 
 def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.ndarray]]], out_dir: str | Path, *,
               n_trials: int, config: TrainConfig = TrainConfig(), architectures: Sequence[str] = (FRAME_CRNN,),
+              budget: int | None = None,
               study_name: str = "transcriber", storage: str | None = None, stats: TrainingStats | None = None,
               register: bool = False, stage: str = "transcriber", run_name: str | None = None,
               run_params: dict | None = None, artifacts: dict[str, str | Path] | None = None,
@@ -176,7 +177,11 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
         train_dirs, val_items, stats: as :func:`adt.train.train_model` (validation
             tracks are required: they are the objective).
         out_dir: folder for the trial checkpoints ``trial-NNNN.pt``.
-        n_trials: trials this call runs (a shared study grows by this many).
+        n_trials: trials this call runs (a shared study grows by this many), or with ``budget``
+            at most this many.
+        budget: the study's total of finished (complete or pruned) trials: a call runs only
+            what is missing (optuna's ``MaxTrialsCallback`` stops workers sharing the study at
+            the total), so a sweep interrupted by the end of a session resumes where it stopped.
         config: the fixed training settings (epochs, steps, batch, loss, peak picking,
             seed: every trial trains with the same seed).
         architectures: one name (a per-architecture study) or several (the architecture
@@ -270,7 +275,14 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
     with tracking.run(stage, run_name or f"sweep[{study_name}]", params=params) as parent:
         for name, folder in (artifacts or {}).items():
             mlflow.log_artifacts(str(folder), name)
-        study.optimize(objective, n_trials=int(n_trials))
+        finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        to_run = int(n_trials)
+        if budget is not None:
+            to_run = min(to_run, max(0, int(budget) - len(study.get_trials(deepcopy=False, states=finished_states))))
+            log(f"study {study_name}: {int(budget) - to_run} of {budget} trials finished before, running {to_run}")
+        if to_run:
+            study.optimize(objective, n_trials=to_run, callbacks=[optuna.study.MaxTrialsCallback(
+                int(budget), states=finished_states)] if budget is not None else None)
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if not complete:
             raise RuntimeError(f"study {study_name!r} has no complete trial")

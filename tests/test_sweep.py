@@ -48,6 +48,9 @@ def sweeps(mdb_track, tmp_path_factory):
     uri_after_first = tracking.champion_uri()
     version_after_first = mlflow.MlflowClient().get_model_version_by_alias(tracking.MODEL_NAME, "champion").version
     second = run_sweep([root / "shards"], val, root / "trials", n_trials=1, **kwargs)
+    # a total budget: the 3 finished trials count, nothing more runs (an interrupted sweep resumes)
+    resumed = run_sweep([root / "shards"], val, root / "trials", n_trials=3, budget=3, **{**kwargs, "register": False})
+    assert resumed.n_trials == 3 and resumed.best_trial == second.best_trial
     yield {"first": first, "second": second, "storage": storage, "val": val, "x": item[0],
            "uri_after_first": uri_after_first, "version_after_first": version_after_first}
     mp.undo()

@@ -81,7 +81,8 @@ def sweep_combination(log, combo: tuple[str, ...], features: dict, refs: dict, p
     study = f"transcriber-{name}-{'all' if len(architectures) > 1 else architectures[0]}-{key}"
     log(f"sweeping {', '.join(architectures)} on {name}: {profile.sweep_trials} trials (study {study})")
 
-    result = run_sweep(train_dirs, val_items, cache.dir / "trials", n_trials=profile.sweep_trials, config=config,
+    result = run_sweep(train_dirs, val_items, cache.dir / "trials", n_trials=profile.sweep_trials,
+                       budget=profile.sweep_trials, config=config,
                        architectures=architectures, study_name=study, storage=storage,
                        stats=TrainingStats.load(stats_info["dir"]), register=register,
                        artifacts={"training_stats": stats_info["dir"]},
