@@ -198,7 +198,7 @@ def run_study(log: Callable[[str], None], features: dict, tatums: dict, onsets: 
             raise dg.Failure(f"no test track on a tatum grid: {skipped[:5]}")
         summary = pd.concat(summaries, ignore_index=True)
         per_track = pd.concat(per_tracks, ignore_index=True)
-        labels = {m: f"{METHOD_LABELS[m]} (α = {configs[m].alpha})" for m, r in REGULARIZERS.items() if r}
+        labels = {m: f"{METHOD_LABELS[m]} (α = {configs[m].alpha:.3g})" for m, r in REGULARIZERS.items() if r}
         markdown = {f"{test}.{match}": table_ii_markdown(table_ii(summary[summary.test_set == test], match, labels))
                     for test in summary.test_set.unique() for match in ("grid", "time")}
         for name, df in (("results", summary), ("per_track", per_track)):
