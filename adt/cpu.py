@@ -1,10 +1,31 @@
-"""CPU settings for PyTorch training on a few cores: flushing denormals, thread counts."""
+"""CPU settings for PyTorch training on a few cores: flushing denormals, thread counts.
+
+Threads and OpenMP waiting (``benchmarks/bench_threads.py``, 2 cores, batch 16 x 4 s):
+``adt`` sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is set, because spinning OpenMP
+threads collapse when two processes share the cores (FrameCRNN: 0.08 steps/s each
+with libgomp's default policy). Under passive waiting a second thread costs the
+recurrent frame models more than it brings (a barrier wake-up per time step of a
+small GRU): FrameCRNN 1.08 steps/s on 1 thread vs 0.67 on 2, the thesis RNN 2.61 vs
+0.84, so they train on one thread (:data:`TRAINING_THREADS`); the convolutional and
+attention models gain from two (CNN 0.78 -> 1.24, tatum CRNN 0.56 -> 0.74). On a
+machine of its own, ``OMP_WAIT_POLICY=ACTIVE`` with 2 threads is faster still
+(FrameCRNN 1.42, CRNN 0.55 vs 0.35) but never safe to share.
+"""
 
 from __future__ import annotations
 
 import contextlib
 
 import torch
+
+
+#: torch threads while training, per architecture (adt.train / adt.architectures names); others: 2
+TRAINING_THREADS = {"frame_crnn": 1, "rnn": 1}
+
+
+def training_threads(architecture: str, default: int = 2) -> int:
+    """Torch CPU threads to train ``architecture`` with (module docstring; measured on 2 cores)."""
+    return TRAINING_THREADS.get(architecture, default)
 
 
 @contextlib.contextmanager

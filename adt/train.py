@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from adt.cpu import torch_threads, training_threads
 from adt.evaluate import micro_f_measure, peak_picking_params, pick_peaks
 from adt.features import ShardDataset, TrainingStats, segment_loader
 from adt.models import FrameCRNN, weighted_bce
@@ -88,8 +89,9 @@ class TrainConfig:
     #: DataLoader worker processes (0: read in the training process; on 2 cores that is fast enough,
     #: see benchmarks/bench_features.py)
     num_workers: int = 0
-    #: torch CPU threads
-    num_threads: int = 2
+    #: torch CPU threads while training (None: adt.cpu.training_threads(architecture): 1 for the
+    #: recurrent FrameCRNN and RNN, 2 for the others; restored afterwards)
+    num_threads: int | None = None
 
     @classmethod
     def for_profile(cls, profile, **overrides) -> TrainConfig:
@@ -107,8 +109,8 @@ class TrainConfig:
         return cls(**{**values, **overrides})
 
 
-def seed_everything(seed: int, threads: int = 2) -> None:
-    """Seed Python, NumPy and PyTorch; use ``threads`` CPU threads (the CI machine has 2 cores).
+def seed_everything(seed: int, threads: int | None = None) -> None:
+    """Seed Python, NumPy and PyTorch; use ``threads`` CPU threads (None: unchanged).
 
     Also flushes denormal floats to zero: on CPU, denormals in GRU/LSTM gradients
     slowed training down up to 100x.
@@ -117,7 +119,8 @@ def seed_everything(seed: int, threads: int = 2) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.set_num_threads(threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
 
 
 def infrequency_bce(logits: torch.Tensor, targets: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
@@ -267,7 +270,14 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
     if config.loss_weighting not in LOSS_WEIGHTINGS:
         raise ValueError(f"unknown loss weighting {config.loss_weighting!r}; choose one of {LOSS_WEIGHTINGS}")
     peak_picking_params(config.peak_picking)  # fail early on an unknown name
-    seed_everything(config.seed, config.num_threads)
+    threads = config.num_threads if config.num_threads is not None else training_threads(architecture)
+    with torch_threads(threads):
+        return _train_model(train_dirs, val_items, config, architecture, params, on_epoch, stats, trial,
+                            extra_metrics)
+
+
+def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, stats, trial, extra_metrics):
+    seed_everything(config.seed)
     data = ShardDataset(train_dirs)
     if len(data) == 0:
         raise ValueError(f"no training segments in {[str(d) for d in train_dirs]}")

@@ -131,3 +131,25 @@ def test_checkpoint_round_trip(track):
     assert math.isclose(back.hparams["lr"], 2e-3)
     with pytest.raises(FileNotFoundError):
         load_model(track["dir"] / "missing.pt")
+
+
+def test_training_threads_per_architecture_and_restored(track):
+    """FrameCRNN trains on one torch thread by default (adt.cpu: faster under passive OpenMP
+    waiting); the caller's thread count is back afterwards."""
+    from adt.cpu import training_threads
+
+    assert training_threads("frame_crnn") == 1 and training_threads("cnn") == 2
+    seen = []
+
+    def hook(opt, args, kwargs):
+        seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    handle = register_optimizer_step_pre_hook(hook)
+    try:
+        config = TrainConfig(epochs=1, steps_per_epoch=2, **{**SMALL, "num_threads": None})
+        train_model(track["shards"], track["val"], config, stats=track["stats"])
+    finally:
+        handle.remove()
+    assert seen == [1, 1]
+    assert torch.get_num_threads() == before
