@@ -277,6 +277,7 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
 
 
 def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, stats, trial, extra_metrics):
+    """:func:`train_model`'s body, run under its thread count."""
     seed_everything(config.seed)
     data = ShardDataset(train_dirs)
     if len(data) == 0:
