@@ -106,6 +106,9 @@ PROFILES: dict[str, Profile] = {
         demo_tracks=96,
         demo_duration_s=30.0,
         groove_tracks={"train": 100000, "validation": 100000, "test": 100000},
+        # every performance on every kit (E-GMD style): kit variety is what carries rendered
+        # training data to real drums (benchmarks/bench_mdb_zero_shot.py --render-kits)
+        render_kits_per_track=4,
         mdb_tracks=None,
         tracks_per_split=None,
         max_duration_s=None,

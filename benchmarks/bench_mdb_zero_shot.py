@@ -2,13 +2,15 @@
 frame-level transcriber trained on rendered data only, scored after every epoch.
 
 Usage: .venv/bin/python benchmarks/bench_mdb_zero_shot.py [--profile demo] [--train-sets demo,groove]
-       [--epochs 20] [--steps 60] [--architecture frame_crnn]
+       [--epochs 20] [--steps 60] [--architecture frame_crnn] [--render-kits N]
 
 Materializes ``features`` and the unified tables (cached: after ``make demo`` nothing is recomputed),
 then trains one transcriber with the thesis recipe (``adt.train.train_model``, the architecture's
 default hyperparameters, the profile's batch size and seed) for ``--epochs`` x ``--steps`` and prints,
 per epoch, the validation micro F (5 classes, the training sets' validation splits: what model
-selection sees) and the MDB test micro F, P, R (3 classes) with the thesis's peak picking. Goal
+selection sees) and the MDB test micro F, P, R (3 classes) with the thesis's peak picking.
+``--render-kits N`` renders every Groove performance on N of the soundfont's kits (the profile's
+``render_kits_per_track``; a profile variant ``<profile>-kitsN`` with its own cached tracks). Goal
 (issue 5): >= 0.80 on MDB at the epoch selected on validation.
 """
 
@@ -30,7 +32,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps", type=int, default=60, help="steps per epoch")
     parser.add_argument("--architecture", default="frame_crnn")
+    parser.add_argument("--render-kits", type=int, help="Groove renders per performance (kits)")
     args = parser.parse_args()
+    if args.render_kits:
+        import dataclasses
+
+        from adt.config import PROFILES, get_profile
+
+        name = f"{args.profile}-kits{args.render_kits}"
+        PROFILES[name] = dataclasses.replace(get_profile(args.profile), name=name,
+                                             render_kits_per_track=args.render_kits)
+        args.profile = name
     os.environ["ADT_PROFILE"] = args.profile
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
