@@ -100,10 +100,12 @@ class TrainConfig:
         Patience scales down for short runs so the scheduler and early stopping can act
         at all: lr_patience = min(5, max(1, epochs // 4)) and early stopping after
         3 x lr_patience epochs (the thesis's 5 and 15 from 20 epochs on; tiny: 1/3,
-        demo (5 epochs): 1/3, full (40 epochs): 5/15).
+        demo (5 epochs): 1/3, full (40 epochs): 5/15). ``epochs`` in ``overrides`` is the
+        one the patience scales with; explicit patience overrides win.
         """
-        lr_patience = min(5, max(1, int(profile.epochs) // 4))
-        values = dict(epochs=profile.epochs, steps_per_epoch=profile.steps_per_epoch,
+        epochs = int(overrides.get("epochs", profile.epochs))
+        lr_patience = min(5, max(1, epochs // 4))
+        values = dict(epochs=epochs, steps_per_epoch=profile.steps_per_epoch,
                       batch_size=profile.batch_size, seed=profile.seed, lr_patience=lr_patience,
                       early_stop_patience=3 * lr_patience)
         return cls(**{**values, **overrides})

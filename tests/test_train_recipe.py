@@ -45,6 +45,8 @@ def test_thesis_defaults_and_profile_scaling():
     assert (full.lr_patience, full.early_stop_patience, full.epochs) == (5, 15, 40)
     assert (demo.lr_patience, demo.early_stop_patience, demo.epochs) == (1, 3, PROFILES["demo"].epochs)
     assert tiny.epochs == 2 and tiny.steps_per_epoch == PROFILES["tiny"].steps_per_epoch
+    longer = TrainConfig.for_profile(PROFILES["demo"], epochs=20)  # patience follows the epochs asked for
+    assert (longer.lr_patience, longer.early_stop_patience, longer.epochs) == (5, 15, 20)
 
 
 def test_thesis_peak_picking_centred_with_floor():
