@@ -3,9 +3,9 @@
 Threads and OpenMP waiting (``benchmarks/bench_threads.py``, 2 cores, batch 16 x 4 s):
 ``adt`` sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is set, because spinning OpenMP
 threads slow down two processes sharing the cores (FrameCRNN, 2 threads each: 0.45
-steps/s per process with ACTIVE, 0.52 with libgomp's default, once 0.08; 0.97 PASSIVE). Under passive waiting a second thread costs the
-recurrent frame models more than it brings (a barrier wake-up per time step of a
-small GRU): FrameCRNN 1.08 steps/s on 1 thread vs 0.67 on 2, the thesis RNN 2.61 vs
+steps/s per process with ACTIVE, 0.52 with libgomp's default, once 0.08; 0.97 with
+PASSIVE). Under passive waiting a second thread costs the recurrent frame models more
+than it brings (a barrier wake-up per time step of a small GRU): FrameCRNN 1.08 steps/s on 1 thread vs 0.67 on 2, the thesis RNN 2.61 vs
 0.84, so they train on one thread (:data:`TRAINING_THREADS`); the convolutional and
 attention models gain from two (CNN 0.78 -> 1.24, tatum CRNN 0.56 -> 0.74). On a
 machine of its own, ``OMP_WAIT_POLICY=ACTIVE`` with 2 threads is faster still

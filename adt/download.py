@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import logging
 import os
 import shutil
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from adt.atomic import atomic_dir, atomic_path
+from adt.atomic import atomic_dir, atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +131,6 @@ def _stamped_digests(path: Path, md5: bool) -> tuple[str, str | None]:
     """:func:`_digests` of a file in the downloads folder, remembered in ``<file>.digests.json``
     with the file's size and modification time (ns): a re-run does not read a large archive
     again unless either changed (the rule rsync and DVC use to skip unchanged files)."""
-    import json
-
-    from adt.atomic import write_json
-
     st = path.stat()
     stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
     side = path.with_name(path.name + DIGESTS_SUFFIX)

@@ -278,8 +278,9 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
         finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         to_run = int(n_trials)
         if budget is not None:
-            to_run = min(to_run, max(0, int(budget) - len(study.get_trials(deepcopy=False, states=finished_states))))
-            log(f"study {study_name}: {int(budget) - to_run} of {budget} trials finished before, running {to_run}")
+            finished = len(study.get_trials(deepcopy=False, states=finished_states))
+            to_run = min(to_run, max(0, int(budget) - finished))
+            log(f"study {study_name}: {finished} of {budget} trials finished before, running {to_run}")
         if to_run:
             study.optimize(objective, n_trials=to_run, callbacks=[optuna.study.MaxTrialsCallback(
                 int(budget), states=finished_states)] if budget is not None else None)

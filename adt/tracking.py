@@ -130,7 +130,7 @@ def promote(version: int | str, score: float, evaluation: str, name: str = MODEL
         moved, why = True, f"validation F {score:.4f} >= version {champ.version}'s {float(champ.tags['val_f']):.4f}"
     else:
         moved, why = False, f"validation F {score:.4f} < version {champ.version}'s {float(champ.tags['val_f']):.4f}"
-    client.set_registered_model_alias(name, CHAMPION_ALIAS if moved else CHALLENGER_ALIAS, str(version))
+    set_champion(version, name, CHAMPION_ALIAS if moved else CHALLENGER_ALIAS)
     return moved, why
 
 
