@@ -32,7 +32,7 @@ class Profile:
     render_accompaniment: bool = True
     # MDB Drums drum-only tracks (test only); None = all
     mdb_tracks: int | None = None
-    # MDB Drums split scheme: "mirex2017" (all test) or "genre" (adt.datasets.mdb.GENRE_SPLIT)
+    # MDB Drums split scheme: "mirex2017" (all test) or "genre" (adt.data.datasets.mdb.GENRE_SPLIT)
     mdb_split: str = "mirex2017"
     # tracks taken per split of the other recorded/rendered datasets (E-GMD, Slakh,
     # ENST, ADTOF-YT, MIDI renders), in each module's deterministic order; None = all
@@ -51,7 +51,7 @@ class Profile:
     lm_folds: int = 3
     lm_epochs: int = 3  # per trial and fold of the sweep
     lm_final_epochs: int = 12  # the retrained best configuration
-    # transcriber sweep (adt.sweep): Optuna trials per study, and the architectures swept
+    # transcriber sweep (adt.frame.sweep): Optuna trials per study, and the architectures swept
     # ("frame_crnn" = the tatum paper's FrameCRNN; more than one: the architecture is a
     # categorical parameter and the transcriber asset adds the thesis's architecture study)
     sweep_trials: int = 3

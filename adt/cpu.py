@@ -19,7 +19,7 @@ import contextlib
 import torch
 
 
-#: torch threads while training, per architecture (adt.train / adt.architectures names); others: 2
+#: torch threads while training, per architecture (adt.frame.recipe / adt.frame.architectures names); others: 2
 TRAINING_THREADS = {"frame_crnn": 1, "rnn": 1}
 
 

@@ -20,7 +20,7 @@ PREFIX = "MDBDrums-master/MDB Drums/"
 
 
 def main() -> None:
-    from adt.beats import beat_scores, track_beats, track_downbeats
+    from adt.rhythm.beats import beat_scores, track_beats, track_downbeats
 
     mirror = Path(os.environ.get("ADT_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
     total_s = beat_s = down_s = 0.0

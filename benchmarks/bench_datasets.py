@@ -27,8 +27,8 @@ def main() -> None:
 
     import tests.layouts
     from adt.config import get_profile
-    from adt.datasets import get_module
-    from adt.download import fetch_all
+    from adt.data.datasets import get_module
+    from adt.data.download import fetch_all
     from tests.conftest import mirror_dir
 
     torch.set_num_threads(2)

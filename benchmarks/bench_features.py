@@ -71,10 +71,13 @@ def main() -> None:
     import soundfile as sf
     import torch
 
-    from adt.features import (FEATURE_TYPES, ShardDataset, features_file, frame_targets, save_array,
-                              segment_loader, write_shards)
-    from adt.models import FrameCRNN, weighted_bce
-    from adt.train import TrainConfig
+    from adt.features.spectrogram import FEATURE_TYPES, features_file
+    from adt.features.shards import ShardDataset, segment_loader, write_shards
+    from adt.features.targets import frame_targets
+    from adt.atomic import save_array
+    from adt.frame.architectures import FrameCRNN
+    from adt.frame.recipe import weighted_bce
+    from adt.frame.recipe import TrainConfig
 
     torch.set_num_threads(2)
     torch.set_flush_denormal(True)

@@ -24,9 +24,9 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from adt.gru_lm import train_gru_lm
-    from adt.lm import SkipBigramLM
-    from adt.score_corpus import groove_corpus
+    from adt.lm.gru import train_gru_lm
+    from adt.lm.bigram import SkipBigramLM
+    from adt.lm.corpus import groove_corpus
 
     torch.set_num_threads(2)
     mirror = Path(os.environ.get("ADT_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "datasets")

@@ -5,7 +5,7 @@ Usage: .venv/bin/python benchmarks/bench_mdb_zero_shot.py [--profile demo] [--tr
        [--epochs 20] [--steps 60] [--architecture frame_crnn] [--render-kits N]
 
 Materializes ``features`` and the unified tables (cached: after ``make demo`` nothing is recomputed),
-then trains one transcriber with the thesis recipe (``adt.train.train_model``, the architecture's
+then trains one transcriber with the thesis recipe (``adt.frame.recipe.train_model``, the architecture's
 default hyperparameters, the profile's batch size and seed) for ``--epochs`` x ``--steps`` and prints,
 per epoch, the validation micro F (5 classes, the training sets' validation splits: what model
 selection sees) and the MDB test micro F, P, R (3 classes) with the thesis's peak picking.
@@ -49,8 +49,8 @@ def main() -> None:
     import dagster as dg
 
     from adt.config import get_profile, mirror
-    from adt.features import TrainingStats
-    from adt.train import TrainConfig, evaluate, train_model
+    from adt.features.stats import TrainingStats
+    from adt.frame.recipe import TrainConfig, evaluate, train_model
     from adt.vocab import CLASSES_3
     from pipelines.assets.common import onsets_by_track, read_onsets
     from pipelines.assets.ingest import dataset_tables, raw_dataset

@@ -7,7 +7,7 @@ Usage: .venv/bin/python benchmarks/bench_tatum.py [--profile demo] [--fresh [--t
 Materializes the ``tatum_study`` asset and everything upstream of it (every stage is cached under
 ``ADT_DATA_DIR``: after ``make demo`` only the study itself runs, and a second call recomputes nothing),
 then prints Table II (tatum-level P/R/F in %, delta 0.2) per test split, with the grid match (the table)
-and the +-50 ms time match (see ``adt.tatum_eval``). ``--fresh`` retrains the three tatum models into
+and the +-50 ms time match (see ``adt.tatum.evaluate``). ``--fresh`` retrains the three tatum models into
 ``data/bench_tatum/<time>/`` instead of reading the cached study, and reports its wall time;
 ``--tatum-trials N`` then tunes each model's gamma/alpha with N Optuna trials (the profile's
 ``tatum_trials``; the first trial is the paper's weights).

@@ -3,8 +3,8 @@ lazily (memory-mapped), so peak RSS should stay flat as the set grows.
 
 Usage: .venv/bin/python benchmarks/bench_train_memory.py [--sizes 50,400]
 Writes synthetic per-track features (60 s each, 80 log-mel bins, float32) and sparse
-onset targets for each size, cuts them into 4-s shards (adt.features.write_shards), and
-trains the frame CRNN for the same number of steps (adt.train.train_model) in a fresh
+onset targets for each size, cuts them into 4-s shards (adt.features.shards.write_shards), and
+trains the frame CRNN for the same number of steps (adt.frame.recipe.train_model) in a fresh
 process per size, with training statistics precomputed per track as the features asset
 does; prints the shard size on disk, the child's peak RSS (which counts the mapped shard
 pages it touched) and its peak anonymous memory (heap and tensors, sampled every 50 ms).
@@ -29,7 +29,8 @@ def make_shards(folder: Path, n_tracks: int, seconds: int = 60) -> Path:
     features asset computes them per track, memory-mapped one at a time)."""
     import numpy as np
 
-    from adt.features import save_array, write_shards
+    from adt.atomic import save_array
+    from adt.features.shards import write_shards
 
     rng = np.random.default_rng(0)
     items = []
@@ -43,7 +44,7 @@ def make_shards(folder: Path, n_tracks: int, seconds: int = 60) -> Path:
         items.append((xp, yp))
     shard_dir = folder / "shards"
     write_shards(items, shard_dir)
-    from adt.features import TrainingStats
+    from adt.features.stats import TrainingStats
 
     TrainingStats.of_tracks(items).save(folder / "stats")
     return shard_dir
@@ -61,8 +62,8 @@ def train_child(shard_dir: str) -> None:
 
     import torch
 
-    from adt.features import TrainingStats
-    from adt.train import TrainConfig, train_model
+    from adt.features.stats import TrainingStats
+    from adt.frame.recipe import TrainConfig, train_model
 
     peak = {"anon": 0.0}
     done = threading.Event()

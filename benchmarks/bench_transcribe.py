@@ -4,7 +4,7 @@ Usage: .venv/bin/python benchmarks/bench_transcribe.py [--model URI] [--repeats 
 
 Configurations: frame-level MIDI (no separation); ``--tatum`` (madmom beats, 4 tatums
 per beat, onsets snapped); with Open-Unmix drum separation, when a separation model
-can be had (:func:`adt.transcribe.find_separator`: cached pretrained umxl, else the
+can be had (:func:`adt.transcribe.transcriber.find_separator`: cached pretrained umxl, else the
 newest model trained under data/separation_model); separation + ``--tatum`` +
 ``--musicxml`` (the whole pipeline). The 60-s input is made from real MDB Drums
 drum-only recordings (ADT_DATA_MIRROR or ../shared/datasets); the model is the
@@ -62,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from adt.transcribe import find_separator, load_registered_model, transcribe_file
+    from adt.transcribe.transcriber import find_separator, load_registered_model, transcribe_file
 
     torch.set_num_threads(2)
     model, uri = load_registered_model(args.model)

@@ -5,7 +5,7 @@
   Dagster UI (it needs the dagster-daemon, e.g. ``dagster dev``).
 * :data:`new_archive_sensor` – every 60 s, looks at ``<ADT_DATA_DIR>/downloads`` and, when
   ``ADT_DATA_MIRROR`` is a folder, at that folder for archives named as a dataset's
-  ``REMOTES`` (``adt.datasets.get_module(name).REMOTES``); when a dataset's archives are
+  ``REMOTES`` (``adt.data.datasets.get_module(name).REMOTES``); when a dataset's archives are
   all present and one of them is new or changed, it requests one ``adt_raw_datasets`` run
   for that dataset's partition. Stopped by default too: ingesting a dataset checksums,
   unpacks and builds archives of up to ~100 GB (E-GMD, Slakh), which nobody should get
@@ -67,7 +67,7 @@ def watched_folders() -> list[Path]:
 
 def remote_files() -> dict[str, list[str]]:
     """Dataset name -> the archive file names of its ``REMOTES`` (datasets without any are left out)."""
-    from adt.datasets import DATASETS, get_module
+    from adt.data.datasets import DATASETS, get_module
 
     out = {}
     for name in DATASETS:

@@ -30,8 +30,8 @@ def available_datasets(mirror: str | None) -> list[str]:
     files is in the download folder or the mirror folder, or, for a file of at most
     AUTO_DOWNLOAD_BYTES that is not request-only, when its mirror or official URL answers."""
     from adt.config import data_dir
-    from adt.datasets import DATASETS, get_module
-    from adt.download import is_available
+    from adt.data.datasets import DATASETS, get_module
+    from adt.data.download import is_available
 
     downloads = data_dir() / "downloads"
     mirror_dir = Path(mirror) if mirror and not mirror.startswith(("http://", "https://")) else None
@@ -61,7 +61,7 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
     if instance is None:
         instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     datasets = datasets or available_datasets(mirror())
-    from adt.datasets import DATASETS
+    from adt.data.datasets import DATASETS
 
     missing = [d for d in DATASETS if d not in datasets]
     print(f"profile {profile}; datasets: {', '.join(datasets)}"

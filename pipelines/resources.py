@@ -28,7 +28,7 @@ class AdtSettings(dg.ConfigurableResource):
     feature_type: str = "log_mel"
     #: thesis target widening: frames next to an onset get 0.5
     target_widening: bool = False
-    #: transcriber loss weighting (adt.train): "beta" (tatum paper Eq. 10) or "infrequency" (thesis Sec. 5.2)
+    #: transcriber loss weighting (adt.frame.recipe): "beta" (tatum paper Eq. 10) or "infrequency" (thesis Sec. 5.2)
     loss_weighting: str = "beta"
 
     def get_profile(self) -> Profile:

@@ -45,7 +45,7 @@ def mdb_track(shared_datasets, tmp_path_factory) -> dict:
 def http_server():
     """A local HTTP server (tests/http_server.py): set ``files["/x.zip"] = bytes``;
     ``base`` is its URL. Download retries wait no time while it runs."""
-    from adt import download
+    from adt.data import download
 
     saved, download.BACKOFF_S = download.BACKOFF_S, 0.0
     with serve() as srv:

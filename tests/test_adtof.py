@@ -1,4 +1,4 @@
-"""adt.datasets.adtof on a tiny export in the tf.data.Dataset.save layout (tests/layouts/adtof.py)."""
+"""adt.data.datasets.adtof on a tiny export in the tf.data.Dataset.save layout (tests/layouts/adtof.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from adt.config import get_profile
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, adtof
-from adt.download import ManualDownloadRequired, fetch, fetch_all
+from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, adtof
+from adt.data.download import ManualDownloadRequired, fetch, fetch_all
 from adt.vocab import CLASSES_5
 from tests.layouts import adtof as layout
 

@@ -1,4 +1,4 @@
-"""The thesis's five frame-level architectures (adt.architectures) and their Optuna search spaces."""
+"""The thesis's five frame-level architectures (adt.frame.architectures) and their Optuna search spaces."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import optuna
 import pytest
 import torch
 
-from adt.architectures import (ARCHITECTURES, OPTIMIZER_SPACE, SEARCH_SPACES, build, count_parameters,
-                               search_space_table, suggest)
-from adt.models import weighted_bce
+from adt.frame.architectures import (ARCHITECTURES, OPTIMIZER_SPACE, SEARCH_SPACES, build, count_parameters, search_space_table, suggest)
+from adt.frame.recipe import weighted_bce
 
 NAMES = list(ARCHITECTURES)
 

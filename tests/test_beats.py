@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from adt.audio import read_audio
-from adt.beats import beat_f_measure, tatums_from_beats, track_beats
-from adt.quantization import quantize_onsets, summarize
+from adt.rhythm.beats import beat_f_measure, tatums_from_beats, track_beats
+from adt.rhythm.quantization import quantize_onsets, summarize
 
 torch.set_num_threads(2)
 
@@ -126,7 +126,7 @@ def test_downbeat_positions_on_real_recording(shared_datasets, tmp_path):
 
     import soundfile as sf
 
-    from adt.beats import bar_positions, beat_scores, track_beats, track_downbeats
+    from adt.rhythm.beats import bar_positions, beat_scores, track_beats, track_downbeats
 
     prefix = "MDBDrums-master/MDB Drums/"
     with zipfile.ZipFile(shared_datasets / "mdb-drums-subset.zip") as z:
@@ -145,7 +145,7 @@ def test_downbeat_positions_on_real_recording(shared_datasets, tmp_path):
 
 
 def test_bar_positions_unknown_when_far():
-    from adt.beats import bar_positions
+    from adt.rhythm.beats import bar_positions
 
     down = np.array([[0.0, 1], [0.5, 2], [1.0, 3], [1.5, 4]])
     np.testing.assert_array_equal(bar_positions(np.array([0.01, 0.52, 0.75, 1.49]), down), [1, 2, 0, 4])

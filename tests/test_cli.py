@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from adt.cli import main
+from adt.transcribe.cli import main
 from tests.conftest import MDB_PREFIX
 
 TRAIN_TRACKS = ("Beatles", "Britpop", "Punk", "Grunge", "Country1", "Rockabilly")
@@ -23,7 +23,7 @@ F_FLOOR = 0.45
 
 
 def _reference(path) -> dict[str, np.ndarray]:
-    from adt.datasets.mdb import CLASS_MAP, read_class_annotation
+    from adt.data.datasets.mdb import CLASS_MAP, read_class_annotation
 
     ann = read_class_annotation(path)
     drums = ann["label"].map(CLASS_MAP)
@@ -36,8 +36,10 @@ def model_dir(shared_datasets, tmp_path_factory):
     import mlflow.pytorch
     import soundfile as sf
 
-    from adt.features import frame_targets, log_mel
-    from adt.models import FrameCRNN, weighted_bce
+    from adt.features.targets import frame_targets
+    from adt.features.spectrogram import log_mel
+    from adt.frame.architectures import FrameCRNN
+    from adt.frame.recipe import weighted_bce
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -81,7 +83,7 @@ def model_dir(shared_datasets, tmp_path_factory):
 @pytest.fixture
 def no_separation_model(tmp_path, monkeypatch):
     """An empty data folder and no pretrained Open-Unmix weights (offline)."""
-    from adt import separation
+    from adt.separation import umx as separation
 
     monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(separation, "load_pretrained", lambda *a, **k: None)
@@ -92,7 +94,7 @@ def tatum_run(model_dir, mdb_track, tmp_path_factory):
     """One `--tatum --musicxml --no-separation` run on the real MDB recording, and the
     beat grid (beats, tatums, pickup tatums) recomputed from the same audio."""
     from adt.audio import read_audio
-    from adt.transcribe import tatum_grid
+    from adt.transcribe.transcriber import tatum_grid
 
     out = tmp_path_factory.mktemp("tatum")
     argv = ["transcribe", str(mdb_track["wav"]), "-o", str(out / "out.mid"), "--model", str(model_dir),
@@ -135,7 +137,7 @@ def test_cuda_without_cuda_is_a_clear_error(tmp_path, capsys, mdb_track):
 def test_transcription_of_a_real_recording_clears_the_floor(model_dir, mdb_track, tmp_path, capsys,
                                                             no_separation_model):
     """Micro F (5 classes, 50 ms, mir_eval) of the written MIDI vs the MDB annotation."""
-    from adt.evaluate import micro_f_measure
+    from adt.metrics import micro_f_measure
 
     out = tmp_path / "out.mid"
     assert main(["transcribe", str(mdb_track["wav"]), "-o", str(out), "--model", str(model_dir),
@@ -160,7 +162,7 @@ def test_separation_runs_with_a_trained_model(model_dir, mdb_track, tmp_path, ca
     import json
 
     from adt.config import data_dir
-    from adt.separation import SeparationConfig, train_drums_model
+    from adt.separation.umx import SeparationConfig, train_drums_model
 
     folder = data_dir() / "separation_model" / "test"
     config = SeparationConfig(n_fft=1024, n_hop=512, hidden_size=16, nb_layers=1, segment_s=1.0, batch_size=2)
@@ -208,7 +210,7 @@ def test_musicxml_reloads_with_every_note(tatum_run):
     import partitura
     from partitura import score as ps
 
-    from adt.musicxml import read_drum_musicxml
+    from adt.transcribe.musicxml import read_drum_musicxml
 
     out, _, tatums, pickup = tatum_run
     onsets = _midi_onsets(out / "out.mid")
@@ -228,7 +230,7 @@ def test_musicxml_reloads_with_every_note(tatum_run):
 
 def test_musicxml_roundtrip_of_a_score(tmp_path):
     """Every onset of a score comes back at its 16th, per drum (including simultaneous strokes)."""
-    from adt.musicxml import read_drum_musicxml, write_musicxml
+    from adt.transcribe.musicxml import read_drum_musicxml, write_musicxml
 
     y = (np.random.default_rng(0).random((5, 70)) < 0.3).astype(np.uint8)
     y[:, 5] = 1  # all five drums at once

@@ -17,8 +17,8 @@ import pytest
 
 import tests.layouts
 from adt.config import get_profile
-from adt.datasets import TRACK_COLUMNS, get_module
-from adt.download import ChecksumError, DownloadError, UnsafeArchiveError, fetch_all
+from adt.data.datasets import TRACK_COLUMNS, get_module
+from adt.data.download import ChecksumError, DownloadError, UnsafeArchiveError, fetch_all
 
 LAYOUTS = sorted(m.name for m in pkgutil.iter_modules(tests.layouts.__path__))
 
@@ -122,7 +122,7 @@ def test_404_leaves_nothing(name, http_server, tmp_path):
 
 
 def test_free_disk_checked_before_download(http_server, tmp_path):
-    from adt.download import DiskSpaceError
+    from adt.data.download import DiskSpaceError
 
     files = _layout("mdb")
     remote = dataclasses.replace(_serve(http_server, "mdb", files)[0], extracted_size=10**18)  # an exabyte

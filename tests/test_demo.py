@@ -1,4 +1,4 @@
-"""The generated demo corpus (adt.datasets.demo)."""
+"""The generated demo corpus (adt.data.datasets.demo)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 
 from adt.config import PROFILES
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, demo
+from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, demo
 from adt.midi import load_midi, onsets_from_midi
-from adt.render import KITS
+from adt.data.render import KITS
 
 
 @pytest.fixture(scope="module")

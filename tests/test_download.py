@@ -1,4 +1,4 @@
-"""adt.download against a local HTTP server (127.0.0.1, port 0) serving archives built here."""
+"""adt.data.download against a local HTTP server (127.0.0.1, port 0) serving archives built here."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import zipfile
 
 import pytest
 
-from adt import download
-from adt.download import ChecksumError, DownloadError, Remote, UnsafeArchiveError, extract, fetch, sha256sum
+from adt.data import download
+from adt.data.download import ChecksumError, DownloadError, Remote, UnsafeArchiveError, extract, fetch, sha256sum
 
 
 def _groove_like_zip() -> bytes:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS
+from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS
 
 pytestmark = pytest.mark.e2e
 
@@ -98,7 +98,7 @@ def test_scores_and_language_model(pipeline):
     assert gru["trials"] == 2 and set(gru["best_params"]) >= {"layers", "hidden"}
     assert 1.0 < gru["perplexity"]["test"] < 2.5  # 1 epoch in the tiny profile: near chance (2)
     assert gru["model_uri"].startswith("models:/adt-gru-lm/")
-    from adt import gru_lm
+    from adt.lm import gru as gru_lm
 
     assert gru_lm.load(gru["path_k3"]).k == 3 and 1.0 < gru["perplexity_k3"]["test"] < 2.5
     assert pipeline["cold"]["tatum_study"]["gru_lm"].startswith("GRU")  # the 3-class LM, not marginalized
@@ -145,7 +145,7 @@ def test_warm_run_recomputes_nothing(pipeline):
 
 
 def test_transcribe_cli_on_real_mdb(pipeline, mdb_track, tmp_path):
-    from adt.cli import main
+    from adt.transcribe.cli import main
 
     out = tmp_path / "out.mid"
     assert main(["transcribe", str(mdb_track["wav"]), "-o", str(out)]) == 0
@@ -154,7 +154,7 @@ def test_transcribe_cli_on_real_mdb(pipeline, mdb_track, tmp_path):
 
 
 def test_transcribe_cli_errors(pipeline, tmp_path, capsys):
-    from adt.cli import main
+    from adt.transcribe.cli import main
 
     assert main(["transcribe", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x.mid")]) == 2
     assert "missing.wav" in capsys.readouterr().err

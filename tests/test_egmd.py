@@ -1,5 +1,5 @@
-"""adt.datasets.egmd on a tiny archive in the official layout (tests/layouts/egmd.py),
-downloaded from the local HTTP server with adt.download.fetch_all."""
+"""adt.data.datasets.egmd on a tiny archive in the official layout (tests/layouts/egmd.py),
+downloaded from the local HTTP server with adt.data.download.fetch_all."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 
 from adt.audio import read_audio
 from adt.config import get_profile
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, DatasetTables, egmd, track_folder
-from adt.download import Remote, fetch_all
+from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, DatasetTables, egmd, track_folder
+from adt.data.download import Remote, fetch_all
 from adt.vocab import GM_TO_CLASS
 from tests.layouts import egmd as layout
 
@@ -205,7 +205,7 @@ def test_missing_or_broken_files_are_skipped(raw_dir, tmp_path, caplog):
     missing_wav.unlink()
     broken_midi = base / (ROW_OF[TEST].stem + ".midi")
     broken_midi.write_bytes(b"not a MIDI file")
-    with caplog.at_level(logging.WARNING, logger="adt.datasets.egmd"):
+    with caplog.at_level(logging.WARNING, logger="adt.data.datasets.egmd"):
         skipped = []
         tables = egmd.build(raw_dir, tmp_path / "out", profile(tracks_per_split=1, max_duration_s=3.0),
                             skipped=skipped)

@@ -1,4 +1,4 @@
-"""adt.datasets.enst on a tiny archive in the official layout (tests/layouts/enst.py)."""
+"""adt.data.datasets.enst on a tiny archive in the official layout (tests/layouts/enst.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from adt.audio import read_audio
 from adt.config import get_profile
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, enst
-from adt.download import ManualDownloadRequired, extract, fetch, fetch_all
+from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, enst
+from adt.data.download import ManualDownloadRequired, extract, fetch, fetch_all
 from adt.vocab import CLASSES_5
 from tests.layouts import enst as layout
 
@@ -141,7 +141,7 @@ def test_track_onsets(raw_dir):
 def test_unknown_label_dropped_with_warning(tmp_path, caplog):
     path = tmp_path / "x.txt"
     path.write_text("0.5 bd\n0.7 xyz\n\n0.9 cb\n1.0 rc2\n")
-    with caplog.at_level(logging.WARNING, logger="adt.datasets.enst"):
+    with caplog.at_level(logging.WARNING, logger="adt.data.datasets.enst"):
         on = enst.Track(track_id="enst/drummer_9/x", drummer="drummer_9", name="x", annotation_path=str(path)).onsets
     assert on["label"].tolist() == ["bd", "rc2"] and on["drum"].tolist() == ["BD", "CY"]
     assert str(path) in caplog.text and "xyz" in caplog.text and "cb" not in caplog.text

@@ -10,10 +10,12 @@ import pytest
 import torch
 
 from adt.audio import read_audio
-from adt.features import (FEATURE_TYPES, ShardDataset, TrainingStats, compute_features, features_file,
-                          frame_targets, infrequency_weights, log_filtered, n_bins, save_array, segment_loader,
-                          segment_starts, widen_targets, write_shards)
-from adt.train import TrainConfig, infrequency_bce, train_frame_model
+from adt.features.spectrogram import FEATURE_TYPES, compute_features, features_file, log_filtered, n_bins
+from adt.features.shards import ShardDataset, segment_loader, segment_starts, write_shards
+from adt.features.stats import TrainingStats
+from adt.features.targets import frame_targets, infrequency_weights, widen_targets
+from adt.atomic import save_array
+from adt.frame.recipe import TrainConfig, infrequency_bce, train_frame_model
 
 
 def test_log_filtered_shape_and_rate_on_real_drums(mdb_track):
@@ -188,7 +190,7 @@ def test_training_follows_the_feature_type(tmp_path, mdb_track):
 
 def test_model_learns_log_filtered_real_track_with_infrequency_loss(mdb_track):
     """20 steps on 4 s of a real recording (log filtered, widened targets) lower the thesis loss."""
-    from adt.models import FrameCRNN
+    from adt.frame.architectures import FrameCRNN
 
     torch.manual_seed(0)
     torch.set_num_threads(2)

@@ -7,9 +7,14 @@ import pytest
 import torch
 
 from adt.audio import AudioReadError, read_audio
-from adt.evaluate import micro_f_measure, pick_peaks
-from adt.features import ShardDataset, frame_targets, log_mel, save_array, write_shards
-from adt.models import FrameCRNN, weighted_bce
+from adt.metrics import micro_f_measure
+from adt.frame.peaks import pick_peaks
+from adt.features.shards import ShardDataset, write_shards
+from adt.features.targets import frame_targets
+from adt.features.spectrogram import log_mel
+from adt.atomic import save_array
+from adt.frame.architectures import FrameCRNN
+from adt.frame.recipe import weighted_bce
 from adt.vocab import CLASSES_3
 
 

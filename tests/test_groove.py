@@ -1,4 +1,4 @@
-"""adt.datasets.groove on the real (mirrored) Groove MIDI archive, with a fake renderer."""
+"""adt.data.datasets.groove on the real (mirrored) Groove MIDI archive, with a fake renderer."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 import soundfile as sf
 
 from adt.config import get_profile
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, groove
-from adt.download import extract, fetch
+from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, groove
+from adt.data.download import extract, fetch
 
 
 
@@ -27,7 +27,7 @@ def raw_dir(shared_datasets, tmp_path_factory) -> Path:
 
 
 class FakeRenderer:
-    """Stands in for adt.render: clicks at note onsets (too loud on purpose) plus a hum."""
+    """Stands in for adt.data.render: clicks at note onsets (too loud on purpose) plus a hum."""
 
     KITS = {"kit_b": 1, "kit_a": 0}
 
@@ -50,10 +50,10 @@ class FakeRenderer:
 @pytest.fixture
 def fake_render(monkeypatch) -> FakeRenderer:
     fake = FakeRenderer()
-    module = types.ModuleType("adt.render")
+    module = types.ModuleType("adt.data.render")
     module.KITS = fake.KITS
     module.render_drums_with_accompaniment = fake.render_drums_with_accompaniment
-    monkeypatch.setitem(sys.modules, "adt.render", module)
+    monkeypatch.setitem(sys.modules, "adt.data.render", module)
     return fake
 
 

@@ -13,9 +13,9 @@ import pretty_midi
 import pytest
 import torch
 
-from adt.gru_lm import GRUDrumLM, kfold_indices, load, save, train_gru_lm, tune_gru_lm
-from adt.lm import SkipBigramLM
-from adt.score_corpus import ScoreError, score_from_midi
+from adt.lm.gru import GRUDrumLM, kfold_indices, load, save, train_gru_lm, tune_gru_lm
+from adt.lm.bigram import SkipBigramLM
+from adt.lm.corpus import ScoreError, score_from_midi
 
 torch.set_num_threads(2)
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from adt.datasets import TRACK_COLUMNS, get_module
+from adt.data.datasets import TRACK_COLUMNS, get_module
 
 FIXTURE_DATASETS = ("egmd", "slakh", "enst", "adtof")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from adt.lm import SkipBigramLM
+from adt.lm.bigram import SkipBigramLM
 
 torch.set_num_threads(2)
 

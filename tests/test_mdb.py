@@ -1,4 +1,4 @@
-"""adt.datasets.mdb on the real (mirrored) MDB Drums subset."""
+"""adt.data.datasets.mdb on the real (mirrored) MDB Drums subset."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from adt.audio import read_audio
 from adt.config import get_profile
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, mdb
-from adt.download import extract, fetch
+from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, mdb
+from adt.data.download import extract, fetch
 from adt.vocab import CLASSES_5
 
 

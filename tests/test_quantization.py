@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adt.beats import tatums_from_beats
-from adt.quantization import nearest_tatum, quantization_stats, quantize_onsets, summarize
-from adt.scores import drum_score, score_onsets
+from adt.rhythm.beats import tatums_from_beats
+from adt.rhythm.quantization import nearest_tatum, quantization_stats, quantize_onsets, summarize
+from adt.lm.scores import drum_score, score_onsets
 from adt.vocab import CLASS_INDEX
 
 BD, SD, TT, HH, CY = (CLASS_INDEX[c] for c in ("BD", "SD", "TT", "HH", "CY"))

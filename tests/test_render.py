@@ -1,4 +1,4 @@
-"""GM rendering with tinysoundfont (adt.render)."""
+"""GM rendering with tinysoundfont (adt.data.render)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from adt import render
+from adt.data import render
 
 SR = 22050
 NOTES = [(0.5, 36), (1.0, 38), (1.5, 42), (2.0, 36), (2.0, 42)]

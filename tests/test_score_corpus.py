@@ -1,4 +1,4 @@
-"""Tatum-level drum scores from MIDI on the ground-truth beat grid (adt.score_corpus)."""
+"""Tatum-level drum scores from MIDI on the ground-truth beat grid (adt.lm.corpus)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pretty_midi
 import pytest
 
-from adt.score_corpus import ScoreError, groove_corpus, score_from_midi, scores_of_split
+from adt.lm.corpus import ScoreError, groove_corpus, score_from_midi, scores_of_split
 from adt.vocab import CLASSES_5
 
 GROOVE_ZIP = "groove-v1.0.0-midionly.zip"
@@ -163,11 +163,11 @@ def test_scores_from_egmd_and_slakh_ground_truth(name, tmp_path):
     import dataclasses
     import importlib
 
-    from adt.beats import tatums_from_beats
+    from adt.rhythm.beats import tatums_from_beats
     from adt.config import get_profile
-    from adt.datasets import get_module
-    from adt.download import extract
-    from adt.scores import drum_score
+    from adt.data.datasets import get_module
+    from adt.data.download import extract
+    from adt.lm.scores import drum_score
 
     files = importlib.import_module(f"tests.layouts.{name}").archive_files()
     (archive_name, data), = files.items()

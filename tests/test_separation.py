@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from adt import separation as S
+from adt.separation import umx as S
 from adt.audio import read_audio, write_audio
 
 torch.set_num_threads(2)

@@ -1,4 +1,4 @@
-"""adt.datasets.slakh on a tiny archive in the official layout (tests/layouts/slakh.py), downloaded over HTTP."""
+"""adt.data.datasets.slakh on a tiny archive in the official layout (tests/layouts/slakh.py), downloaded over HTTP."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 
 from adt.audio import read_audio
 from adt.config import get_profile
-from adt.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, slakh
-from adt.download import Remote, fetch_all
+from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, slakh
+from adt.data.download import Remote, fetch_all
 from adt.midi import load_midi, onsets_from_midi
 from adt.vocab import GM_TO_CLASS
 from tests.layouts import slakh as layout
@@ -226,7 +226,7 @@ def test_build_skips_a_track_with_a_missing_stem(raw_dir, tmp_path, caplog):
     missing.unlink()
     profile = dataclasses.replace(get_profile("tiny"), tracks_per_split=1, max_duration_s=3.0)
     skipped: list[dict] = []
-    with caplog.at_level(logging.WARNING, logger="adt.datasets.slakh"):
+    with caplog.at_level(logging.WARNING, logger="adt.data.datasets.slakh"):
         tables = slakh.build(raw, tmp_path / "out", profile, skipped=skipped)
     assert tables.tracks["track_id"].tolist() == ["slakh/Track00002", "slakh/Track00003", "slakh/Track00005"]
     assert [s["track_id"] for s in skipped] == ["slakh/Track00001"] and str(missing) in skipped[0]["reason"]

@@ -10,8 +10,12 @@ import pytest
 import torch
 
 from adt.audio import read_audio
-from adt.features import TrainingStats, frame_targets, log_mel, save_array, write_shards
-from adt.train import TrainConfig, predict_activations
+from adt.features.stats import TrainingStats
+from adt.features.targets import frame_targets
+from adt.features.spectrogram import log_mel
+from adt.atomic import save_array
+from adt.features.shards import write_shards
+from adt.frame.recipe import TrainConfig, predict_activations
 
 MAPPING = {"KD": "BD", "SD": "SD", "HH": "HH", "TT": "TT", "CY": "CY"}
 #: trial 0 learns quickly; trial 1 barely moves, so the median pruner stops it after epoch 2
@@ -23,7 +27,7 @@ BAD = {**GOOD, "lr": 1e-4}
 def sweeps(mdb_track, tmp_path_factory):
     """Two run_sweep calls on one SQLite study: 2 trials (enqueued good + bad), then 1 more."""
     from adt import tracking
-    from adt.sweep import run_sweep
+    from adt.frame.sweep import run_sweep
 
     root = tmp_path_factory.mktemp("sweep")
     mp = pytest.MonkeyPatch()
@@ -123,7 +127,7 @@ def test_champion_moves_only_for_a_better_or_incomparable_model(sweeps):
 
 
 def test_bad_arguments(sweeps, tmp_path):
-    from adt.sweep import run_sweep
+    from adt.frame.sweep import run_sweep
 
     with pytest.raises(ValueError, match="validation tracks"):
         run_sweep([tmp_path], [], tmp_path, n_trials=1)
@@ -133,9 +137,9 @@ def test_bad_arguments(sweeps, tmp_path):
 
 def test_all_architectures_study_has_one_model_per_architecture(sweeps, tmp_path):
     """Architecture as a categorical parameter: one enqueued trial per architecture, a best model each."""
-    pytest.importorskip("adt.architectures")
-    from adt.sweep import run_sweep
-    from adt.train import load_model
+    pytest.importorskip("adt.frame.architectures")
+    from adt.frame.sweep import run_sweep
+    from adt.frame.recipe import load_model
 
     storage = f"sqlite:///{tmp_path / 'all.db'}"
     study = optuna.create_study(study_name="all", storage=storage, direction="maximize")

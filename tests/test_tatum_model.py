@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from adt.lm import SkipBigramLM
-from adt.regularization import gumbel_sigmoid, regularized_loss, tatum_bce
-from adt.tatum_model import TatumCRNN, tatum_max_pool, tatum_spans
+from adt.lm.bigram import SkipBigramLM
+from adt.tatum.regularization import gumbel_sigmoid, regularized_loss, tatum_bce
+from adt.tatum.model import TatumCRNN, tatum_max_pool, tatum_spans
 
 
 def test_tatum_spans_follow_eq1():

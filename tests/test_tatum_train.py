@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from adt.lm import SkipBigramLM
-from adt.pianoroll import excerpt_start, plot_fig3
-from adt.tatum_eval import (count_onsets, count_onsets_time, evaluate_methods, frame_baseline_score, table_ii,
-                            table_ii_markdown, tatum_prf)
-from adt.tatum_train import (MarginalizedGRULM, TatumTrainConfig, collate, cut_segment, make_track, paper_config,
-                             predict_tatums, train_tatum_model)
+from adt.lm.bigram import SkipBigramLM
+from adt.tatum.pianoroll import excerpt_start, plot_fig3
+from adt.tatum.evaluate import (count_onsets, count_onsets_time, evaluate_methods, frame_baseline_score, table_ii, table_ii_markdown, tatum_prf)
+from adt.tatum.regularization import MarginalizedGRULM
+from adt.tatum.train import TatumTrainConfig, paper_config, train_tatum_model
+from adt.tatum.tracks import collate, cut_segment, make_track
+from adt.tatum.inference import predict_tatums
 from adt.vocab import CLASSES_3
 from tests.conftest import MDB_PREFIX
 
@@ -99,8 +100,8 @@ def test_evaluate_methods_and_table_ii_layout():
 def _mdb_real_track(shared_datasets, mdb_track, seconds=12.0):
     """First seconds of MusicDelta_80sRock: log mel, annotated onsets, ground-truth tatums (4 per beat)."""
     from adt.audio import read_audio
-    from adt.beats import tatums_from_beats
-    from adt.features import log_mel
+    from adt.rhythm.beats import tatums_from_beats
+    from adt.features.spectrogram import log_mel
 
     name = mdb_track["name"]
     ann = mdb_track["annotation"].read_text().split()
@@ -131,7 +132,7 @@ def test_bigram_regularized_training_lowers_the_loss_on_a_real_track(shared_data
 
 
 def test_weight_tuning_starts_from_the_paper_values_and_keeps_the_best(shared_datasets, mdb_track):
-    from adt.tatum_train import WEIGHT_SPACE, tune_weights
+    from adt.tatum.train import WEIGHT_SPACE, tune_weights
 
     torch.set_num_threads(1)
     track = _mdb_real_track(shared_datasets, mdb_track)
@@ -148,7 +149,7 @@ def test_weight_tuning_starts_from_the_paper_values_and_keeps_the_best(shared_da
 
 
 def test_gru_lm_stays_frozen_during_training():
-    from adt.gru_lm import GRUDrumLM
+    from adt.lm.gru import GRUDrumLM
 
     torch.manual_seed(0)
     lm = MarginalizedGRULM(GRUDrumLM(k=5, hidden=8, layers=1))

@@ -1,4 +1,4 @@
-"""adt.tfrecord: TFRecord framing with CRC32C, tf.train.Example and TensorProto codecs."""
+"""adt.data.tfrecord: TFRecord framing with CRC32C, tf.train.Example and TensorProto codecs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from adt.tfrecord import (count_records, crc32c, make_example, make_tensor, masked_crc32c, parse_example,
-                          parse_tensor, read_records, write_records)
+from adt.data.tfrecord import (count_records, crc32c, make_example, make_tensor, masked_crc32c, parse_example, parse_tensor, read_records, write_records)
 
 
 def _crc32c_bitwise(data: bytes) -> int:

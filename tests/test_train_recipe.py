@@ -12,9 +12,13 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from adt.audio import read_audio
 from adt.config import PROFILES
-from adt.evaluate import PEAK_PICKING, peak_picking_params, pick_peaks
-from adt.features import TrainingStats, frame_targets, log_mel, save_array, write_shards
-from adt.train import TrainConfig, evaluate, load_model, predict_activations, save_model, train_model
+from adt.frame.peaks import PEAK_PICKING, peak_picking_params, pick_peaks
+from adt.features.stats import TrainingStats
+from adt.features.targets import frame_targets
+from adt.features.spectrogram import log_mel
+from adt.atomic import save_array
+from adt.features.shards import write_shards
+from adt.frame.recipe import TrainConfig, evaluate, load_model, predict_activations, save_model, train_model
 
 MAPPING = {"KD": "BD", "SD": "SD", "HH": "HH", "TT": "TT", "CY": "CY"}
 SECONDS = 12

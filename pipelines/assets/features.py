@@ -26,7 +26,7 @@ FEATURES_VERSION = "2"
 
 def feature_key(feature_type: str) -> str:
     """Folder name of a feature type and its parameters, e.g. ``log_mel-1a2b3c4d``."""
-    from adt.features import feature_params
+    from adt.features.spectrogram import feature_params
 
     return f"{feature_type}-{cache_key(feature_type, feature_params(feature_type))[:8]}"
 
@@ -45,14 +45,14 @@ def training_stats_for(features: dict, combo: tuple[str, ...]) -> dict:
     Returns:
         ``{"dir", "key", "train_sets", "frames", "onsets", "infrequency_weights"}``; ``dir``
         holds ``mean.npy``, ``std.npy``, ``infrequency_weights.npy`` and ``stats.json``
-        (load with ``adt.features.TrainingStats.load``).
+        (load with ``adt.features.stats.TrainingStats.load``).
 
     Raises:
         dagster.Failure: a dataset of ``combo`` has no training split.
     """
     import json
 
-    from adt.features import TrainingStats
+    from adt.features.stats import TrainingStats
 
     per_dataset = features["training_stats"]["datasets"]
     missing = [d for d in combo if d not in per_dataset]
@@ -89,8 +89,11 @@ def _stats_table(combos: dict) -> str:
                       "per dataset and split; per training combination: mean/std per bin and infrequency weights.")
 def features(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: dict, onsets: dict,
              drum_stems: dict) -> dg.Output[dict]:
-    from adt.features import (SEGMENT_FRAMES, TrainingStats, check_feature_type, feature_params, features_file,
-                              frame_targets, save_array, write_shards)
+    from adt.features.spectrogram import SEGMENT_FRAMES, check_feature_type, feature_params, features_file
+    from adt.features.stats import TrainingStats
+    from adt.features.targets import frame_targets
+    from adt.atomic import save_array
+    from adt.features.shards import write_shards
 
     ftype = settings.feature_type
     try:

@@ -13,8 +13,8 @@ import pandas as pd
 from adt.atomic import atomic_dir, atomic_path, write_json
 from adt.cache import StageCache, cache_key
 from adt.config import data_dir
-from adt.datasets import DATASETS, get_module
-from adt.datasets.card import dataset_card
+from adt.data.datasets import DATASETS, get_module
+from adt.data.datasets.card import dataset_card
 from pipelines.resources import AdtSettings
 
 dataset_partitions = dg.StaticPartitionsDefinition(list(DATASETS))
@@ -41,7 +41,7 @@ def _progress_logger(log):
                       "checked) or copied from ADT_DATA_MIRROR and extracted safely; request-only datasets "
                       "(ENST, ADTOF) are placed by hand; the demo corpus is generated.")
 def raw_dataset(context: dg.AssetExecutionContext, settings: AdtSettings) -> dg.Output[dict]:
-    from adt.download import DownloadError, fetch_all
+    from adt.data.download import DownloadError, fetch_all
 
     name = context.partition_key
     profile = settings.get_profile()
@@ -104,7 +104,7 @@ def build_tables(name: str, profile, log) -> tuple[StageCache, dict]:
 
 @dg.asset(partitions_def=dataset_partitions, group_name="ingest", code_version=TABLES_VERSION, deps=[raw_dataset],
           description="One dataset unified: Parquet tables tracks, onsets (5-class), beats (schema in "
-                      "adt.datasets), its audio cropped/mixed/rendered as the profile says, and a dataset card.")
+                      "adt.data.datasets), its audio cropped/mixed/rendered as the profile says, and a dataset card.")
 def dataset_tables(context: dg.AssetExecutionContext, settings: AdtSettings) -> dg.Output[dict]:
     name = context.partition_key
     cache, manifest = build_tables(name, settings.get_profile(), context.log)
@@ -119,7 +119,7 @@ def dataset_tables(context: dg.AssetExecutionContext, settings: AdtSettings) -> 
 
 @dg.multi_asset(
     outs={"tracks": dg.AssetOut(group_name="ingest", code_version=TABLES_VERSION,
-                                description="Parquet table of all tracks with audio (schema in adt.datasets)."),
+                                description="Parquet table of all tracks with audio (schema in adt.data.datasets)."),
           "onsets": dg.AssetOut(group_name="ingest", code_version=TABLES_VERSION,
                                 description="Parquet table of all annotated onsets, 5-class.")},
     deps=[dataset_tables],

@@ -24,7 +24,7 @@ GRU_LM_NAME = "adt-gru-lm"
                       "symbolic score (official split: each performance in one split; sessions are spread over splits).")
 def drum_scores(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: dict, onsets: dict,
                 tatums: dict) -> dg.Output[dict]:
-    from adt.scores import drum_score
+    from adt.lm.scores import drum_score
 
     profile = settings.get_profile()
     df = read_tracks(tracks).set_index("track_id")
@@ -49,7 +49,7 @@ def drum_scores(context: dg.AssetExecutionContext, settings: AdtSettings, tracks
                            grid.time_s.to_numpy(), k=len(CLASSES_5))
             entries.append((df.loc[tid, "dataset"], tid, df.loc[tid, "split"], y))
         if groove is not None:
-            from adt.score_corpus import groove_corpus
+            from adt.lm.corpus import groove_corpus
 
             scores, bad = groove_corpus(Path(groove["path"]), k=5, subdivisions=tatums["subdivisions"],
                                         limit_per_split=profile.lm_corpus_limit)
@@ -101,7 +101,7 @@ def lm_bigram(context: dg.AssetExecutionContext, drum_scores: dict) -> dg.Output
     import mlflow
 
     from adt import tracking
-    from adt.lm import SkipBigramLM
+    from adt.lm.bigram import SkipBigramLM
 
     key = cache_key("lm_bigram", "2", drum_scores["key"])
     cache = StageCache("lm_bigram", key)
@@ -137,7 +137,8 @@ def lm_gru(context: dg.AssetExecutionContext, settings: AdtSettings, drum_scores
     import mlflow
     import torch
 
-    from adt import gru_lm, tracking
+    from adt import tracking
+    from adt.lm import gru as gru_lm
 
     profile = settings.get_profile()
     paths = drum_scores["paths"]["k5"]

@@ -1,6 +1,6 @@
 """Transcription models (thesis ch. 5-6 recipe and sweeps) and the zero-shot evaluation matrix.
 
-``transcriber``: an Optuna sweep (adt.sweep; trials = ``Profile.sweep_trials``,
+``transcriber``: an Optuna sweep (adt.frame.sweep; trials = ``Profile.sweep_trials``,
 architectures = ``Profile.sweep_architectures``) on all training sets together;
 the best trial's model is registered as ``adt-frame-crnn`` with the alias
 ``champion``. With more than one architecture it also runs the thesis's
@@ -31,8 +31,8 @@ FRAME_CRNN = "frame_crnn"
 
 
 def train_config(profile: Profile, loss_weighting: str = "beta"):
-    """The profile's :class:`adt.train.TrainConfig` (patience scaled for short runs, see ``for_profile``)."""
-    from adt.train import TrainConfig
+    """The profile's :class:`adt.frame.recipe.TrainConfig` (patience scaled for short runs, see ``for_profile``)."""
+    from adt.frame.recipe import TrainConfig
 
     return TrainConfig.for_profile(profile, loss_weighting=loss_weighting)
 
@@ -57,14 +57,14 @@ def sweep_combination(log, combo: tuple[str, ...], features: dict, refs: dict, p
                       register: bool = False) -> dict:
     """Run (or find cached) the Optuna sweep of ``architectures`` on the training splits of ``combo``.
 
-    Returns the :class:`adt.sweep.SweepResult` fields plus ``train_sets``, ``best_params``,
+    Returns the :class:`adt.frame.sweep.SweepResult` fields plus ``train_sets``, ``best_params``,
     ``best_val_f`` and the cache ``key``.
 
     Raises:
         dagster.Failure: no training data or no validation tracks for ``combo``.
     """
-    from adt.features import TrainingStats
-    from adt.sweep import run_sweep
+    from adt.features.stats import TrainingStats
+    from adt.frame.sweep import run_sweep
 
     config = train_config(profile, loss_weighting)
     train_dirs, val_items, stats_info = _inputs(features, refs, combo)
@@ -102,8 +102,8 @@ def train_combination(log, combo: tuple[str, ...], features: dict, refs: dict, p
     import mlflow
 
     from adt import tracking
-    from adt.features import TrainingStats
-    from adt.train import save_model, train_model
+    from adt.features.stats import TrainingStats
+    from adt.frame.recipe import save_model, train_model
 
     config = train_config(profile, loss_weighting)
     train_dirs, val_items, stats_info = _inputs(features, refs, combo)
@@ -130,7 +130,7 @@ def train_combination(log, combo: tuple[str, ...], features: dict, refs: dict, p
         mlflow.log_artifact(str(path), "model")
         uri = None
         if register:
-            from adt.sweep import evaluation_key, register_champion
+            from adt.frame.sweep import evaluation_key, register_champion
 
             uri = register_champion(model, evaluation_key(val_items, config), log)
         return cache.save({"model_path": str(path), "run_id": run.info.run_id, "history": history,
@@ -139,8 +139,8 @@ def train_combination(log, combo: tuple[str, ...], features: dict, refs: dict, p
 
 
 def load_model(path: str):
-    """A transcriber checkpoint (:func:`adt.train.load_model`)."""
-    from adt.train import load_model as load
+    """A transcriber checkpoint (:func:`adt.frame.recipe.load_model`)."""
+    from adt.frame.recipe import load_model as load
 
     return load(path)
 
@@ -160,7 +160,7 @@ def architecture_study(log, features: dict, refs: dict, profile: Profile, archit
     import mlflow
 
     from adt import tracking
-    from adt.train import evaluate
+    from adt.frame.recipe import evaluate
 
     all_sets = tuple(main["train_sets"])
     combos = [(d,) for d in _training_sets(features) if (d,) != all_sets] + [all_sets]
@@ -197,7 +197,7 @@ def architecture_study(log, features: dict, refs: dict, profile: Profile, archit
                       "nested MLflow run) on every training split; the best model registered as adt-frame-crnn "
                       "with alias champion. Several architectures: also the architecture study (thesis Table 6.1).")
 def transcriber(context: dg.AssetExecutionContext, settings: AdtSettings, features: dict, onsets: dict) -> dg.Output[dict]:
-    from adt.sweep import trials_markdown
+    from adt.frame.sweep import trials_markdown
 
     profile = settings.get_profile()
     refs = onsets_by_track(read_onsets(onsets))
@@ -266,7 +266,7 @@ def zero_shot_matrix(context: dg.AssetExecutionContext, settings: AdtSettings, f
 
     from adt import tracking
     from adt.atomic import atomic_path
-    from adt.train import evaluate
+    from adt.frame.recipe import evaluate
 
     profile = settings.get_profile()
     refs = onsets_by_track(read_onsets(onsets))

@@ -10,7 +10,6 @@ import pandas as pd
 from adt.atomic import atomic_path
 from adt.cache import StageCache, cache_key
 from adt.config import data_dir
-from adt.vocab import CLASS_INDEX, CLASSES_5
 from pipelines.assets.common import progress, read_onsets, read_tracks, safe_name
 from pipelines.resources import AdtSettings
 
@@ -30,7 +29,7 @@ def beats(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: dict
 
     from adt import tracking
     from adt.audio import read_audio
-    from adt.beats import bar_positions, beat_scores, track_beats, track_downbeats
+    from adt.rhythm.beats import bar_positions, beat_scores, track_beats, track_downbeats
 
     if settings.beat_input not in ("mix", "separated"):
         raise dg.Failure(f"beat_input must be 'mix' or 'separated', got {settings.beat_input!r}")
@@ -89,7 +88,7 @@ def beats(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: dict
           description="Tatum times per track and beat source: AdtSettings.tatum_subdivisions (4 default; 3 or 6 for "
                       "triplet feels) per beat, interpolated between consecutive beats.")
 def tatums(context: dg.AssetExecutionContext, settings: AdtSettings, beats: dict) -> dg.Output[dict]:
-    from adt.beats import tatums_from_beats
+    from adt.rhythm.beats import tatums_from_beats
 
     n = settings.tatum_subdivisions
     b = pd.read_parquet(beats["path"])
@@ -119,7 +118,7 @@ def quantization_stats(context: dg.AssetExecutionContext, tracks: dict, onsets: 
     import mlflow
 
     from adt import tracking
-    from adt.quantization import quantize_onsets, summarize
+    from adt.rhythm.quantization import quantize_onsets, summarize
 
     dataset_of = read_tracks(tracks).set_index("track_id").dataset
     ons = read_onsets(onsets)

@@ -17,7 +17,8 @@ from pipelines.resources import AdtSettings
 def drum_stems(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: dict) -> dg.Output[dict]:
     import mlflow
 
-    from adt import separation, tracking
+    from adt import tracking
+    from adt.separation import umx as separation
 
     profile = settings.get_profile()
     df = read_tracks(tracks)

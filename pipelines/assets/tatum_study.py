@@ -4,7 +4,7 @@ Three frame-to-tatum CRNNs (no LM, skip-bigram LM, GRU LM regularization) are
 trained on the training tracks of the main training combination (the transcriber's
 training sets) on ground-truth tatums, and scored with the frame-level transcriber
 (peak picking + quantization to tatums) on every test split, with estimated
-(madmom) and with ground-truth tatums. Scoring: ``adt.tatum_eval`` (Table II uses
+(madmom) and with ground-truth tatums. Scoring: ``adt.tatum.evaluate`` (Table II uses
 the grid match; the +-50 ms time match is reported beside it).
 """
 
@@ -22,7 +22,7 @@ from adt.config import Profile
 from pipelines.assets.common import read_onsets
 from pipelines.resources import AdtSettings
 
-STUDY_VERSION = "2"  # 2: per-tatum L_tran (adt.regularization.tatum_bce); weight tuning
+STUDY_VERSION = "2"  # 2: per-tatum L_tran (adt.tatum.regularization.tatum_bce); weight tuning
 K = 3  # BD, SD, HH as in the paper
 #: method -> regularizer (None: unregularized); the frame baseline is "frame_crnn".
 REGULARIZERS: dict[str, str | None] = {"tatum_crnn": None, "tatum_bigram": "bigram", "tatum_gru": "gru"}
@@ -31,14 +31,14 @@ EXCERPT_TATUMS = 64  # 4 bars in Fig. 3
 
 
 def study_configs(profile: Profile, channels: int = 16) -> dict:
-    """One :class:`adt.tatum_train.TatumTrainConfig` per tatum model, sized by the profile.
+    """One :class:`adt.tatum.train.TatumTrainConfig` per tatum model, sized by the profile.
 
     steps = epochs x steps_per_epoch, validation every steps_per_epoch, gamma/alpha of the paper
     (Sec. IV-D). Batch: half the profile's batch size, since a 64-tatum segment (~8 s) holds about
     twice the frames of the frame model's 4-s segment (same frames per step). Conv channels: the paper
     gives none; 16 keeps a demo step near 1 s on 2 cores (32 takes about 2.5x as long).
     """
-    from adt.tatum_train import paper_config
+    from adt.tatum.train import paper_config
 
     common = dict(k=K, steps=profile.epochs * profile.steps_per_epoch, eval_every=profile.steps_per_epoch,
                   batch_size=max(1, profile.batch_size // 2), channels=channels, seed=profile.seed)
@@ -52,7 +52,7 @@ def _grids(tatums: dict) -> dict[str, dict[str, np.ndarray]]:
 
 
 def _build(features: dict, ons: pd.DataFrame, grid: dict, ids: list[str], skipped: list[str], what: str) -> list:
-    from adt.tatum_train import make_track
+    from adt.tatum.tracks import make_track
 
     out = []
     for tid in ids:
@@ -69,9 +69,9 @@ def _build(features: dict, ons: pd.DataFrame, grid: dict, ids: list[str], skippe
 
 
 def _frame_model(transcriber: dict):
-    """The transcriber from its ``model_path`` (:func:`adt.train.load_model`: any architecture),
+    """The transcriber from its ``model_path`` (:func:`adt.frame.recipe.load_model`: any architecture),
     else its MLflow ``model_uri``."""
-    from adt.train import load_model
+    from adt.frame.recipe import load_model
 
     path = transcriber.get("model_path")
     if path and Path(path).is_file():
@@ -95,7 +95,7 @@ def run_study(log: Callable[[str], None], features: dict, tatums: dict, onsets: 
     """Train the three tatum models, score the four methods, write Table II and Fig. 3 into ``out_dir``.
 
     With ``profile.tatum_trials`` > 0 each model's loss weights (gamma; alpha with an LM) are tuned
-    on the validation tatum F-measure (:func:`adt.tatum_train.tune_weights`, the paper's Optuna
+    on the validation tatum F-measure (:func:`adt.tatum.train.tune_weights`, the paper's Optuna
     step); otherwise the paper's values are used.
 
     Logged to MLflow (experiment adt/tatum_study: one run, a nested run per model).
@@ -112,11 +112,12 @@ def run_study(log: Callable[[str], None], features: dict, tatums: dict, onsets: 
 
     from adt import tracking
     from adt.atomic import atomic_path
-    from adt.features import TrainingStats
-    from adt.pianoroll import excerpt_start, plot_fig3
-    from adt.tatum_eval import (METHOD_LABELS, evaluate_methods, frame_model_predictor, table_ii, table_ii_markdown,
-                                tatum_model_predictor)
-    from adt.tatum_train import load_lm, predict_tatums, save_model, train_tatum_model, tune_weights
+    from adt.features.stats import TrainingStats
+    from adt.tatum.pianoroll import excerpt_start, plot_fig3
+    from adt.tatum.evaluate import (METHOD_LABELS, evaluate_methods, frame_model_predictor, table_ii, table_ii_markdown, tatum_model_predictor)
+    from adt.tatum.regularization import load_lm
+    from adt.tatum.inference import predict_tatums, save_model
+    from adt.tatum.train import train_tatum_model, tune_weights
     from pipelines.assets.features import training_stats_for
 
     torch.set_num_threads(2)

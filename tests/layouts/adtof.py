@@ -1,4 +1,4 @@
-"""A tiny ADTOF export, zipped as ``adt.datasets.adtof.ARCHIVE``.
+"""A tiny ADTOF export, zipped as ``adt.data.datasets.adtof.ARCHIVE``.
 
 Split folders as ``tf.data.Dataset.save`` writes them (snapshot format version 2): ``snapshot.metadata``
 and ``<run_id>/<shard>.shard/00000000.snapshot`` TFRecord files whose records are serialized TensorProtos,
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adt.tfrecord import make_tensor, proto_field, write_records
+from adt.data.tfrecord import make_tensor, proto_field, write_records
 
 FRAMES, BINS = 400, 84
 RUN_ID = "12946478451316285153"

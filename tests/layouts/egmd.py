@@ -1,4 +1,4 @@
-"""A tiny ``e-gmd-v1.0.0.zip`` in the official layout (see adt.datasets.egmd).
+"""A tiny ``e-gmd-v1.0.0.zip`` in the official layout (see adt.data.datasets.egmd).
 
 ``e-gmd-v1.0.0/e-gmd-v1.0.0.csv`` with the real header and 7 rows (2 drummers, 3
 kits, all three splits; one 3/4 beat and one 3 s fill that the selection rule

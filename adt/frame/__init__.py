@@ -1,0 +1,11 @@
+"""Stage *models* (frame level): transcription models, their training recipe and Optuna sweeps.
+
+Asset ``transcriber`` and ``architecture_study``. Modules: :mod:`~adt.frame.architectures`
+(the tatum paper's FrameCRNN baseline, Sec. IV-D; the thesis's RNN, CNN, CRNN,
+convolutional and vision transformer, ch. 3; search spaces, Tables 3.1 / 5.1),
+:mod:`~adt.frame.recipe` (thesis ch. 5: losses, AdamW, clipping, plateau schedule,
+early stopping, validation micro F), :mod:`~adt.frame.peaks` (madmom peak picking,
+Eq. 10 rules), :mod:`~adt.frame.sweep` (Optuna + MLflow, registry champion),
+:mod:`~adt.frame.study` (the stage: a sweep or a training per training-set
+combination, the architecture study of thesis Table 6.1).
+"""

@@ -1,0 +1,518 @@
+"""Frame-level transcription models: the tatum paper's FrameCRNN baseline, the thesis's five
+architectures, and their Optuna search spaces.
+
+Every model maps a spectrogram (B, T, F) at 100 fps (F = 80 log mel or 84 log
+filtered bins) to onset logits (B, T, K), one per drum and frame, with the interface
+of :class:`FrameCRNN`: a ``config`` dict of constructor kwargs (rebuild with
+``type(model)(**model.config)``), ``mean``/``std`` buffers set by
+:meth:`FrameModel.set_standardization` and applied inside ``forward`` (thesis Sec. 5.2),
+and :meth:`FrameModel.activations` for one track.
+
+Architectures (thesis ch. 3; details the text leaves open follow the thesis's code,
+RunarFosse/automatic-drum-transcription, ``models/``):
+
+* ``"rnn"`` :class:`RNN` (Sec. 3.1.1): stacked bidirectional GRU or LSTM, linear head.
+* ``"cnn"`` :class:`CNN` (Sec. 3.2.1): I conv blocks, then L per-frame fully connected
+  ReLU layers of width H, linear head.
+* ``"crnn"`` :class:`CRNN` (Sec. 3.3.1): two conv blocks (32, 64 channels) + BiGRU/BiLSTM.
+* ``"frame_crnn"`` :class:`FrameCRNN`: the tatum paper's frame-level CRNN baseline
+  (Sec. IV-D, after Vogl et al. 2018): two conv blocks over the spectrogram, a BiGRU over
+  frames, one sigmoid output per drum and frame. Its standardization buffers are those of
+  :class:`StandardizedInput`, as for every model here.
+* ``"conv_transformer"`` :class:`ConvTransformer` (Sec. 3.4.1): two conv blocks, linear
+  projection to D_e, sinusoidal positions, L pre-LN encoder layers (GELU feed-forward).
+* ``"vision_transformer"`` :class:`VisionTransformer` (Sec. 3.5): patches of 1 frame x P
+  bins, so a frame's F/P patches together form its D_e-dim token (Sec. 3.5.2-3.5.3)
+  and the output keeps the input's frame rate; pre-LN encoder as above.
+
+A conv block (Vogl et al. 2018 / Zehren et al., as in the thesis's code) is
+2 x [conv 3x3, ReLU, batch norm], max pool 1x3 over frequency only, 2-D dropout 0.3.
+Time is never pooled, so every output frame is an input frame; each block widens the
+temporal receptive field by 4 frames (I blocks: 1 + 4I frames, 50-130 ms).
+
+:func:`suggest` samples the search spaces (:data:`SEARCH_SPACES`, :data:`OPTIMIZER_SPACE`)
+with an Optuna trial, :func:`build` constructs a model from the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import nn
+
+
+class StandardizedInput:
+    """Mixin for ``nn.Module`` transcribers: per-bin input standardization with the training set's
+    mean and standard deviation (thesis Sec. 5.2), kept as buffers ``mean`` and ``std`` (shape (F,))
+    so that a saved model takes raw features."""
+
+    def _register_standardization(self, n_features: int) -> None:
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+
+    def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Store per-bin training statistics, shape (F,); std is floored at 1e-5.
+
+        Raises:
+            ValueError: a shape other than (F,).
+        """
+        mean, std = torch.as_tensor(mean), torch.as_tensor(std)
+        if mean.shape != self.mean.shape or std.shape != self.std.shape:
+            raise ValueError(f"standardization statistics must have shape ({self.mean.shape[0]},), "
+                             f"got {tuple(mean.shape)} and {tuple(std.shape)}")
+        self.mean.copy_(mean)
+        self.std.copy_(std.clamp_min(1e-5))
+
+    def standardize(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., F) features -> standardized features."""
+        return (x - self.mean) / self.std
+
+
+#: frames per attention window in :meth:`FrameModel.activations` of the transformers: the
+#: 4-s training segments (thesis Sec. 5.1.1), so positions never exceed what training saw
+ATTENTION_WINDOW = 400
+
+
+class FrameModel(StandardizedInput, nn.Module):
+    """Base of the architectures: standardization buffers, input checks, activations.
+
+    Subclasses set ``self.config`` and implement ``_logits`` on standardized input.
+    """
+
+    #: frames per chunk in :meth:`activations` (None: the whole track at once)
+    window: int | None = None
+
+    def __init__(self, n_features: int, n_classes: int):
+        super().__init__()
+        if n_features < 1 or n_classes < 1:
+            raise ValueError(f"need n_features >= 1 and n_classes >= 1, got {n_features}, {n_classes}")
+        self._register_standardization(n_features)
+
+    @property
+    def n_features(self) -> int:
+        return self.mean.shape[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T, F) spectrogram frames. Returns onset logits (B, T, K).
+
+        Raises:
+            ValueError: not 3-D, or F differs from the model's ``n_features``.
+        """
+        if x.ndim != 3 or x.shape[-1] != self.n_features:
+            raise ValueError(f"{type(self).__name__} expects (batch, frames, {self.n_features}) input, "
+                             f"got {tuple(x.shape)}")
+        return self._logits(self.standardize(x))
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def activations(self, features: torch.Tensor) -> torch.Tensor:
+        """Onset activation function (probabilities) for one track: (T, F) -> (T, K), eval mode.
+
+        Models with a ``window`` run on windows of that many frames overlapping by half,
+        each frame taken from the window where it lies most central.
+        """
+        self.eval()
+        t = features.shape[0]
+        if self.window is None or t <= self.window:
+            return torch.sigmoid(self(features.unsqueeze(0)))[0]
+        w = self.window
+        starts = list(range(0, t - w, max(1, w // 2))) + [t - w]
+        out = features.new_empty((t, self.config["n_classes"]))
+        lo = 0
+        for i, s in enumerate(starts):
+            hi = t if i == len(starts) - 1 else (starts[i + 1] + s + w) // 2  # middle of the overlap
+            y = torch.sigmoid(self(features[s:s + w].unsqueeze(0)))[0]
+            out[lo:hi] = y[lo - s:hi - s]
+            lo = hi
+        return out
+
+
+def conv_stack(channels: tuple[int, ...], n_features: int, dropout: float) -> tuple[nn.Sequential, int]:
+    """Conv blocks over (time, frequency): input (B, 1, T, F) -> (B, C, T, F // 3**len(channels)).
+
+    Returns the blocks and the flattened per-frame width C * F'.
+
+    Raises:
+        ValueError: frequency pooling would leave no bins.
+    """
+    layers, c_in, f = [], 1, n_features
+    for c in channels:
+        layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(c),
+                   nn.Conv2d(c, c, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(c),
+                   nn.MaxPool2d((1, 3)), nn.Dropout2d(dropout)]
+        c_in, f = c, f // 3
+    if f < 1:
+        raise ValueError(f"{len(channels)} conv blocks pool {n_features} bins down to none")
+    return nn.Sequential(*layers), c_in * f
+
+
+def _frames(h: torch.Tensor) -> torch.Tensor:
+    """(B, C, T, F') conv output -> (B, T, C * F') per-frame vectors."""
+    b, c, t, f = h.shape
+    return h.permute(0, 2, 1, 3).reshape(b, t, c * f)
+
+
+def _recurrent(cell: str, n_in: int, hidden: int, layers: int, dropout: float) -> nn.Module:
+    if cell not in ("gru", "lstm"):
+        raise ValueError(f"unknown recurrent cell {cell!r}; choose 'gru' or 'lstm'")
+    cls = nn.GRU if cell == "gru" else nn.LSTM
+    return cls(n_in, hidden, num_layers=layers, batch_first=True, bidirectional=True,
+               dropout=dropout if layers > 1 else 0.0)
+
+
+def sinusoidal_encoding(n_frames: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Sinusoidal positional encoding (Vaswani et al. 2017), shape (T, D): sin on even, cos on odd dims."""
+    pos = torch.arange(n_frames, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(n_frames, dim, device=device)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq)[:, : dim // 2]
+    return pe.to(dtype)
+
+
+def _encoder(d_model: int, heads: int, layers: int, dropout: float) -> nn.TransformerEncoder:
+    """Pre-LN encoder (Xiong et al. 2020, thesis ref. [45]), GELU feed-forward of width 4 D, final layer norm."""
+    if d_model % heads:
+        raise ValueError(f"embedding dimension {d_model} is not divisible by {heads} heads")
+    layer = nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=4 * d_model, dropout=dropout,
+                                       activation="gelu", batch_first=True, norm_first=True)
+    return nn.TransformerEncoder(layer, layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False)
+
+
+class RNN(FrameModel):
+    """Bidirectional recurrent network, thesis Sec. 3.1.1: (B, T, F) -> (B, T, K) onset logits.
+
+    Args:
+        cell: "gru" or "lstm"; ``layers`` stacked bidirectional layers of ``hidden`` units
+            per direction; ``dropout`` between layers (0.1 as in the thesis's code).
+    """
+
+    def __init__(self, n_features: int = 80, n_classes: int = 5, cell: str = "gru", layers: int = 2,
+                 hidden: int = 72, dropout: float = 0.1):
+        super().__init__(n_features, n_classes)
+        self.config = dict(n_features=n_features, n_classes=n_classes, cell=cell, layers=layers,
+                           hidden=hidden, dropout=dropout)
+        self.rnn = _recurrent(cell, n_features, hidden, layers, dropout)
+        self.out = nn.Linear(2 * hidden, n_classes)
+
+    def _logits(self, x):
+        return self.out(self.rnn(x)[0])
+
+
+class CNN(FrameModel):
+    """Convolutional network, thesis Sec. 3.2.1: (B, T, F) -> (B, T, K) onset logits.
+
+    Args:
+        conv_blocks: I, the number of conv blocks; block i has ``channels[i]`` kernels
+            (32, 64, 96 in the thesis). Temporal receptive field 1 + 4 I frames.
+        fc_layers, fc_hidden: L per-frame fully connected ReLU layers of width H.
+        dropout: 2-D dropout after each conv block.
+    """
+
+    def __init__(self, n_features: int = 80, n_classes: int = 5, conv_blocks: int = 1, fc_layers: int = 1,
+                 fc_hidden: int = 72, channels: tuple[int, ...] = (32, 64, 96), dropout: float = 0.3):
+        super().__init__(n_features, n_classes)
+        if not 1 <= conv_blocks <= len(channels):
+            raise ValueError(f"conv_blocks must be in 1..{len(channels)}, got {conv_blocks}")
+        self.config = dict(n_features=n_features, n_classes=n_classes, conv_blocks=conv_blocks,
+                           fc_layers=fc_layers, fc_hidden=fc_hidden, channels=tuple(channels), dropout=dropout)
+        self.conv, width = conv_stack(tuple(channels[:conv_blocks]), n_features, dropout)
+        dense = []
+        for _ in range(fc_layers):
+            dense += [nn.Linear(width, fc_hidden), nn.ReLU()]
+            width = fc_hidden
+        self.dense = nn.Sequential(*dense)
+        self.out = nn.Linear(width, n_classes)
+
+    def _logits(self, x):
+        return self.out(self.dense(_frames(self.conv(x.unsqueeze(1)))))
+
+
+
+class CRNN(FrameModel):
+    """Convolutional recurrent network, thesis Sec. 3.3.1: (B, T, F) -> (B, T, K) onset logits.
+
+    Args:
+        cell, layers, hidden: the bidirectional recurrent layers (as :class:`RNN`).
+        channels: kernels of the conv blocks (fixed (32, 64) in the thesis).
+        dropout: 2-D dropout after each conv block; ``rnn_dropout`` between recurrent layers.
+    """
+
+    def __init__(self, n_features: int = 80, n_classes: int = 5, cell: str = "gru", layers: int = 2,
+                 hidden: int = 72, channels: tuple[int, ...] = (32, 64), dropout: float = 0.3,
+                 rnn_dropout: float = 0.1):
+        super().__init__(n_features, n_classes)
+        self.config = dict(n_features=n_features, n_classes=n_classes, cell=cell, layers=layers, hidden=hidden,
+                           channels=tuple(channels), dropout=dropout, rnn_dropout=rnn_dropout)
+        self.conv, width = conv_stack(tuple(channels), n_features, dropout)
+        self.rnn = _recurrent(cell, width, hidden, layers, rnn_dropout)
+        self.out = nn.Linear(2 * hidden, n_classes)
+
+    def _logits(self, x):
+        return self.out(self.rnn(_frames(self.conv(x.unsqueeze(1))))[0])
+
+
+class ConvTransformer(FrameModel):
+    """Convolutional transformer, thesis Sec. 3.4.1: (B, T, F) -> (B, T, K) onset logits.
+
+    Conv blocks, a linear projection of each frame to ``d_model`` (D_e), plus sinusoidal
+    positions, ``layers`` pre-LN encoder layers with ``heads`` heads, a linear head.
+
+    Args:
+        channels: kernels of the conv blocks (fixed (32, 64) in the thesis).
+        dropout: 2-D dropout after each conv block; ``attn_dropout`` inside the encoder
+            layers (0.1 as in the thesis's code).
+
+    Raises:
+        ValueError: ``d_model`` not divisible by ``heads``.
+    """
+
+    window = ATTENTION_WINDOW
+
+    def __init__(self, n_features: int = 80, n_classes: int = 5, d_model: int = 72, layers: int = 2,
+                 heads: int = 2, channels: tuple[int, ...] = (32, 64), dropout: float = 0.3,
+                 attn_dropout: float = 0.1):
+        super().__init__(n_features, n_classes)
+        self.config = dict(n_features=n_features, n_classes=n_classes, d_model=d_model, layers=layers,
+                           heads=heads, channels=tuple(channels), dropout=dropout, attn_dropout=attn_dropout)
+        self.conv, width = conv_stack(tuple(channels), n_features, dropout)
+        self.embed = nn.Linear(width, d_model)
+        self.encoder = _encoder(d_model, heads, layers, attn_dropout)
+        self.out = nn.Linear(d_model, n_classes)
+
+    def _logits(self, x):
+        h = self.embed(_frames(self.conv(x.unsqueeze(1))))
+        h = h + sinusoidal_encoding(h.shape[1], h.shape[2], h.device, h.dtype)
+        return self.out(self.encoder(h))
+
+
+class VisionTransformer(FrameModel):
+    """Vision transformer for frame-level ADT, thesis Sec. 3.5: (B, T, F) -> (B, T, K) onset logits.
+
+    Patch embedding (Sec. 3.5.3): the standardized spectrogram, zero-padded along
+    frequency to N = ceil(F / P) patches of 1 frame x P bins, is linearly projected
+    (a strided conv without activation) to D_e / N channels per patch, plus a learnable
+    (N, D_e / N) patch position embedding; a frame's N patches are flattened into its
+    D_e-dim token (Sec. 3.5.2), so the output has the input's T frames. Then sinusoidal
+    positions over frames, ``layers`` pre-LN encoder layers, a linear head.
+    With F = 84 and P in {7, 14, 21}, N = 12, 6, 4; with F = 80 the same N after padding.
+
+    Raises:
+        ValueError: ``d_model`` not divisible by N or by ``heads``.
+    """
+
+    window = ATTENTION_WINDOW
+
+    def __init__(self, n_features: int = 80, n_classes: int = 5, patch_height: int = 21, d_model: int = 72,
+                 layers: int = 2, heads: int = 2, dropout: float = 0.1):
+        super().__init__(n_features, n_classes)
+        n_patches = -(-n_features // patch_height)
+        if d_model % n_patches:
+            raise ValueError(f"embedding dimension {d_model} is not divisible by the {n_patches} patches "
+                             f"of height {patch_height} per frame of {n_features} bins")
+        self.config = dict(n_features=n_features, n_classes=n_classes, patch_height=patch_height,
+                           d_model=d_model, layers=layers, heads=heads, dropout=dropout)
+        self.pad = n_patches * patch_height - n_features
+        self.patches = nn.Conv2d(1, d_model // n_patches, (1, patch_height), stride=(1, patch_height))
+        self.patch_position = nn.Parameter(0.02 * torch.randn(d_model // n_patches, 1, n_patches))
+        self.encoder = _encoder(d_model, heads, layers, dropout)
+        self.out = nn.Linear(d_model, n_classes)
+
+    def _logits(self, x):
+        x = nn.functional.pad(x, (0, self.pad))  # zeros = the training mean
+        h = _frames(self.patches(x.unsqueeze(1)) + self.patch_position)  # (B, T, D_e)
+        h = h + sinusoidal_encoding(h.shape[1], h.shape[2], h.device, h.dtype)
+        return self.out(self.encoder(h))
+
+
+ARCHITECTURES: dict[str, type[FrameModel]] = {
+    "rnn": RNN,
+    "cnn": CNN,
+    "crnn": CRNN,
+    "conv_transformer": ConvTransformer,
+    "vision_transformer": VisionTransformer,
+}
+
+
+class FrameCRNN(StandardizedInput, nn.Module):
+    """Frame-level CRNN: (B, T, F) log mel -> (B, T, K) onset logits at 100 fps.
+
+    Args:
+        n_features: mel bands F (80).
+        n_classes: drums K (5: BD SD TT HH CY).
+        channels: output channels of the two conv blocks (each: 2 x [conv 3x3,
+            batch norm, ReLU], max pool 1x3 over frequency, dropout).
+        hidden: GRU hidden size per direction; ``layers`` GRU layers.
+    """
+
+    def __init__(self, n_features: int = 80, n_classes: int = 5, channels: tuple[int, int] = (16, 32),
+                 hidden: int = 64, layers: int = 2, dropout: float = 0.3):
+        super().__init__()
+        self.config = dict(n_features=n_features, n_classes=n_classes, channels=tuple(channels),
+                           hidden=hidden, layers=layers, dropout=dropout)
+        blocks, c_in, f = [], 1, n_features
+        for c in channels:
+            blocks += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(),
+                       nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(),
+                       nn.MaxPool2d((1, 3)), nn.Dropout(dropout)]
+            c_in, f = c, f // 3
+        self.conv = nn.Sequential(*blocks)
+        self.gru = nn.GRU(c_in * f, hidden, num_layers=layers, batch_first=True, bidirectional=True,
+                          dropout=dropout if layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(2 * hidden, n_classes)
+        self._register_standardization(n_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T, F) log mel. Returns onset logits (B, T, K)."""
+        h = self.conv(self.standardize(x).unsqueeze(1))  # (B, C, T, F')
+        b, c, t, f = h.shape
+        h = h.permute(0, 2, 1, 3).reshape(b, t, c * f)
+        h, _ = self.gru(h)
+        return self.out(self.dropout(h))
+
+    @torch.no_grad()
+    def activations(self, features: torch.Tensor) -> torch.Tensor:
+        """Onset activation function (probabilities) for one track: (T, F) -> (T, K)."""
+        self.eval()
+        return torch.sigmoid(self(features.unsqueeze(0)))[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """An architecture hyperparameter drawn uniformly from ``values`` (thesis Table 5.1: random choice)."""
+
+    values: tuple
+    meaning: str
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LogUniform:
+    """An optimizer hyperparameter drawn log-uniformly from [low, high] (thesis Table 5.1)."""
+
+    low: float
+    high: float
+    meaning: str
+    source: str = "Table 5.1"
+
+
+#: Architecture search spaces (thesis ch. 3); keys are the constructor kwargs.
+SEARCH_SPACES: dict[str, dict[str, Choice]] = {
+    "rnn": {
+        "cell": Choice(("gru", "lstm"), "recurrent unit", "Sec. 3.1.1"),
+        "layers": Choice((2, 3, 4, 5, 6), "layers L", "Sec. 3.1.1"),
+        "hidden": Choice((72, 144, 288), "hidden size H", "Sec. 3.1.1"),
+    },
+    "cnn": {
+        "conv_blocks": Choice((1, 2, 3), "conv blocks I (32, 64, 96 kernels)", "Sec. 3.2.1"),
+        "fc_layers": Choice((1, 2, 3, 4), "fully connected layers L", "Sec. 3.2.1"),
+        "fc_hidden": Choice((72, 144, 288, 576), "latent size H", "Sec. 3.2.1"),
+    },
+    "crnn": {
+        "cell": Choice(("gru", "lstm"), "recurrent unit", "Sec. 3.3.1"),
+        "layers": Choice((2, 3, 4, 5), "layers L", "Sec. 3.3.1"),
+        "hidden": Choice((72, 144, 288), "hidden size H", "Sec. 3.3.1"),
+    },
+    "conv_transformer": {
+        "d_model": Choice((72, 144, 288), "embedding dimension D_e", "Sec. 3.4.1"),
+        "layers": Choice((2, 4, 6, 8), "attention blocks L", "Sec. 3.4.1"),
+        "heads": Choice((2, 4, 6, 8), "heads H", "Sec. 3.4.1"),
+    },
+    "vision_transformer": {
+        "patch_height": Choice((7, 14, 21), "patch height P (bins)", "Table 3.1"),
+        "heads": Choice((2, 4, 6, 8), "heads H", "Table 3.1"),
+        "layers": Choice((2, 4, 6, 8, 10), "attention blocks L", "Table 3.1"),
+        "d_model": Choice((72, 144, 288, 576), "embedding dimension D_e", "Table 3.1"),
+    },
+}
+
+#: AdamW's search space, the same for every architecture (thesis Sec. 5.6.2, Table 5.1).
+OPTIMIZER_SPACE: dict[str, LogUniform] = {
+    "lr": LogUniform(1e-4, 5e-3, "learning rate"),
+    "weight_decay": LogUniform(1e-6, 1e-2, "weight decay"),
+}
+
+#: settings the thesis fixes (not searched) and their sources, shown by :func:`search_space_table`
+FIXED: dict[str, tuple[str, str]] = {
+    "cnn": ("block: 2 x [conv 3x3, ReLU, BN], max pool 1x3 (freq.), dropout 0.3; ReLU FC layers",
+            "Sec. 3.2.1, thesis code"),
+    "crnn": ("2 conv blocks of 32 and 64 kernels; recurrent dropout 0.1", "Sec. 3.3.1, thesis code"),
+    "conv_transformer": ("2 conv blocks of 32 and 64 kernels; pre-LN, GELU feed-forward 4 D_e, dropout 0.1",
+                         "Sec. 3.4.1, thesis code"),
+    "vision_transformer": ("patches of 1 frame x P bins, one D_e token per frame; encoder as conv transformer",
+                           "Sec. 3.5.2-3.5.3"),
+}
+
+
+def _check_name(name: str) -> None:
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
+
+
+def suggest(trial, name: str) -> dict:
+    """Sample architecture ``name``'s hyperparameters and AdamW's with an Optuna trial.
+
+    Architecture choices use ``trial.suggest_categorical`` under ``"<name>.<kwarg>"``
+    (e.g. ``"crnn.hidden"``); ``"lr"`` and ``"weight_decay"`` use log-uniform
+    ``trial.suggest_float`` (thesis Table 5.1). Returns all as one dict.
+
+    Raises:
+        ValueError: unknown ``name``.
+    """
+    _check_name(name)
+    params = {f"{name}.{key}": trial.suggest_categorical(f"{name}.{key}", list(c.values))
+              for key, c in SEARCH_SPACES[name].items()}
+    for key, r in OPTIMIZER_SPACE.items():
+        params[key] = trial.suggest_float(key, r.low, r.high, log=True)
+    return params
+
+
+def build(name: str, params: dict, n_features: int, n_classes: int) -> FrameModel:
+    """Construct architecture ``name`` from a :func:`suggest` dict for (T, F) inputs and K drums.
+
+    Keys ``"<name>.<kwarg>"`` become constructor kwargs; ``"lr"``/``"weight_decay"`` are
+    ignored; missing hyperparameters take the constructor defaults (the smallest
+    thesis setting).
+
+    Raises:
+        ValueError: unknown ``name``, or a key that belongs to neither this architecture
+            nor the optimizer.
+    """
+    _check_name(name)
+    kwargs, foreign = {}, []
+    for key, value in params.items():
+        if key in OPTIMIZER_SPACE:
+            continue
+        arch, _, kwarg = key.partition(".")
+        if arch != name or kwarg not in SEARCH_SPACES[name]:
+            foreign.append(key)
+        else:
+            kwargs[kwarg] = value
+    if foreign:
+        raise ValueError(f"parameters {foreign} are not hyperparameters of {name!r} "
+                         f"(expected {[f'{name}.{k}' for k in SEARCH_SPACES[name]]})")
+    return ARCHITECTURES[name](n_features=n_features, n_classes=n_classes, **kwargs)
+
+
+def search_space_table() -> str:
+    """Markdown table of every architecture's search space and the optimizer's, with thesis sources."""
+    rows = ["| Architecture | Parameter | Hyperparameter | Values | Source |", "|---|---|---|---|---|"]
+    for name, space in SEARCH_SPACES.items():
+        for key, c in space.items():
+            rows.append(f"| {name} | `{name}.{key}` | {c.meaning} | "
+                        f"{{{', '.join(str(v) for v in c.values)}}} | {c.source} |")
+        if name in FIXED:
+            rows.append(f"| {name} | (fixed) | | {FIXED[name][0]} | {FIXED[name][1]} |")
+    for key, r in OPTIMIZER_SPACE.items():
+        rows.append(f"| all | `{key}` | {r.meaning} (AdamW) | log-uniform [{r.low:g}, {r.high:g}] | {r.source} |")
+    return "\n".join(rows)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

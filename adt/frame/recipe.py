@@ -1,0 +1,418 @@
+"""Training and inference of the frame-level transcribers (thesis ch. 5 recipe).
+
+Recipe (Fosse 2025, Sec. 5.2-5.5; the tatum paper's Sec. IV-D where it is silent):
+
+* AdamW (thesis Sec. 5.3) with the trial's learning rate and weight decay (eps 1e-9
+  as in the tatum paper), BCE on logits with a loss weighting (below);
+* random 4-s segments (400 frames) read lazily from memory-mapped shards;
+* gradient clipping at norm 2 (Sec. 5.3);
+* ``torch.optim.lr_scheduler.ReduceLROnPlateau`` (mode max on the validation micro
+  F-measure, factor 0.2 = "divided by 5", patience 5) and early stopping after 15
+  epochs without improvement (Sec. 5.3). The thesis's text watches the validation
+  loss; here both watch the metric the model is selected on (validation micro F);
+* model selection: the epoch with the best validation micro F-measure (50 ms) after
+  peak picking (Sec. 5.4/5.5; :data:`adt.frame.peaks.PEAK_PICKING`, default
+  ``"thesis"``: madmom peak picking, m = a = w = 2, delta 0.1, peaks >= 0.5);
+* inputs standardized per bin with the training set's mean and standard deviation
+  (Sec. 5.2), stored inside the model.
+
+Seeded: the same data, config and seed give the same history on CPU (the DataLoader
+order, the initialisation and dropout all come from ``config.seed``).
+
+Loss weighting (``TrainConfig.loss_weighting``):
+
+* ``"beta"``: the tatum paper's Eq. 10, onset entries weighted by beta = 8
+  (:func:`adt.frame.architectures.weighted_bce`);
+* ``"infrequency"``: the thesis's infrequency weights (Sec. 5.2): each frame's BCE,
+  summed over classes, is weighted by max(1, sum_i y_ti w_i) with the per-class
+  weights w_i of :func:`adt.features.targets.infrequency_weights` from the training set
+  (:func:`infrequency_bce`).
+
+Architectures: ``"frame_crnn"`` is :class:`adt.frame.architectures.FrameCRNN` (the tatum paper's
+frame-level baseline); every other name is built by ``adt.frame.architectures.build``
+(thesis ch. 3). See :func:`build_model`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from adt.cpu import torch_threads, training_threads
+from adt.metrics import micro_f_measure
+from adt.frame.peaks import peak_picking_params, pick_peaks
+from adt.features.shards import ShardDataset, segment_loader
+from adt.features.stats import TrainingStats
+from adt.frame.architectures import FrameCRNN
+from adt.vocab import CLASSES_5
+
+LOSS_WEIGHTINGS = ("beta", "infrequency")
+#: Architecture name of :class:`adt.frame.architectures.FrameCRNN` (the tatum paper's frame baseline).
+FRAME_CRNN = "frame_crnn"
+#: Optimizer hyperparameters inside a ``params`` dict (the rest are the architecture's).
+OPTIMIZER_PARAMS = ("lr", "weight_decay")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of :func:`train_model` (epochs count; ``*_patience`` in epochs)."""
+
+    epochs: int = 8
+    steps_per_epoch: int = 60
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    beta: float = 8.0
+    grad_clip: float = 2.0
+    #: ReduceLROnPlateau on the validation micro F: lr *= lr_factor after lr_patience bad epochs
+    lr_factor: float = 0.2
+    lr_patience: int = 5
+    #: stop after this many epochs without improvement (None: never)
+    early_stop_patience: int | None = 15
+    #: name in adt.frame.peaks.PEAK_PICKING used for the validation F-measure (and kept with the model)
+    peak_picking: str = "thesis"
+    # FrameCRNN defaults (architecture "frame_crnn"; overridden by ``params``)
+    channels: tuple[int, int] = (16, 32)
+    hidden: int = 64
+    layers: int = 2
+    dropout: float = 0.3
+    seed: int = 1234
+    #: "beta" (tatum paper Eq. 10) or "infrequency" (thesis Sec. 5.2), see the module docstring
+    loss_weighting: str = "beta"
+    #: DataLoader worker processes (0: read in the training process; on 2 cores that is fast enough,
+    #: see benchmarks/bench_features.py)
+    num_workers: int = 0
+    #: torch CPU threads while training (None: adt.cpu.training_threads(architecture): 1 for the
+    #: recurrent FrameCRNN and RNN, 2 for the others; restored afterwards)
+    num_threads: int | None = None
+
+    @classmethod
+    def for_profile(cls, profile, **overrides) -> TrainConfig:
+        """The config of an :class:`adt.config.Profile`: its epochs, steps per epoch, batch size and seed.
+
+        Patience scales down for short runs so the scheduler and early stopping can act
+        at all: lr_patience = min(5, max(1, epochs // 4)) and early stopping after
+        3 x lr_patience epochs (the thesis's 5 and 15 from 20 epochs on; tiny: 1/3,
+        demo (5 epochs): 1/3, full (40 epochs): 5/15). ``epochs`` in ``overrides`` is the
+        one the patience scales with; explicit patience overrides win.
+        """
+        epochs = int(overrides.get("epochs", profile.epochs))
+        lr_patience = min(5, max(1, epochs // 4))
+        values = dict(epochs=epochs, steps_per_epoch=profile.steps_per_epoch,
+                      batch_size=profile.batch_size, seed=profile.seed, lr_patience=lr_patience,
+                      early_stop_patience=3 * lr_patience)
+        return cls(**{**values, **overrides})
+
+
+def weighted_bce(logits: torch.Tensor, targets: torch.Tensor, beta: float = 8.0) -> torch.Tensor:
+    """Frame-level weighted cross entropy, tatum paper Eq. 10 (beta = 8), averaged over entries.
+
+    Onset frames are weighted by ``beta`` to offset how rare they are.
+    """
+    pos_weight = torch.full((logits.shape[-1],), beta, dtype=logits.dtype, device=logits.device)
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)
+
+
+def seed_everything(seed: int, threads: int | None = None) -> None:
+    """Seed Python, NumPy and PyTorch; use ``threads`` CPU threads (None: unchanged).
+
+    Also flushes denormal floats to zero: on CPU, denormals in GRU/LSTM gradients
+    slowed training down up to 100x.
+    """
+    torch.set_flush_denormal(True)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+def infrequency_bce(logits: torch.Tensor, targets: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
+    """BCE with the thesis's frame-wise infrequency weighting (Sec. 5.2).
+
+    loss = mean over (batch, frame) of max(1, sum_i y_ti w_i) * sum_i BCE(logit_ti, y_ti),
+    as in the thesis's training code (RunarFosse/automatic-drum-transcription).
+
+    Args:
+        logits, targets: (B, T, K); targets may hold widened 0.5 values.
+        class_weights: (K,) infrequency weights w_i.
+    """
+    frame_weights = (targets * class_weights).sum(-1).clamp_min(1.0)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
+    return (bce * frame_weights).mean()
+
+
+def shard_stats(shard_dirs: list[Path]) -> TrainingStats:
+    """:class:`TrainingStats` over all frames of the shards (streamed one segment at a time).
+
+    Counts overlapping and zero-padded segment frames; the pipeline uses the exact per-track
+    statistics (:meth:`adt.features.stats.TrainingStats.of_tracks`) and passes them to
+    :func:`train_model` instead.
+
+    Raises:
+        ValueError: no training segments.
+    """
+    out = None
+    for d in shard_dirs:
+        index = json.loads((Path(d) / "index.json").read_text())
+        for shard in index["shards"]:
+            x = np.load(Path(d) / f"{shard['name']}.x.npy", mmap_mode="r")
+            y = np.load(Path(d) / f"{shard['name']}.y.npy", mmap_mode="r")
+            for seg_x, seg_y in zip(x, y):
+                one = TrainingStats.of_track(seg_x, seg_y, index.get("feature_type"))
+                out = one if out is None else out + one
+    if out is None:
+        raise ValueError(f"no training segments in {[str(d) for d in shard_dirs]}")
+    return out
+
+
+def feature_stats(shard_dirs: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-band mean and standard deviation over all frames of the shards, shape (F,) (see :func:`shard_stats`)."""
+    stats = shard_stats(shard_dirs)
+    return torch.from_numpy(stats.mean), torch.from_numpy(stats.std)
+
+
+def frame_crnn_params(config: TrainConfig, params: dict | None = None) -> dict:
+    """FrameCRNN hyperparameters: ``config``'s, overridden by ``params`` (keys ``"<kwarg>"`` or
+    ``"frame_crnn.<kwarg>"``; ``channels`` int c means (c, 2c)); ``lr`` and ``weight_decay`` pass through."""
+    prefix = f"{FRAME_CRNN}."
+    out = {"channels": list(config.channels), "hidden": config.hidden, "layers": config.layers,
+           "dropout": config.dropout}
+    out.update({k.removeprefix(prefix): v for k, v in (params or {}).items()})
+    c = out["channels"]
+    out["channels"] = [int(c), 2 * int(c)] if isinstance(c, int | np.integer) else [int(v) for v in c]
+    return out
+
+
+def build_model(architecture: str, params: dict, n_features: int, n_classes: int) -> torch.nn.Module:
+    """A fresh model: (B, T, F) features -> (B, T, K) onset logits.
+
+    Args:
+        architecture: ``"frame_crnn"`` (:class:`adt.frame.architectures.FrameCRNN`) or a name in
+            ``adt.frame.architectures.ARCHITECTURES`` (thesis ch. 3).
+        params: the architecture's hyperparameters, keyed ``"<architecture>.<kwarg>"`` as
+            ``adt.frame.architectures.suggest`` returns them (``frame_crnn`` also takes bare kwargs);
+            ``lr`` and ``weight_decay`` are ignored.
+
+    Raises:
+        ValueError: an unknown architecture (from ``adt.frame.architectures.build``).
+    """
+    arch_params = {k: v for k, v in params.items() if k not in OPTIMIZER_PARAMS}
+    if architecture == FRAME_CRNN:
+        arch_params = {k.removeprefix(f"{FRAME_CRNN}."): v for k, v in arch_params.items()}
+        arch_params["channels"] = tuple(arch_params["channels"])
+        return FrameCRNN(n_features=n_features, n_classes=n_classes, **arch_params)
+    from adt.frame import architectures
+
+    return architectures.build(architecture, arch_params, n_features, n_classes)
+
+
+def predict_activations(model: torch.nn.Module, features: np.ndarray) -> np.ndarray:
+    """Onset activation function of one track: (T, F) features -> (T, K) probabilities."""
+    return model.activations(torch.from_numpy(np.array(features, dtype=np.float32))).numpy()  # copy: mmaps are read-only
+
+
+def model_peak_picking(model: torch.nn.Module) -> str | dict:
+    """The peak picking a model was selected with (``model.peak_picking``; ``"paper"`` for older models)."""
+    return getattr(model, "peak_picking", None) or "paper"
+
+
+def transcribe_features(model: torch.nn.Module, features: np.ndarray,
+                        peak_picking: str | dict | None = None) -> dict[str, np.ndarray]:
+    """Onset times (seconds) per drum class from feature frames (T, F), via peak picking
+    (default: the model's own, :func:`model_peak_picking`)."""
+    params = peak_picking_params(peak_picking or model_peak_picking(model))
+    return pick_peaks(predict_activations(model, features), **params)
+
+
+def evaluate(model: torch.nn.Module, items: list[tuple[Path, dict[str, np.ndarray]]],
+             classes: tuple[str, ...] = CLASSES_5, peak_picking: str | dict | None = None) -> dict:
+    """Micro F-measure (50 ms) of ``model`` on tracks given as (features .npy, reference onsets);
+    see :func:`adt.metrics.micro_f_measure` for the keys."""
+    refs, ests = [], []
+    for feat_path, ref in items:
+        ests.append(transcribe_features(model, np.load(feat_path, mmap_mode="r"), peak_picking))
+        refs.append(ref)
+    return micro_f_measure(refs, ests, classes=classes)
+
+
+def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.ndarray]]],
+                config: TrainConfig = TrainConfig(), architecture: str = FRAME_CRNN, params: dict | None = None,
+                on_epoch: Callable[[int, dict], None] | None = None, stats: TrainingStats | None = None,
+                trial: Any = None, extra_metrics: Callable[[torch.nn.Module], dict] | None = None,
+                ) -> tuple[torch.nn.Module, list[dict]]:
+    """Train one transcriber with the thesis recipe (module docstring); keep the best validation epoch.
+
+    Args:
+        train_dirs: shard folders (see :func:`adt.features.shards.write_shards`); the model's
+            input width is their feature width (80 log mel, 84 log filtered).
+        val_items: validation tracks as (features .npy, reference onsets per class in
+            seconds). Without them the epoch with the lowest training loss is kept.
+        architecture, params: see :func:`build_model`; ``params["lr"]`` and
+            ``params["weight_decay"]`` override ``config``'s.
+        on_epoch: called with (epoch, metrics) after each epoch (for MLflow logging).
+        stats: the training set's statistics (standardization, infrequency weights);
+            default: :func:`shard_stats` of ``train_dirs``.
+        trial: an Optuna trial: the validation micro F is reported after each epoch
+            (``trial.report(val_f, epoch)``) and ``optuna.TrialPruned`` raised when
+            ``trial.should_prune()``.
+        extra_metrics: called with the model (eval mode) after each epoch's validation; the
+            metrics it returns join the epoch's (e.g. a test-set F-measure curve; never used
+            for selection).
+
+    Returns:
+        The best model (eval mode, with attributes ``feature_type``, ``architecture``,
+        ``hparams``, ``peak_picking``, ``best_epoch``, ``best_val_f``) and the per-epoch
+        history: epoch, loss (training), val_f, lr (during the epoch), grad_norm and
+        grad_norm_max (before clipping), seconds.
+
+    Raises:
+        ValueError: no training segments, an unknown ``loss_weighting`` or peak picking,
+            or statistics whose width differs from the shards'.
+        optuna.TrialPruned: ``trial`` was pruned.
+    """
+    if config.loss_weighting not in LOSS_WEIGHTINGS:
+        raise ValueError(f"unknown loss weighting {config.loss_weighting!r}; choose one of {LOSS_WEIGHTINGS}")
+    peak_picking_params(config.peak_picking)  # fail early on an unknown name
+    threads = config.num_threads if config.num_threads is not None else training_threads(architecture)
+    with torch_threads(threads):
+        return _train_model(train_dirs, val_items, config, architecture, params, on_epoch, stats, trial,
+                            extra_metrics)
+
+
+def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, stats, trial, extra_metrics):
+    """:func:`train_model`'s body, run under its thread count."""
+    seed_everything(config.seed)
+    data = ShardDataset(train_dirs)
+    if len(data) == 0:
+        raise ValueError(f"no training segments in {[str(d) for d in train_dirs]}")
+    if stats is None:
+        stats = shard_stats(train_dirs)
+    if len(stats.total) != data.n_features or len(stats.onsets) != data.n_classes:
+        raise ValueError(f"statistics of {len(stats.total)} bins x {len(stats.onsets)} classes do not fit "
+                         f"shards of {data.n_features} x {data.n_classes} in {[str(d) for d in train_dirs]}")
+    class_weights = torch.from_numpy(stats.infrequency_weights())
+    hparams = dict(params or {})
+    if architecture == FRAME_CRNN:
+        hparams = frame_crnn_params(config, hparams)
+    hparams.setdefault("lr", config.lr)
+    hparams.setdefault("weight_decay", config.weight_decay)
+    model = build_model(architecture, hparams, data.n_features, data.n_classes)
+    model.set_standardization(torch.from_numpy(stats.mean), torch.from_numpy(stats.std))
+    opt = torch.optim.AdamW(model.parameters(), lr=float(hparams["lr"]), weight_decay=float(hparams["weight_decay"]),
+                            eps=1e-9)
+    # threshold 0: any increase of the validation F counts, as for early stopping and selection
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=config.lr_factor,
+                                                           patience=config.lr_patience, threshold=0.0)
+    loader = segment_loader(data, config.batch_size, config.steps_per_epoch * config.batch_size, config.seed,
+                            num_workers=config.num_workers)
+
+    def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if config.loss_weighting == "infrequency":
+            return infrequency_bce(logits, y, class_weights)
+        return weighted_bce(logits, y, config.beta)
+
+    best_score, best_epoch, best_state, history, since_best = -np.inf, 0, None, [], 0
+    for epoch in range(1, config.epochs + 1):
+        start, losses, norms = time.perf_counter(), [], []
+        lr = opt.param_groups[0]["lr"]
+        model.train()
+        for x, y in loader:
+            opt.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)))
+            opt.step()
+            losses.append(loss.item())
+        val_f = float(evaluate(model, val_items, peak_picking=config.peak_picking)["f"]) if val_items else float("nan")
+        metrics = {"epoch": epoch, "loss": float(np.mean(losses)), "val_f": val_f, "lr": lr,
+                   "grad_norm": float(np.mean(norms)), "grad_norm_max": float(np.max(norms)),
+                   "seconds": time.perf_counter() - start}
+        if extra_metrics is not None:
+            model.eval()
+            metrics.update(extra_metrics(model))
+        history.append(metrics)
+        if on_epoch:
+            on_epoch(epoch, metrics)
+        score = val_f if val_items else -metrics["loss"]
+        if best_state is None or score > best_score:
+            best_score, best_epoch, best_state, since_best = score, epoch, copy.deepcopy(model.state_dict()), 0
+        else:
+            since_best += 1
+        scheduler.step(score)
+        if trial is not None:
+            import optuna
+
+            trial.report(score, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation F {score:.4f})")
+        if config.early_stop_patience is not None and since_best >= config.early_stop_patience:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    model.feature_type = data.feature_type or stats.feature_type or "log_mel"
+    model.architecture, model.hparams, model.peak_picking = architecture, hparams, config.peak_picking
+    model.best_epoch, model.io_dims = best_epoch, (data.n_features, data.n_classes)
+    model.best_val_f = float(best_score) if val_items else float("nan")
+    return model, history
+
+
+def train_frame_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.ndarray]]],
+                      config: TrainConfig = TrainConfig(),
+                      on_epoch: Callable[[int, dict], None] | None = None,
+                      stats: TrainingStats | None = None) -> tuple[FrameCRNN, list[dict]]:
+    """:func:`train_model` of the :class:`FrameCRNN` with ``config``'s hyperparameters."""
+    return train_model(train_dirs, val_items, config, FRAME_CRNN, None, on_epoch, stats)
+
+
+def save_model(model: torch.nn.Module, path: str | Path) -> Path:
+    """Write a trained model's checkpoint atomically (architecture, hyperparameters, weights,
+    feature type, peak picking); read it with :func:`load_model`."""
+    from adt.atomic import atomic_path
+
+    dims = getattr(model, "io_dims", None) or (model.config["n_features"], model.config["n_classes"])
+    state = {"architecture": getattr(model, "architecture", FRAME_CRNN), "hparams": getattr(model, "hparams", {}),
+             "config": model.config, "n_features": int(dims[0]), "n_classes": int(dims[1]),
+             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+             "feature_type": getattr(model, "feature_type", "log_mel"), "peak_picking": model_peak_picking(model),
+             "best_epoch": getattr(model, "best_epoch", None), "best_val_f": getattr(model, "best_val_f", None)}
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(state, tmp)
+    return Path(path)
+
+
+def load_model(path: str | Path) -> torch.nn.Module:
+    """A model written by :func:`save_model` (or an older ``{"config", "state_dict"}``
+    FrameCRNN checkpoint), in eval mode on CPU.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not a transcriber checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model checkpoint")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "state_dict" not in state or "config" not in state:
+        raise ValueError(f"{path}: not a transcriber checkpoint (expected keys config, state_dict)")
+    arch = state.get("architecture", FRAME_CRNN)
+    if arch == FRAME_CRNN:
+        model = FrameCRNN(**state["config"])
+    else:
+        model = build_model(arch, state["hparams"], state["n_features"], state["n_classes"])
+    model.load_state_dict(state["state_dict"])
+    model.feature_type = state.get("feature_type", "log_mel")
+    model.architecture, model.hparams = arch, state.get("hparams", {})
+    model.io_dims = (state.get("n_features", state["config"].get("n_features")),
+                     state.get("n_classes", state["config"].get("n_classes")))
+    model.peak_picking = state.get("peak_picking", "paper")
+    model.best_epoch, model.best_val_f = state.get("best_epoch"), state.get("best_val_f")
+    return model.eval()

@@ -1,0 +1,342 @@
+"""Hyperparameter sweeps of the transcribers with Optuna, tracked in MLflow (thesis Sec. 5.5-5.6).
+
+One Optuna study per (training combination, architecture) or per (training
+combination, all architectures), the architecture then being a categorical
+parameter. Sampler: TPE (Bayesian optimization, as the thesis's ``OptunaSearch``),
+seeded with ``seed`` + the trials already in the study so a resumed study does not
+replay its first draws; pruner: ``MedianPruner`` on the validation micro F-measure
+reported after every epoch (:func:`adt.frame.recipe.train_model`). Search space (thesis
+Table 5.1): learning rate log-uniform in [1e-4, 5e-3], weight decay log-uniform in
+[1e-6, 1e-2], every architecture-specific hyperparameter a categorical choice
+(``adt.frame.architectures.suggest``; :func:`suggest_frame_crnn` for the tatum paper's
+frame baseline, whose GRU layers and hidden size the paper also tuned with Optuna).
+Architecture parameters are named ``<architecture>.<kwarg>``, ``lr`` and
+``weight_decay`` are shared. With several architectures a new study first runs one
+trial per architecture (enqueued), so every architecture gets at least one model.
+
+MLflow: :func:`run_sweep` opens one parent run; each trial is a nested run with its
+parameters, per-epoch curves (loss, val_f, lr, grad_norm) and its checkpoint
+(``model/trial-NNNN.pt``, :func:`adt.frame.recipe.save_model`) as artifact. The best
+trial's model can be registered as ``tracking.MODEL_NAME`` and promoted to the alias
+``champion`` unless the champion scored higher on the same validation data
+(:func:`adt.tracking.promote`; otherwise it becomes ``challenger``).
+
+Storage: None means the SQLite file ``<data>/optuna/transcriber.db``; any Optuna RDB
+URL works, and the study is opened with ``load_if_exists=True``, so several worker
+processes calling :func:`run_sweep` with the same storage and study name share one
+study (each runs ``n_trials`` more trials).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adt.config import data_dir
+from adt.features.stats import TrainingStats
+from adt.frame.recipe import FRAME_CRNN, TrainConfig, load_model, save_model, train_model
+
+#: Thesis Table 5.1: optimizer search space.
+LR_RANGE = (1e-4, 5e-3)
+WEIGHT_DECAY_RANGE = (1e-6, 1e-2)
+#: FrameCRNN choices: the tatum paper tuned "the number of GRU layers, the hidden dimension" with Optuna
+#: (Sec. IV-D; it found 3 x 98); conv blocks and dropout (0.3) stay at the TrainConfig values.
+FRAME_CRNN_SPACE = {"hidden": (32, 64, 98), "layers": (1, 2, 3)}
+
+
+def default_storage() -> str:
+    """The SQLite study storage ``<data>/optuna/transcriber.db`` (folder created)."""
+    path = data_dir() / "optuna" / "transcriber.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def masked(storage: str) -> str:
+    """``storage`` with any password hidden (for logs and MLflow params)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(storage).render_as_string(hide_password=True)
+    except Exception:  # not a URL sqlalchemy knows: log nothing secret
+        return storage.split("@")[-1]
+
+
+def architecture_names() -> tuple[str, ...]:
+    """``"frame_crnn"`` followed by ``adt.frame.architectures.ARCHITECTURES`` (when that module is present)."""
+    try:
+        from adt.frame.architectures import ARCHITECTURES
+    except ImportError:
+        return (FRAME_CRNN,)
+    return (FRAME_CRNN, *[a for a in ARCHITECTURES if a != FRAME_CRNN])
+
+
+def suggest_frame_crnn(trial: Any) -> dict:
+    """Hyperparameters of :class:`adt.frame.architectures.FrameCRNN` from an Optuna trial, named like
+    ``adt.frame.architectures.suggest``'s: ``"frame_crnn.<kwarg>"`` (``channels`` c: blocks (c, 2c)),
+    plus ``"lr"`` and ``"weight_decay"``."""
+    params = {f"{FRAME_CRNN}.{name}": trial.suggest_categorical(f"{FRAME_CRNN}.{name}", list(choices))
+              for name, choices in FRAME_CRNN_SPACE.items()}
+    params["lr"] = trial.suggest_float("lr", *LR_RANGE, log=True)
+    params["weight_decay"] = trial.suggest_float("weight_decay", *WEIGHT_DECAY_RANGE, log=True)
+    return params
+
+
+def suggest_params(trial: Any, architecture: str) -> dict:
+    """The trial's hyperparameters for ``architecture`` (includes ``lr`` and ``weight_decay``).
+
+    Raises:
+        ValueError: an unknown architecture (from ``adt.frame.architectures.suggest``).
+    """
+    if architecture == FRAME_CRNN:
+        return suggest_frame_crnn(trial)
+    from adt.frame import architectures
+
+    return dict(architectures.suggest(trial, architecture))
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """What :func:`run_sweep` found. ``trials``: one record per trial of the whole study
+    (trial, state, val_f, architecture, params, best_epoch, epochs, seconds, mlflow_run_id)."""
+
+    study_name: str
+    storage: str  # password hidden
+    n_trials: int  # in the study, all calls together
+    best_trial: int
+    best_value: float  # validation micro F of the best trial's selected epoch
+    architecture: str
+    params: dict
+    model_path: str
+    history: list[dict]
+    run_id: str  # this call's parent MLflow run
+    trial_run_ids: list[str]  # this call's nested runs
+    trials: list[dict]
+    #: architecture -> its best complete trial: trial, val_f, params, model_path
+    per_architecture: dict = dataclasses.field(default_factory=dict)
+    model_uri: str | None = None  # models:/<name>/<version> when registered
+    champion_uri: str | None = None  # models:/<name>@champion when registered
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def trial_records(study: Any) -> list[dict]:
+    """One JSON-able record per trial of ``study`` (see :class:`SweepResult`)."""
+    out = []
+    for t in study.trials:
+        out.append({"trial": t.number, "state": t.state.name,
+                    "val_f": float(t.value) if t.value is not None else None,
+                    "architecture": t.user_attrs.get("architecture"), "params": t.user_attrs.get("params", {}),
+                    "best_epoch": t.user_attrs.get("best_epoch"),
+                    "epochs": t.user_attrs.get("epochs", len(t.intermediate_values)),
+                    "seconds": t.user_attrs.get("seconds"), "mlflow_run_id": t.user_attrs.get("mlflow_run_id")})
+    return out
+
+
+def trials_markdown(records: list[dict]) -> str:
+    """The trials as a Markdown table (parameters abbreviated)."""
+    import pandas as pd
+
+    def fmt(v: Any) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    rows = [{"trial": r["trial"], "state": r["state"], "architecture": r["architecture"],
+             "val F": "-" if r["val_f"] is None else f"{r['val_f']:.3f}", "epochs": r["epochs"],
+             "params": ", ".join(f"{k}={fmt(v)}" for k, v in sorted((r["params"] or {}).items()))} for r in records]
+    return pd.DataFrame(rows).to_markdown(index=False) if rows else "(no trials)"
+
+
+def best_per_architecture(study: Any) -> dict[str, Any]:
+    """The best complete trial (highest validation F, earliest on ties) of each architecture in ``study``."""
+    import optuna
+
+    best: dict[str, Any] = {}
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        arch = t.user_attrs.get("architecture")
+        if arch is not None and (arch not in best or t.value > best[arch].value):
+            best[arch] = t
+    return best
+
+
+def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.ndarray]]], out_dir: str | Path, *,
+              n_trials: int, config: TrainConfig = TrainConfig(), architectures: Sequence[str] = (FRAME_CRNN,),
+              budget: int | None = None,
+              study_name: str = "transcriber", storage: str | None = None, stats: TrainingStats | None = None,
+              register: bool = False, stage: str = "transcriber", run_name: str | None = None,
+              run_params: dict | None = None, artifacts: dict[str, str | Path] | None = None,
+              pruner_startup_trials: int | None = None,
+              pruner_warmup_epochs: int = 0, log: Callable[[str], None] | None = None) -> SweepResult:
+    """Run ``n_trials`` Optuna trials of :func:`adt.frame.recipe.train_model` and keep the best model.
+
+    Args:
+        train_dirs, val_items, stats: as :func:`adt.frame.recipe.train_model` (validation
+            tracks are required: they are the objective).
+        out_dir: folder for the trial checkpoints ``trial-NNNN.pt``.
+        n_trials: trials this call runs (a shared study grows by this many), or with ``budget``
+            at most this many.
+        budget: the study's total of finished (complete or pruned) trials: a call runs only
+            what is missing (optuna's ``MaxTrialsCallback`` stops workers sharing the study at
+            the total), so a sweep interrupted by the end of a session resumes where it stopped.
+        config: the fixed training settings (epochs, steps, batch, loss, peak picking,
+            seed: every trial trains with the same seed).
+        architectures: one name (a per-architecture study) or several (the architecture
+            is a categorical parameter ``"architecture"``); see :func:`architecture_names`.
+        study_name, storage: the Optuna study; storage None -> :func:`default_storage`.
+        register: register the best trial's model as ``tracking.MODEL_NAME`` and promote it
+            (:func:`register_champion`).
+        stage, run_name, run_params: the parent MLflow run (experiment ``adt/<stage>``);
+            ``artifacts``: artifact path -> local folder, logged to it (e.g. the training statistics).
+        pruner_startup_trials: complete trials before the MedianPruner prunes
+            (default min(5, max(1, n_trials // 2))); pruner_warmup_epochs: epochs before it may.
+        log: progress messages (e.g. Dagster's ``context.log.info``).
+
+    Returns:
+        :class:`SweepResult` over the whole study (all calls that shared it).
+
+    Raises:
+        ValueError: no validation tracks, no architectures, or n_trials < 1.
+        RuntimeError: the study has no complete trial, or the best trial's checkpoint is gone.
+    """
+    import mlflow
+    import optuna
+
+    from adt import tracking
+
+    if not val_items:
+        raise ValueError("a sweep needs validation tracks (its objective is their micro F-measure)")
+    architectures = tuple(architectures)
+    if not architectures or int(n_trials) < 1:
+        raise ValueError(f"need at least one architecture and one trial, got {architectures} and {n_trials}")
+    log = log or (lambda msg: None)
+    storage = storage or default_storage()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    startup = pruner_startup_trials if pruner_startup_trials is not None else min(5, max(1, int(n_trials) // 2))
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=pruner_warmup_epochs)
+    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
+                                load_if_exists=True, pruner=pruner)
+    n_before = len(study.trials)
+    study.sampler = optuna.samplers.TPESampler(seed=config.seed + n_before)
+    if len(architectures) > 1 and n_before == 0:
+        for arch in architectures:  # one model per architecture before TPE takes over
+            study.enqueue_trial({"architecture": arch})
+    trial_run_ids: list[str] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        if len(architectures) > 1:
+            arch = trial.suggest_categorical("architecture", list(architectures))
+        else:
+            arch = architectures[0]
+        params = suggest_params(trial, arch)
+        trial.set_user_attr("architecture", arch)
+        trial.set_user_attr("params", params)
+        t0, pruned = time.perf_counter(), None
+        with mlflow.start_run(run_name=f"trial-{trial.number}[{arch}]", nested=True,
+                              experiment_id=parent.info.experiment_id) as child:
+            trial_run_ids.append(child.info.run_id)
+            trial.set_user_attr("mlflow_run_id", child.info.run_id)
+            mlflow.set_tags({"optuna.study": study_name, "optuna.trial": trial.number, "architecture": arch})
+            mlflow.log_params({"architecture": arch, **params})
+            log(f"{study_name} trial {trial.number}: {arch} {params}")
+
+            def on_epoch(epoch: int, m: dict) -> None:
+                mlflow.log_metrics({k: v for k, v in m.items() if k != "epoch"}, step=epoch)
+                log(f"trial {trial.number} epoch {epoch}: loss {m['loss']:.4f} val F {m['val_f']:.4f} lr {m['lr']:.2e}")
+
+            try:
+                model, history = train_model(train_dirs, val_items, config, arch, params, on_epoch=on_epoch,
+                                             stats=stats, trial=trial)
+            except optuna.TrialPruned as exc:
+                pruned = exc
+                mlflow.set_tag("optuna.state", "PRUNED")
+            else:
+                path = save_model(model, out_dir / f"trial-{trial.number:04d}.pt")
+                mlflow.log_artifact(str(path), "model")
+                mlflow.log_metric("best_val_f", model.best_val_f)
+                mlflow.set_tag("optuna.state", "COMPLETE")
+                trial.set_user_attr("model_path", str(path))
+                trial.set_user_attr("best_epoch", model.best_epoch)
+                trial.set_user_attr("epochs", len(history))
+                trial.set_user_attr("history", history)
+            trial.set_user_attr("seconds", time.perf_counter() - t0)
+        if pruned is not None:
+            log(f"trial {trial.number} pruned: {pruned}")
+            raise pruned
+        return float(model.best_val_f)
+
+    params = {"study": study_name, "storage": masked(storage), "n_trials": n_trials,
+              "architectures": ",".join(architectures), "sampler": "TPE", "pruner": f"Median(startup={startup})",
+              **{f"train.{k}": v for k, v in dataclasses.asdict(config).items()}, **(run_params or {})}
+    with tracking.run(stage, run_name or f"sweep[{study_name}]", params=params) as parent:
+        for name, folder in (artifacts or {}).items():
+            mlflow.log_artifacts(str(folder), name)
+        finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        to_run = int(n_trials)
+        if budget is not None:
+            finished = len(study.get_trials(deepcopy=False, states=finished_states))
+            to_run = min(to_run, max(0, int(budget) - finished))
+            log(f"study {study_name}: {finished} of {budget} trials finished before, running {to_run}")
+        if to_run:
+            study.optimize(objective, n_trials=to_run, callbacks=[optuna.study.MaxTrialsCallback(
+                int(budget), states=finished_states)] if budget is not None else None)
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if not complete:
+            raise RuntimeError(f"study {study_name!r} has no complete trial")
+        best = study.best_trial
+        model_path = best.user_attrs.get("model_path")
+        if not model_path or not Path(model_path).is_file():
+            raise RuntimeError(f"study {study_name!r}: the checkpoint of best trial {best.number} is missing "
+                               f"({model_path})")
+        records = trial_records(study)
+        mlflow.log_params({"best.trial": best.number, "best.architecture": best.user_attrs["architecture"],
+                           **{f"best.{k}": v for k, v in best.user_attrs["params"].items()}})
+        mlflow.log_metric("best_val_f", float(best.value))
+        mlflow.log_text(trials_markdown(records), "trials.md")
+        result = SweepResult(study_name=study_name, storage=masked(storage), n_trials=len(study.trials),
+                             best_trial=best.number, best_value=float(best.value),
+                             architecture=best.user_attrs["architecture"], params=dict(best.user_attrs["params"]),
+                             model_path=model_path, history=list(best.user_attrs.get("history", [])),
+                             run_id=parent.info.run_id, trial_run_ids=trial_run_ids, trials=records,
+                             per_architecture={a: {"trial": t.number, "val_f": float(t.value),
+                                                   "params": dict(t.user_attrs["params"]),
+                                                   "model_path": t.user_attrs["model_path"]}
+                                               for a, t in best_per_architecture(study).items()})
+        if register:
+            result.model_uri = register_champion(load_model(model_path), evaluation_key(val_items, config), log)
+            result.champion_uri = tracking.champion_uri()
+    return result
+
+
+def evaluation_key(val_items: list[tuple[Path, dict]], config) -> str:
+    """What a validation F-measure was measured on: the validation feature files and the peak picking
+    (scores with the same key compare; :func:`adt.tracking.promote`)."""
+    from adt.cache import cache_key
+
+    return cache_key("evaluation", sorted(str(p) for p, _ in val_items), str(config.peak_picking))
+
+
+def register_champion(model: Any, evaluation: str, log: Callable[[str], None] = print) -> str:
+    """Log ``model`` (pickled ``mlflow.pytorch`` model) into the active MLflow run, register it as
+    ``tracking.MODEL_NAME`` and promote it to ``champion`` unless the champion scored higher on the
+    same validation data (:func:`adt.tracking.promote`, with ``model.best_val_f`` and ``evaluation``).
+
+    Returns:
+        ``models:/<name>/<version>``.
+    """
+    import mlflow.pytorch
+    import torch
+
+    from adt import tracking
+
+    info = mlflow.pytorch.log_model(model, name="model", registered_model_name=tracking.MODEL_NAME,
+                                    pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
+                                    serialization_format="pickle")
+    version = info.registered_model_version
+    moved, why = tracking.promote(version, float(model.best_val_f), evaluation)
+    log(f"{tracking.MODEL_NAME} version {version}: {'champion' if moved else 'challenger'} ({why})")
+    return f"models:/{tracking.MODEL_NAME}/{version}"

@@ -1,0 +1,70 @@
+"""The ``adt`` command line.
+
+    adt transcribe IN -o OUT.mid [--model URI] [--threshold T] [--tatum]
+                   [--musicxml OUT.musicxml] [--no-separation] [--device cpu|cuda]
+
+Exit status: 0 done, 2 bad input (missing/unreadable audio, no registered model,
+CUDA asked for but unavailable, no beats found for tatum output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adt", description="Automatic drum transcription")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("transcribe", help="audio file -> GM drum MIDI (36 BD, 38 SD, 47 TT, 42 HH, 49 CY)")
+    t.add_argument("audio", help="input audio file (WAV, FLAC, ...)")
+    t.add_argument("-o", "--output", required=True, help="output MIDI file")
+    t.add_argument("--model", help="MLflow model URI (default: the champion, else the latest registered "
+                                    "adt-frame-crnn)")
+    t.add_argument("--threshold", type=float, default=None,
+                   help="peak-picking threshold (default: the peak picking the model was selected with)")
+    t.add_argument("--tatum", action="store_true",
+                   help="snap onsets to a 16th-note grid from madmom beats (4 tatums per beat)")
+    t.add_argument("--musicxml", metavar="PATH", help="also write the tatum-quantized score as MusicXML (4/4)")
+    t.add_argument("--no-separation", action="store_true",
+                   help="drum-only input: skip the Open-Unmix drum separation run on mixtures")
+    t.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device (default cpu)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+
+    from adt.audio import AudioReadError, read_audio
+    from adt.transcribe.transcriber import (BeatTrackingError, DeviceError, NoModelError, check_device, find_separator, load_registered_model, transcribe_file)
+
+    try:
+        check_device(args.device)
+        read_audio(args.audio)  # fail on bad input before loading a model
+        model, uri = load_registered_model(args.model, device=args.device)
+        print(f"model: {uri}", file=sys.stderr)
+        separator = None
+        if not args.no_separation:
+            separator, what = find_separator(args.device)
+            if separator is None:
+                print(f"adt: warning: drum separation unavailable ({what}); transcribing the mix as it is. "
+                      "Run `make demo` to train a separation model, or pass --no-separation for drum-only "
+                      "input.", file=sys.stderr)
+            else:
+                print(f"separation: {what}", file=sys.stderr)
+        result = transcribe_file(args.audio, args.output, model=model, threshold=args.threshold,
+                                 separator=separator, tatum=args.tatum, musicxml_path=args.musicxml,
+                                 device=args.device)
+    except (AudioReadError, NoModelError, BeatTrackingError, DeviceError) as exc:
+        print(f"adt: error: {exc}", file=sys.stderr)
+        return 2
+    counts = ", ".join(f"{c} {len(v)}" for c, v in result.onsets.items())
+    grid = f" (tatum grid, {result.tempo_bpm:.1f} BPM)" if args.tatum else ""
+    print(f"wrote {args.output}{grid}: {counts}")
+    if args.musicxml:
+        print(f"wrote {args.musicxml}: {int(result.score.sum())} notes, 4/4 at {result.tempo_bpm:.1f} BPM")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

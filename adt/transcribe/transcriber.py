@@ -1,0 +1,322 @@
+"""Audio in, drum MIDI (and MusicXML) out, with a registered transcriber.
+
+Pipeline (:func:`transcribe_file`):
+
+1. optional Open-Unmix drum separation of the mixture (:mod:`adt.separation`;
+   separator chosen by :func:`find_separator`);
+2. the model's features (:func:`adt.features.spectrogram.model_features`: log mel or log filtered
+   spectrogram, 100 fps) -> frame-level CRNN onset activation function -> madmom peak
+   picking with the rule the model was selected with (:func:`adt.frame.peaks.pick_peaks`);
+3. optional tatum quantization (tatum paper, Sec. III-A / IV-B): beats of the mixture
+   with madmom (:func:`adt.rhythm.beats.track_beats`), 4 tatums per beat
+   (:func:`adt.rhythm.beats.tatums_from_beats`), every onset snapped to its nearest tatum with
+   one onset per drum and tatum (:func:`adt.lm.scores.drum_score`);
+4. GM drum MIDI (BD 36, SD 38, TT 47, HH 42, CY 49) and optionally a MusicXML drum
+   score (:mod:`adt.transcribe.musicxml`).
+
+The model comes from the MLflow model registry (default: the ``champion`` alias when
+:func:`adt.tracking.champion_uri` exists and resolves, else the latest version of
+``adt-frame-crnn``) or any MLflow model URI (``runs:/<id>/model``,
+``models:/adt-frame-crnn/3``, a local model folder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from adt.audio import read_audio
+from adt.frame.peaks import pick_peaks
+from adt.features.spectrogram import model_features
+from adt.midi import write_drum_midi
+from adt.tracking import MODEL_NAME
+from adt.vocab import CLASSES_5
+
+logger = logging.getLogger(__name__)
+
+#: Tatums per beat of the exported grid (16th notes in 4/4, tatum paper Sec. III-A).
+TATUMS_PER_BEAT = 4
+
+
+class NoModelError(RuntimeError):
+    """No transcriber is registered (or the given URI does not resolve)."""
+
+
+class DeviceError(ValueError):
+    """The requested torch device is unknown or unavailable."""
+
+
+class BeatTrackingError(ValueError):
+    """The beat tracker found too few beats to build a tatum grid (the message names the file)."""
+
+
+@dataclasses.dataclass
+class Transcription:
+    """What :func:`transcribe_file` found and wrote.
+
+    Attributes:
+        onsets: class name -> onset times in seconds as written to the MIDI file
+            (tatum times when quantized).
+        frame_onsets: class name -> peak-picked onset times in seconds (100 fps frames).
+        beats: beat times in seconds (extrapolated to cover the audio) or None.
+        tatums: tatum times in seconds, shape (M,), or None.
+        score: (5, M) uint8 tatum-level score (rows BD SD TT HH CY) or None.
+        tempo_bpm: median tempo of the beats, or None.
+        separated: whether the drums were separated from a mixture first.
+    """
+
+    onsets: dict[str, np.ndarray]
+    frame_onsets: dict[str, np.ndarray]
+    beats: np.ndarray | None = None
+    tatums: np.ndarray | None = None
+    score: np.ndarray | None = None
+    tempo_bpm: float | None = None
+    separated: bool = False
+
+
+def check_device(device: str) -> str:
+    """``"cpu"`` or ``"cuda"`` when usable.
+
+    Raises:
+        DeviceError: another device name, or ``"cuda"`` while torch sees no CUDA device.
+    """
+    import torch
+
+    if device not in ("cpu", "cuda"):
+        raise DeviceError(f"unknown device {device!r}: use cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"--device cuda: CUDA is not available (torch {torch.__version__}, "
+                         f"built for CUDA {torch.version.cuda or 'none'}); use --device cpu")
+    return device
+
+
+def load_registered_model(uri: str | None = None, device: str = "cpu"):
+    """Load a transcriber from MLflow.
+
+    Without ``uri``: the registry's ``champion`` alias (``adt.tracking.champion_uri()``,
+    when that function exists and returns a URI that loads), else the latest version of
+    ``adt-frame-crnn``.
+
+    Returns:
+        ``(model in eval mode on device, the URI loaded)``.
+
+    Raises:
+        NoModelError: nothing registered under that name, or the URI cannot be loaded.
+    """
+    import mlflow
+    import mlflow.pytorch
+
+    from adt import tracking
+
+    tracking.setup()
+    if uri is None:
+        champion = getattr(tracking, "champion_uri", None)
+        if champion is not None:
+            try:
+                champion_uri = champion()
+                if champion_uri:
+                    return _load(champion_uri, device), champion_uri
+            except Exception as exc:  # no alias set, or a stale one: fall back to the latest version
+                logger.info("champion model unavailable (%s); using the latest version", exc)
+        client = mlflow.MlflowClient()
+        try:
+            versions = client.search_model_versions(f"name='{MODEL_NAME}'")
+        except mlflow.exceptions.MlflowException:
+            versions = []
+        if not versions:
+            raise NoModelError(f"no model registered as {MODEL_NAME!r} in {tracking.tracking_uri()}: "
+                               "run `make demo` first or pass --model URI")
+        uri = f"models:/{MODEL_NAME}/{max(int(v.version) for v in versions)}"
+    return _load(uri, device), uri
+
+
+def _load(uri: str, device: str):
+    import mlflow.pytorch
+
+    try:
+        model = mlflow.pytorch.load_model(uri, map_location=device)
+    except Exception as exc:
+        raise NoModelError(f"cannot load model {uri}: {exc}") from exc
+    return model.to(device).eval()
+
+
+def find_separator(device: str = "cpu", timeout_s: float = 5.0):
+    """The Open-Unmix drums separator to use, or None.
+
+    In this order: openunmix's pretrained ``umxl`` drums weights when already in the
+    torch.hub cache; the newest drums model trained by the ``drum_stems`` asset
+    (``<data>/separation_model/<key>/drums.pt`` with its ``manifest.json``); the
+    pretrained weights downloaded (at most ``timeout_s`` seconds to fail offline).
+
+    Returns:
+        ``(separator, description)``, or ``(None, reason)`` when none can be loaded.
+    """
+    import torch
+
+    from adt.separation import umx as separation
+    from adt.config import data_dir
+
+    hub_file = Path(torch.hub.get_dir(), "checkpoints", separation._PRETRAINED_DRUMS_FILES["umxl"])
+    if hub_file.is_file():
+        sep = separation.load_pretrained("umxl", device=device, timeout_s=timeout_s)
+        if sep is not None:
+            return sep, "Open-Unmix umxl (pretrained)"
+    manifests = sorted((data_dir() / "separation_model").glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
+    for manifest in reversed(manifests):
+        model_path = manifest.parent / "drums.pt"
+        if not model_path.is_file():
+            continue
+        try:
+            sep = separation.load_separator(model_path, device=device)
+        except (OSError, ValueError) as exc:
+            logger.warning("skipping separation model %s: %s", model_path, exc)
+            continue
+        sdr = json.loads(manifest.read_text()).get("val_sdr_db")
+        return sep, f"Open-Unmix drums trained here ({model_path}" + (f", val SDR {sdr:.1f} dB)" if sdr else ")")
+    sep = separation.load_pretrained("umxl", device=device, timeout_s=timeout_s)
+    if sep is not None:
+        return sep, "Open-Unmix umxl (pretrained, downloaded)"
+    return None, (f"no pretrained Open-Unmix weights (offline?) and no drums model trained under "
+                  f"{data_dir() / 'separation_model'}")
+
+
+def tatum_grid(audio: np.ndarray, sample_rate: int, duration_s: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Beats with madmom and 4 tatums per beat covering the whole audio.
+
+    The tracked beats are extended by their first and last intervals until the first
+    beat lies within one interval after 0 s and the last at or after ``duration_s``
+    (madmom's tracker stops at the last beat it hears; onsets after it would otherwise
+    pile up on the last tatum). Tatums before the first beat (a pickup, >= 0 s) continue
+    the first interval's spacing.
+
+    Args:
+        audio: mono samples, shape (samples,).
+        sample_rate: Hz.
+        duration_s: length of the audio in seconds.
+
+    Returns:
+        ``(beats, tatums, pickup)``: beat times (seconds), strictly increasing tatum
+        times (seconds, all >= 0) and the number of pickup tatums before the first beat
+        (0..3).
+
+    Raises:
+        ValueError: fewer than 2 beats found (audio too short, silent or without pulse).
+    """
+    from adt.rhythm.beats import tatums_from_beats, track_beats
+
+    beats = np.unique(track_beats(audio, sample_rate))  # sorted, no zero-length interval
+    if beats.size < 2:
+        raise ValueError(f"the beat tracker found {beats.size} beat(s): need 2 for a tatum grid "
+                         "(audio too short, silent or without a regular pulse?)")
+    beats = list(beats)
+    first, last = beats[1] - beats[0], beats[-1] - beats[-2]
+    while beats[0] - first >= 0:
+        beats.insert(0, beats[0] - first)
+    while beats[-1] < duration_s:
+        beats.append(beats[-1] + last)
+    beats = np.asarray(beats)
+    step = first / TATUMS_PER_BEAT
+    pickup = int(min(TATUMS_PER_BEAT - 1, np.floor(beats[0] / step)))
+    pre = beats[0] - step * np.arange(pickup, 0, -1)
+    return beats, np.concatenate([pre, tatums_from_beats(beats, TATUMS_PER_BEAT)]), pickup
+
+
+def quantize(onsets: dict[str, np.ndarray], tatums: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Snap onsets to their nearest tatum, one onset per drum and tatum.
+
+    Uses :func:`adt.lm.scores.drum_score` (nearest tatum, ties to the earlier one; tatum
+    paper Sec. IV-B) and reads the score back.
+
+    Returns:
+        ``(score (5, M) uint8, class name -> tatum times in seconds)``.
+    """
+    from adt.lm.scores import drum_score
+
+    times = np.concatenate([np.asarray(onsets.get(c, []), dtype=float) for c in CLASSES_5])
+    drums = np.concatenate([np.full(len(onsets.get(c, [])), k, dtype=np.int64) for k, c in enumerate(CLASSES_5)])
+    y = drum_score(times, drums, tatums, k=5)
+    return y, {c: tatums[np.flatnonzero(y[k])] for k, c in enumerate(CLASSES_5)}
+
+
+def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike, model=None,
+                    threshold: float | None = None, progress: bool = True, separator=None, tatum: bool = False,
+                    musicxml_path: str | os.PathLike | None = None, device: str = "cpu") -> Transcription:
+    """Transcribe one audio file into a GM drum MIDI file (and a MusicXML score).
+
+    Args:
+        audio_path: any file soundfile reads.
+        midi_path: MIDI output (written atomically).
+        model: a loaded transcriber; default: :func:`load_registered_model`.
+        threshold: peak-picking threshold with the tatum paper's windows; None: the peak
+            picking the model was selected with (:func:`adt.frame.recipe.model_peak_picking`).
+        separator: an Open-Unmix drums separator (:func:`find_separator`) run on the
+            mixture first; None transcribes the audio as it is.
+        tatum: write tatum-quantized onset times (see :func:`quantize`) to the MIDI.
+        musicxml_path: also write the tatum-quantized score as MusicXML (4/4, 16ths,
+            tempo of the beats; :func:`adt.transcribe.musicxml.write_musicxml`).
+        device: torch device of the model and separator ("cpu" or "cuda").
+
+    Returns:
+        :class:`Transcription`.
+
+    Raises:
+        adt.audio.AudioReadError: missing or unreadable audio (names the file).
+        NoModelError: no model given and none registered.
+        BeatTrackingError: tatum output asked for, but too few beats found.
+    """
+    import torch
+
+    torch.set_num_threads(2)
+    quantized = tatum or musicxml_path is not None
+    steps = tqdm(total=3 + (separator is not None) + quantized, desc=Path(audio_path).name,
+                 disable=not progress, unit="step")
+    audio, sr = read_audio(audio_path)
+    mix = audio.mean(axis=0)
+    duration = audio.shape[1] / sr
+    steps.update()
+    if model is None:
+        model, _ = load_registered_model(device=device)
+    drums, drums_sr = mix, sr
+    if separator is not None:
+        from adt.separation.umx import separate_audio
+
+        drums, drums_sr = separate_audio(separator, audio, sr).mean(axis=0), int(round(float(separator.sample_rate)))
+        steps.update()
+    features = torch.from_numpy(model_features(model, drums, drums_sr)).to(device)
+    act = model.activations(features).cpu().numpy()
+    steps.update()
+    if threshold is None:
+        from adt.frame.peaks import peak_picking_params
+        from adt.frame.recipe import model_peak_picking
+
+        frame_onsets = pick_peaks(act, **peak_picking_params(model_peak_picking(model)))
+    else:
+        frame_onsets = pick_peaks(act, threshold=threshold)
+    result = Transcription(onsets=frame_onsets, frame_onsets=frame_onsets, separated=separator is not None)
+    if quantized:
+        try:
+            beats, tatums, pickup = tatum_grid(mix, sr, duration)
+        except ValueError as exc:
+            raise BeatTrackingError(f"{audio_path}: {exc}") from exc
+        result.beats, result.tatums = beats, tatums
+        result.tempo_bpm = float(60.0 / np.median(np.diff(beats)))
+        result.score, snapped = quantize(frame_onsets, tatums)
+        if tatum:
+            result.onsets = snapped
+        if musicxml_path is not None:
+            from adt.transcribe.musicxml import write_musicxml
+
+            offset = (TATUMS_PER_BEAT - pickup) % TATUMS_PER_BEAT  # bar 1 starts on a beat
+            write_musicxml(musicxml_path, result.score, result.tempo_bpm, offset_tatums=offset,
+                           title=Path(audio_path).stem)
+        steps.update()
+    write_drum_midi(midi_path, result.onsets, tempo_bpm=result.tempo_bpm or 120.0)
+    steps.update()
+    steps.close()
+    return result
