@@ -6,6 +6,8 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster
 export ADT_DATA_DIR ?= $(CURDIR)/data
 export OMP_WAIT_POLICY ?= PASSIVE
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/data/mlflow.db
+# the Dagster code location for `dagster asset ...` commands (`dagster dev` reads [tool.dagster])
+export DAGSTER_MODULE_NAME ?= pipelines
 
 .PHONY: demo test ui install clean benchmark
 
@@ -31,7 +33,7 @@ test: install
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000"
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_TRACKING_URI) & \
-	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -m pipelines.definitions; kill %1
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -m pipelines; kill %1
 
 benchmark: install $(DAGSTER_HOME)/dagster.yaml
 	$(PY) benchmarks/bench_demo.py

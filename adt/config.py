@@ -1,10 +1,14 @@
-"""Run profiles and the data folder layout.
+"""The run configuration: one :class:`Settings` (every setting of a run) and the profiles.
 
-A profile sizes every stage: ``tiny`` for the end-to-end test, ``demo`` for
-``make demo`` on 2 cores, ``full`` for everything we have. Choose it with the
-``ADT_PROFILE`` environment variable (default ``demo``); the data folder is
-``ADT_DATA_DIR`` (default ``./data``); the dataset mirror is ``ADT_DATA_MIRROR``
-(a folder or a base URL).
+A :class:`Profile` sizes every stage: ``tiny`` for the end-to-end test, ``demo`` for
+``make demo`` on 2 cores, ``full`` for everything we have. :class:`Settings` holds the
+profile's name and every other choice of a run (the dataset mirror, the beat input,
+tatums per beat, the feature type, the loss weighting, check thresholds, the Optuna
+storage); :meth:`Settings.from_env` is the one place that reads the environment
+(``ADT_PROFILE``, default ``demo``; ``ADT_DATA_MIRROR``, a folder or a base URL). The
+Dagster resource ``pipelines.resources.AdtSettings`` is a thin wrapper around it. The
+data folder is ``ADT_DATA_DIR`` (default ``./data``), read on each call of
+:func:`data_dir` so that tests can point it elsewhere.
 """
 
 from __future__ import annotations
@@ -128,12 +132,12 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(name: str | None = None) -> Profile:
-    """The profile named ``name`` or by ``ADT_PROFILE`` (default ``demo``).
+    """The profile named ``name`` or, when None, by ``ADT_PROFILE`` (:meth:`Settings.from_env`).
 
     Raises:
         ValueError: an unknown profile name.
     """
-    name = name or os.environ.get("ADT_PROFILE", "demo")
+    name = name or Settings.from_env().profile
     try:
         return PROFILES[name]
     except KeyError:
@@ -149,5 +153,78 @@ def data_dir() -> Path:
 
 def mirror() -> str | None:
     """The dataset mirror (``ADT_DATA_MIRROR``): a folder or a base URL, or None."""
-    value = os.environ.get("ADT_DATA_MIRROR", "").strip()
-    return value or None
+    return Settings.from_env().mirror or None
+
+
+BEAT_INPUTS = ("mix", "separated")
+LOSS_WEIGHTINGS = ("beta", "infrequency")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every setting of a run. Stages take the fields they need; the profile sizes them.
+
+    Attributes:
+        profile: name of a :data:`PROFILES` entry.
+        mirror: dataset mirror, a folder or a base URL ("" = none).
+        beat_input: what the beat tracker hears for mixtures: "mix" or "separated" (the drum stem).
+        tatum_subdivisions: tatums per beat: 4 (16th notes in 4/4), or 3 / 6 for triplet feels.
+        feature_type: transcriber input (:mod:`adt.features.spectrogram`): "log_mel"
+            (tatum paper, 80 bins) or "log_filtered" (thesis, 84 bins).
+        target_widening: thesis target widening (frames next to an onset get 0.5).
+        loss_weighting: transcriber loss (:mod:`adt.frame.recipe`): "beta" (tatum paper
+            Eq. 10) or "infrequency" (thesis Sec. 5.2).
+        optuna_storage: Optuna storage of the sweeps ("" = SQLite files under the data
+            folder), any RDB URL to share studies between workers.
+        quantization_thresholds: per dataset, the largest share of onsets lost to conflict
+            or far (ground-truth beats) that still passes the Table I check; other
+            datasets use ``max_unquantizable_ratio``.
+    """
+
+    profile: str = "demo"
+    mirror: str = ""
+    beat_input: str = "mix"
+    tatum_subdivisions: int = 4
+    feature_type: str = "log_mel"
+    target_widening: bool = False
+    loss_weighting: str = "beta"
+    optuna_storage: str = ""
+    quantization_thresholds: dict = dataclasses.field(default_factory=lambda: {
+        "demo": 0.05, "groove": 0.25, "egmd": 0.25, "slakh": 0.25, "mdb": 0.10})
+    max_unquantizable_ratio: float = 0.25
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        """Defaults, with ``ADT_PROFILE`` and ``ADT_DATA_MIRROR`` from the environment, then ``overrides``."""
+        env = {"profile": os.environ.get("ADT_PROFILE", "").strip() or cls.profile,
+               "mirror": os.environ.get("ADT_DATA_MIRROR", "").strip()}
+        return cls(**{**env, **overrides})
+
+    def get_profile(self) -> Profile:
+        """The :class:`Profile` named ``profile``.
+
+        Raises:
+            ValueError: an unknown profile name.
+        """
+        return get_profile(self.profile)
+
+    def get_mirror(self) -> str | None:
+        return self.mirror or None
+
+    def quantization_threshold(self, dataset: str) -> float:
+        return self.quantization_thresholds.get(dataset, self.max_unquantizable_ratio)
+
+    def validate(self) -> "Settings":
+        """Check the choices (the feature type is checked by the features stage); returns ``self``.
+
+        Raises:
+            ValueError: naming the setting and the values it takes.
+        """
+        choices = {"beat_input": BEAT_INPUTS, "loss_weighting": LOSS_WEIGHTINGS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        if int(self.tatum_subdivisions) < 1:
+            raise ValueError(f"tatum_subdivisions must be >= 1, got {self.tatum_subdivisions}")
+        self.get_profile()
+        return self

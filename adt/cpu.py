@@ -19,6 +19,9 @@ import contextlib
 import torch
 
 
+#: torch threads of every stage that does not choose its own: the target machine's 2 cores
+DEFAULT_THREADS = 2
+
 #: torch threads while training, per architecture (adt.frame.recipe / adt.frame.architectures names); others: 2
 TRAINING_THREADS = {"frame_crnn": 1, "rnn": 1}
 

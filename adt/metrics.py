@@ -9,11 +9,15 @@ tracks before computing P, R and F.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import mir_eval
 import numpy as np
 
 from adt.vocab import CLASSES_5
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: onset matching tolerance (seconds): +-50 ms, the field's usual window
 WINDOW_S = 0.05
@@ -57,3 +61,10 @@ def _prf(tp: int, fp: int, fn: int) -> dict:
     r = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
     return {"f": f, "p": p, "r": r, "tp": int(tp), "fp": int(fp), "fn": int(fn)}
+
+
+def reference_onsets(onsets: "pd.DataFrame", classes: tuple[str, ...] = CLASSES_5) -> dict[str, dict[str, np.ndarray]]:
+    """The ``onsets`` table as references: track_id -> class -> sorted onset times (seconds),
+    every class present (maybe empty)."""
+    return {tid: {c: group.loc[group.drum == c, "time_s"].sort_values().to_numpy() for c in classes}
+            for tid, group in onsets.groupby("track_id")}

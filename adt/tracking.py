@@ -15,7 +15,7 @@ import contextlib
 import importlib.metadata
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from adt.config import data_dir
@@ -89,6 +89,26 @@ def run(stage: str, run_name: str, params: dict | None = None, tags: dict | None
         if params:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         yield active
+
+
+def log_once(stage: str, run_name: str, key: str, log: Callable[[], None], params: dict | None = None) -> str | None:
+    """Call ``log`` inside a new MLflow run of ``stage`` unless a run for ``key`` was logged before.
+
+    For stages whose result is cached: a warm re-run must not log the same numbers again.
+    The marker is ``<data>/mlflow-logged/<hash of stage, run name, key>/manifest.json``.
+
+    Returns:
+        the new run's id, or None when it was logged before.
+    """
+    from adt.cache import stage_cache
+
+    marker = stage_cache("mlflow-logged", "1", stage, run_name, key)
+    if marker.load() is not None:
+        return None
+    with run(stage, run_name, params=params) as active:
+        log()
+    marker.save({"run_id": active.info.run_id})
+    return active.info.run_id
 
 
 def set_champion(version: int | str, name: str = MODEL_NAME, alias: str = CHAMPION_ALIAS) -> None:

@@ -4,7 +4,8 @@ frame-level transcriber trained on rendered data only, scored after every epoch.
 Usage: .venv/bin/python benchmarks/bench_mdb_zero_shot.py [--profile demo] [--train-sets demo,groove]
        [--epochs 20] [--steps 60] [--architecture frame_crnn] [--render-kits N]
 
-Materializes ``features`` and the unified tables (cached: after ``make demo`` nothing is recomputed),
+Runs the stages up to ``features`` (``adt.pipeline.run_stages``; cached: after ``make demo`` nothing is
+recomputed),
 then trains one transcriber with the thesis recipe (``adt.frame.recipe.train_model``, the architecture's
 default hyperparameters, the profile's batch size and seed) for ``--epochs`` x ``--steps`` and prints,
 per epoch, the validation micro F (5 classes, the training sets' validation splits: what model
@@ -27,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default=os.environ.get("ADT_PROFILE", "demo"))
+    from adt.config import Settings
+
+    parser.add_argument("--profile", default=Settings.from_env().profile)
     parser.add_argument("--train-sets", default="demo,groove")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps", type=int, default=60, help="steps per epoch")
@@ -46,30 +49,23 @@ def main() -> None:
     os.environ["ADT_PROFILE"] = args.profile
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-    import dagster as dg
+    import pandas as pd
 
-    from adt.config import get_profile, mirror
+    from adt.config import Settings, get_profile
     from adt.features.stats import TrainingStats
     from adt.frame.recipe import TrainConfig, evaluate, train_model
+    from adt.frame.study import scored_items
+    from adt.metrics import reference_onsets
+    from adt.pipeline import run_stages
     from adt.vocab import CLASSES_3
-    from pipelines.assets.common import onsets_by_track, read_onsets
-    from pipelines.assets.ingest import dataset_tables, raw_dataset
-    from pipelines.assets.models import _inputs, _items
-    from pipelines.definitions import ALL_ASSETS
-    from pipelines.materialize import available_datasets
-    from pipelines.resources import AdtSettings
 
-    resources = {"settings": AdtSettings(profile=args.profile, mirror=mirror() or "")}
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    for name in available_datasets(mirror()):
-        dg.materialize([raw_dataset, dataset_tables], partition_key=name, instance=instance, resources=resources)
-    selection = (dg.AssetSelection.assets("features").upstream() - dg.AssetSelection.assets(raw_dataset, dataset_tables))
-    result = dg.materialize(ALL_ASSETS, selection=selection, instance=instance, resources=resources)
-    features = result.output_for_node("features")
-    refs = onsets_by_track(read_onsets(result.output_for_node("unified_tables", "onsets")))
+    out = run_stages(Settings.from_env(profile=args.profile), until="features")
+    features = out["features"]
+    refs = reference_onsets(pd.read_parquet(out["onsets"]["path"]))
     combo = tuple(args.train_sets.split(","))
-    train_dirs, val_items, stats_info = _inputs(features, refs, combo)
-    mdb = _items(features, refs, ("mdb",), "test")
+    train_dirs, val_items = features.train_dirs(combo), scored_items(features, refs, combo, "validation")
+    stats_info = features.training_stats(combo)
+    mdb = scored_items(features, refs, ("mdb",), "test")
     if not mdb:
         raise SystemExit("no MDB test tracks in the features: is ../shared/datasets (ADT_DATA_MIRROR) there?")
     profile = get_profile(args.profile)

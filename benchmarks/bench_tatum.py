@@ -4,7 +4,7 @@ regularized with the skip-bigram and the GRU LM; training time per model; Fig. 3
 Usage: .venv/bin/python benchmarks/bench_tatum.py [--profile demo] [--fresh [--tatum-trials N]]
        [--datasets demo,groove,mdb]
 
-Materializes the ``tatum_study`` asset and everything upstream of it (every stage is cached under
+Runs the ``tatum_study`` stage and everything upstream of it (``adt.pipeline.run_stages``; every stage is cached under
 ``ADT_DATA_DIR``: after ``make demo`` only the study itself runs, and a second call recomputes nothing),
 then prints Table II (tatum-level P/R/F in %, delta 0.2) per test split, with the grid match (the table)
 and the +-50 ms time match (see ``adt.tatum.evaluate``). ``--fresh`` retrains the three tatum models into
@@ -28,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default=os.environ.get("ADT_PROFILE", "demo"))
+    from adt.config import Settings
+
+    parser.add_argument("--profile", default=Settings.from_env().profile)
     parser.add_argument("--datasets", help="comma-separated datasets (default: all available, as make demo)")
     parser.add_argument("--fresh", action="store_true", help="retrain the study instead of reading its cache")
     parser.add_argument("--tatum-trials", type=int, help="with --fresh: Optuna trials per tatum model")
@@ -36,42 +38,29 @@ def main() -> None:
     os.environ["ADT_PROFILE"] = args.profile
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-    import dagster as dg
+    from adt.config import Settings, data_dir, get_profile
+    from adt.pipeline import run_stages
+    from adt.tatum.study import run_study
 
-    from adt.config import data_dir, get_profile, mirror
-    from pipelines.assets.ingest import dataset_tables, raw_dataset
-    from pipelines.assets.tatum_study import run_study, tatum_study
-    from pipelines.definitions import ALL_ASSETS
-    from pipelines.materialize import available_datasets
-    from pipelines.resources import AdtSettings
-
-    resources = {"settings": AdtSettings(profile=args.profile, mirror=mirror() or "")}
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    datasets = args.datasets.split(",") if args.datasets else available_datasets(mirror())
     start = time.perf_counter()
-    for name in datasets:
-        dg.materialize([raw_dataset, dataset_tables], partition_key=name, instance=instance, resources=resources)
-    assets = [*ALL_ASSETS, *([tatum_study] if tatum_study not in ALL_ASSETS else [])]
-    selection = (dg.AssetSelection.assets(tatum_study).upstream()
-                 - dg.AssetSelection.assets(raw_dataset, dataset_tables))
-    if args.fresh:
-        selection = selection - dg.AssetSelection.assets(tatum_study)
-    result = dg.materialize(assets, selection=selection, instance=instance, resources=resources)
-    print(f"profile {args.profile}, datasets {', '.join(datasets)}: upstream ready in "
+    out = run_stages(Settings.from_env(profile=args.profile), until="transcriber" if args.fresh else "tatum_study",
+                     datasets=args.datasets.split(",") if args.datasets else None, log=lambda m: None)
+    print(f"profile {args.profile}, datasets {', '.join(out['raw'])}: upstream ready in "
           f"{time.perf_counter() - start:.0f} s", flush=True)
     if args.fresh:
-        node = {n: result.output_for_node(n) for n in ("features", "tatums", "lm_bigram", "lm_gru", "transcriber")}
+        import pandas as pd
+
         out_dir = data_dir() / "bench_tatum" / time.strftime("%Y%m%d-%H%M%S")
         t0 = time.perf_counter()
         profile = get_profile(args.profile)
         if args.tatum_trials is not None:
             profile = dataclasses.replace(profile, tatum_trials=args.tatum_trials)
-        study = run_study(lambda m: None, node["features"], node["tatums"],
-                          result.output_for_node("unified_tables", "onsets"), node["lm_bigram"], node["lm_gru"],
-                          node["transcriber"], profile, out_dir)
+        study = run_study(lambda m: None, out["features"], pd.read_parquet(out["tatums"]["path"]),
+                          pd.read_parquet(out["onsets"]["path"]), out["lm_bigram"], out["lm_gru"],
+                          out["transcriber"], profile, out_dir)
         print(f"study (3 tatum models + scoring) in {time.perf_counter() - t0:.0f} s")
     else:
-        study = result.output_for_node("tatum_study")
+        study = out["tatum_study"]
     if study.get("weight_trials"):
         print(f"loss weights tuned with {study['weight_trials']} trials per model: {study['weights']}")
     print(f"trained on {'+'.join(study['train_sets'])}: {study['train_tracks']} tracks, "

@@ -1,34 +1,36 @@
-"""The Dagster code location: every stage of the ADT flow as an asset.
+"""The Dagster code location: every stage of the ADT flow as an asset (docs/architecture.md maps
+each asset to its library package and paper section).
 
-ingest (raw_dataset and dataset_tables partitioned by dataset; tracks, onsets) -> separation (drum_stems)
--> rhythm (beats, tatums, quantization_stats + check, drum_scores) -> language_model
-(drum_scores, lm_bigram, lm_gru) -> features -> models (transcriber sweep, tatum_study: Table II) -> evaluation (zero_shot_matrix).
+ingest (raw_dataset and dataset_tables partitioned by dataset; tracks, onsets) -> separation
+(drum_stems) -> rhythm (beats, tatums, quantization_stats + checks) -> language_model
+(groove_scores, drum_scores, lm_bigram, lm_gru) -> features -> models (transcriber,
+architecture_study, tatum_study: Table II) -> evaluation (zero_shot_matrix).
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.assets import features, ingest, language_models, models, rhythm, separation, tatum_study
+from pipelines.assets import evaluation, features, ingest, language_models, models, rhythm, separation, tatum_study
 from pipelines.automation import SCHEDULES, SENSORS
 from pipelines.resources import AdtSettings
 
-ALL_ASSETS = [ingest.raw_dataset, ingest.dataset_tables, ingest.unified_tables, separation.drum_stems, rhythm.beats, rhythm.tatums,
-              rhythm.quantization_stats, language_models.drum_scores, language_models.lm_bigram,
-              language_models.lm_gru, features.features,
-              models.transcriber, models.zero_shot_matrix, tatum_study.tatum_study]
+ALL_ASSETS = [ingest.raw_dataset, ingest.dataset_tables, ingest.unified_tables, separation.drum_stems, rhythm.beats,
+              rhythm.tatums, rhythm.quantization_stats, language_models.groove_scores, language_models.drum_scores,
+              language_models.lm_bigram, language_models.lm_gru, features.features, models.transcriber,
+              models.architecture_study, evaluation.zero_shot_matrix, tatum_study.tatum_study]
 ALL_CHECKS = [rhythm.quantization_within_threshold]
 
 #: One dataset (a partition): fetch or place it, unify it.
-raw_job = dg.define_asset_job("adt_raw_datasets", selection=[ingest.raw_dataset, ingest.dataset_tables],
-                              partitions_def=ingest.dataset_partitions)
+raw_job = dg.define_asset_job("adt_raw_datasets", selection=[ingest.raw_dataset, ingest.dataset_tables])
 #: Everything downstream of the raw datasets (unpartitioned): one run materializes it.
 downstream_job = dg.define_asset_job(
     "adt_downstream", selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingest.raw_dataset, ingest.dataset_tables),
     tags={"adt/stage": "training"})
-#: Retraining only (transcriber and matrix); the run queue admits one training run at a time.
+#: Retraining only (transcriber, architecture study, matrix, tatum study); the run queue admits one training run at a time.
 training_job = dg.define_asset_job(
-    "adt_training", selection=[models.transcriber, models.zero_shot_matrix, tatum_study.tatum_study],
+    "adt_training", selection=[models.transcriber, models.architecture_study, evaluation.zero_shot_matrix,
+                               tatum_study.tatum_study],
     tags={"adt/stage": "training"})
 
 defs = dg.Definitions(

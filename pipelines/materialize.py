@@ -1,7 +1,7 @@
 """Headless materialization of the whole graph (``make demo``).
 
 1. ``raw_dataset`` and ``dataset_tables`` for every dataset partition that can be
-   had (:func:`available_datasets`): the generated demo corpus always, the others
+   had (:func:`adt.data.tables.available_datasets`): the generated demo corpus always, the others
    when their files are in ``data/downloads`` or the ``ADT_DATA_MIRROR`` folder, or
    (small ones only) when their official URL answers;
 2. every other asset in one run; the runs are recorded in the Dagster instance
@@ -17,31 +17,6 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
-
-
-#: Largest download (bytes) ``make demo`` starts on its own; bigger datasets (E-GMD, Slakh)
-#: are used when already downloaded or in the mirror folder, or when named with --datasets.
-AUTO_DOWNLOAD_BYTES = 2 * 10**9
-
-
-def available_datasets(mirror: str | None) -> list[str]:
-    """Datasets that can be had now: the demo corpus always; any other when each of its
-    files is in the download folder or the mirror folder, or, for a file of at most
-    AUTO_DOWNLOAD_BYTES that is not request-only, when its mirror or official URL answers."""
-    from adt.config import data_dir
-    from adt.data.datasets import DATASETS, get_module
-    from adt.data.download import is_available
-
-    downloads = data_dir() / "downloads"
-    mirror_dir = Path(mirror) if mirror and not mirror.startswith(("http://", "https://")) else None
-
-    def can_have(remote) -> bool:
-        if (downloads / remote.filename).is_file() or (mirror_dir and (mirror_dir / remote.filename).is_file()):
-            return True
-        return (remote.size or 0) <= AUTO_DOWNLOAD_BYTES and is_available(remote, mirror)
-
-    return [name for name in DATASETS if all(can_have(r) for r in get_module(name).REMOTES)]
 
 
 def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> dict:
@@ -52,15 +27,17 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
     """
     import dagster as dg
 
-    from adt.config import mirror
+    from adt.config import Settings
+    from adt.data.tables import available_datasets
     from pipelines.assets.ingest import dataset_tables, raw_dataset
     from pipelines.definitions import ALL_ASSETS, ALL_CHECKS
     from pipelines.resources import AdtSettings
 
-    resources = {"settings": AdtSettings(profile=profile, mirror=mirror() or "")}
+    mirror = Settings.from_env().get_mirror()
+    resources = {"settings": AdtSettings(profile=profile, mirror=mirror or "")}
     if instance is None:
         instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    datasets = datasets or available_datasets(mirror())
+    datasets = datasets or available_datasets(mirror)
     from adt.data.datasets import DATASETS
 
     missing = [d for d in DATASETS if d not in datasets]
@@ -80,8 +57,8 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
     if not result.success:
         raise RuntimeError(f"materialization failed: see the Dagster run {result.run_id}")
     outputs = {"datasets": datasets, "run_id": result.run_id}
-    for node in ("drum_stems", "beats", "tatums", "quantization_stats", "drum_scores", "lm_bigram", "lm_gru", "features",
-                 "transcriber", "zero_shot_matrix", "tatum_study"):
+    for node in ("drum_stems", "beats", "tatums", "quantization_stats", "groove_scores", "drum_scores", "lm_bigram",
+                 "lm_gru", "features", "transcriber", "architecture_study", "zero_shot_matrix", "tatum_study"):
         outputs[node] = result.output_for_node(node)
     outputs["tracks"] = result.output_for_node("unified_tables", "tracks")
     outputs["onsets"] = result.output_for_node("unified_tables", "onsets")
@@ -90,8 +67,10 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
 
 
 def main(argv: list[str] | None = None) -> int:
+    from adt.config import Settings
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default=os.environ.get("ADT_PROFILE", "demo"))
+    parser.add_argument("--profile", default=Settings.from_env().profile)
     parser.add_argument("--datasets", help="comma-separated subset of demo,groove,egmd,slakh,enst,mdb,adtof "
                                            "(default: all available, see available_datasets)")
     args = parser.parse_args(argv)
@@ -120,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nFig. 3 piano rolls: {study['fig3']}")
     print(f"\nMLflow: {tracking.tracking_uri()}  (make ui, then http://127.0.0.1:5000)")
     print("  experiments: adt/datasets, adt/separation, adt/beats, adt/quantization, adt/language_model, "
-          "adt/transcriber, adt/zero_shot")
+          "adt/transcriber, adt/zero_shot, adt/tatum_study")
     print(f"  transcriber run {transcriber['run_id']}, registered model {transcriber['model_uri']}")
     print(f"  zero-shot run {matrix['run_id']}; tables and heatmaps in {matrix['path']}")
     print(f"  asset checks: {out['checks']}")

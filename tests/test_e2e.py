@@ -106,9 +106,11 @@ def test_scores_and_language_model(pipeline):
 
 def test_features_and_shards(pipeline):
     out = pipeline["cold"]["features"]
-    x = np.load(next(iter(out["tracks"].values()))["x"], mmap_mode="r")
+    x = np.load(next(iter(out.tracks.values())).x, mmap_mode="r")
     assert x.shape[1] == 80 and isinstance(x, np.memmap)
-    assert set(out["shards"]) == {"demo", "groove", "mdb"}
+    assert set(out.shards) == {"demo", "groove", "mdb"}
+    assert out.training_sets() == ("demo", "groove") and out.test_sets() == ["demo", "groove", "mdb"]
+    assert {t.split for t in out.items(["mdb"], "test")} == {"test"}
 
 
 def test_matrix_is_filled(pipeline):
@@ -140,7 +142,8 @@ def test_warm_run_recomputes_nothing(pipeline):
     runs_before = len(mlflow.search_runs(search_all_experiments=True))
     warm = pipeline["run_all"]("tiny", instance=pipeline["instance"])
     assert len(mlflow.search_runs(search_all_experiments=True)) == runs_before
-    for name in ("tracks", "drum_stems", "features", "transcriber", "zero_shot_matrix"):
+    assert warm["features"].key == pipeline["cold"]["features"].key
+    for name in ("tracks", "drum_stems", "transcriber", "zero_shot_matrix", "tatum_study"):
         assert warm[name]["key"] == pipeline["cold"][name]["key"]
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adt.rhythm.beats import tatums_from_beats
+from adt.rhythm.tatums import tatums_from_beats
 from adt.rhythm.quantization import nearest_tatum, quantization_stats, quantize_onsets, summarize
 from adt.lm.scores import drum_score, score_onsets
 from adt.vocab import CLASS_INDEX

@@ -163,7 +163,7 @@ def test_scores_from_egmd_and_slakh_ground_truth(name, tmp_path):
     import dataclasses
     import importlib
 
-    from adt.rhythm.beats import tatums_from_beats
+    from adt.rhythm.tatums import tatums_from_beats
     from adt.config import get_profile
     from adt.data.datasets import get_module
     from adt.data.download import extract

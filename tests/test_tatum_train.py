@@ -100,7 +100,7 @@ def test_evaluate_methods_and_table_ii_layout():
 def _mdb_real_track(shared_datasets, mdb_track, seconds=12.0):
     """First seconds of MusicDelta_80sRock: log mel, annotated onsets, ground-truth tatums (4 per beat)."""
     from adt.audio import read_audio
-    from adt.rhythm.beats import tatums_from_beats
+    from adt.rhythm.tatums import tatums_from_beats
     from adt.features.spectrogram import log_mel
 
     name = mdb_track["name"]

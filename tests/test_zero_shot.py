@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.assets.models import matrix_markdown
+from adt.evaluation.zero_shot import matrix_markdown
 
 
 def test_in_domain_cells_are_marked():

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from adt.config import LOSS_WEIGHTINGS
 from adt.cpu import torch_threads, training_threads
 from adt.metrics import micro_f_measure
 from adt.frame.peaks import peak_picking_params, pick_peaks
@@ -55,7 +56,6 @@ from adt.features.stats import TrainingStats
 from adt.frame.architectures import FrameCRNN
 from adt.vocab import CLASSES_5
 
-LOSS_WEIGHTINGS = ("beta", "infrequency")
 #: Architecture name of :class:`adt.frame.architectures.FrameCRNN` (the tatum paper's frame baseline).
 FRAME_CRNN = "frame_crnn"
 #: Optimizer hyperparameters inside a ``params`` dict (the rest are the architecture's).

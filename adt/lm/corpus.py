@@ -4,7 +4,7 @@ The language models of the tatum paper (Ishizuka et al., Sec. III-C: the skip-ty
 bi-gram of Eq. 3 and the GRU LM of Eq. 2) are pretrained on a corpus of drum
 *scores* (Sec. IV-A: 512 external scores). Here the corpus is built from MIDI: the
 tatum grid comes from the MIDI tempo map (``pm.get_beats()``, which follows tempo
-changes) split into ``subdivisions`` tatums per beat (:func:`adt.rhythm.beats.tatums_from_beats`),
+changes) split into ``subdivisions`` tatums per beat (:func:`adt.rhythm.tatums.tatums_from_beats`),
 and the onsets of the drum notes (:func:`adt.midi.onsets_from_midi`) are snapped to
 the nearest tatum (:func:`adt.lm.scores.drum_score`).
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from adt.rhythm.beats import tatums_from_beats
+from adt.rhythm.tatums import tatums_from_beats
 from adt.data.datasets import SPLITS
 from adt.midi import MidiReadError, load_midi, onsets_from_midi
 from adt.lm.scores import drum_score
@@ -46,7 +46,7 @@ def score_from_midi(
     """Binary tatum-level drum score of a MIDI file on its own beat grid (tatum paper, Sec. III-A).
 
     Beats are ``pm.get_beats()`` (the tempo map; one beat per quarter note in 4/4);
-    tatums are ``subdivisions`` equal steps per beat (:func:`adt.rhythm.beats.tatums_from_beats`,
+    tatums are ``subdivisions`` equal steps per beat (:func:`adt.rhythm.tatums.tatums_from_beats`,
     16 tatums per 4/4 bar with the default 4). When drum notes lie beyond the last
     beat (pretty_midi stops the grid at the last beat before the end of the file),
     the grid is extended by whole beats at the last beat interval until the last
@@ -162,6 +162,135 @@ def groove_corpus(
 def scores_of_split(corpus: list[dict], split: str) -> list[np.ndarray]:
     """The (K, M) score arrays of one split of a :func:`groove_corpus` result, in order."""
     return [d["y"] for d in corpus if d["split"] == split]
+
+
+#: Version of the score corpus stages (``groove_scores``, ``drum_scores`` assets).
+VERSION = "3"  # 3: annotated tracks on the whole-track tatum grid
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
+    from adt.atomic import atomic_path
+
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
+    return str(path)
+
+
+def build_groove_scores(raw: dict | None, subdivisions: int = 4, limit_per_split: int | None = None) -> dict:
+    """The Groove MIDI performances as tatum-level scores (K = 5), one ``.npz`` per split (asset
+    ``groove_scores``; :func:`groove_corpus`).
+
+    Args:
+        raw: the ``raw_dataset[groove]`` output (``path``, ``key``), or None when Groove is
+            not in place (an empty corpus).
+
+    Returns:
+        ``{"key", "paths": {split: npz of safe track id -> (5, M) uint8}, "index": [{track_id,
+        split, tatums}], "skipped": [{track_id, split, reason}]}``.
+    """
+    from adt.cache import safe_name, stage_cache
+
+    if raw is None:
+        return {"key": "none", "paths": {}, "index": [], "skipped": []}
+    cache = stage_cache("groove_scores", VERSION, raw["key"], subdivisions, limit_per_split)
+
+    def build(folder: Path) -> dict:
+        scores, skipped = groove_corpus(Path(raw["path"]), k=5, subdivisions=subdivisions,
+                                        limit_per_split=limit_per_split)
+        paths = {split: _write_npz(folder / f"{split}.npz",
+                                   {safe_name(s["track_id"]): s["y"] for s in scores if s["split"] == split})
+                 for split in SPLITS if any(s["split"] == split for s in scores)}
+        return {"paths": paths, "skipped": skipped,
+                "index": [{"track_id": s["track_id"], "split": s["split"], "tatums": int(s["y"].shape[1])}
+                          for s in scores]}
+
+    return cache.get_or_compute(build)
+
+
+def build_drum_scores(tracks: dict, onsets: dict, tatums: dict, groove_scores: dict) -> dict:
+    """The LM corpus: tatum-level scores (K = 5 and 3 drums x M tatums) per split (asset ``drum_scores``).
+
+    Every annotated track on its ground-truth tatum grid (:func:`adt.lm.scores.drum_score`),
+    except Groove renders when the symbolic Groove corpus (``groove_scores``) holds the
+    whole performances, then the Groove corpus.
+
+    Args:
+        tracks, onsets, tatums: the ``tracks``, ``onsets`` and ``tatums`` stage values (``path``, ``key``).
+        groove_scores: :func:`build_groove_scores`'s manifest.
+
+    Returns:
+        manifest: ``paths`` {"k5"|"k3": {split: npz}}, ``index`` (parquet: dataset, track_id,
+        split, tatums), ``skipped`` [{track_id, reason}], ``counts`` (records per dataset and split).
+    """
+    import pandas as pd
+
+    from adt.cache import safe_name, stage_cache
+    from adt.vocab import CLASSES_5, INDEX_3_IN_5
+
+    cache = stage_cache("drum_scores", VERSION, tracks["key"], onsets["key"], tatums["key"], groove_scores["key"])
+
+    def build(folder: Path) -> dict:
+        info = pd.read_parquet(tracks["path"]).set_index("track_id")
+        ons = pd.read_parquet(onsets["path"])
+        grids = pd.read_parquet(tatums["path"])
+        grids = grids[grids.source == "ground_truth"]
+        entries, skipped = [], []  # (dataset, track_id, split, y5)
+        for tid, grid in grids.groupby("track_id"):
+            if info.loc[tid, "dataset"] == "groove" and groove_scores["paths"]:
+                continue  # the symbolic Groove corpus holds the whole performance
+            o = ons[ons.track_id == tid]
+            if o.empty:
+                skipped.append({"track_id": tid, "reason": "no onsets"})
+                continue
+            y = drum_score(o.time_s.to_numpy(), np.array([CLASS_INDEX[d] for d in o.drum], dtype=int),
+                           grid.time_s.to_numpy(), k=len(CLASSES_5))
+            entries.append((info.loc[tid, "dataset"], tid, info.loc[tid, "split"], y))
+        for split, path in groove_scores["paths"].items():
+            with np.load(path) as z:
+                ys = {k: z[k] for k in z.files}
+            entries += [("groove", row["track_id"], split, ys[safe_name(row["track_id"])])
+                        for row in groove_scores["index"] if row["split"] == split]
+        skipped += groove_scores["skipped"]
+        paths: dict = {"k5": {}, "k3": {}}
+        for split in sorted({e[2] for e in entries}):
+            chosen = [e for e in entries if e[2] == split]
+            for k, rows in (("k5", slice(None)), ("k3", list(INDEX_3_IN_5))):
+                paths[k][split] = _write_npz(folder / f"{split}.{k}.npz",
+                                             {safe_name(tid): y[rows] for _, tid, _, y in chosen})
+        index = pd.DataFrame([(src, tid, split, y.shape[1]) for src, tid, split, y in entries],
+                             columns=["dataset", "track_id", "split", "tatums"])
+        from adt.atomic import atomic_path
+
+        with atomic_path(folder / "index.parquet") as tmp:
+            index.to_parquet(tmp, index=False)
+        counts = index.groupby(["dataset", "split"]).agg(scores=("track_id", "size"), tatums=("tatums", "sum"))
+        return {"paths": paths, "index": str(folder / "index.parquet"), "skipped": skipped,
+                "counts": counts.reset_index().to_dict("records")}
+
+    return cache.get_or_compute(build)
+
+
+def load_scores(path: str | os.PathLike) -> list[np.ndarray]:
+    """The scores of one ``.npz`` written by :func:`build_drum_scores`, in order."""
+    with np.load(path) as z:
+        return [z[k] for k in z.files]
+
+
+def scores_by_test_set(drum_scores: dict, k: str) -> dict[str, list[np.ndarray]]:
+    """Test-split scores of a :func:`build_drum_scores` manifest, per dataset (``k``: "k5" or "k3")."""
+    import pandas as pd
+
+    from adt.cache import safe_name
+
+    index = pd.read_parquet(drum_scores["index"])
+    path = drum_scores["paths"][k].get("test")
+    if path is None:
+        return {}
+    out = {}
+    with np.load(path) as z:
+        for ds, group in index[index.split == "test"].groupby("dataset"):
+            out[ds] = [z[safe_name(t)] for t in group.track_id if safe_name(t) in z.files]
+    return out
 
 
 if __name__ == "__main__":  # quick timing: python -m adt.lm.corpus <extracted groove root>

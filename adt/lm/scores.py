@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adt.rhythm.quantization import _check_tatums, _check_times, nearest_tatum
+from adt.rhythm.quantization import check_tatums, check_times, nearest_tatum
 from adt.vocab import CLASS_INDEX, CLASSES_5, INDEX_3_IN_5, classes
 
 
@@ -60,10 +60,10 @@ def drum_score(
             length mismatch, unknown drum index/label, non-finite times.
     """
     classes(k)  # validates k
-    tatums = _check_tatums(tatums_s)
+    tatums = check_tatums(tatums_s)
     if tatums.size < 2:
         raise ValueError("need at least 2 tatums to define the grid's half-period margins")
-    times = _check_times(times_s)
+    times = check_times(times_s)
     idx5 = _drum_indices(drums, times.size)
     m = tatums.size
     lo = tatums[0] - 0.5 * (tatums[1] - tatums[0])

@@ -1,4 +1,4 @@
-"""Beat tracking with madmom, beat F-measure with mir_eval, tatums from beats.
+"""Beat tracking with madmom, beat F-measure with mir_eval; the beats stage.
 
 Source: tatum paper (Ishizuka et al.), Sec. III-A (tatum = quarter beat, the tatum
 times B = {b_m} are estimated in advance) and Sec. IV-A (madmom [37] for beat
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -97,7 +98,7 @@ def track_beats(audio: np.ndarray, sample_rate: int, num_threads: int = ORT_THRE
     """Beat times with madmom (RNNBeatProcessor + DBNBeatTrackingProcessor(fps=100)).
 
     The paper's beat estimator (tatum paper, Sec. IV-A, ref. [37]); tatums are then
-    obtained with :func:`tatums_from_beats`. The first call loads the 8 ONNX models
+    obtained with :func:`adt.rhythm.tatums.tatum_grid`. The first call loads the 8 ONNX models
     (cached for later calls).
 
     Args:
@@ -161,43 +162,6 @@ def beat_f_measure(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mir_eval warns on empty input; handled above
         return float(mir_eval.beat.f_measure(ref, est, f_measure_threshold=window_s))
-
-
-def tatums_from_beats(beats: np.ndarray, subdivisions: int = 4) -> np.ndarray:
-    """Tatum times: ``subdivisions`` equal steps per beat interval (tatum paper, Sec. III-A).
-
-    With the default 4 a tatum is a quarter beat (a 16th note in 4/4). Each interval
-    [b_i, b_{i+1}) is split linearly into ``subdivisions`` tatums starting at b_i, and
-    the last beat is appended, so ``n_beats`` beats give ``(n_beats - 1) * subdivisions + 1``
-    tatums spanning exactly [b_0, b_last] (no extrapolation beyond the beats).
-
-    Args:
-        beats: beat times in seconds, shape (n_beats,); sorted here.
-        subdivisions: tatums per beat, >= 1.
-
-    Returns:
-        float64 array of shape (M,), strictly increasing tatum times in seconds.
-
-    Raises:
-        ValueError: fewer than 2 beats, repeated or non-finite beat times, subdivisions < 1.
-    """
-    subdivisions = int(subdivisions)
-    if subdivisions < 1:
-        raise ValueError(f"subdivisions must be >= 1, got {subdivisions}")
-    b = np.asarray(beats, dtype=np.float64).reshape(-1)
-    if b.size < 2:
-        raise ValueError(
-            f"need at least 2 beats to interpolate tatums, got {b.size} "
-            "(beat tracking found no regular pulse: audio too short or silent?)"
-        )
-    if not np.all(np.isfinite(b)):
-        raise ValueError("beat times must be finite")
-    b = np.sort(b)
-    if np.any(np.diff(b) <= 0):
-        raise ValueError("beat times must be distinct (a repeated beat gives a zero-length interval)")
-    frac = np.arange(subdivisions, dtype=np.float64) / subdivisions
-    inner = b[:-1, None] + np.diff(b)[:, None] * frac[None, :]
-    return np.concatenate([inner.reshape(-1), b[-1:]])
 
 
 @functools.lru_cache(maxsize=4)
@@ -267,3 +231,96 @@ def beat_scores(reference_beats: np.ndarray, estimated_beats: np.ndarray) -> dic
                   for k, v in mir_eval.beat.evaluate(ref, est).items()}
     scores["f_measure_50ms"] = beat_f_measure(ref, est, window_s=0.05)
     return scores
+
+
+#: Version of the beats stage (``beats`` asset) and of its per-track cache.
+VERSION = "2"
+#: Columns of the ``beats`` table.
+BEAT_TABLE_COLUMNS = ["track_id", "source", "time_s", "position"]
+
+
+def beat_table(tracks: dict, drum_stems: dict, beat_input: str = "mix", log: Callable[[str], None] = print) -> dict:
+    """Beats of every track (madmom, cached per track) and the ground-truth beats, in one table.
+
+    Mixtures are tracked on the mix or on their separated drum stem (``beat_input``),
+    drum-only recordings on themselves; the tracker is scored against ground truth per
+    dataset with mir_eval (logged once to MLflow ``adt/beats``).
+
+    Args:
+        tracks: the ``tracks`` stage value (``path``; ``gt_beats``: ground-truth beats table;
+            ``dataset_keys``: dataset -> table key, the per-track cache folder).
+        drum_stems: the ``drum_stems`` stage value (``stems``: track_id -> separated drum stem; ``key``).
+        beat_input: "mix" or "separated".
+
+    Returns:
+        ``{"key", "path" (beats.parquet, columns :data:`BEAT_TABLE_COLUMNS`; source "madmom"
+        or "ground_truth"; position: beat in bar, 1-based, 0 unknown), "skipped",
+        "scores" (per dataset beat F-measure etc., records), "input"}``.
+
+    Raises:
+        ValueError: an unknown ``beat_input``.
+    """
+    import pandas as pd
+
+    from adt import tracking
+    from adt.atomic import atomic_path
+    from adt.audio import read_audio
+    from adt.cache import stage_cache, track_file
+    from adt.config import data_dir
+
+    if beat_input not in ("mix", "separated"):
+        raise ValueError(f"beat_input must be 'mix' or 'separated', got {beat_input!r}")
+    dataset_keys, stems = tracks["dataset_keys"], drum_stems["stems"]
+    gt_beats = pd.read_parquet(tracks["gt_beats"])
+    tracks = pd.read_parquet(tracks["path"])
+    rows, skipped, scores = [], [], []
+    for i, t in enumerate(tracks.itertuples(), 1):
+        if isinstance(t.mix_path, str):
+            variant = beat_input
+            audio_path = stems[t.track_id] if variant == "separated" else t.mix_path
+        else:
+            variant, audio_path = "drums", t.drum_path
+        cached = track_file(data_dir() / "beats_madmom" / VERSION / dataset_keys[t.dataset] / variant, t.track_id,
+                            ".npy")
+        try:
+            if not cached.is_file():
+                audio, sr = read_audio(audio_path, mono=True)
+                est = track_beats(audio, sr)
+                with atomic_path(cached, suffix=".npy") as tmp:
+                    np.save(tmp, np.stack([est, bar_positions(est, track_downbeats(audio, sr))], axis=1))
+            table = np.load(cached)
+        except Exception as exc:  # one bad track is reported, not fatal
+            log(f"{t.track_id}: beat tracking failed: {exc}")
+            skipped.append(f"{t.track_id}: {exc}")
+            continue
+        if len(table) < 2:
+            skipped.append(f"{t.track_id}: fewer than 2 beats found")
+        rows += [(t.track_id, "madmom", float(b), int(p)) for b, p in table]
+        ref = gt_beats.loc[gt_beats.track_id == t.track_id, "time_s"].to_numpy()
+        if len(ref) >= 2:
+            scores.append({"dataset": t.dataset, **beat_scores(ref, table[:, 0])})
+        if i == len(tracks) or i % 10 == 0:
+            log(f"beat-tracked: {i}/{len(tracks)}")
+    rows += [(tid, "ground_truth", float(b), int(p))
+             for tid, b, p in zip(gt_beats.track_id, gt_beats.time_s, gt_beats.position)]
+    out = pd.DataFrame(rows, columns=BEAT_TABLE_COLUMNS)
+    cache = stage_cache("beats", VERSION, sorted(dataset_keys.items()), beat_input,
+                        drum_stems["key"] if beat_input == "separated" else None)
+    with atomic_path(cache.dir / "beats.parquet") as tmp:
+        out.to_parquet(tmp, index=False)
+    by_dataset = (pd.DataFrame(scores).groupby("dataset").mean(numeric_only=True).round(4) if scores
+                  else pd.DataFrame())
+
+    def log_scores() -> None:
+        import mlflow
+
+        for ds, row in by_dataset.iterrows():
+            mlflow.log_metrics({f"{ds}.{k}": float(v) for k, v in row.items()})
+        mlflow.log_table(by_dataset.reset_index(), "beat_scores.json")
+
+    if not by_dataset.empty:
+        tracking.log_once("beats", "madmom-beats", cache.key, log_scores,
+                          params={"fps": BEAT_FPS, "input": beat_input,
+                                  "method": "RNNBeatProcessor+DBN, DBNDownBeatTracking"})
+    return {"key": cache.key, "path": str(cache.dir / "beats.parquet"), "skipped": skipped,
+            "scores": by_dataset.reset_index().to_dict("records"), "input": beat_input}

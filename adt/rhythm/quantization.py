@@ -26,7 +26,12 @@ from adt.vocab import CLASSES_5
 FLAG_COLUMNS = ("time_s", "drum", "tatum_index", "tatum_s", "offset_s", "distance_s", "conflict", "far")
 
 
-def _check_tatums(tatums_s: np.ndarray) -> np.ndarray:
+def check_tatums(tatums_s: np.ndarray) -> np.ndarray:
+    """Tatum times as float64 (M,), checked.
+
+    Raises:
+        ValueError: empty, non-finite or not strictly increasing.
+    """
     tatums = np.asarray(tatums_s, dtype=np.float64).reshape(-1)
     if tatums.size == 0:
         raise ValueError("tatums_s is empty: need at least one tatum time")
@@ -37,7 +42,12 @@ def _check_tatums(tatums_s: np.ndarray) -> np.ndarray:
     return tatums
 
 
-def _check_times(times_s: np.ndarray) -> np.ndarray:
+def check_times(times_s: np.ndarray) -> np.ndarray:
+    """Onset times as float64 (N,), checked.
+
+    Raises:
+        ValueError: non-finite times.
+    """
     times = np.asarray(times_s, dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(times)):
         raise ValueError("onset times must be finite")
@@ -61,8 +71,8 @@ def nearest_tatum(times_s: np.ndarray, tatums_s: np.ndarray) -> tuple[np.ndarray
     Raises:
         ValueError: empty or non-increasing tatums, non-finite times.
     """
-    tatums = _check_tatums(tatums_s)
-    times = _check_times(times_s)
+    tatums = check_tatums(tatums_s)
+    times = check_times(times_s)
     right = np.clip(np.searchsorted(tatums, times, side="left"), 0, tatums.size - 1)
     left = np.clip(right - 1, 0, tatums.size - 1)
     pick_left = np.abs(times - tatums[left]) <= np.abs(tatums[right] - times)
@@ -98,7 +108,7 @@ def quantize_onsets(
         drums: shape (N,), int indices into ``CLASSES_5`` (mapped to names) or str
             labels (kept as given, e.g. "BD"; any label is accepted).
         tatums_s: tatum times in seconds, shape (M,), strictly increasing
-            (e.g. from :func:`adt.rhythm.beats.tatums_from_beats`).
+            (e.g. from :func:`adt.rhythm.tatums.tatums_from_beats`).
         far_s: "far" threshold in seconds (paper: 0.05).
 
     Returns:
@@ -115,9 +125,9 @@ def quantize_onsets(
     """
     if far_s < 0:
         raise ValueError(f"far_s must be >= 0, got {far_s}")
-    times = _check_times(times_s)
+    times = check_times(times_s)
     labels = _drum_labels(drums, times.size)
-    tatums = _check_tatums(tatums_s)
+    tatums = check_tatums(tatums_s)
     idx, offset = nearest_tatum(times, tatums)
     df = pd.DataFrame(
         {
@@ -194,3 +204,61 @@ def quantization_stats(
     ``by`` may only name columns of :func:`quantize_onsets` (e.g. ``["drum"]``).
     """
     return summarize(quantize_onsets(times_s, drums, tatums_s, far_s=far_s), by=by)
+
+
+#: Version of the quantization stage (``quantization_stats`` asset).
+VERSION = "2"  # 2: on the whole-track grid; Table I on the paper's 3 classes, 5-class beside it
+
+
+def table_one(tracks: dict, onsets: dict, tatums: dict, far_s: float = 0.05) -> dict:
+    """The tatum paper's Table I for every dataset and beat source, written and logged once.
+
+    Every annotated onset is quantized to the nearest tatum of its track's grid
+    (:func:`quantize_onsets`); the ratios are micro-averaged per dataset and beat source
+    (:func:`summarize`). ``table1`` counts the paper's 3 classes (BD, SD, HH), ``table1_5class``
+    all 5; ``per_drum`` splits the 5-class table by drum.
+
+    Args:
+        tracks, onsets, tatums: the ``tracks``, ``onsets`` and ``tatums`` stage values (``path``, ``key``;
+            ``subdivisions`` of the tatums).
+
+    Returns:
+        ``{"key", "path" (table1.parquet), "table" (3-class records), "table_5class" (records),
+        "per_drum" (parquet path), "skipped" (tracks with onsets but no grid), "dir"}``.
+    """
+    from adt import tracking
+    from adt.atomic import atomic_path
+    from adt.cache import stage_cache
+    from adt.vocab import CLASSES_3
+
+    cache = stage_cache("quantization_stats", VERSION, tatums["key"], onsets["key"], far_s)
+    subdivisions = tatums["subdivisions"]
+    tracks, onsets, tatums = (pd.read_parquet(v["path"]) for v in (tracks, onsets, tatums))
+    dataset_of = tracks.set_index("track_id").dataset
+    flags = []
+    for (tid, source), grid in tatums.groupby(["track_id", "source"]):
+        o = onsets[onsets.track_id == tid]
+        if o.empty:
+            continue
+        f = quantize_onsets(o.time_s.to_numpy(), o.drum.to_numpy(), grid.time_s.to_numpy(), far_s=far_s)
+        flags.append(f.assign(track_id=tid, source=source, dataset=dataset_of[tid], drum=o.drum.to_numpy()))
+    flags = pd.concat(flags, ignore_index=True)
+    tables = {"table1": summarize(flags[flags.drum.isin(CLASSES_3)], ["dataset", "source"]),
+              "table1_5class": summarize(flags, ["dataset", "source"]),
+              "per_drum": summarize(flags, ["dataset", "source", "drum"])}
+    for name, df in tables.items():
+        with atomic_path(cache.dir / f"{name}.parquet") as tmp:
+            df.to_parquet(tmp, index=False)
+
+    def log() -> None:
+        import mlflow
+
+        for name, df in tables.items():
+            mlflow.log_table(df, f"{name}.json")
+
+    tracking.log_once("quantization", "table1", cache.key, log,
+                      params={"far_s": far_s, "subdivisions": subdivisions, "classes": "BD,SD,HH (table1)"})
+    return {"key": cache.key, "dir": str(cache.dir), "path": str(cache.dir / "table1.parquet"),
+            "table": tables["table1"].to_dict("records"), "table_5class": tables["table1_5class"].to_dict("records"),
+            "per_drum": str(cache.dir / "per_drum.parquet"),
+            "skipped": sorted(set(onsets.track_id) - set(tatums.track_id))}

@@ -1,16 +1,19 @@
 """The ``adt`` command line.
 
-    adt transcribe IN -o OUT.mid [--model URI] [--threshold T] [--tatum]
+    adt transcribe IN -o OUT.mid [--model URI] [--threshold T] [--tatum] [--subdivisions N]
                    [--musicxml OUT.musicxml] [--no-separation] [--device cpu|cuda]
 
 Exit status: 0 done, 2 bad input (missing/unreadable audio, no registered model,
-CUDA asked for but unavailable, no beats found for tatum output).
+CUDA asked for but unavailable, no beats found for tatum output, MusicXML with other
+than 4 tatums per beat).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from adt.config import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--threshold", type=float, default=None,
                    help="peak-picking threshold (default: the peak picking the model was selected with)")
     t.add_argument("--tatum", action="store_true",
-                   help="snap onsets to a 16th-note grid from madmom beats (4 tatums per beat)")
+                   help="snap onsets to the tatum grid of madmom beats (--subdivisions tatums per beat)")
+    t.add_argument("--subdivisions", type=int, default=Settings().tatum_subdivisions,
+                   help="tatums per beat of the grid: 4 (16th notes, default), or 3 / 6 for triplet feels")
     t.add_argument("--musicxml", metavar="PATH", help="also write the tatum-quantized score as MusicXML (4/4)")
     t.add_argument("--no-separation", action="store_true",
                    help="drum-only input: skip the Open-Unmix drum separation run on mixtures")
@@ -36,8 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
 
     from adt.audio import AudioReadError, read_audio
-    from adt.transcribe.transcriber import (BeatTrackingError, DeviceError, NoModelError, check_device, find_separator, load_registered_model, transcribe_file)
+    from adt.transcribe.transcriber import (BeatTrackingError, DeviceError, NoModelError, check_device,
+                                            find_separator, load_registered_model, transcribe_file)
 
+    if args.subdivisions < 1 or (args.musicxml and args.subdivisions != 4):
+        print(f"adt: error: --subdivisions {args.subdivisions}: need >= 1, and 4 (16th notes) with --musicxml",
+              file=sys.stderr)
+        return 2
     try:
         check_device(args.device)
         read_audio(args.audio)  # fail on bad input before loading a model
@@ -54,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"separation: {what}", file=sys.stderr)
         result = transcribe_file(args.audio, args.output, model=model, threshold=args.threshold,
                                  separator=separator, tatum=args.tatum, musicxml_path=args.musicxml,
-                                 device=args.device)
+                                 device=args.device, subdivisions=args.subdivisions)
     except (AudioReadError, NoModelError, BeatTrackingError, DeviceError) as exc:
         print(f"adt: error: {exc}", file=sys.stderr)
         return 2

@@ -8,8 +8,8 @@ Pipeline (:func:`transcribe_file`):
    spectrogram, 100 fps) -> frame-level CRNN onset activation function -> madmom peak
    picking with the rule the model was selected with (:func:`adt.frame.peaks.pick_peaks`);
 3. optional tatum quantization (tatum paper, Sec. III-A / IV-B): beats of the mixture
-   with madmom (:func:`adt.rhythm.beats.track_beats`), 4 tatums per beat
-   (:func:`adt.rhythm.beats.tatums_from_beats`), every onset snapped to its nearest tatum with
+   with madmom (:func:`adt.rhythm.beats.track_beats`), the pipeline's tatum grid (4 tatums
+   per beat by default; :func:`adt.rhythm.tatums.tatum_grid`), every onset snapped to its nearest tatum with
    one onset per drum and tatum (:func:`adt.lm.scores.drum_score`);
 4. GM drum MIDI (BD 36, SD 38, TT 47, HH 42, CY 49) and optionally a MusicXML drum
    score (:mod:`adt.transcribe.musicxml`).
@@ -40,7 +40,8 @@ from adt.vocab import CLASSES_5
 
 logger = logging.getLogger(__name__)
 
-#: Tatums per beat of the exported grid (16th notes in 4/4, tatum paper Sec. III-A).
+#: Default tatums per beat of the exported grid (16th notes in 4/4, tatum paper Sec. III-A;
+#: ``adt.config.Settings.tatum_subdivisions``).
 TATUMS_PER_BEAT = 4
 
 
@@ -186,45 +187,33 @@ def find_separator(device: str = "cpu", timeout_s: float = 5.0):
                   f"{data_dir() / 'separation_model'}")
 
 
-def tatum_grid(audio: np.ndarray, sample_rate: int, duration_s: float) -> tuple[np.ndarray, np.ndarray, int]:
-    """Beats with madmom and 4 tatums per beat covering the whole audio.
-
-    The tracked beats are extended by their first and last intervals until the first
-    beat lies within one interval after 0 s and the last at or after ``duration_s``
-    (madmom's tracker stops at the last beat it hears; onsets after it would otherwise
-    pile up on the last tatum). Tatums before the first beat (a pickup, >= 0 s) continue
-    the first interval's spacing.
+def tatum_grid(audio: np.ndarray, sample_rate: int, duration_s: float, subdivisions: int = TATUMS_PER_BEAT):
+    """Beats of the audio with madmom and the project's tatum grid over the whole audio
+    (:func:`adt.rhythm.tatums.tatum_grid`, the grid of the ``tatums`` asset).
 
     Args:
         audio: mono samples, shape (samples,).
         sample_rate: Hz.
         duration_s: length of the audio in seconds.
+        subdivisions: tatums per beat (4: 16th notes; 3 or 6 for triplet feels).
 
     Returns:
-        ``(beats, tatums, pickup)``: beat times (seconds), strictly increasing tatum
-        times (seconds, all >= 0) and the number of pickup tatums before the first beat
-        (0..3).
+        ``(beats, tatums, pickup)``: beat times (seconds, extended to cover the audio),
+        strictly increasing tatum times (seconds, all >= 0) and the number of pickup
+        tatums before the first beat (0 .. subdivisions - 1).
 
     Raises:
         ValueError: fewer than 2 beats found (audio too short, silent or without pulse).
     """
-    from adt.rhythm.beats import tatums_from_beats, track_beats
+    from adt.rhythm.beats import track_beats
+    from adt.rhythm.tatums import tatum_grid as grid_of
 
-    beats = np.unique(track_beats(audio, sample_rate))  # sorted, no zero-length interval
-    if beats.size < 2:
-        raise ValueError(f"the beat tracker found {beats.size} beat(s): need 2 for a tatum grid "
+    beats = track_beats(audio, sample_rate)
+    if np.unique(beats).size < 2:
+        raise ValueError(f"the beat tracker found {np.unique(beats).size} beat(s): need 2 for a tatum grid "
                          "(audio too short, silent or without a regular pulse?)")
-    beats = list(beats)
-    first, last = beats[1] - beats[0], beats[-1] - beats[-2]
-    while beats[0] - first >= 0:
-        beats.insert(0, beats[0] - first)
-    while beats[-1] < duration_s:
-        beats.append(beats[-1] + last)
-    beats = np.asarray(beats)
-    step = first / TATUMS_PER_BEAT
-    pickup = int(min(TATUMS_PER_BEAT - 1, np.floor(beats[0] / step)))
-    pre = beats[0] - step * np.arange(pickup, 0, -1)
-    return beats, np.concatenate([pre, tatums_from_beats(beats, TATUMS_PER_BEAT)]), pickup
+    grid = grid_of(beats, subdivisions, duration_s)
+    return grid.beats, grid.tatums, grid.pickup
 
 
 def quantize(onsets: dict[str, np.ndarray], tatums: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -246,7 +235,8 @@ def quantize(onsets: dict[str, np.ndarray], tatums: np.ndarray) -> tuple[np.ndar
 
 def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike, model=None,
                     threshold: float | None = None, progress: bool = True, separator=None, tatum: bool = False,
-                    musicxml_path: str | os.PathLike | None = None, device: str = "cpu") -> Transcription:
+                    musicxml_path: str | os.PathLike | None = None, device: str = "cpu",
+                    subdivisions: int = TATUMS_PER_BEAT) -> Transcription:
     """Transcribe one audio file into a GM drum MIDI file (and a MusicXML score).
 
     Args:
@@ -261,6 +251,8 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
         musicxml_path: also write the tatum-quantized score as MusicXML (4/4, 16ths,
             tempo of the beats; :func:`adt.transcribe.musicxml.write_musicxml`).
         device: torch device of the model and separator ("cpu" or "cuda").
+        subdivisions: tatums per beat of the grid (``tatum``, ``musicxml_path``); MusicXML
+            needs 4 (16th notes).
 
     Returns:
         :class:`Transcription`.
@@ -269,10 +261,16 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
         adt.audio.AudioReadError: missing or unreadable audio (names the file).
         NoModelError: no model given and none registered.
         BeatTrackingError: tatum output asked for, but too few beats found.
+        ValueError: MusicXML asked for with ``subdivisions`` other than 4.
     """
     import torch
 
-    torch.set_num_threads(2)
+    from adt.cpu import DEFAULT_THREADS
+
+    if musicxml_path is not None and subdivisions != TATUMS_PER_BEAT:
+        raise ValueError(f"MusicXML export writes 16th notes: it needs {TATUMS_PER_BEAT} tatums per beat, "
+                         f"got {subdivisions}")
+    torch.set_num_threads(DEFAULT_THREADS)
     quantized = tatum or musicxml_path is not None
     steps = tqdm(total=3 + (separator is not None) + quantized, desc=Path(audio_path).name,
                  disable=not progress, unit="step")
@@ -301,7 +299,7 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
     result = Transcription(onsets=frame_onsets, frame_onsets=frame_onsets, separated=separator is not None)
     if quantized:
         try:
-            beats, tatums, pickup = tatum_grid(mix, sr, duration)
+            beats, tatums, pickup = tatum_grid(mix, sr, duration, subdivisions)
         except ValueError as exc:
             raise BeatTrackingError(f"{audio_path}: {exc}") from exc
         result.beats, result.tatums = beats, tatums

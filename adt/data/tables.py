@@ -1,0 +1,182 @@
+"""The ingest stage: a raw dataset fetched or generated, its unified tables, all datasets concatenated.
+
+:func:`fetch_raw` (asset ``raw_dataset``) -> :func:`build_dataset_tables` (asset
+``dataset_tables``; both per dataset) -> :func:`unify_tables` (assets ``tracks`` and
+``onsets``). Table schemas: :mod:`adt.data.datasets`. Every output is a folder of the
+content-keyed cache (:mod:`adt.cache`) written atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from adt.atomic import atomic_dir, atomic_path, write_json
+from adt.cache import stage_cache
+from adt.config import Profile, data_dir
+from adt.data.datasets import DATASETS, get_module
+from adt.data.datasets.card import dataset_card
+
+#: Version of the raw datasets (``raw_dataset``); the demo generator is part of it.
+RAW_VERSION = "2"
+#: Version of the per-dataset and unified table layout (``dataset_tables``, ``tracks``, ``onsets``).
+VERSION = "2"
+TABLES = ("tracks", "onsets", "beats")
+
+
+#: Largest download (bytes) ``make demo`` starts on its own; bigger datasets (E-GMD, Slakh)
+#: are used when already downloaded or in the mirror folder, or when named with --datasets.
+AUTO_DOWNLOAD_BYTES = 2 * 10**9
+
+
+def available_datasets(mirror: str | None) -> list[str]:
+    """Datasets that can be had now: the demo corpus always; any other when each of its
+    files is in the download folder or the mirror folder, or, for a file of at most
+    AUTO_DOWNLOAD_BYTES that is not request-only, when its mirror or official URL answers."""
+    from adt.data.download import is_available
+
+    downloads = data_dir() / "downloads"
+    mirror_dir = Path(mirror) if mirror and not mirror.startswith(("http://", "https://")) else None
+
+    def can_have(remote) -> bool:
+        if (downloads / remote.filename).is_file() or (mirror_dir and (mirror_dir / remote.filename).is_file()):
+            return True
+        return (remote.size or 0) <= AUTO_DOWNLOAD_BYTES and is_available(remote, mirror)
+
+    return [name for name in DATASETS if all(can_have(r) for r in get_module(name).REMOTES)]
+
+
+def raw_pointer(dataset: str) -> Path:
+    """``<data>/raw/<dataset>/current.json``: the latest raw folder, for the archive sensor."""
+    return data_dir() / "raw" / dataset / "current.json"
+
+
+def fetch_raw(name: str, profile: Profile, mirror: str | None = None,
+              on_progress: Callable[[str, int, int | None], None] | None = None) -> dict:
+    """A dataset in its official layout under ``<data>/raw/<name>/<key>``.
+
+    The demo corpus is generated (seeded by the profile); every other dataset is
+    downloaded or copied from ``mirror`` and unpacked (:func:`adt.data.download.fetch_all`).
+
+    Returns:
+        ``{"dataset", "path", "key", "checksums"}``.
+
+    Raises:
+        adt.data.download.DownloadError: a 404, a checksum mismatch, no disk space, or a
+            dataset given out on request whose files are not in place (the message says
+            what to do).
+    """
+    from adt.data.download import fetch_all
+
+    module = get_module(name)
+    if name == "demo":
+        cache = stage_cache("raw_demo", "1", profile.demo_tracks, profile.demo_duration_s, profile.seed)
+        target = data_dir() / "raw" / "demo" / cache.key
+        if not (target / "metadata.csv").is_file():
+            with atomic_dir(target) as tmp:
+                module.generate_corpus(tmp, profile.demo_tracks, profile.demo_duration_s, profile.seed)
+        key, checksums = cache.key, {"generator": cache.key}
+    else:
+        target, checksums = fetch_all(module.REMOTES, data_dir() / "downloads", data_dir() / "raw" / name,
+                                      mirror=mirror, on_progress=on_progress)
+        key = target.name
+    info = {"dataset": name, "path": str(target), "key": key, "checksums": checksums}
+    write_json(raw_pointer(name), info)
+    return info
+
+
+def build_dataset_tables(raw: dict, profile: Profile, log: Callable[[str], None] = print) -> dict:
+    """One dataset's unified tables for ``profile``, built once per (raw data, profile) and cached.
+
+    Writes ``tracks.parquet``, ``onsets.parquet`` and ``beats.parquet`` (and the audio the
+    dataset module renders, mixes or crops under ``<data>/audio/<dataset>``); logs the
+    dataset card to MLflow (experiment ``adt/datasets``) once.
+
+    Args:
+        raw: the output of :func:`fetch_raw`.
+
+    Returns:
+        the manifest: ``dataset``, ``dir``, ``key``, ``card`` (Markdown), ``rows``,
+        ``hours``, ``skipped`` ([{track_id, split, reason}]), ``has_audio``, ``profile_digest``.
+    """
+    name = raw["dataset"]
+    module = get_module(name)
+    cache = stage_cache("datasets", VERSION, name, getattr(module, "VERSION", "1"), raw["key"],
+                        profile.dataset_digest())
+
+    def build(folder: Path) -> dict:
+        log(f"building dataset {name} from {raw['path']}")
+        skipped: list[dict] = []
+        tables = module.build(Path(raw["path"]), data_dir() / "audio" / name, profile, skipped=skipped)
+        for table in TABLES:
+            with atomic_path(folder / f"{table}.parquet") as tmp:
+                getattr(tables, table).to_parquet(tmp, index=False)
+        return {"dataset": name, "dir": str(folder), "card": dataset_card(module, tables),
+                "rows": len(tables.tracks), "skipped": skipped, "profile_digest": profile.dataset_digest(),
+                "hours": float(tables.tracks.duration_s.sum() / 3600),
+                "has_audio": bool(tables.tracks[["mix_path", "drum_path"]].notna().any(axis=None))}
+
+    manifest = cache.get_or_compute(build)
+    _log_card(manifest)
+    return manifest
+
+
+def _log_card(manifest: dict) -> None:
+    import mlflow
+
+    from adt import tracking
+
+    def log() -> None:
+        mlflow.log_text(manifest["card"], f"dataset_card_{manifest['dataset']}.md")
+        mlflow.log_metrics({"tracks": manifest["rows"], "hours": manifest["hours"]})
+
+    tracking.log_once("datasets", f"dataset-card-{manifest['dataset']}", manifest["key"], log,
+                      params={"dataset": manifest["dataset"], "key": manifest["key"]})
+
+
+def unify_tables(datasets: dict[str, dict], profile: Profile, log: Callable[[str], None] = print) -> dict:
+    """Concatenate the tables of every dataset with audio (ADTOF-YT ships spectrograms and
+    stays in its own partition).
+
+    Args:
+        datasets: dataset name -> :func:`build_dataset_tables` manifest (the materialized
+            ``dataset_tables`` partitions); those built for another profile are left out
+            with a message.
+
+    Returns:
+        ``{"key", "dir", "path" (tracks.parquet), "onsets_path", "gt_beats" (beats.parquet),
+        "datasets", "dataset_keys" (name -> table key), "cards" (Markdown)}``.
+
+    Raises:
+        ValueError: no dataset with audio built for this profile.
+    """
+    parts: dict[str, dict] = {}
+    for name, manifest in sorted(datasets.items(), key=lambda item: list(DATASETS).index(item[0])):
+        if manifest.get("profile_digest") != profile.dataset_digest():
+            log(f"{name}: its tables were built for another profile; materialize dataset_tables[{name}] again "
+                "to include it")
+        elif not manifest.get("has_audio", True):
+            log(f"{name}: no audio (features only); not in the unified tables")
+        else:
+            parts[name] = manifest
+    if not parts:
+        raise ValueError(f"no dataset with audio has tables for profile {profile.name!r}: materialize "
+                         "raw_dataset and dataset_tables first")
+    keys = {name: m["key"] for name, m in parts.items()}
+    cache = stage_cache("tables", VERSION, keys)
+
+    def concat(folder: Path) -> dict:
+        for table in TABLES:
+            frames = [pd.read_parquet(Path(m["dir"]) / f"{table}.parquet") for m in parts.values()]
+            df = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
+            with atomic_path(folder / f"{table}.parquet") as tmp:
+                df.to_parquet(tmp, index=False)
+        return {"datasets": keys}
+
+    cache.get_or_compute(concat)
+    return {"key": cache.key, "dir": str(cache.dir), "path": str(cache.dir / "tracks.parquet"),
+            "onsets_path": str(cache.dir / "onsets.parquet"), "gt_beats": str(cache.dir / "beats.parquet"),
+            "datasets": sorted(keys), "dataset_keys": keys,
+            "cards": "\n\n".join(m["card"] for m in parts.values())}

@@ -1,0 +1,212 @@
+"""The features stage and its typed record, :class:`FeatureIndex`.
+
+:func:`build_features` (asset ``features``) computes, per track, the input features of
+its drum signal (the separated stem for mixtures, else the drum recording) and the
+5-class frame targets at 100 fps (cached per track), cuts each dataset's splits into
+memory-mapped 4-s segment shards, and sums training-set statistics per dataset. The
+:class:`FeatureIndex` it returns is what the model stages read: per-track files, shard
+folders, and the statistics of any training-set combination (:meth:`FeatureIndex.training_stats`,
+the one source of standardization statistics and infrequency weights in the pipeline).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+import numpy as np
+
+from adt.atomic import save_array
+from adt.cache import cache_key, stage_cache, track_file
+from adt.config import data_dir
+from adt.features.shards import write_shards
+from adt.features.spectrogram import SEGMENT_FRAMES, check_feature_type, feature_params, features_file
+from adt.features.stats import TrainingStats
+from adt.features.targets import frame_targets
+from adt.vocab import CLASSES_5
+
+#: Version of the features stage (``features`` asset), its per-track files, shards and statistics.
+VERSION = "2"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackFeatures:
+    """One track's feature files.
+
+    Attributes:
+        track_id, dataset, split: as in the ``tracks`` table.
+        x: ``.npy`` features, (T frames at 100 fps, F bins) float32.
+        y: ``.npy`` frame targets, (T, 5) float32 (BD SD TT HH CY; 0.5 on widened neighbours).
+        input: the audio the features come from: "separated" (a mixture's drum stem) or "drum".
+    """
+
+    track_id: str
+    dataset: str
+    split: str
+    x: Path
+    y: Path
+    input: str
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureIndex:
+    """What the features stage produced (asset ``features``).
+
+    Attributes:
+        key: content key of the whole index.
+        feature_type, feature_params, target_widening: how the features were made.
+        tracks: track_id -> :class:`TrackFeatures`.
+        shards: dataset -> split -> shard folder (:func:`adt.features.shards.write_shards`).
+        dataset_stats: dataset -> {"key", "path"} of its training split's ``stats.json``.
+        combinations: training-set combination ("a+b") -> statistics manifest (see
+            :meth:`training_stats`) for the profile's combinations.
+    """
+
+    key: str
+    feature_type: str
+    feature_params: dict
+    target_widening: bool
+    tracks: dict[str, TrackFeatures]
+    shards: dict[str, dict[str, str]]
+    dataset_stats: dict[str, dict]
+    combinations: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+    def items(self, datasets: Iterable[str], split: str) -> list[TrackFeatures]:
+        """The tracks of ``datasets`` in ``split``, ordered by track id."""
+        datasets = set(datasets)
+        return [t for _, t in sorted(self.tracks.items()) if t.dataset in datasets and t.split == split]
+
+    def training_sets(self) -> tuple[str, ...]:
+        """Datasets with a training split, sorted."""
+        return tuple(sorted(d for d, splits in self.shards.items() if "train" in splits))
+
+    def test_sets(self) -> list[str]:
+        """Datasets with a test split, sorted."""
+        return sorted({t.dataset for t in self.tracks.values() if t.split == "test"})
+
+    def train_dirs(self, datasets: Iterable[str]) -> list[Path]:
+        """Training shard folders of ``datasets`` (those with a training split)."""
+        return [Path(self.shards[d]["train"]) for d in datasets if "train" in self.shards.get(d, {})]
+
+    def frames(self) -> int:
+        return int(sum(np.load(t.x, mmap_mode="r").shape[0] for t in self.tracks.values()))
+
+    def training_stats(self, combo: Iterable[str]) -> dict:
+        """Statistics of a training-set combination: sums of its datasets' (cached once).
+
+        Returns:
+            ``{"dir", "key", "train_sets", "frames", "onsets", "infrequency_weights"}``; ``dir``
+            holds ``mean.npy``, ``std.npy``, ``infrequency_weights.npy`` and ``stats.json``
+            (load with :meth:`adt.features.stats.TrainingStats.load`).
+
+        Raises:
+            ValueError: a dataset of ``combo`` has no training split.
+        """
+        combo = tuple(combo)
+        missing = [d for d in combo if d not in self.dataset_stats]
+        if missing:
+            raise ValueError(f"no training statistics for {missing}: they have no training split")
+        cache = stage_cache("training_stats", VERSION, [self.dataset_stats[d]["key"] for d in combo])
+
+        def total(folder: Path) -> dict:
+            parts = [TrainingStats.from_json(json.loads(Path(self.dataset_stats[d]["path"]).read_text()))
+                     for d in combo]
+            stats = sum(parts[1:], parts[0])
+            stats.save(folder, train_sets=list(combo))
+            return {"dir": str(folder), "train_sets": list(combo), "frames": stats.frames,
+                    "onsets": dict(zip(CLASSES_5, stats.onsets.tolist())),
+                    "infrequency_weights": dict(zip(CLASSES_5, stats.infrequency_weights().round(4).tolist()))}
+
+        return cache.get_or_compute(total)
+
+    def stats_table(self) -> str:
+        """Markdown: frames and onsets (infrequency weight) per class of each combination."""
+        head = "| training sets | frames | " + " | ".join(f"{c} onsets (w)" for c in CLASSES_5) + " |"
+        rows = [head, "|" + "---|" * (2 + len(CLASSES_5))]
+        for name, m in self.combinations.items():
+            cells = [f"{m['onsets'][c]} ({m['infrequency_weights'][c]:.1f})" for c in CLASSES_5]
+            rows.append(f"| {name} | {m['frames']} | " + " | ".join(cells) + " |")
+        return "\n".join(rows)
+
+
+def feature_key(feature_type: str) -> str:
+    """Folder name of a feature type and its parameters, e.g. ``log_mel-1a2b3c4d``."""
+    return f"{feature_type}-{cache_key(feature_type, feature_params(feature_type))[:8]}"
+
+
+def training_combinations(combinations: Iterable[Iterable[str]], available: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The given training-set combinations whose datasets all have a training split, plus all of them."""
+    combos = [tuple(c) for c in combinations if set(c) <= set(available)]
+    if available and tuple(available) not in combos:
+        combos.append(tuple(available))
+    return combos
+
+
+def build_features(tracks: dict, onsets: dict, drum_stems: dict, feature_type: str = "log_mel",
+                   target_widening: bool = False, combinations: Iterable[Iterable[str]] = (),
+                   log: Callable[[str], None] = print) -> FeatureIndex:
+    """Features, targets, shards and training statistics of every track (module docstring).
+
+    Args:
+        tracks, onsets: the ``tracks`` and ``onsets`` stage values (``path``; ``dataset_keys``:
+            dataset -> table key, under which per-track files are cached).
+        drum_stems: the ``drum_stems`` stage value (``stems``: track_id -> separated drum stem;
+            ``model.key`` names the separator).
+        feature_type: "log_mel" or "log_filtered" (:mod:`adt.features.spectrogram`).
+        target_widening: thesis target widening (0.5 on the frames next to an onset).
+        combinations: training-set combinations whose statistics to prepare (the profile's).
+
+    Raises:
+        ValueError: an unknown feature type.
+    """
+    import pandas as pd
+
+    check_feature_type(feature_type)
+    dataset_keys, stems, stems_model_key = tracks["dataset_keys"], drum_stems["stems"], drum_stems["model"]["key"]
+    tracks, onsets = pd.read_parquet(tracks["path"]), pd.read_parquet(onsets["path"])
+    fkey, y_suffix = feature_key(feature_type), (".yw.npy" if target_widening else ".y.npy")
+    per_track: dict[str, TrackFeatures] = {}
+    groups: dict[tuple[str, str], list[tuple[Path, Path]]] = {}
+    for i, t in enumerate(tracks.itertuples(), 1):
+        variant = "separated" if t.track_id in stems else "drum"
+        folder = data_dir() / "features" / VERSION / fkey / dataset_keys[t.dataset] / variant
+        if variant == "separated":
+            folder = folder / stems_model_key
+        x_path, y_path = track_file(folder, t.track_id, ".x.npy"), track_file(folder, t.track_id, y_suffix)
+        if not x_path.is_file():
+            save_array(x_path, features_file(stems.get(t.track_id) or t.drum_path, feature_type))
+        if not y_path.is_file():
+            o = onsets[onsets.track_id == t.track_id]
+            n_frames = np.load(x_path, mmap_mode="r").shape[0]
+            save_array(y_path, frame_targets(o.time_s.to_numpy(), o.drum.to_numpy(), n_frames,
+                                             widening=target_widening))
+        per_track[t.track_id] = TrackFeatures(t.track_id, t.dataset, t.split, x_path, y_path, variant)
+        groups.setdefault((t.dataset, t.split), []).append((x_path, y_path))
+        if i == len(tracks) or i % 10 == 0:
+            log(f"features: {i}/{len(tracks)}")
+    index_extra = {"feature_type": feature_type, "feature_key": fkey, "target_widening": target_widening}
+    shards: dict[str, dict[str, str]] = {}
+    dataset_stats: dict[str, dict] = {}
+    for (dataset, split), items in sorted(groups.items()):
+        files = [(str(x), str(y)) for x, y in items]
+        shard_cache = stage_cache("shards", VERSION, files, SEGMENT_FRAMES)
+        shard_cache.get_or_compute(lambda folder: {"segments": write_shards(items, folder, extra=index_extra)["segments"]})
+        shards.setdefault(dataset, {})[split] = str(shard_cache.dir)
+        if split == "train":
+            stats_cache = stage_cache("training_stats_dataset", VERSION, files)
+
+            def dataset_sums(folder: Path, items=items, dataset=dataset) -> dict:
+                TrainingStats.of_tracks(items, feature_type=feature_type).save(folder, train_sets=[dataset])
+                return {"dataset": dataset}
+
+            stats_cache.get_or_compute(dataset_sums)
+            dataset_stats[dataset] = {"key": stats_cache.key, "path": str(stats_cache.dir / "stats.json")}
+    index = FeatureIndex("", feature_type, feature_params(feature_type), target_widening, per_track, shards,
+                         dataset_stats)
+    combos = {"+".join(c): index.training_stats(c)
+              for c in training_combinations(combinations, tuple(sorted(dataset_stats)))}
+    key = cache_key("features", VERSION, fkey, target_widening,
+                    sorted((tid, str(t.x), str(t.y)) for tid, t in per_track.items()), shards,
+                    {n: m["key"] for n, m in combos.items()})
+    return dataclasses.replace(index, key=key, combinations=combos)

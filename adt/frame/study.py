@@ -1,0 +1,201 @@
+"""The frame-level model stage: sweeps and trainings per training-set combination (thesis chs. 5-6).
+
+:func:`transcriber_sweep` (asset ``transcriber``): an Optuna sweep (:func:`adt.frame.sweep.run_sweep`;
+trials = ``Profile.sweep_trials``, architectures = ``Profile.sweep_architectures``) on all
+training sets together, the best model registered as ``adt-frame-crnn`` (alias ``champion``
+unless the champion scored higher on the same validation data). :func:`architecture_study`
+(asset ``architecture_study``): the thesis's Table 6.1, one sweep per training dataset with the
+architecture as a categorical parameter, each architecture's best model scored on that
+dataset's test split. :func:`train_combination`: one model of given hyperparameters on a
+combination (the zero-shot matrix's rows). Each result is cached by its inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from adt.cache import stage_cache
+from adt.config import Profile
+from adt.features.index import FeatureIndex
+from adt.frame.recipe import FRAME_CRNN, TrainConfig
+from adt.vocab import CLASSES_5
+
+#: Version of the frame-model stages (sweeps, models, architecture study, zero-shot matrix).
+VERSION = "2"
+
+Log = Callable[[str], None]
+References = dict[str, dict[str, np.ndarray]]
+
+
+def train_config(profile: Profile, loss_weighting: str = "beta") -> TrainConfig:
+    """The profile's :class:`adt.frame.recipe.TrainConfig` (patience scaled for short runs)."""
+    return TrainConfig.for_profile(profile, loss_weighting=loss_weighting)
+
+
+def scored_items(index: FeatureIndex, refs: References, datasets: Iterable[str],
+                 split: str) -> list[tuple[Path, dict[str, np.ndarray]]]:
+    """(features file, reference onsets per class) of the tracks of ``datasets`` in ``split``:
+    what :func:`adt.frame.recipe.evaluate` and the validation of training take."""
+    empty = {c: np.array([]) for c in CLASSES_5}
+    return [(t.x, refs.get(t.track_id, empty)) for t in index.items(datasets, split)]
+
+
+def _inputs(index: FeatureIndex, refs: References, combo: tuple[str, ...]) -> tuple[list[Path], list, dict]:
+    train_dirs = index.train_dirs(combo)
+    if not train_dirs:
+        raise ValueError(f"no training data for {combo}")
+    return train_dirs, scored_items(index, refs, combo, "validation"), index.training_stats(combo)
+
+
+def sweep_combination(combo: tuple[str, ...], index: FeatureIndex, refs: References, profile: Profile, *,
+                      architectures: Sequence[str], loss_weighting: str = "beta", storage: str | None = None,
+                      register: bool = False, log: Log = print) -> dict:
+    """Run (or find cached) the Optuna sweep of ``architectures`` on the training splits of ``combo``.
+
+    Returns:
+        the :class:`adt.frame.sweep.SweepResult` fields plus ``train_sets``, ``best_params``,
+        ``best_val_f`` and the cache ``key``.
+
+    Raises:
+        ValueError: no training data or no validation tracks for ``combo``.
+    """
+    from adt.features.stats import TrainingStats
+    from adt.frame.sweep import run_sweep
+
+    config = train_config(profile, loss_weighting)
+    train_dirs, val_items, stats_info = _inputs(index, refs, combo)
+    if not val_items:
+        raise ValueError(f"no validation tracks for {combo}: the sweep selects on them")
+    cache = stage_cache("sweeps", VERSION, [str(d) for d in train_dirs], [str(p) for p, _ in val_items],
+                        dataclasses.asdict(config), list(architectures), profile.sweep_trials, register,
+                        stats_info["key"])
+
+    def sweep(folder: Path) -> dict:
+        name = "+".join(combo)
+        study = f"transcriber-{name}-{'all' if len(architectures) > 1 else architectures[0]}-{cache.key}"
+        log(f"sweeping {', '.join(architectures)} on {name}: {profile.sweep_trials} trials (study {study})")
+        result = run_sweep(train_dirs, val_items, folder / "trials", n_trials=profile.sweep_trials,
+                           budget=profile.sweep_trials, config=config, architectures=architectures,
+                           study_name=study, storage=storage, stats=TrainingStats.load(stats_info["dir"]),
+                           register=register, artifacts={"training_stats": stats_info["dir"]},
+                           run_name=f"sweep[{name}]", log=log, pruner_warmup_epochs=config.lr_patience,
+                           run_params={"train_sets": name, "feature_type": index.feature_type,
+                                       "target_widening": index.target_widening})
+        return {**result.to_dict(), "train_sets": list(combo), "best_params": result.params,
+                "best_val_f": result.best_value}
+
+    return cache.get_or_compute(sweep)
+
+
+def transcriber_sweep(index: FeatureIndex, refs: References, profile: Profile, loss_weighting: str = "beta",
+                      storage: str | None = None, log: Log = print) -> dict:
+    """The sweep on all training sets together, its best model registered (module docstring)."""
+    return sweep_combination(index.training_sets(), index, refs, profile,
+                             architectures=tuple(profile.sweep_architectures), loss_weighting=loss_weighting,
+                             storage=storage, register=True, log=log)
+
+
+def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: References, profile: Profile, *,
+                      loss_weighting: str = "beta", architecture: str = FRAME_CRNN, params: dict | None = None,
+                      register: bool = False, log: Log = print) -> dict:
+    """Train (or find cached) one transcriber (``architecture`` with ``params``, e.g. a sweep's best)
+    on the training splits of ``combo``, standardized with (and, for ``loss_weighting="infrequency"``,
+    weighted by) its training statistics; ``register``: also register it as ``adt-frame-crnn``.
+
+    Returns:
+        manifest: ``model_path``, ``run_id``, ``history``, ``train_sets``, ``model_uri``,
+        ``architecture``, ``best_params``, ``best_val_f``, ``key``.
+    """
+    import mlflow
+
+    from adt import tracking
+    from adt.features.stats import TrainingStats
+    from adt.frame.recipe import save_model, train_model
+
+    config = train_config(profile, loss_weighting)
+    train_dirs, val_items, stats_info = _inputs(index, refs, combo)
+    cache = stage_cache("models", VERSION, [str(d) for d in train_dirs], [str(p) for p, _ in val_items],
+                        dataclasses.asdict(config), architecture, params, register, stats_info["key"])
+
+    def train(folder: Path) -> dict:
+        name = "+".join(combo)
+        log(f"training {architecture} on {name}")
+        loss = "weighted BCE (Eq. 10)" if loss_weighting == "beta" else "BCE with infrequency weights (thesis 5.2)"
+        run_params = {**dataclasses.asdict(config), **(params or {}), "train_sets": name,
+                      "architecture": architecture, "loss": loss, "feature_type": index.feature_type,
+                      "target_widening": index.target_widening}
+        with tracking.run("transcriber", f"{architecture}[{name}]", params=run_params) as run:
+            mlflow.log_artifacts(stats_info["dir"], "training_stats")
+            model, history = train_model(train_dirs, val_items, config, architecture, params,
+                                         on_epoch=lambda e, m: (mlflow.log_metrics(
+                                             {k: v for k, v in m.items() if k != "epoch"}, step=e),
+                                             log(f"epoch {e}: {m}")),
+                                         stats=TrainingStats.load(stats_info["dir"]))
+            path = save_model(model, folder / "model.pt")
+            mlflow.log_artifact(str(path), "model")
+            uri = None
+            if register:
+                from adt.frame.sweep import evaluation_key, register_champion
+
+                uri = register_champion(model, evaluation_key(val_items, config), log)
+        return {"model_path": str(path), "run_id": run.info.run_id, "history": history, "train_sets": list(combo),
+                "model_uri": uri, "architecture": architecture, "best_params": model.hparams,
+                "best_val_f": model.best_val_f}
+
+    return cache.get_or_compute(train)
+
+
+def architecture_study(index: FeatureIndex, refs: References, profile: Profile, main: dict,
+                       loss_weighting: str = "beta", storage: str | None = None, log: Log = print) -> dict:
+    """Thesis Table 6.1: micro F-measure (5 classes, 50 ms) on the test split of each training set,
+    of each architecture's best model from that training set's sweep (all architectures, categorical).
+
+    Columns: every dataset with a training split, and all of them together (``main``, the
+    transcriber sweep). A cell is NaN when the architecture got no complete trial or the
+    training set has no test split. With one architecture in the profile there is no study:
+    the manifest says so (``cells`` empty).
+
+    Returns:
+        ``{"key", "cells" (records: architecture, train, val_f, test_f, trial), "markdown", "run_id"}``.
+    """
+    import mlflow
+    import pandas as pd
+
+    from adt import tracking
+    from adt.frame.recipe import evaluate, load_model
+
+    architectures = tuple(profile.sweep_architectures)
+    if len(architectures) < 2:
+        return {"key": f"single-{architectures[0]}", "cells": [], "run_id": None,
+                "markdown": f"one architecture in profile {profile.name!r} ({architectures[0]}): no study"}
+    all_sets = tuple(main["train_sets"])
+    combos = [(d,) for d in index.training_sets() if (d,) != all_sets] + [all_sets]
+    sweeps = {c: main if c == all_sets else
+              sweep_combination(c, index, refs, profile, architectures=architectures, loss_weighting=loss_weighting,
+                                storage=storage, log=log) for c in combos}
+    cache = stage_cache("architecture_study", VERSION, [s["key"] for s in sweeps.values()], index.key)
+
+    def study(folder: Path) -> dict:
+        cells = []
+        for combo, sweep in sweeps.items():
+            items = scored_items(index, refs, combo, "test")
+            for arch in architectures:
+                best = sweep["per_architecture"].get(arch)
+                r = evaluate(load_model(best["model_path"]), items) if best and items else None
+                cells.append({"architecture": arch, "train": "+".join(combo), "val_f": best["val_f"] if best else None,
+                              "test_f": r["f"] if r else float("nan"), "trial": best["trial"] if best else None})
+        table = pd.DataFrame(cells)
+        matrix = (table.pivot(index="architecture", columns="train", values="test_f")
+                  .reindex(index=list(architectures), columns=["+".join(c) for c in combos]))
+        md = matrix.to_markdown(floatfmt=".4f")
+        with tracking.run("transcriber", "architecture-study",
+                          params={"architectures": ",".join(architectures), "train_sets": combos}) as run:
+            mlflow.log_table(table, "architecture_study.json")
+            mlflow.log_text(md, "architecture_study.md")
+        return {"cells": table.to_dict("records"), "markdown": md, "run_id": run.info.run_id}
+
+    return cache.get_or_compute(study)

@@ -1,0 +1,268 @@
+"""The tatum-level stage: the tatum paper's Table II and Fig. 3 (Secs. III-B, III-D, IV-D).
+
+Three frame-to-tatum CRNNs (no LM, skip-bigram LM, GRU LM regularization) are
+trained on the training tracks of the main training combination (the transcriber's
+training sets) on ground-truth tatums, and scored with the frame-level transcriber
+(peak picking + quantization to tatums) on every test split, with estimated
+(madmom) and with ground-truth tatums. Scoring: ``adt.tatum.evaluate`` (Table II uses
+the grid match; the +-50 ms time match is reported beside it). :func:`tatum_study`
+(asset ``tatum_study``) caches the whole study by its inputs.
+"""
+
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from adt.cache import stage_cache
+from adt.config import Profile
+from adt.features.index import FeatureIndex
+
+VERSION = "3"  # 3: whole-track tatum grids; 2: per-tatum L_tran (adt.tatum.regularization.tatum_bce); weight tuning
+K = 3  # BD, SD, HH as in the paper
+#: method -> regularizer (None: unregularized); the frame baseline is "frame_crnn".
+REGULARIZERS: dict[str, str | None] = {"tatum_crnn": None, "tatum_bigram": "bigram", "tatum_gru": "gru"}
+GRID_SOURCES = {"estimated": "madmom", "ground_truth": "ground_truth"}
+EXCERPT_TATUMS = 64  # 4 bars in Fig. 3
+
+
+def study_configs(profile: Profile, channels: int = 16) -> dict:
+    """One :class:`adt.tatum.train.TatumTrainConfig` per tatum model, sized by the profile.
+
+    steps = epochs x steps_per_epoch, validation every steps_per_epoch, gamma/alpha of the paper
+    (Sec. IV-D). Batch: half the profile's batch size, since a 64-tatum segment (~8 s) holds about
+    twice the frames of the frame model's 4-s segment (same frames per step). Conv channels: the paper
+    gives none; 16 keeps a demo step near 1 s on 2 cores (32 takes about 2.5x as long).
+    """
+    from adt.tatum.train import paper_config
+
+    common = dict(k=K, steps=profile.epochs * profile.steps_per_epoch, eval_every=profile.steps_per_epoch,
+                  batch_size=max(1, profile.batch_size // 2), channels=channels, seed=profile.seed)
+    return {m: paper_config(r or "none", **common) for m, r in REGULARIZERS.items()}
+
+
+def _grids(tatums: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
+    tat = tatums
+    return {grid: {tid: np.sort(g.time_s.to_numpy()) for tid, g in tat[tat.source == source].groupby("track_id")}
+            for grid, source in GRID_SOURCES.items()}
+
+
+def _build(index: FeatureIndex, ons: pd.DataFrame, grid: dict, ids: list[str], skipped: list[str], what: str) -> list:
+    from adt.tatum.tracks import make_track
+
+    out = []
+    for tid in ids:
+        if tid not in grid:
+            skipped.append(f"{tid} ({what}): no tatum grid")
+            continue
+        o = ons[ons.track_id == tid]
+        try:
+            out.append(make_track(tid, np.load(index.tracks[tid].x, mmap_mode="r"), grid[tid],
+                                  o.time_s.to_numpy(), o.drum.to_numpy(), k=K))
+        except ValueError as exc:
+            skipped.append(f"{tid} ({what}): {exc}")
+    return out
+
+
+def _frame_model(transcriber: dict):
+    """The transcriber from its ``model_path`` (:func:`adt.frame.recipe.load_model`: any architecture),
+    else its MLflow ``model_uri``."""
+    from adt.frame.recipe import load_model
+
+    path = transcriber.get("model_path")
+    if path and Path(path).is_file():
+        return load_model(path)
+    if transcriber.get("model_uri"):
+        import mlflow
+
+        from adt import tracking
+
+        tracking.setup()
+        return mlflow.pytorch.load_model(transcriber["model_uri"], map_location="cpu").eval()
+    raise ValueError(f"transcriber has neither a loadable model_path ({path}) nor a model_uri")
+
+
+def _split_ids(index: FeatureIndex, datasets, split: str) -> list[str]:
+    return [t.track_id for t in index.items(datasets, split)]
+
+
+def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFrame, onsets: pd.DataFrame,
+              lm_bigram: dict, lm_gru: dict, transcriber: dict, profile: Profile, out_dir: Path,
+              configs: dict | None = None) -> dict:
+    """Train the three tatum models, score the four methods, write Table II and Fig. 3 into ``out_dir``.
+
+    With ``profile.tatum_trials`` > 0 each model's loss weights (gamma; alpha with an LM) are tuned
+    on the validation tatum F-measure (:func:`adt.tatum.train.tune_weights`, the paper's Optuna
+    step); otherwise the paper's values are used.
+
+    Logged to MLflow (experiment adt/tatum_study: one run, a nested run per model).
+
+    Returns:
+        JSON-able manifest: paths (results, per_track, models, fig3), Table II Markdown (grid and
+        time match, per test set), training histories, what was skipped, the MLflow run id.
+
+    Args:
+        index: the features; ``tatums``, ``onsets``: the ``tatums`` and ``onsets`` tables.
+        lm_bigram, lm_gru, transcriber: the manifests of those stages.
+
+    Raises:
+        ValueError: no training tracks on a tatum grid, or no test tracks.
+    """
+    import mlflow
+    import torch
+
+    from adt import tracking
+    from adt.atomic import atomic_path
+    from adt.cpu import DEFAULT_THREADS
+    from adt.features.stats import TrainingStats
+    from adt.tatum.pianoroll import excerpt_start, plot_fig3
+    from adt.tatum.evaluate import (METHOD_LABELS, evaluate_methods, frame_model_predictor, table_ii, table_ii_markdown, tatum_model_predictor)
+    from adt.tatum.regularization import load_lm
+    from adt.tatum.inference import predict_tatums, save_model
+    from adt.tatum.train import train_tatum_model, tune_weights
+
+    torch.set_num_threads(DEFAULT_THREADS)
+    configs = dict(configs or study_configs(profile))
+    n_trials = int(profile.tatum_trials)
+    ons = onsets
+    grids = _grids(tatums)
+    train_sets = tuple(transcriber.get("train_sets") or index.training_sets())
+    skipped: list[str] = []
+    # training on ground-truth tatums, estimated ones where a track has none
+    fit_grid = {**grids["estimated"], **grids["ground_truth"]}
+    train = _build(index, ons, fit_grid, _split_ids(index, train_sets, "train"), skipped, "train")
+    val = _build(index, ons, fit_grid, _split_ids(index, train_sets, "validation"), skipped, "validation")
+    if not train:
+        raise ValueError(f"no training track of {train_sets} on a tatum grid: {skipped[:5]}")
+    if not val and len(train) > 1:  # paper Sec. IV-A: 15% of the training data for validation
+        n_val = max(1, round(0.15 * len(train)))
+        order = np.random.default_rng(profile.seed).permutation(len(train))
+        val = [train[i] for i in order[:n_val]]
+        train = [train[i] for i in order[n_val:]]
+    try:
+        stats = TrainingStats.load(index.training_stats(train_sets)["dir"])
+        mean_std = (stats.mean, stats.std)
+    except (ValueError, FileNotFoundError):
+        mean_std = None  # standardize with the training tracks' own statistics
+    gru_path = lm_gru.get("path_k3") or lm_gru["path"]
+    lms = {"bigram": load_lm("bigram", lm_bigram["path_k3"], K), "gru": load_lm("gru", gru_path, K)}
+    gru_note = type(lms["gru"]).__name__ + f" ({gru_path})"
+    test_sets = index.test_sets()
+    if not test_sets:
+        raise ValueError("no test split in the features")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    models, histories, model_paths = {}, {}, {}
+    params = {"train_sets": "+".join(train_sets), "train_tracks": len(train), "val_tracks": len(val), "k": K,
+              "gru_lm": gru_note, "bigram_lm": lm_bigram["path_k3"], "frame_model": transcriber.get("model_path"),
+              "test_sets": test_sets, "match": "grid (Table II), time +-50 ms (beside)"}
+    with tracking.run("tatum_study", "table-ii", params=params) as run:
+        for method, reg in REGULARIZERS.items():
+            config = configs[method]
+            log(f"{method}: training on {len(train)} tracks ({config.steps} steps, gamma {config.gamma}, "
+                f"alpha {config.alpha if reg else 0})")
+            with mlflow.start_run(run_name=method, nested=True):
+                mlflow.log_params({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
+                                   "regularizer": reg or "none"})
+                if n_trials > 0 and val:
+                    model, history, tuned = tune_weights(
+                        train, val, config, n_trials, lm=lms[reg] if reg else None, stats=mean_std,
+                        on_trial=lambda n, t: (mlflow.log_metrics({"trial_val_f": t["val_f"]}, step=n),
+                                               log(f"{method} trial {n}: {t}")))
+                    configs[method] = dataclasses.replace(config, gamma=tuned["gamma"], alpha=tuned["alpha"])
+                    mlflow.log_params({"tuned_gamma": tuned["gamma"], "tuned_alpha": tuned["alpha"]})
+                    mlflow.log_table(pd.DataFrame(tuned["trials"]), "weight_trials.json")
+                else:
+                    model, history = train_tatum_model(
+                        train, val, config, lm=lms[reg] if reg else None, stats=mean_std,
+                        on_eval=lambda s, m: (mlflow.log_metrics({k: v for k, v in m.items() if np.isfinite(v)},
+                                                                 step=s),
+                                              log(f"{method} step {s}: {m}")))
+                model_paths[method] = str(out_dir / f"{method}.pt")
+                save_model(model, model_paths[method])
+                mlflow.log_artifact(model_paths[method])
+            models[method], histories[method] = model, history
+        predictors = {"frame_crnn": frame_model_predictor(_frame_model(transcriber), K),
+                      **{m: tatum_model_predictor(models[m], configs[m].threshold) for m in REGULARIZERS}}
+        summaries, per_tracks, test_tracks = [], [], {}
+        for test in test_sets:
+            ids = _split_ids(index, (test,), "test")
+            on_grids = {g: _build(index, ons, grids[g], ids, skipped, f"test {g}") for g in GRID_SOURCES}
+            on_grids = {g: ts for g, ts in on_grids.items() if ts}
+            if not on_grids:
+                continue
+            test_tracks[test] = on_grids
+            summ, per = evaluate_methods(predictors, on_grids, k=K)
+            summaries.append(summ.assign(test_set=test))
+            per_tracks.append(per.assign(test_set=test))
+            log(f"scored {test}: {', '.join(f'{g} {len(ts)} tracks' for g, ts in on_grids.items())}")
+        if not summaries:
+            raise ValueError(f"no test track on a tatum grid: {skipped[:5]}")
+        summary = pd.concat(summaries, ignore_index=True)
+        per_track = pd.concat(per_tracks, ignore_index=True)
+        labels = {m: f"{METHOD_LABELS[m]} (α = {configs[m].alpha:.3g})" for m, r in REGULARIZERS.items() if r}
+        markdown = {f"{test}.{match}": table_ii_markdown(table_ii(summary[summary.test_set == test], match, labels))
+                    for test in summary.test_set.unique() for match in ("grid", "time")}
+        for name, df in (("results", summary), ("per_track", per_track)):
+            with atomic_path(out_dir / f"{name}.parquet") as tmp:
+                df.to_parquet(tmp, index=False)
+        mlflow.log_table(summary, "table_ii_long.json")
+        mlflow.log_table(per_track, "per_track.json")
+        mlflow.log_text("\n\n".join(f"## {k}\n\n{v}" for k, v in markdown.items()), "table_ii.md")
+        overall = summary[(summary["class"] == "all") & (summary["match"] == "grid")]
+        mlflow.log_metrics({f"{r.test_set}.{r.tatums}.{r.method}.f": float(r.f) for r in overall.itertuples()})
+
+        # Fig. 3: the test track (ground-truth tatums) the regularization changed most for the better
+        reg = "tatum_gru" if "tatum_gru" in models else "tatum_bigram"
+        gt_rows = per_track[per_track.tatums == "ground_truth"].pivot_table(
+            index=["test_set", "track_id"], columns="method", values="f_grid")
+        fig = None
+        if not gt_rows.empty:
+            test, tid = (gt_rows[reg] - gt_rows["tatum_crnn"]).idxmax()
+            track = next(t for t in test_tracks[test]["ground_truth"] if t.track_id == tid)
+            unreg = (predict_tatums(models["tatum_crnn"], track) >= configs["tatum_crnn"].threshold).T
+            regd = (predict_tatums(models[reg], track) >= configs[reg].threshold).T
+            s = excerpt_start(unreg, regd, EXCERPT_TATUMS)
+            cut = slice(s, s + EXCERPT_TATUMS)
+            labels3 = ("ground truth", "unregularized", f"regularized ({REGULARIZERS[reg]} LM)")
+            fs = {labels3[1]: float(gt_rows.loc[(test, tid), "tatum_crnn"]),
+                  labels3[2]: float(gt_rows.loc[(test, tid), reg])}
+            last = s + unreg[:, cut].shape[1] - 1
+            fig = plot_fig3(track.y.T[:, cut], unreg[:, cut], regd[:, cut], track.tatums_s[cut], out_dir / "fig3.png",
+                            title=f"{tid}, ground-truth tatums {s}..{last}", f_measures=fs, labels=labels3)
+            mlflow.log_artifact(str(fig))
+        val_f = {m: max(h["val_f"] for h in histories[m]) for m in models}
+    return {"results": str(out_dir / "results.parquet"), "per_track": str(out_dir / "per_track.parquet"),
+            "models": model_paths, "fig3": str(fig) if fig else None, "markdown": markdown,
+            "histories": histories, "best_val_f": val_f, "train_sets": list(train_sets),
+            "train_tracks": len(train), "val_tracks": len(val), "test_sets": test_sets, "gru_lm": gru_note,
+            "weights": {m: {"gamma": configs[m].gamma, "alpha": configs[m].alpha if r else 0.0}
+                        for m, r in REGULARIZERS.items()}, "weight_trials": n_trials,
+            "frame_model": transcriber.get("model_path"), "skipped": skipped, "run_id": run.info.run_id,
+            "train_seconds": {m: h[-1]["seconds"] for m, h in histories.items()}}
+
+
+
+
+def tatum_study(index: FeatureIndex, tatums: dict, onsets: dict, lm_bigram: dict, lm_gru: dict, transcriber: dict,
+                profile: Profile, log: Callable[[str], None] = print) -> dict:
+    """:func:`run_study` once per input (asset ``tatum_study``): cached by the content keys of the
+    features, tatums, onsets, LMs and transcriber, the study configs and the weight trials.
+
+    Args:
+        tatums, onsets: the ``tatums`` and ``onsets`` asset values (``path``, ``key``).
+
+    Returns:
+        :func:`run_study`'s manifest plus ``key``.
+    """
+    import dataclasses
+
+    configs = study_configs(profile)
+    cache = stage_cache("tatum_study", VERSION, index.key, tatums["key"], onsets["key"], lm_bigram["key"],
+                        lm_gru["key"], transcriber["key"], {m: dataclasses.asdict(c) for m, c in configs.items()},
+                        profile.tatum_trials)
+    return cache.get_or_compute(lambda folder: run_study(
+        log, index, pd.read_parquet(tatums["path"]), pd.read_parquet(onsets["path"]), lm_bigram, lm_gru,
+        transcriber, profile, folder, configs))

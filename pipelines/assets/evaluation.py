@@ -1,0 +1,27 @@
+"""Evaluation (library: adt.evaluation): the zero-shot matrix (thesis ch. 7)."""
+
+import dagster as dg
+import pandas as pd
+
+from adt.evaluation import zero_shot
+from adt.features.index import FeatureIndex
+from adt.frame.study import VERSION
+from adt.metrics import reference_onsets
+from pipelines.resources import AdtSettings
+
+
+@dg.asset(group_name="evaluation", code_version=VERSION, tags={"adt/stage": "training"},
+          description="Zero-shot matrix (thesis ch. 7): the sweep's best architecture and hyperparameters trained "
+                      "on each training-set combination (rows), tested on every dataset's test split (columns); "
+                      "cells = micro F-measure (50 ms, mir_eval), 5-class and 3-class.")
+def zero_shot_matrix(context: dg.AssetExecutionContext, settings: AdtSettings, features: FeatureIndex, onsets: dict,
+                     transcriber: dict) -> dg.Output[dict]:
+    config = settings.settings()
+    manifest = zero_shot.zero_shot_matrix(features, reference_onsets(pd.read_parquet(onsets["path"])), transcriber,
+                                          config.get_profile(), config.loss_weighting, context.log.info)
+    text = ("**5-class micro F (50 ms)**\n\n" + manifest["markdown"]["f_5class"] +
+            "\n\n**3-class (BD, SD, HH) micro F (50 ms)**\n\n" + manifest["markdown"]["f_3class"] +
+            "\n\n`*` in-domain: the row's training sets include the column's dataset.")
+    return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),
+                     metadata={"matrix": dg.MetadataValue.md(text), "mlflow_run_id": manifest["run_id"],
+                               "path": dg.MetadataValue.path(manifest["path"])})
