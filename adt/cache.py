@@ -68,6 +68,7 @@ class StageCache:
         """
         manifest = self.load()
         if manifest is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
             manifest = self.save(compute(self.dir))
         return manifest
 
