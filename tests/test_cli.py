@@ -191,6 +191,17 @@ def test_tatum_onsets_lie_on_the_beat_grid(tatum_run):
     assert tatums[-1] >= max(t.max() for t in onsets.values() if len(t))
 
 
+def test_triplet_grid_and_its_musicxml_limit(model_dir, mdb_track, tmp_path, capsys):
+    """--subdivisions 3: onsets on a grid of 3 tatums per beat; MusicXML (16th notes) refuses it clearly."""
+    out = tmp_path / "triplets.mid"
+    assert main(["transcribe", str(mdb_track["wav"]), "-o", str(out), "--model", str(model_dir), "--tatum",
+                 "--subdivisions", "3", "--no-separation"]) == 0
+    assert out.is_file()
+    assert main(["transcribe", str(mdb_track["wav"]), "-o", str(tmp_path / "x.mid"), "--model", str(model_dir),
+                 "--subdivisions", "3", "--musicxml", str(tmp_path / "x.musicxml")]) == 2
+    assert "--subdivisions 3" in capsys.readouterr().err and not (tmp_path / "x.mid").exists()
+
+
 def test_tatum_output_without_a_pulse_is_a_clear_error(model_dir, tmp_path, capsys):
     """One second of silence: madmom finds no beats (3 s of silence already give it two)."""
     import soundfile as sf
