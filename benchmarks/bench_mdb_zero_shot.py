@@ -4,7 +4,7 @@ frame-level transcriber trained on rendered data only, scored after every epoch.
 Usage: .venv/bin/python benchmarks/bench_mdb_zero_shot.py [--profile demo] [--train-sets demo,groove]
        [--epochs 20] [--steps 60] [--architecture frame_crnn] [--render-kits N]
 
-Runs the stages up to ``features`` (``adt.pipeline.run_stages``; cached: after ``make demo`` nothing is
+Runs the stages up to ``features`` (``adt.stages.run_stages``; cached: after ``make demo`` nothing is
 recomputed),
 then trains one transcriber with the thesis recipe (``adt.frame.recipe.train_model``, the architecture's
 default hyperparameters, the profile's batch size and seed) for ``--epochs`` x ``--steps`` and prints,
@@ -56,7 +56,7 @@ def main() -> None:
     from adt.frame.recipe import TrainConfig, evaluate, train_model
     from adt.frame.study import scored_items
     from adt.metrics import reference_onsets
-    from adt.pipeline import run_stages
+    from adt.stages import run_stages
     from adt.vocab import CLASSES_3
 
     out = run_stages(Settings.from_env(profile=args.profile), until="features")

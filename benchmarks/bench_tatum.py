@@ -4,7 +4,7 @@ regularized with the skip-bigram and the GRU LM; training time per model; Fig. 3
 Usage: .venv/bin/python benchmarks/bench_tatum.py [--profile demo] [--fresh [--tatum-trials N]]
        [--datasets demo,groove,mdb]
 
-Runs the ``tatum_study`` stage and everything upstream of it (``adt.pipeline.run_stages``; every stage is cached under
+Runs the ``tatum_study`` stage and everything upstream of it (``adt.stages.run_stages``; every stage is cached under
 ``ADT_DATA_DIR``: after ``make demo`` only the study itself runs, and a second call recomputes nothing),
 then prints Table II (tatum-level P/R/F in %, delta 0.2) per test split, with the grid match (the table)
 and the +-50 ms time match (see ``adt.tatum.evaluate``). ``--fresh`` retrains the three tatum models into
@@ -39,7 +39,7 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     from adt.config import Settings, data_dir, get_profile
-    from adt.pipeline import run_stages
+    from adt.stages import run_stages
     from adt.tatum.study import run_study
 
     start = time.perf_counter()

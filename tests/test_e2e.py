@@ -147,6 +147,26 @@ def test_warm_run_recomputes_nothing(pipeline):
         assert warm[name]["key"] == pipeline["cold"][name]["key"]
 
 
+def test_library_chain_finds_the_assets_results(pipeline):
+    """adt.stages.run_stages (no Dagster) calls the assets' library functions with the same inputs:
+    everything is found in the cache, nothing is logged again."""
+    import mlflow
+
+    from adt import tracking
+    from adt.config import Settings
+    from adt.stages import run_stages
+
+    tracking.setup()
+    runs_before = len(mlflow.search_runs(search_all_experiments=True))
+    out = run_stages(Settings.from_env(profile="tiny"), until="tatum_study", log=lambda m: None)
+    cold = pipeline["cold"]
+    assert out["features"].key == cold["features"].key
+    for name in ("tracks", "drum_stems", "beats", "tatums", "drum_scores", "lm_gru", "transcriber",
+                 "zero_shot_matrix", "tatum_study"):
+        assert out[name]["key"] == cold[name]["key"], name
+    assert len(mlflow.search_runs(search_all_experiments=True)) == runs_before
+
+
 def test_transcribe_cli_on_real_mdb(pipeline, mdb_track, tmp_path):
     from adt.transcribe.cli import main
 

@@ -9,6 +9,7 @@ the grid match; the +-50 ms time match is reported beside it). :func:`tatum_stud
 (asset ``tatum_study``) caches the whole study by its inputs.
 """
 
+from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
@@ -21,7 +22,9 @@ from adt.cache import stage_cache
 from adt.config import Profile
 from adt.features.index import FeatureIndex
 
-VERSION = "3"  # 3: whole-track tatum grids; 2: per-tatum L_tran (adt.tatum.regularization.tatum_bce); weight tuning
+#: Version of the tatum study (``tatum_study`` asset). 3: whole-track tatum grids; 2: per-tatum L_tran
+#: (adt.tatum.regularization.tatum_bce), weight tuning.
+VERSION = "3"
 K = 3  # BD, SD, HH as in the paper
 #: method -> regularizer (None: unregularized); the frame baseline is "frame_crnn".
 REGULARIZERS: dict[str, str | None] = {"tatum_crnn": None, "tatum_bigram": "bigram", "tatum_gru": "gru"}
