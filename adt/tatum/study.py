@@ -112,7 +112,8 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
         lm_bigram, lm_gru, transcriber: the manifests of those stages.
 
     Raises:
-        ValueError: no training tracks on a tatum grid, or no test tracks.
+        ValueError: no training tracks on a tatum grid, no test tracks, or a training set without
+            training statistics (:meth:`adt.features.index.FeatureIndex.training_stats`).
     """
     import mlflow
     import torch
@@ -145,11 +146,9 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
         order = np.random.default_rng(profile.seed).permutation(len(train))
         val = [train[i] for i in order[:n_val]]
         train = [train[i] for i in order[n_val:]]
-    try:
-        stats = TrainingStats.load(index.training_stats(train_sets)["dir"])
-        mean_std = (stats.mean, stats.std)
-    except (ValueError, FileNotFoundError):
-        mean_std = None  # standardize with the training tracks' own statistics
+    # the training statistics of the features stage, as for the frame-level models
+    stats = TrainingStats.load(index.training_stats(train_sets)["dir"])
+    mean_std = (stats.mean, stats.std)
     gru_path = lm_gru.get("path_k3") or lm_gru["path"]
     lms = {"bigram": load_lm("bigram", lm_bigram["path_k3"], K), "gru": load_lm("gru", gru_path, K)}
     gru_note = type(lms["gru"]).__name__ + f" ({gru_path})"
