@@ -33,7 +33,7 @@ def test_dagster_resource_wraps_the_settings():
 
     from pipelines.resources import AdtSettings
 
-    resource = AdtSettings(profile="tiny", tatum_subdivisions=3, feature_type="log_filtered")
+    resource = AdtSettings(profile="tiny", mirror="", tatum_subdivisions=3, feature_type="log_filtered")
     assert resource.settings() == Settings(profile="tiny", tatum_subdivisions=3, feature_type="log_filtered")
     assert set(Settings.__dataclass_fields__) <= set(AdtSettings.model_fields)
     with pytest.raises(dg.Failure, match="beat_input"):
