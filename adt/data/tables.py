@@ -24,8 +24,6 @@ RAW_VERSION = "2"
 #: Version of the per-dataset and unified table layout (``dataset_tables``, ``tracks``, ``onsets``).
 VERSION = "2"
 TABLES = ("tracks", "onsets", "beats")
-
-
 #: Largest download (bytes) ``make demo`` starts on its own; bigger datasets (E-GMD, Slakh)
 #: are used when already downloaded or in the mirror folder, or when named with --datasets.
 AUTO_DOWNLOAD_BYTES = 2 * 10**9
