@@ -1,11 +1,6 @@
-"""Tatum-level training data and the training of the frame-to-tatum CRNN (tatum paper, Secs. III-B, III-D, IV-D).
+"""Training of the frame-to-tatum CRNN (tatum paper, Secs. III-B, III-D, IV-D).
 
-A :class:`TatumTrack` is one track on one tatum grid: its features X (T frames x F
-bins at 100 fps), the tatum times b_1..b_M (seconds), the frame -> tatum owner map
-of Eq. 1 (:func:`adt.tatum.model.tatum_spans`) and the target score Y_hat (M x K)
-from the annotated onsets, each snapped to its nearest tatum (:func:`adt.lm.scores.drum_score`,
-Sec. IV-B). Training segments are windows of whole tatums (default 64 = 4 bars of
-16th notes) with their frames, right-padded and masked in a batch.
+Tracks on tatum grids and their segments are :mod:`adt.tatum.tracks`.
 
 :func:`train_tatum_model` trains :class:`adt.tatum.model.TatumCRNN` with Eq. 4
 (weight gamma on onset tatums) plus, when a pretrained drum-score LM is given,
