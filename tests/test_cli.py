@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from adt.transcribe.cli import main
+from adt.cli import main
 from tests.conftest import MDB_PREFIX
 
 TRAIN_TRACKS = ("Beatles", "Britpop", "Punk", "Grunge", "Country1", "Rockabilly")

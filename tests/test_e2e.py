@@ -168,7 +168,7 @@ def test_library_chain_finds_the_assets_results(pipeline):
 
 
 def test_transcribe_cli_on_real_mdb(pipeline, mdb_track, tmp_path):
-    from adt.transcribe.cli import main
+    from adt.cli import main
 
     out = tmp_path / "out.mid"
     assert main(["transcribe", str(mdb_track["wav"]), "-o", str(out)]) == 0
@@ -177,7 +177,7 @@ def test_transcribe_cli_on_real_mdb(pipeline, mdb_track, tmp_path):
 
 
 def test_transcribe_cli_errors(pipeline, tmp_path, capsys):
-    from adt.transcribe.cli import main
+    from adt.cli import main
 
     assert main(["transcribe", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x.mid")]) == 2
     assert "missing.wav" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The ``adt`` command line.
+"""``adt transcribe`` on the command line.
 
     adt transcribe IN -o OUT.mid [--model URI] [--threshold T] [--tatum] [--subdivisions N]
                    [--musicxml OUT.musicxml] [--no-separation] [--device cpu|cuda]
@@ -16,9 +16,8 @@ import sys
 from adt.config import Settings
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="adt", description="Automatic drum transcription")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_parser(sub) -> None:
+    """The ``transcribe`` subcommand of ``adt`` (:mod:`adt.cli`)."""
     t = sub.add_parser("transcribe", help="audio file -> GM drum MIDI (36 BD, 38 SD, 47 TT, 42 HH, 49 CY)")
     t.add_argument("audio", help="input audio file (WAV, FLAC, ...)")
     t.add_argument("-o", "--output", required=True, help="output MIDI file")
@@ -34,12 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--no-separation", action="store_true",
                    help="drum-only input: skip the Open-Unmix drum separation run on mixtures")
     t.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device (default cpu)")
-    return parser
+    t.set_defaults(run=run)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-
+def run(args: argparse.Namespace) -> int:
+    """Run ``adt transcribe``; returns the exit status."""
     from adt.audio import AudioReadError, read_audio
     from adt.transcribe.transcriber import (BeatTrackingError, DeviceError, NoModelError, check_device,
                                             find_separator, load_registered_model, transcribe_file)
@@ -74,7 +72,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.musicxml:
         print(f"wrote {args.musicxml}: {int(result.score.sum())} notes, 4/4 at {result.tempo_bpm:.1f} BPM")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

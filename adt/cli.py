@@ -1,0 +1,27 @@
+"""The ``adt`` command: ``adt transcribe`` (:mod:`adt.transcribe.cli`) and ``adt kits``
+(:mod:`adt.data.kits.cli`). Exit status: 0 done, 2 bad input (the message says what)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def parser() -> argparse.ArgumentParser:
+    from adt.data.kits import cli as kits_cli
+    from adt.transcribe import cli as transcribe_cli
+
+    p = argparse.ArgumentParser(prog="adt", description="Automatic drum transcription")
+    sub = p.add_subparsers(dest="command", required=True)
+    transcribe_cli.add_parser(sub)
+    kits_cli.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

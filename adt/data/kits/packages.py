@@ -1,0 +1,163 @@
+"""Recorded drum kits from Debian packages: pinned downloads and a pure-Python ``.deb`` unpacker.
+
+Each package is a :class:`adt.data.download.Remote` pinned to the Debian 12 (bookworm)
+file by SHA-256 (the digest and size of ``apt-cache show``), fetched with the project's
+download code from ``deb.debian.org`` (or copied from ``ADT_DATA_MIRROR`` / the
+download folder, where a machine without access to the Debian archive can place the
+``.deb`` by hand), then unpacked without dpkg: a ``.deb`` is an ``ar`` archive whose
+``data.tar.xz`` is extracted with :func:`adt.data.download.extract` (every member
+checked, temp folder then rename). Licenses are those of each package's
+``usr/share/doc/<package>/copyright`` (per kit for ``hydrogen-drumkits``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from adt.config import data_dir
+from adt.data.download import DownloadError, Remote, extract, fetch
+
+DEBIAN_POOL = "http://deb.debian.org/debian/pool/main"
+
+
+@dataclasses.dataclass(frozen=True)
+class KitPackage:
+    """A Debian package with drum samples.
+
+    Attributes:
+        name: the Debian package name.
+        remote: the pinned ``.deb`` (URL, SHA-256, size).
+        license: the samples' license as the package's copyright file gives it.
+        root: folder inside the package that holds the kits or samples.
+    """
+
+    name: str
+    remote: Remote
+    license: str
+    root: str
+
+
+def _deb(name: str, pool: str, version: str, sha256: str, size: int, license: str, root: str) -> KitPackage:
+    filename = f"{name}_{version}_all.deb"
+    return KitPackage(name, Remote(filename, f"{DEBIAN_POOL}/{pool}/{filename}", (sha256,), size), license, root)
+
+
+#: The drum-kit packages (bookworm); see the module docstring.
+PACKAGES: dict[str, KitPackage] = {p.name: p for p in (
+    _deb("hydrogen-data", "h/hydrogen", "1.2.0~beta1+dfsg-1",
+         "d2cc3f281c02efb71f132bd173e95a958d3fede7c5aefcaba6547baf918cff2a", 6752260, "GPL-2+",
+         "usr/share/hydrogen/data/drumkits"),
+    _deb("hydrogen-drumkits", "h/hydrogen-drumkits", "2017.09.19~dfsg-1",
+         "6ea3c6df9a67762e2362f946c695e619859126b19fbccf32a2e8f07dfd03b2f4", 142675622, "per kit (see KITS)",
+         "usr/share/hydrogen/data/drumkits"),
+    _deb("avldrums.lv2-soundfont", "a/avldrums.lv2", "0.5.2-2",
+         "436813f10c950324f28cb6a71e922f153084b6ed00049cd47da3f0f055f3ffc5", 24667944, "CC-BY-SA-3.0",
+         "usr/share/sounds/sf2"),
+    _deb("fluid-soundfont-gm", "f/fluid-soundfont", "3.1-5.3",
+         "6f531493ac4e4d9772fd96b2488ea1790af81c196135fbdd25997da0781fc60e", 119610208, "MIT",
+         "usr/share/sounds/sf2"),
+    _deb("musescore-general-soundfont", "m/musescore-general-soundfont", "0.2.1-1",
+         "21ab87e4b15711817f84130a370bdb51003c90f3bf53e4015f3b410b9ed8c6a5", 75768132, "MIT (parts CC0/PD)",
+         "usr/share/sounds/sf3"),
+    _deb("sonic-pi-samples", "s/sonic-pi", "3.2.2~repack-8",
+         "25f2312d2fae005e6ad0f4726b8ed3084e776006a5a132083506e960224ac79d", 21882696, "CC0",
+         "usr/share/sonic-pi/samples"),
+    _deb("lmms-common", "l/lmms", "1.2.2+dfsg1-6",
+         "7d9aa55dd05f11edc57104203ee1c350e3e41f8936ab3741da2bb1158fd46c37", 8263276, "GPL-2+",
+         "usr/share/lmms/samples/drums"),
+)}
+
+AR_MAGIC = b"!<arch>\n"
+
+
+def deb_members(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
+    """Members of a ``.deb`` (``ar`` archive): name -> (offset, size) in bytes.
+
+    Raises:
+        DownloadError: not an ``ar`` archive, or a member runs past the end (a truncated file).
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    out = {}
+    with open(path, "rb") as f:
+        if f.read(8) != AR_MAGIC:
+            raise DownloadError(f"{path}: not a Debian package (no ar header)")
+        pos = 8
+        while pos + 60 <= size:
+            f.seek(pos)
+            header = f.read(60)
+            name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+            try:
+                length = int(header[48:58].decode("ascii").strip())
+            except ValueError:
+                raise DownloadError(f"{path}: corrupt ar member header at byte {pos}") from None
+            if pos + 60 + length > size:
+                raise DownloadError(f"{path}: member {name!r} is truncated (the download is incomplete?)")
+            out[name] = (pos + 60, length)
+            pos += 60 + length + (length % 2)
+    return out
+
+
+def extract_deb(path: str | os.PathLike, target_dir: str | os.PathLike) -> Path:
+    """Unpack a ``.deb``'s ``data.tar.*`` into ``target_dir`` (atomically; see the module docstring).
+
+    Raises:
+        DownloadError: not a ``.deb``, no data member, or a corrupt tar (the message names the file).
+        adt.data.download.UnsafeArchiveError: a member escaping the folder.
+    """
+    members = deb_members(path)
+    data = next((m for m in members if m.startswith("data.tar")), None)
+    if data is None:
+        raise DownloadError(f"{path}: no data.tar member in this Debian package")
+    offset, length = members[data]
+    with tempfile.TemporaryDirectory(dir=Path(target_dir).parent if Path(target_dir).parent.is_dir() else None) as tmp:
+        inner = Path(tmp) / data
+        with open(path, "rb") as src, open(inner, "wb") as dst:
+            src.seek(offset)
+            remaining = length
+            while remaining:
+                chunk = src.read(min(remaining, 1 << 20))
+                if not chunk:
+                    raise DownloadError(f"{path}: {data} is truncated")
+                dst.write(chunk)
+                remaining -= len(chunk)
+        return extract(inner, target_dir)
+
+
+def fetch_package(name: str, mirror: str | None = None, root: str | os.PathLike | None = None,
+                  on_progress: Callable[[str, int, int | None], None] | None = None) -> Path:
+    """The unpacked package ``name`` under ``<data>/kits/<name>/<version>``, fetched and unpacked once.
+
+    Returns:
+        the folder of the package's drum material (``KitPackage.root`` inside the unpacked tree).
+
+    Raises:
+        KeyError: an unknown package (the message lists the known ones).
+        adt.data.download.DownloadError: the ``.deb`` could not be had (the message says where it
+            was looked for and where to place it by hand), or it is corrupt.
+    """
+    try:
+        package = PACKAGES[name]
+    except KeyError:
+        raise KeyError(f"unknown drum-kit package {name!r}; known: {sorted(PACKAGES)}") from None
+    base = Path(root) if root is not None else data_dir()
+    target = base / "kits" / name / package.remote.sha256[0][:12]
+    if not target.is_dir():
+        try:
+            deb = fetch(package.remote, base / "downloads", mirror, progress=False, on_progress=on_progress)
+        except DownloadError as exc:
+            raise DownloadError(f"{exc}. To place it by hand: put {package.remote.filename} (from "
+                                f"{package.remote.url}, or `apt-get download {name}`) into {base / 'downloads'} "
+                                "or the ADT_DATA_MIRROR folder") from exc
+        extract_deb(deb, target)
+    return target / package.root
+
+
+def remove_package(name: str, root: str | os.PathLike | None = None) -> None:
+    """Delete an unpacked package (the downloaded ``.deb`` stays)."""
+    shutil.rmtree((Path(root) if root is not None else data_dir()) / "kits" / name, ignore_errors=True)

@@ -1,0 +1,125 @@
+"""Recorded drum kits: Debian's real ``hydrogen-data`` package (GMRockKit, TR808EmulationKit),
+fetched from deb.debian.org (SHA-256 pinned) or the mirror folder, unpacked without dpkg."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from adt.data.download import DownloadError
+from adt.data.kits.catalogue import kit_catalogue, kit_summary
+from adt.data.kits.hydrogen import Layer, Piece, choose_layer, read_kit
+from adt.data.kits.packages import PACKAGES, extract_deb, fetch_package
+from adt.data.kits.sampler import render_kit
+
+SR = 44100
+
+
+@pytest.fixture(scope="session")
+def kits_root(tmp_path_factory, shared_datasets):
+    """A data folder with hydrogen-data fetched and unpacked by the project's own code."""
+    root = tmp_path_factory.mktemp("kits_data")
+    fetch_package("hydrogen-data", mirror=str(shared_datasets), root=root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def gmrock(kits_root):
+    return read_kit(fetch_package("hydrogen-data", root=kits_root) / "GMRockKit")
+
+
+def _notes(*notes: tuple[int, float, int]) -> pretty_midi.PrettyMIDI:
+    pm = pretty_midi.PrettyMIDI()
+    drums = pretty_midi.Instrument(program=0, is_drum=True)
+    drums.notes = [pretty_midi.Note(velocity=v, pitch=p, start=t, end=t + 0.1) for p, t, v in notes]
+    pm.instruments.append(drums)
+    return pm
+
+
+def test_gmrockkit_parses_with_its_layers(gmrock):
+    assert gmrock.name == "GMRockKit" and gmrock.license == "GPL" and "Glen MacArthur" in gmrock.author
+    kick = gmrock.piece("Kick")
+    assert len(kick.layers) >= 4 and all(lay.path.is_file() for lay in kick.layers)
+    bounds = [(lay.min_velocity, lay.max_velocity) for lay in kick.layers]
+    assert bounds[0][0] == 0 and bounds[-1][1] == pytest.approx(1.0)
+    assert all(a[1] == pytest.approx(b[0], abs=1e-6) for a, b in zip(bounds, bounds[1:]))  # contiguous
+    assert gmrock.skipped == ()
+
+
+def test_catalogue_maps_reviewed_pieces(kits_root):
+    pieces, left_out = kit_catalogue(["hydrogen-data"], root=kits_root)
+    summary = kit_summary(pieces).set_index("kit_id")
+    assert summary.loc["GMRockKit", ["BD", "SD", "TT", "HH", "CY"]].tolist() == [1, 3, 3, 4, 5]
+    assert summary.loc["GMRockKit", "kind"] == "acoustic" and summary.loc["TR808EmulationKit", "kind"] == "electronic"
+    assert set(pieces.license) == {"GPL-2+"} and (pieces.sample_rate == SR).all()
+    assert {"Cowbell", "Hand Clap"} <= set(left_out[left_out.kit_id == "GMRockKit"].piece)  # cowbells are not cymbals
+    assert not set(pieces.piece) & {"Cowbell", "Clap", "Shaker", "Conga", "Clave"}
+
+
+def test_velocity_picks_the_layer(gmrock):
+    kick = gmrock.piece("Kick")
+    assert choose_layer(kick, 5) == kick.layers[0] and choose_layer(kick, 127) == kick.layers[-1]
+    assert choose_layer(kick, 64).min_velocity <= 64 / 127 <= choose_layer(kick, 64).max_velocity
+    a, b = Layer(kick.layers[0].path, 0, 1), Layer(kick.layers[1].path, 0, 1)
+    twins = Piece("round robin", (a, b))
+    assert [choose_layer(twins, 100, i) for i in range(3)] == [a, b, a]
+
+
+@pytest.mark.parametrize("pitch", [36, 38, 42, 45, 49, 51])
+def test_rendered_onsets_line_up_with_the_midi(gmrock, pitch):
+    start = 0.3217
+    audio = render_kit(_notes((pitch, start, 100)), gmrock, SR)
+    level = np.abs(audio).max(axis=0)
+    first = np.flatnonzero(level > 0.05 * level.max())[0] / SR
+    assert abs(first - start) <= 0.005 and audio.shape == (2, int(np.ceil((start + 1.0) * SR)))
+
+
+def test_louder_notes_are_louder(gmrock):
+    soft, hard = (np.abs(render_kit(_notes((38, 0.1, v)), gmrock, SR)).max() for v in (30, 120))
+    assert hard > 2 * soft
+
+
+def test_closed_hihat_chokes_the_open_one(gmrock):
+    n = int(1.5 * SR)
+    both = render_kit(_notes((46, 0.0, 110), (42, 0.3, 110)), gmrock, SR, n)
+    closed = render_kit(_notes((42, 0.3, 110)), gmrock, SR, n)
+    open_only = render_kit(_notes((46, 0.0, 110)), gmrock, SR, n)
+    window = slice(int(0.32 * SR), int(0.8 * SR))
+    ring = np.sqrt(np.mean(open_only[:, window] ** 2))
+    assert ring > 1e-3  # the open hat rings on
+    assert np.abs(both[:, window] - closed[:, window]).max() == 0.0  # ... unless a closed hat cuts it
+
+
+def test_broken_packages_are_clear_errors(kits_root, tmp_path):
+    deb = kits_root / "downloads" / PACKAGES["hydrogen-data"].remote.filename
+    truncated = tmp_path / deb.name
+    truncated.write_bytes(deb.read_bytes()[: deb.stat().st_size // 2])
+    with pytest.raises(DownloadError, match="truncated"):
+        extract_deb(truncated, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "junk.deb").write_bytes(b"not a package")
+    with pytest.raises(DownloadError, match="not a Debian package"):
+        extract_deb(tmp_path / "junk.deb", tmp_path / "out")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copy(truncated, mirror / deb.name)  # a corrupt copy where the mirror should have the real one
+    with pytest.raises(DownloadError, match="checksum") as err:
+        fetch_package("hydrogen-data", mirror=str(mirror), root=tmp_path / "data")
+    assert deb.name in str(err.value) and "place it by hand" in str(err.value)
+    assert not (tmp_path / "data" / "kits").exists() and not (tmp_path / "data" / "downloads" / deb.name).exists()
+    with pytest.raises(KeyError, match="known"):
+        fetch_package("no-such-kit", root=tmp_path)
+
+
+def test_adt_kits_lists_the_catalogue(kits_root, monkeypatch, capsys):
+    from adt.cli import main
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(kits_root))
+    assert main(["kits", "--packages", "hydrogen-data", "--left-out"]) == 0
+    out = capsys.readouterr().out
+    assert "GMRockKit" in out and "TR808EmulationKit" in out and "GPL-2+" in out and "Cowbell" in out
+    assert main(["kits", "--packages", "no-such-kit"]) == 2
+    assert "no-such-kit" in capsys.readouterr().err
