@@ -33,6 +33,9 @@ class Profile:
     # soundfont renders of MIDI datasets (Groove): kits per performance (E-GMD style:
     # each extra kit is another track of the same split) and a generated accompaniment
     render_kits_per_track: int = 1
+    # kits of the Groove renders per split (kit-disjoint splits): split -> kit names, a kit
+    # of adt.data.render.KITS or "h2:<Hydrogen kit>" (adt.data.kits); None: the SoundFont's kits
+    groove_kits: dict | None = None
     render_accompaniment: bool = True
     # MDB Drums drum-only tracks (test only); None = all
     mdb_tracks: int | None = None
@@ -79,7 +82,7 @@ class Profile:
 
     def dataset_digest(self) -> str:
         """Hash of the fields that shape the datasets' tracks (not training settings)."""
-        return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "render_kits_per_track",
+        return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "render_kits_per_track", "groove_kits",
                            "render_accompaniment", "mdb_tracks", "mdb_split", "tracks_per_split",
                            "max_duration_s", "seed")
 

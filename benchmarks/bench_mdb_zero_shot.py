@@ -2,7 +2,7 @@
 frame-level transcriber trained on rendered data only, scored after every epoch.
 
 Usage: .venv/bin/python benchmarks/bench_mdb_zero_shot.py [--profile demo] [--train-sets demo,groove]
-       [--epochs 20] [--steps 60] [--architecture frame_crnn] [--render-kits N]
+       [--epochs 20] [--steps 60] [--architecture frame_crnn] [--render-kits N] [--recorded-kits]
 
 Runs the stages up to ``features`` (``adt.stages.run_stages``; cached: after ``make demo`` nothing is
 recomputed),
@@ -36,15 +36,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="steps per epoch")
     parser.add_argument("--architecture", default="frame_crnn")
     parser.add_argument("--render-kits", type=int, help="Groove renders per performance (kits)")
+    parser.add_argument("--recorded-kits", action="store_true",
+                        help="render Groove with recorded Hydrogen kits, kit-disjoint splits "
+                             "(adt.data.kits.catalogue.KIT_DISJOINT_SPLITS) instead of the SoundFont")
     args = parser.parse_args()
-    if args.render_kits:
+    if args.render_kits or args.recorded_kits:
         import dataclasses
 
         from adt.config import PROFILES, get_profile
+        from adt.data.kits.catalogue import KIT_DISJOINT_SPLITS
 
-        name = f"{args.profile}-kits{args.render_kits}"
+        name = f"{args.profile}-kits{args.render_kits or 1}" + ("-recorded" if args.recorded_kits else "")
         PROFILES[name] = dataclasses.replace(get_profile(args.profile), name=name,
-                                             render_kits_per_track=args.render_kits)
+                                             render_kits_per_track=args.render_kits or 1,
+                                             groove_kits=KIT_DISJOINT_SPLITS if args.recorded_kits else None)
         args.profile = name
     os.environ["ADT_PROFILE"] = args.profile
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

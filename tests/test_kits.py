@@ -123,3 +123,32 @@ def test_adt_kits_lists_the_catalogue(kits_root, monkeypatch, capsys):
     assert "GMRockKit" in out and "TR808EmulationKit" in out and "GPL-2+" in out and "Cowbell" in out
     assert main(["kits", "--packages", "no-such-kit"]) == 2
     assert "no-such-kit" in capsys.readouterr().err
+
+
+def test_kit_disjoint_splits_hold():
+    from adt.data.kits.catalogue import KIT_DISJOINT_SPLITS, KITS
+    from adt.data.kits.mapping import PIECES
+
+    groups = {split: {KITS[k.removeprefix("h2:")].group for k in kits} for split, kits in KIT_DISJOINT_SPLITS.items()}
+    assert not groups["train"] & groups["validation"] and not groups["train"] & groups["test"]
+    assert not groups["validation"] & groups["test"]
+    for kits in KIT_DISJOINT_SPLITS.values():
+        for kit in kits:
+            classes = {a.split("_")[0] for a in PIECES[kit.removeprefix("h2:")].values()}
+            assert {"kick", "snare", "tom", "hh"} <= classes and classes & {"crash", "ride"}, kit
+
+
+def test_groove_drums_rendered_with_a_recorded_kit(kits_root, monkeypatch):
+    """render_drums_with_accompaniment with "h2:GMRockKit": the drum stem from the recorded kit
+    (onsets where the MIDI has them), the accompaniment from the SoundFont."""
+    from adt.data.render import render_drums_with_accompaniment
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(kits_root))
+    pm = _notes((36, 0.5, 100), (38, 1.0, 100))
+    pm.instruments.append(pretty_midi.Instrument(program=0))
+    drums, acc = render_drums_with_accompaniment(pm, kit="h2:GMRockKit", seed=3, sample_rate=SR)
+    assert drums.shape == acc.shape and drums.shape[0] == 2
+    level = np.abs(drums).max(axis=0)
+    assert level[: int(0.49 * SR)].max() == 0 and level[int(0.5 * SR): int(0.6 * SR)].max() > 0.05
+    with pytest.raises(ValueError, match="h2:"):
+        render_drums_with_accompaniment(pm, kit="no-such-kit", seed=3)

@@ -29,6 +29,8 @@ ALL_KITS: dict[str, int] = {"standard": 0, "power": 16, "tr808": 25, "jazz": 32,
 #: (toms, hi-hats, crash, ride) are timpani and its hi-hats sit on keys 27-29.
 KITS: dict[str, int] = {k: v for k, v in ALL_KITS.items() if k != "orchestra"}
 DEFAULT_KIT = "standard"
+#: Kit names ``h2:<kit id>`` render the drums with a recorded Hydrogen kit (:mod:`adt.data.kits`).
+HYDROGEN_PREFIX = "h2:"
 
 DRUM_CHANNEL = 9
 #: Output gain of the synthesizer in dB (headroom for dense mixes; output is float, never clipped).
@@ -306,17 +308,29 @@ def render_drums_with_accompaniment(drums: pretty_midi.PrettyMIDI, kit: str, see
         unclipped; the accompaniment is zeros when ``accompaniment`` is False. The mix
         is their sum (the caller scales it).
 
+    ``kit`` ``"h2:<kit id>"`` plays the drums with a recorded Hydrogen kit
+    (:func:`adt.data.kits.sampler.render_kit`; the accompaniment keeps the SoundFont).
+
     Raises:
-        ValueError: a kit not in :data:`ALL_KITS`.
+        ValueError: a kit neither in :data:`ALL_KITS` nor ``h2:`` + a key of
+            :data:`adt.data.kits.catalogue.KITS`.
     """
-    if kit not in ALL_KITS:
-        raise ValueError(f"unknown drum kit {kit!r}; choose one of {sorted(ALL_KITS)}")
+    recorded = kit.startswith(HYDROGEN_PREFIX)
+    if not recorded and kit not in ALL_KITS:
+        raise ValueError(f"unknown drum kit {kit!r}; choose one of {sorted(ALL_KITS)} or h2:<Hydrogen kit>")
     n_samples = int(np.ceil((drums.get_end_time() + TAIL_S) * sample_rate))
     drum_pm = pretty_midi.PrettyMIDI(resolution=drums.resolution)
     flagged = [i for i in drums.instruments if i.is_drum]
     drum_pm.instruments = flagged or [_as_drum(i) for i in drums.instruments]
-    drum_stem = render_midi(drum_pm, sample_rate, kit, n_samples=n_samples)
+    if recorded:
+        from adt.data.kits.catalogue import hydrogen_kit
+        from adt.data.kits.sampler import render_kit
+
+        drum_stem = render_kit(drum_pm, hydrogen_kit(kit[len(HYDROGEN_PREFIX):]), sample_rate, n_samples)
+    else:
+        drum_stem = render_midi(drum_pm, sample_rate, kit, n_samples=n_samples)
     if not accompaniment:
         return drum_stem, np.zeros_like(drum_stem)
-    acc = render_midi(make_accompaniment(drums, seed), sample_rate, kit, n_samples=n_samples)
+    acc = render_midi(make_accompaniment(drums, seed), sample_rate, DEFAULT_KIT if recorded else kit,
+                      n_samples=n_samples)
     return drum_stem, acc

@@ -282,7 +282,9 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     stereo 16-bit and scaled by one gain so neither peaks above 0.9, plus
     ``drums.mid`` (the cropped MIDI that was rendered; ``midi_path``). Tracks
     whose files exist with the same recipe (kit, seed, crop) are not rendered
-    again. Kit: ``sorted(KITS)`` cycled by position within the split; with
+    again. Kit: ``profile.groove_kits[split]`` (kit-disjoint splits; ``h2:<kit>`` a recorded
+    Hydrogen kit, :mod:`adt.data.kits`) or, when the profile sets none, the SoundFont's
+    ``sorted(KITS)``, cycled by position within the split; with
     ``profile.render_kits_per_track`` = n > 1 each performance is also rendered on
     the next n - 1 kits, as further tracks ``<track_id>@<kit>`` of the same split
     (E-GMD style). ``profile.render_accompaniment`` False renders drums only
@@ -308,12 +310,12 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     out_dir = Path(out_dir).resolve()
     index = load_index(raw_dir)
     selected = select_tracks(index, dict(profile.groove_tracks))
-    kits = sorted(KITS)
-    if not kits:
-        raise ValueError("adt.data.render.KITS is empty: no kit to render Groove with")
+    chosen = getattr(profile, "groove_kits", None)
+    kits_of = {s: list(chosen.get(s) or []) if chosen else sorted(KITS) for s in SPLITS}
+    if not all(kits_of[s] for s in set(selected.split)):
+        raise ValueError(f"no kit to render Groove with for a split: {kits_of}")
     crop_s = profile.max_duration_s
 
-    kits_per_track = max(1, min(int(getattr(profile, "render_kits_per_track", 1)), len(kits)))
     accompaniment = bool(getattr(profile, "render_accompaniment", True))
     tracks, onsets, beats = [], [], []
     position = {s: 0 for s in SPLITS}
@@ -321,9 +323,10 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
         split = row["split"]
         pm = load_midi(row["midi_path"])
         end = crop_s if crop_s is not None else pm.get_end_time()
-        for j in range(kits_per_track):
+        kits = kits_of[split]
+        for j in range(max(1, min(int(getattr(profile, "render_kits_per_track", 1)), len(kits)))):
             kit = kits[(position[split] + j) % len(kits)]
-            track_id = row["track_id"] if j == 0 else f"{row['track_id']}@{kit}"
+            track_id = row["track_id"] if j == 0 else f"{row['track_id']}@{kit.replace(':', '-')}"
             drum_wav, mix_wav, midi_out, duration = _render(pm, kit, profile.seed + int(row_no), crop_s,
                                                             out_dir / track_folder(track_id), accompaniment)
             tracks.append({

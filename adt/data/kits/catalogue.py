@@ -58,10 +58,32 @@ KITS: dict[str, KitInfo] = {
     "circAfrique v4": KitInfo("hydrogen-drumkits", "CC-BY-SA-3.0", "percussion", "circafrique"),
     "rumpf_kit_z01_h2": KitInfo("hydrogen-drumkits", "CC-BY-3.0", "sampled", "rumpf"),
 }
+#: Kit-disjoint Groove renders (``Profile.groove_kits``): no kit group in two splits, and only
+#: kits with every class (kick, snare, toms, hi-hat, cymbals), so no labelled onset is silent.
+KIT_DISJOINT_SPLITS: dict[str, tuple[str, ...]] = {
+    "train": ("h2:ForzeeStereo", "h2:BJA_Pacific", "h2:ColomboAcousticDrumkit", "h2:TR808EmulationKit",
+              "h2:Audiophob", "h2:rumpf_kit_z01_h2"),
+    "validation": ("h2:Millo_MultiLayered2", "h2:Millo-Drums_v.1"),
+    "test": ("h2:GMRockKit", "h2:The Black Pearl 1.0"),
+}
 #: The packages of :data:`KITS`.
 HYDROGEN_PACKAGES = ("hydrogen-data", "hydrogen-drumkits")
 CATALOGUE_COLUMNS = ["kit_id", "kit_name", "package", "license", "kind", "group", "piece", "articulation", "drum",
                      "layers", "sample_rate", "mute_group", "first_sample"]
+
+
+def hydrogen_kit(kit_id: str, mirror: str | None = None, root: str | Path | None = None):
+    """The Hydrogen kit ``kit_id`` (a key of :data:`KITS`), its package fetched and unpacked once.
+
+    Raises:
+        KeyError: an unknown kit id (the message lists the known ones).
+    """
+    from adt.config import Settings
+
+    if kit_id not in KITS:
+        raise KeyError(f"unknown Hydrogen kit {kit_id!r}; known: {sorted(KITS)}")
+    mirror = mirror if mirror is not None else Settings.from_env().get_mirror()
+    return read_kit(fetch_package(KITS[kit_id].package, mirror, root) / kit_id)
 
 
 def kit_catalogue(packages: Iterable[str] = HYDROGEN_PACKAGES, mirror: str | None = None,
