@@ -20,11 +20,30 @@ from adt.config import Settings
 #: Stage (asset) names in the order they run.
 STAGES = ("dataset_tables", "tracks", "drum_stems", "beats", "tatums", "groove_scores", "drum_scores", "lm_bigram",
           "lm_gru", "features", "transcriber", "zero_shot_matrix", "tatum_study")
+#: The stages each stage reads (the asset graph's edges).
+INPUTS: dict[str, tuple[str, ...]] = {
+    "dataset_tables": (), "tracks": ("dataset_tables",), "drum_stems": ("tracks",), "beats": ("tracks", "drum_stems"),
+    "tatums": ("tracks", "beats"), "groove_scores": (), "drum_scores": ("tracks", "tatums", "groove_scores"),
+    "lm_bigram": ("drum_scores",), "lm_gru": ("drum_scores",), "features": ("tracks", "drum_stems"),
+    "transcriber": ("features",), "zero_shot_matrix": ("features", "transcriber"),
+    "tatum_study": ("features", "tatums", "lm_bigram", "lm_gru", "transcriber"),
+}
+
+
+def needed(until: str) -> list[str]:
+    """``until`` and every stage upstream of it, in :data:`STAGES` order."""
+    todo, stack = set(), [until]
+    while stack:
+        stage = stack.pop()
+        if stage not in todo:
+            todo.add(stage)
+            stack += INPUTS[stage]
+    return [s for s in STAGES if s in todo]
 
 
 def run_stages(settings: Settings, until: str = "tatum_study", datasets: Sequence[str] | None = None,
                log: Callable[[str], None] = print) -> dict:
-    """Run (or find cached) every stage up to and including ``until``.
+    """Run (or find cached) ``until`` and every stage upstream of it (:func:`needed`).
 
     Args:
         settings: the run configuration (profile, mirror, feature type, ...).
@@ -42,15 +61,16 @@ def run_stages(settings: Settings, until: str = "tatum_study", datasets: Sequenc
 
     if until not in STAGES:
         raise ValueError(f"unknown stage {until!r}; choose one of {list(STAGES)}")
-    todo = STAGES[: STAGES.index(until) + 1]
+    todo = needed(until)
     settings.validate()
     profile = settings.get_profile()
     out: dict = {"raw": {}, "dataset_tables": {}}
     for name in datasets or tables.available_datasets(settings.get_mirror()):
         out["raw"][name] = tables.fetch_raw(name, profile, settings.get_mirror())
         out["dataset_tables"][name] = tables.build_dataset_tables(out["raw"][name], profile, log)
-    for stage in todo[1:]:
-        out.update(_run(stage, out, settings, log))
+    for stage in todo:
+        if stage != "dataset_tables":  # done above, with the raw datasets
+            out.update(_run(stage, out, settings, log))
     return out
 
 
