@@ -159,6 +159,8 @@ def test_library_chain_finds_the_assets_results(pipeline):
     tracking.setup()
     runs_before = len(mlflow.search_runs(search_all_experiments=True))
     out = run_stages(Settings.from_env(profile="tiny"), until="tatum_study", log=lambda m: None)
+    assert "zero_shot_matrix" not in out  # only what the tatum study reads
+    out.update(run_stages(Settings.from_env(profile="tiny"), until="zero_shot_matrix", log=lambda m: None))
     cold = pipeline["cold"]
     assert out["features"].key == cold["features"].key
     for name in ("tracks", "drum_stems", "beats", "tatums", "drum_scores", "lm_gru", "transcriber",
