@@ -91,6 +91,12 @@ def run(stage: str, run_name: str, params: dict | None = None, tags: dict | None
         yield active
 
 
+def progress(log: Callable[[str], None], what: str, i: int, n: int, every: int = 10) -> None:
+    """``log("<what>: i/n")`` every ``every`` items and at the last one."""
+    if i == n or i % every == 0:
+        log(f"{what}: {i}/{n}")
+
+
 def log_once(stage: str, run_name: str, key: str, log: Callable[[], None], params: dict | None = None) -> str | None:
     """Call ``log`` inside a new MLflow run of ``stage`` unless a run for ``key`` was logged before.
 

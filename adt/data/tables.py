@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from adt.atomic import atomic_dir, atomic_path, write_json
-from adt.cache import stage_cache
+from adt.cache import cache_key, stage_cache
 from adt.config import Profile, data_dir
 from adt.data.datasets import DATASETS, get_module
 from adt.data.datasets.card import dataset_card
@@ -70,12 +70,12 @@ def fetch_raw(name: str, profile: Profile, mirror: str | None = None,
 
     module = get_module(name)
     if name == "demo":
-        cache = stage_cache("raw_demo", "1", profile.demo_tracks, profile.demo_duration_s, profile.seed)
-        target = data_dir() / "raw" / "demo" / cache.key
+        key = cache_key("raw_demo", "1", profile.demo_tracks, profile.demo_duration_s, profile.seed)
+        target = data_dir() / "raw" / "demo" / key
         if not (target / "metadata.csv").is_file():
             with atomic_dir(target) as tmp:
                 module.generate_corpus(tmp, profile.demo_tracks, profile.demo_duration_s, profile.seed)
-        key, checksums = cache.key, {"generator": cache.key}
+        checksums = {"generator": key}
     else:
         target, checksums = fetch_all(module.REMOTES, data_dir() / "downloads", data_dir() / "raw" / name,
                                       mirror=mirror, on_progress=on_progress)

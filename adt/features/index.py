@@ -24,6 +24,7 @@ from adt.features.shards import write_shards
 from adt.features.spectrogram import SEGMENT_FRAMES, check_feature_type, feature_params, features_file
 from adt.features.stats import TrainingStats
 from adt.features.targets import frame_targets
+from adt.tracking import progress
 from adt.vocab import CLASSES_5
 
 #: Version of the features stage (``features`` asset), its per-track files, shards and statistics.
@@ -183,8 +184,7 @@ def build_features(tracks: dict, onsets: dict, drum_stems: dict, feature_type: s
                                              widening=target_widening))
         per_track[t.track_id] = TrackFeatures(t.track_id, t.dataset, t.split, x_path, y_path, variant)
         groups.setdefault((t.dataset, t.split), []).append((x_path, y_path))
-        if i == len(tracks) or i % 10 == 0:
-            log(f"features: {i}/{len(tracks)}")
+        progress(log, "features", i, len(tracks))
     index_extra = {"feature_type": feature_type, "feature_key": fkey, "target_widening": target_widening}
     shards: dict[str, dict[str, str]] = {}
     dataset_stats: dict[str, dict] = {}

@@ -267,6 +267,7 @@ def beat_table(tracks: dict, drum_stems: dict, beat_input: str = "mix", log: Cal
     from adt.audio import read_audio
     from adt.cache import stage_cache, track_file
     from adt.config import data_dir
+    from adt.tracking import progress
 
     if beat_input not in ("mix", "separated"):
         raise ValueError(f"beat_input must be 'mix' or 'separated', got {beat_input!r}")
@@ -299,8 +300,7 @@ def beat_table(tracks: dict, drum_stems: dict, beat_input: str = "mix", log: Cal
         ref = gt_beats.loc[gt_beats.track_id == t.track_id, "time_s"].to_numpy()
         if len(ref) >= 2:
             scores.append({"dataset": t.dataset, **beat_scores(ref, table[:, 0])})
-        if i == len(tracks) or i % 10 == 0:
-            log(f"beat-tracked: {i}/{len(tracks)}")
+        progress(log, "beat-tracked", i, len(tracks))
     rows += [(tid, "ground_truth", float(b), int(p))
              for tid, b, p in zip(gt_beats.track_id, gt_beats.time_s, gt_beats.position)]
     out = pd.DataFrame(rows, columns=BEAT_TABLE_COLUMNS)

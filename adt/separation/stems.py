@@ -16,6 +16,7 @@ import pandas as pd
 from adt.cache import cache_key, stage_cache, track_file
 from adt.config import Profile, data_dir
 from adt.separation import umx
+from adt.tracking import progress
 
 #: Version of the drums model trained here and of the stems.
 VERSION = "1"
@@ -88,7 +89,6 @@ def separate_mixtures(tracks: dict, profile: Profile, log: Callable[[str], None]
         if not target.is_file():
             umx.separate_file(separator, Path(mix), target)
         stems[tid] = str(target)
-        if i == len(mixtures) or i % 10 == 0:
-            log(f"separated: {i}/{len(mixtures)}")
+        progress(log, "separated", i, len(mixtures))
     key = cache_key("stems", VERSION, model_info["key"], sorted(stems))
     return {"key": key, "stems": stems, "model": model_info, "dir": str(out_dir)}

@@ -208,11 +208,7 @@ def tatum_grid(audio: np.ndarray, sample_rate: int, duration_s: float, subdivisi
     from adt.rhythm.beats import track_beats
     from adt.rhythm.tatums import tatum_grid as grid_of
 
-    beats = track_beats(audio, sample_rate)
-    if np.unique(beats).size < 2:
-        raise ValueError(f"the beat tracker found {np.unique(beats).size} beat(s): need 2 for a tatum grid "
-                         "(audio too short, silent or without a regular pulse?)")
-    grid = grid_of(beats, subdivisions, duration_s)
+    grid = grid_of(track_beats(audio, sample_rate), subdivisions, duration_s)
     return grid.beats, grid.tatums, grid.pickup
 
 

@@ -131,9 +131,10 @@ def read_kit(folder: str | Path) -> HydrogenKit:
             sources = [(inst, 1.0)]  # legacy: one sample, every velocity
         layers, missing = [], []
         for node, component_gain in sources:
-            path = folder / _text(node, "filename")
-            if not path.is_file() or not _text(node, "filename"):
-                missing.append(path.name)
+            filename = _text(node, "filename")
+            path = folder / filename
+            if not filename or not path.is_file():
+                missing.append(filename)
                 continue
             layers.append(Layer(path, _float(node, "min", 0.0, where), _float(node, "max", 1.0, where),
                                 _float(node, "gain", 1.0, where) * component_gain, _float(node, "pitch", 0.0, where)))

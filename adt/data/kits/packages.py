@@ -115,7 +115,8 @@ def extract_deb(path: str | os.PathLike, target_dir: str | os.PathLike) -> Path:
     if data is None:
         raise DownloadError(f"{path}: no data.tar member in this Debian package")
     offset, length = members[data]
-    with tempfile.TemporaryDirectory(dir=Path(target_dir).parent if Path(target_dir).parent.is_dir() else None) as tmp:
+    Path(target_dir).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=Path(target_dir).parent) as tmp:
         inner = Path(tmp) / data
         with open(path, "rb") as src, open(inner, "wb") as dst:
             src.seek(offset)

@@ -103,18 +103,18 @@ def render_kit(pm: pretty_midi.PrettyMIDI, kit: HydrogenKit, sample_rate: int = 
     for i, (start, articulation, piece, audio, gain) in enumerate(voices):
         if start >= n_samples:
             continue
-        end = start + audio.shape[1]
+        end, choked = start + audio.shape[1], False
         for later, later_art, later_piece, _, _ in voices[i + 1:]:
-            if later >= end:
+            if later + fade >= end:
                 break
             hihat_choke = articulation == "hh_open" and later_art in HIHATS
             group_choke = piece.mute_group >= 0 and later_piece.mute_group == piece.mute_group
             if later > start and (hihat_choke or group_choke):
-                end = later + fade
+                end, choked = later + fade, True
                 break
-        length = min(end, n_samples, start + audio.shape[1]) - start
+        length = min(end, n_samples) - start
         voice = audio[:, :length] * gain
-        if end - start == length and end < start + audio.shape[1]:  # choked: fade out
+        if choked:  # fade out over the last CHOKE_FADE_S
             ramp = np.linspace(1.0, 0.0, min(fade, length), dtype=np.float32)
             voice[:, length - len(ramp):] *= ramp
         out[:, start:start + length] += voice
