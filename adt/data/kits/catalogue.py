@@ -1,8 +1,9 @@
-"""The kit catalogue: every mapped piece of every Hydrogen kit, with its source, license and class.
+"""The kit catalogue: every mapped piece of every kit, with its source, license and class.
 
-:func:`kit_catalogue` reads the kits of the Debian packages (:mod:`adt.data.kits.packages`),
-maps each piece through the reviewed table (:mod:`adt.data.kits.mapping`) and returns one
-row per mapped piece (:data:`CATALOGUE_COLUMNS`) and one per piece left out, with the reason.
+:func:`kit_catalogue` reads the kits of the Debian packages (:mod:`adt.data.kits.packages`):
+the Hydrogen kits, each piece mapped through the reviewed table (:mod:`adt.data.kits.mapping`),
+and the SoundFont kits (:mod:`adt.data.kits.soundfont`), one piece per articulation key. It
+returns one row per mapped piece (:data:`CATALOGUE_COLUMNS`) and one per piece left out, with the reason.
 ``adt kits`` prints it; :func:`write_catalogue` stores it as Parquet under ``<data>/kits/``.
 """
 
@@ -17,6 +18,7 @@ import pandas as pd
 from adt.data.kits.hydrogen import kit_folders, read_kit
 from adt.data.kits.mapping import ARTICULATIONS, PIECES
 from adt.data.kits.packages import fetch_package
+from adt.data.kits.soundfont import SOUNDFONT_KITS, SOUNDFONT_PREFIX, preset_keys, soundfont_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,16 +60,19 @@ KITS: dict[str, KitInfo] = {
     "circAfrique v4": KitInfo("hydrogen-drumkits", "CC-BY-SA-3.0", "percussion", "circafrique"),
     "rumpf_kit_z01_h2": KitInfo("hydrogen-drumkits", "CC-BY-3.0", "sampled", "rumpf"),
 }
-#: Kit-disjoint Groove renders (``Profile.groove_kits``): no kit group in two splits, and only
-#: kits with every class (kick, snare, toms, hi-hat, cymbals), so no labelled onset is silent.
+#: Kit-disjoint renders (``Profile.corpus_kits``): no kit group in two splits, and only kits with
+#: every class (kick, snare, toms, hi-hat, cymbals), so no labelled onset is silent.
 KIT_DISJOINT_SPLITS: dict[str, tuple[str, ...]] = {
     "train": ("h2:ForzeeStereo", "h2:BJA_Pacific", "h2:ColomboAcousticDrumkit", "h2:TR808EmulationKit",
-              "h2:Audiophob", "h2:rumpf_kit_z01_h2"),
+              "h2:Audiophob", "h2:rumpf_kit_z01_h2", "sf:FluidR3_Standard", "sf:FluidR3_Power", "sf:FluidR3_Jazz",
+              "sf:FluidR3_Electronic"),
     "validation": ("h2:Millo_MultiLayered2", "h2:Millo-Drums_v.1"),
-    "test": ("h2:GMRockKit", "h2:The Black Pearl 1.0"),
+    "test": ("h2:GMRockKit", "h2:The Black Pearl 1.0", "sf:AVL_BlackPearl4", "sf:AVL_RedZeppelin4"),
 }
 #: The packages of :data:`KITS`.
 HYDROGEN_PACKAGES = ("hydrogen-data", "hydrogen-drumkits")
+#: The packages of :data:`adt.data.kits.soundfont.SOUNDFONT_KITS`.
+SOUNDFONT_PACKAGES = ("avldrums.lv2-soundfont", "fluid-soundfont-gm")
 CATALOGUE_COLUMNS = ["kit_id", "kit_name", "package", "license", "kind", "group", "piece", "articulation", "drum",
                      "layers", "sample_rate", "mute_group", "first_sample"]
 
@@ -86,9 +91,20 @@ def hydrogen_kit(kit_id: str, mirror: str | None = None, root: str | Path | None
     return read_kit(fetch_package(KITS[kit_id].package, mirror, root) / kit_id)
 
 
-def kit_catalogue(packages: Iterable[str] = HYDROGEN_PACKAGES, mirror: str | None = None,
+def kit_group(kit: str) -> str:
+    """The recording group of a kit name (``h2:<kit>``, ``sf:<kit>`` or a SoundFont kit of
+    :data:`adt.data.render.KITS`, whose group is ``merlin``)."""
+    if kit.startswith(SOUNDFONT_PREFIX):
+        return SOUNDFONT_KITS[kit[len(SOUNDFONT_PREFIX):]].group
+    if kit.startswith("h2:"):
+        return KITS[kit[3:]].group
+    return "merlin"
+
+
+def kit_catalogue(packages: Iterable[str] = HYDROGEN_PACKAGES + SOUNDFONT_PACKAGES, mirror: str | None = None,
                   root: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The catalogue of the Hydrogen kits in ``packages`` (fetched and unpacked once).
+    """The catalogue of the kits in ``packages`` (fetched and unpacked once): Hydrogen kits
+    (kit id = folder) and SoundFont kits (kit id = a key of ``SOUNDFONT_KITS``, piece = ``key <n>``).
 
     Returns:
         ``(pieces, left_out)``: ``pieces`` has :data:`CATALOGUE_COLUMNS` (sample rate in Hz of
@@ -103,6 +119,23 @@ def kit_catalogue(packages: Iterable[str] = HYDROGEN_PACKAGES, mirror: str | Non
 
     rows, left_out = [], []
     for package in packages:
+        for kit_id, sf_kit in SOUNDFONT_KITS.items():
+            if sf_kit.package != package:
+                continue
+            path = soundfont_file(kit_id, mirror, root)
+            keys = preset_keys(path, sf_kit.bank, sf_kit.preset)
+            for articulation, (drum, _) in ARTICULATIONS.items():
+                key = sf_kit.key_of(articulation)
+                if key not in keys:
+                    left_out.append({"kit_id": kit_id, "piece": f"key {key}", "reason": f"no {articulation} key"})
+                    continue
+                rows.append({"kit_id": kit_id, "kit_name": f"{path.name} {sf_kit.bank}:{sf_kit.preset}",
+                             "package": package, "license": sf_kit.license, "kind": sf_kit.kind,
+                             "group": sf_kit.group, "piece": f"key {key}", "articulation": articulation,
+                             "drum": drum, "layers": keys[key][0], "sample_rate": keys[key][1], "mute_group": -1,
+                             "first_sample": str(path)})
+        if package not in HYDROGEN_PACKAGES:
+            continue
         for folder in kit_folders(fetch_package(package, mirror, root)):
             info = KITS.get(folder.name)
             if info is None:

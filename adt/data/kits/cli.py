@@ -8,11 +8,11 @@ import sys
 
 def add_parser(sub) -> None:
     """The ``kits`` subcommand of ``adt`` (:mod:`adt.cli`)."""
-    from adt.data.kits.catalogue import HYDROGEN_PACKAGES
+    from adt.data.kits.catalogue import HYDROGEN_PACKAGES, SOUNDFONT_PACKAGES
 
+    packages = ",".join(HYDROGEN_PACKAGES + SOUNDFONT_PACKAGES)
     k = sub.add_parser("kits", help="list the recorded drum kits (Debian packages, fetched and unpacked once)")
-    k.add_argument("--packages", default=",".join(HYDROGEN_PACKAGES),
-                   help=f"comma-separated Debian packages (default: {','.join(HYDROGEN_PACKAGES)})")
+    k.add_argument("--packages", default=packages, help=f"comma-separated Debian packages (default: {packages})")
     k.add_argument("--pieces", action="store_true", help="one line per mapped kit piece instead of per kit")
     k.add_argument("--left-out", action="store_true", help="also list the pieces left out, with the reason")
     k.add_argument("-o", "--output", help="also write the catalogue (one row per piece) as Parquet")

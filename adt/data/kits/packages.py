@@ -159,6 +159,18 @@ def fetch_package(name: str, mirror: str | None = None, root: str | os.PathLike 
     return target / package.root
 
 
+def soundfont_in(folder: str | os.PathLike) -> Path:
+    """The (first by name) ``.sf2`` file in an unpacked package folder.
+
+    Raises:
+        FileNotFoundError: none there (the message names the folder).
+    """
+    found = sorted(Path(folder).glob("*.sf2"))
+    if not found:
+        raise FileNotFoundError(f"{folder}: no .sf2 SoundFont in this package")
+    return found[0]
+
+
 def remove_package(name: str, root: str | os.PathLike | None = None) -> None:
     """Delete an unpacked package (the downloaded ``.deb`` stays)."""
     shutil.rmtree((Path(root) if root is not None else data_dir()) / "kits" / name, ignore_errors=True)

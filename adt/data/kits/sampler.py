@@ -10,11 +10,19 @@ drums in General MIDI). Chokes: a hi-hat stroke cuts the ring of an earlier open
 (a closed or pedal hi-hat closes it), and pieces of one Hydrogen ``muteGroup`` cut each
 other, each with a 10-ms fade. Samples are read with soundfile and resampled with
 :func:`adt.audio.resample`; mono samples go to both channels.
+
+A :class:`Variation` (drawn per track, :meth:`Variation.draw`) changes the kit for one track:
+a piece family (kick, snare, toms, hi-hat, cymbals) swapped in from another kit of the same
+split (mix-and-match), and per family a gain (+-4 dB), a pitch shift (+-1 semitone, by
+resampling the sample: a tuned or detuned drum, decay scaled alike) and a constant-power pan
+(+-0.5). There is no per-piece EQ: the drum bus EQ of :mod:`adt.data.effects` colours the whole kit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +36,40 @@ TAIL_S = 1.0
 #: Fade applied where a voice is choked, seconds.
 CHOKE_FADE_S = 0.01
 HIHATS = ("hh_closed", "hh_pedal", "hh_open")
+#: Piece families a :class:`Variation` changes together.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "kick": ("kick",), "snare": ("snare", "side_stick"), "toms": ("tom_low", "tom_mid", "tom_high"),
+    "hihat": HIHATS, "cymbals": ("crash", "ride", "ride_bell"),
+}
+FAMILY_OF = {a: f for f, arts in FAMILIES.items() for a in arts}
+
+
+@dataclasses.dataclass(frozen=True)
+class Variation:
+    """Per-track changes to a kit, per piece family (:data:`FAMILIES`).
+
+    Attributes:
+        gain_db, semitones, pan: family -> gain in dB, pitch shift in semitones, pan in -1..1.
+        donors: family -> a kit whose pieces replace the family's pieces (mix-and-match).
+    """
+
+    gain_db: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    semitones: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    pan: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    donors: Mapping[str, HydrogenKit] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, donors: Sequence[HydrogenKit] = (), swap: float = 0.25) -> Variation:
+        """Seeded variation: each family swapped in from a random donor kit with probability
+        ``swap`` (only donors that have the family), gain +-4 dB, pitch +-1 semitone, pan +-0.5."""
+        chosen = {}
+        for family, arts in FAMILIES.items():
+            able = [k for k in donors if any(kit_pieces(k).get(a) for a in arts)]
+            if able and rng.random() < swap:
+                chosen[family] = able[int(rng.integers(len(able)))]
+        return cls(gain_db={f: float(rng.uniform(-4, 4)) for f in FAMILIES},
+                   semitones={f: float(rng.uniform(-1, 1)) for f in FAMILIES},
+                   pan={f: float(rng.uniform(-0.5, 0.5)) for f in FAMILIES}, donors=chosen)
 
 
 @functools.lru_cache(maxsize=512)
@@ -39,6 +81,17 @@ def _sample(path: Path, sample_rate: int) -> np.ndarray:
     audio, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (frames, channels)
     audio = audio.T[:2] if audio.shape[1] >= 2 else np.repeat(audio.T, 2, axis=0)
     return np.ascontiguousarray(resample(audio, sr, sample_rate), dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shifted(path: Path, sample_rate: int, cents: int) -> np.ndarray:
+    """The sample played ``cents`` higher (read faster: linear interpolation)."""
+    audio = _sample(path, sample_rate)
+    if cents == 0:
+        return audio
+    step = 2 ** (cents / 1200)
+    positions = np.arange(0, audio.shape[1] - 1, step)
+    return np.stack([np.interp(positions, np.arange(audio.shape[1]), c) for c in audio]).astype(np.float32)
 
 
 def kit_pieces(kit: HydrogenKit) -> dict[str, list[Piece]]:
@@ -67,7 +120,7 @@ def piece_for(articulation: str, pieces: dict[str, list[Piece]]) -> Piece | None
 
 
 def render_kit(pm: pretty_midi.PrettyMIDI, kit: HydrogenKit, sample_rate: int = 44100,
-               n_samples: int | None = None) -> np.ndarray:
+               n_samples: int | None = None, variation: Variation | None = None) -> np.ndarray:
     """The drum notes of ``pm`` (instruments flagged ``is_drum``) played with ``kit``.
 
     Args:
@@ -76,6 +129,7 @@ def render_kit(pm: pretty_midi.PrettyMIDI, kit: HydrogenKit, sample_rate: int = 
         kit: a kit read with :func:`adt.data.kits.hydrogen.read_kit`.
         sample_rate: output rate in Hz.
         n_samples: output length; default (end of the last note + :data:`TAIL_S`) x sample_rate.
+        variation: per-track changes (None: the kit as it is).
 
     Returns:
         float32 (2, samples), unclipped.
@@ -83,7 +137,12 @@ def render_kit(pm: pretty_midi.PrettyMIDI, kit: HydrogenKit, sample_rate: int = 
     Raises:
         KeyError: ``kit`` has no reviewed piece map.
     """
+    variation = variation or Variation()
     pieces = kit_pieces(kit)
+    for family, donor in variation.donors.items():
+        donated = kit_pieces(donor)
+        for a in FAMILIES[family]:
+            pieces[a] = donated.get(a, [])
     notes = sorted((n for inst in pm.instruments if inst.is_drum for n in inst.notes), key=lambda n: n.start)
     if n_samples is None:
         n_samples = int(np.ceil(((notes[-1].start if notes else 0.0) + TAIL_S) * sample_rate))
@@ -96,8 +155,13 @@ def render_kit(pm: pretty_midi.PrettyMIDI, kit: HydrogenKit, sample_rate: int = 
             continue
         layer = choose_layer(piece, note.velocity, counters.get(piece.name, 0))
         counters[piece.name] = counters.get(piece.name, 0) + 1
-        voices.append((int(round(note.start * sample_rate)), articulation, piece, _sample(layer.path, sample_rate),
-                       note.velocity / 127 * layer.gain * piece.gain))
+        family = FAMILY_OF[articulation]
+        cents = int(round(100 * variation.semitones.get(family, 0.0)))
+        pan = variation.pan.get(family, 0.0)
+        gain = note.velocity / 127 * layer.gain * piece.gain * 10 ** (variation.gain_db.get(family, 0.0) / 20)
+        sides = np.array([[np.cos((pan + 1) * np.pi / 4)], [np.sin((pan + 1) * np.pi / 4)]], dtype=np.float32)
+        voices.append((int(round(note.start * sample_rate)), articulation, piece,
+                       _shifted(layer.path, sample_rate, cents), gain * sides * np.sqrt(2, dtype=np.float32)))
     out = np.zeros((2, n_samples), dtype=np.float32)
     fade = max(1, int(CHOKE_FADE_S * sample_rate))
     for i, (start, articulation, piece, audio, gain) in enumerate(voices):
