@@ -15,6 +15,7 @@ import soundfile as sf
 from adt.config import get_profile
 from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, groove
 from adt.data.download import extract, fetch
+from adt.data.corpus import Stems
 
 
 
@@ -34,7 +35,7 @@ class FakeRenderer:
     def __init__(self):
         self.calls = []
 
-    def render_drums_with_accompaniment(self, drums, kit, seed, sample_rate=44100, accompaniment=True):
+    def render_track(self, drums, kit, seed, sample_rate=44100, accompaniment=True, **_):
         self.calls.append((kit, seed))
         n = int((drums.get_end_time() + 0.5) * sample_rate)
         stem = np.zeros((2, n), np.float32)
@@ -44,7 +45,8 @@ class FakeRenderer:
                 stem[:, i:i + 64] += 1.5 * note.velocity / 127
         t = np.arange(n) / sample_rate
         acc = np.tile(0.3 * np.sin(2 * np.pi * 110 * t), (2, 1)).astype(np.float32)
-        return stem, acc if accompaniment else np.zeros_like(stem)
+        silent = np.zeros_like(stem)
+        return Stems(stem, acc if accompaniment else silent, silent)
 
 
 @pytest.fixture
@@ -52,7 +54,10 @@ def fake_render(monkeypatch) -> FakeRenderer:
     fake = FakeRenderer()
     module = types.ModuleType("adt.data.render")
     module.KITS = fake.KITS
-    module.render_drums_with_accompaniment = fake.render_drums_with_accompaniment
+    corpus = types.ModuleType("adt.data.corpus")
+    corpus.render_track = fake.render_track
+    corpus.Stems = Stems
+    monkeypatch.setitem(sys.modules, "adt.data.corpus", corpus)
     monkeypatch.setitem(sys.modules, "adt.data.render", module)
     return fake
 

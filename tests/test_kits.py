@@ -126,29 +126,78 @@ def test_adt_kits_lists_the_catalogue(kits_root, monkeypatch, capsys):
 
 
 def test_kit_disjoint_splits_hold():
-    from adt.data.kits.catalogue import KIT_DISJOINT_SPLITS, KITS
+    from adt.data.kits.catalogue import KIT_DISJOINT_SPLITS, kit_group
     from adt.data.kits.mapping import PIECES
+    from adt.data.kits.soundfont import SOUNDFONT_KITS
 
-    groups = {split: {KITS[k.removeprefix("h2:")].group for k in kits} for split, kits in KIT_DISJOINT_SPLITS.items()}
+    groups = {split: {kit_group(k) for k in kits} for split, kits in KIT_DISJOINT_SPLITS.items()}
     assert not groups["train"] & groups["validation"] and not groups["train"] & groups["test"]
     assert not groups["validation"] & groups["test"]
     for kits in KIT_DISJOINT_SPLITS.values():
         for kit in kits:
+            if kit.startswith("sf:"):  # a SoundFont kit names a key for every articulation
+                assert SOUNDFONT_KITS[kit.removeprefix("sf:")].key_of("ride") > 0
+                continue
             classes = {a.split("_")[0] for a in PIECES[kit.removeprefix("h2:")].values()}
             assert {"kick", "snare", "tom", "hh"} <= classes and classes & {"crash", "ride"}, kit
 
 
+def test_avl_soundfont_kits(kits_root, shared_datasets, monkeypatch):
+    """AVL Drumkits (Debian avldrums.lv2-soundfont): 5 velocity layers per key read from the
+    SoundFont, every articulation on its reviewed (non-GM) key, onsets within 5 ms of the MIDI."""
+    from adt.data.kits.soundfont import SOUNDFONT_KITS, preset_keys, render_soundfont_kit, soundfont_file
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(kits_root))
+    monkeypatch.setenv("ADT_DATA_MIRROR", str(shared_datasets))
+    pieces, left_out = kit_catalogue(["avldrums.lv2-soundfont"], root=kits_root, mirror=str(shared_datasets))
+    summary = kit_summary(pieces).set_index("kit_id")
+    assert set(summary.index) == {"AVL_BlackPearl4", "AVL_RedZeppelin4"} and left_out.empty
+    assert (pieces.layers == 5).all() and set(pieces.license) == {"CC-BY-SA-3.0"}
+    path = soundfont_file("AVL_RedZeppelin4")
+    keys = preset_keys(path, 0, 0)
+    assert keys[36] == (5, 44100) and 48 in keys  # 48 is a hi-hat swish here, not a GM tom
+    for pitch in (36, 38, 42, 45, 48, 49, 51):  # 48 (GM hi-mid tom) plays the rack tom, key 45
+        audio = render_soundfont_kit(_notes((pitch, 0.5, 100)), "AVL_RedZeppelin4", SR)
+        level = np.abs(audio).max(axis=0)
+        first = int(np.argmax(level > 1e-3))
+        assert level.max() > 0.01 and abs(first / SR - 0.5) <= 0.005, pitch
+    tom = render_soundfont_kit(_notes((48, 0.5, 100)), "AVL_RedZeppelin4", SR)
+    assert np.array_equal(tom, render_soundfont_kit(_notes((45, 0.5, 100)), "AVL_RedZeppelin4", SR))
+    assert SOUNDFONT_KITS["AVL_RedZeppelin4"].key_of("tom_high") == 45
+
+
+def test_variation_swaps_pans_and_detunes(gmrock, kits_root):
+    """A Variation: the donor kit's kick replaces the kit's own; pan moves the level between
+    channels; a pitch shift up shortens the sample; no variation renders the kit as it is."""
+    from adt.data.kits.sampler import Variation
+
+    tr808 = read_kit(fetch_package("hydrogen-data", root=kits_root) / "TR808EmulationKit")
+    pm = _notes((36, 0.1, 100))
+    plain = render_kit(pm, gmrock, SR)
+    assert np.array_equal(plain, render_kit(pm, gmrock, SR, variation=Variation()))
+    swapped = render_kit(pm, gmrock, SR, variation=Variation(donors={"kick": tr808}))
+    assert np.allclose(swapped[:, : plain.shape[1]], render_kit(pm, tr808, SR)[:, : plain.shape[1]], atol=1e-6)
+    left = render_kit(pm, gmrock, SR, variation=Variation(pan={"kick": -0.5}))
+    assert np.abs(left[0]).max() > 2 * np.abs(left[1]).max()
+    up = render_kit(pm, gmrock, SR, n_samples=5 * SR, variation=Variation(semitones={"kick": 1.0}))
+    down = render_kit(pm, gmrock, SR, n_samples=5 * SR, variation=Variation(semitones={"kick": -1.0}))
+    last = lambda a: int(np.nonzero(np.abs(a).max(axis=0) > 0)[0][-1])  # noqa: E731
+    assert last(up) < last(down)
+    drawn = Variation.draw(np.random.default_rng(0), [tr808], swap=1.0)
+    assert set(drawn.donors) == {"kick", "snare", "toms", "hihat", "cymbals"} and set(drawn.gain_db) == set(drawn.pan)
+
+
 def test_groove_drums_rendered_with_a_recorded_kit(kits_root, monkeypatch):
-    """render_drums_with_accompaniment with "h2:GMRockKit": the drum stem from the recorded kit
+    """render_track with "h2:GMRockKit": the drum stem from the recorded kit
     (onsets where the MIDI has them), the accompaniment from the SoundFont."""
-    from adt.data.render import render_drums_with_accompaniment
+    from adt.data.corpus import render_track
 
     monkeypatch.setenv("ADT_DATA_DIR", str(kits_root))
     pm = _notes((36, 0.5, 100), (38, 1.0, 100))
     pm.instruments.append(pretty_midi.Instrument(program=0))
-    drums, acc = render_drums_with_accompaniment(pm, kit="h2:GMRockKit", seed=3, sample_rate=SR)
+    drums, acc = render_track(pm, kit="h2:GMRockKit", seed=3, sample_rate=SR)[:2]
     assert drums.shape == acc.shape and drums.shape[0] == 2
     level = np.abs(drums).max(axis=0)
     assert level[: int(0.49 * SR)].max() == 0 and level[int(0.5 * SR): int(0.6 * SR)].max() > 0.05
     with pytest.raises(ValueError, match="h2:"):
-        render_drums_with_accompaniment(pm, kit="no-such-kit", seed=3)
+        render_track(pm, kit="no-such-kit", seed=3)

@@ -8,7 +8,7 @@ fill), time signature, MIDI file, duration (seconds) and the official split
 (897 train / 124 validation / 129 test).
 
 This module selects 4/4 beats per official split, crops them, renders each with
-:func:`adt.data.render.render_drums_with_accompaniment` (a drum kit plus a generated
+:func:`adt.data.corpus.render_track` (a drum kit plus a generated
 accompaniment) and takes the ground truth straight from the MIDI: onsets from the
 notes, beats from the tempo map and time signature.
 
@@ -249,7 +249,7 @@ def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path, acco
         except (ValueError, RuntimeError, OSError):
             pass  # unreadable cache: render again
 
-    from adt.data.render import render_track  # heavy (synthesis); imported lazily
+    from adt.data.corpus import render_track  # heavy (synthesis); imported lazily
 
     soundfont = None
     if accompaniment_soundfont:
@@ -297,14 +297,16 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     whose files exist with the same recipe (kit, seed, crop) are not rendered
     again. Kit: ``profile.corpus_kits[split]`` (kit-disjoint splits; ``h2:<kit>`` a recorded
     Hydrogen kit, :mod:`adt.data.kits`) or, when the profile sets none, the SoundFont's
-    ``sorted(KITS)``, cycled by position within the split; with
+    ``sorted(KITS)``, cycled by position within the split (with ``corpus_kits``: the top-ranked
+    kits of :func:`adt.data.kits.catalogue.choose_kits`, so adding a kit renders only the
+    performances it lands on); with
     ``profile.render_kits_per_track`` = n > 1 each performance is also rendered on
     the next n - 1 kits, as further tracks ``<track_id>@<kit>`` of the same split
     (E-GMD style). ``profile.render_accompaniment`` False renders drums only
     (``mix_path`` None); otherwise the accompaniment's stems are kept beside them as
     ``bass.wav`` and ``other.wav`` (drums + bass + other = mix, for separation training).
     ``profile.render_augment`` varies the kit and adds room, EQ, compression, a drawn mix ratio
-    and noise (:func:`adt.data.render.render_track`; pieces swapped in from the split's other
+    and noise (:func:`adt.data.corpus.render_track`; pieces swapped in from the split's other
     kits only, so splits stay kit-disjoint); ``profile.accompaniment_soundfont`` names the package
     whose SoundFont plays the accompaniment. Seed: ``profile.seed`` + the track's row in ``info.csv``
     (+ 7919 x the kit's position for the extra kits)
@@ -324,6 +326,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
         FileNotFoundError: no ``groove/info.csv`` under ``raw_dir``.
         adt.midi.MidiReadError: a selected MIDI file is missing or broken.
     """
+    from adt.data.kits.catalogue import choose_kits
     from adt.data.render import KITS  # lazily: rendering pulls in synthesis packages
 
     out_dir = Path(out_dir).resolve()
@@ -344,9 +347,10 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
         split = row["split"]
         pm = load_midi(row["midi_path"])
         end = crop_s if crop_s is not None else pm.get_end_time()
-        kits = kits_of[split]
-        for j in range(max(1, min(int(getattr(profile, "render_kits_per_track", 1)), len(kits)))):
-            kit = kits[(position[split] + j) % len(kits)]
+        kits, n_kits = kits_of[split], int(getattr(profile, "render_kits_per_track", 1))
+        ranked = choose_kits(row["track_id"], kits, n_kits) if chosen else None
+        for j in range(max(1, min(n_kits, len(kits)))):
+            kit = ranked[j] if ranked else kits[(position[split] + j) % len(kits)]
             track_id = row["track_id"] if j == 0 else f"{row['track_id']}@{kit.replace(':', '-')}"
             drum_wav, mix_wav, midi_out, duration = _render(pm, kit, profile.seed + int(row_no) + 7919 * j, crop_s,
                                                             out_dir / track_folder(track_id), accompaniment,

@@ -10,7 +10,8 @@ returns one row per mapped piece (:data:`CATALOGUE_COLUMNS`) and one per piece l
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -91,6 +92,14 @@ def hydrogen_kit(kit_id: str, mirror: str | None = None, root: str | Path | None
     return read_kit(fetch_package(KITS[kit_id].package, mirror, root) / kit_id)
 
 
+def choose_kits(track_id: str, kits: Sequence[str], n: int) -> list[str]:
+    """The ``n`` kits (of ``kits``) a track is rendered on: the highest-ranked by a hash of
+    (track, kit) (rendezvous hashing). Adding a kit to a split moves only the tracks it ranks
+    top-``n`` for, so only those are rendered again; removing one, only those it was on."""
+    rank = sorted(kits, key=lambda kit: (-zlib.crc32(f"{track_id}|{kit}".encode()), kit))
+    return rank[:max(1, min(n, len(kits)))]
+
+
 def kit_group(kit: str) -> str:
     """The recording group of a kit name (``h2:<kit>``, ``sf:<kit>`` or a SoundFont kit of
     :data:`adt.data.render.KITS`, whose group is ``merlin``)."""
@@ -112,11 +121,18 @@ def kit_catalogue(packages: Iterable[str] = HYDROGEN_PACKAGES + SOUNDFONT_PACKAG
         placeholder, missing samples, a kit unknown to :data:`KITS`).
 
     Raises:
+        KeyError: a package with no catalogued kits (the one-shot pools are not kits).
         adt.data.download.DownloadError: a package cannot be had (the message says what to do).
         adt.data.kits.hydrogen.KitError: a kit whose ``drumkit.xml`` cannot be read.
     """
     import soundfile as sf
 
+    from adt.data.kits.packages import PACKAGES
+
+    packages = list(packages)
+    unknown = [p for p in packages if p not in HYDROGEN_PACKAGES + SOUNDFONT_PACKAGES]
+    if unknown:
+        raise KeyError(f"no kits catalogued in package(s) {unknown}; known: {sorted(PACKAGES)}")
     rows, left_out = [], []
     for package in packages:
         for kit_id, sf_kit in SOUNDFONT_KITS.items():
