@@ -1,7 +1,6 @@
-"""GM rendering with tinysoundfont (adt.data.render)."""
+"""GM rendering with tinysoundfont (adt.data.render), accompaniment and corpus tracks."""
 
 from __future__ import annotations
-
 
 import numpy as np
 import pretty_midi
