@@ -1,7 +1,7 @@
 """The Dagster code location: every stage of the ADT flow as an asset (docs/architecture.md maps
 each asset to its library package and paper section).
 
-ingest (raw_dataset and dataset_tables partitioned by dataset; tracks, onsets) -> separation
+ingest (kit_catalogue; raw_dataset and dataset_tables partitioned by dataset; tracks, onsets) -> separation
 (drum_stems) -> rhythm (beats, tatums, quantization_stats + checks) -> language_model
 (groove_scores, drum_scores, lm_bigram, lm_gru) -> features -> models (transcriber,
 architecture_study, tatum_study: Table II) -> evaluation (zero_shot_matrix).
@@ -15,7 +15,7 @@ from pipelines.assets import evaluation, features, ingest, language_models, mode
 from pipelines.automation import SCHEDULES, SENSORS
 from pipelines.resources import AdtSettings
 
-ALL_ASSETS = [ingest.raw_dataset, ingest.dataset_tables, ingest.unified_tables, separation.drum_stems, rhythm.beats,
+ALL_ASSETS = [ingest.kit_catalogue, ingest.raw_dataset, ingest.dataset_tables, ingest.unified_tables, separation.drum_stems, rhythm.beats,
               rhythm.tatums, rhythm.quantization_stats, language_models.groove_scores, language_models.drum_scores,
               language_models.lm_bigram, language_models.lm_gru, features.features, models.transcriber,
               models.architecture_study, evaluation.zero_shot_matrix, tatum_study.tatum_study]
@@ -23,9 +23,12 @@ ALL_CHECKS = [rhythm.quantization_within_threshold]
 
 #: One dataset (a partition): fetch or place it, unify it.
 raw_job = dg.define_asset_job("adt_raw_datasets", selection=[ingest.raw_dataset, ingest.dataset_tables])
+#: The kit catalogue (unpartitioned; run before the rendered datasets).
+kits_job = dg.define_asset_job("adt_kit_catalogue", selection=[ingest.kit_catalogue])
 #: Everything downstream of the raw datasets (unpartitioned): one run materializes it.
 downstream_job = dg.define_asset_job(
-    "adt_downstream", selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingest.raw_dataset, ingest.dataset_tables),
+    "adt_downstream", selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingest.kit_catalogue, ingest.raw_dataset,
+                                                                  ingest.dataset_tables),
     tags={"adt/stage": "training"})
 #: Retraining only (transcriber, architecture study, matrix, tatum study); the run queue admits one training run at a time.
 training_job = dg.define_asset_job(
@@ -36,7 +39,7 @@ training_job = dg.define_asset_job(
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[raw_job, downstream_job, training_job],
+    jobs=[kits_job, raw_job, downstream_job, training_job],
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources={"settings": AdtSettings()},

