@@ -127,7 +127,10 @@ def test_adt_kits_lists_the_catalogue(kits_root, monkeypatch, capsys):
 
 def test_kit_disjoint_splits_hold():
     from adt.data.kits.catalogue import kit_group
+    from adt.data.kits.mapping import ARTICULATIONS
+    from adt.data.kits.oneshots import POOLS
     from adt.data.kits.splits import KIT_DISJOINT_SPLITS
+    from adt.vocab import CLASSES_5
     from adt.data.kits.mapping import PIECES
     from adt.data.kits.soundfont import SOUNDFONT_KITS
 
@@ -138,6 +141,10 @@ def test_kit_disjoint_splits_hold():
         for kit in kits:
             if kit.startswith("sf:"):  # a SoundFont kit names a key for every articulation
                 assert SOUNDFONT_KITS[kit.removeprefix("sf:")].key_of("ride") > 0
+                continue
+            if kit.startswith("pool:"):  # a one-shot pool has a sample for every class
+                assert {ARTICULATIONS[a][0] for a in POOLS[kit.removeprefix("pool:")]} == set(CLASSES_5)
+                assert kit in KIT_DISJOINT_SPLITS["train"]
                 continue
             classes = {a.split("_")[0] for a in PIECES[kit.removeprefix("h2:")].values()}
             assert {"kick", "snare", "tom", "hh"} <= classes and classes & {"crash", "ride"}, kit
@@ -219,3 +226,24 @@ def test_kit_catalogue_of_a_profile(kits_root, monkeypatch):
     assert build_kit_catalogue(["h2:GMRockKit"], mirror="")["key"] == info["key"]  # same packages: cached
     empty = build_kit_catalogue(["standard", "jazz"], mirror="")
     assert empty["kits"] == 0 and empty["packages"] == [] and pd.read_parquet(empty["path"]).empty
+
+
+def test_one_shot_pool_draws_a_kit_per_track(kits_root, shared_datasets, monkeypatch):
+    """pool:lmms-common (Debian lmms-common's drum one-shots): a seeded kit of one sample per
+    articulation; two seeds draw different kits; onsets within 5 ms; its catalogue rows."""
+    from adt.data.corpus import render_drums
+    from adt.data.kits.oneshots import POOLS, pool_kit
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(kits_root))
+    folder = fetch_package("lmms-common", mirror=str(shared_datasets), root=kits_root)
+    a = pool_kit("lmms-common", np.random.default_rng(1), folder)
+    assert [p.name for p in a.pieces] == list(POOLS["lmms-common"]) and all(len(p.layers) == 1 for p in a.pieces)
+    assert a == pool_kit("lmms-common", np.random.default_rng(1), folder)
+    assert any(pool_kit("lmms-common", np.random.default_rng(s), folder) != a for s in range(2, 6))
+    for pitch in (36, 38, 42, 47, 49):
+        audio = render_drums(_notes((pitch, 0.5, 100)), "pool:lmms-common", SR, SR, np.random.default_rng(3))
+        level = np.abs(audio).max(axis=0)
+        assert level.max() > 0.01 and abs(int(np.argmax(level > 1e-3)) / SR - 0.5) <= 0.005, pitch
+    pieces, _ = kit_catalogue(["lmms-common"], root=kits_root, mirror=str(shared_datasets))
+    assert set(pieces.kind) == {"one-shots"} and set(pieces.license) == {"GPL-2+"}
+    assert len(pieces) == sum(len(files) for files in POOLS["lmms-common"].values())

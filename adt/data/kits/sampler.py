@@ -95,11 +95,15 @@ def _shifted(path: Path, sample_rate: int, cents: int) -> np.ndarray:
 
 
 def kit_pieces(kit: HydrogenKit) -> dict[str, list[Piece]]:
-    """Articulation -> the kit's pieces mapped to it (reviewed map of :mod:`adt.data.kits.mapping`).
+    """Articulation -> the kit's pieces mapped to it (reviewed map of :mod:`adt.data.kits.mapping`;
+    a kit drawn from a one-shot pool, :func:`adt.data.kits.oneshots.pool_kit`, names its pieces
+    after their articulations).
 
     Raises:
         KeyError: a kit without a reviewed map.
     """
+    if kit.name.startswith("pool:"):
+        return {p.name: [p] for p in kit.pieces}
     try:
         mapping = PIECES[kit.folder.name]
     except KeyError:
