@@ -19,6 +19,8 @@ import json
 import os
 from pathlib import Path
 
+from adt.data.kits.splits import KIT_DISJOINT_SPLITS
+
 
 @dataclasses.dataclass(frozen=True)
 class Profile:
@@ -113,15 +115,20 @@ PROFILES: dict[str, Profile] = {
         lm_epochs=1,
         lm_final_epochs=1,
     ),
-    "demo": Profile(name="demo"),
+    # the demo and full corpora: recorded kits in kit-disjoint splits, augmented, with a FluidR3 band
+    "demo": Profile(name="demo", corpus_kits=KIT_DISJOINT_SPLITS, render_augment=True,
+                    accompaniment_soundfont="fluid-soundfont-gm"),
     "full": Profile(
         name="full",
         demo_tracks=96,
         demo_duration_s=30.0,
         groove_tracks={"train": 100000, "validation": 100000, "test": 100000},
-        # every performance on every kit (E-GMD style): kit variety is what carries rendered
+        # every performance on 4 kits (E-GMD style): kit variety is what carries rendered
         # training data to real drums (benchmarks/bench_mdb_zero_shot.py --render-kits)
         render_kits_per_track=4,
+        corpus_kits=KIT_DISJOINT_SPLITS,
+        render_augment=True,
+        accompaniment_soundfont="fluid-soundfont-gm",
         mdb_tracks=None,
         tracks_per_split=None,
         max_duration_s=None,
