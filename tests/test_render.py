@@ -136,3 +136,14 @@ def test_augmented_track_keeps_onsets_and_is_seeded():
     assert abs(first / SR - 0.5) <= 0.005
     plain = corpus.render_track(drums, "standard", seed=11, sample_rate=SR)
     assert not np.allclose(plain.drums, a.drums)
+
+
+def test_reused_synthesizer_renders_as_a_fresh_one():
+    """The SoundFont stays loaded between renders; what one render leaves (ringing voices,
+    controllers, programs) never reaches the next."""
+    loud = _drum_midi([(t / 8, 49) for t in range(16)] + [(t / 8, 46) for t in range(16)])
+    quiet = _groove(4.0)
+    render._loaded_synth.cache_clear()
+    fresh = render.render_midi(quiet, sample_rate=SR, kit="jazz")
+    render.render_midi(loud, sample_rate=SR, kit="power", n_samples=int(2.1 * SR))  # cut while ringing
+    assert np.array_equal(render.render_midi(quiet, sample_rate=SR, kit="jazz"), fresh)
