@@ -162,9 +162,12 @@ def compress(audio: np.ndarray, threshold_db: float, ratio: float, sample_rate: 
 
 def pink_noise(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Pink (1/f power) noise of ``shape`` (channels, samples), unit RMS."""
-    spectrum = np.fft.rfft(rng.standard_normal(shape), axis=-1)
+    from scipy import fft
+
+    n = fft.next_fast_len(shape[-1], real=True)  # an FFT-friendly length, cropped after
+    spectrum = fft.rfft(rng.standard_normal((shape[0], n)), axis=-1)
     spectrum /= np.sqrt(np.maximum(np.arange(spectrum.shape[-1]), 1))[None]
-    noise = np.fft.irfft(spectrum, n=shape[-1], axis=-1)
+    noise = fft.irfft(spectrum, n=n, axis=-1)[:, :shape[-1]]
     return (noise / max(np.sqrt(np.mean(noise ** 2)), 1e-12)).astype(np.float32)
 
 
