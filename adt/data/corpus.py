@@ -23,7 +23,12 @@ from typing import NamedTuple
 import numpy as np
 import pretty_midi
 
+from adt.data.accompaniment import make_accompaniment, stem_of
+from adt.data.effects import apply_drum_effects, draw_effects, pink_noise
+from adt.data.kits.catalogue import KITS as HYDROGEN_KITS
+from adt.data.kits.catalogue import hydrogen_kit
 from adt.data.kits.oneshots import POOL_PREFIX, POOLS, pool_kit
+from adt.data.kits.sampler import Variation, render_kit
 from adt.data.kits.soundfont import SOUNDFONT_KITS, SOUNDFONT_PREFIX, render_soundfont_kit
 from adt.data.render import ALL_KITS, DEFAULT_KIT, HYDROGEN_PREFIX, TAIL_S, render_midi
 
@@ -60,10 +65,6 @@ def render_drums(drums: pretty_midi.PrettyMIDI, kit: str, sample_rate: int, n_sa
         ValueError: an unknown kit.
     """
     if kit.startswith((HYDROGEN_PREFIX, POOL_PREFIX)):
-        from adt.data.kits.catalogue import KITS as HYDROGEN_KITS
-        from adt.data.kits.catalogue import hydrogen_kit
-        from adt.data.kits.sampler import Variation, render_kit
-
         def sampled(name: str, draw: np.random.Generator):
             if name.startswith(POOL_PREFIX):
                 return pool_kit(name[len(POOL_PREFIX):], draw)
@@ -92,11 +93,11 @@ def render_drums(drums: pretty_midi.PrettyMIDI, kit: str, sample_rate: int, n_sa
 def render_track(drums: pretty_midi.PrettyMIDI, kit: str, seed: int, sample_rate: int = 44100,
                  accompaniment: bool = True, augment: bool = False, donors: tuple[str, ...] = (),
                  programs: str = "train", accompaniment_soundfont: Path | None = None) -> Stems:
-    """Render a drum MIDI and a generated accompaniment (:func:`adt.data.accompaniment.make_accompaniment`) as stems.
+    """A drum MIDI and a generated accompaniment (:func:`adt.data.accompaniment.make_accompaniment`) as stems.
 
     The drum part is the ``is_drum`` instruments (all instruments when none is flagged),
     played by :func:`render_drums`; the length is the drum MIDI's end time plus :data:`TAIL_S`.
-    With ``augment`` (seeded by ``seed``): a Hydrogen kit is varied per track (mix-and-match with
+    With ``augment`` (seeded by ``seed``): a sampled (Hydrogen or pool) kit is varied per track (mix-and-match with
     ``donors``, gain, pitch, pan), the drum stem goes through a room, EQ and compression
     (:func:`adt.data.effects.apply_drum_effects`), the accompaniment is scaled to a drum-to-
     accompaniment ratio drawn in -6..+6 dB (RMS), and pink noise lands in the ``other`` stem
@@ -109,13 +110,12 @@ def render_track(drums: pretty_midi.PrettyMIDI, kit: str, seed: int, sample_rate
         seed: seeds the accompaniment and the augmentation.
         accompaniment: False gives silent bass and other stems.
         programs: the accompaniment's GM program set (:data:`adt.data.accompaniment.PROGRAMS`).
-        accompaniment_soundfont: the SoundFont playing the accompaniment (default :func:`adt.data.render.soundfont_path`).
+        accompaniment_soundfont: the SoundFont playing the accompaniment (default:
+            :func:`adt.data.render.soundfont_path`).
 
     Raises:
         ValueError: an unknown kit.
     """
-    from adt.data.accompaniment import make_accompaniment, stem_of
-
     rng = np.random.default_rng(seed)
     n_samples = int(np.ceil((drums.get_end_time() + TAIL_S) * sample_rate))
     drum_pm = pretty_midi.PrettyMIDI(resolution=drums.resolution)
@@ -124,8 +124,6 @@ def render_track(drums: pretty_midi.PrettyMIDI, kit: str, seed: int, sample_rate
     drum_stem = render_drums(drum_pm, kit, sample_rate, n_samples, rng if augment else None, donors)
     silent = np.zeros_like(drum_stem)
     if augment:
-        from adt.data.effects import apply_drum_effects, draw_effects, pink_noise
-
         effects = draw_effects(rng)
         drum_stem = apply_drum_effects(drum_stem, effects, sample_rate, rng)
     if not accompaniment:

@@ -69,6 +69,7 @@ HYDROGEN_PACKAGES = ("hydrogen-data", "hydrogen-drumkits")
 SOUNDFONT_PACKAGES = ("avldrums.lv2-soundfont", "fluid-soundfont-gm")
 #: The packages of the one-shot pools (:data:`adt.data.kits.oneshots.POOLS`).
 POOL_PACKAGES = tuple(POOLS)
+LEFT_OUT_COLUMNS = ["kit_id", "piece", "reason"]
 CATALOGUE_COLUMNS = ["kit_id", "kit_name", "package", "license", "kind", "group", "piece", "articulation", "drum",
                      "layers", "sample_rate", "mute_group", "first_sample"]
 
@@ -191,7 +192,7 @@ def kit_catalogue(packages: Iterable[str] = HYDROGEN_PACKAGES + SOUNDFONT_PACKAG
                              "layers": len(piece.layers), "sample_rate": sf.info(piece.layers[0].path).samplerate,
                              "mute_group": piece.mute_group, "first_sample": str(piece.layers[0].path)})
     return (pd.DataFrame(rows, columns=CATALOGUE_COLUMNS),
-            pd.DataFrame(left_out, columns=["kit_id", "piece", "reason"]))
+            pd.DataFrame(left_out, columns=LEFT_OUT_COLUMNS))
 
 
 def kit_summary(pieces: pd.DataFrame) -> pd.DataFrame:
@@ -242,8 +243,10 @@ def build_kit_catalogue(kits: Iterable[str], mirror: str | None = None) -> dict:
     cache = stage_cache("kits/catalogue", VERSION, [PACKAGES[p].remote.sha256[0] for p in packages])
 
     def build(folder: Path) -> dict:
-        pieces, left_out = (kit_catalogue(packages, mirror) if packages else
-                            (pd.DataFrame(columns=CATALOGUE_COLUMNS), pd.DataFrame(columns=["kit_id", "piece", "reason"])))
+        if packages:
+            pieces, left_out = kit_catalogue(packages, mirror)
+        else:
+            pieces, left_out = pd.DataFrame(columns=CATALOGUE_COLUMNS), pd.DataFrame(columns=LEFT_OUT_COLUMNS)
         for name, table in (("pieces", pieces), ("left_out", left_out)):
             with atomic_path(folder / f"{name}.parquet") as tmp:
                 table.to_parquet(tmp, index=False)
