@@ -91,8 +91,8 @@ class Profile:
     def dataset_digest(self) -> str:
         """Hash of the fields that shape the datasets' tracks (not training settings)."""
         return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "render_kits_per_track", "corpus_kits",
-                           "render_accompaniment", "render_augment", "accompaniment_soundfont", "mdb_tracks", "mdb_split", "tracks_per_split",
-                           "max_duration_s", "seed")
+                           "render_accompaniment", "render_augment", "accompaniment_soundfont", "mdb_tracks",
+                           "mdb_split", "tracks_per_split", "max_duration_s", "seed")
 
 
 PROFILES: dict[str, Profile] = {
