@@ -1,7 +1,8 @@
 """Atomic writes: a file or folder appears under its final name only when complete.
 
 A crash leaves at most a ``.tmp-*`` sibling behind, which no reader trusts and the
-next write replaces.
+next write replaces. Files and folders get the permissions a plain ``open``/``mkdir`` would
+give under the process's umask (``mkstemp``/``mkdtemp`` create them owner-only).
 """
 
 from __future__ import annotations
@@ -15,6 +16,19 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux ``/proc``; elsewhere set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -31,6 +45,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -45,6 +60,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
         if path.exists():
             old = path.with_name(f".old-{path.name}-{os.getpid()}")
             os.replace(path, old)

@@ -1,0 +1,32 @@
+"""Atomic writes (adt.atomic): complete files only, with the permissions the umask gives."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from adt.atomic import atomic_dir, atomic_path, write_json
+from adt.audio import read_audio, write_audio
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002], ids=["umask-022", "umask-002"])
+def test_outputs_get_the_umask_permissions(tmp_path, mdb_track, umask):
+    """A shared server's group can read (or write, umask 002) what the pipeline writes: MIDI,
+    audio, JSON and cache folders are not owner-only as mkstemp/mkdtemp would leave them."""
+    old = os.umask(umask)
+    try:
+        audio, sr = read_audio(mdb_track["wav"])
+        wav = write_audio(tmp_path / "drums.wav", audio[:, : sr], sr)
+        meta = write_json(tmp_path / "render.json", {"kit": "h2:GMRockKit"})
+        with atomic_path(tmp_path / "out.mid") as tmp:
+            tmp.write_bytes(b"MThd")
+        with atomic_dir(tmp_path / "cache") as folder:
+            (folder / "x").write_text("1")
+    finally:
+        os.umask(old)
+    for path in (wav, meta, tmp_path / "out.mid"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+    assert stat.S_IMODE((tmp_path / "cache").stat().st_mode) == 0o777 & ~umask
+    assert not list(tmp_path.glob(".tmp-*"))
