@@ -174,9 +174,10 @@ def test_avl_soundfont_kits(kits_root, shared_datasets, monkeypatch):
     assert SOUNDFONT_KITS["AVL_RedZeppelin4"].key_of("tom_high") == 45
 
 
-def test_variation_swaps_pans_and_detunes(gmrock, kits_root):
+def test_variation_swaps_pans_detunes_and_equalizes(gmrock, kits_root):
     """A Variation: the donor kit's kick replaces the kit's own; pan moves the level between
-    channels; a pitch shift up shortens the sample; no variation renders the kit as it is."""
+    channels; a pitch shift up shortens the sample; a high shelf brightens or dulls the hi-hat;
+    no variation renders the kit as it is."""
     from adt.data.kits.sampler import Variation
 
     tr808 = read_kit(fetch_package("hydrogen-data", root=kits_root) / "TR808EmulationKit")
@@ -191,6 +192,10 @@ def test_variation_swaps_pans_and_detunes(gmrock, kits_root):
     down = render_kit(pm, gmrock, SR, n_samples=5 * SR, variation=Variation(semitones={"kick": -1.0}))
     last = lambda a: int(np.nonzero(np.abs(a).max(axis=0) > 0)[0][-1])  # noqa: E731
     assert last(up) < last(down)
+    hats = _notes((42, 0.1, 100))
+    bright, dull = (render_kit(hats, gmrock, SR, variation=Variation(tilt_db={"hihat": (0.0, g)})) for g in (4.0, -4.0))
+    high = lambda a: float(np.sum(np.abs(np.fft.rfft(a[0]))[int(8000 * a.shape[1] / SR):] ** 2))  # noqa: E731
+    assert high(bright) > 2 * high(dull)
     drawn = Variation.draw(np.random.default_rng(0), [tr808], swap=1.0)
     assert set(drawn.donors) == {"kick", "snare", "toms", "hihat", "cymbals"} and set(drawn.gain_db) == set(drawn.pan)
 

@@ -15,7 +15,8 @@ A :class:`Variation` (drawn per track, :meth:`Variation.draw`) changes the kit f
 a piece family (kick, snare, toms, hi-hat, cymbals) swapped in from another kit of the same
 split (mix-and-match), and per family a gain (+-4 dB), a pitch shift (+-1 semitone, by
 resampling the sample: a tuned or detuned drum, decay scaled alike) and a constant-power pan
-(+-0.5). There is no per-piece EQ: the drum bus EQ of :mod:`adt.data.effects` colours the whole kit.
+(+-0.5) and EQ (low and high shelves, +-4 dB); the drum bus of :mod:`adt.data.effects` then colours
+the whole kit.
 """
 
 from __future__ import annotations
@@ -50,18 +51,21 @@ class Variation:
 
     Attributes:
         gain_db, semitones, pan: family -> gain in dB, pitch shift in semitones, pan in -1..1.
+        tilt_db: family -> (low shelf at 100 Hz, high shelf at 6 kHz) gains in dB (a piece's EQ).
         donors: family -> a kit whose pieces replace the family's pieces (mix-and-match).
     """
 
     gain_db: Mapping[str, float] = dataclasses.field(default_factory=dict)
     semitones: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    tilt_db: Mapping[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     pan: Mapping[str, float] = dataclasses.field(default_factory=dict)
     donors: Mapping[str, HydrogenKit] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def draw(cls, rng: np.random.Generator, donors: Sequence[HydrogenKit] = (), swap: float = 0.25) -> Variation:
         """Seeded variation: each family swapped in from a random donor kit with probability
-        ``swap`` (only donors that have the family), gain +-4 dB, pitch +-1 semitone, pan +-0.5."""
+        ``swap`` (only donors that have the family), gain +-4 dB, pitch +-1 semitone, pan +-0.5,
+        shelves +-4 dB (in 0.5-dB steps, so the EQ'd samples cache well)."""
         chosen = {}
         for family, arts in FAMILIES.items():
             able = [k for k in donors if any(kit_pieces(k).get(a) for a in arts)]
@@ -69,6 +73,7 @@ class Variation:
                 chosen[family] = able[int(rng.integers(len(able)))]
         return cls(gain_db={f: float(rng.uniform(-4, 4)) for f in FAMILIES},
                    semitones={f: float(rng.uniform(-1, 1)) for f in FAMILIES},
+                   tilt_db={f: tuple(float(v) for v in np.round(rng.uniform(-4, 4, 2) * 2) / 2) for f in FAMILIES},
                    pan={f: float(rng.uniform(-0.5, 0.5)) for f in FAMILIES}, donors=chosen)
 
 
@@ -83,15 +88,19 @@ def _sample(path: Path, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(resample(audio, sr, sample_rate), dtype=np.float32)
 
 
-@functools.lru_cache(maxsize=1024)
-def _shifted(path: Path, sample_rate: int, cents: int) -> np.ndarray:
-    """The sample played ``cents`` higher (read faster: linear interpolation)."""
+@functools.lru_cache(maxsize=2048)
+def _shifted(path: Path, sample_rate: int, cents: int, tilt_db: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """The sample played ``cents`` higher (read faster: linear interpolation), through low and high
+    shelves of ``tilt_db`` (:func:`adt.data.effects.equalize`)."""
+    from adt.data.effects import equalize
+
     audio = _sample(path, sample_rate)
-    if cents == 0:
-        return audio
-    step = 2 ** (cents / 1200)
-    positions = np.arange(0, audio.shape[1] - 1, step)
-    return np.stack([np.interp(positions, np.arange(audio.shape[1]), c) for c in audio]).astype(np.float32)
+    if cents:
+        positions = np.arange(0, audio.shape[1] - 1, 2 ** (cents / 1200))
+        audio = np.stack([np.interp(positions, np.arange(audio.shape[1]), c) for c in audio]).astype(np.float32)
+    if any(tilt_db):
+        audio = equalize(audio, (tilt_db[0], 0.0, tilt_db[1]), 1000.0, sample_rate)
+    return audio
 
 
 def kit_pieces(kit: HydrogenKit) -> dict[str, list[Piece]]:
@@ -165,7 +174,8 @@ def render_kit(pm: pretty_midi.PrettyMIDI, kit: HydrogenKit, sample_rate: int = 
         gain = note.velocity / 127 * layer.gain * piece.gain * 10 ** (variation.gain_db.get(family, 0.0) / 20)
         sides = np.array([[np.cos((pan + 1) * np.pi / 4)], [np.sin((pan + 1) * np.pi / 4)]], dtype=np.float32)
         voices.append((int(round(note.start * sample_rate)), articulation, piece,
-                       _shifted(layer.path, sample_rate, cents), gain * sides * np.sqrt(2, dtype=np.float32)))
+                       _shifted(layer.path, sample_rate, cents, tuple(variation.tilt_db.get(family, (0.0, 0.0)))),
+                       gain * sides * np.sqrt(2, dtype=np.float32)))
     out = np.zeros((2, n_samples), dtype=np.float32)
     fade = max(1, int(CHOKE_FADE_S * sample_rate))
     for i, (start, articulation, piece, audio, gain) in enumerate(voices):
