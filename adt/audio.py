@@ -15,7 +15,7 @@ from adt.atomic import atomic_path
 
 
 class AudioReadError(ValueError):
-    """An audio file is missing, unreadable or empty; the message names the file."""
+    """An audio file is missing, unreadable, empty or holds non-finite samples; the message names the file."""
 
 
 def read_audio(path: str | os.PathLike, mono: bool = False) -> tuple[np.ndarray, int]:
@@ -26,7 +26,9 @@ def read_audio(path: str | os.PathLike, mono: bool = False) -> tuple[np.ndarray,
         (samples,) when ``mono`` (channels averaged); sample rate in Hz.
 
     Raises:
-        AudioReadError: the file does not exist, cannot be decoded, or holds no samples.
+        AudioReadError: the file does not exist, cannot be decoded, holds no samples, or holds
+            NaN or infinite samples (a float file written by a broken program: every activation
+            computed from it would be NaN).
     """
     path = Path(path)
     if not path.is_file():
@@ -37,6 +39,11 @@ def read_audio(path: str | os.PathLike, mono: bool = False) -> tuple[np.ndarray,
         raise AudioReadError(f"{path}: cannot read audio ({exc})") from exc
     if data.shape[0] == 0:
         raise AudioReadError(f"{path}: audio file holds no samples")
+    bad = ~np.isfinite(data)
+    if bad.any():
+        first = int(np.argmax(bad.any(axis=1)))
+        raise AudioReadError(f"{path}: {int(bad.sum())} NaN or infinite samples (the first at "
+                             f"{first / sr:.3f} s): the file is corrupt; repair or re-export it")
     audio = data.T
     if mono:
         audio = audio.mean(axis=0)
@@ -44,12 +51,19 @@ def read_audio(path: str | os.PathLike, mono: bool = False) -> tuple[np.ndarray,
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Path:
-    """Write 16-bit PCM WAV atomically. ``audio``: (channels, samples) or (samples,)."""
+    """Write 16-bit PCM WAV atomically. ``audio``: (channels, samples) or (samples,).
+
+    Raises:
+        OSError: the file cannot be written (disk full, no permission); the message names ``path``.
+    """
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:
         audio = audio.T
-    with atomic_path(path, suffix=".wav") as tmp:
-        sf.write(str(tmp), np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    try:
+        with atomic_path(path, suffix=".wav") as tmp:
+            sf.write(str(tmp), np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    except (sf.LibsndfileError, RuntimeError) as exc:  # libsndfile's "System error." names no file
+        raise OSError(f"{path}: cannot write audio ({exc}): is the disk full or the folder read-only?") from exc
     return Path(path)
 
 

@@ -7,6 +7,7 @@ Drums drum-only recordings) and saved as a local MLflow model folder (``--model 
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 
 import numpy as np
@@ -124,6 +125,47 @@ def test_unreadable_audio_is_named(tmp_path, capsys):
     bad.write_text("not audio")
     assert main(["transcribe", str(bad), "-o", str(tmp_path / "out.mid")]) == 2
     assert "noise.wav" in capsys.readouterr().err
+
+
+def test_non_finite_samples_are_a_clear_error(tmp_path, capsys, mdb_track):
+    """A float WAV with a few NaN/inf samples (a real MDB recording, damaged) is refused by name,
+    exit 2, before any model runs; no MIDI is written."""
+    import soundfile as sf
+
+    from adt.audio import read_audio
+
+    audio, sr = read_audio(mdb_track["wav"])
+    audio = audio[:, : 5 * sr].copy()
+    audio[:, sr // 2] = np.nan
+    audio[0, 2 * sr] = np.inf
+    damaged = tmp_path / "damaged.wav"
+    sf.write(damaged, audio.T, sr, subtype="FLOAT")
+    assert main(["transcribe", str(damaged), "-o", str(tmp_path / "out.mid"), "--no-separation"]) == 2
+    err = capsys.readouterr().err
+    assert "damaged.wav" in err and "NaN or infinite" in err and "0.500 s" in err
+    assert not (tmp_path / "out.mid").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_unwritable_output_fails_before_the_work(tmp_path, capsys, mdb_track):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert main(["transcribe", str(mdb_track["wav"]), "-o", str(locked / "out.mid")]) == 2
+        assert "not writable" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_output_in_a_missing_folder_fails_before_the_work(tmp_path, capsys, mdb_track):
+    for argv in (["-o", str(tmp_path / "nope" / "out.mid")],
+                 ["-o", str(tmp_path / "out.mid"), "--musicxml", str(tmp_path / "nope" / "out.musicxml")],
+                 ["-o", str(tmp_path)]):
+        assert main(["transcribe", str(mdb_track["wav"]), *argv]) == 2
+        err = capsys.readouterr().err
+        assert "nope" in err or "is a folder" in err
+    assert not list(tmp_path.glob("*.mid"))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")

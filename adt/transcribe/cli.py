@@ -3,15 +3,18 @@
     adt transcribe IN -o OUT.mid [--model URI] [--threshold T] [--tatum] [--subdivisions N]
                    [--musicxml OUT.musicxml] [--no-separation] [--device cpu|cuda]
 
-Exit status: 0 done, 2 bad input (missing/unreadable audio, no registered model,
-CUDA asked for but unavailable, no beats found for tatum output, MusicXML with other
-than 4 tatums per beat).
+Exit status: 0 done, 2 bad input or output (missing/unreadable audio or audio with NaN/inf
+samples, an output path in a missing or read-only folder (checked before any work), a write
+that fails (disk full), no registered model, CUDA asked for but unavailable, no beats found
+for tatum output, MusicXML with other than 4 tatums per beat).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from adt.config import Settings
 
@@ -36,8 +39,22 @@ def add_parser(sub) -> None:
     t.set_defaults(run=run)
 
 
+def unwritable(path: str | None) -> str | None:
+    """Why ``path`` cannot be written (a missing or read-only folder, a folder in its place), or None."""
+    if path is None:
+        return None
+    target = Path(path).expanduser().resolve()
+    if target.is_dir():
+        return f"{path}: is a folder, not a file"
+    if not target.parent.is_dir():
+        return f"{path}: no such folder {target.parent}"
+    if not os.access(target.parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        return f"{path}: not writable (permissions of {target.parent})"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``adt transcribe``; returns the exit status."""
+    """Run ``adt transcribe``; returns the exit status (2: bad input or output, no model)."""
     from adt.audio import AudioReadError, read_audio
     from adt.transcribe.transcriber import (BeatTrackingError, DeviceError, NoModelError, check_device,
                                             find_separator, load_registered_model, transcribe_file)
@@ -46,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"adt: error: --subdivisions {args.subdivisions}: need >= 1, and 4 (16th notes) with --musicxml",
               file=sys.stderr)
         return 2
+    for problem in (unwritable(args.output), unwritable(args.musicxml)):
+        if problem:  # before any work: the output could not be written after it
+            print(f"adt: error: {problem}", file=sys.stderr)
+            return 2
     try:
         check_device(args.device)
         read_audio(args.audio)  # fail on bad input before loading a model
@@ -65,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
                                  device=args.device, subdivisions=args.subdivisions)
     except (AudioReadError, NoModelError, BeatTrackingError, DeviceError) as exc:
         print(f"adt: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, or the folder changed during the run; temp files are gone
+        names = " / ".join(p for p in (args.output, args.musicxml) if p)
+        print(f"adt: error: cannot write {names}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     counts = ", ".join(f"{c} {len(v)}" for c, v in result.onsets.items())
     grid = f" (tatum grid, {result.tempo_bpm:.1f} BPM)" if args.tatum else ""
