@@ -374,6 +374,11 @@ def train_frame_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[s
     return train_model(train_dirs, val_items, config, FRAME_CRNN, None, on_epoch, stats)
 
 
+def _plain(value):
+    """A NumPy scalar as a Python one (checkpoints load with ``weights_only=True``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def save_model(model: torch.nn.Module, path: str | Path) -> Path:
     """Write a trained model's checkpoint atomically (architecture, hyperparameters, weights,
     feature type, peak picking); read it with :func:`load_model`."""
@@ -384,7 +389,8 @@ def save_model(model: torch.nn.Module, path: str | Path) -> Path:
              "config": model.config, "n_features": int(dims[0]), "n_classes": int(dims[1]),
              "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
              "feature_type": getattr(model, "feature_type", "log_mel"), "peak_picking": model_peak_picking(model),
-             "best_epoch": getattr(model, "best_epoch", None), "best_val_f": getattr(model, "best_val_f", None)}
+             "best_epoch": _plain(getattr(model, "best_epoch", None)),
+             "best_val_f": _plain(getattr(model, "best_val_f", None))}
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(state, tmp)
     return Path(path)
@@ -394,13 +400,23 @@ def load_model(path: str | Path) -> torch.nn.Module:
     """A model written by :func:`save_model` (or an older ``{"config", "state_dict"}``
     FrameCRNN checkpoint), in eval mode on CPU.
 
+    Loaded with ``torch.load(weights_only=True)``: tensors and plain Python values only, so a
+    checkpoint from elsewhere cannot run code.
+
     Raises:
-        FileNotFoundError: no such file. ValueError: not a transcriber checkpoint.
+        FileNotFoundError: no such file. ValueError: not a transcriber checkpoint, or one holding
+        objects other than tensors and plain values.
     """
+    import pickle
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model checkpoint")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"{path}: not a plain transcriber checkpoint (it holds Python objects, which are "
+                         f"not loaded: {str(exc).splitlines()[0]})") from exc
     if not isinstance(state, dict) or "state_dict" not in state or "config" not in state:
         raise ValueError(f"{path}: not a transcriber checkpoint (expected keys config, state_dict)")
     arch = state.get("architecture", FRAME_CRNN)
