@@ -356,7 +356,8 @@ def build(raw_dir: Path, out_dir: Path, profile,
         track_dir = out_dir / row.name
         paths = {s: track_dir / f"{s}.wav" for s in ("mix", "drums", "bass", "other")}
         mix_path, drum_path = paths["mix"], paths["drums"]
-        recipe = {"kit": kit, "augment": augment, "accompaniment_soundfont": str(soundfont) if soundfont else None}
+        recipe = {"kit": kit, "augment": augment,
+                  "accompaniment_soundfont": getattr(profile, "accompaniment_soundfont", None)}
         if not _cached(list(paths.values()), n_samples, track_dir / "render.json", recipe):
             seed = (zlib.crc32(row.name.encode()) + int(profile.seed)) % 2**32
             stems = render_track(pm, kit, seed, SAMPLE_RATE, augment=augment,
