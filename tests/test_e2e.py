@@ -83,6 +83,8 @@ def test_quantization_stats_and_check(pipeline):
     assert ((table.union >= table.conflict) & (table.union <= 1)).all()
     for dataset in ("demo", "groove", "mdb"):
         assert f"quantization_within_threshold_{dataset}" in out["checks"]
+    # datasets not in the tables are not checked (no result), rather than passed on nothing
+    assert not {"quantization_within_threshold_egmd", "quantization_within_threshold_slakh"} & set(out["checks"])
 
 
 def test_scores_and_language_model(pipeline):
