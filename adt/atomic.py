@@ -1,13 +1,15 @@
 """Atomic writes: a file or folder appears under its final name only when complete.
 
-A crash leaves at most a ``.tmp-*`` sibling behind, which no reader trusts and the
-next write replaces. Files and folders get the permissions a plain ``open``/``mkdir`` would
+A crash leaves at most a ``.tmp-<name>-<pid>-*`` sibling behind, which no reader trusts; the
+next write of the same name removes those whose process is gone (a half-extracted dataset can
+be tens of GB). Files and folders get the permissions a plain ``open``/``mkdir`` would
 give under the process's umask (``mkstemp``/``mkdtemp`` create them owner-only).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -31,6 +33,26 @@ def _umask() -> int:
     return mask
 
 
+def _remove_stale(path: Path) -> None:
+    """Remove the temporary siblings of ``path`` left by processes that no longer run."""
+    for stale in path.parent.glob(f".tmp-{glob.escape(path.name)}-*"):
+        parts = stale.name[len(f".tmp-{path.name}-"):].split("-")
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) == os.getpid():
+            continue  # another name's temporary (e.g. of "<name>-2"), or this process's
+        pid = parts[0]
+        try:
+            os.kill(int(pid), 0)
+            continue  # still running: another writer's file
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # someone else's live process
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
@@ -40,7 +62,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", suffix=suffix or path.suffix, dir=path.parent)
+    _remove_stale(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-{os.getpid()}-", suffix=suffix or path.suffix,
+                               dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -57,7 +81,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; swap it in for ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
+    _remove_stale(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-{os.getpid()}-", dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())
