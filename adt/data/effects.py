@@ -17,7 +17,7 @@ each performance on several kits and seeds (``Profile.render_kits_per_track``).
   gain to the input's RMS; instant attack, 50-ms one-pole release). Thin numpy code: pedalboard
   does this in C++ but is GPL-3, our package is MIT. Peaks are then held by the renderers' one
   gain per track (drums and mix at most 0.9 full scale, never clipped).
-- **Noise** (on the mix only): pink noise at a drawn SNR.
+- **Noise** (on the mix only, added by :func:`adt.data.corpus.render_track`): pink noise at a drawn SNR.
 
 Every function takes and returns float32 audio of shape (channels, samples) in [-1, 1]-ish
 floats at ``sample_rate`` Hz; lengths never change.
@@ -47,7 +47,7 @@ class Effects:
         eq_db: gains in dB of the low shelf (100 Hz), the peak (``eq_hz``, Q 1) and the high shelf (6 kHz).
         eq_hz: centre of the peaking filter, Hz.
         threshold_db, ratio: the compressor (ratio 1: off).
-        gain_db: track gain before the limiter.
+        gain_db: drum-bus gain in dB.
         snr_db: pink noise on the mix at this SNR (None: none).
     """
 
@@ -78,6 +78,11 @@ def draw_effects(rng: np.random.Generator) -> Effects:
         gain_db=float(rng.uniform(-6, 0)),
         snr_db=float(rng.uniform(25, 50)) if rng.random() < 0.5 else None,
     )
+
+
+def rms(audio: np.ndarray) -> float:
+    """Root mean square of ``audio`` (all channels)."""
+    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
 
 
 def room_impulse_responses(room: tuple[float, float, float], rt60_s: float, sample_rate: int,
@@ -112,7 +117,7 @@ def add_room(audio: np.ndarray, rir: np.ndarray, wet: float) -> np.ndarray:
     """``audio`` (2, n) through ``rir`` (2, taps), ``wet`` x reverberant + (1 - wet) x dry, same length.
     The reverberant part is scaled to the dry signal's energy."""
     reverb = np.stack([signal.fftconvolve(audio[c], rir[c])[:audio.shape[1]] for c in range(audio.shape[0])])
-    dry_rms, wet_rms = np.sqrt(np.mean(audio ** 2)), np.sqrt(np.mean(reverb ** 2))
+    dry_rms, wet_rms = rms(audio), rms(reverb)
     if wet_rms > 0:
         reverb *= dry_rms / wet_rms
     return ((1 - wet) * audio + wet * reverb).astype(np.float32)
@@ -156,7 +161,7 @@ def compress(audio: np.ndarray, threshold_db: float, ratio: float, sample_rate: 
     release = np.exp(-1 / (release_s * sample_rate))
     smoothed = signal.lfilter([1 - release], [1, -release], reduction_db)
     out = audio * (10 ** (np.minimum(smoothed, reduction_db) / 20))[None].astype(np.float32)
-    rms_in, rms_out = np.sqrt(np.mean(audio ** 2)), np.sqrt(np.mean(out ** 2))
+    rms_in, rms_out = rms(audio), rms(out)
     return (out * (rms_in / rms_out if rms_out > 0 else 1.0)).astype(np.float32)
 
 
@@ -168,7 +173,7 @@ def pink_noise(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     spectrum = fft.rfft(rng.standard_normal((shape[0], n)), axis=-1)
     spectrum /= np.sqrt(np.maximum(np.arange(spectrum.shape[-1]), 1))[None]
     noise = fft.irfft(spectrum, n=n, axis=-1)[:, :shape[-1]]
-    return (noise / max(np.sqrt(np.mean(noise ** 2)), 1e-12)).astype(np.float32)
+    return (noise / max(rms(noise), 1e-12)).astype(np.float32)
 
 
 def apply_drum_effects(drums: np.ndarray, effects: Effects, sample_rate: int, rng: np.random.Generator) -> np.ndarray:

@@ -333,11 +333,7 @@ def build(raw_dir: Path, out_dir: Path, profile,
         raise ValueError(f"{meta_path}: unknown splits {sorted(unknown)}")
     chosen = getattr(profile, "corpus_kits", None)
     augment = bool(getattr(profile, "render_augment", False))
-    soundfont = None
-    if getattr(profile, "accompaniment_soundfont", None):
-        from adt.data.kits.packages import fetch_package, soundfont_in
-
-        soundfont = soundfont_in(fetch_package(profile.accompaniment_soundfont))
+    soundfont = getattr(profile, "accompaniment_soundfont", None)  # a package name
     tracks, onsets, beats = [], [], []
     for row in meta.itertuples(index=False):
         kit = row.kit
@@ -357,7 +353,7 @@ def build(raw_dir: Path, out_dir: Path, profile,
         paths = {s: track_dir / f"{s}.wav" for s in ("mix", "drums", "bass", "other")}
         mix_path, drum_path = paths["mix"], paths["drums"]
         recipe = {"kit": kit, "augment": augment,
-                  "accompaniment_soundfont": getattr(profile, "accompaniment_soundfont", None)}
+                  "accompaniment_soundfont": soundfont}
         if not _cached(list(paths.values()), n_samples, track_dir / "render.json", recipe):
             seed = (zlib.crc32(row.name.encode()) + int(profile.seed)) % 2**32
             stems = render_track(pm, kit, seed, SAMPLE_RATE, augment=augment,

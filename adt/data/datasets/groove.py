@@ -251,14 +251,10 @@ def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path, acco
 
     from adt.data.corpus import render_track  # heavy (synthesis); imported lazily
 
-    soundfont = None
-    if accompaniment_soundfont:
-        from adt.data.kits.packages import fetch_package, soundfont_in
-
-        soundfont = soundfont_in(fetch_package(accompaniment_soundfont))
     cropped = crop_midi(pm, crop_s)
     stems = render_track(cropped, kit=kit, seed=int(seed), sample_rate=SAMPLE_RATE, accompaniment=accompaniment,
-                         augment=augment, donors=donors, accompaniment_soundfont=soundfont)
+                         augment=augment, donors=donors,
+                         accompaniment_soundfont=accompaniment_soundfont)
     parts = {"drums": _as_stereo(stems.drums, "drums"), "bass": _as_stereo(stems.bass, "bass"),
              "other": _as_stereo(stems.other, "other")}
     n = max(p.shape[1] for p in parts.values())
