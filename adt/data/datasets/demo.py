@@ -352,12 +352,11 @@ def build(raw_dir: Path, out_dir: Path, profile,
         track_dir = out_dir / row.name
         paths = {s: track_dir / f"{s}.wav" for s in ("mix", "drums", "bass", "other")}
         mix_path, drum_path = paths["mix"], paths["drums"]
-        recipe = {"kit": kit, "augment": augment,
-                  "accompaniment_soundfont": soundfont}
+        donors = tuple(chosen.get(row.split) or ()) if chosen and augment else ()
+        recipe = {"kit": kit, "augment": augment, "donors": list(donors), "accompaniment_soundfont": soundfont}
         if not _cached(list(paths.values()), n_samples, track_dir / "render.json", recipe):
             seed = (zlib.crc32(row.name.encode()) + int(profile.seed)) % 2**32
-            stems = render_track(pm, kit, seed, SAMPLE_RATE, augment=augment,
-                                 donors=tuple(chosen.get(row.split) or ()) if chosen else (),
+            stems = render_track(pm, kit, seed, SAMPLE_RATE, augment=augment, donors=donors,
                                  accompaniment_soundfont=soundfont)
             parts = {"drums": stems.drums[:, :n_samples], "bass": stems.bass[:, :n_samples],
                      "other": stems.other[:, :n_samples]}

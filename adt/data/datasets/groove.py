@@ -294,7 +294,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     again. Kit: ``profile.corpus_kits[split]`` (kit-disjoint splits; ``h2:<kit>`` a recorded
     Hydrogen kit, :mod:`adt.data.kits`) or, when the profile sets none, the SoundFont's
     ``sorted(KITS)``, cycled by position within the split (with ``corpus_kits``: the top-ranked
-    kits of :func:`adt.data.kits.catalogue.choose_kits`, so adding a kit renders only the
+    kits of :func:`adt.data.kits.catalogue.choose_kits`, so adding a kit moves only the
     performances it lands on); with
     ``profile.render_kits_per_track`` = n > 1 each performance is also rendered on
     the next n - 1 kits, as further tracks ``<track_id>@<kit>`` of the same split

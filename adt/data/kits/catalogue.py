@@ -91,7 +91,8 @@ def hydrogen_kit(kit_id: str, mirror: str | None = None, root: str | Path | None
 def choose_kits(track_id: str, kits: Sequence[str], n: int) -> list[str]:
     """The ``n`` kits (of ``kits``) a track is rendered on: the highest-ranked by a hash of
     (track, kit) (rendezvous hashing). Adding a kit to a split moves only the tracks it ranks
-    top-``n`` for, so only those are rendered again; removing one, only those it was on."""
+    top-``n`` for; removing one, only those it was on (plain renders: only those render again;
+    augmented ones also name the split's kits as mix-and-match donors in their recipe)."""
     rank = sorted(kits, key=lambda kit: (-zlib.crc32(f"{track_id}|{kit}".encode()), kit))
     return rank[:max(1, min(n, len(kits)))]
 
