@@ -76,6 +76,10 @@ class Profile:
     tatum_trials: int = 0
     # training-set combinations of the zero-shot matrix
     train_combinations: tuple = (("demo",), ("groove",), ("demo", "groove"))
+    # what the transcriber hears of a mixture (TRANSCRIBER_INPUTS, adt.features.index.build_features):
+    # "separated" its drum stem (tatum paper), "mix" the mixture (thesis), "mix+drums" the mixture and
+    # its clean drum stem as two training items (no separation at inference)
+    transcriber_input: str = "separated"
     seed: int = 1234
 
     def digest(self, *fields: str) -> str:
@@ -118,6 +122,28 @@ PROFILES: dict[str, Profile] = {
     # the demo and full corpora: recorded kits in kit-disjoint splits, augmented, with a FluidR3 band
     "demo": Profile(name="demo", corpus_kits=KIT_DISJOINT_SPLITS, render_augment=True,
                     accompaniment_soundfont="fluid-soundfont-gm"),
+    # one run of the graph on 2 CPU cores in about 2.5 hours: the corpus of the shipped model
+    # (adt/pretrained/MODEL_CARD.md); budget from the learning curves in the README (MDB and validation F
+    # against training steps: flat after about 1,500 steps of 16 at this size)
+    "standard": Profile(
+        name="standard",
+        demo_tracks=48,
+        demo_duration_s=30.0,
+        groove_tracks={"train": 240, "validation": 24, "test": 24},
+        render_kits_per_track=3,
+        corpus_kits=KIT_DISJOINT_SPLITS,
+        render_augment=True,
+        accompaniment_soundfont="fluid-soundfont-gm",
+        mdb_tracks=None,
+        max_duration_s=30.0,
+        separation_steps=600,
+        epochs=30,
+        steps_per_epoch=60,
+        batch_size=16,
+        sweep_trials=3,
+        train_combinations=(("demo", "groove"),),
+        transcriber_input="mix+drums",
+    ),
     "full": Profile(
         name="full",
         demo_tracks=96,
@@ -173,6 +199,9 @@ def mirror() -> str | None:
 
 
 BEAT_INPUTS = ("mix", "separated")
+#: What a transcriber hears of a mixture (``Profile.transcriber_input``); models trained on "mix" or
+#: "mix+drums" take any audio as it is, "separated" ones the drum stem of a mixture.
+TRANSCRIBER_INPUTS = ("separated", "mix", "mix+drums")
 LOSS_WEIGHTINGS = ("beta", "infrequency")
 
 
@@ -242,5 +271,8 @@ class Settings:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
         if int(self.tatum_subdivisions) < 1:
             raise ValueError(f"tatum_subdivisions must be >= 1, got {self.tatum_subdivisions}")
-        self.get_profile()
+        profile = self.get_profile()
+        if profile.transcriber_input not in TRANSCRIBER_INPUTS:
+            raise ValueError(f"profile {profile.name!r}: transcriber_input must be one of {list(TRANSCRIBER_INPUTS)}, "
+                             f"got {profile.transcriber_input!r}")
         return self

@@ -118,7 +118,8 @@ def _run(stage: str, out: dict, settings: Settings, log: Callable[[str], None]) 
         from adt.features.index import build_features
 
         return {stage: build_features(out["tracks"], out["onsets"], out["drum_stems"], settings.feature_type,
-                                      settings.target_widening, profile.train_combinations, log)}
+                                      settings.target_widening, profile.train_combinations, log,
+                                      profile.transcriber_input)}
     refs = reference_onsets(pd.read_parquet(out["onsets"]["path"]))
     if stage == "transcriber":
         from adt.frame.study import transcriber_sweep

@@ -84,12 +84,17 @@ def main() -> None:
     parser.add_argument("--corpus", choices=("soundfont", "recorded"),
                         help="the rendered corpus (module docstring); default: the profile's")
     parser.add_argument("--threads", type=int, help="torch threads (default adt.cpu.DEFAULT_THREADS)")
+    parser.add_argument("--input", choices=("separated", "mix", "mix+drums"),
+                        help="what the transcriber hears of mixtures (Profile.transcriber_input); "
+                             "default: the profile's")
     parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--save", help="also write the trained model (adt.frame.recipe.save_model) here")
     args = parser.parse_args()
-    if args.render_kits or args.corpus:
-        import dataclasses
+    import dataclasses
 
-        from adt.config import PROFILES, get_profile
+    from adt.config import PROFILES, get_profile
+
+    if args.render_kits or args.corpus:
         from adt.data.kits.splits import KIT_DISJOINT_SPLITS
 
         recorded = args.corpus == "recorded"
@@ -98,6 +103,10 @@ def main() -> None:
             get_profile(args.profile), name=name, render_kits_per_track=args.render_kits or 1,
             corpus_kits=KIT_DISJOINT_SPLITS if recorded else None, render_augment=recorded,
             accompaniment_soundfont="fluid-soundfont-gm" if recorded else None)
+        args.profile = name
+    if args.input and args.input != get_profile(args.profile).transcriber_input:
+        name = f"{args.profile}-{args.input}"
+        PROFILES[name] = dataclasses.replace(get_profile(args.profile), name=name, transcriber_input=args.input)
         args.profile = name
     os.environ["ADT_PROFILE"] = args.profile
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -120,7 +129,8 @@ def main() -> None:
     features = out["features"]
     refs = reference_onsets(pd.read_parquet(out["onsets"]["path"]))
     combo = tuple(args.train_sets.split(","))
-    train_dirs, val_items = features.train_dirs(combo), scored_items(features, refs, combo, "validation")
+    train_dirs = features.train_dirs(combo)
+    val_items = scored_items(features, refs, combo, "validation", with_drums=True)
     stats_info = features.training_stats(combo)
     mdb = scored_items(features, refs, ("mdb",), "test")
     if not mdb:
@@ -144,18 +154,30 @@ def main() -> None:
     t0 = time.perf_counter()
     model, _ = train_model(train_dirs, val_items, config, args.architecture, {}, on_epoch=on_epoch,
                            stats=TrainingStats.load(stats_info["dir"]), extra_metrics=mdb_metrics)
+    if args.save:
+        from adt.frame.recipe import save_model
+
+        save_model(model, args.save)
     best = max(rows, key=lambda r: r[1])
-    final = evaluate(model, mdb, CLASSES_3, peak_picking=config.peak_picking)
+    untuned = evaluate(model, mdb, CLASSES_3, peak_picking=config.peak_picking)
+    final = evaluate(model, mdb, CLASSES_3)  # the model's own peak picking: tuned on validation
     mdb_ids = [t.track_id for t in features.items(("mdb",), "test")]
     with_acc = mdb_with_accompaniment(out, mdb_ids, settings.feature_type,
                                       features_root / "bench_mdb_accompaniment" / settings.feature_type)
     acc_items = [(with_acc[t], ref) for t, (_, ref) in zip(mdb_ids, mdb)]
-    mixed = evaluate(model, acc_items, CLASSES_3, peak_picking=config.peak_picking)
+    mixed = evaluate(model, acc_items, CLASSES_3)
+    mixed_untuned = evaluate(model, acc_items, CLASSES_3, peak_picking=config.peak_picking)
     figures = {"profile": args.profile, "corpus": args.corpus or "profile", "best_epoch": best[0],
-               "val_f": best[1], "mdb": final, "mdb_accompaniment": mixed,
+               "val_f": best[1], "tuned_val_f": getattr(model, "tuned_val_f", None),
+               "peak_picking": model.peak_picking, "transcriber_input": model.transcriber_input,
+               "mdb": final, "mdb_accompaniment": mixed,
+               "mdb_untuned": untuned, "mdb_accompaniment_untuned": mixed_untuned,
                "mdb_range": [min(r[2] for r in rows), max(r[2] for r in rows)], "epochs": rows,
                "seconds": time.perf_counter() - t0}
-    for label, r in (("MDB drum-only", final), ("MDB + held-out accompaniment", mixed)):
+    print(f"peak picking tuned on validation: {model.peak_picking} (val F {figures['tuned_val_f']})")
+    for label, r in (("MDB drum-only", final), ("MDB + held-out accompaniment", mixed),
+                     ("MDB drum-only, thesis peak picking", untuned),
+                     ("MDB + accompaniment, thesis peak picking", mixed_untuned)):
         per_class = ", ".join(f"{c} {r['f_' + c]:.3f}" for c in CLASSES_3)
         print(f"{label}: 3-class F {r['f']:.3f} (P {r['p']:.3f}, R {r['r']:.3f}; per class {per_class})")
     print(f"best validation epoch {best[0]} (val F {best[1]:.3f}); goals 0.85 drum-only, 0.78 with "

@@ -39,7 +39,10 @@ class TrackFeatures:
         track_id, dataset, split: as in the ``tracks`` table.
         x: ``.npy`` features, (T frames at 100 fps, F bins) float32.
         y: ``.npy`` frame targets, (T, 5) float32 (BD SD TT HH CY; 0.5 on widened neighbours).
-        input: the audio the features come from: "separated" (a mixture's drum stem) or "drum".
+        input: the audio the features come from: "separated" (a mixture's drum stem), "mix" (the
+            mixture) or "drum" (a drum recording or rendered drum stem).
+        x_drums: with ``transcriber_input="mix+drums"``, the features of a mixture's clean drum stem
+            (a second training and validation item with the same targets), else None.
     """
 
     track_id: str
@@ -48,6 +51,7 @@ class TrackFeatures:
     x: Path
     y: Path
     input: str
+    x_drums: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +150,7 @@ def training_combinations(combinations: Iterable[Iterable[str]], available: tupl
 
 def build_features(tracks: dict, onsets: dict, drum_stems: dict, feature_type: str = "log_mel",
                    target_widening: bool = False, combinations: Iterable[Iterable[str]] = (),
-                   log: Callable[[str], None] = print) -> FeatureIndex:
+                   log: Callable[[str], None] = print, transcriber_input: str = "separated") -> FeatureIndex:
     """Features, targets, shards and training statistics of every track (module docstring).
 
     Args:
@@ -157,35 +161,55 @@ def build_features(tracks: dict, onsets: dict, drum_stems: dict, feature_type: s
         feature_type: "log_mel" or "log_filtered" (:mod:`adt.features.spectrogram`).
         target_widening: thesis target widening (0.5 on the frames next to an onset).
         combinations: training-set combinations whose statistics to prepare (the profile's).
+        transcriber_input: what the transcriber hears of a mixture (``adt.config.TRANSCRIBER_INPUTS``):
+            "separated" its drum stem, "mix" the mixture, "mix+drums" the mixture and, as a second
+            training item (:attr:`TrackFeatures.x_drums`), its clean drum stem. Tracks without a
+            mixture (drum recordings) are the same in all three.
 
     Raises:
-        ValueError: an unknown feature type.
+        ValueError: an unknown feature type or transcriber input.
     """
     import pandas as pd
 
+    from adt.config import TRANSCRIBER_INPUTS
+
     check_feature_type(feature_type)
+    if transcriber_input not in TRANSCRIBER_INPUTS:
+        raise ValueError(f"unknown transcriber input {transcriber_input!r}; choose one of {list(TRANSCRIBER_INPUTS)}")
     dataset_keys, stems, stems_model_key = tracks["dataset_keys"], drum_stems["stems"], drum_stems["model"]["key"]
     tracks, onsets = pd.read_parquet(tracks["path"]), pd.read_parquet(onsets["path"])
     fkey, y_suffix = feature_key(feature_type), (".yw.npy" if target_widening else ".y.npy")
     per_track: dict[str, TrackFeatures] = {}
     groups: dict[tuple[str, str], list[tuple[Path, Path]]] = {}
-    for i, t in enumerate(tracks.itertuples(), 1):
-        variant = "separated" if t.track_id in stems else "drum"
+    def files(t, variant: str) -> tuple[Path, Path]:
         folder = data_dir() / "features" / VERSION / fkey / dataset_keys[t.dataset] / variant
         if variant == "separated":
             folder = folder / stems_model_key
         x_path, y_path = track_file(folder, t.track_id, ".x.npy"), track_file(folder, t.track_id, y_suffix)
         if not x_path.is_file():
-            save_array(x_path, features_file(stems.get(t.track_id) or t.drum_path, feature_type))
+            audio = {"separated": stems.get(t.track_id), "mix": t.mix_path, "drum": t.drum_path}[variant]
+            save_array(x_path, features_file(audio, feature_type))
         if not y_path.is_file():
             o = onsets[onsets.track_id == t.track_id]
             n_frames = np.load(x_path, mmap_mode="r").shape[0]
             save_array(y_path, frame_targets(o.time_s.to_numpy(), o.drum.to_numpy(), n_frames,
                                              widening=target_widening))
-        per_track[t.track_id] = TrackFeatures(t.track_id, t.dataset, t.split, x_path, y_path, variant)
-        groups.setdefault((t.dataset, t.split), []).append((x_path, y_path))
+        return x_path, y_path
+
+    for i, t in enumerate(tracks.itertuples(), 1):
+        mixture = t.track_id in stems
+        variant = ("separated" if transcriber_input == "separated" else "mix") if mixture else "drum"
+        x_path, y_path = files(t, variant)
+        items = [(x_path, y_path)]
+        x_drums = None
+        if mixture and transcriber_input == "mix+drums" and isinstance(t.drum_path, str):
+            x_drums, y_drums = files(t, "drum")
+            items.append((x_drums, y_drums))
+        per_track[t.track_id] = TrackFeatures(t.track_id, t.dataset, t.split, x_path, y_path, variant, x_drums)
+        groups.setdefault((t.dataset, t.split), []).extend(items)
         progress(log, "features", i, len(tracks))
-    index_extra = {"feature_type": feature_type, "feature_key": fkey, "target_widening": target_widening}
+    index_extra = {"feature_type": feature_type, "feature_key": fkey, "target_widening": target_widening,
+                   "transcriber_input": transcriber_input}
     shards: dict[str, dict[str, str]] = {}
     dataset_stats: dict[str, dict] = {}
     for (dataset, split), items in sorted(groups.items()):

@@ -110,6 +110,8 @@ class ShardDataset(torch.utils.data.Dataset):
         self._files: list[Path] = []  # x file of each shard
         self._ends: list[int] = []  # cumulative segment count after each shard
         self.n_features = self.n_classes = self.segment_frames = self.feature_type = None
+        #: what the transcriber heard of mixtures (adt.config.TRANSCRIBER_INPUTS; older shards: "separated")
+        self.transcriber_input = "separated"
         first = None
         for d in self.shard_dirs:
             path = d / "index.json"
@@ -123,6 +125,7 @@ class ShardDataset(torch.utils.data.Dataset):
                 first = (d, dims)
                 self.n_features, self.n_classes, self.segment_frames = dims
                 self.feature_type = index.get("feature_type")
+                self.transcriber_input = index.get("transcriber_input", "separated")
             elif dims != first[1]:
                 raise ValueError(f"shards differ: {first[0]} holds (bins, classes, frames) {first[1]}, {d} holds {dims}")
             for shard in index["shards"]:

@@ -14,7 +14,13 @@ Recipe (Fosse 2025, Sec. 5.2-5.5; the tatum paper's Sec. IV-D where it is silent
   peak picking (Sec. 5.4/5.5; :data:`adt.frame.peaks.PEAK_PICKING`, default
   ``"thesis"``: madmom peak picking, m = a = w = 2, delta 0.1, peaks >= 0.5);
 * inputs standardized per bin with the training set's mean and standard deviation
-  (Sec. 5.2), stored inside the model.
+  (Sec. 5.2), stored inside the model;
+* after training, the peak picking's per-class activation floor (the thesis's 0.5) tuned on
+  the validation tracks (:func:`adt.frame.peaks.tune_min_peak`) and stored with the model
+  (``TrainConfig.tune_peak_picking``; not in the thesis, which keeps 0.5);
+* the model records what it heard of mixtures (``transcriber_input``: the shards'
+  :attr:`adt.features.shards.ShardDataset.transcriber_input`), so that inference prepares the
+  same input (:mod:`adt.transcribe.transcriber`).
 
 Seeded: the same data, config and seed give the same history on CPU (the DataLoader
 order, the initialisation and dropout all come from ``config.seed``).
@@ -80,6 +86,9 @@ class TrainConfig:
     early_stop_patience: int | None = 15
     #: name in adt.frame.peaks.PEAK_PICKING used for the validation F-measure (and kept with the model)
     peak_picking: str = "thesis"
+    #: after training, tune per-class peak floors on the validation tracks (adt.frame.peaks.tune_min_peak)
+    #: and keep them with the model; the epoch is still chosen with ``peak_picking`` as it is
+    tune_peak_picking: bool = True
     # FrameCRNN defaults (architecture "frame_crnn"; overridden by ``params``)
     channels: tuple[int, int] = (16, 32)
     hidden: int = 64
@@ -222,7 +231,8 @@ def predict_activations(model: torch.nn.Module, features: np.ndarray) -> np.ndar
 
 
 def model_peak_picking(model: torch.nn.Module) -> str | dict:
-    """The peak picking a model was selected with (``model.peak_picking``; ``"paper"`` for older models)."""
+    """The peak picking a model was selected with, or tuned for on validation (``model.peak_picking``:
+    a :data:`adt.frame.peaks.PEAK_PICKING` name or keyword arguments; ``"paper"`` for older models)."""
     return getattr(model, "peak_picking", None) or "paper"
 
 
@@ -363,7 +373,21 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
     model.architecture, model.hparams, model.peak_picking = architecture, hparams, config.peak_picking
     model.best_epoch, model.io_dims = best_epoch, (data.n_features, data.n_classes)
     model.best_val_f = float(best_score) if val_items else float("nan")
+    model.transcriber_input = data.transcriber_input
+    if val_items and config.tune_peak_picking:
+        tuned = tune_peak_picking(model, val_items, config.peak_picking)
+        model.peak_picking, model.tuned_val_f = tuned, tuned.pop("tuned_f")
     return model, history
+
+
+def tune_peak_picking(model: torch.nn.Module, items: list[tuple[Path, dict[str, np.ndarray]]],
+                      peak_picking: str | dict = "thesis") -> dict:
+    """:func:`adt.frame.peaks.tune_min_peak` of ``model`` on tracks given as (features .npy,
+    reference onsets): the peak-picking keyword arguments with per-class floors, and ``"tuned_f"``."""
+    from adt.frame.peaks import tune_min_peak
+
+    acts = [predict_activations(model, np.load(path, mmap_mode="r")) for path, _ in items]
+    return tune_min_peak(acts, [ref for _, ref in items], peak_picking)
 
 
 def train_frame_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.ndarray]]],
@@ -390,7 +414,9 @@ def save_model(model: torch.nn.Module, path: str | Path) -> Path:
              "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
              "feature_type": getattr(model, "feature_type", "log_mel"), "peak_picking": model_peak_picking(model),
              "best_epoch": _plain(getattr(model, "best_epoch", None)),
-             "best_val_f": _plain(getattr(model, "best_val_f", None))}
+             "best_val_f": _plain(getattr(model, "best_val_f", None)),
+             "tuned_val_f": _plain(getattr(model, "tuned_val_f", None)),
+             "transcriber_input": model_input(model)}
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(state, tmp)
     return Path(path)
@@ -431,4 +457,11 @@ def load_model(path: str | Path) -> torch.nn.Module:
                      state.get("n_classes", state["config"].get("n_classes")))
     model.peak_picking = state.get("peak_picking", "paper")
     model.best_epoch, model.best_val_f = state.get("best_epoch"), state.get("best_val_f")
+    model.tuned_val_f, model.transcriber_input = state.get("tuned_val_f"), state.get("transcriber_input", "separated")
     return model.eval()
+
+
+def model_input(model: torch.nn.Module) -> str:
+    """What ``model`` heard of mixtures in training (``adt.config.TRANSCRIBER_INPUTS``; older models:
+    ``"separated"``): a ``"separated"`` model wants the drum stem of a mixture, the others any audio as is."""
+    return getattr(model, "transcriber_input", None) or "separated"

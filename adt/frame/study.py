@@ -37,18 +37,25 @@ def train_config(profile: Profile, loss_weighting: str = "beta") -> TrainConfig:
 
 
 def scored_items(index: FeatureIndex, refs: References, datasets: Iterable[str],
-                 split: str) -> list[tuple[Path, dict[str, np.ndarray]]]:
+                 split: str, with_drums: bool = False) -> list[tuple[Path, dict[str, np.ndarray]]]:
     """(features file, reference onsets per class) of the tracks of ``datasets`` in ``split``:
-    what :func:`adt.frame.recipe.evaluate` and the validation of training take."""
+    what :func:`adt.frame.recipe.evaluate` and the validation of training take.
+
+    ``with_drums``: also the clean drum stems of mixtures where the features have them
+    (``transcriber_input="mix+drums"``): validation with and without accompaniment.
+    """
     empty = {c: np.array([]) for c in CLASSES_5}
-    return [(t.x, refs.get(t.track_id, empty)) for t in index.items(datasets, split)]
+    items = [(t.x, refs.get(t.track_id, empty)) for t in index.items(datasets, split)]
+    if with_drums:
+        items += [(t.x_drums, refs.get(t.track_id, empty)) for t in index.items(datasets, split) if t.x_drums]
+    return items
 
 
 def _inputs(index: FeatureIndex, refs: References, combo: tuple[str, ...]) -> tuple[list[Path], list, dict]:
     train_dirs = index.train_dirs(combo)
     if not train_dirs:
         raise ValueError(f"no training data for {combo}")
-    return train_dirs, scored_items(index, refs, combo, "validation"), index.training_stats(combo)
+    return train_dirs, scored_items(index, refs, combo, "validation", with_drums=True), index.training_stats(combo)
 
 
 def sweep_combination(combo: tuple[str, ...], index: FeatureIndex, refs: References, profile: Profile, *,

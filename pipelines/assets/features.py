@@ -18,7 +18,8 @@ def features(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: d
     config = settings.settings()
     try:
         value = index.build_features(tracks, onsets, drum_stems, config.feature_type, config.target_widening,
-                                     config.get_profile().train_combinations, context.log.info)
+                                     config.get_profile().train_combinations, context.log.info,
+                                     config.get_profile().transcriber_input)
     except ValueError as exc:
         raise dg.Failure(f"AdtSettings.feature_type: {exc}") from None
     return dg.Output(value, data_version=dg.DataVersion(value.key),
