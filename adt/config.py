@@ -120,8 +120,10 @@ PROFILES: dict[str, Profile] = {
         lm_final_epochs=1,
     ),
     # the demo and full corpora: recorded kits in kit-disjoint splits, augmented, with a FluidR3 band
+    # sweeps of 2 whole trials (the pruner waits for 2 finished trials and half the epochs, adt.frame.study),
+    # 4 epochs each: as much training as the 1 + 2 pruned trials of 5 epochs before, under 30 minutes cold
     "demo": Profile(name="demo", corpus_kits=KIT_DISJOINT_SPLITS, render_augment=True,
-                    accompaniment_soundfont="fluid-soundfont-gm"),
+                    accompaniment_soundfont="fluid-soundfont-gm", epochs=4, sweep_trials=2),
     # one run of the graph on 2 CPU cores in about 2.5 hours: the corpus of the shipped model
     # (adt/pretrained/MODEL_CARD.md); budget from the learning curves in the README (MDB and validation F
     # against training steps: flat after about 1,500 steps of 16 at this size)

@@ -10,12 +10,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import pretty_midi
 
 from adt.atomic import atomic_path
 from adt.vocab import EXPORT_NOTE, GM_TO_CLASS
+
+if TYPE_CHECKING:  # pandas only where tables are built: `adt transcribe` starts faster without it
+    import pandas as pd
 
 
 class MidiReadError(ValueError):
@@ -54,6 +58,8 @@ def onsets_from_midi(pm: pretty_midi.PrettyMIDI, track_id: str, max_time_s: floa
             if max_time_s is not None and note.start >= max_time_s:
                 continue
             rows.append((track_id, float(note.start), drum, str(note.pitch), float(note.velocity)))
+    import pandas as pd
+
     df = pd.DataFrame(rows, columns=["track_id", "time_s", "drum", "label", "velocity"])
     return df.sort_values(["time_s", "drum"], kind="stable").reset_index(drop=True)
 
@@ -73,22 +79,30 @@ def beats_from_midi(pm: pretty_midi.PrettyMIDI, track_id: str, end_time_s: float
     for b in beats:
         position = 1 if round(float(b), 6) in downbeats else (position + 1 if position else 0)
         rows.append((track_id, float(b), int(position)))
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=["track_id", "time_s", "position"])
 
 
 def write_drum_midi(path: str | os.PathLike, times_s: dict[str, np.ndarray], velocity: int = 100,
-                    duration_s: float = 0.05, tempo_bpm: float = 120.0) -> Path:
+                    duration_s: float = 0.05, tempo_bpm: float = 120.0,
+                    velocities: dict[str, np.ndarray] | None = None) -> Path:
     """Write onsets as a GM drum track (channel 10), atomically.
 
     Args:
         times_s: drum class name -> onset times in seconds; classes map to GM notes
             BD 36, SD 38, TT 47, HH 42, CY 49.
+        velocity: MIDI velocity of every note, unless ``velocities`` gives one per onset.
+        velocities: drum class name -> MIDI velocities (1-127) of its onsets, same order as ``times_s``.
     """
     pm = pretty_midi.PrettyMIDI(initial_tempo=tempo_bpm)
     inst = pretty_midi.Instrument(program=0, is_drum=True, name="Drums")
     for drum, times in times_s.items():
-        for t in np.asarray(times, dtype=float):
-            inst.notes.append(pretty_midi.Note(velocity=velocity, pitch=EXPORT_NOTE[drum], start=float(t), end=float(t) + duration_s))
+        times = np.asarray(times, dtype=float)
+        vels = np.full(len(times), velocity) if velocities is None else np.asarray(velocities[drum])
+        for t, v in zip(times, vels):
+            inst.notes.append(pretty_midi.Note(velocity=int(np.clip(v, 1, 127)), pitch=EXPORT_NOTE[drum],
+                                               start=float(t), end=float(t) + duration_s))
     inst.notes.sort(key=lambda n: (n.start, n.pitch))
     pm.instruments.append(inst)
     with atomic_path(path, suffix=".mid") as tmp:

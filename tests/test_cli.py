@@ -112,12 +112,62 @@ def _midi_onsets(path) -> dict[str, np.ndarray]:
     return {c: df.time_s[df.drum == c].to_numpy() for c in ("BD", "SD", "TT", "HH", "CY")}
 
 
-def test_no_registered_model_is_a_clear_error(tmp_path, monkeypatch, capsys, mdb_track):
+@pytest.fixture(scope="module")
+def other_tracks(shared_datasets, tmp_path_factory):
+    """Two more MDB drum-only recordings (neither trains the test model): name -> (wav, annotation)."""
+    out = tmp_path_factory.mktemp("mdb-other")
+    tracks = {}
+    with zipfile.ZipFile(shared_datasets / "mdb-drums-subset.zip") as z:
+        for name in ("SpeedMetal", "Shadows"):
+            wav, ann = out / f"MusicDelta_{name}_Drum.wav", out / f"MusicDelta_{name}_class.txt"
+            wav.write_bytes(z.read(f"{MDB_PREFIX}audio/drum_only/MusicDelta_{name}_Drum.wav"))
+            ann.write_bytes(z.read(f"{MDB_PREFIX}annotations/class/MusicDelta_{name}_class.txt"))
+            tracks[name] = (wav, ann)
+    return tracks
+
+
+def test_no_model_at_all_is_a_clear_error(tmp_path, monkeypatch, capsys, mdb_track):
+    """An empty registry and no shipped checkpoint (a source checkout without it)."""
+    from adt.transcribe import transcriber
+
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setattr(transcriber, "PRETRAINED_DIR", tmp_path / "nothing")
     assert main(["transcribe", str(mdb_track["wav"]), "-o", str(tmp_path / "out.mid")]) == 2
     err = capsys.readouterr().err
     assert "no model registered" in err and "make demo" in err
     assert not (tmp_path / "out.mid").exists()
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys, mdb_track):
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"PK\x03\x04 not a checkpoint")
+    assert main(["transcribe", str(mdb_track["wav"]), "-o", str(tmp_path / "out.mid"), "--model", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.pt" in err and "Traceback" not in err
+    assert not (tmp_path / "out.mid").exists()
+
+
+def test_tuned_peak_floors_never_lose_to_the_thesis_floor(model_dir, other_tracks):
+    """adt.frame.peaks.tune_min_peak on two real recordings: the tuned floors score at least the thesis's
+    0.5 (it is on the grid) and give, through pick_peaks, exactly the micro F they report."""
+    import mlflow.pytorch
+
+    from adt.audio import read_audio
+    from adt.features.spectrogram import model_features
+    from adt.frame.peaks import peak_picking_params, pick_peaks, tune_min_peak
+    from adt.metrics import micro_f_measure
+
+    model = mlflow.pytorch.load_model(str(model_dir))
+    acts, refs = [], []
+    for wav, ann in other_tracks.values():
+        audio, sr = read_audio(wav)
+        acts.append(model.activations(torch.from_numpy(model_features(model, audio.mean(0), sr))).numpy())
+        refs.append(_reference(ann))
+    tuned = tune_min_peak(acts, refs, "thesis")
+    thesis = micro_f_measure(refs, [pick_peaks(a, **peak_picking_params("thesis")) for a in acts])["f"]
+    tuned_f = tuned.pop("tuned_f")
+    assert tuned_f >= thesis and set(tuned["min_peak"]) == {"BD", "SD", "TT", "HH", "CY"}
+    assert micro_f_measure(refs, [pick_peaks(a, **tuned) for a in acts])["f"] == pytest.approx(tuned_f)
 
 
 def test_unreadable_audio_is_named(tmp_path, capsys):
@@ -160,8 +210,7 @@ def test_unwritable_output_fails_before_the_work(tmp_path, capsys, mdb_track):
 
 def test_output_in_a_missing_folder_fails_before_the_work(tmp_path, capsys, mdb_track):
     for argv in (["-o", str(tmp_path / "nope" / "out.mid")],
-                 ["-o", str(tmp_path / "out.mid"), "--musicxml", str(tmp_path / "nope" / "out.musicxml")],
-                 ["-o", str(tmp_path)]):
+                 ["-o", str(tmp_path / "out.mid"), "--musicxml", str(tmp_path / "nope" / "out.musicxml")]):
         assert main(["transcribe", str(mdb_track["wav"]), *argv]) == 2
         err = capsys.readouterr().err
         assert "nope" in err or "is a folder" in err

@@ -185,3 +185,35 @@ def test_transcribe_cli_errors(pipeline, tmp_path, capsys):
 
     assert main(["transcribe", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x.mid")]) == 2
     assert "missing.wav" in capsys.readouterr().err
+
+
+def test_mix_and_drums_input(pipeline, tmp_path):
+    """``transcriber_input="mix+drums"``: a mixture's features come from its mix, its clean drum stem is a
+    second training and validation item; the model trained on them records it, with validation-tuned
+    per-class peak floors, through a checkpoint round trip."""
+    from adt.features.index import build_features
+    from adt.frame.recipe import TrainConfig, load_model, save_model, train_model
+    from adt.frame.study import scored_items
+    from adt.metrics import reference_onsets
+
+    cold = pipeline["cold"]
+    index = build_features(cold["tracks"], cold["onsets"], cold["drum_stems"], combinations=[("demo", "groove")],
+                           log=lambda msg: None, transcriber_input="mix+drums")
+    mixtures = index.items(["demo", "groove"], "train")
+    assert mixtures and all(t.input == "mix" and t.x_drums is not None for t in mixtures)
+    assert all(t.input == "drum" and t.x_drums is None for t in index.items(["mdb"], "test"))
+    mix, drums = np.load(mixtures[0].x), np.load(mixtures[0].x_drums)
+    assert mix.shape == drums.shape and not np.allclose(mix, drums)  # the band is in the mix only
+    separated = cold["features"].items(["demo"], "train")[0]
+    assert separated.input == "separated" and separated.x != index.items(["demo"], "train")[0].x
+    refs = reference_onsets(pd.read_parquet(cold["onsets"]["path"]))
+    val = scored_items(index, refs, ("demo", "groove"), "validation", with_drums=True)
+    assert len(val) == 2 * len(index.items(["demo", "groove"], "validation"))
+    model, _ = train_model(index.train_dirs(("demo", "groove")), val, TrainConfig(epochs=1, steps_per_epoch=3,
+                                                                                 batch_size=4))
+    assert model.transcriber_input == "mix+drums"
+    floors = model.peak_picking["min_peak"]
+    assert set(floors) == {"BD", "SD", "TT", "HH", "CY"} and all(0.2 <= v <= 0.95 for v in floors.values())
+    loaded = load_model(save_model(model, tmp_path / "m.pt"))
+    assert loaded.transcriber_input == "mix+drums" and loaded.peak_picking == model.peak_picking
+    assert loaded.tuned_val_f == pytest.approx(model.tuned_val_f)

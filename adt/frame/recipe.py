@@ -430,8 +430,8 @@ def load_model(path: str | Path) -> torch.nn.Module:
     checkpoint from elsewhere cannot run code.
 
     Raises:
-        FileNotFoundError: no such file. ValueError: not a transcriber checkpoint, or one holding
-        objects other than tensors and plain values.
+        FileNotFoundError: no such file. ValueError: corrupt, not a transcriber checkpoint, or one
+        holding objects other than tensors and plain values.
     """
     import pickle
 
@@ -443,6 +443,8 @@ def load_model(path: str | Path) -> torch.nn.Module:
     except pickle.UnpicklingError as exc:
         raise ValueError(f"{path}: not a plain transcriber checkpoint (it holds Python objects, which are "
                          f"not loaded: {str(exc).splitlines()[0]})") from exc
+    except (RuntimeError, EOFError) as exc:  # truncated or not a torch file at all
+        raise ValueError(f"{path}: corrupt or not a torch checkpoint ({str(exc).splitlines()[0]})") from exc
     if not isinstance(state, dict) or "state_dict" not in state or "config" not in state:
         raise ValueError(f"{path}: not a transcriber checkpoint (expected keys config, state_dict)")
     arch = state.get("architecture", FRAME_CRNN)

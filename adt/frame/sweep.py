@@ -192,7 +192,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
         stage, run_name, run_params: the parent MLflow run (experiment ``adt/<stage>``);
             ``artifacts``: artifact path -> local folder, logged to it (e.g. the training statistics).
         pruner_startup_trials: complete trials before the MedianPruner prunes
-            (default min(5, max(1, n_trials // 2))); pruner_warmup_epochs: epochs before it may.
+            (default min(5, max(2, n_trials // 2)): the median of one trial is no comparison);
+            pruner_warmup_epochs: epochs before it may.
         log: progress messages (e.g. Dagster's ``context.log.info``).
 
     Returns:
@@ -216,7 +217,7 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
     storage = storage or default_storage()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    startup = pruner_startup_trials if pruner_startup_trials is not None else min(5, max(1, int(n_trials) // 2))
+    startup = pruner_startup_trials if pruner_startup_trials is not None else min(5, max(2, int(n_trials) // 2))
     pruner = optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=pruner_warmup_epochs)
     study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
                                 load_if_exists=True, pruner=pruner)

@@ -14,10 +14,18 @@ Pipeline (:func:`transcribe_file`):
 4. GM drum MIDI (BD 36, SD 38, TT 47, HH 42, CY 49) and optionally a MusicXML drum
    score (:mod:`adt.transcribe.musicxml`).
 
-The model comes from the MLflow model registry (default: the ``champion`` alias when
-:func:`adt.tracking.champion_uri` exists and resolves, else the latest version of
-``adt-frame-crnn``) or any MLflow model URI (``runs:/<id>/model``,
-``models:/adt-frame-crnn/3``, a local model folder).
+The model (:func:`load_transcriber`): the MLflow model registry's when this data folder has one
+(the ``champion`` alias, else the latest version of ``adt-frame-crnn``), else the transcriber
+shipped with the package (:data:`PRETRAINED_MODEL`, ``adt/pretrained/``; MLflow is not even
+imported then); or any MLflow model URI (``runs:/<id>/model``, ``models:/adt-frame-crnn/3``, a
+local model folder) or checkpoint file (``.pt``, :func:`adt.frame.recipe.save_model`).
+
+The model says what it heard of mixtures in training (:func:`adt.frame.recipe.model_input`):
+a ``"separated"`` model gets the drum stem of the audio (step 1), a ``"mix"`` or ``"mix+drums"``
+model the audio as it is, full mix or drum-only recording alike.
+
+MIDI velocity: each onset's activation peak a (0-1) as ``round(127 * a)`` (at least 1); with tatum
+output the loudest onset snapped to a tatum gives its velocity.
 """
 
 from __future__ import annotations
@@ -32,13 +40,19 @@ import numpy as np
 from tqdm import tqdm
 
 from adt.audio import read_audio
-from adt.frame.peaks import pick_peaks
+from adt.frame.peaks import peak_heights, pick_peaks
 from adt.features.spectrogram import model_features
 from adt.midi import write_drum_midi
-from adt.tracking import MODEL_NAME
 from adt.vocab import CLASSES_5
 
 logger = logging.getLogger(__name__)
+
+#: Registry name of the transcriber (``adt.tracking.MODEL_NAME``, not imported: no MLflow at startup).
+MODEL_NAME = "adt-frame-crnn"
+#: The transcriber shipped with the package: ``adt/pretrained/<name>.pt`` (weights only) and its
+#: model card ``<name>.md`` (which states the checkpoint's SHA-256).
+PRETRAINED_MODEL = "frame_crnn_standard"
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 
 #: Default tatums per beat of the exported grid (16th notes in 4/4, tatum paper Sec. III-A;
 #: ``adt.config.Settings.tatum_subdivisions``).
@@ -70,6 +84,7 @@ class Transcription:
         score: (5, M) uint8 tatum-level score (rows BD SD TT HH CY) or None.
         tempo_bpm: median tempo of the beats, or None.
         separated: whether the drums were separated from a mixture first.
+        velocities: class name -> MIDI velocity (1-127) of each onset in ``onsets`` (module docstring).
     """
 
     onsets: dict[str, np.ndarray]
@@ -79,6 +94,32 @@ class Transcription:
     score: np.ndarray | None = None
     tempo_bpm: float | None = None
     separated: bool = False
+    velocities: dict[str, np.ndarray] | None = None
+
+
+def peak_velocities(activation: np.ndarray, onsets: np.ndarray) -> np.ndarray:
+    """MIDI velocities of onsets from their activation peak: round(127 * a), 1-127; shapes (T,), (N,) -> (N,)."""
+    return np.clip(np.round(127 * peak_heights(activation, onsets)), 1, 127).astype(int)
+
+
+def snapped_velocities(onsets: np.ndarray, velocities: np.ndarray, tatums: np.ndarray,
+                       snapped: np.ndarray) -> np.ndarray:
+    """Velocities of tatum-snapped onsets: the loudest frame onset whose nearest tatum each one is.
+
+    Args:
+        onsets, velocities: frame onsets (seconds) and their velocities, shape (N,).
+        tatums: the grid (seconds), shape (M,); snapped: the tatum times kept (:func:`quantize`).
+    """
+    if len(snapped) == 0:
+        return np.zeros(0, dtype=int)
+    onsets = np.asarray(onsets, dtype=float)
+    i = np.clip(np.searchsorted(tatums, onsets), 1, max(1, len(tatums) - 1))
+    left, right = tatums[i - 1], tatums[np.minimum(i, len(tatums) - 1)]
+    nearest = np.where(onsets - left <= right - onsets, left, right)  # ties to the earlier, as quantize
+    loudest = {}
+    for t, v in zip(nearest, velocities):
+        loudest[float(t)] = max(loudest.get(float(t), 0), int(v))
+    return np.array([loudest.get(float(t), 100) for t in snapped], dtype=int)
 
 
 def check_device(device: str) -> str:
@@ -95,6 +136,64 @@ def check_device(device: str) -> str:
         raise DeviceError(f"--device cuda: CUDA is not available (torch {torch.__version__}, "
                          f"built for CUDA {torch.version.cuda or 'none'}); use --device cpu")
     return device
+
+
+def pretrained_path(name: str = PRETRAINED_MODEL) -> Path:
+    """The shipped checkpoint ``adt/pretrained/<name>.pt`` (it may be missing in a source checkout)."""
+    return PRETRAINED_DIR / f"{name}.pt"
+
+
+def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
+    """A transcriber checkpoint file (:func:`adt.frame.recipe.load_model`, ``weights_only``) on ``device``.
+
+    Raises:
+        NoModelError: missing, corrupt, or not a transcriber checkpoint (the message names the file).
+    """
+    from adt.frame.recipe import load_model
+
+    try:
+        return load_model(path).to(device).eval()
+    except (OSError, ValueError) as exc:
+        raise NoModelError(str(exc)) from exc
+
+
+def registry_exists() -> bool:
+    """Whether this data folder has an MLflow store (``MLFLOW_TRACKING_URI`` set, or
+    ``<ADT_DATA_DIR>/mlflow.db``); checked without importing MLflow or creating the folder."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return True
+    return (Path(os.environ.get("ADT_DATA_DIR", "data")).expanduser() / "mlflow.db").is_file()
+
+
+def load_transcriber(model: str | None = None, device: str = "cpu"):
+    """The transcriber ``adt transcribe`` uses (module docstring).
+
+    Args:
+        model: None (the registry's champion or latest version when this data folder has a
+            registry with a model in it, else the shipped model), a checkpoint file (``.pt``), or
+            an MLflow model URI.
+
+    Returns:
+        ``(model in eval mode on device, what was loaded: a URI or a file path)``.
+
+    Raises:
+        NoModelError: the given model cannot be loaded, or none is registered and the shipped
+            checkpoint is missing or corrupt.
+    """
+    if model is not None:
+        if Path(model).suffix == ".pt" or Path(model).is_file():
+            return load_checkpoint(model, device), str(model)
+        return load_registered_model(model, device=device)
+    if registry_exists():
+        try:
+            return load_registered_model(None, device=device)
+        except NoModelError as exc:
+            logger.info("%s; using the shipped model", exc)
+    path = pretrained_path()
+    if not path.is_file():
+        raise NoModelError(f"no model registered and no shipped model at {path}: run `make demo` first or "
+                           "pass --model URI")
+    return load_checkpoint(path, device), str(path)
 
 
 def load_registered_model(uri: str | None = None, device: str = "cpu"):
@@ -292,7 +391,9 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
         frame_onsets = pick_peaks(act, **peak_picking_params(model_peak_picking(model)))
     else:
         frame_onsets = pick_peaks(act, threshold=threshold)
-    result = Transcription(onsets=frame_onsets, frame_onsets=frame_onsets, separated=separator is not None)
+    velocities = {c: peak_velocities(act[:, k], frame_onsets[c]) for k, c in enumerate(CLASSES_5)}
+    result = Transcription(onsets=frame_onsets, frame_onsets=frame_onsets, separated=separator is not None,
+                           velocities=velocities)
     if quantized:
         try:
             beats, tatums, pickup = tatum_grid(mix, sr, duration, subdivisions)
@@ -303,6 +404,8 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
         result.score, snapped = quantize(frame_onsets, tatums)
         if tatum:
             result.onsets = snapped
+            result.velocities = {c: snapped_velocities(frame_onsets[c], velocities[c], tatums, snapped[c])
+                                 for c in CLASSES_5}
         if musicxml_path is not None:
             from adt.transcribe.musicxml import write_musicxml
 
@@ -310,7 +413,7 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
             write_musicxml(musicxml_path, result.score, result.tempo_bpm, offset_tatums=offset,
                            title=Path(audio_path).stem)
         steps.update()
-    write_drum_midi(midi_path, result.onsets, tempo_bpm=result.tempo_bpm or 120.0)
+    write_drum_midi(midi_path, result.onsets, tempo_bpm=result.tempo_bpm or 120.0, velocities=result.velocities)
     steps.update()
     steps.close()
     return result
