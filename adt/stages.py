@@ -130,7 +130,7 @@ def _run(stage: str, out: dict, settings: Settings, log: Callable[[str], None]) 
         from adt.evaluation.zero_shot import zero_shot_matrix
 
         return {stage: zero_shot_matrix(out["features"], refs, out["transcriber"], profile, settings.loss_weighting,
-                                        log)}
+                                        log, tracks_path=f"{out['onsets']['dir']}/tracks.parquet")}
     from adt.tatum.study import tatum_study
 
     return {stage: tatum_study(out["features"], out["tatums"], out["onsets"], out["lm_bigram"], out["lm_gru"],

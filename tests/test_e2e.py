@@ -117,9 +117,9 @@ def test_features_and_shards(pipeline):
 
 def test_matrix_is_filled(pipeline):
     cells = pd.DataFrame(pipeline["cold"]["zero_shot_matrix"]["cells"])
-    assert set(cells.train) == {"demo", "groove", "demo+groove"}
+    assert set(cells.train) == {"demo", "groove", "demo+groove", "shipped model"}
     assert set(cells.test) == {"demo", "groove", "mdb"}
-    assert len(cells) == 9
+    assert len(cells) == 12 and not cells[cells.train == "shipped model"].in_domain.any()
     for col in ("f_5class", "f_3class"):
         assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in cells[col])
     assert pipeline["cold"]["transcriber"]["model_uri"].startswith("models:/adt-frame-crnn/")

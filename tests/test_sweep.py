@@ -16,6 +16,7 @@ from adt.features.spectrogram import log_mel
 from adt.atomic import save_array
 from adt.features.shards import write_shards
 from adt.frame.recipe import TrainConfig, predict_activations
+from adt.vocab import CLASSES_5
 
 MAPPING = {"KD": "BD", "SD": "SD", "HH": "HH", "TT": "TT", "CY": "CY"}
 #: trial 0 learns quickly; trial 1 barely moves, so the median pruner stops it after epoch 2
@@ -104,7 +105,9 @@ def test_best_model_registered_with_champion_alias(sweeps):
     assert second.model_uri == f"models:/adt-frame-crnn/{version}" and int(version) == 2
     model = mlflow.pytorch.load_model(tracking.champion_uri(), map_location="cpu")
     act = predict_activations(model, np.load(sweeps["x"])[:500])
-    assert act.shape == (500, 5) and model.feature_type == "log_mel" and model.peak_picking == "thesis"
+    assert act.shape == (500, 5) and model.feature_type == "log_mel"
+    # the thesis's peak picking, its floor tuned per class on validation (adt.frame.peaks.tune_min_peak)
+    assert model.peak_picking["threshold"] == 0.1 and set(model.peak_picking["min_peak"]) == set(CLASSES_5)
     assert torch.is_tensor(model.mean) and model.architecture == "frame_crnn"
 
 

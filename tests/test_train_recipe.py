@@ -109,8 +109,11 @@ def test_best_validation_epoch_is_kept(track):
     assert max(scores) > 0.3  # it learns the (seen) excerpt
     assert model.best_epoch == int(np.argmax(scores)) + 1 and model.best_val_f == max(scores)
     # the returned weights are the best epoch's: re-evaluating gives its F, not the last epoch's
-    assert evaluate(model, track["val"])["f"] == pytest.approx(max(scores), abs=1e-12)
-    assert model.peak_picking == "thesis" and model.feature_type == "log_mel"
+    assert evaluate(model, track["val"], peak_picking="thesis")["f"] == pytest.approx(max(scores), abs=1e-12)
+    assert model.feature_type == "log_mel" and model.transcriber_input == "separated"
+    # then the floors tuned on validation (the thesis's windows): at least the thesis's F, as reported
+    assert model.peak_picking["threshold"] == 0.1 and model.tuned_val_f >= max(scores)
+    assert evaluate(model, track["val"])["f"] == pytest.approx(model.tuned_val_f, abs=1e-12)
 
 
 def test_same_seed_same_history(track):
@@ -133,7 +136,8 @@ def test_checkpoint_round_trip(track):
     back = load_model(save_model(model, track["dir"] / "m.pt"))
     x = np.load(track["x"])[:300]
     np.testing.assert_array_equal(predict_activations(model, x), predict_activations(back, x))
-    assert (back.architecture, back.peak_picking, back.best_epoch) == ("frame_crnn", "thesis", 1)
+    assert (back.architecture, back.peak_picking, back.best_epoch) == ("frame_crnn", model.peak_picking, 1)
+    assert back.tuned_val_f == model.tuned_val_f and back.transcriber_input == "separated"
     assert math.isclose(back.hparams["lr"], 2e-3)
     with pytest.raises(FileNotFoundError):
         load_model(track["dir"] / "missing.pt")

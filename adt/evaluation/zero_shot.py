@@ -4,8 +4,11 @@
 architecture with its best hyperparameters on every training-set combination of the
 profile (rows; the sweep's own model for all training sets together) and scores each on
 every dataset's test split (columns) with the micro F-measure (50 ms, mir_eval;
-:mod:`adt.metrics`), 5-class and 3-class. Written as Parquet, Markdown and heatmaps,
-logged to MLflow ``adt/zero_shot``.
+:mod:`adt.metrics`), 5-class and 3-class. One more row, :data:`SHIPPED_ROW`, scores the
+transcriber shipped with the package (``adt/pretrained/``) on the same test tracks, hearing
+what it was trained on (a mixture itself for a ``"mix"``/``"mix+drums"`` model; see
+:func:`adt.frame.recipe.model_input`). Written as Parquet, Markdown and heatmaps, logged to
+MLflow ``adt/zero_shot``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ from adt.config import Profile
 from adt.features.index import FeatureIndex, training_combinations
 from adt.frame.study import VERSION, scored_items, train_combination
 from adt.vocab import CLASSES_3, CLASSES_5
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file (hex)."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def matrix_markdown(cells: pd.DataFrame, value: str) -> str:
@@ -56,14 +66,47 @@ def heatmap(matrix: pd.DataFrame, title: str, path: Path, in_domain: pd.DataFram
     plt.close(fig)
 
 
+#: Row name of the shipped transcriber in the matrix.
+SHIPPED_ROW = "shipped model"
+
+
+def shipped_items(model, index: FeatureIndex, refs: dict, test: str, tracks: pd.DataFrame | None,
+                  folder: Path) -> list[tuple[Path, dict[str, np.ndarray]]]:
+    """The test tracks of ``test`` as the shipped ``model`` hears them: the index's features where they
+    come from the same audio and feature type, else features of the mixture (or drum recording) written
+    to ``folder`` (``tracks``: the ``tracks`` table, for the audio paths)."""
+    from adt.atomic import save_array
+    from adt.features.spectrogram import features_file
+    from adt.frame.recipe import model_input
+
+    wants_stem = model_input(model) == "separated"
+    empty = {c: np.array([]) for c in CLASSES_5}
+    items = []
+    for t in index.items((test,), "test"):
+        same = t.input == "drum" or (t.input == "separated") == wants_stem
+        if same and model.feature_type == index.feature_type or tracks is None:
+            items.append((t.x, refs.get(t.track_id, empty)))
+            continue
+        row = tracks.loc[t.track_id]
+        audio = row.mix_path if isinstance(row.mix_path, str) else row.drum_path
+        path = folder / model.feature_type / f"{t.track_id}.x.npy"
+        if not path.is_file():
+            save_array(path, features_file(audio, model.feature_type))
+        items.append((path, refs.get(t.track_id, empty)))
+    return items
+
+
 def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile: Profile,
-                     loss_weighting: str = "beta", log: Callable[[str], None] = print) -> dict:
+                     loss_weighting: str = "beta", log: Callable[[str], None] = print,
+                     tracks_path: str | Path | None = None) -> dict:
     """The matrix (module docstring).
 
     Args:
         index: the features; ``refs``: reference onsets (:func:`adt.metrics.reference_onsets`).
         transcriber: the transcriber sweep's manifest (``train_sets``, ``architecture``,
             ``best_params``, ``model_path``, ``key``).
+        tracks_path: the ``tracks`` table (Parquet), for the mixtures the shipped model hears; without
+            it the shipped row is scored on the index's features as they are.
 
     Returns:
         manifest: ``cells`` (records: train, test, in_domain, f/p/r 5-class, f 3-class, per-class f),
@@ -78,23 +121,38 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
 
     all_sets = index.training_sets()
     combos = training_combinations(profile.train_combinations, all_sets)
+    from adt.transcribe.transcriber import pretrained_path
+
     test_sets = index.test_sets()
-    cache = stage_cache("zero_shot_matrix", VERSION, "marked", index.key, transcriber["key"], combos, test_sets)
+    shipped = pretrained_path()
+    shipped_digest = file_digest(shipped) if shipped.is_file() else None
+    cache = stage_cache("zero_shot_matrix", VERSION, "marked", index.key, transcriber["key"], combos, test_sets,
+                        shipped_digest)
 
     def fill(folder: Path) -> dict:
         cells = []
+
+        def score(model, name: str, combo: tuple, items_of: Callable[[str], list]) -> None:
+            for test in test_sets:
+                items = items_of(test)
+                r5 = evaluate(model, items, classes=CLASSES_5)
+                r3 = evaluate(model, items, classes=CLASSES_3)
+                cells.append({"train": name, "test": test, "in_domain": test in combo,
+                              "f_5class": r5["f"], "f_3class": r3["f"], "p_5class": r5["p"], "r_5class": r5["r"],
+                              **{f"{k}_5class": v for k, v in r5.items() if k.startswith("f_")}})
+
         for combo in combos:
             m = transcriber if combo == all_sets else train_combination(
                 combo, index, refs, profile, loss_weighting=loss_weighting,
                 architecture=transcriber["architecture"], params=transcriber["best_params"], log=log)
-            model = load_model(m["model_path"])
-            for test in test_sets:
-                items = scored_items(index, refs, (test,), "test")
-                r5 = evaluate(model, items, classes=CLASSES_5)
-                r3 = evaluate(model, items, classes=CLASSES_3)
-                cells.append({"train": "+".join(combo), "test": test, "in_domain": test in combo,
-                              "f_5class": r5["f"], "f_3class": r3["f"], "p_5class": r5["p"], "r_5class": r5["r"],
-                              **{f"{k}_5class": v for k, v in r5.items() if k.startswith("f_")}})
+            score(load_model(m["model_path"]), "+".join(combo), combo,
+                  lambda test: scored_items(index, refs, (test,), "test"))
+        if shipped_digest:
+            model = load_model(shipped)
+            tracks = pd.read_parquet(tracks_path).set_index("track_id") if tracks_path else None
+            log(f"scoring the shipped model {shipped.name} on the test sets")
+            score(model, SHIPPED_ROW, (), lambda test: shipped_items(model, index, refs, test, tracks,
+                                                                    folder / "shipped_features"))
         table = pd.DataFrame(cells)
         md = {}
         with tracking.run("zero_shot", "zero-shot-matrix", params={"combinations": combos, "test_sets": test_sets}) as run:

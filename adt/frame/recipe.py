@@ -55,7 +55,6 @@ import torch
 
 from adt.config import LOSS_WEIGHTINGS
 from adt.cpu import torch_threads, training_threads
-from adt.metrics import micro_f_measure
 from adt.frame.peaks import peak_picking_params, pick_peaks
 from adt.features.shards import ShardDataset, segment_loader
 from adt.features.stats import TrainingStats
@@ -252,6 +251,8 @@ def evaluate(model: torch.nn.Module, items: list[tuple[Path, dict[str, np.ndarra
     for feat_path, ref in items:
         ests.append(transcribe_features(model, np.load(feat_path, mmap_mode="r"), peak_picking))
         refs.append(ref)
+    from adt.metrics import micro_f_measure  # mir_eval: not imported by `adt transcribe`
+
     return micro_f_measure(refs, ests, classes=classes)
 
 

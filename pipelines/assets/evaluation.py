@@ -12,13 +12,15 @@ from pipelines.resources import AdtSettings
 
 @dg.asset(group_name="evaluation", code_version=VERSION, tags={"adt/stage": "training"},
           description="Zero-shot matrix (thesis ch. 7): the sweep's best architecture and hyperparameters trained "
-                      "on each training-set combination (rows), tested on every dataset's test split (columns); "
+                      "on each training-set combination (rows), and the model shipped with adt (last row), tested "
+                      "on every dataset's test split (columns); "
                       "cells = micro F-measure (50 ms, mir_eval), 5-class and 3-class.")
 def zero_shot_matrix(context: dg.AssetExecutionContext, settings: AdtSettings, features: FeatureIndex, onsets: dict,
                      transcriber: dict) -> dg.Output[dict]:
     config = settings.settings()
     manifest = zero_shot.zero_shot_matrix(features, reference_onsets(pd.read_parquet(onsets["path"])), transcriber,
-                                          config.get_profile(), config.loss_weighting, context.log.info)
+                                          config.get_profile(), config.loss_weighting, context.log.info,
+                                          tracks_path=f"{onsets['dir']}/tracks.parquet")
     text = ("**5-class micro F (50 ms)**\n\n" + manifest["markdown"]["f_5class"] +
             "\n\n**3-class (BD, SD, HH) micro F (50 ms)**\n\n" + manifest["markdown"]["f_3class"] +
             "\n\n`*` in-domain: the row's training sets include the column's dataset.")
