@@ -163,3 +163,32 @@ def test_training_threads_per_architecture_and_restored(track):
         handle.remove()
     assert seen == [1, 1]
     assert torch.get_num_threads() == before
+
+
+def test_an_interrupted_training_resumes_where_it_stopped(track):
+    """A crash after epoch 1 (per-epoch checkpoint), then the same call: the same history and weights as
+    one uninterrupted run (same batches, same dropout), and only the new epochs are reported."""
+    config = TrainConfig(epochs=3, steps_per_epoch=3, lr=3e-3, **SMALL)
+    whole, whole_history = train_model(track["shards"], track["val"], config, stats=track["stats"])
+    ckpt = track["dir"] / "epochs.pt"
+
+    def crash(epoch, metrics):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_model(track["shards"], track["val"], config, stats=track["stats"], on_epoch=crash, checkpoint=ckpt)
+    seen = []
+    model, history = train_model(track["shards"], track["val"], config, stats=track["stats"], checkpoint=ckpt,
+                                 on_epoch=lambda e, m: seen.append(e))
+    assert seen == [2, 3]
+    strip = [[{k: v for k, v in h.items() if k != "seconds"} for h in hist] for hist in (history, whole_history)]
+    assert strip[0] == strip[1]
+    for a, b in zip(model.state_dict().values(), whole.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # a checkpoint of another config is not trusted: training starts over
+    other = TrainConfig(**{**config.__dict__, "lr": 1e-3})
+    seen.clear()
+    train_model(track["shards"], track["val"], other, stats=track["stats"], checkpoint=ckpt,
+                on_epoch=lambda e, m: seen.append(e))
+    assert seen == [1, 2, 3]

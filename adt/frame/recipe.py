@@ -260,7 +260,7 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
                 config: TrainConfig = TrainConfig(), architecture: str = FRAME_CRNN, params: dict | None = None,
                 on_epoch: Callable[[int, dict], None] | None = None, stats: TrainingStats | None = None,
                 trial: Any = None, extra_metrics: Callable[[torch.nn.Module], dict] | None = None,
-                ) -> tuple[torch.nn.Module, list[dict]]:
+                checkpoint: str | Path | None = None) -> tuple[torch.nn.Module, list[dict]]:
     """Train one transcriber with the thesis recipe (module docstring); keep the best validation epoch.
 
     Args:
@@ -279,6 +279,11 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
         extra_metrics: called with the model (eval mode) after each epoch's validation; the
             metrics it returns join the epoch's (e.g. a test-set F-measure curve; never used
             for selection).
+        checkpoint: a per-epoch checkpoint file (written atomically after every epoch: weights,
+            optimizer, scheduler, best epoch so far, history, random states). When it exists and was
+            written for the same architecture, hyperparameters and config, training resumes after its
+            epoch and ends as it would have without the interruption (same batches, same dropout);
+            ``on_epoch`` and ``trial`` are then called for the new epochs only. Delete it when done.
 
     Returns:
         The best model (eval mode, with attributes ``feature_type``, ``architecture``,
@@ -297,10 +302,22 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
     threads = config.num_threads if config.num_threads is not None else training_threads(architecture)
     with torch_threads(threads):
         return _train_model(train_dirs, val_items, config, architecture, params, on_epoch, stats, trial,
-                            extra_metrics)
+                            extra_metrics, checkpoint)
 
 
-def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, stats, trial, extra_metrics):
+def _resume(checkpoint: Path | None, fingerprint: str) -> dict | None:
+    """The state in a per-epoch checkpoint written for ``fingerprint``, or None (none, another run's, unreadable)."""
+    if checkpoint is None or not Path(checkpoint).is_file():
+        return None
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception:  # a torn or foreign file: start over (writes are atomic, so rare)
+        return None
+    return state if isinstance(state, dict) and state.get("fingerprint") == fingerprint else None
+
+
+def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, stats, trial, extra_metrics,
+                 checkpoint=None):
     """:func:`train_model`'s body, run under its thread count."""
     seed_everything(config.seed)
     data = ShardDataset(train_dirs)
@@ -332,8 +349,23 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
             return infrequency_bce(logits, y, class_weights)
         return weighted_bce(logits, y, config.beta)
 
-    best_score, best_epoch, best_state, history, since_best = -np.inf, 0, None, [], 0
-    for epoch in range(1, config.epochs + 1):
+    best_score, best_epoch, best_state, history, since_best, first = -np.inf, 0, None, [], 0, 1
+    from adt.cache import cache_key
+
+    fingerprint = cache_key("epochs", architecture, hparams, dataclasses.asdict(config),
+                            [str(d) for d in train_dirs], [str(p) for p, _ in val_items])
+    resumed = _resume(checkpoint, fingerprint)
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
+        opt.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        loader.sampler.generator.set_state(resumed["sampler_rng"])
+        torch.set_rng_state(resumed["torch_rng"])
+        best_score, best_epoch, best_state = resumed["best_score"], resumed["best_epoch"], resumed["best_state"]
+        history, since_best, first = resumed["history"], resumed["since_best"], resumed["epoch"] + 1
+    for epoch in range(first, config.epochs + 1):
+        if history and config.early_stop_patience is not None and since_best >= config.early_stop_patience:
+            break  # a checkpoint written at the epoch that stopped
         start, losses, norms = time.perf_counter(), [], []
         lr = opt.param_groups[0]["lr"]
         model.train()
@@ -360,6 +392,15 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
         else:
             since_best += 1
         scheduler.step(score)
+        if checkpoint is not None:
+            from adt.atomic import atomic_path
+
+            with atomic_path(checkpoint, suffix=".pt") as tmp:
+                torch.save({"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
+                            "optimizer": opt.state_dict(), "scheduler": scheduler.state_dict(),
+                            "sampler_rng": loader.sampler.generator.get_state(), "torch_rng": torch.get_rng_state(),
+                            "best_score": float(best_score), "best_epoch": best_epoch, "best_state": best_state,
+                            "history": history, "since_best": since_best}, tmp)
         if trial is not None:
             import optuna
 

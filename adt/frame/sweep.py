@@ -21,6 +21,12 @@ trial's model can be registered as ``tracking.MODEL_NAME`` and promoted to the a
 ``champion`` unless the champion scored higher on the same validation data
 (:func:`adt.tracking.promote`; otherwise it becomes ``challenger``).
 
+Resumable: the study's trial budget (a sweep interrupted between trials runs only the missing
+ones), and within a trial per-epoch checkpoints (``epochs-<params>.pt``,
+:func:`adt.frame.recipe.train_model`): trials send Optuna heartbeats, a trial whose process died is
+marked FAILED once its heartbeat is :data:`GRACE_S` old and retried with the same parameters
+(``optuna.storages.RetryHeartbeatStaleTrialCallback``), and the retry resumes from the dead trial's last epoch.
+
 Storage: None means the SQLite file ``<data>/optuna/transcriber.db``; any Optuna RDB
 URL works, and the study is opened with ``load_if_exists=True``, so several worker
 processes calling :func:`run_sweep` with the same storage and study name share one
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +54,10 @@ WEIGHT_DECAY_RANGE = (1e-6, 1e-2)
 #: FrameCRNN choices: the tatum paper tuned "the number of GRU layers, the hidden dimension" with Optuna
 #: (Sec. IV-D; it found 3 x 98); conv blocks and dropout (0.3) stay at the TrainConfig values.
 FRAME_CRNN_SPACE = {"hidden": (32, 64, 98), "layers": (1, 2, 3)}
+
+
+#: Optuna heartbeat of a running trial, and how long without one before it counts as dead (seconds).
+HEARTBEAT_S, GRACE_S = 60, 180
 
 
 def default_storage() -> str:
@@ -219,7 +230,14 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
     out_dir.mkdir(parents=True, exist_ok=True)
     startup = pruner_startup_trials if pruner_startup_trials is not None else min(5, max(2, int(n_trials) // 2))
     pruner = optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=pruner_warmup_epochs)
-    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
+    # heartbeats: a trial whose process died (no heartbeat for GRACE_S) is marked FAILED at the next trial
+    # start and retried with the same parameters, which resumes from its per-epoch checkpoint
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        rdb = optuna.storages.RDBStorage(
+            storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+    study = optuna.create_study(study_name=study_name, storage=rdb, direction="maximize",
                                 load_if_exists=True, pruner=pruner)
     n_before = len(study.trials)
     study.sampler = optuna.samplers.TPESampler(seed=config.seed + n_before)
@@ -249,14 +267,19 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
                 mlflow.log_metrics({k: v for k, v in m.items() if k != "epoch"}, step=epoch)
                 log(f"trial {trial.number} epoch {epoch}: loss {m['loss']:.4f} val F {m['val_f']:.4f} lr {m['lr']:.2e}")
 
+            from adt.cache import cache_key
+
+            epochs_file = out_dir / f"epochs-{cache_key(arch, params)[:16]}.pt"  # a retried trial resumes it
             try:
                 model, history = train_model(train_dirs, val_items, config, arch, params, on_epoch=on_epoch,
-                                             stats=stats, trial=trial)
+                                             stats=stats, trial=trial, checkpoint=epochs_file)
             except optuna.TrialPruned as exc:
                 pruned = exc
                 mlflow.set_tag("optuna.state", "PRUNED")
+                epochs_file.unlink(missing_ok=True)
             else:
                 path = save_model(model, out_dir / f"trial-{trial.number:04d}.pt")
+                epochs_file.unlink(missing_ok=True)
                 mlflow.log_artifact(str(path), "model")
                 mlflow.log_metric("best_val_f", model.best_val_f)
                 mlflow.set_tag("optuna.state", "COMPLETE")
