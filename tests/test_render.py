@@ -147,3 +147,12 @@ def test_reused_synthesizer_renders_as_a_fresh_one():
     fresh = render.render_midi(quiet, sample_rate=SR, kit="jazz")
     render.render_midi(loud, sample_rate=SR, kit="power", n_samples=int(2.1 * SR))  # cut while ringing
     assert np.array_equal(render.render_midi(quiet, sample_rate=SR, kit="jazz"), fresh)
+
+
+def test_a_room_too_large_for_its_reverberation_time_still_renders():
+    """A 12 x 10 x 4 m room cannot ring only 0.15 s (Sabine: 0.19 s with every wall absorbing);
+    pyroomacoustics refuses it, so the room's shortest RT60 is used (a Groove render crashed on it)."""
+    from adt.data.effects import room_impulse_responses
+
+    rir = room_impulse_responses((12.0, 10.0, 4.0), 0.15, 44100, np.random.default_rng(0))
+    assert rir.shape[0] == 2 and np.isfinite(rir).all() and np.abs(rir).max() == pytest.approx(1.0)

@@ -89,11 +89,15 @@ def room_impulse_responses(room: tuple[float, float, float], rt60_s: float, samp
                            rng: np.random.Generator) -> np.ndarray:
     """A stereo room impulse response (2, taps), starting at its direct-path peak, unit peak.
 
-    Source and microphone pair are placed at random at least 0.5 m from the walls and 1 m apart.
+    Source and microphone pair are placed at random at least 0.5 m from the walls and 1 m apart. An
+    ``rt60_s`` shorter than the room can have (Sabine, every wall fully absorbing) is raised to it.
     """
     import pyroomacoustics as pra
 
     dims = np.asarray(room, dtype=float)
+    # Sabine: even walls absorbing everything give RT60 = 24 ln(10) V / (c S); a shorter one is raised to it
+    volume, surface = float(np.prod(dims)), 2.0 * float(dims[0] * dims[1] + dims[0] * dims[2] + dims[1] * dims[2])
+    rt60_s = max(float(rt60_s), 1.05 * 24 * np.log(10) * volume / (SOUND_SPEED * surface))
     absorption, order = pra.inverse_sabine(rt60_s, dims, c=SOUND_SPEED)
     pra_room = pra.ShoeBox(dims, fs=sample_rate, materials=pra.Material(absorption),
                            max_order=int(min(order, MAX_ORDER)), air_absorption=True)
