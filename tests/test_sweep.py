@@ -157,3 +157,53 @@ def test_all_architectures_study_has_one_model_per_architecture(sweeps, tmp_path
     rnn = load_model(result.per_architecture["rnn"]["model_path"])
     assert type(rnn).__name__ == "RNN" and rnn.config["hidden"] == 72
     assert predict_activations(rnn, np.load(sweeps["x"])[:400]).shape == (400, 5)
+
+
+def test_a_dead_trial_is_retried_and_resumes_its_epochs(mdb_track, tmp_path, monkeypatch):
+    """A sweep process killed during trial 0, after its first epoch: the next sweep marks the trial FAILED
+    (no heartbeat), retries its parameters, and the retry trains only epochs 2 and 3 (per-epoch checkpoint)."""
+    import time
+
+    from adt.cache import cache_key
+    from adt.frame import sweep
+    from adt.frame.recipe import train_model
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setattr(sweep, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(sweep, "GRACE_S", 1)
+    audio, sr = read_audio(mdb_track["wav"], mono=True)
+    x = log_mel(audio[: 8 * sr], sr)
+    rows = [line.split() for line in mdb_track["annotation"].read_text().splitlines() if line.strip()]
+    rows = [(float(t), MAPPING[c]) for t, c in rows if c in MAPPING]
+    y = frame_targets(np.array([t for t, _ in rows]), np.array([c for _, c in rows]), len(x))
+    item = (save_array(tmp_path / "t.x.npy", x), save_array(tmp_path / "t.y.npy", y))
+    write_shards([item], tmp_path / "shards")
+    val = [(item[0], {c: np.array([t for t, d in rows if d == c and t < 8]) for c in MAPPING.values()})]
+    config = TrainConfig(epochs=3, steps_per_epoch=2, batch_size=4, num_threads=1)
+    stats = TrainingStats.of_tracks([item])
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    # the dead process: trial 0 RUNNING with a last heartbeat, and the checkpoint of its first epoch
+    rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(study_name="dead", storage=rdb, direction="maximize")
+    study.enqueue_trial(GOOD)
+    trial = study.ask()
+    params = sweep.suggest_params(trial, "frame_crnn")
+    rdb.record_heartbeat(trial._trial_id)
+    ckpt = tmp_path / "trials" / f"epochs-{cache_key('frame_crnn', params)[:16]}.pt"
+
+    def killed(epoch, metrics):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_model([tmp_path / "shards"], val, config, "frame_crnn", params, stats=stats, checkpoint=ckpt,
+                    on_epoch=killed)
+    assert ckpt.is_file()
+    time.sleep(2.5)
+    result = sweep.run_sweep([tmp_path / "shards"], val, tmp_path / "trials", n_trials=1, budget=1, config=config,
+                             study_name="dead", storage=storage, stats=stats)
+    trials = optuna.load_study(study_name="dead", storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and trials[1].params == trials[0].params
+    assert sorted(trials[1].intermediate_values) == [2, 3]  # resumed after epoch 1
+    assert result.best_trial == 1 and not ckpt.exists()
