@@ -109,6 +109,8 @@ def test_best_model_registered_with_champion_alias(sweeps):
     # the thesis's peak picking, its floor tuned per class on validation (adt.frame.peaks.tune_min_peak)
     assert model.peak_picking["threshold"] == 0.1 and set(model.peak_picking["min_peak"]) == set(CLASSES_5)
     assert torch.is_tensor(model.mean) and model.architecture == "frame_crnn"
+    tags = mlflow.MlflowClient().get_model_version(tracking.MODEL_NAME, version).tags
+    assert tags["transcriber_input"] == "separated" and '"min_peak"' in tags["peak_picking"]
 
 
 def test_champion_moves_only_for_a_better_or_incomparable_model(sweeps):

@@ -36,6 +36,7 @@ study (each runs ``n_trials`` more trials).
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -361,6 +362,11 @@ def register_champion(model: Any, evaluation: str, log: Callable[[str], None] = 
                                     pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
                                     serialization_format="pickle")
     version = info.registered_model_version
+    from adt.frame.recipe import model_input, model_peak_picking
+
+    client = mlflow.MlflowClient()  # what inference must prepare, readable without loading the model
+    client.set_model_version_tag(tracking.MODEL_NAME, version, "transcriber_input", model_input(model))
+    client.set_model_version_tag(tracking.MODEL_NAME, version, "peak_picking", json.dumps(model_peak_picking(model)))
     moved, why = tracking.promote(version, float(model.best_val_f), evaluation)
     log(f"{tracking.MODEL_NAME} version {version}: {'champion' if moved else 'challenger'} ({why})")
     return f"models:/{tracking.MODEL_NAME}/{version}"
