@@ -133,6 +133,11 @@ def test_tatum_study_fills_table_ii(pipeline):
     assert {"estimated", "ground_truth"} <= set(results["tatums"])
     assert results["f"].between(0, 1).all() and study["markdown"]
     assert study["fig3"] and Path(study["fig3"]).is_file()
+    import mlflow  # the nested run per model sits in the study's experiment, not in Default
+
+    exp = mlflow.get_experiment_by_name("adt/tatum_study")
+    nested = mlflow.search_runs([exp.experiment_id], filter_string="tags.mlflow.parentRunId != ''")
+    assert {"tatum_crnn", "tatum_bigram", "tatum_gru"} <= set(nested["tags.mlflow.runName"])
 
 
 def test_warm_run_recomputes_nothing(pipeline):
