@@ -24,6 +24,19 @@ GOOD = {"frame_crnn.hidden": 32, "frame_crnn.layers": 1, "lr": 3e-3, "weight_dec
 BAD = {**GOOD, "lr": 1e-4}
 
 
+def _one_track(mdb_track, root, seconds: int):
+    """The first ``seconds`` of the real MDB track as features, targets and one shard folder
+    (``root/shards``), and as the validation item: ``(x, y) paths``, ``[(x path, reference onsets)]``."""
+    audio, sr = read_audio(mdb_track["wav"], mono=True)
+    x = log_mel(audio[: seconds * sr], sr)
+    rows = [line.split() for line in mdb_track["annotation"].read_text().splitlines() if line.strip()]
+    rows = [(float(t), MAPPING[c]) for t, c in rows if c in MAPPING]
+    y = frame_targets(np.array([t for t, _ in rows]), np.array([c for _, c in rows]), len(x))
+    item = (save_array(root / "t.x.npy", x), save_array(root / "t.y.npy", y))
+    write_shards([item], root / "shards")
+    return item, [(item[0], {c: np.array([t for t, d in rows if d == c and t < seconds]) for c in MAPPING.values()})]
+
+
 @pytest.fixture(scope="module")
 def sweeps(mdb_track, tmp_path_factory):
     """Two run_sweep calls on one SQLite study: 2 trials (enqueued good + bad), then 1 more."""
@@ -34,14 +47,7 @@ def sweeps(mdb_track, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("ADT_DATA_DIR", str(root / "data"))
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    audio, sr = read_audio(mdb_track["wav"], mono=True)
-    x = log_mel(audio[: 12 * sr], sr)
-    rows = [line.split() for line in mdb_track["annotation"].read_text().splitlines() if line.strip()]
-    rows = [(float(t), MAPPING[c]) for t, c in rows if c in MAPPING]
-    y = frame_targets(np.array([t for t, _ in rows]), np.array([c for _, c in rows]), len(x))
-    item = (save_array(root / "t.x.npy", x), save_array(root / "t.y.npy", y))
-    write_shards([item], root / "shards")
-    val = [(item[0], {c: np.array([t for t, d in rows if d == c and t < 12]) for c in MAPPING.values()})]
+    item, val = _one_track(mdb_track, root, 12)
     storage = f"sqlite:///{root / 'optuna.db'}"
     study = optuna.create_study(study_name="frame", storage=storage, direction="maximize")
     study.enqueue_trial(GOOD)
@@ -174,14 +180,7 @@ def test_a_dead_trial_is_retried_and_resumes_its_epochs(mdb_track, tmp_path, mon
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setattr(sweep, "HEARTBEAT_S", 1)
     monkeypatch.setattr(sweep, "GRACE_S", 1)
-    audio, sr = read_audio(mdb_track["wav"], mono=True)
-    x = log_mel(audio[: 8 * sr], sr)
-    rows = [line.split() for line in mdb_track["annotation"].read_text().splitlines() if line.strip()]
-    rows = [(float(t), MAPPING[c]) for t, c in rows if c in MAPPING]
-    y = frame_targets(np.array([t for t, _ in rows]), np.array([c for _, c in rows]), len(x))
-    item = (save_array(tmp_path / "t.x.npy", x), save_array(tmp_path / "t.y.npy", y))
-    write_shards([item], tmp_path / "shards")
-    val = [(item[0], {c: np.array([t for t, d in rows if d == c and t < 8]) for c in MAPPING.values()})]
+    item, val = _one_track(mdb_track, tmp_path, 8)
     config = TrainConfig(epochs=3, steps_per_epoch=2, batch_size=4, num_threads=1)
     stats = TrainingStats.of_tracks([item])
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
