@@ -70,3 +70,17 @@ def test_log_once_logs_one_run(tmp_path, monkeypatch):
     assert first and second is None and len(logged) == 1
     run = mlflow.get_run(first)
     assert run.data.metrics == {"f": 0.9} and "git_commit" in run.data.tags
+
+
+def test_every_profile_is_valid_and_a_bad_transcriber_input_is_named(monkeypatch):
+    import dataclasses
+
+    from adt.config import PROFILES
+
+    for name in PROFILES:
+        Settings(profile=name).validate()
+    assert get_profile("standard").transcriber_input == "mix+drums" and get_profile("demo").sweep_trials >= 2
+    monkeypatch.setitem(PROFILES, "odd", dataclasses.replace(get_profile("tiny"), name="odd",
+                                                             transcriber_input="stems"))
+    with pytest.raises(ValueError, match="transcriber_input must be one of"):
+        Settings(profile="odd").validate()
