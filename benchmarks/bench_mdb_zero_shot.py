@@ -3,7 +3,8 @@ frame-level transcriber trained on rendered data only, scored after every epoch.
 
 Usage: .venv/bin/python benchmarks/bench_mdb_zero_shot.py [--profile demo] [--train-sets demo,groove]
        [--epochs 20] [--steps 60] [--architecture frame_crnn] [--render-kits N]
-       [--corpus soundfont|recorded] [--threads N] [--json OUT]
+       [--corpus soundfont|recorded] [--input separated|mix|mix+drums] [--drop-class-share S]
+       [--threads N] [--json OUT] [--save MODEL.pt]
 
 Runs the stages up to ``features`` (``adt.stages.run_stages``; cached: after ``make demo`` nothing is
 recomputed), then trains one transcriber with the thesis recipe (``adt.frame.recipe.train_model``, the
@@ -87,6 +88,8 @@ def main() -> None:
     parser.add_argument("--input", choices=("separated", "mix", "mix+drums"),
                         help="what the transcriber hears of mixtures (Profile.transcriber_input); "
                              "default: the profile's")
+    parser.add_argument("--drop-class-share", type=float, default=0.0,
+                        help="share of Groove training renders without one drum class (Profile.drop_class_share)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--save", help="also write the trained model (adt.frame.recipe.save_model) here")
     args = parser.parse_args()
@@ -103,6 +106,11 @@ def main() -> None:
             get_profile(args.profile), name=name, render_kits_per_track=args.render_kits or 1,
             corpus_kits=KIT_DISJOINT_SPLITS if recorded else None, render_augment=recorded,
             accompaniment_soundfont="fluid-soundfont-gm" if recorded else None)
+        args.profile = name
+    if args.drop_class_share:
+        name = f"{args.profile}-drop{args.drop_class_share:g}"
+        PROFILES[name] = dataclasses.replace(get_profile(args.profile), name=name,
+                                             drop_class_share=args.drop_class_share)
         args.profile = name
     if args.input and args.input != get_profile(args.profile).transcriber_input:
         name = f"{args.profile}-{args.input}"

@@ -52,7 +52,8 @@ from adt.audio import write_audio
 from adt.data.datasets import (BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows,
                           natural_key, track_folder)
 from adt.data.download import Remote
-from adt.midi import beats_from_midi, load_midi, onsets_from_midi
+from adt.midi import beats_from_midi, load_midi, onsets_from_midi, without_class
+from adt.vocab import CLASSES_5
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ def _as_stereo(x: np.ndarray, what: str) -> np.ndarray:
 
 def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path, accompaniment: bool = True,
             augment: bool = False, donors: tuple[str, ...] = (),
-            accompaniment_soundfont: str | None = None) -> tuple[Path, Path, Path, float]:
+            accompaniment_soundfont: str | None = None, dropped: str | None = None) -> tuple[Path, Path, Path, float]:
     """Render one track into ``track_dir``; reuse a cached render with the same recipe.
 
     Returns:
@@ -239,6 +240,8 @@ def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path, acco
         recipe["accompaniment"] = False
     if augment:
         recipe.update(augment=True, donors=list(donors), accompaniment_soundfont=accompaniment_soundfont)
+    if dropped:
+        recipe["dropped_class"] = dropped
     wanted = [drum_wav, mix_wav, midi_out, meta] + (list(stem_wavs.values()) if accompaniment else [])
     if all(p.is_file() for p in wanted):
         try:
@@ -303,7 +306,10 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     ``bass.wav`` and ``other.wav`` (drums + bass + other = mix, for separation training).
     ``profile.render_augment`` varies the kit and adds room, EQ, compression, a drawn mix ratio
     and noise (:func:`adt.data.corpus.render_track`; pieces swapped in from the split's other
-    kits only, so splits stay kit-disjoint); ``profile.accompaniment_soundfont`` names the package
+    kits only, so splits stay kit-disjoint); ``profile.drop_class_share`` of the training renders
+    lose one drum class, audio and onsets alike (:func:`adt.midi.without_class`; drawn per
+    render, seeded: real songs play a snare without a hi-hat, a ride instead, a tambourine for one,
+    which a corpus where the hi-hat always plays never shows); ``profile.accompaniment_soundfont`` names the package
     whose SoundFont plays the accompaniment. Seed: ``profile.seed`` + the track's row in ``info.csv``
     (+ 7919 x the kit's position for the extra kits)
     (stable across profiles).
@@ -336,6 +342,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
 
     accompaniment = bool(getattr(profile, "render_accompaniment", True))
     augment = bool(getattr(profile, "render_augment", False))
+    drop_share = float(getattr(profile, "drop_class_share", 0.0))
     acc_soundfont = getattr(profile, "accompaniment_soundfont", None)
     tracks, onsets, beats = [], [], []
     position = {s: 0 for s in SPLITS}
@@ -348,16 +355,23 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
         for j in range(max(1, min(n_kits, len(kits)))):
             kit = ranked[j] if ranked else kits[(position[split] + j) % len(kits)]
             track_id = row["track_id"] if j == 0 else f"{row['track_id']}@{kit.replace(':', '-')}"
-            drum_wav, mix_wav, midi_out, duration = _render(pm, kit, profile.seed + int(row_no) + 7919 * j, crop_s,
+            seed = profile.seed + int(row_no) + 7919 * j
+            played, dropped = pm, None
+            if split == "train" and drop_share > 0:
+                rng = np.random.default_rng([seed, 17])
+                if rng.random() < drop_share:
+                    dropped = str(rng.choice(CLASSES_5))
+                    played = without_class(pm, dropped)
+            drum_wav, mix_wav, midi_out, duration = _render(played, kit, seed, crop_s,
                                                             out_dir / track_folder(track_id), accompaniment,
-                                                            augment, tuple(kits), acc_soundfont)
+                                                            augment, tuple(kits), acc_soundfont, dropped)
             tracks.append({
                 "track_id": track_id, "dataset": NAME, "split": split, "duration_s": float(duration),
                 "sample_rate": SAMPLE_RATE, "mix_path": str(mix_wav) if accompaniment else None,
                 "drum_path": str(drum_wav), "midi_path": str(midi_out), "style": row["style"],
                 "drummer": row["drummer"], "kit": kit,
             })
-            o = onsets_from_midi(pm, track_id, max_time_s=end)
+            o = onsets_from_midi(played, track_id, max_time_s=end)
             onsets.append(o[o["time_s"] < duration])
             b = beats_from_midi(pm, track_id, end_time_s=end)
             beats.append(b[b["time_s"] < duration])
