@@ -129,9 +129,10 @@ PROFILES: dict[str, Profile] = {
     # 4 epochs each: as much training as the 1 + 2 pruned trials of 5 epochs before, under 30 minutes cold
     "demo": Profile(name="demo", corpus_kits=KIT_DISJOINT_SPLITS, render_augment=True,
                     accompaniment_soundfont="fluid-soundfont-gm", epochs=4, sweep_trials=2),
-    # one run of the graph on 2 CPU cores in about 2.5 hours: the corpus of the shipped model
-    # (adt/pretrained/MODEL_CARD.md); budget from the learning curves in the README (MDB and validation F
-    # against training steps: flat after about 1,500 steps of 16 at this size)
+    # the corpus and recipe of the shipped model (adt/pretrained/frame_crnn_standard.md): 288 Groove
+    # performances on 3 kits each + 48 generated grooves, heard as mixes and as clean drum stems; budget
+    # from the learning curves in the README (validation and MDB F flatten after about 800-1,000 steps of
+    # 16); one graph run (2 sweep trials) estimated at about 2.5 hours on 2 CPU cores from its stage times
     "standard": Profile(
         name="standard",
         demo_tracks=48,
@@ -144,10 +145,10 @@ PROFILES: dict[str, Profile] = {
         mdb_tracks=None,
         max_duration_s=30.0,
         separation_steps=600,
-        epochs=30,
+        epochs=20,
         steps_per_epoch=60,
         batch_size=16,
-        sweep_trials=3,
+        sweep_trials=2,
         train_combinations=(("demo", "groove"),),
         transcriber_input="mix+drums",
     ),
