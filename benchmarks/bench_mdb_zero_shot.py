@@ -43,8 +43,7 @@ def mdb_with_accompaniment(out: dict, mdb_tracks: list[str], feature_type: str, 
     import pandas as pd
 
     from adt.audio import read_audio
-    from adt.data.accompaniment import arrange
-    from adt.data.render import render_midi
+    from adt.data.accompaniment import with_band
     from adt.features.spectrogram import compute_features
 
     tracks = pd.read_parquet(out["tracks"]["path"]).set_index("track_id")
@@ -57,16 +56,8 @@ def mdb_with_accompaniment(out: dict, mdb_tracks: list[str], feature_type: str, 
             continue
         audio, sr = read_audio(tracks.loc[track_id, "drum_path"])
         b = beats[beats["track_id"] == track_id].sort_values("time_s")
-        times = b["time_s"].to_list()
-        downbeats = b.loc[b["position"] == 1, "time_s"].to_list() or times[::4]  # position 0: unknown
-        end = audio.shape[-1] / sr
-        band = arrange(times, downbeats, end, seed=1000 + k, programs="heldout")
-        acc = render_midi(band, sr, n_samples=audio.shape[-1])
-        drums = np.asarray(audio, dtype=np.float32).reshape(-1, audio.shape[-1])
-        drums = np.repeat(drums, 2, axis=0) if drums.shape[0] == 1 else drums[:2]
-        rms_d, rms_a = float(np.sqrt(np.mean(drums ** 2))), float(np.sqrt(np.mean(acc ** 2)))
-        mix = drums + (acc * rms_d / rms_a if rms_a > 0 else acc)
-        mix /= max(1.0, float(np.abs(mix).max()) / 0.9)
+        downbeats = b.loc[b["position"] == 1, "time_s"].to_list()  # position 0: unknown
+        mix = with_band(audio, sr, b["time_s"].to_list(), downbeats, seed=1000 + k)
         folder.mkdir(parents=True, exist_ok=True)
         np.save(path, compute_features(mix.mean(axis=0), sr, feature_type))
     return paths

