@@ -126,9 +126,10 @@ PROFILES: dict[str, Profile] = {
     ),
     # the demo and full corpora: recorded kits in kit-disjoint splits, augmented, with a FluidR3 band
     # sweeps of 2 whole trials (the pruner waits for 2 finished trials and half the epochs, adt.frame.study),
-    # 4 epochs each: as much training as the 1 + 2 pruned trials of 5 epochs before, under 30 minutes cold
+    # 4 epochs of 36 steps each: about the training of the 1 + 2 pruned trials of 5 x 40 steps before, so
+    # that a cold run stays under 30 minutes on 2 cores
     "demo": Profile(name="demo", corpus_kits=KIT_DISJOINT_SPLITS, render_augment=True,
-                    accompaniment_soundfont="fluid-soundfont-gm", epochs=4, sweep_trials=2),
+                    accompaniment_soundfont="fluid-soundfont-gm", epochs=4, steps_per_epoch=36, sweep_trials=2),
     # the corpus and recipe of the shipped model (adt/pretrained/frame_crnn_standard.md): 288 Groove
     # performances on 3 kits each + 48 generated grooves, heard as mixes and as clean drum stems; budget
     # from the learning curves in the README (validation and MDB F flatten after about 800-1,000 steps of

@@ -17,9 +17,10 @@ from adt.transcribe.transcriber import PRETRAINED_MODEL, pretrained_path
 from tests.test_cli import _midi_onsets, _reference
 
 ROOT = Path(__file__).resolve().parents[1]
-#: A floor for the shipped model on MusicDelta_80sRock (drum-only, 3-class micro F, 50 ms): it scores
-#: 0.91 there (the model card has all 9 MDB tracks); the floor leaves room for other BLAS builds.
-F_FLOOR_3CLASS = 0.85
+#: Floors of the shipped model (3-class micro F, 50 ms), measured 0.675 on MusicDelta_80sRock (kick, snare
+#: and crash only: its errors are hi-hats heard in the snare) and 0.878 on all 9 MDB drum-only recordings
+#: (the README's goal figure); the floors leave room for other BLAS builds.
+F_FLOOR_80SROCK, F_FLOOR_MDB = 0.62, 0.86
 
 
 def test_the_card_names_the_weights_checksum():
@@ -59,7 +60,7 @@ def test_transcribe_in_a_fresh_folder_uses_the_shipped_model(mdb_track, tmp_path
     assert not (tmp_path / "data").exists()  # nothing created beside the user's files
     ref, est = _reference(mdb_track["annotation"]), _midi_onsets(tmp_path / "out.mid")
     result = micro_f_measure([ref], [est], classes=("BD", "SD", "HH"))
-    assert result["f"] >= F_FLOOR_3CLASS, result
+    assert result["f"] >= F_FLOOR_80SROCK, result
 
 
 def test_several_inputs_in_one_call(mdb_track, tmp_path):
@@ -76,6 +77,28 @@ def test_several_inputs_in_one_call(mdb_track, tmp_path):
     assert done.stderr.count("model:") == 1  # one model load
     velocities = [m.velocity for m in mido.MidiFile(tmp_path / "out" / "a.mid") if m.type == "note_on" and m.velocity]
     assert len(set(velocities)) > 10 and min(velocities) >= 1 and max(velocities) <= 127
+
+
+def test_the_mdb_folder_in_one_call_meets_the_floor(shared_datasets, tmp_path):
+    """Every MDB drum-only recording of the mirror, as a folder, in one call (the README's goal figure)."""
+    import zipfile
+
+    from adt.metrics import micro_f_measure
+    from tests.conftest import MDB_PREFIX
+
+    songs, refs = tmp_path / "mdb", []
+    songs.mkdir()
+    with zipfile.ZipFile(shared_datasets / "mdb-drums-subset.zip") as z:
+        names = sorted(Path(n).name.removesuffix("_Drum.wav") for n in z.namelist() if n.endswith("_Drum.wav"))
+        for name in names:
+            (songs / f"{name}.wav").write_bytes(z.read(f"{MDB_PREFIX}audio/drum_only/{name}_Drum.wav"))
+            (tmp_path / f"{name}.txt").write_bytes(z.read(f"{MDB_PREFIX}annotations/class/{name}_class.txt"))
+            refs.append(_reference(tmp_path / f"{name}.txt"))
+    done = _adt(["transcribe", str(songs), "-o", "out"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    ests = [_midi_onsets(tmp_path / "out" / f"{name}.mid") for name in names]
+    result = micro_f_measure(refs, ests, classes=("BD", "SD", "HH"))
+    assert len(names) == 9 and result["f"] >= F_FLOOR_MDB, result
 
 
 def test_two_inputs_with_one_output_name_fail_before_the_work(mdb_track, tmp_path):
