@@ -38,7 +38,8 @@ def add_parser(sub) -> None:
     t.add_argument("--model", help="MLflow model URI or checkpoint .pt (default: the registry's champion, "
                                     "else its latest adt-frame-crnn, else the model shipped with adt)")
     t.add_argument("--threshold", type=float, default=None,
-                   help="peak-picking threshold (default: the peak picking the model was selected with)")
+                   help="peak-picking delta with the tatum paper's windows (default: the model's own peak picking, "
+                        "its floors tuned on validation)")
     t.add_argument("--tatum", action="store_true",
                    help="snap onsets to the tatum grid of madmom beats (--subdivisions tatums per beat)")
     t.add_argument("--subdivisions", type=int, default=DEFAULT_SUBDIVISIONS,
