@@ -82,6 +82,8 @@ def main() -> None:
     parser.add_argument("--out", help="keep the audio and MIDI files here (default: a temporary folder)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
+    import soundfile as sf
+
     from adt.audio import read_audio, write_audio
     from adt.data.accompaniment import with_band
     from adt.data.datasets.mdb import read_beats
@@ -103,7 +105,7 @@ def main() -> None:
             wavs = sorted(folder.glob("*_Drum.wav"))
             seconds = adt_transcribe(wavs, root / f"midi_{folder.name}", args.model)
             r = score(tracks, root / f"midi_{folder.name}", "_Drum")
-            audio_s = sum(read_audio(w)[0].shape[1] / read_audio(w)[1] for w in wavs)
+            audio_s = sum(sf.info(str(w)).duration for w in wavs)
             figures[label] = {**r, "seconds": seconds, "audio_s": audio_s}
             per_class = ", ".join(f"{c} {r['f_' + c]:.3f}" for c in CLASSES_3)
             print(f"MDB {label:16s} 3-class F {r['f']:.3f} (P {r['p']:.3f}, R {r['r']:.3f}; {per_class}); "

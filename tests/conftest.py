@@ -51,3 +51,28 @@ def http_server():
     with serve() as srv:
         yield srv
     download.BACKOFF_S = saved
+
+
+#: MDB class labels -> the 5 drum classes (the annotation files' labels).
+MDB_CLASSES = {"KD": "BD", "SD": "SD", "HH": "HH", "TT": "TT", "CY": "CY"}
+
+
+def mdb_excerpt(mdb_track: dict, root: Path, seconds: int):
+    """The first ``seconds`` of the real MDB track as log-mel features, frame targets and one shard folder
+    (``root/shards``): ``((x path, y path), reference onsets per class before ``seconds``)``."""
+    import numpy as np
+
+    from adt.atomic import save_array
+    from adt.audio import read_audio
+    from adt.features.shards import write_shards
+    from adt.features.spectrogram import log_mel
+    from adt.features.targets import frame_targets
+
+    audio, sr = read_audio(mdb_track["wav"], mono=True)
+    x = log_mel(audio[: seconds * sr], sr)
+    rows = [line.split() for line in mdb_track["annotation"].read_text().splitlines() if line.strip()]
+    rows = [(float(t), MDB_CLASSES[c]) for t, c in rows if c in MDB_CLASSES]
+    y = frame_targets(np.array([t for t, _ in rows]), np.array([c for _, c in rows]), len(x))
+    item = (save_array(root / "t.x.npy", x), save_array(root / "t.y.npy", y))
+    write_shards([item], root / "shards")
+    return item, {c: np.array([t for t, d in rows if d == c and t < seconds]) for c in MDB_CLASSES.values()}

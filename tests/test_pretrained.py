@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from adt.transcribe.transcriber import PRETRAINED_MODEL, pretrained_path
 from tests.test_cli import _midi_onsets, _reference

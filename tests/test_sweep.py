@@ -9,32 +9,21 @@ import optuna
 import pytest
 import torch
 
-from adt.audio import read_audio
 from adt.features.stats import TrainingStats
-from adt.features.targets import frame_targets
-from adt.features.spectrogram import log_mel
-from adt.atomic import save_array
-from adt.features.shards import write_shards
 from adt.frame.recipe import TrainConfig, predict_activations
 from adt.vocab import CLASSES_5
+from tests.conftest import MDB_CLASSES, mdb_excerpt
 
-MAPPING = {"KD": "BD", "SD": "SD", "HH": "HH", "TT": "TT", "CY": "CY"}
+MAPPING = MDB_CLASSES
 #: trial 0 learns quickly; trial 1 barely moves, so the median pruner stops it after epoch 2
 GOOD = {"frame_crnn.hidden": 32, "frame_crnn.layers": 1, "lr": 3e-3, "weight_decay": 1e-4}
 BAD = {**GOOD, "lr": 1e-4}
 
 
 def _one_track(mdb_track, root, seconds: int):
-    """The first ``seconds`` of the real MDB track as features, targets and one shard folder
-    (``root/shards``), and as the validation item: ``(x, y) paths``, ``[(x path, reference onsets)]``."""
-    audio, sr = read_audio(mdb_track["wav"], mono=True)
-    x = log_mel(audio[: seconds * sr], sr)
-    rows = [line.split() for line in mdb_track["annotation"].read_text().splitlines() if line.strip()]
-    rows = [(float(t), MAPPING[c]) for t, c in rows if c in MAPPING]
-    y = frame_targets(np.array([t for t, _ in rows]), np.array([c for _, c in rows]), len(x))
-    item = (save_array(root / "t.x.npy", x), save_array(root / "t.y.npy", y))
-    write_shards([item], root / "shards")
-    return item, [(item[0], {c: np.array([t for t, d in rows if d == c and t < seconds]) for c in MAPPING.values()})]
+    """:func:`tests.conftest.mdb_excerpt` as (item, the validation list)."""
+    item, ref = mdb_excerpt(mdb_track, root, seconds)
+    return item, [(item[0], ref)]
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,13 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from adt.audio import read_audio
 from adt.config import PROFILES
 from adt.frame.peaks import PEAK_PICKING, peak_picking_params, pick_peaks
 from adt.features.stats import TrainingStats
-from adt.features.targets import frame_targets
-from adt.features.spectrogram import log_mel
-from adt.atomic import save_array
-from adt.features.shards import write_shards
 from adt.frame.recipe import TrainConfig, evaluate, load_model, predict_activations, save_model, train_model
+from tests.conftest import MDB_CLASSES, mdb_excerpt
 
-MAPPING = {"KD": "BD", "SD": "SD", "HH": "HH", "TT": "TT", "CY": "CY"}
+MAPPING = MDB_CLASSES
 SECONDS = 12
 SMALL = dict(channels=(8, 16), hidden=32, layers=1, num_threads=1, batch_size=4)
 
@@ -29,14 +25,7 @@ SMALL = dict(channels=(8, 16), hidden=32, layers=1, num_threads=1, batch_size=4)
 def track(mdb_track, tmp_path_factory):
     """12 s of a real MDB Drums recording as 4-s segment shards, and the same excerpt as validation track."""
     out = tmp_path_factory.mktemp("recipe")
-    audio, sr = read_audio(mdb_track["wav"], mono=True)
-    x = log_mel(audio[: SECONDS * sr], sr)
-    rows = [line.split() for line in mdb_track["annotation"].read_text().splitlines() if line.strip()]
-    rows = [(float(t), MAPPING[c]) for t, c in rows if c in MAPPING]
-    y = frame_targets(np.array([t for t, _ in rows]), np.array([c for _, c in rows]), len(x))
-    item = (save_array(out / "t.x.npy", x), save_array(out / "t.y.npy", y))
-    write_shards([item], out / "shards")
-    ref = {c: np.array([t for t, d in rows if d == c and t < SECONDS]) for c in MAPPING.values()}
+    item, ref = mdb_excerpt(mdb_track, out, SECONDS)
     return {"shards": [out / "shards"], "val": [(item[0], ref)], "stats": TrainingStats.of_tracks([item]),
             "x": item[0], "dir": out}
 
