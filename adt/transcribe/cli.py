@@ -23,10 +23,10 @@ import os
 import sys
 from pathlib import Path
 
+from adt.config import Settings
+
 #: Audio file suffixes taken from an input folder.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
-#: Tatums per beat of the default grid (adt.config.Settings.tatum_subdivisions).
-DEFAULT_SUBDIVISIONS = 4
 
 
 def add_parser(sub) -> None:
@@ -38,11 +38,11 @@ def add_parser(sub) -> None:
     t.add_argument("--model", help="MLflow model URI or checkpoint .pt (default: the registry's champion, "
                                     "else its latest adt-frame-crnn, else the model shipped with adt)")
     t.add_argument("--threshold", type=float, default=None,
-                   help="peak-picking delta with the tatum paper's windows (default: the model's own peak picking, "
-                        "its floors tuned on validation)")
+                   help="peak-picking delta with the tatum paper's windows (default: the model's own peak "
+                        "picking, its floors tuned on validation)")
     t.add_argument("--tatum", action="store_true",
                    help="snap onsets to the tatum grid of madmom beats (--subdivisions tatums per beat)")
-    t.add_argument("--subdivisions", type=int, default=DEFAULT_SUBDIVISIONS,
+    t.add_argument("--subdivisions", type=int, default=Settings().tatum_subdivisions,
                    help="tatums per beat of the grid: 4 (16th notes, default), or 3 / 6 for triplet feels")
     t.add_argument("--musicxml", metavar="PATH",
                    help="also write the tatum-quantized score as MusicXML (4/4): a file, or a folder with "
