@@ -84,7 +84,7 @@ def shipped_items(model, index: FeatureIndex, refs: dict, test: str, tracks: pd.
     items = []
     for t in index.items((test,), "test"):
         same = t.input == "drum" or (t.input == "separated") == wants_stem
-        if same and model.feature_type == index.feature_type or tracks is None:
+        if tracks is None or (same and model.feature_type == index.feature_type):
             items.append((t.x, refs.get(t.track_id, empty)))
             continue
         row = tracks.loc[t.track_id]
