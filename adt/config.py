@@ -57,8 +57,12 @@ class Profile:
     tracks_per_split: int | None = 6
     # every audio track is cropped to this length (None = whole track)
     max_duration_s: float | None = 30.0
-    # separation model (Open-Unmix drums, trained when no pretrained weights load)
+    # separation study (adt.separation.study): rounds of each shared-encoder model (a mini-batch per source,
+    # adt.separation.procedures) and its batch size, Open-Unmix training steps, evaluated test renders
+    separation_rounds: int = 40
+    separation_batch: int = 4
     separation_steps: int = 300
+    separation_eval_tracks: int = 4
     # frame-level transcriber
     epochs: int = 5
     steps_per_epoch: int = 40
@@ -113,7 +117,10 @@ PROFILES: dict[str, Profile] = {
         mdb_tracks=2,
         tracks_per_split=1,
         max_duration_s=12.0,
+        separation_rounds=2,
+        separation_batch=2,
         separation_steps=10,
+        separation_eval_tracks=1,
         epochs=2,
         steps_per_epoch=4,
         batch_size=4,
@@ -145,7 +152,10 @@ PROFILES: dict[str, Profile] = {
         accompaniment_soundfont="fluid-soundfont-gm",
         mdb_tracks=None,
         max_duration_s=30.0,
+        separation_rounds=160,
+        separation_batch=8,
         separation_steps=600,
+        separation_eval_tracks=8,
         epochs=20,
         steps_per_epoch=60,
         batch_size=16,
@@ -167,7 +177,10 @@ PROFILES: dict[str, Profile] = {
         mdb_tracks=None,
         tracks_per_split=None,
         max_duration_s=None,
+        separation_rounds=3000,
+        separation_batch=16,
         separation_steps=3000,
+        separation_eval_tracks=48,
         epochs=40,
         steps_per_epoch=200,
         batch_size=16,

