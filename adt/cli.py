@@ -1,5 +1,6 @@
-"""The ``adt`` command: ``adt transcribe`` (:mod:`adt.transcribe.cli`) and ``adt kits``
-(:mod:`adt.data.kits.cli`). Exit status: 0 done, 2 bad input (the message says what)."""
+"""The ``adt`` command: ``adt transcribe`` (:mod:`adt.transcribe.cli`), ``adt separate``
+(:mod:`adt.separation.cli`) and ``adt kits`` (:mod:`adt.data.kits.cli`). Exit status: 0 done, 2 bad input
+(the message says what)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import sys
 
 def parser() -> argparse.ArgumentParser:
     from adt.data.kits import cli as kits_cli
+    from adt.separation import cli as separation_cli
     from adt.transcribe import cli as transcribe_cli
 
     p = argparse.ArgumentParser(prog="adt", description="Automatic drum transcription")
     sub = p.add_subparsers(dest="command", required=True)
     transcribe_cli.add_parser(sub)
+    separation_cli.add_parser(sub)
     kits_cli.add_parser(sub)
     return p
 

@@ -58,11 +58,14 @@ class Profile:
     # every audio track is cropped to this length (None = whole track)
     max_duration_s: float | None = 30.0
     # separation study (adt.separation.study): rounds of each shared-encoder model (a mini-batch per source,
-    # adt.separation.procedures) and its batch size, Open-Unmix training steps, evaluated test renders
+    # adt.separation.procedures) and its batch size, Open-Unmix training steps, evaluated test renders and
+    # MDB tracks (None: all), seconds evaluated per track
     separation_rounds: int = 40
     separation_batch: int = 4
     separation_steps: int = 300
     separation_eval_tracks: int = 4
+    separation_mdb_tracks: int | None = 4
+    separation_eval_s: float = 10.0
     # frame-level transcriber
     epochs: int = 5
     steps_per_epoch: int = 40
@@ -121,6 +124,8 @@ PROFILES: dict[str, Profile] = {
         separation_batch=2,
         separation_steps=10,
         separation_eval_tracks=1,
+        separation_mdb_tracks=1,
+        separation_eval_s=3.0,
         epochs=2,
         steps_per_epoch=4,
         batch_size=4,
@@ -156,6 +161,8 @@ PROFILES: dict[str, Profile] = {
         separation_batch=8,
         separation_steps=600,
         separation_eval_tracks=8,
+        separation_mdb_tracks=None,
+        separation_eval_s=20.0,
         epochs=20,
         steps_per_epoch=60,
         batch_size=16,
@@ -181,6 +188,8 @@ PROFILES: dict[str, Profile] = {
         separation_batch=16,
         separation_steps=3000,
         separation_eval_tracks=48,
+        separation_mdb_tracks=None,
+        separation_eval_s=30.0,
         epochs=40,
         steps_per_epoch=200,
         batch_size=16,

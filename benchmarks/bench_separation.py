@@ -2,13 +2,19 @@
 beside them, drums on MDB's real recordings under a held-out band, speed and memory per model.
 
 Usage: ADT_DATA_DIR=DIR .venv/bin/python benchmarks/bench_separation.py [--profile standard]
-       [--tables DIR/tables/KEY] [--baseline NAME=open-unmix-drums.pt ...] [--threads 2] [--json OUT]
+       [--tables DIR/tables/KEY] [--baseline NAME=open-unmix-drums.pt ...] [--transcribe] [--threads 2]
+       [--json OUT]
 
 Reads the unified tables (the newest ``DIR/tables/*`` unless ``--tables``: run ``make demo`` or the
 profile's graph first), runs :func:`adt.separation.study.run_study` with the profile's sizes into
 ``DIR/separation_study/bench-<profile>`` (resumable per model: a re-run continues with the next one) and
 prints the tables. ``--baseline NAME=PATH`` adds an Open-Unmix drums model trained elsewhere (e.g. the
 demo graph's ``separation_model/<key>/drums.pt``: the separator before this issue) as a row.
+
+``--transcribe`` (downstream): the MDB + held-out band mixes of the study transcribed by the model shipped
+with the package (:data:`adt.transcribe.transcriber.PRETRAINED_MODEL`, which hears mixes and drum stems
+alike) as they are and through each separator's drum estimate; 3-class micro F (BD, SD, HH; 50 ms;
+:func:`adt.metrics.micro_f_measure`) against the MDB annotations within the evaluated seconds.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ def main() -> None:
     parser.add_argument("--profile", default="standard")
     parser.add_argument("--tables", type=Path)
     parser.add_argument("--baseline", action="append", default=[], help="NAME=PATH of an Open-Unmix drums model")
+    parser.add_argument("--transcribe", action="store_true", help="downstream transcription F per separator")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -39,7 +46,8 @@ def main() -> None:
     from adt.separation import study, umx
 
     torch.set_num_threads(args.threads)
-    tables = args.tables or max((data_dir() / "tables").glob("*/tracks.parquet"), key=lambda p: p.stat().st_mtime).parent
+    newest = max((data_dir() / "tables").glob("*/tracks.parquet"), key=lambda p: p.stat().st_mtime, default=None)
+    tables = args.tables or newest.parent
     tracks, beats = pd.read_parquet(tables / "tracks.parquet"), pd.read_parquet(tables / "beats.parquet")
     settings = study.StudySettings.from_profile(get_profile(args.profile))
     folder = data_dir() / "separation_study" / f"bench-{args.profile}"
@@ -52,7 +60,8 @@ def main() -> None:
         if not result_path.is_file():
             sets = {"test": study.render_set(study.spread(study.rendered_tracks(tracks, "test"), settings.eval_tracks),
                                              settings.eval_s),
-                    "mdb": study.mdb_set(tracks, beats, folder / "mdb", settings.eval_s)}
+                    "mdb": study.mdb_set(tracks, beats, folder / "mdb", settings.eval_s,
+                                                 settings.mdb_tracks)}
             separator = umx.load_separator(Path(path))
             metrics = study.evaluate_separator(
                 study.drums_only(lambda mix: umx.separate_audio(separator, mix, 44100)), sets)
@@ -63,8 +72,52 @@ def main() -> None:
     print(f"\nstudy: {time.perf_counter() - t0:.0f} s (cached models count 0); best (val drums SDR): {out['best']}")
     for name, md in out["tables"].items():
         print(f"\n## {name}\n{md}")
+    if args.transcribe:
+        out["transcription"] = downstream(out["results"], tracks, pd.read_parquet(tables / "onsets.parquet"),
+                                       settings, folder)
+        print("\n## transcription of MDB + band (shipped model), 3-class micro F")
+        print("| drums from | F | P | R |\n|---|---|---|---|")
+        for name, r in out["transcription"].items():
+            print(f"| {name} | {r['f']:.3f} | {r['p']:.3f} | {r['r']:.3f} |")
     if args.json:
         write_json(args.json, {k: v for k, v in out.items()})
+
+
+def downstream(results: dict, tracks, onsets, settings, folder: Path) -> dict:
+    """3-class micro F of the shipped transcriber on the study's MDB + band mixes: the mix as it is (``mix``)
+    and each separator's drum estimate (cached as ``<folder>/mdb/<k>/drums-<name>.wav``)."""
+    import tempfile
+
+    import numpy as np
+
+    from adt.audio import read_audio, write_audio
+    from adt.metrics import micro_f_measure
+    from adt.separation import separator as separators
+    from adt.transcribe.transcriber import load_transcriber, transcribe_file
+
+    model, _ = load_transcriber(None)
+    mdb = tracks[(tracks.dataset == "mdb")].sort_values("track_id").track_id.to_list()
+    mixes = sorted((folder / "mdb").glob("*/mix.wav"))
+    refs = []
+    for mix in mixes:
+        o = onsets[(onsets.track_id == mdb[int(mix.parent.name)]) & (onsets.time_s < settings.eval_s)]
+        refs.append({c: o.time_s[o.drum == c].to_numpy(dtype=float) for c in ("BD", "SD", "HH")})
+    scores = {}
+    for name, r in [("mix", None), *results.items()]:
+        if name != "mix" and (name == "mixture" or not r.get("model_paths") and r.get("procedure") != "open_unmix"):
+            continue
+        separator = None if r is None else separators.load({"name": name, **r})
+        ests = []
+        for mix in mixes:
+            path = mix if separator is None else mix.parent / f"drums-{name}.wav"
+            if not path.is_file():
+                audio, sr = read_audio(mix)
+                write_audio(path, separator.drums(audio, sr), separators.SAMPLE_RATE)
+            with tempfile.TemporaryDirectory() as tmp:
+                result = transcribe_file(path, Path(tmp) / "out.mid", model=model, progress=False)
+            ests.append({c: np.asarray(result.onsets.get(c, []), dtype=float) for c in ("BD", "SD", "HH")})
+        scores[name] = micro_f_measure(refs, ests, classes=("BD", "SD", "HH"))
+    return scores
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ shipped model; Python start, imports, model load, audio, features, activations, 
 best of ``--repeats``. In-process goal: >= 40x.
 
 Configurations: frame-level MIDI (no separation); ``--tatum`` (madmom beats, 4 tatums
-per beat, onsets snapped); with Open-Unmix drum separation, when a separation model
-can be had (:func:`adt.transcribe.transcriber.find_separator`: cached pretrained umxl, else the
-newest model trained under data/separation_model); separation + ``--tatum`` +
+per beat, onsets snapped); with drum separation, when a separator can be had
+(:func:`adt.transcribe.transcriber.find_separator`: the graph's chosen separator from the newest
+separation study under data/, else the pretrained umxl); separation + ``--tatum`` +
 ``--musicxml`` (the whole pipeline). The 60-s input is made from real MDB Drums
 drum-only recordings (ADT_DATA_MIRROR or ../shared/datasets); the model is the
 transcriber `adt transcribe` would use (:func:`adt.transcribe.transcriber.load_transcriber`: the

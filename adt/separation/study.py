@@ -19,7 +19,8 @@ tracks), the first ``eval_s`` seconds of each track:
 Every model is trained and evaluated once: its weights and figures sit in ``<folder>/<name>*.pt`` and
 ``<folder>/<name>.json``, so a re-run after a crash resumes with the next model. Each model is one
 MLflow run in ``adt/separation`` tagged ``procedure`` with metrics ``sdr.<source>.<set>`` and
-``sir.<source>.<set>``, ``params``, ``infer_s_per_min``, ``peak_mb``, ``train_s``.
+``sir.<source>.<set>``, ``params``, ``infer_s_per_min``, ``peak_mb``, ``train_s``; a ``study`` run holds
+the tables (``separation_study.json``, ``separation_study.md``) and the chosen model's figures.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ TRANSFER = "interleaved_other_later"
 @dataclasses.dataclass(frozen=True)
 class StudySettings:
     """Sizes of the study (:meth:`from_profile`): ``rounds`` per shared-encoder model (see
-    :mod:`adt.separation.procedures`), ``umx_steps`` for Open-Unmix on ``umx_tracks`` training tracks (it holds them in memory), ``eval_tracks`` test renders,
-    ``val_tracks`` validation renders, ``eval_s`` seconds of each evaluated track."""
+    :mod:`adt.separation.procedures`), ``umx_steps`` for Open-Unmix on ``umx_tracks`` training tracks (it
+    holds them in memory), ``eval_tracks`` test renders,
+    ``val_tracks`` validation renders, ``mdb_tracks`` MDB recordings (None: all), ``eval_s`` seconds of
+    each evaluated track."""
 
     rounds: int = 160
     batch_size: int = 8
@@ -67,6 +70,7 @@ class StudySettings:
     umx_tracks: int = 64
     eval_tracks: int = 8
     val_tracks: int = 4
+    mdb_tracks: int | None = None
     eval_s: float = 20.0
     seed: int = 1234
 
@@ -74,7 +78,8 @@ class StudySettings:
     def from_profile(cls, profile) -> "StudySettings":
         return cls(rounds=profile.separation_rounds, batch_size=profile.separation_batch,
                    umx_steps=profile.separation_steps, eval_tracks=profile.separation_eval_tracks,
-                   val_tracks=max(2, profile.separation_eval_tracks // 2), seed=profile.seed)
+                   val_tracks=max(2, profile.separation_eval_tracks // 2), mdb_tracks=profile.separation_mdb_tracks,
+                   eval_s=profile.separation_eval_s, seed=profile.seed)
 
     def train_settings(self, rounds: int | None = None) -> procedures.TrainSettings:
         return procedures.TrainSettings(rounds=rounds or self.rounds, batch_size=self.batch_size,
@@ -126,14 +131,17 @@ def render_set(items: list[dict], seconds: float) -> list[dict]:
     return out
 
 
-def mdb_set(tracks: pd.DataFrame, beats: pd.DataFrame, folder: Path, seconds: float) -> list[dict]:
-    """MDB drum-only recordings with a held-out band (seed ``1000 + k`` as the transcription benchmarks),
-    cached as ``<folder>/<k>/{mix,drums,band}.wav``: refs ``drums`` (the real recording) and ``band``."""
+def mdb_set(tracks: pd.DataFrame, beats: pd.DataFrame, folder: Path, seconds: float,
+            n: int | None = None) -> list[dict]:
+    """MDB drum-only recordings (``n`` spread over them; None: all) with a held-out band (seed ``1000 + k``
+    as the transcription benchmarks), cached as ``<folder>/<k>/{mix,drums,band}.wav``: refs ``drums`` (the
+    real recording) and ``band``."""
     from adt.data.accompaniment import band_parts
 
     mdb = tracks[(tracks.dataset == "mdb") & tracks.drum_path.notna()].sort_values("track_id")
+    rows = list(enumerate(mdb.itertuples()))
     out = []
-    for k, row in enumerate(mdb.itertuples()):
+    for k, row in (rows if n is None else spread(rows, n)):
         paths = {p: folder / f"{k:03d}" / f"{p}.wav" for p in ("mix", "drums", "band")}
         if not all(p.is_file() for p in paths.values()):
             audio, sr = _cropped(row.drum_path, seconds)
@@ -251,7 +259,7 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
     val_dbs, _ = procedures.stem_databases(val_items, seed=settings.seed + 1)
     sets = {"val": render_set(spread(val_items, settings.val_tracks), settings.eval_s),
             "test": render_set(spread(test_items, settings.eval_tracks), settings.eval_s),
-            "mdb": mdb_set(tracks, beats, folder / "mdb", settings.eval_s)}
+            "mdb": mdb_set(tracks, beats, folder / "mdb", settings.eval_s, settings.mdb_tracks)}
     sets = {k: v for k, v in sets.items() if v}
     log(f"separation study: {len(train_items)} training tracks, evaluation "
         + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
@@ -266,7 +274,7 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
                 continue
             with tracking.run("separation", name, params={"rounds": settings.rounds, "batch_size": settings.batch_size,
                                                          "train_tracks": len(train_items), "eval_s": settings.eval_s},
-                              tags={"procedure": result["procedure"]}):
+                              tags={"procedure": result["procedure"], "encoder": result.get("encoder", "-")}):
                 import mlflow
 
                 mlflow.log_metrics({k: v for k, v in result.items() if isinstance(v, (int, float))
@@ -274,9 +282,24 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
                 mlflow.log_dict(result.get("per_track", {}), "per_track.json")
             write_json(path, result)
         results[name] = result
-    best = max((n for n in results if n not in ("mixture", TRANSFER) and math.isfinite(results[n].get("sdr.drums.val", math.nan))),
-               key=lambda n: results[n]["sdr.drums.val"])
-    return {"results": results, "best": best, "tables": tables(results)}
+    candidates = [n for n in results if n not in ("mixture", TRANSFER)
+                  and math.isfinite(results[n].get("sdr.drums.val", math.nan))]
+    best = max(candidates, key=lambda n: results[n]["sdr.drums.val"])
+    md = tables(results)
+
+    def log_tables() -> None:
+        import mlflow
+
+        rows = [{"model": n, **{k: v for k, v in r.items() if isinstance(v, (int, float, str)) and k != "model_paths"}}
+                for n, r in results.items()]
+        mlflow.log_table(pd.DataFrame(rows), "separation_study.json")
+        mlflow.log_text("\n\n".join(f"## {k}\n\n{v}" for k, v in md.items()), "separation_study.md")
+        mlflow.set_tags({"procedure": results[best]["procedure"], "chosen": best})
+        mlflow.log_metrics({f"{k}.chosen": v for k, v in results[best].items()
+                            if k.startswith(("sdr.", "sir.")) and math.isfinite(v)})
+
+    tracking.log_once("separation", "study", str(folder.resolve()) + ":" + ",".join(sorted(results)), log_tables)
+    return {"results": results, "best": best, "tables": md}
 
 
 def _train_and_evaluate(name, settings: StudySettings, independent, simultaneous, val_dbs, sets, folder: Path, log):
@@ -368,12 +391,11 @@ def tables(results: dict) -> dict[str, str]:
     models = ["| model | procedure | params (M) | SDR drums test | SIR drums test | SDR drums MDB+band | "
               "SIR drums MDB+band | SDR drums val | s per min | peak MB | train s |", "|---" * 11 + "|"]
     for n, r in results.items():
-        models.append(f"| {n} | {r.get('procedure', '')} | {r.get('params', 0) / 1e6:.2f} | {_fmt(r.get('sdr.drums.test'))} | "
-                      f"{_fmt(r.get('sir.drums.test'))} | {_fmt(r.get('sdr.drums.mdb'))} | {_fmt(r.get('sir.drums.mdb'))} | "
-                      f"{_fmt(r.get('sdr.drums.val'))} | {_fmt(r.get('infer_s_per_min'))} | {r.get('peak_mb', 0):.0f} | "
-                      f"{r.get('train_s', 0):.0f} |")
-    transfer = [head, rule] + [row(label, results[n]) for label, n in
-                               (("all three interleaved", "interleaved"), ("other added on the frozen encoder", TRANSFER))
-                               if n in results]
+        figures = [_fmt(r.get(k)) for k in ("sdr.drums.test", "sir.drums.test", "sdr.drums.mdb", "sir.drums.mdb",
+                                            "sdr.drums.val", "infer_s_per_min")]
+        models.append(f"| {n} | {r.get('procedure', '')} | {r.get('params', 0) / 1e6:.2f} | " + " | ".join(figures)
+                      + f" | {r.get('peak_mb', 0):.0f} | {r.get('train_s', 0):.0f} |")
+    later = (("all three interleaved", "interleaved"), ("other added on the frozen encoder", TRANSFER))
+    transfer = [head, rule] + [row(label, results[n]) for label, n in later if n in results]
     return {"table2": "\n".join(t2), "table3": "\n".join(t3), "models": "\n".join(models),
             "transfer": "\n".join(transfer)}

@@ -2,7 +2,7 @@
 
 Pipeline (:func:`transcribe_file`):
 
-1. optional Open-Unmix drum separation of the mixture (:mod:`adt.separation`;
+1. optional drum separation of the mixture (:mod:`adt.separation`;
    separator chosen by :func:`find_separator`);
 2. the model's features (:func:`adt.features.spectrogram.model_features`: log mel or log filtered
    spectrogram, 100 fps) -> frame-level CRNN onset activation function -> madmom peak
@@ -31,7 +31,6 @@ output the loudest onset snapped to a tatum gives its velocity.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from pathlib import Path
@@ -247,43 +246,29 @@ def _load(uri: str, device: str):
 
 
 def find_separator(device: str = "cpu", timeout_s: float = 5.0):
-    """The Open-Unmix drums separator to use, or None.
+    """The drum separator to use, or None.
 
-    In this order: openunmix's pretrained ``umxl`` drums weights when already in the
-    torch.hub cache; the newest drums model trained by the ``drum_stems`` asset
-    (``<data>/separation_model/<key>/drums.pt`` with its ``manifest.json``); the
-    pretrained weights downloaded (at most ``timeout_s`` seconds to fail offline).
+    In this order: the graph's chosen separator (the newest separation study's best validation drums
+    SDR, :func:`adt.separation.separator.find_chosen`); openunmix's pretrained ``umxl`` drums weights
+    (from the torch.hub cache, else downloaded: at most ``timeout_s`` seconds to fail offline).
 
     Returns:
-        ``(separator, description)``, or ``(None, reason)`` when none can be loaded.
+        ``(separator, description)`` (an :class:`adt.separation.separator.Separator`), or
+        ``(None, reason)`` when none can be loaded.
     """
-    import torch
-
-    from adt.separation import umx as separation
     from adt.config import data_dir
+    from adt.separation import separator as separators
+    from adt.separation import umx
 
-    hub_file = Path(torch.hub.get_dir(), "checkpoints", separation._PRETRAINED_DRUMS_FILES["umxl"])
-    if hub_file.is_file():
-        sep = separation.load_pretrained("umxl", device=device, timeout_s=timeout_s)
-        if sep is not None:
-            return sep, "Open-Unmix umxl (pretrained)"
-    manifests = sorted((data_dir() / "separation_model").glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
-    for manifest in reversed(manifests):
-        model_path = manifest.parent / "drums.pt"
-        if not model_path.is_file():
-            continue
-        try:
-            sep = separation.load_separator(model_path, device=device)
-        except (OSError, ValueError) as exc:
-            logger.warning("skipping separation model %s: %s", model_path, exc)
-            continue
-        sdr = json.loads(manifest.read_text()).get("val_sdr_db")
-        return sep, f"Open-Unmix drums trained here ({model_path}" + (f", val SDR {sdr:.1f} dB)" if sdr else ")")
-    sep = separation.load_pretrained("umxl", device=device, timeout_s=timeout_s)
+    sep, what = separators.find_chosen(data_dir(), device=device)
     if sep is not None:
-        return sep, "Open-Unmix umxl (pretrained, downloaded)"
-    return None, (f"no pretrained Open-Unmix weights (offline?) and no drums model trained under "
-                  f"{data_dir() / 'separation_model'}")
+        return sep, what
+    pretrained = umx.load_pretrained("umxl", device=device, timeout_s=timeout_s)
+    if pretrained is not None:
+        return separators.Separator("umxl", "open_unmix", ("drums",),
+                                    lambda a: {"drums": umx.separate_audio(pretrained, a, separators.SAMPLE_RATE)},
+                                    "Open-Unmix umxl (pretrained)"), "Open-Unmix umxl (pretrained)"
+    return None, f"{what}; no pretrained Open-Unmix weights (offline?)"
 
 
 def tatum_grid(audio: np.ndarray, sample_rate: int, duration_s: float, subdivisions: int = TATUMS_PER_BEAT):
@@ -340,7 +325,7 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
         model: a loaded transcriber; default: :func:`load_registered_model`.
         threshold: peak-picking threshold with the tatum paper's windows; None: the peak
             picking the model was selected with (:func:`adt.frame.recipe.model_peak_picking`).
-        separator: an Open-Unmix drums separator (:func:`find_separator`) run on the
+        separator: a drum separator (:func:`find_separator`, :class:`adt.separation.separator.Separator`) run on the
             mixture first; None transcribes the audio as it is.
         tatum: write tatum-quantized onset times (see :func:`quantize`) to the MIDI.
         musicxml_path: also write the tatum-quantized score as MusicXML (4/4, 16ths,
@@ -377,9 +362,9 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
         model, _ = load_registered_model(device=device)
     drums, drums_sr = mix, sr
     if separator is not None:
-        from adt.separation.umx import separate_audio
+        from adt.separation.separator import SAMPLE_RATE
 
-        drums, drums_sr = separate_audio(separator, audio, sr).mean(axis=0), int(round(float(separator.sample_rate)))
+        drums, drums_sr = separator.drums(audio, sr).mean(axis=0), SAMPLE_RATE
         steps.update()
     features = torch.from_numpy(model_features(model, drums, drums_sr)).to(device)
     act = model.activations(features).cpu().numpy()

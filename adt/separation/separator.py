@@ -1,0 +1,150 @@
+"""A separator of any kind behind one interface: the study's shared-encoder models
+(:mod:`adt.separation.unet`, one network or one per source) or an Open-Unmix drums model
+(:mod:`adt.separation.umx`), and the graph's chosen one (:func:`find_chosen`).
+
+A model spec (the ``chosen`` entry of a separation-study manifest, :mod:`adt.separation.stems`) is
+``{"name", "procedure", "model_paths": {name: .pt path}}``; ``procedure`` ``open_unmix`` with no path
+means the pretrained ``umxl``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from adt.audio import resample
+
+SAMPLE_RATE = 44100
+
+
+@dataclasses.dataclass
+class Separator:
+    """``separate(audio, sample_rate)`` -> ``{source: float32 (2, n)}`` at :data:`SAMPLE_RATE` (n: the
+    input's length at that rate). ``sources``: what it gives (Open-Unmix: drums only)."""
+
+    name: str
+    procedure: str
+    sources: tuple
+    _run: object
+    description: str = ""
+
+    def separate(self, audio: np.ndarray, sample_rate: int, sources=None) -> dict[str, np.ndarray]:
+        """Estimates of ``sources`` (default all) from a mixture ``(channels, samples)`` or ``(samples,)``
+        at ``sample_rate`` Hz (mono is doubled, channels past two dropped, resampled to 44100 Hz).
+
+        Raises:
+            ValueError: a source this separator does not give, or audio with NaN/inf samples.
+        """
+        sources = self.sources if sources is None else tuple(sources)
+        unknown = [s for s in sources if s not in self.sources]
+        if unknown:
+            raise ValueError(f"separator {self.name} gives {', '.join(self.sources)}; not {', '.join(unknown)}")
+        audio = np.asarray(audio, dtype=np.float32)
+        if not np.isfinite(audio).all():
+            raise ValueError("audio has NaN or infinite samples")
+        audio = audio.reshape(-1, audio.shape[-1])
+        audio = np.repeat(audio, 2, axis=0) if audio.shape[0] == 1 else audio[:2]
+        if sample_rate != SAMPLE_RATE:
+            audio = resample(audio, sample_rate, SAMPLE_RATE)
+        estimates = self._run(np.ascontiguousarray(audio))
+        return {s: np.ascontiguousarray(estimates[s], dtype=np.float32) for s in sources}
+
+    def drums(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """The drum estimate ``(2, n)`` at 44100 Hz."""
+        return self.separate(audio, sample_rate, ("drums",))["drums"]
+
+
+def load(spec: dict, device: str = "cpu") -> Separator:
+    """The separator a model spec names (module docstring).
+
+    Raises:
+        FileNotFoundError: a model file is missing (named), or the pretrained ``umxl`` cannot be had.
+        ValueError: a file is not a separation model (named).
+    """
+    from adt.separation import procedures, umx
+
+    name, procedure, paths = spec["name"], spec["procedure"], dict(spec.get("model_paths") or {})
+    if procedure == "open_unmix":
+        model = umx.load_separator(Path(paths["drums"]) if paths else None, device=device)
+        return Separator(name, procedure, ("drums",), lambda a: {"drums": umx.separate_audio(model, a, SAMPLE_RATE)},
+                         f"Open-Unmix drums ({name})")
+    for path in paths.values():
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such separation model file")
+    models = procedures.load(paths)
+    sources = tuple(s for m in models.values() for s in m.config.sources)
+    return Separator(name, procedure, sources, lambda a: procedures.separate_with(models, a),
+                     f"shared-encoder separator ({name}, {procedure})")
+
+
+def study_manifests(data_root: Path) -> list[Path]:
+    """Complete separation-study manifests under ``data_root``, newest first."""
+    found = (data_root / "separation_study").glob("*/manifest.json")
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def find_chosen(data_root: Path, device: str = "cpu") -> tuple[Separator | None, str]:
+    """The graph's chosen separator: the newest separation study's ``chosen`` model that loads.
+
+    Returns:
+        ``(separator, description)`` or ``(None, reason)``.
+    """
+    reasons = []
+    for manifest in study_manifests(data_root):
+        spec = json.loads(manifest.read_text()).get("chosen")
+        if not spec:
+            continue
+        try:
+            sep = load(spec, device=device)
+        except (OSError, ValueError) as exc:
+            reasons.append(f"{manifest.parent.name}: {exc}")
+            continue
+        sdr = spec.get("sdr.drums.val")
+        sep.description += f", validation drums SDR {sdr:.1f} dB" if sdr is not None else ""
+        return sep, sep.description
+    return None, "; ".join(reasons) or f"no separation study under {data_root / 'separation_study'} (run `make demo`)"
+
+
+def from_argument(value: str, device: str = "cpu") -> Separator:
+    """The separator ``adt separate --model`` names: a separation study's folder or ``manifest.json`` (its
+    chosen model), a model file of the study (a shared-encoder ``.pt`` or an Open-Unmix drums ``.pt``),
+    or ``umxl`` / ``umxhq`` (openunmix's pretrained drums).
+
+    Raises:
+        FileNotFoundError: no such file, or the pretrained weights cannot be had.
+        ValueError: the file is not a separation model or study manifest (named).
+    """
+    import torch
+
+    from adt.separation import umx, unet
+
+    if value in ("umxl", "umxhq"):
+        model = umx.load_pretrained(value, device=device)
+        if model is None:
+            raise FileNotFoundError(f"pretrained Open-Unmix {value} unavailable (offline?)")
+        return Separator(value, "open_unmix", ("drums",),
+                         lambda a: {"drums": umx.separate_audio(model, a, SAMPLE_RATE)},
+                         f"Open-Unmix {value} (pretrained)")
+    path = Path(value).expanduser()
+    if path.is_dir():
+        path = path / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{value}: no such separation model, study folder or manifest")
+    if path.suffix == ".json":
+        try:
+            spec = json.loads(path.read_text())["chosen"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not a separation study manifest ({exc})") from exc
+        return load(spec, device=device)
+    try:
+        fmt = torch.load(path, map_location="cpu", weights_only=True).get("format")
+    except Exception as exc:
+        raise ValueError(f"{path}: not a separation model ({exc})") from exc
+    if fmt == umx.MODEL_FORMAT:
+        return load({"name": path.stem, "procedure": "open_unmix", "model_paths": {"drums": str(path)}}, device)
+    if fmt == unet.MODEL_FORMAT:
+        return load({"name": path.stem, "procedure": "shared", "model_paths": {"shared": str(path)}}, device)
+    raise ValueError(f"{path}: not a separation model (format {fmt!r})")

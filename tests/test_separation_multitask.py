@@ -1,0 +1,227 @@
+"""Shared-encoder separation (interleaved multitask paper): model, Algorithms 1 and 2, BSSEval v4, stems.
+
+Real audio: a real MDB Drums drum recording (the drums) under a band rendered on its annotated beats
+(:func:`adt.data.accompaniment.band_parts`), the band split at 250 Hz into ``bass`` and ``other``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from scipy.signal import butter, sosfiltfilt
+
+from adt.audio import read_audio, write_audio
+from adt.separation import bsseval, procedures
+from adt.separation.unet import SharedEncoderSeparator, UNetConfig, count_parameters, decoder_widths, encoder_widths
+
+torch.set_num_threads(2)
+SR = 44100
+TINY = UNetConfig(width=4, freq_pool=2, patch_frames=33)
+
+
+def _beats(annotation, seconds: float) -> list[float]:
+    onsets = sorted(float(line.split()[0]) for line in annotation.read_text().splitlines() if line.strip())
+    start, beat = onsets[0], 60.0 / 120.0
+    return list(np.arange(start, seconds, beat))
+
+
+@pytest.fixture(scope="module")
+def stem_tracks(mdb_track, tmp_path_factory) -> list[dict]:
+    """Three 6-s tracks of the real MDB drum recording (different excerpts) with a rendered band:
+    ``mix``, ``drums``, ``bass``, ``other`` wav paths (drums + bass + other = mix)."""
+    from adt.data.accompaniment import band_parts
+
+    root = tmp_path_factory.mktemp("stems")
+    audio, sr = read_audio(mdb_track["wav"])
+    out = []
+    for k in range(3):
+        excerpt = audio[..., k * 6 * sr: (k + 1) * 6 * sr]
+        drums, band = band_parts(excerpt, sr, _beats(mdb_track["annotation"], 6.0), [], seed=k)
+        sos = butter(4, 250, "low", fs=sr, output="sos")
+        bass = sosfiltfilt(sos, band, axis=-1).astype(np.float32)
+        parts = {"drums": drums, "bass": bass, "other": band - bass}
+        parts["mix"] = parts["drums"] + parts["bass"] + parts["other"]
+        out.append({s: str(write_audio(root / f"{k}" / f"{s}.wav", a, sr)) for s, a in parts.items()})
+    return out
+
+
+# --------------------------------------------------------------------------------------------- model
+
+
+def test_architecture_follows_table_1():
+    """Five downsamplings 16 -> 256 maps; encoder+ widens the first three layers; decoders unchanged."""
+    assert encoder_widths(UNetConfig()) == [16, 32, 32, 64, 64, 128, 128, 256, 256, 256, 256]
+    assert encoder_widths(UNetConfig(encoder_plus=True))[:4] == [32, 32, 32, 64]
+    base, plus = SharedEncoderSeparator(UNetConfig()), SharedEncoderSeparator(UNetConfig(encoder_plus=True))
+    # decoders compute the same maps (only their last layer reads encoder+'s wider skip)
+    assert [st[0].out_channels for st in plus.decoders["drums"].stages] == decoder_widths(UNetConfig())
+    assert count_parameters(plus.decoders) - count_parameters(base.decoders) == 3 * 16 * 8 * 3 * 2
+    assert count_parameters(plus.encoder) > count_parameters(base.encoder)
+    one = SharedEncoderSeparator(UNetConfig(sources=("drums",)))
+    assert count_parameters(base) < 3 * count_parameters(one)  # shared encoder: fewer than 3 networks
+    with pytest.raises(ValueError, match="patch_frames"):
+        UNetConfig(patch_frames=64)
+
+
+def test_masks_in_unit_range_and_estimates_sum_to_the_mixture(stem_tracks):
+    model = SharedEncoderSeparator(TINY)
+    mix, _ = read_audio(stem_tracks[0]["mix"])
+    x = torch.from_numpy(mix)
+    spec = model.stft(x[None])
+    masks = model.masks(spec)
+    assert set(masks) == {"drums", "bass", "other"}
+    for m in masks.values():
+        assert m.shape == spec.shape and float(m.min()) >= 0.0 and float(m.max()) <= 1.0
+    estimates = model.separate(x)
+    assert all(e.shape == x.shape for e in estimates.values())
+    residual = (sum(estimates.values()) - x).abs().max()
+    assert float(residual) < 1e-4 * float(x.abs().max())
+
+
+def test_payload_round_trip_gives_the_same_separation(stem_tracks, tmp_path):
+    from adt.separation import separator
+
+    model = SharedEncoderSeparator(TINY)
+    path = tmp_path / "m.pt"
+    torch.save(model.payload(), path)
+    loaded = separator.from_argument(str(path))
+    mix, sr = read_audio(stem_tracks[0]["mix"])
+    a = loaded.separate(mix, sr)["drums"]
+    b = model.eval().separate(torch.from_numpy(mix))["drums"].numpy()
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    (tmp_path / "bad.pt").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="bad.pt"):
+        separator.from_argument(str(tmp_path / "bad.pt"))
+
+
+# ----------------------------------------------------------------------------------------- schedules
+
+
+def test_algorithm_1_order_every_task_once_per_round_equal_subsets():
+    rng = np.random.default_rng(0)
+    sizes = {"drums": 10, "bass": 7, "other": 23}
+    epoch = procedures.interleaved_schedule(sizes, batch_size=3, rng=rng)
+    assert len(epoch) == 7 // 3  # batches of the smallest database
+    orders = set()
+    for rnd in epoch:
+        assert sorted(t for t, _ in rnd) == sorted(sizes)  # each task once per round
+        assert all(len(idx) == 3 for _, idx in rnd)
+        orders.add(tuple(t for t, _ in rnd))
+    for task, n in sizes.items():  # a subset without repeats, in range, as long as the others'
+        used = np.concatenate([idx for rnd in epoch for t, idx in rnd if t == task])
+        assert len(used) == len(set(used)) == 6 and used.max() < n
+    other = procedures.interleaved_schedule(sizes, batch_size=3, rng=rng)
+    first = lambda ep: sorted(np.concatenate([i for r in ep for t, i in r if t == "other"]))  # noqa: E731
+    assert first(epoch) != first(other)  # random subsets vary across epochs
+    many = [tuple(t for t, _ in r) for _ in range(20) for r in procedures.interleaved_schedule(sizes, 3, rng)]
+    assert len(set(many) | orders) > 1  # the task order is drawn per round
+    with pytest.raises(ValueError, match="batch size"):
+        procedures.interleaved_schedule({"a": 2, "b": 9}, batch_size=3, rng=rng)
+
+
+def _count_steps(model):
+    """Count optimizer steps touching the encoder and each decoder; snapshot the encoder per decoder step."""
+    enc_params = {id(p) for p in model.encoder.parameters()}
+    record = {"encoder": 0, "decoders": [], "encoder_at_decoder_step": []}
+
+    def hook(optimizer, args, kwargs):
+        ids = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        if ids & enc_params:
+            record["encoder"] += 1
+        else:
+            record["decoders"].append(next(s for s, d in model.decoders.items()
+                                           if ids == {id(p) for p in d.parameters()}))
+            record["encoder_at_decoder_step"].append(model.encoder.layers[0][0].weight.detach().clone())
+
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    return record, register_optimizer_step_post_hook(hook)
+
+
+@pytest.mark.parametrize("procedure", ["interleaved", "interleaved_acc"])
+def test_algorithm_2_accumulates_encoder_gradients_over_a_round(stem_tracks, procedure):
+    independent, _ = procedures.stem_databases(stem_tracks)
+    model = SharedEncoderSeparator(TINY)
+    settings = procedures.TrainSettings(rounds=2, batch_size=1, val_every=2, val_excerpts=1)
+    record, handle = _count_steps(model)
+    try:
+        procedures.train_shared(model, independent, independent, procedure, settings, log=lambda m: None)
+    finally:
+        handle.remove()
+    assert sorted(record["decoders"]) == sorted(["drums", "bass", "other"] * 2)
+    snaps = record["encoder_at_decoder_step"]
+    if procedure == "interleaved_acc":
+        assert record["encoder"] == 2  # one encoder step per round
+        for r in range(2):  # the encoder does not move between the decoder steps of a round
+            assert torch.equal(snaps[3 * r], snaps[3 * r + 1]) and torch.equal(snaps[3 * r], snaps[3 * r + 2])
+        assert not torch.equal(snaps[0], snaps[3])
+    else:
+        assert record["encoder"] == 6  # Algorithm 1: after every mini-batch
+        assert not torch.equal(snaps[0], snaps[1])
+
+
+def test_a_source_added_later_keeps_encoder_and_other_decoders(stem_tracks):
+    independent, _ = procedures.stem_databases(stem_tracks)
+    base = SharedEncoderSeparator(dataclasses.replace(TINY, sources=("drums", "bass")))
+    settings = procedures.TrainSettings(rounds=2, batch_size=1, val_every=1, val_excerpts=1)
+    extended = procedures.add_source(base, "other", independent["other"], independent["other"], settings,
+                                     log=lambda m: None)
+    assert extended.config.sources == ("drums", "bass", "other")
+    before, after = base.state_dict(), extended.state_dict()
+    for k, v in before.items():  # encoder (weights and batch-norm statistics) and old decoders unchanged
+        assert torch.equal(v, after[k]), k
+    assert any(k.startswith("decoders.other") for k in after)
+
+
+def test_every_procedure_trains_and_separates(stem_tracks):
+    independent, simultaneous = procedures.stem_databases(stem_tracks)
+    settings = procedures.TrainSettings(rounds=2, batch_size=1, val_every=1, val_excerpts=1)
+    mix, _ = read_audio(stem_tracks[1]["mix"])
+    for procedure in procedures.PROCEDURES:
+        trained = procedures.train_procedure(procedure, TINY, independent, simultaneous, independent, settings,
+                                             log=lambda m: None)
+        assert len(trained.models) == (3 if procedure == "independent" else 1)
+        assert [h["round"] for h in trained.history][-1] == 2
+        est = procedures.separate_with(trained.models, mix)
+        assert set(est) == {"drums", "bass", "other"}
+        np.testing.assert_allclose(sum(est.values()), mix, atol=1e-4)
+        assert float(trained.models[next(iter(trained.models))].input_scale.min()) > 0
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+
+def test_bss_eval_identity_and_the_mixture_as_estimate(stem_tracks):
+    refs = {"drums": read_audio(stem_tracks[0]["drums"])[0]}
+    band = read_audio(stem_tracks[0]["bass"])[0] + read_audio(stem_tracks[0]["other"])[0]
+    refs["band"] = band * np.sqrt(np.mean(refs["drums"] ** 2) / np.mean(band ** 2))  # 0 dB
+    perfect = bsseval.evaluate(refs, refs)
+    assert perfect["drums"]["sdr"] > 60 and perfect["drums"]["windows"] == 6
+    mix = refs["drums"] + refs["band"]
+    floor = bsseval.evaluate(refs, {"drums": mix, "band": mix})
+    assert -3.0 < floor["drums"]["sdr"] < 3.0 and -3.0 < floor["drums"]["sir"] < 3.0  # equal power: about 0 dB
+    half = bsseval.evaluate(refs, {"drums": refs["drums"] + 0.1 * refs["band"], "band": refs["band"]})
+    assert 15.0 < half["drums"]["sir"] < 25.0  # 20 dB less interference
+    assert bsseval.summarize([perfect, floor])["drums"]["tracks"] == 2
+    with pytest.raises(ValueError, match="silent"):
+        bsseval.evaluate({"drums": np.zeros_like(mix), "band": mix}, {"drums": mix, "band": mix})
+
+
+def test_truncated_or_silent_stem_is_a_clear_error(stem_tracks, tmp_path):
+    good = stem_tracks[0]
+    silent = write_audio(tmp_path / "silent.wav", np.zeros((2, 4 * SR), dtype=np.float32), SR)
+    short = write_audio(tmp_path / "short.wav", np.ones((2, 100), dtype=np.float32) * 0.1, SR)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(open(good["drums"], "rb").read()[:30])
+    need = TINY.patch_samples
+    for path, what in ((silent, "silent"), (short, "shorter than a training patch"), (broken, "cannot read")):
+        item = procedures.Item(good["mix"], {"drums": str(path)})
+        with pytest.raises(procedures.StemError, match=what) as err:
+            procedures.check_item(item, SR, need)
+        assert str(path) in str(err.value)
+    assert procedures.check_item(procedures.Item(good["mix"], {"drums": good["drums"]}), SR, need) == sf.info(
+        good["mix"]).frames
