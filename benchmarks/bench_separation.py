@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--tables", type=Path)
     parser.add_argument("--baseline", action="append", default=[], help="NAME=PATH of an Open-Unmix drums model")
     parser.add_argument("--transcribe", action="store_true", help="downstream transcription F per separator")
+    parser.add_argument("--footprint", action="store_true",
+                        help="each separator alone in a fresh process on 60 s of MDB + band: time and peak memory")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -79,8 +81,53 @@ def main() -> None:
         print("| drums from | F | P | R |\n|---|---|---|---|")
         for name, r in out["transcription"].items():
             print(f"| {name} | {r['f']:.3f} | {r['p']:.3f} | {r['r']:.3f} |")
+    if args.footprint:
+        out["footprint"] = footprints(out["results"], folder, args.threads)
+        print("\n## 60 s of MDB + band, each separator in a fresh process\n| model | s per min | peak MB added | "
+              "resident before MB | process peak MB |\n|---|---|---|---|---|")
+        for name, r in out["footprint"].items():
+            print(f"| {name} | {r['s_per_min']:.2f} | {r['peak_mb']:.0f} | {r['before_mb']:.0f} | "
+                  f"{r['process_peak_mb']:.0f} |")
     if args.json:
         write_json(args.json, {k: v for k, v in out.items()})
+
+
+FOOTPRINT = """
+import json, resource, sys, time
+import numpy as np, torch
+torch.set_num_threads(int(sys.argv[3]))
+from adt.audio import read_audio
+from adt.separation import separator
+spec = json.loads(sys.argv[1])
+sep = separator.load(spec)
+audio = np.concatenate([read_audio(p)[0] for p in json.loads(sys.argv[2])], axis=1)[:, :60 * 44100]
+from adt.separation.study import PeakMemory
+sep.separate(audio[:, :44100], 44100)  # warm-up
+with PeakMemory() as mem:
+    t0 = time.perf_counter()
+    sep.separate(audio, 44100)
+    seconds = time.perf_counter() - t0
+print(json.dumps({"s_per_min": seconds * 60 * 44100 / audio.shape[1], "before_mb": mem.base / 2 ** 20,
+                  "peak_mb": mem.mb, "process_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def footprints(results: dict, folder: Path, threads: int) -> dict:
+    """Per separator, in a fresh process: seconds per minute of audio and the peak resident memory (MB) the
+    separation of 60 s of the study's MDB + band mixes adds (``peak_mb``; ``before_mb``: resident after
+    loading and a 1-s warm-up; ``process_peak_mb``: the process's peak) on ``threads`` threads."""
+    import subprocess
+
+    mixes = [str(p) for p in sorted((folder / "mdb").glob("*/mix.wav"))[:3]]
+    out = {}
+    for name, r in results.items():
+        if not r.get("model_paths"):
+            continue
+        spec = json.dumps({"name": name, **{k: r[k] for k in ("procedure", "model_paths")}})
+        done = subprocess.run([sys.executable, "-c", FOOTPRINT, spec, json.dumps(mixes), str(threads)],
+                              capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+        out[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
 
 
 def downstream(results: dict, tracks, onsets, settings, folder: Path) -> dict:

@@ -4,7 +4,7 @@
 
 A model spec (the ``chosen`` entry of a separation-study manifest, :mod:`adt.separation.stems`) is
 ``{"name", "procedure", "model_paths": {name: .pt path}}``; ``procedure`` ``open_unmix`` with no path
-means the pretrained ``umxl``.
+means openunmix's pretrained model ``name`` (``umxl``, ``umxhq``).
 """
 
 from __future__ import annotations
@@ -68,7 +68,10 @@ def load(spec: dict, device: str = "cpu") -> Separator:
 
     name, procedure, paths = spec["name"], spec["procedure"], dict(spec.get("model_paths") or {})
     if procedure == "open_unmix":
-        model = umx.load_separator(Path(paths["drums"]) if paths else None, device=device)
+        if paths:
+            model = umx.load_separator(Path(paths["drums"]), device=device)
+        elif (model := umx.load_pretrained(name, device=device)) is None:
+            raise FileNotFoundError(f"pretrained Open-Unmix {name} unavailable (offline?)")
         return Separator(name, procedure, ("drums",), lambda a: {"drums": umx.separate_audio(model, a, SAMPLE_RATE)},
                          f"Open-Unmix drums ({name})")
     for path in paths.values():

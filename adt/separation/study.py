@@ -3,8 +3,8 @@ Open-Unmix baselines beside them, and the separator the graph uses (the best val
 
 Models (:data:`MODELS`): the four procedures of :mod:`adt.separation.procedures` with the paper's
 encoder, ``interleaved`` with encoder+, an Open-Unmix drums model trained on the same renders
-(:mod:`adt.separation.umx`), the pretrained ``umxl`` when it loads, and the mixture itself as every
-estimate (the floor). Plus the transferable encoder (paper Sec. 4.4): a model trained interleaved on
+(:mod:`adt.separation.umx`), the pretrained ``umxl`` and ``umxhq`` when they load, and the mixture
+itself as every estimate (the floor). Plus the transferable encoder (paper Sec. 4.4): a model trained interleaved on
 drums and bass, then given an ``other`` decoder on its frozen encoder (:func:`procedures.add_source`).
 
 Evaluation (:mod:`adt.separation.bsseval`, BSSEval v4, 1-s windows, median over windows then over
@@ -50,7 +50,7 @@ SHARED_MODELS = {
     "interleaved_acc": ("interleaved_acc", "encoder"),
     "interleaved_encoder+": ("interleaved", "encoder+"),
 }
-MODELS = (*SHARED_MODELS, "open_unmix", "umxl", "mixture")
+MODELS = (*SHARED_MODELS, "open_unmix", "umxl", "umxhq", "mixture")
 TRANSFER = "interleaved_other_later"
 
 
@@ -161,9 +161,21 @@ def mdb_set(tracks: pd.DataFrame, beats: pd.DataFrame, folder: Path, seconds: fl
 
 
 class PeakMemory:
-    """Peak resident memory (MB) above the start while the block runs (``/proc/self/statm``, 5 ms polls)."""
+    """Peak resident memory (MB) above the start while the block runs (``/proc/self/statm``, 5 ms polls).
+
+    Memory freed before the block is first handed back to the system (``gc.collect``, glibc's
+    ``malloc_trim``), so that a block reusing freed memory still counts it.
+    """
 
     def __enter__(self):
+        import ctypes
+        import gc
+
+        gc.collect()
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
         self.base = self.peak = self._rss()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
@@ -325,10 +337,10 @@ def _train_and_evaluate(name, settings: StudySettings, independent, simultaneous
         separate = drums_only(lambda mix: umx.separate_audio(separator, mix, 44100))
         paths = {"drums": str(model_path)}
         extra = {"procedure": "open_unmix", "params": sum(p.numel() for p in separator.parameters())}
-    elif name == "umxl":
-        separator = umx.load_pretrained("umxl")
+    elif name in ("umxl", "umxhq"):
+        separator = umx.load_pretrained(name)
         if separator is None:
-            log("separation study: pretrained umxl unavailable (offline?): left out")
+            log(f"separation study: pretrained {name} unavailable (offline?): left out")
             return None
         separate = drums_only(lambda mix: umx.separate_audio(separator, mix, 44100))
         paths, extra = {}, {"procedure": "open_unmix", "params": sum(p.numel() for p in separator.parameters())}
