@@ -1,4 +1,4 @@
-"""Open-Unmix drum separation: the front end that turns a mixture into a drum stem.
+"""Open-Unmix drum separation: a baseline of the separation study (:mod:`adt.separation.study`).
 
 Model and inference come from the ``openunmix`` package (Stöter, Uhlich, Liutkus &
 Mitsufuji, "Open-Unmix - A Reference Implementation for Music Source Separation",
