@@ -89,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     matrix, transcriber = out["zero_shot_matrix"], out["transcriber"]
+    separation = out.get("drum_stems", {}).get("study")
+    if separation:
+        print("\n== Separation (interleaved multitask paper, Tables 2 and 3; BSSEval v4 in dB, test renders) ==\n")
+        print(separation["tables"]["table2"] + "\n\n" + separation["tables"]["table3"])
+        print(f"\nchosen separator: {separation['best']} (best validation drums SDR)")
     print("\n== Zero-shot matrix ==\n")
     print("5-class micro F-measure (50 ms)\n" + matrix["markdown"]["f_5class"])
     print("\n3-class (BD, SD, HH) micro F-measure (50 ms)\n" + matrix["markdown"]["f_3class"])
