@@ -60,10 +60,7 @@ def main() -> None:
         name, path = spec.split("=", 1)
         result_path = folder / f"baseline-{name}.json"
         if not result_path.is_file():
-            sets = {"test": study.render_set(study.spread(study.rendered_tracks(tracks, "test"), settings.eval_tracks),
-                                             settings.eval_s),
-                    "mdb": study.mdb_set(tracks, beats, folder / "mdb", settings.eval_s,
-                                                 settings.mdb_tracks)}
+            sets = study.evaluation_sets(tracks, beats, settings, folder, names=("test", "mdb"))
             separator = umx.load_separator(Path(path))
             metrics = study.evaluate_separator(
                 study.drums_only(lambda mix: umx.separate_audio(separator, mix, 44100)), sets)

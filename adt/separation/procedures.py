@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -134,28 +135,41 @@ def _read_excerpt(path: str, start: int, frames: int) -> np.ndarray:
 
 
 def check_item(item: Item, sample_rate: int, min_samples: int) -> int:
-    """Frames shared by an item's files (the shortest).
+    """Frames shared by an item's files (the shortest). Each file is checked once per content
+    (:func:`adt.cache.file_key`): every procedure of a study reuses the checks.
 
     Raises:
         StemError: a file is missing or unreadable, at another sample rate, shorter than
             ``min_samples``, or a target is silent throughout.
     """
-    lengths = []
-    for path in [item.mix, *item.targets.values()]:
-        try:
-            info = sf.info(path)
-        except Exception as exc:
-            raise StemError(f"{path}: cannot read ({exc})") from exc
-        if info.samplerate != sample_rate:
-            raise StemError(f"{path}: sample rate {info.samplerate} Hz, expected {sample_rate}")
-        if info.frames < min_samples:
-            raise StemError(f"{path}: {info.frames} samples, shorter than a training patch ({min_samples}): truncated?")
-        lengths.append(info.frames)
-    for source, path in item.targets.items():
-        audio, _ = sf.read(path, dtype="float32")
-        if not np.any(audio):
-            raise StemError(f"{path}: the {source} stem is silent throughout")
-    return min(lengths)
+    targets = {path: source for source, path in item.targets.items()}
+    return min(_checked_frames(str(path), _identity(path), sample_rate, min_samples, targets.get(path))
+               for path in [item.mix, *targets])
+
+
+def _identity(path) -> str:
+    from adt.cache import file_key
+
+    try:
+        return file_key(path)
+    except OSError as exc:
+        raise StemError(f"{path}: cannot read ({exc})") from exc
+
+
+@functools.lru_cache(maxsize=None)
+def _checked_frames(path: str, identity: str, sample_rate: int, min_samples: int, source: str | None) -> int:
+    """Frames of one file (``identity`` keys the cache to its content); ``source``: a target to check for silence."""
+    try:
+        info = sf.info(path)
+    except Exception as exc:
+        raise StemError(f"{path}: cannot read ({exc})") from exc
+    if info.samplerate != sample_rate:
+        raise StemError(f"{path}: sample rate {info.samplerate} Hz, expected {sample_rate}")
+    if info.frames < min_samples:
+        raise StemError(f"{path}: {info.frames} samples, shorter than a training patch ({min_samples}): truncated?")
+    if source is not None and not np.any(sf.read(path, dtype="float32")[0]):
+        raise StemError(f"{path}: the {source} stem is silent throughout")
+    return info.frames
 
 
 class Excerpts:

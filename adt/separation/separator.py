@@ -57,6 +57,18 @@ class Separator:
         return self.separate(audio, sample_rate, ("drums",))["drums"]
 
 
+def pretrained(name: str = "umxl", device: str = "cpu", timeout_s: float = 10.0) -> Separator | None:
+    """openunmix's pretrained drums model ``name`` (``umxl``, ``umxhq``) as a :class:`Separator`, or None
+    when its weights cannot be had (:func:`adt.separation.umx.load_pretrained`, at most ``timeout_s`` s)."""
+    from adt.separation import umx
+
+    model = umx.load_pretrained(name, device=device, timeout_s=timeout_s)
+    if model is None:
+        return None
+    return Separator(name, "open_unmix", ("drums",), lambda a: {"drums": umx.separate_audio(model, a, SAMPLE_RATE)},
+                     f"Open-Unmix {name} (pretrained)")
+
+
 def load(spec: dict, device: str = "cpu") -> Separator:
     """The separator a model spec names (module docstring).
 
@@ -67,11 +79,13 @@ def load(spec: dict, device: str = "cpu") -> Separator:
     from adt.separation import procedures, umx
 
     name, procedure, paths = spec["name"], spec["procedure"], dict(spec.get("model_paths") or {})
-    if procedure == "open_unmix":
-        if paths:
-            model = umx.load_separator(Path(paths["drums"]), device=device)
-        elif (model := umx.load_pretrained(name, device=device)) is None:
+    if procedure == "open_unmix" and not paths:
+        sep = pretrained(name, device=device)
+        if sep is None:
             raise FileNotFoundError(f"pretrained Open-Unmix {name} unavailable (offline?)")
+        return sep
+    if procedure == "open_unmix":
+        model = umx.load_separator(Path(paths["drums"]), device=device)
         return Separator(name, procedure, ("drums",), lambda a: {"drums": umx.separate_audio(model, a, SAMPLE_RATE)},
                          f"Open-Unmix drums ({name})")
     for path in paths.values():
@@ -125,12 +139,7 @@ def from_argument(value: str, device: str = "cpu") -> Separator:
     from adt.separation import umx, unet
 
     if value in ("umxl", "umxhq"):
-        model = umx.load_pretrained(value, device=device)
-        if model is None:
-            raise FileNotFoundError(f"pretrained Open-Unmix {value} unavailable (offline?)")
-        return Separator(value, "open_unmix", ("drums",),
-                         lambda a: {"drums": umx.separate_audio(model, a, SAMPLE_RATE)},
-                         f"Open-Unmix {value} (pretrained)")
+        return load({"name": value, "procedure": "open_unmix"}, device=device)
     path = Path(value).expanduser()
     if path.is_dir():
         path = path / "manifest.json"

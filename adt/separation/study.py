@@ -157,6 +157,18 @@ def mdb_set(tracks: pd.DataFrame, beats: pd.DataFrame, folder: Path, seconds: fl
     return out
 
 
+def evaluation_sets(tracks: pd.DataFrame, beats: pd.DataFrame, settings: "StudySettings", folder: Path,
+                    names=("val", "test", "mdb")) -> dict[str, list[dict]]:
+    """The study's evaluation sets (module docstring) that have tracks: ``val`` and ``test`` renders
+    (:func:`render_set`), ``mdb`` (:func:`mdb_set`, cached under ``<folder>/mdb``)."""
+    build = {"val": lambda: render_set(spread(rendered_tracks(tracks, "validation"), settings.val_tracks),
+                                       settings.eval_s),
+             "test": lambda: render_set(spread(rendered_tracks(tracks, "test"), settings.eval_tracks), settings.eval_s),
+             "mdb": lambda: mdb_set(tracks, beats, Path(folder) / "mdb", settings.eval_s, settings.mdb_tracks)}
+    sets = {name: build[name]() for name in names}
+    return {k: v for k, v in sets.items() if v}
+
+
 # ------------------------------------------------------------------------------------- evaluation
 
 
@@ -266,13 +278,9 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
     train_items, val_items = rendered_tracks(tracks, "train"), rendered_tracks(tracks, "validation")
     if not train_items or not val_items:
         raise ValueError("separation study: no rendered train/validation tracks with drums, bass and other stems")
-    test_items = rendered_tracks(tracks, "test")
     independent, simultaneous = procedures.stem_databases(train_items, seed=settings.seed)
     val_dbs, _ = procedures.stem_databases(val_items, seed=settings.seed + 1)
-    sets = {"val": render_set(spread(val_items, settings.val_tracks), settings.eval_s),
-            "test": render_set(spread(test_items, settings.eval_tracks), settings.eval_s),
-            "mdb": mdb_set(tracks, beats, folder / "mdb", settings.eval_s, settings.mdb_tracks)}
-    sets = {k: v for k, v in sets.items() if v}
+    sets = evaluation_sets(tracks, beats, settings, folder)
     log(f"separation study: {len(train_items)} training tracks, evaluation "
         + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
 

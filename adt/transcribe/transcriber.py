@@ -258,17 +258,12 @@ def find_separator(device: str = "cpu", timeout_s: float = 5.0):
     """
     from adt.config import data_dir
     from adt.separation import separator as separators
-    from adt.separation import umx
 
     sep, what = separators.find_chosen(data_dir(), device=device)
-    if sep is not None:
-        return sep, what
-    pretrained = umx.load_pretrained("umxl", device=device, timeout_s=timeout_s)
-    if pretrained is not None:
-        return separators.Separator("umxl", "open_unmix", ("drums",),
-                                    lambda a: {"drums": umx.separate_audio(pretrained, a, separators.SAMPLE_RATE)},
-                                    "Open-Unmix umxl (pretrained)"), "Open-Unmix umxl (pretrained)"
-    return None, f"{what}; no pretrained Open-Unmix weights (offline?)"
+    if sep is None:
+        sep = separators.pretrained("umxl", device=device, timeout_s=timeout_s)
+        what = sep.description if sep is not None else f"{what}; no pretrained Open-Unmix weights (offline?)"
+    return sep, what
 
 
 def tatum_grid(audio: np.ndarray, sample_rate: int, duration_s: float, subdivisions: int = TATUMS_PER_BEAT):
