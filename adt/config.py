@@ -84,6 +84,16 @@ class Profile:
     # tatum study: Optuna trials tuning each tatum model's loss weights (gamma, alpha) on
     # validation (tatum paper Sec. IV-D); 0 = the paper's tuned values
     tatum_trials: int = 0
+    # trimming study (adt.trimming, lottery paper): lines "method/criterion/selection" with their seeds,
+    # the reference training (epochs x steps, rewound to half) and each round's retraining (the other half),
+    # rounds (None: until 95% of the weights are gone, 20% per round), validation and test tracks per dataset
+    trimming_lines: tuple = (("trim/magnitude/local", 1), ("finetune/magnitude/local", 1),
+                             ("mask/magnitude/local", 1), ("trim/activation/global", 1))
+    trimming_epochs: int = 2
+    trimming_steps: int = 12
+    trimming_rounds: int | None = 3
+    trimming_val_tracks: int | None = 8
+    trimming_test_tracks: int | None = 4
     # training-set combinations of the zero-shot matrix
     train_combinations: tuple = (("demo",), ("groove",), ("demo", "groove"))
     # what the transcriber hears of a mixture (TRANSCRIBER_INPUTS, adt.features.index.build_features):
@@ -135,6 +145,12 @@ PROFILES: dict[str, Profile] = {
         lm_folds=2,
         lm_epochs=1,
         lm_final_epochs=1,
+        trimming_lines=(("trim/magnitude/local", 1), ("mask/magnitude/local", 1)),
+        trimming_epochs=2,
+        trimming_steps=2,
+        trimming_rounds=2,
+        trimming_val_tracks=2,
+        trimming_test_tracks=1,
     ),
     # the demo and full corpora: recorded kits in kit-disjoint splits, augmented, with a FluidR3 band
     # sweeps of 2 whole trials (the pruner waits for 2 finished trials and half the epochs, adt.frame.study),
@@ -169,6 +185,15 @@ PROFILES: dict[str, Profile] = {
         sweep_trials=2,
         train_combinations=(("demo", "groove"),),
         transcriber_input="mix+drums",
+        # Figure 2 on 2 cores: the methods with 3 seeds, the criteria and global selection with one;
+        # a reference of 6 x 25 steps (rewound to epoch 3), rounds of 3 x 25 steps, 14 rounds
+        trimming_lines=(("trim/magnitude/local", 3), ("finetune/magnitude/local", 3), ("mask/magnitude/local", 3),
+                        ("trim/activation/local", 1), ("trim/batchnorm/local", 1), ("trim/magnitude/global", 1)),
+        trimming_epochs=6,
+        trimming_steps=25,
+        trimming_rounds=None,
+        trimming_val_tracks=8,
+        trimming_test_tracks=6,
     ),
     "full": Profile(
         name="full",

@@ -260,7 +260,9 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
                 config: TrainConfig = TrainConfig(), architecture: str = FRAME_CRNN, params: dict | None = None,
                 on_epoch: Callable[[int, dict], None] | None = None, stats: TrainingStats | None = None,
                 trial: Any = None, extra_metrics: Callable[[torch.nn.Module], dict] | None = None,
-                checkpoint: str | Path | None = None) -> tuple[torch.nn.Module, list[dict]]:
+                checkpoint: str | Path | None = None, init: torch.nn.Module | None = None,
+                after_step: Callable[[torch.nn.Module], None] | None = None,
+                keep_state_at: int | None = None) -> tuple[torch.nn.Module, list[dict]]:
     """Train one transcriber with the thesis recipe (module docstring); keep the best validation epoch.
 
     Args:
@@ -284,6 +286,11 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
             written for the same architecture, hyperparameters and config, training resumes after its
             epoch and ends as it would have without the interruption (same batches, same dropout);
             ``on_epoch`` and ``trial`` are then called for the new epochs only. Delete it when done.
+        init: train this model (its weights and standardization as they are: a rewound or trimmed
+            network, :mod:`adt.trimming`) instead of a fresh one of ``architecture`` and ``params``.
+        after_step: called with the model after every optimizer step (e.g. to re-apply weight masks).
+        keep_state_at: keep a copy of the weights after this epoch as the returned model's
+            ``rewind_state`` (the lottery ticket's early weights).
 
     Returns:
         The best model (eval mode, with attributes ``feature_type``, ``architecture``,
@@ -302,7 +309,7 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
     threads = config.num_threads if config.num_threads is not None else training_threads(architecture)
     with torch_threads(threads):
         return _train_model(train_dirs, val_items, config, architecture, params, on_epoch, stats, trial,
-                            extra_metrics, checkpoint)
+                            extra_metrics, checkpoint, init, after_step, keep_state_at)
 
 
 def _resume(checkpoint: Path | None, fingerprint: str) -> dict | None:
@@ -317,7 +324,7 @@ def _resume(checkpoint: Path | None, fingerprint: str) -> dict | None:
 
 
 def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, stats, trial, extra_metrics,
-                 checkpoint=None):
+                 checkpoint=None, init=None, after_step=None, keep_state_at=None):
     """:func:`train_model`'s body, run under its thread count."""
     seed_everything(config.seed)
     data = ShardDataset(train_dirs)
@@ -334,8 +341,12 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
         hparams = frame_crnn_params(config, hparams)
     hparams.setdefault("lr", config.lr)
     hparams.setdefault("weight_decay", config.weight_decay)
-    model = build_model(architecture, hparams, data.n_features, data.n_classes)
-    model.set_standardization(torch.from_numpy(stats.mean), torch.from_numpy(stats.std))
+    if init is None:
+        model = build_model(architecture, hparams, data.n_features, data.n_classes)
+        model.set_standardization(torch.from_numpy(stats.mean), torch.from_numpy(stats.std))
+    else:
+        model = init
+    rewind_state = None
     opt = torch.optim.AdamW(model.parameters(), lr=float(hparams["lr"]), weight_decay=float(hparams["weight_decay"]),
                             eps=1e-9)
     # threshold 0: any increase of the validation F counts, as for early stopping and selection
@@ -375,7 +386,11 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
             loss.backward()
             norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)))
             opt.step()
+            if after_step is not None:
+                after_step(model)
             losses.append(loss.item())
+        if epoch == keep_state_at:
+            rewind_state = copy.deepcopy(model.state_dict())
         val_f = float(evaluate(model, val_items, peak_picking=config.peak_picking)["f"]) if val_items else float("nan")
         metrics = {"epoch": epoch, "loss": float(np.mean(losses)), "val_f": val_f, "lr": lr,
                    "grad_norm": float(np.mean(norms)), "grad_norm_max": float(np.max(norms)),
@@ -411,6 +426,8 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
             break
     model.load_state_dict(best_state)
     model.eval()
+    if keep_state_at is not None:
+        model.rewind_state = rewind_state
     model.feature_type = data.feature_type or stats.feature_type or "log_mel"
     model.architecture, model.hparams, model.peak_picking = architecture, hparams, config.peak_picking
     model.best_epoch, model.io_dims = best_epoch, (data.n_features, data.n_classes)
@@ -447,7 +464,8 @@ def _plain(value):
 
 def save_model(model: torch.nn.Module, path: str | Path) -> Path:
     """Write a trained model's checkpoint atomically (architecture, hyperparameters, weights,
-    feature type, peak picking); read it with :func:`load_model`."""
+    feature type, peak picking, and for a trimmed network its units per layer, ``model.trimmed``);
+    read it with :func:`load_model`."""
     from adt.atomic import atomic_path
 
     dims = getattr(model, "io_dims", None) or (model.config["n_features"], model.config["n_classes"])
@@ -459,6 +477,8 @@ def save_model(model: torch.nn.Module, path: str | Path) -> Path:
              "best_val_f": _plain(getattr(model, "best_val_f", None)),
              "tuned_val_f": _plain(getattr(model, "tuned_val_f", None)),
              "transcriber_input": model_input(model)}
+    if getattr(model, "trimmed", None):
+        state["trimmed"] = dict(model.trimmed)
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(state, tmp)
     return Path(path)
@@ -494,6 +514,11 @@ def load_model(path: str | Path) -> torch.nn.Module:
         model = FrameCRNN(**state["config"])
     else:
         model = build_model(arch, state["hparams"], state["n_features"], state["n_classes"])
+    if state.get("trimmed"):  # a trimmed network (adt.trimming): the architecture with fewer units per layer
+        from adt.trimming.units import resize, split_recurrent
+
+        resize(split_recurrent(model), state["trimmed"])
+        model.trimmed = dict(state["trimmed"])
     model.load_state_dict(state["state_dict"])
     model.feature_type = state.get("feature_type", "log_mel")
     model.architecture, model.hparams = arch, state.get("hparams", {})

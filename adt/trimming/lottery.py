@@ -1,0 +1,224 @@
+"""The lottery schedule (lottery paper Sec. 2.2 and 4.2, Algorithm 1): train, remove, rewind, retrain.
+
+A *line* is one way of shrinking the network, ``method/criterion/selection``:
+
+* ``trim``: whole units removed (:mod:`adt.trimming.units`, chosen by :mod:`adt.trimming.criteria`),
+  the kept weights rewound to their values after half of the reference training, retrained for
+  the other half (the paper's method);
+* ``finetune``: the same trimming, the trained weights kept and trained for as long (Fig. 2's
+  "fine-tuning" baseline: no rewind);
+* ``mask``: the original lottery ticket, single weights masked by magnitude
+  (:mod:`adt.trimming.masking`; criterion and selection do not apply), rewound likewise.
+
+Schedule (:class:`Schedule`): each round removes ``rate`` = 20% of the weights left (the per-round rate
+did not survive in our copy of the paper: 20% as in Frankle & Carbin's original work) until at
+least 95% of the reference's weights are gone (14 rounds), or ``max_rounds``. The reference of a
+seed is trained once (:func:`train_reference`) and shared by the lines of that seed.
+
+Resumable per round: every finished round is one file ``round<NN>.pt`` (weights, the early weights
+to rewind to or the masks, and the round's measurements), written atomically; a re-run starts
+after the last one.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from adt.frame.recipe import TrainConfig, build_model, save_model, train_model
+from adt.trimming import criteria, masking
+from adt.trimming.units import count_parameters, links, shrink, split_recurrent, trim_state, widths
+
+METHODS = ("trim", "finetune", "mask")
+
+
+@dataclasses.dataclass(frozen=True)
+class Line:
+    """One curve of Figure 2: ``method`` (:data:`METHODS`), ``criterion``, ``selection``."""
+
+    method: str
+    criterion: str = "magnitude"
+    selection: str = "local"
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown trimming method {self.method!r}; choose one of {METHODS}")
+        if self.criterion not in criteria.CRITERIA:
+            raise ValueError(f"unknown criterion {self.criterion!r}; choose one of {criteria.CRITERIA}")
+        if self.selection not in criteria.SELECTIONS:
+            raise ValueError(f"unknown selection {self.selection!r}; choose one of {criteria.SELECTIONS}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}/{self.criterion}/{self.selection}"
+
+    @classmethod
+    def parse(cls, text: str) -> Line:
+        """``"trim/magnitude/local"`` -> Line (missing parts: magnitude, local).
+
+        Raises:
+            ValueError: an unknown method, criterion or selection.
+        """
+        return cls(*text.strip().split("/"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """Share of the remaining weights removed per round, share of the reference's weights removed when
+    the lottery stops, and an optional cap on the rounds."""
+
+    rate: float = 0.2
+    removed: float = 0.95
+    max_rounds: int | None = None
+
+    @property
+    def rounds(self) -> int:
+        n = math.ceil(math.log(1 - self.removed) / math.log(1 - self.rate) - 1e-9)
+        return n if self.max_rounds is None else min(n, self.max_rounds)
+
+
+@dataclasses.dataclass
+class Task:
+    """What a lottery trains and measures on.
+
+    Attributes:
+        train_dirs, val_items, stats: as :func:`adt.frame.recipe.train_model` takes them.
+        test_sets: dataset -> test items (features file, reference onsets).
+        config: the reference training (its ``epochs``; rewound to ``epochs // 2``).
+        architecture, params: the network (e.g. the transcriber sweep's champion).
+        examples: feature matrices (T, F) for the activation criterion (validation tracks).
+        measure: model, sets, val items -> measurements (:func:`adt.trimming.measure.measure`).
+    """
+
+    train_dirs: list
+    val_items: list
+    stats: object
+    test_sets: dict
+    config: TrainConfig
+    architecture: str
+    params: dict
+    examples: list
+    measure: Callable[..., dict]
+
+    @property
+    def rewind_epoch(self) -> int:
+        return max(1, self.config.epochs // 2)
+
+    def n_features(self) -> int:
+        return int(self.stats.mean.shape[0])
+
+
+def _train(task: Task, seed: int, init: torch.nn.Module, epochs: int, after_step=None, keep_state_at=None):
+    config = dataclasses.replace(task.config, seed=seed, epochs=epochs)
+    model, history = train_model(task.train_dirs, task.val_items, config, task.architecture, task.params,
+                                 stats=task.stats, init=init, after_step=after_step, keep_state_at=keep_state_at)
+    return model, history
+
+
+def _fresh(task: Task, seed: int) -> torch.nn.Module:
+    """The architecture as ``train_model`` would build it for ``seed``, recurrent layers split."""
+    from adt.frame.recipe import FRAME_CRNN, frame_crnn_params, seed_everything
+
+    seed_everything(seed)
+    params = frame_crnn_params(task.config, task.params) if task.architecture == FRAME_CRNN else dict(task.params)
+    model = build_model(task.architecture, params, task.n_features(), len(task.stats.onsets))
+    model.set_standardization(torch.from_numpy(task.stats.mean), torch.from_numpy(task.stats.std))
+    return split_recurrent(model)
+
+
+def _save(path: Path, payload: dict) -> None:
+    from adt.atomic import atomic_path
+
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(payload, tmp)
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+    except Exception:  # a foreign or torn file: recompute the round
+        return None
+
+
+def train_reference(task: Task, seed: int, folder: Path, log: Callable[[str], None] = print) -> tuple:
+    """The reference network of ``seed`` (cached in ``folder``): trained with ``task.config``, the weights
+    after epoch :attr:`Task.rewind_epoch` kept to rewind to.
+
+    Returns:
+        (model, early state dict, measurements).
+    """
+    path = Path(folder) / "reference.pt"
+    saved = _load(path)
+    if saved is None:
+        log(f"training the reference (seed {seed}, {task.config.epochs} epochs, rewind point {task.rewind_epoch})")
+        model, _ = _train(task, seed, _fresh(task, seed), task.config.epochs, keep_state_at=task.rewind_epoch)
+        rewind = model.__dict__.pop("rewind_state")
+        row = task.measure(model, None)
+        saved = {"model": model, "rewind": rewind, "row": row}
+        _save(path, saved)
+    return saved["model"], saved["rewind"], saved["row"]
+
+
+def run_line(task: Task, line: Line, seed: int, schedule: Schedule, folder: Path, reference: tuple,
+             log: Callable[[str], None] = print, on_round: Callable[[int, dict], None] | None = None) -> list[dict]:
+    """Run (or resume) one line of one seed from ``reference`` (:func:`train_reference`).
+
+    Returns:
+        one record per round, round 0 the reference: ``round``, ``removed`` (share of the reference's
+        parameters gone), ``widths`` (units per layer) and the task's measurements.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model, rewind, row = reference
+    total = count_parameters(model)
+    records = [{"round": 0, "removed": 0.0, "widths": widths(model), **row}]
+    masks = masking.full(model) if line.method == "mask" else None
+    for r in range(1, schedule.rounds + 1):
+        path = folder / f"round{r:02d}.pt"
+        saved = _load(path)
+        if saved is None:
+            start = time.perf_counter()
+            if line.method == "mask":
+                masks = masking.prune(model, masks, schedule.rate)
+                init = copy.deepcopy(model)
+                init.load_state_dict(rewind)
+                masking.apply(init, masks)
+                trained, _ = _train(task, seed + r, init, task.config.epochs - task.rewind_epoch,
+                                    after_step=lambda m, masks=masks: masking.apply(m, masks))
+                params = total - round(masking.masked_share(trained, masks) * total)
+                saved = {"model": trained, "rewind": rewind, "masks": masks}
+            else:
+                unit_scores = criteria.scores(model, line.criterion, task.examples)
+                keep = criteria.select(model, unit_scores, 1 - schedule.rate, line.selection)
+                next_rewind = trim_state(model, rewind, keep)
+                init = shrink(model, keep, state=rewind if line.method == "trim" else None)
+                init.trimmed = widths(init)
+                trained, _ = _train(task, seed + r, init, task.config.epochs - task.rewind_epoch)
+                params = count_parameters(trained)
+                saved = {"model": trained, "rewind": next_rewind}
+            saved["row"] = {"round": r, "removed": 1 - params / total, "widths": widths(trained),
+                            **task.measure(trained, params if line.method == "mask" else None)}
+            _save(path, saved)
+            log(f"{line.name} seed {seed}: round {r}/{schedule.rounds}, {100 * saved['row']['removed']:.1f}% removed, "
+                f"test error {saved['row']['test_error']:.3f} ({time.perf_counter() - start:.0f} s)")
+            if on_round is not None:
+                on_round(r, saved["row"])
+        model, rewind, masks = saved["model"], saved["rewind"], saved.get("masks", masks)
+        records.append(saved["row"])
+    return records
+
+
+def export(model: torch.nn.Module, path: str | Path) -> Path:
+    """Save a trimmed network as a transcriber checkpoint (:func:`adt.frame.recipe.save_model`, with its
+    units per layer), loadable by ``adt transcribe --model``."""
+    model.trimmed = widths(model)
+    return save_model(model, path)
+
+
+__all__ = ["Line", "Schedule", "Task", "train_reference", "run_line", "export", "links"]

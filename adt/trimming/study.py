@@ -1,0 +1,293 @@
+"""The trimming study (asset ``trimmed_transcriber``): the lottery paper's Figure 2 and Table 1 for the
+transcriber sweep's champion.
+
+For every line of ``Profile.trimming_lines`` (``"method/criterion/selection"`` and its number of
+seeds) the lottery (:mod:`adt.trimming.lottery`) runs from a reference network of the champion's
+architecture and hyperparameters, trained per seed on the same training sets with
+``Profile.trimming_epochs`` x ``trimming_steps`` (the champion itself has no early weights to
+rewind to). Every round is measured (:mod:`adt.trimming.measure`) and logged to the MLflow
+experiment ``adt/trimming``: one run per line and seed, metrics per round (step = round).
+
+Results: ``rounds.parquet`` (one row per line, seed and round), Figure 2 (``figure2.png``: test error
+against the share of weights removed, per method and per criterion/selection, mean and range over
+seeds), Table 1 (Markdown: the reference against the *optimal* model, the smallest trimmed network
+(a ``trim`` line) whose validation error is within 1.1x its reference's; the paper picks on the
+test error, we pick on validation and report the test error). The optimal network is saved as a
+transcriber checkpoint (``lite.pt``) and registered as a version of ``adt-frame-crnn`` with the alias
+``lite`` (``adt transcribe --model lite``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from adt.cache import stage_cache
+from adt.config import Profile
+from adt.features.index import FeatureIndex
+from adt.frame.study import scored_items, train_config
+from adt.trimming.lottery import Line, Schedule, Task, export, run_line, train_reference
+
+#: Version of the trimming study's outputs.
+VERSION = "1"
+#: Registry alias of the optimal trimmed transcriber.
+LITE_ALIAS = "lite"
+#: Optimal = smallest network within this factor of the reference error (paper Sec. 5.1).
+OPTIMAL_FACTOR = 1.1
+
+Log = Callable[[str], None]
+
+
+def spread(items: list, n: int | None) -> list:
+    """``n`` items evenly spread over ``items`` (all when ``n`` is None or larger)."""
+    if n is None or n >= len(items):
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
+
+
+def lines_of(profile: Profile) -> list[tuple[Line, int]]:
+    """(line, seeds) of the profile.
+
+    Raises:
+        ValueError: an unknown method, criterion or selection.
+    """
+    return [(Line.parse(text), int(seeds)) for text, seeds in profile.trimming_lines]
+
+
+def build_task(index: FeatureIndex, refs: dict, transcriber: dict, profile: Profile,
+               loss_weighting: str = "beta") -> Task:
+    """The lottery's inputs: the champion's architecture and hyperparameters on its training sets,
+    the profile's validation and test tracks (``trimming_val_tracks`` / ``trimming_test_tracks``
+    per dataset, evenly spread)."""
+    from adt.features.stats import TrainingStats
+    from adt.trimming.measure import measure
+
+    combo = tuple(transcriber["train_sets"])
+    stats = TrainingStats.load(index.training_stats(combo)["dir"])
+    val_items = spread(scored_items(index, refs, combo, "validation", with_drums=True), profile.trimming_val_tracks)
+    test_sets = {t: spread(scored_items(index, refs, (t,), "test"), profile.trimming_test_tracks)
+                 for t in index.test_sets()}
+    test_sets = {t: items for t, items in test_sets.items() if items}
+    config = train_config(profile, loss_weighting)
+    config = dataclasses.replace(config, epochs=profile.trimming_epochs, steps_per_epoch=profile.trimming_steps)
+    n_features = int(stats.mean.shape[0])
+    examples = [np.load(path, mmap_mode="r")[:3000] for path, _ in val_items]
+    return Task(index.train_dirs(combo), val_items, stats, test_sets, config, transcriber["architecture"],
+                {k: v for k, v in transcriber["best_params"].items()}, examples,
+                lambda model, params: measure(model, n_features, test_sets, val_items, params))
+
+
+def optimal(table: pd.DataFrame, factor: float = OPTIMAL_FACTOR) -> pd.Series | None:
+    """The row of the fewest parameters among ``trim`` rounds whose validation error is within ``factor``
+    of their seed's reference (round 0), or None."""
+    ref = table[table["round"] == 0].groupby("seed")["val_error"].first()
+    trimmed = table[(table["method"] == "trim") & (table["round"] > 0)]
+    ok = trimmed[trimmed["val_error"] <= factor * trimmed["seed"].map(ref)]
+    return None if ok.empty else ok.sort_values(["params", "val_error"]).iloc[0]
+
+
+def table1(table: pd.DataFrame, best: pd.Series | None) -> str:
+    """The paper's Table 1 for our drum model: reference (mean over seeds) and the optimal network."""
+    ref = table[table["round"] == 0].drop_duplicates("seed")
+    cols = ["test_error", "params", "size_bytes", "flops", "peak_mb", "latency_s_per_min"]
+    rows = [("reference", ref[cols].mean())] + ([("trimmed (optimal)", best[cols])] if best is not None else [])
+    out = ["| model | test error | params | size | FLOPs (4 s) | memory (60 s) | s per min (2 threads) |",
+           "|---|---|---|---|---|---|---|"]
+    for name, r in rows:
+        out.append(f"| {name} | {r['test_error']:.3f} | {_si(r['params'])} | {_si(r['size_bytes'])}B | "
+                   f"{_si(r['flops'])} | {r['peak_mb']:.1f} MB | {r['latency_s_per_min']:.3f} |")
+    if best is not None:
+        out.append(f"\nOptimal: {best['line']} seed {int(best['seed'])} round {int(best['round'])}, "
+                   f"{100 * best['removed']:.1f}% of the weights removed; validation error {best['val_error']:.3f} "
+                   f"(reference {float(ref.set_index('seed').loc[best['seed'], 'val_error']):.3f}).")
+    return "\n".join(out)
+
+
+def _si(v: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g} {unit}"
+    return f"{v:.3g} "
+
+
+def curves(table: pd.DataFrame) -> pd.DataFrame:
+    """Figure 2's points: per line and round, mean share removed and test error (mean, min, max over seeds)."""
+    return (table.groupby(["line", "round"])
+            .agg(removed=("removed", "mean"), test_error=("test_error", "mean"),
+                 test_error_min=("test_error", "min"), test_error_max=("test_error", "max"),
+                 seeds=("seed", "nunique"))
+            .reset_index())
+
+
+def figure2(table: pd.DataFrame, path: Path) -> None:
+    """Figure 2 as a PNG: left, the methods (magnitude, local); right, the trimming criteria and selections."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = curves(table)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    panels = (("methods", lambda line: line.endswith("magnitude/local") or line.startswith("mask/")),
+              ("trimming criteria and selection", lambda line: line.startswith("trim/")))
+    for ax, (title, keep) in zip(axes, panels):
+        for line, g in points.groupby("line"):
+            if not keep(line):
+                continue
+            ax.plot(100 * g["removed"], g["test_error"], marker="o", ms=3, label=f"{line} ({g['seeds'].max()} seeds)")
+            ax.fill_between(100 * g["removed"], g["test_error_min"], g["test_error_max"], alpha=0.2)
+        ax.set_xlabel("weights removed (%)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("test error (1 - micro F, 3 classes)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def curves_markdown(table: pd.DataFrame) -> str:
+    """Figure 2 as a Markdown table: test error per line (columns) and round (rows), with % removed."""
+    points = curves(table)
+    shown = points.assign(cell=[f"{e:.3f} ({100 * r:.0f}%)" for e, r in zip(points["test_error"], points["removed"])])
+    return shown.pivot(index="round", columns="line", values="cell").to_markdown()
+
+
+def study_cache(index: FeatureIndex, refs: dict, transcriber: dict, profile: Profile,
+                loss_weighting: str = "beta"):
+    """(task, schedule, cache folder) of the study: what :func:`trimming_study` and a partial run
+    (:func:`run_seeds`) share."""
+    schedule = Schedule(max_rounds=profile.trimming_rounds)
+    task = build_task(index, refs, transcriber, profile, loss_weighting)
+    cache = stage_cache("trimming", VERSION, transcriber["key"], index.key, dataclasses.asdict(task.config),
+                        profile.trimming_lines, dataclasses.asdict(schedule), profile.trimming_val_tracks,
+                        profile.trimming_test_tracks)
+    return task, schedule, cache
+
+
+def run_seeds(task: Task, schedule: Schedule, folder: Path, lines: list[tuple[Line, int]], seeds: list[int],
+              first_seed: int, log: Log = print) -> list[dict]:
+    """Run (or resume) every line of ``lines`` for the given ``seeds`` (a line runs the seeds
+    ``first_seed .. first_seed + n - 1``) in ``folder``; one reference per seed.
+
+    Separate processes may run disjoint seeds into the same folder (``benchmarks/bench_trimming.py --part``).
+
+    Returns:
+        one record per line, seed and round (``line``, ``method``, ``criterion``, ``selection``, ``seed`` and
+        :func:`adt.trimming.lottery.run_line`'s fields).
+    """
+    rows = []
+    for seed in seeds:
+        todo = [line for line, n in lines if 0 <= seed - first_seed < n]
+        if not todo:
+            continue
+        reference = train_reference(task, seed, folder / f"seed{seed}", log)
+        for line in todo:
+            records = run_line(task, line, seed, schedule, folder / f"seed{seed}" / line.name.replace("/", "-"),
+                               reference, log)
+            rows += [{"line": line.name, "method": line.method, "criterion": line.criterion,
+                      "selection": line.selection, "seed": seed, **row} for row in records]
+    return rows
+
+
+def all_seeds(profile: Profile) -> list[int]:
+    """Every seed of the profile's trimming lines."""
+    return sorted({profile.seed + s for _, n in lines_of(profile) for s in range(n)})
+
+
+def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: Profile,
+                   loss_weighting: str = "beta", log: Log = print, register: bool = True) -> dict:
+    """Run (or resume, or find cached) the study of the module docstring.
+
+    Args:
+        transcriber: the ``transcriber`` asset's manifest (``architecture``, ``best_params``, ``train_sets``, ``key``).
+        register: register the optimal network as ``adt-frame-crnn@lite``.
+
+    Returns:
+        manifest: ``path`` (folder), ``rounds`` (records), ``table1`` and ``curves`` (Markdown), ``figure``
+        (PNG), ``optimal`` (the optimal row or None), ``lite_path``, ``model_uri`` (the registered lite
+        version or None), ``run_id``, ``key``.
+
+    Raises:
+        ValueError: no line in the profile, an unknown method/criterion/selection, or an architecture
+            that cannot be trimmed (attention).
+    """
+    import mlflow
+
+    from adt import tracking
+    from adt.atomic import atomic_path
+
+    lines = lines_of(profile)
+    if not lines:
+        raise ValueError(f"profile {profile.name!r} has no trimming lines")
+    task, schedule, cache = study_cache(index, refs, transcriber, profile, loss_weighting)
+
+    def study(folder: Path) -> dict:
+        table = pd.DataFrame(run_seeds(task, schedule, folder, lines, all_seeds(profile), profile.seed, log))
+        for (name, seed), g in table.groupby(["line", "seed"]):
+            method, criterion, selection = name.split("/")
+            with tracking.run("trimming", f"{name}[seed {seed}]",
+                              params={"method": method, "criterion": criterion, "selection": selection, "seed": seed,
+                                      "rate": schedule.rate, "rounds": schedule.rounds,
+                                      "architecture": task.architecture, "epochs": task.config.epochs,
+                                      "steps_per_epoch": task.config.steps_per_epoch,
+                                      "rewind_epoch": task.rewind_epoch}):
+                for row in g.to_dict("records"):
+                    mlflow.log_metrics({k: float(v) for k, v in row.items()
+                                        if isinstance(v, (int, float)) and k not in ("round", "seed")},
+                                       step=int(row["round"]))
+        table["widths"] = table["widths"].map(lambda w: ",".join(str(v) for v in w.values()))
+        best = optimal(table)
+        md1, md2 = table1(table, best), curves_markdown(table)
+        with atomic_path(folder / "rounds.parquet") as tmp:
+            table.to_parquet(tmp, index=False)
+        png = folder / "figure2.png"
+        with atomic_path(png, suffix=".png") as tmp:
+            figure2(table, tmp)
+        lite_path, uri = None, None
+        with tracking.run("trimming", "trimming-study", params={"lines": profile.trimming_lines,
+                                                                "architecture": task.architecture}) as run:
+            mlflow.log_table(table, "rounds.json")
+            mlflow.log_artifact(str(png))
+            mlflow.log_text(md1 + "\n\n" + md2, "trimming.md")
+            if best is not None:
+                import torch
+
+                saved = torch.load(folder / f"seed{int(best['seed'])}" / best["line"].replace("/", "-") /
+                                   f"round{int(best['round']):02d}.pt", map_location="cpu", weights_only=False)
+                lite_path = str(export(saved["model"], folder / "lite.pt"))
+                mlflow.log_metrics({"optimal_params": float(best["params"]),
+                                    "optimal_test_error": float(best["test_error"])})
+                if register:
+                    uri = register_lite(saved["model"], log)
+        return {"rounds": table.to_dict("records"), "table1": md1, "curves": md2, "path": str(folder),
+                "figure": str(png), "optimal": None if best is None else best.to_dict(), "lite_path": lite_path,
+                "model_uri": uri, "run_id": run.info.run_id}
+
+    return cache.get_or_compute(study)
+
+
+def register_lite(model, log: Log = print) -> str:
+    """Log ``model`` into the active MLflow run, register it as a version of ``adt-frame-crnn`` and point
+    the alias :data:`LITE_ALIAS` at it (the champion alias does not move). Returns ``models:/<name>/<version>``."""
+    import mlflow
+    import mlflow.pytorch
+    import torch
+
+    from adt import tracking
+    from adt.frame.recipe import model_input
+
+    info = mlflow.pytorch.log_model(model, name="model", registered_model_name=tracking.MODEL_NAME,
+                                    pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
+                                    serialization_format="pickle")
+    version = info.registered_model_version
+    client = mlflow.MlflowClient()
+    client.set_model_version_tag(tracking.MODEL_NAME, version, "transcriber_input", model_input(model))
+    client.set_model_version_tag(tracking.MODEL_NAME, version, "trimmed", "true")
+    tracking.set_champion(version, alias=LITE_ALIAS)
+    log(f"{tracking.MODEL_NAME} version {version}: alias {LITE_ALIAS} (optimal trimmed network)")
+    return f"models:/{tracking.MODEL_NAME}/{version}"

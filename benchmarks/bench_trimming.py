@@ -1,0 +1,99 @@
+"""Lottery-ticket trimming of the transcriber (lottery paper Table 1 and Figure 2) on a profile's corpus.
+
+Runs the trimming study (:mod:`adt.trimming.study`) of the shipped transcriber's architecture and
+hyperparameters (``adt/pretrained/``; in the graph it is the sweep's champion) on the profile's
+training sets, prints Table 1 (reference vs optimal trimmed network) and Figure 2's points, and
+writes the figures to ``--json``. ``--part i/n`` runs only every n-th seed (from i), so that n
+processes (one per core, 1 thread each) fill the same resumable study folder; a last run without
+``--part`` assembles the tables from the finished rounds.
+
+    ADT_DATA_DIR=<standard data> python benchmarks/bench_trimming.py --profile standard --part 0/2 &
+    ADT_DATA_DIR=<standard data> python benchmarks/bench_trimming.py --profile standard --part 1/2 &
+    wait; ADT_DATA_DIR=<standard data> python benchmarks/bench_trimming.py --profile standard --json t.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from adt.config import PROFILES, Settings, get_profile
+
+    parser.add_argument("--profile", default=Settings.from_env().profile)
+    parser.add_argument("--epochs", type=int, help="reference epochs (default: Profile.trimming_epochs)")
+    parser.add_argument("--steps", type=int, help="steps per epoch (default: Profile.trimming_steps)")
+    parser.add_argument("--rounds", type=int, help="cap on the rounds (default: Profile.trimming_rounds)")
+    parser.add_argument("--lines", help="comma-separated method/criterion/selection:seeds (default: the profile's)")
+    parser.add_argument("--part", help="i/n: run only the seeds i, i + n, ... and do not assemble")
+    parser.add_argument("--json", help="write the figures to this JSON file")
+    args = parser.parse_args()
+    profile = get_profile(args.profile)
+    changes = {}
+    if args.epochs:
+        changes["trimming_epochs"] = args.epochs
+    if args.steps:
+        changes["trimming_steps"] = args.steps
+    if args.rounds:
+        changes["trimming_rounds"] = args.rounds
+    if args.lines:
+        changes["trimming_lines"] = tuple((t.split(":")[0], int(t.split(":")[1]) if ":" in t else 1)
+                                          for t in args.lines.split(","))
+    if changes:
+        name = f"{profile.name}-trim"
+        PROFILES[name] = profile = dataclasses.replace(profile, name=name, **changes)
+    os.environ["ADT_PROFILE"] = profile.name
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+    import pandas as pd
+
+    from adt.evaluation.zero_shot import file_digest
+    from adt.frame.recipe import load_model
+    from adt.metrics import reference_onsets
+    from adt.stages import run_stages
+    from adt.transcribe.transcriber import pretrained_path
+    from adt.trimming import study
+
+    settings = Settings.from_env(profile=profile.name)
+    if profile.transcriber_input == "separated":
+        out = run_stages(settings, until="features")
+        index = out["features"]
+    else:  # the features of a "mix"/"mix+drums" transcriber never read drum stems: no separation study here
+        from adt.features.index import build_features
+
+        out = run_stages(settings, until="tracks")
+        table = pd.read_parquet(out["tracks"]["path"])
+        mixtures = {"stems": {t: None for t in table.loc[table.mix_path.notna(), "track_id"]}, "model": {"key": "-"}}
+        index = build_features(out["tracks"], out["onsets"], mixtures, settings.feature_type,
+                               settings.target_widening, profile.train_combinations, print, profile.transcriber_input)
+    refs = reference_onsets(pd.read_parquet(out["onsets"]["path"]))
+    shipped = load_model(pretrained_path())
+    transcriber = {"architecture": shipped.architecture, "best_params": shipped.hparams,
+                   "train_sets": list(index.training_sets()), "key": f"shipped-{file_digest(pretrained_path())[:16]}"}
+    start = time.perf_counter()
+    if args.part:
+        i, n = (int(v) for v in args.part.split("/"))
+        task, schedule, cache = study.study_cache(index, refs, transcriber, profile)
+        seeds = study.all_seeds(profile)[i::n]
+        print(f"part {i}/{n}: seeds {seeds} into {cache.dir}", flush=True)
+        study.run_seeds(task, schedule, cache.dir, study.lines_of(profile), seeds, profile.seed, print)
+        print(f"part {i}/{n} done in {time.perf_counter() - start:.0f} s")
+        return
+    manifest = study.trimming_study(index, refs, transcriber, profile, log=print)
+    print(manifest["table1"])
+    print()
+    print(manifest["curves"])
+    print(f"\nstudy folder {manifest['path']} ({time.perf_counter() - start:.0f} s in this call)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({k: manifest[k] for k in ("table1", "curves", "optimal", "path", "lite_path", "model_uri")},
+                      f, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()
