@@ -19,13 +19,14 @@ from adt.config import Settings
 
 #: Stage (asset) names in the order they run.
 STAGES = ("dataset_tables", "tracks", "drum_stems", "beats", "tatums", "groove_scores", "drum_scores", "lm_bigram",
-          "lm_gru", "features", "transcriber", "zero_shot_matrix", "tatum_study")
+          "lm_gru", "features", "transcriber", "trimmed_transcriber", "zero_shot_matrix", "tatum_study")
 #: The stages each stage reads (the asset graph's edges).
 INPUTS: dict[str, tuple[str, ...]] = {
     "dataset_tables": (), "tracks": ("dataset_tables",), "drum_stems": ("tracks",), "beats": ("tracks", "drum_stems"),
     "tatums": ("tracks", "beats"), "groove_scores": (), "drum_scores": ("tracks", "tatums", "groove_scores"),
     "lm_bigram": ("drum_scores",), "lm_gru": ("drum_scores",), "features": ("tracks", "drum_stems"),
-    "transcriber": ("features",), "zero_shot_matrix": ("features", "transcriber"),
+    "transcriber": ("features",), "trimmed_transcriber": ("features", "transcriber"),
+    "zero_shot_matrix": ("features", "transcriber"),
     "tatum_study": ("features", "tatums", "lm_bigram", "lm_gru", "transcriber"),
 }
 
@@ -126,6 +127,10 @@ def _run(stage: str, out: dict, settings: Settings, log: Callable[[str], None]) 
 
         return {stage: transcriber_sweep(out["features"], refs, profile, settings.loss_weighting,
                                          settings.optuna_storage or None, log)}
+    if stage == "trimmed_transcriber":
+        from adt.trimming.study import trimming_study
+
+        return {stage: trimming_study(out["features"], refs, out["transcriber"], profile, settings.loss_weighting, log)}
     if stage == "zero_shot_matrix":
         from adt.evaluation.zero_shot import zero_shot_matrix
 

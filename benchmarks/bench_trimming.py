@@ -30,7 +30,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="steps per epoch (default: Profile.trimming_steps)")
     parser.add_argument("--rounds", type=int, help="cap on the rounds (default: Profile.trimming_rounds)")
     parser.add_argument("--lines", help="comma-separated method/criterion/selection:seeds (default: the profile's)")
+    parser.add_argument("--architecture", help="trim this architecture instead of the shipped model's "
+                                               "(e.g. lottery_drum_cnn, the paper's drum model)")
+    parser.add_argument("--params", default="{}", help="its hyperparameters as JSON (e.g. '{\"channels\": 32}')")
     parser.add_argument("--part", help="i/n: run only the seeds i, i + n, ... and do not assemble")
+    parser.add_argument("--seeds", help="with --part: these seeds (comma-separated) instead")
     parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args()
     profile = get_profile(args.profile)
@@ -75,11 +79,15 @@ def main() -> None:
     shipped = load_model(pretrained_path())
     transcriber = {"architecture": shipped.architecture, "best_params": shipped.hparams,
                    "train_sets": list(index.training_sets()), "key": f"shipped-{file_digest(pretrained_path())[:16]}"}
+    if args.architecture:
+        params = {**json.loads(args.params), **{k: shipped.hparams[k] for k in ("lr", "weight_decay")}}
+        transcriber.update(architecture=args.architecture, best_params=params,
+                           key=f"{args.architecture}-{json.dumps(params, sort_keys=True)}")
     start = time.perf_counter()
     if args.part:
         i, n = (int(v) for v in args.part.split("/"))
         task, schedule, cache = study.study_cache(index, refs, transcriber, profile)
-        seeds = study.all_seeds(profile)[i::n]
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else study.all_seeds(profile)[i::n]
         print(f"part {i}/{n}: seeds {seeds} into {cache.dir}", flush=True)
         study.run_seeds(task, schedule, cache.dir, study.lines_of(profile), seeds, profile.seed, print)
         print(f"part {i}/{n} done in {time.perf_counter() - start:.0f} s")

@@ -4,7 +4,7 @@ each asset to its library package and paper section).
 ingest (kit_catalogue; raw_dataset and dataset_tables partitioned by dataset; tracks, onsets) -> separation
 (drum_stems) -> rhythm (beats, tatums, quantization_stats + checks) -> language_model
 (groove_scores, drum_scores, lm_bigram, lm_gru) -> features -> models (transcriber,
-architecture_study, tatum_study: Table II) -> evaluation (zero_shot_matrix).
+architecture_study, trimmed_transcriber: lottery trimming, tatum_study: Table II) -> evaluation (zero_shot_matrix).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pipelines.resources import AdtSettings
 ALL_ASSETS = [ingest.kit_catalogue, ingest.raw_dataset, ingest.dataset_tables, ingest.unified_tables, separation.drum_stems, rhythm.beats,
               rhythm.tatums, rhythm.quantization_stats, language_models.groove_scores, language_models.drum_scores,
               language_models.lm_bigram, language_models.lm_gru, features.features, models.transcriber,
-              models.architecture_study, evaluation.zero_shot_matrix, tatum_study.tatum_study]
+              models.architecture_study, models.trimmed_transcriber, evaluation.zero_shot_matrix,
+              tatum_study.tatum_study]
 ALL_CHECKS = [rhythm.quantization_within_threshold]
 
 #: One dataset (a partition): fetch or place it, unify it.
@@ -30,10 +31,11 @@ downstream_job = dg.define_asset_job(
     "adt_downstream", selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingest.kit_catalogue, ingest.raw_dataset,
                                                                   ingest.dataset_tables),
     tags={"adt/stage": "training"})
-#: Retraining only (transcriber, architecture study, matrix, tatum study); the run queue admits one training run at a time.
+#: Retraining only (transcriber, architecture study, trimming, matrix, tatum study); the run queue admits one
+#: training run at a time.
 training_job = dg.define_asset_job(
-    "adt_training", selection=[models.transcriber, models.architecture_study, evaluation.zero_shot_matrix,
-                               tatum_study.tatum_study],
+    "adt_training", selection=[models.transcriber, models.architecture_study, models.trimmed_transcriber,
+                               evaluation.zero_shot_matrix, tatum_study.tatum_study],
     tags={"adt/stage": "training"})
 
 defs = dg.Definitions(

@@ -61,7 +61,8 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
         raise RuntimeError(f"materialization failed: see the Dagster run {result.run_id}")
     outputs = {"datasets": datasets, "run_id": result.run_id}
     for node in ("drum_stems", "beats", "tatums", "quantization_stats", "groove_scores", "drum_scores", "lm_bigram",
-                 "lm_gru", "features", "transcriber", "architecture_study", "zero_shot_matrix", "tatum_study"):
+                 "lm_gru", "features", "transcriber", "architecture_study", "trimmed_transcriber", "zero_shot_matrix",
+                 "tatum_study"):
         outputs[node] = result.output_for_node(node)
     outputs["tracks"] = result.output_for_node("unified_tables", "tracks")
     outputs["onsets"] = result.output_for_node("unified_tables", "onsets")
@@ -105,9 +106,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n{name[: -len('.grid')]} test split\n{table}")
         if study.get("fig3"):
             print(f"\nFig. 3 piano rolls: {study['fig3']}")
+    trimmed = out.get("trimmed_transcriber")
+    if trimmed:
+        print("\n== Trimming (lottery paper Table 1; test error = 1 - 3-class micro F) ==\n")
+        print(trimmed["table1"])
+        print(f"\nFigure 2: {trimmed['figure']}; lite model: {trimmed['model_uri']} (adt transcribe --model lite)")
     print(f"\nMLflow: {tracking.tracking_uri()}  (make ui, then http://127.0.0.1:5000)")
     print("  experiments: adt/datasets, adt/separation, adt/beats, adt/quantization, adt/language_model, "
-          "adt/transcriber, adt/zero_shot, adt/tatum_study")
+          "adt/transcriber, adt/trimming, adt/zero_shot, adt/tatum_study")
     print(f"  transcriber run {transcriber['run_id']}, registered model {transcriber['model_uri']}")
     print(f"  zero-shot run {matrix['run_id']}; tables and heatmaps in {matrix['path']}")
     print(f"  asset checks: {out['checks']}")

@@ -329,6 +329,71 @@ class VisionTransformer(FrameModel):
         return self.out(self.encoder(h))
 
 
+class FrameBatchNorm(nn.BatchNorm1d):
+    """Batch norm over the features of (B, T, D) frame vectors (``nn.BatchNorm1d`` wants (B, D, T))."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+class LotteryDrumCNN(FrameModel):
+    """The lottery paper's drum transcription model (Sec. 4.1.4, after Schlueter & Boeck 2014), the one of
+    its Table 1: (B, T, F) -> (B, T, K) onset logits.
+
+    4 x [conv ``kernel`` x ``kernel`` of ``channels`` kernels, padded, unit stride, batch norm, ReLU, max pool
+    1 x 2 over frequency], two linear layers of ``hidden`` units with batch norm, ReLU and dropout, then an
+    output network of 3 linear layers (``head``, ``head``, 1 units) per drum. The paper gives no widths for
+    the linear layers; 1,024 and 128 make its 8.1 M parameters (8.0 M with 80 bins and 5 drums). Time is
+    never pooled. Trimmable by :mod:`adt.trimming` (:meth:`trimming_links`: the heads branch off).
+    """
+
+    window = ATTENTION_WINDOW  # 256 channels over a whole track would hold GBs of activations
+
+    def __init__(self, n_features: int = 80, n_classes: int = 5, channels: int = 256, kernel: int = 5,
+                 hidden: int = 1024, head: int = 128, dropout: float = 0.3):
+        super().__init__(n_features, n_classes)
+        self.config = dict(n_features=n_features, n_classes=n_classes, channels=channels, kernel=kernel,
+                           hidden=hidden, head=head, dropout=dropout)
+        layers, c_in, f = [], 1, n_features
+        for _ in range(4):
+            layers += [nn.Conv2d(c_in, channels, kernel, padding=kernel // 2), nn.BatchNorm2d(channels), nn.ReLU(),
+                       nn.MaxPool2d((1, 2))]
+            c_in, f = channels, f // 2
+        if f < 1:
+            raise ValueError(f"4 poolings by 2 leave no bins of {n_features}")
+        self.conv = nn.Sequential(*layers)
+        self.fc = nn.Sequential(nn.Linear(channels * f, hidden), FrameBatchNorm(hidden), nn.ReLU(), nn.Dropout(dropout),
+                                nn.Linear(hidden, hidden), FrameBatchNorm(hidden), nn.ReLU(), nn.Dropout(dropout))
+        self.heads = nn.ModuleList(nn.Sequential(nn.Linear(hidden, head), nn.ReLU(), nn.Linear(head, head), nn.ReLU(),
+                                                 nn.Linear(head, 1)) for _ in range(n_classes))
+
+    def _logits(self, x):
+        h = self.fc(_frames(self.conv(x.unsqueeze(1))))
+        return torch.cat([head(h) for head in self.heads], dim=-1)
+
+    def trimming_links(self) -> list:
+        """The trimmable layers for :func:`adt.trimming.units.links`: the convolutions, the two linear layers
+        (whose units every head reads) and the first two layers of each head (the last is the output)."""
+        from adt.trimming.units import Link, consumer_layout, units_of
+
+        def link(name: str, norm: str | None, tail: str, consumers: list[str]) -> Link:
+            return Link(name, "conv" if name.startswith("conv") else "linear", units_of(self.get_submodule(name)),
+                        norm, tail, [consumer_layout(self, name, c) for c in consumers])
+
+        convs = [f"conv.{4 * i}" for i in range(4)]
+        out = [link(c, f"conv.{4 * i + 1}", f"conv.{4 * i + 2}", [(convs + ["fc.0"])[i + 1]])
+               for i, c in enumerate(convs)]
+        out += [link("fc.0", "fc.1", "fc.2", ["fc.4"]),
+                link("fc.4", "fc.5", "fc.6", [f"heads.{k}.0" for k in range(len(self.heads))])]
+        for k in range(len(self.heads)):
+            out += [link(f"heads.{k}.0", None, f"heads.{k}.1", [f"heads.{k}.2"]),
+                    link(f"heads.{k}.2", None, f"heads.{k}.3", [f"heads.{k}.4"])]
+        return out
+
+
+#: Models outside the thesis's search (built by name, never swept): the lottery paper's drum model.
+OTHER_ARCHITECTURES: dict[str, type[FrameModel]] = {"lottery_drum_cnn": LotteryDrumCNN}
+
 ARCHITECTURES: dict[str, type[FrameModel]] = {
     "rnn": RNN,
     "cnn": CNN,

@@ -205,8 +205,9 @@ def build_model(architecture: str, params: dict, n_features: int, n_classes: int
     """A fresh model: (B, T, F) features -> (B, T, K) onset logits.
 
     Args:
-        architecture: ``"frame_crnn"`` (:class:`adt.frame.architectures.FrameCRNN`) or a name in
-            ``adt.frame.architectures.ARCHITECTURES`` (thesis ch. 3).
+        architecture: ``"frame_crnn"`` (:class:`adt.frame.architectures.FrameCRNN`), a name in
+            ``adt.frame.architectures.ARCHITECTURES`` (thesis ch. 3) or ``OTHER_ARCHITECTURES``
+            (``"lottery_drum_cnn"``, the lottery paper's drum model; params: its constructor kwargs).
         params: the architecture's hyperparameters, keyed ``"<architecture>.<kwarg>"`` as
             ``adt.frame.architectures.suggest`` returns them (``frame_crnn`` also takes bare kwargs);
             ``lr`` and ``weight_decay`` are ignored.
@@ -221,6 +222,9 @@ def build_model(architecture: str, params: dict, n_features: int, n_classes: int
         return FrameCRNN(n_features=n_features, n_classes=n_classes, **arch_params)
     from adt.frame import architectures
 
+    if architecture in architectures.OTHER_ARCHITECTURES:
+        kwargs = {k.removeprefix(f"{architecture}."): v for k, v in arch_params.items()}
+        return architectures.OTHER_ARCHITECTURES[architecture](n_features=n_features, n_classes=n_classes, **kwargs)
     return architectures.build(architecture, arch_params, n_features, n_classes)
 
 

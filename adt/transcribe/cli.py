@@ -1,6 +1,6 @@
 """``adt transcribe`` on the command line.
 
-    adt transcribe IN [IN ...] -o OUT [--model URI|FILE.pt] [--threshold T] [--tatum] [--subdivisions N]
+    adt transcribe IN [IN ...] -o OUT [--model URI|FILE.pt|lite] [--threshold T] [--tatum] [--subdivisions N]
                    [--musicxml PATH] [--no-separation] [--device cpu|cuda]
 
 ``IN``: audio files or folders (their audio files, not recursive). With one input file, ``OUT`` is the
@@ -35,8 +35,9 @@ def add_parser(sub) -> None:
     t.add_argument("audio", nargs="+", help="input audio files (WAV, FLAC, ...) or folders of them")
     t.add_argument("-o", "--output", required=True,
                    help="output MIDI file (one input) or folder (several inputs, or an existing folder)")
-    t.add_argument("--model", help="MLflow model URI or checkpoint .pt (default: the registry's champion, "
-                                    "else its latest adt-frame-crnn, else the model shipped with adt)")
+    t.add_argument("--model", help="MLflow model URI, checkpoint .pt, or lite (the optimal trimmed transcriber, "
+                                    "adt-frame-crnn@lite); default: the registry's champion, "
+                                    "else its latest adt-frame-crnn, else the model shipped with adt")
     t.add_argument("--threshold", type=float, default=None,
                    help="peak-picking delta with the tatum paper's windows (default: the model's own peak "
                         "picking, its floors tuned on validation)")

@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 #: Registry name of the transcriber (``adt.tracking.MODEL_NAME``, not imported: no MLflow at startup).
 MODEL_NAME = "adt-frame-crnn"
+#: ``--model lite``: the registry alias of the optimal trimmed transcriber (``adt.trimming.study.LITE_ALIAS``).
+LITE = "lite"
 #: The transcriber shipped with the package: ``adt/pretrained/<name>.pt`` (weights only) and its
 #: model card ``<name>.md`` (which states the checkpoint's SHA-256).
 PRETRAINED_MODEL = "frame_crnn_standard"
@@ -169,7 +171,8 @@ def load_transcriber(model: str | None = None, device: str = "cpu"):
 
     Args:
         model: None (the registry's champion or latest version when this data folder has a
-            registry with a model in it, else the shipped model), a checkpoint file (``.pt``), or
+            registry with a model in it, else the shipped model), ``"lite"`` (the registry's optimal
+            trimmed transcriber, alias ``lite``: :mod:`adt.trimming`), a checkpoint file (``.pt``), or
             an MLflow model URI.
 
     Returns:
@@ -182,6 +185,11 @@ def load_transcriber(model: str | None = None, device: str = "cpu"):
     if model is not None:
         if Path(model).suffix == ".pt" or Path(model).is_file():
             return load_checkpoint(model, device), str(model)
+        if model == LITE:
+            if not registry_exists():
+                raise NoModelError("no trimmed (lite) transcriber: this data folder has no model registry; run the "
+                                   "trimming study first (`make demo`, or materialize trimmed_transcriber)")
+            model = f"models:/{MODEL_NAME}@{LITE}"
         return load_registered_model(model, device=device)
     if registry_exists():
         try:

@@ -1,11 +1,12 @@
 """Frame-level transcription models (library: adt.frame.study; thesis chs. 5-6): the transcriber
-sweep and the architecture study (thesis Table 6.1)."""
+sweep and the architecture study (thesis Table 6.1); the trimmed transcriber (adt.trimming, lottery paper)."""
 
 import dagster as dg
 import pandas as pd
 
 from adt.features.index import FeatureIndex
 from adt.frame import study
+from adt.trimming.study import VERSION as TRIMMING_VERSION
 from adt.metrics import reference_onsets
 from pipelines.resources import AdtSettings
 
@@ -48,3 +49,30 @@ def architecture_study(context: dg.AssetExecutionContext, settings: AdtSettings,
     return dg.Output(value, data_version=dg.DataVersion(value["key"]),
                      metadata={"architecture_study": dg.MetadataValue.md(text),
                                "mlflow_run_id": str(value["run_id"])})
+
+
+@dg.asset(group_name="models", tags={"adt/stage": "training"},
+          code_version=f"{study.VERSION}-trimming{TRIMMING_VERSION}",
+          description="Lottery-ticket trimming of the champion (lottery paper): whole units removed 20% of the weights "
+                      "per round, rewound to half of training and retrained (plus the fine-tuning and masking "
+                      "baselines, each criterion and selection of the profile, several seeds); Table 1 and Figure 2, "
+                      "one MLflow run per line and seed in adt/trimming; the optimal network (the smallest within "
+                      "1.1x the reference's validation error) registered as adt-frame-crnn@lite.")
+def trimmed_transcriber(context: dg.AssetExecutionContext, settings: AdtSettings, features: FeatureIndex,
+                        onsets: dict, transcriber: dict) -> dg.Output[dict]:
+    from adt.trimming.study import trimming_study
+
+    config = settings.settings()
+    try:
+        value = trimming_study(features, reference_onsets(pd.read_parquet(onsets["path"])), transcriber,
+                               config.get_profile(), config.loss_weighting, context.log.info)
+    except ValueError as exc:
+        raise dg.Failure(str(exc)) from None
+    best = value["optimal"] or {}
+    return dg.Output(value, data_version=dg.DataVersion(value["key"]),
+                     metadata={"table1": dg.MetadataValue.md(value["table1"]),
+                               "figure2": dg.MetadataValue.md(value["curves"]),
+                               "figure2_png": dg.MetadataValue.path(value["figure"]),
+                               "lite_uri": str(value["model_uri"]), "mlflow_run_id": value["run_id"],
+                               "optimal_params": int(best.get("params", 0)),
+                               "optimal_removed": float(best.get("removed", 0.0))})

@@ -1,0 +1,205 @@
+"""Lottery-ticket trimming (adt.trimming, lottery paper Sec. 3): criteria, the rebuilt network, rewinding,
+masking vs trimming, checkpoints, and the schedule on a real recording."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from adt.frame.architectures import CNN, CRNN, RNN, FrameCRNN
+from adt.frame.recipe import load_model
+from adt.trimming import criteria, masking, units
+from adt.trimming.lottery import Line, Schedule, export
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    torch.manual_seed(0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def small_cnn() -> CNN:
+    """conv(4) -> ReLU -> BN -> conv(4) -> ReLU -> BN -> pool -> dense(4) -> ReLU -> out(2), 9 bins."""
+    return CNN(n_features=9, n_classes=2, conv_blocks=1, fc_layers=1, fc_hidden=4, channels=(4,)).eval()
+
+
+def frame_crnn() -> FrameCRNN:
+    return units.split_recurrent(FrameCRNN(n_features=80, n_classes=5, channels=(4, 8), hidden=6, layers=2).eval())
+
+
+def test_links_follow_the_forward_order_and_never_the_output():
+    found = units.links(frame_crnn())
+    assert [link.name for link in found] == ["conv.0", "conv.3", "conv.8", "conv.11", "gru.layers.0", "gru.layers.1"]
+    assert found[0].norm == "conv.1" and found[3].consumers == [("gru.layers.0", 8, "blocks")]  # 8 ch x 80 // 9 bins
+    assert found[-1].consumers == [("out", 2, "directions")]
+    with pytest.raises(ValueError, match="attention"):
+        from adt.frame.architectures import ConvTransformer
+
+        units.links(ConvTransformer())
+
+
+def test_magnitude_batchnorm_and_activation_pick_the_expected_unit():
+    model = small_cnn()
+    conv = model.conv[0]
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.zero_()
+        for unit, value in enumerate((1.0, 3.0, 0.0, 2.0)):  # unit 2: all-zero kernel, so silent too
+            conv.weight[unit, 0, 1, 1] = value
+        model.conv[2].weight.copy_(torch.tensor([0.5, -2.0, 0.01, 1.0]))  # the BN scale gamma
+    link = units.links(model)[0]
+    np.testing.assert_allclose(criteria.magnitude(model, link), [1, 3, 0, 2], atol=1e-6)  # Eq. 3
+    np.testing.assert_allclose(criteria.batchnorm(model, link), [0.5, 2.0, 0.01, 1.0], atol=1e-6)  # Eq. 5
+    act = criteria.scores(model, "activation", [torch.rand(50, 9) + 0.1, torch.rand(30, 9) + 0.1])["conv.0"]
+    assert act[2] == 0 and (act[[0, 1, 3]] > 0).all()  # Eq. 4: the silent unit scores nothing
+    for criterion in criteria.CRITERIA:
+        scores = criteria.scores(model, criterion, [torch.rand(50, 9)])
+        keep = criteria.select(model, scores, 0.8, "local")
+        assert 2 not in keep["conv.0"].tolist()  # the weakest unit goes first under every criterion
+    with pytest.raises(ValueError, match="unknown criterion"):
+        criteria.scores(model, "gradient")
+
+
+def test_global_selection_ranks_units_across_layers_by_their_layer_mean():
+    model = small_cnn()
+    scores = {"conv.0": torch.tensor([1.0, 1.0, 1.0, 1.0]), "conv.3": torch.tensor([10.0, 10.0, 10.0, 0.5]),
+              "dense.0": torch.tensor([5.0, 5.0, 5.0, 5.0])}
+    keep = criteria.select(model, scores, 0.9, "global")
+    assert keep["conv.3"].tolist() == [0, 1, 2] and len(keep["conv.0"]) == 4 and len(keep["dense.0"]) == 4
+    almost_all = criteria.select(model, scores, 0.01, "global")
+    assert all(len(v) >= 1 for v in almost_all.values())  # every layer keeps a unit
+
+
+@pytest.mark.parametrize("selection", criteria.SELECTIONS)
+def test_a_round_removes_about_a_fifth_of_the_weights(selection):
+    model = frame_crnn()
+    keep = criteria.select(model, criteria.scores(model, "magnitude"), 0.8, selection)
+    kept = units.count_parameters(units.shrink(model, keep)) / units.count_parameters(model)
+    assert 0.7 <= kept <= 0.8
+
+
+def test_trimmed_network_keeps_its_output_shape_and_has_the_parameters_its_units_imply():
+    model = frame_crnn()
+    keep = {"conv.0": torch.tensor([0, 2, 3]), "conv.3": torch.tensor([1, 2]), "conv.8": torch.tensor([0, 5, 7]),
+            "conv.11": torch.tensor([1, 2, 3, 4, 6]), "gru.layers.0": torch.tensor([0, 4]),
+            "gru.layers.1": torch.tensor([1, 2, 5])}
+    small = units.shrink(model, keep)
+    x = torch.randn(2, 120, 80)
+    assert small(x).shape == model(x).shape == (2, 120, 5)
+    k0, k1, k2, k3, h0, h1 = 3, 2, 3, 5, 2, 3
+    conv = lambda c_in, c: c_in * c * 9 + c + 2 * c  # kernel, bias, batch norm  # noqa: E731
+    gru = lambda n_in, h: 2 * (3 * h * n_in + 3 * h * h + 6 * h)  # two directions  # noqa: E731
+    expected = conv(1, k0) + conv(k0, k1) + conv(k1, k2) + conv(k2, k3) + gru(k3 * 8, h0) + gru(2 * h0, h1) \
+        + 5 * 2 * h1 + 5
+    assert units.count_parameters(small) == expected
+    assert units.widths(small) == {"conv.0": 3, "conv.3": 2, "conv.8": 3, "conv.11": 5, "gru.layers.0": 2,
+                                   "gru.layers.1": 3}
+
+
+@pytest.mark.parametrize("cls", [FrameCRNN, CRNN, CNN, RNN])
+def test_split_recurrent_layers_compute_the_same_function(cls):
+    model = cls().eval()
+    x = torch.randn(1, 60, 80)
+    torch.testing.assert_close(units.split_recurrent(copy.deepcopy(model))(x), model(x))
+
+
+def test_rewinding_restores_the_early_weights_of_the_kept_units():
+    model = frame_crnn()
+    early = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    keep = {"conv.3": torch.tensor([0, 3]), "gru.layers.0": torch.tensor([1, 4, 5])}
+    rewound = units.shrink(model, keep, state=early)
+    torch.testing.assert_close(rewound.conv[3].weight, early["conv.3.weight"][[0, 3]])
+    torch.testing.assert_close(rewound.conv[8].weight, early["conv.8.weight"][:, [0, 3]])  # the next layer's inputs
+    torch.testing.assert_close(rewound.conv[4].running_mean, early["conv.4.running_mean"][[0, 3]])
+    h = 6
+    rows = torch.tensor([g * h + i for g in range(3) for i in (1, 4, 5)])
+    torch.testing.assert_close(rewound.gru.layers[0].weight_hh_l0_reverse,
+                               early["gru.layers.0.weight_hh_l0_reverse"][rows][:, [1, 4, 5]])
+    torch.testing.assert_close(rewound.gru.layers[1].weight_ih_l0,
+                               early["gru.layers.1.weight_ih_l0"][:, [1, 4, 5, 7, 10, 11]])  # both directions
+    torch.testing.assert_close(rewound.conv[0].weight, early["conv.0.weight"])  # untouched layer: all early
+
+
+def test_masking_and_trimming_agree_on_the_same_kept_units_before_retraining():
+    """Masking every input a removed unit feeds (the next layer's, and a recurrent unit's own layer's recurrent
+    inputs) leaves the kept network's function: it equals the trimmed one."""
+    model = frame_crnn()
+    keep = {"conv.3": torch.tensor([0, 1, 3]), "conv.11": torch.tensor([0, 2, 3, 7]),
+            "gru.layers.0": torch.tensor([0, 1, 5])}
+    masked = copy.deepcopy(model)
+    with torch.no_grad():
+        for link in units.links(model):
+            if link.name not in keep:
+                continue
+            if link.kind == "rnn":
+                gone = torch.ones(link.units, dtype=torch.bool)
+                gone[keep[link.name]] = False
+                for name, w in masked.get_submodule(link.name).named_parameters():
+                    if name.startswith("weight_hh"):
+                        w[:, gone] = 0
+            for consumer, factor, layout in link.consumers:
+                cols = units.input_index(keep[link.name], link.units, factor, layout)
+                module = masked.get_submodule(consumer)
+                for name, w in module.named_parameters():
+                    if name.startswith("weight_ih") or name == "weight":
+                        gone = torch.ones(w.shape[1], dtype=torch.bool)
+                        gone[cols] = False
+                        w[:, gone] = 0
+    x = torch.randn(2, 90, 80)
+    torch.testing.assert_close(units.shrink(model, keep)(x), masked(x), atol=1e-5, rtol=1e-4)
+
+
+def test_weight_masks_remove_a_fifth_per_round_by_magnitude():
+    model = frame_crnn()
+    masks = masking.full(model)
+    assert "out.weight" not in masks and "gru.layers.1.weight_hh_l0" in masks
+    once = masking.prune(model, masks, 0.2)
+    twice = masking.prune(model, once, 0.2)
+    w = dict(model.named_parameters())["conv.3.weight"].detach().abs()
+    assert w[~once["conv.3.weight"]].max() <= w[once["conv.3.weight"]].min()  # the smallest went
+    alive = sum(int(m.sum()) for m in twice.values()) / sum(m.numel() for m in masks.values())
+    assert alive == pytest.approx(0.64, abs=0.01)
+    masking.apply(model, twice)
+    assert float(dict(model.named_parameters())["conv.3.weight"][~twice["conv.3.weight"]].abs().sum()) == 0
+
+
+def test_trimmed_checkpoint_round_trip(tmp_path):
+    model = frame_crnn()
+    model.architecture, model.hparams = "frame_crnn", {"channels": [4, 8], "hidden": 6, "layers": 2}
+    keep = criteria.select(model, criteria.scores(model, "magnitude"), 0.5, "global")
+    small = units.shrink(model, keep)
+    loaded = load_model(export(small, tmp_path / "lite.pt"))
+    x = torch.randn(1, 70, 80)
+    torch.testing.assert_close(loaded(x), small(x))
+    assert loaded.trimmed == units.widths(small)
+    assert units.count_parameters(loaded) == units.count_parameters(small) < units.count_parameters(model) * 0.6
+
+
+def test_schedule_and_lines():
+    assert Schedule().rounds == 14  # 0.8 ** 14 = 4.4% of the weights left: >= 95% removed
+    assert Schedule(max_rounds=2).rounds == 2
+    assert Line.parse("trim/activation/global").name == "trim/activation/global"
+    assert Line.parse("mask") == Line("mask", "magnitude", "local")
+    with pytest.raises(ValueError, match="unknown trimming method"):
+        Line.parse("prune/magnitude/local")
+
+
+def test_the_papers_drum_model_branches_into_one_head_per_drum():
+    from adt.frame.architectures import LotteryDrumCNN
+
+    assert 7.9e6 < units.count_parameters(LotteryDrumCNN()) < 8.2e6  # the paper's 8.1 M (Table 1)
+    model = LotteryDrumCNN(channels=8, hidden=16, head=6).eval()
+    found = {link.name: link for link in units.links(model)}
+    assert [c for c, _, _ in found["fc.4"].consumers] == [f"heads.{k}.0" for k in range(5)]
+    assert "heads.0.4" not in found  # each head's output layer stays
+    keep = criteria.select(model, criteria.scores(model, "batchnorm"), 0.5, "global")
+    small = units.shrink(model, keep)
+    x = torch.randn(2, 40, 80)
+    assert small(x).shape == model(x).shape == (2, 40, 5)
+    assert units.count_parameters(small) <= 0.5 * units.count_parameters(model)
