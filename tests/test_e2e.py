@@ -150,6 +150,39 @@ def test_tatum_study_fills_table_ii(pipeline):
     assert {"tatum_crnn", "tatum_bigram", "tatum_gru"} <= set(nested["tags.mlflow.runName"])
 
 
+def test_trimming_fills_table_1_and_the_lite_model_transcribes(pipeline, mdb_track, tmp_path):
+    """A 2-round lottery of the tiny profile's champion (trimming and masking): every round measured, the
+    curves and Table 1 written, runs in adt/trimming, the lite model registered and used by adt transcribe."""
+    import mlflow
+
+    from adt import tracking
+    from adt.cli import main
+
+    trimmed = pipeline["cold"]["trimmed_transcriber"]
+    rounds = pd.DataFrame(trimmed["rounds"])
+    assert set(rounds.line) == {"trim/magnitude/local", "mask/magnitude/local"}
+    for line, g in rounds.groupby("line"):
+        g = g.sort_values("round")
+        assert g["round"].tolist() == [0, 1, 2]
+        assert g.params.is_monotonic_decreasing and 0.3 < g.removed.iloc[-1] < 0.45  # 20% of the rest per round
+        for col in ("flops", "size_bytes", "latency_s_per_min", "test_error", "test_error.mdb", "val_error"):
+            assert g[col].map(math.isfinite).all(), (line, col)
+        if line.startswith("mask"):  # masks keep the network's size and operations
+            assert g.size_bytes.nunique() == 1 and g.flops.nunique() == 1
+        else:
+            assert g.flops.is_monotonic_decreasing and g.size_bytes.iloc[-1] < 0.75 * g.size_bytes.iloc[0]
+    assert "| reference |" in trimmed["table1"] and "| trimmed (" in trimmed["table1"]
+    assert Path(trimmed["figure"]).is_file() and "trim/magnitude/local" in trimmed["curves"]
+    tracking.setup()
+    runs = mlflow.search_runs(experiment_names=["adt/trimming"])
+    assert {"trim/magnitude/local[seed 1234]", "mask/magnitude/local[seed 1234]", "trimming-study"} <= set(
+        runs["tags.mlflow.runName"])
+    assert trimmed["model_uri"].startswith("models:/adt-frame-crnn/")
+    out = tmp_path / "lite.mid"
+    assert main(["transcribe", str(mdb_track["wav"]), "-o", str(out), "--model", "lite"]) == 0
+    assert out.is_file()
+
+
 def test_warm_run_recomputes_nothing(pipeline):
     import mlflow
 
@@ -160,7 +193,7 @@ def test_warm_run_recomputes_nothing(pipeline):
     warm = pipeline["run_all"]("tiny", instance=pipeline["instance"])
     assert len(mlflow.search_runs(search_all_experiments=True)) == runs_before
     assert warm["features"].key == pipeline["cold"]["features"].key
-    for name in ("tracks", "drum_stems", "transcriber", "zero_shot_matrix", "tatum_study"):
+    for name in ("tracks", "drum_stems", "transcriber", "trimmed_transcriber", "zero_shot_matrix", "tatum_study"):
         assert warm[name]["key"] == pipeline["cold"][name]["key"]
 
 
