@@ -9,6 +9,7 @@ processes (one per core, 1 thread each) fill the same resumable study folder; a 
 
     ADT_DATA_DIR=<standard data> python benchmarks/bench_trimming.py --profile standard --part 0/2 &
     ADT_DATA_DIR=<standard data> python benchmarks/bench_trimming.py --profile standard --part 1/2 &
+    # or name the (line, seed) jobs of each process: --part 0/2 --jobs trim/magnitude/local@1234,...
     wait; ADT_DATA_DIR=<standard data> python benchmarks/bench_trimming.py --profile standard --json t.json
 """
 
@@ -34,7 +35,8 @@ def main() -> None:
                                                "(e.g. lottery_drum_cnn, the paper's drum model)")
     parser.add_argument("--params", default="{}", help="its hyperparameters as JSON (e.g. '{\"channels\": 32}')")
     parser.add_argument("--part", help="i/n: run only the seeds i, i + n, ... and do not assemble")
-    parser.add_argument("--seeds", help="with --part: these seeds (comma-separated) instead")
+    parser.add_argument("--jobs", help="with --part: only these method/criterion/selection@seed (comma-separated), "
+                                       "in this order")
     parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args()
     profile = get_profile(args.profile)
@@ -87,9 +89,16 @@ def main() -> None:
     if args.part:
         i, n = (int(v) for v in args.part.split("/"))
         task, schedule, cache = study.study_cache(index, refs, transcriber, profile)
-        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else study.all_seeds(profile)[i::n]
-        print(f"part {i}/{n}: seeds {seeds} into {cache.dir}", flush=True)
-        study.run_seeds(task, schedule, cache.dir, study.lines_of(profile), seeds, profile.seed, print)
+        if args.jobs:
+            jobs = [(j.split("@")[0], int(j.split("@")[1])) for j in args.jobs.split(",")]
+            print(f"part {i}/{n}: {jobs} into {cache.dir}", flush=True)
+            for job in jobs:
+                study.run_seeds(task, schedule, cache.dir, study.lines_of(profile), [job[1]], profile.seed, print,
+                                only={job})
+        else:
+            seeds = study.all_seeds(profile)[i::n]
+            print(f"part {i}/{n}: seeds {seeds} into {cache.dir}", flush=True)
+            study.run_seeds(task, schedule, cache.dir, study.lines_of(profile), seeds, profile.seed, print)
         print(f"part {i}/{n} done in {time.perf_counter() - start:.0f} s")
         return
     manifest = study.trimming_study(index, refs, transcriber, profile, log=print)

@@ -126,6 +126,32 @@ def test_champion_moves_only_for_a_better_or_incomparable_model(sweeps):
     tracking.promote(champ.version, score, evaluation)  # restore for the tests after this one
 
 
+def test_transcribe_loads_the_champion_never_a_lite_or_a_stand_in(sweeps):
+    """adt transcribe's default is the champion (a trimmed ``lite`` version only when asked for); a champion
+    whose artifact is broken is an error (exit 2 in the CLI), not silently another version."""
+    from adt import tracking
+    from adt.transcribe.transcriber import ModelLoadError, load_transcriber
+
+    client = mlflow.MlflowClient()
+    champ = client.get_model_version_by_alias(tracking.MODEL_NAME, "champion")
+    made = client.get_model_version(tracking.MODEL_NAME, champ.version)
+    lite = client.create_model_version(tracking.MODEL_NAME, made.source, run_id=made.run_id,
+                                       tags={"trimmed": "true"})
+    client.set_registered_model_alias(tracking.MODEL_NAME, "lite", lite.version)
+    model, source = load_transcriber(None)
+    assert source == "models:/adt-frame-crnn@champion" and model.architecture == "frame_crnn"
+    assert load_transcriber("lite")[1] == "models:/adt-frame-crnn@lite"
+    client.delete_registered_model_alias(tracking.MODEL_NAME, "champion")
+    try:  # no champion: the latest version that is not a trimmed one
+        assert load_transcriber(None)[1] == f"models:/adt-frame-crnn/{int(lite.version) - 1}"
+        broken = client.create_model_version(tracking.MODEL_NAME, "/nonexistent/model", run_id=None)
+        client.set_registered_model_alias(tracking.MODEL_NAME, "champion", broken.version)
+        with pytest.raises(ModelLoadError, match="champion"):
+            load_transcriber(None)
+    finally:
+        client.set_registered_model_alias(tracking.MODEL_NAME, "champion", champ.version)
+
+
 def test_bad_arguments(sweeps, tmp_path):
     from adt.frame.sweep import run_sweep
 

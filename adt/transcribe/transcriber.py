@@ -15,7 +15,8 @@ Pipeline (:func:`transcribe_file`):
    score (:mod:`adt.transcribe.musicxml`).
 
 The model (:func:`load_transcriber`): the MLflow model registry's when this data folder has one
-(the ``champion`` alias, else the latest version of ``adt-frame-crnn``), else the transcriber
+(the ``champion`` alias, else the latest untrimmed version of ``adt-frame-crnn``; a champion that does
+not load is an error, never replaced), else the transcriber
 shipped with the package (:data:`PRETRAINED_MODEL`, ``adt/pretrained/``; MLflow is not even
 imported then); or any MLflow model URI (``runs:/<id>/model``, ``models:/adt-frame-crnn/3``, a
 local model folder) or checkpoint file (``.pt``, :func:`adt.frame.recipe.save_model`).
@@ -62,6 +63,10 @@ TATUMS_PER_BEAT = 4
 
 class NoModelError(RuntimeError):
     """No transcriber is registered (or the given URI does not resolve)."""
+
+
+class ModelLoadError(NoModelError):
+    """A model that is registered (or named) cannot be loaded: a broken artifact, a bad URI."""
 
 
 class DeviceError(ValueError):
@@ -179,8 +184,9 @@ def load_transcriber(model: str | None = None, device: str = "cpu"):
         ``(model in eval mode on device, what was loaded: a URI or a file path)``.
 
     Raises:
-        NoModelError: the given model cannot be loaded, or none is registered and the shipped
-            checkpoint is missing or corrupt.
+        NoModelError: the given model cannot be loaded (``ModelLoadError``), the registry's champion
+            is set but does not load (``ModelLoadError``: never replaced by another version), or none is
+            registered and the shipped checkpoint is missing or corrupt.
     """
     if model is not None:
         if Path(model).suffix == ".pt" or Path(model).is_file():
@@ -194,6 +200,8 @@ def load_transcriber(model: str | None = None, device: str = "cpu"):
     if registry_exists():
         try:
             return load_registered_model(None, device=device)
+        except ModelLoadError:
+            raise  # a registered champion that does not load: say so, do not use another model
         except NoModelError as exc:
             logger.info("%s; using the shipped model", exc)
     path = pretrained_path()
@@ -206,15 +214,17 @@ def load_transcriber(model: str | None = None, device: str = "cpu"):
 def load_registered_model(uri: str | None = None, device: str = "cpu"):
     """Load a transcriber from MLflow.
 
-    Without ``uri``: the registry's ``champion`` alias (``adt.tracking.champion_uri()``,
-    when that function exists and returns a URI that loads), else the latest version of
-    ``adt-frame-crnn``.
+    Without ``uri``: the registry's ``champion`` alias (``adt.tracking.champion_uri()``) when it is
+    set, else the latest version of ``adt-frame-crnn`` that is not a trimmed one (version tag
+    ``trimmed``: the ``lite`` models of :mod:`adt.trimming` are only used when asked for). A champion
+    that is set but does not load is an error, never replaced by another version.
 
     Returns:
         ``(model in eval mode on device, the URI loaded)``.
 
     Raises:
-        NoModelError: nothing registered under that name, or the URI cannot be loaded.
+        NoModelError: nothing registered under that name. ModelLoadError: the URI (or the champion)
+            cannot be loaded.
     """
     import mlflow
     import mlflow.pytorch
@@ -223,19 +233,15 @@ def load_registered_model(uri: str | None = None, device: str = "cpu"):
 
     tracking.setup()
     if uri is None:
-        champion = getattr(tracking, "champion_uri", None)
-        if champion is not None:
-            try:
-                champion_uri = champion()
-                if champion_uri:
-                    return _load(champion_uri, device), champion_uri
-            except Exception as exc:  # no alias set, or a stale one: fall back to the latest version
-                logger.info("champion model unavailable (%s); using the latest version", exc)
+        champion_uri = tracking.champion_uri()
+        if champion_uri:
+            return _load(champion_uri, device), champion_uri
         client = mlflow.MlflowClient()
         try:
             versions = client.search_model_versions(f"name='{MODEL_NAME}'")
         except mlflow.exceptions.MlflowException:
             versions = []
+        versions = [v for v in versions if v.tags.get("trimmed") != "true"]
         if not versions:
             raise NoModelError(f"no model registered as {MODEL_NAME!r} in {tracking.tracking_uri()}: "
                                "run `make demo` first or pass --model URI")
@@ -249,7 +255,7 @@ def _load(uri: str, device: str):
     try:
         model = mlflow.pytorch.load_model(uri, map_location=device)
     except Exception as exc:
-        raise NoModelError(f"cannot load model {uri}: {exc}") from exc
+        raise ModelLoadError(f"cannot load model {uri}: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
     return model.to(device).eval()
 
 

@@ -177,11 +177,12 @@ def study_cache(index: FeatureIndex, refs: dict, transcriber: dict, profile: Pro
 
 
 def run_seeds(task: Task, schedule: Schedule, folder: Path, lines: list[tuple[Line, int]], seeds: list[int],
-              first_seed: int, log: Log = print) -> list[dict]:
+              first_seed: int, log: Log = print, only: set[tuple[str, int]] | None = None) -> list[dict]:
     """Run (or resume) every line of ``lines`` for the given ``seeds`` (a line runs the seeds
     ``first_seed .. first_seed + n - 1``) in ``folder``; one reference per seed.
 
-    Separate processes may run disjoint seeds into the same folder (``benchmarks/bench_trimming.py --part``).
+    Separate processes may run disjoint (line name, seed) pairs (``only``) into the same folder
+    (``benchmarks/bench_trimming.py --jobs``); a seed's reference is then trained by one of them first.
 
     Returns:
         one record per line, seed and round (``line``, ``method``, ``criterion``, ``selection``, ``seed`` and
@@ -189,7 +190,7 @@ def run_seeds(task: Task, schedule: Schedule, folder: Path, lines: list[tuple[Li
     """
     rows = []
     for seed in seeds:
-        todo = [line for line, n in lines if 0 <= seed - first_seed < n]
+        todo = [line for line, n in lines if 0 <= seed - first_seed < n and (only is None or (line.name, seed) in only)]
         if not todo:
             continue
         reference = train_reference(task, seed, folder / f"seed{seed}", log)
