@@ -66,10 +66,15 @@ def setup() -> None:
 
 
 def experiment(stage: str) -> str:
-    """Create (if needed) and return the id of the experiment ``adt/<stage>``."""
+    """Create (if needed) and return the id of the experiment ``adt/<stage>``; the first call of a process
+    closes the runs of dead processes (:func:`close_dead_runs`)."""
     import mlflow
 
+    global _closed_dead_runs
     setup()
+    if not _closed_dead_runs:
+        _closed_dead_runs = True
+        close_dead_runs()
     name = f"{EXPERIMENT_PREFIX}/{stage}"
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
@@ -78,14 +83,58 @@ def experiment(stage: str) -> str:
     return mlflow.create_experiment(name, artifact_location=location)
 
 
+#: Tags naming the process that runs an MLflow run (:func:`close_dead_runs`).
+PID_TAG, HOST_TAG = "adt.pid", "adt.host"
+_closed_dead_runs = False
+
+
+def close_dead_runs() -> list[str]:
+    """Mark FAILED the runs still ``RUNNING`` whose process (tags :data:`PID_TAG`, :data:`HOST_TAG`:
+    this machine, a pid that no longer exists) died, and their nested runs (sweep trials, tatum models).
+
+    A ``kill -9`` leaves a run ``RUNNING`` for good; :func:`experiment` calls this once per process, so
+    the next run of the pipeline closes what the dead one left. A pid that exists again (reused) keeps
+    its run as it is. Returns the ids of the runs closed.
+    """
+    import socket
+
+    import mlflow
+
+    client, closed = mlflow.MlflowClient(), []
+    host = socket.gethostname()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    running = client.search_runs(experiments,
+                                 filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'")
+    for r in running:
+        try:
+            os.kill(int(r.data.tags[PID_TAG]), 0)
+            continue  # alive (or a reused pid: left alone)
+        except ProcessLookupError:
+            pass
+        except (PermissionError, ValueError, KeyError):
+            continue
+        children = client.search_runs(experiments, filter_string=(
+            f"tags.`mlflow.parentRunId` = '{r.info.run_id}' and attributes.status = 'RUNNING'"))
+        for run_ in [*children, r]:
+            client.set_tag(run_.info.run_id, "adt.closed", "its process died")
+            client.set_terminated(run_.info.run_id, "FAILED")
+            closed.append(run_.info.run_id)
+    return closed
+
+
 @contextlib.contextmanager
 def run(stage: str, run_name: str, params: dict | None = None, tags: dict | None = None) -> Iterator:
-    """An MLflow run in the stage's experiment, tagged with git commit and library versions."""
+    """An MLflow run in the stage's experiment, tagged with git commit, library versions and the process
+    (:data:`PID_TAG`, :data:`HOST_TAG`: a run left ``RUNNING`` by a dead process is closed later,
+    :func:`close_dead_runs`)."""
+    import socket
+
     import mlflow
 
     exp_id = experiment(stage)
     with mlflow.start_run(experiment_id=exp_id, run_name=run_name) as active:
-        mlflow.set_tags({"git_commit": git_commit(), "stage": stage, **library_versions(), **(tags or {})})
+        mlflow.set_tags({"git_commit": git_commit(), "stage": stage, **library_versions(),
+                         PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), **(tags or {})})
         if params:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         yield active
