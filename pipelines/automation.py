@@ -1,4 +1,5 @@
-"""Automation: weekly retraining and a sensor that ingests newly placed dataset archives.
+"""Automation: weekly retraining, a sensor that ingests newly placed dataset archives, and one that
+fails the runs of dead processes.
 
 * :data:`weekly_retraining` – a schedule running the ``adt_training`` job (transcriber
   + zero_shot_matrix) every Monday at 03:00 UTC. Stopped by default: turn it on in the
@@ -10,6 +11,12 @@
   for that dataset's partition. Stopped by default too: ingesting a dataset checksums,
   unpacks and builds archives of up to ~100 GB (E-GMD, Slakh), which nobody should get
   by merely starting the daemon; turn it on in the UI to have new archives picked up.
+
+* :data:`dead_run_sensor` – every 60 s, marks failed the runs still ``STARTED`` whose process is gone
+  (:func:`fail_dead_runs`). Running by default: a ``kill -9`` (or a crash, a reboot) leaves a run
+  ``STARTED`` for good, and with the queue's limit of one ``adt/stage=training`` run every later
+  training run (the weekly schedule's too) would wait behind it forever. ``make demo`` runs the same
+  check before it starts.
 
 Jobs are referenced by name (defined in :mod:`pipelines.definitions`, which imports
 this module's lists), so there is no circular import.
@@ -147,6 +154,51 @@ def new_archive_sensor(context: dg.SensorEvaluationContext):
     return requests
 
 
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
+
+
+def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark ``FAILURE`` every run ``STARTED`` whose process has died; returns their run ids.
+
+    A run's process is the pid of its in-process executor (the engine event "Executing steps in
+    process (pid: N)" every run of this code location writes, ``dg.in_process_executor``); a run without
+    that event yet is still starting and is left alone. The instance is this machine's (SQLite storage
+    under ``DAGSTER_HOME``), so a pid that no longer exists is a dead run; a reused pid keeps its run.
+    """
+    failed = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        pid = None
+        for record in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records:
+            event = record.event_log_entry.dagster_event
+            data = event.engine_event_data if event is not None else None
+            if data is not None and "pid" in (data.metadata or {}):
+                pid = int(data.metadata["pid"].value)
+        if pid is None or _alive(pid):
+            continue
+        instance.report_run_failed(run, f"its process (pid {pid}) is gone (killed or crashed); marked failed "
+                                        "so that queued runs can start")
+        failed.append(run.run_id)
+    return failed
+
+
+@dg.sensor(name="adt_dead_run_sensor", minimum_interval_seconds=SENSOR_INTERVAL_S,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Marks failed the runs still STARTED whose process died (kill -9, crash), so that "
+                       "queued training runs can start.")
+def dead_run_sensor(context: dg.SensorEvaluationContext):
+    failed = fail_dead_runs(context.instance)
+    return dg.SkipReason(f"marked failed: {', '.join(failed)}" if failed else "no run of a dead process")
+
+
 SCHEDULES = [weekly_retraining]
-SENSORS = [new_archive_sensor]
+SENSORS = [new_archive_sensor, dead_run_sensor]
 

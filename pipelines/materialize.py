@@ -37,6 +37,10 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
     resources = {"settings": AdtSettings(profile=profile, mirror=mirror or "")}
     if instance is None:
         instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    from pipelines.automation import fail_dead_runs
+
+    for run_id in fail_dead_runs(instance):
+        print(f"run {run_id} of a dead process marked failed", flush=True)
     datasets = datasets or available_datasets(mirror)
     from adt.data.datasets import DATASETS
 

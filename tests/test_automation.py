@@ -105,7 +105,8 @@ def test_schedule_and_sensor_defaults():
     assert sensor.job_name == "adt_raw_datasets"
     assert sensor.minimum_interval_seconds == 60
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
-    assert automation.SCHEDULES == [schedule] and automation.SENSORS == [sensor]
+    assert automation.SCHEDULES == [schedule] and automation.SENSORS == [sensor, automation.dead_run_sensor]
+    assert automation.dead_run_sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_definitions_load_with_schedule_and_sensor():
@@ -120,3 +121,32 @@ def test_definitions_load_with_schedule_and_sensor():
     repo = defs.get_repository_def()
     assert repo.get_schedule_def("adt_weekly_retraining").job_name == "adt_training"
     assert repo.get_sensor_def("adt_new_archive_sensor").job_name == "adt_raw_datasets"
+
+
+def test_a_run_whose_process_was_killed_is_marked_failed(tmp_path, monkeypatch):
+    """kill -9 inside a run leaves it STARTED; fail_dead_runs (the sensor, make demo) marks it failed."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    script = textwrap.dedent("""
+        import os
+        import dagster as dg
+
+        @dg.asset
+        def doomed():
+            os.kill(os.getpid(), 9)
+
+        dg.materialize([doomed], instance=dg.DagsterInstance.get())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], env=os.environ, capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9
+    instance = dg.DagsterInstance.get()
+    [run] = instance.get_runs()
+    assert run.status == dg.DagsterRunStatus.STARTED  # what the kill leaves
+    assert automation.fail_dead_runs(instance) == [run.run_id]
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert automation.fail_dead_runs(instance) == []
