@@ -87,8 +87,7 @@ class Profile:
     # trimming study (adt.trimming, lottery paper): lines "method/criterion/selection" with their seeds,
     # the reference training (epochs x steps, rewound to half) and each round's retraining (the other half),
     # rounds (None: until 95% of the weights are gone, 20% per round), validation and test tracks per dataset
-    trimming_lines: tuple = (("trim/magnitude/local", 1), ("finetune/magnitude/local", 1),
-                             ("mask/magnitude/local", 1), ("trim/activation/global", 1))
+    trimming_lines: tuple = (("trim/magnitude/local", 1), ("mask/magnitude/local", 1), ("trim/activation/global", 1))
     trimming_epochs: int = 2
     trimming_steps: int = 12
     trimming_rounds: int | None = 3

@@ -203,3 +203,14 @@ def test_the_papers_drum_model_branches_into_one_head_per_drum():
     x = torch.randn(2, 40, 80)
     assert small(x).shape == model(x).shape == (2, 40, 5)
     assert units.count_parameters(small) <= 0.5 * units.count_parameters(model)
+
+
+def test_every_profile_names_valid_trimming_lines():
+    from adt.config import PROFILES
+    from adt.trimming.study import lines_of
+
+    for profile in PROFILES.values():
+        lines = lines_of(profile)
+        assert lines and all(seeds >= 1 for _, seeds in lines), profile.name
+    standard = dict((line.name, n) for line, n in lines_of(PROFILES["standard"]))
+    assert standard["trim/magnitude/local"] >= 3  # the spread over seeds (issue 13)
