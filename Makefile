@@ -29,11 +29,13 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 test: install
 	$(PY) -m pytest -q
 
-## make ui: Dagster UI and MLflow UI on 127.0.0.1
+## make ui: Dagster UI and MLflow UI on 127.0.0.1 (one MLflow worker, no MLflow jobs or telemetry); Ctrl-C stops both
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000"
-	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_TRACKING_URI) & \
-	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -m pipelines; kill %1
+	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000   (Ctrl-C stops both)"
+	@MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+	setsid $(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 --backend-store-uri $(MLFLOW_TRACKING_URI) & \
+	trap 'kill -TERM -- -$$! 2>/dev/null' EXIT INT TERM; \
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -m pipelines
 
 ## make transcribe IN="song.wav [more.wav ...]" OUT=out.mid (or a folder): `adt transcribe` from the venv
 transcribe: install
