@@ -257,7 +257,8 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
         with atomic_path(png, suffix=".png") as tmp:
             figure2(table, tmp)
         lite_path, uri = None, None
-        with tracking.run("trimming", "trimming-study", params={"lines": profile.trimming_lines,
+        lines_text = ", ".join(f"{line.name} x{n}" for line, n in lines)
+        with tracking.run("trimming", "trimming-study", params={"lines": lines_text,
                                                                 "architecture": task.architecture}) as run:
             mlflow.log_table(table, "rounds.json")
             mlflow.log_artifact(str(png))
