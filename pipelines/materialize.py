@@ -22,9 +22,19 @@ import time
 def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> dict:
     """Materialize every asset for ``profile``; returns each asset's output value by name.
 
+    Holds the data folder's lock throughout (:mod:`adt.lock`: one writer per data folder).
+
     Raises:
-        RuntimeError: a run failed (its error is in the Dagster event log).
+        RuntimeError: a run failed (its error is in the Dagster event log), or another process writes
+            this data folder (``adt.lock.DataFolderBusy``, naming it).
     """
+    from adt.lock import data_lock
+
+    with data_lock(f"materialize --profile {profile}"):
+        return _run_all(profile, datasets, instance)
+
+
+def _run_all(profile: str, datasets: list[str] | None, instance) -> dict:
     import dagster as dg
 
     from adt.config import Settings

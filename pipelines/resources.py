@@ -22,6 +22,20 @@ class AdtSettings(dg.ConfigurableResource):
     target_widening: bool = _DEFAULTS.target_widening
     loss_weighting: str = _DEFAULTS.loss_weighting
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Take the data folder's lock for the run (:mod:`adt.lock`: one writer per data folder)."""
+        from adt.lock import DataFolderBusy, acquire
+
+        try:
+            acquire(f"Dagster run {context.run_id}")
+        except DataFolderBusy as exc:
+            raise dg.Failure(str(exc)) from None
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        from adt.lock import release
+
+        release()
+
     def settings(self) -> Settings:
         """The library's :class:`adt.config.Settings` with these values.
 
