@@ -56,8 +56,8 @@ def architecture_study(context: dg.AssetExecutionContext, settings: AdtSettings,
           description="Lottery-ticket trimming of the champion (lottery paper): whole units removed 20% of the weights "
                       "per round, rewound to half of training and retrained (plus the fine-tuning and masking "
                       "baselines, each criterion and selection of the profile, several seeds); Table 1 and Figure 2, "
-                      "one MLflow run per line and seed in adt/trimming; the optimal network (the smallest within "
-                      "1.1x the reference's validation error) registered as adt-frame-crnn@lite.")
+                      "one MLflow run per line and seed in adt/trimming; the optimal smaller network (the fewest "
+                      "parameters within 1.1x the reference's validation error) registered as adt-frame-crnn@lite.")
 def trimmed_transcriber(context: dg.AssetExecutionContext, settings: AdtSettings, features: FeatureIndex,
                         onsets: dict, transcriber: dict) -> dg.Output[dict]:
     from adt.trimming.study import trimming_study
