@@ -140,6 +140,32 @@ def run(stage: str, run_name: str, params: dict | None = None, tags: dict | None
         yield active
 
 
+#: Where ``make ui`` serves MLflow (``MLFLOW_UI_URL`` overrides), for links to runs.
+UI_URL = "http://127.0.0.1:5000"
+
+
+def run_url(run_id: str | None) -> str | None:
+    """The MLflow UI page of a run (``<MLFLOW_UI_URL>/#/experiments/<id>/runs/<run id>``), or None when
+    the run is unknown to this store."""
+    if not run_id:
+        return None
+    import mlflow
+
+    setup()
+    try:
+        experiment_id = mlflow.MlflowClient().get_run(run_id).info.experiment_id
+    except mlflow.exceptions.MlflowException:
+        return None
+    return f"{os.environ.get('MLFLOW_UI_URL', UI_URL).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def metric_name(*parts: str) -> str:
+    """A metric key from parts joined by ``.``, with characters MLflow refuses (``+``, ``[``...) as ``_``."""
+    import re
+
+    return ".".join(re.sub(r"[^\w\-. /]", "_", str(p)) for p in parts)
+
+
 def progress(log: Callable[[str], None], what: str, i: int, n: int, every: int = 10) -> None:
     """``log("<what>: i/n")`` every ``every`` items and at the last one."""
     if i == n or i % every == 0:

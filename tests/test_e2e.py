@@ -133,6 +133,13 @@ def test_matrix_is_filled(pipeline):
     for col in ("f_5class", "f_3class"):
         assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in cells[col])
     assert pipeline["cold"]["transcriber"]["model_uri"].startswith("models:/adt-frame-crnn/")
+    import mlflow
+
+    from adt import tracking
+
+    tracking.setup()
+    logged = mlflow.MlflowClient().get_run(pipeline["cold"]["zero_shot_matrix"]["run_id"]).data.metrics
+    assert {"f3.demo_groove.mdb", "f5.shipped model.mdb", "f3.demo.groove"} <= set(logged)  # cells as metrics
 
 
 def test_tatum_study_fills_table_ii(pipeline):

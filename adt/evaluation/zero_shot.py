@@ -157,6 +157,9 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
         md = {}
         with tracking.run("zero_shot", "zero-shot-matrix", params={"combinations": combos, "test_sets": test_sets}) as run:
             mlflow.log_table(table, "zero_shot_cells.json")
+            # every cell as a metric too (f3.<train>.<test>, f5.<train>.<test>): charted and compared across runs
+            mlflow.log_metrics({tracking.metric_name(f"f{k[2]}", c["train"], c["test"]): float(c[k])
+                                for c in cells for k in ("f_3class", "f_5class")})
             in_domain = table.pivot(index="train", columns="test", values="in_domain").astype(bool)
             for k in ("f_5class", "f_3class"):
                 png = folder / f"zero_shot_{k}.png"

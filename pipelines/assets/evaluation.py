@@ -7,6 +7,7 @@ from adt.evaluation import zero_shot
 from adt.features.index import FeatureIndex
 from adt.frame.study import VERSION
 from adt.metrics import reference_onsets
+from pipelines.metadata import mlflow_run
 from pipelines.resources import AdtSettings
 
 
@@ -25,5 +26,5 @@ def zero_shot_matrix(context: dg.AssetExecutionContext, settings: AdtSettings, f
             "\n\n**3-class (BD, SD, HH) micro F (50 ms)**\n\n" + manifest["markdown"]["f_3class"] +
             "\n\n`*` in-domain: the row's training sets include the column's dataset.")
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),
-                     metadata={"matrix": dg.MetadataValue.md(text), "mlflow_run_id": manifest["run_id"],
+                     metadata={"matrix": dg.MetadataValue.md(text), **mlflow_run(manifest["run_id"]),
                                "path": dg.MetadataValue.path(manifest["path"])})

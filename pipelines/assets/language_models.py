@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from adt.lm import corpus, fit
+from pipelines.metadata import mlflow_run
 from pipelines.resources import AdtSettings
 
 
@@ -46,7 +47,7 @@ def lm_bigram(context: dg.AssetExecutionContext, drum_scores: dict) -> dg.Output
     except ValueError as exc:
         raise dg.Failure(str(exc)) from None
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),
-                     metadata={"perplexity": manifest["perplexity"], "mlflow_run_id": manifest["run_id"]})
+                     metadata={"perplexity": manifest["perplexity"], **mlflow_run(manifest["run_id"])})
 
 
 @dg.asset(group_name="language_model", code_version=fit.VERSION, tags={"adt/stage": "training"},
@@ -60,5 +61,5 @@ def lm_gru(context: dg.AssetExecutionContext, settings: AdtSettings, drum_scores
     manifest = fit.fit_gru(drum_scores, config.get_profile(), config.optuna_storage or None, context.log.info)
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),
                      metadata={"perplexity": manifest["perplexity"], "perplexity_k3": manifest["perplexity_k3"],
-                               "best_params": manifest["best_params"], "mlflow_run_id": manifest["run_id"],
+                               "best_params": manifest["best_params"], **mlflow_run(manifest["run_id"]),
                                "model_uri": manifest["model_uri"], "trials": manifest["trials"]})

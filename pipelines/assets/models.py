@@ -8,6 +8,7 @@ from adt.features.index import FeatureIndex
 from adt.frame import study
 from adt.trimming.study import VERSION as TRIMMING_VERSION
 from adt.metrics import reference_onsets
+from pipelines.metadata import mlflow_run
 from pipelines.resources import AdtSettings
 
 
@@ -28,7 +29,7 @@ def transcriber(context: dg.AssetExecutionContext, settings: AdtSettings, featur
     except ValueError as exc:
         raise dg.Failure(str(exc)) from None
     return dg.Output(main, data_version=dg.DataVersion(main["key"]),
-                     metadata={"mlflow_run_id": main["run_id"], "model_uri": str(main["model_uri"]),
+                     metadata={**mlflow_run(main["run_id"]), "model_uri": str(main["model_uri"]),
                                "champion_uri": str(main["champion_uri"]), "train_sets": "+".join(main["train_sets"]),
                                "architecture": main["architecture"], "best_params": main["best_params"],
                                "best_val_f": main["best_val_f"], "study": main["study_name"],
@@ -48,7 +49,7 @@ def architecture_study(context: dg.AssetExecutionContext, settings: AdtSettings,
     text = "**Micro F (5 classes, 50 ms) on each training set's test split** (thesis Table 6.1)\n\n" + value["markdown"]
     return dg.Output(value, data_version=dg.DataVersion(value["key"]),
                      metadata={"architecture_study": dg.MetadataValue.md(text),
-                               "mlflow_run_id": str(value["run_id"])})
+                               **mlflow_run(value["run_id"])})
 
 
 @dg.asset(group_name="models", tags={"adt/stage": "training"},
@@ -73,6 +74,6 @@ def trimmed_transcriber(context: dg.AssetExecutionContext, settings: AdtSettings
                      metadata={"table1": dg.MetadataValue.md(value["table1"]),
                                "figure2": dg.MetadataValue.md(value["curves"]),
                                "figure2_png": dg.MetadataValue.path(value["figure"]),
-                               "lite_uri": str(value["model_uri"]), "mlflow_run_id": value["run_id"],
+                               "lite_uri": str(value["model_uri"]), **mlflow_run(value["run_id"]),
                                "optimal_params": int(best.get("params", 0)),
                                "optimal_removed": float(best.get("removed", 0.0))})

@@ -4,6 +4,7 @@ import dagster as dg
 
 from adt.features.index import FeatureIndex
 from adt.tatum import study
+from pipelines.metadata import mlflow_run
 from pipelines.resources import AdtSettings
 
 
@@ -23,7 +24,7 @@ def tatum_study(context: dg.AssetExecutionContext, settings: AdtSettings, featur
     text = "\n\n".join(f"**{k.split('.')[0]}** (tatum-level P/R/F in %, delta 0.2, "
                        f"{'grid match' if k.endswith('grid') else '+-50 ms time match'})\n\n{v}"
                        for k, v in manifest["markdown"].items())
-    meta = {"table_ii": dg.MetadataValue.md(text), "mlflow_run_id": manifest["run_id"],
+    meta = {"table_ii": dg.MetadataValue.md(text), **mlflow_run(manifest["run_id"]),
             "best_val_f": manifest["best_val_f"], "train_sets": "+".join(manifest["train_sets"]),
             "train_seconds": manifest["train_seconds"], "gru_lm": manifest["gru_lm"],
             "skipped": manifest["skipped"][:50], "loss_weights": manifest.get("weights", {})}
