@@ -155,7 +155,8 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
                                                                     folder / "shipped_features"))
         table = pd.DataFrame(cells)
         md = {}
-        with tracking.run("zero_shot", "zero-shot-matrix", params={"combinations": combos, "test_sets": test_sets}) as run:
+        params = {"combinations": ", ".join("+".join(c) for c in combos), "test_sets": ", ".join(test_sets)}
+        with tracking.run("zero_shot", "zero-shot-matrix", params=params) as run:
             mlflow.log_table(table, "zero_shot_cells.json")
             # every cell as a metric too (f3.<train>.<test>, f5.<train>.<test>): charted and compared across runs
             mlflow.log_metrics({tracking.metric_name(f"f{k[2]}", c["train"], c["test"]): float(c[k])
