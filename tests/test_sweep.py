@@ -139,8 +139,9 @@ def test_transcribe_loads_the_champion_never_a_lite_or_a_stand_in(sweeps):
                                        tags={"trimmed": "true"})
     client.set_registered_model_alias(tracking.MODEL_NAME, "lite", lite.version)
     model, source = load_transcriber(None)
-    assert source == "models:/adt-frame-crnn@champion" and model.architecture == "frame_crnn"
-    assert load_transcriber("lite")[1] == "models:/adt-frame-crnn@lite"
+    assert source == f"models:/adt-frame-crnn@champion (version {champ.version})"  # which version it is
+    assert model.architecture == "frame_crnn"
+    assert load_transcriber("lite")[1] == f"models:/adt-frame-crnn@lite (version {lite.version})"
     client.delete_registered_model_alias(tracking.MODEL_NAME, "champion")
     try:  # no champion: the latest version that is not a trimmed one
         assert load_transcriber(None)[1] == f"models:/adt-frame-crnn/{int(lite.version) - 1}"

@@ -220,7 +220,8 @@ def load_registered_model(uri: str | None = None, device: str = "cpu"):
     that is set but does not load is an error, never replaced by another version.
 
     Returns:
-        ``(model in eval mode on device, the URI loaded)``.
+        ``(model in eval mode on device, the URI loaded)``; an alias URI says the version it points at
+        (``models:/adt-frame-crnn@champion (version 3)``).
 
     Raises:
         NoModelError: nothing registered under that name. ModelLoadError: the URI (or the champion)
@@ -235,7 +236,7 @@ def load_registered_model(uri: str | None = None, device: str = "cpu"):
     if uri is None:
         champion_uri = tracking.champion_uri()
         if champion_uri:
-            return _load(champion_uri, device), champion_uri
+            return _load(champion_uri, device), _with_version(champion_uri)
         client = mlflow.MlflowClient()
         try:
             versions = client.search_model_versions(f"name='{MODEL_NAME}'")
@@ -246,7 +247,21 @@ def load_registered_model(uri: str | None = None, device: str = "cpu"):
             raise NoModelError(f"no model registered as {MODEL_NAME!r} in {tracking.tracking_uri()}: "
                                "run `make demo` first or pass --model URI")
         uri = f"models:/{MODEL_NAME}/{max(int(v.version) for v in versions)}"
-    return _load(uri, device), uri
+    model = _load(uri, device)
+    return model, _with_version(uri)
+
+
+def _with_version(uri: str) -> str:
+    """``models:/<name>@<alias>`` -> the same with `` (version N)``: which version an alias pointed at."""
+    if not uri.startswith("models:/") or "@" not in uri:
+        return uri
+    import mlflow
+
+    name, alias = uri.removeprefix("models:/").split("@", 1)
+    try:
+        return f"{uri} (version {mlflow.MlflowClient().get_model_version_by_alias(name, alias).version})"
+    except mlflow.exceptions.MlflowException:
+        return uri
 
 
 def _load(uri: str, device: str):
