@@ -161,6 +161,25 @@ def test_mirror_folder_and_mirror_url(server, tmp_path):
     assert not (tmp_path / "c" / remote.filename).exists()
 
 
+def test_a_repaired_mirror_copy_replaces_the_stale_copy_of_a_request_only_archive(tmp_path):
+    """A request-only archive without digests is copied from the mirror folder; when the mirror's copy is
+    replaced later (it was bad), the next fetch copies it again instead of reusing the old copy."""
+    import os
+
+    remote = Remote("enst-like.zip", "https://example.org/request", manual="https://example.org/request")
+    mirror, downloads = tmp_path / "mirror", tmp_path / "downloads"
+    mirror.mkdir()
+    (mirror / remote.filename).write_bytes(b"truncated")
+    assert fetch(remote, downloads, mirror=str(mirror), progress=False).read_bytes() == b"truncated"
+    assert fetch(remote, downloads, mirror=str(mirror), progress=False).read_bytes() == b"truncated"  # reused
+    good = _groove_like_zip()
+    (mirror / remote.filename).write_bytes(good)
+    later = (downloads / remote.filename).stat().st_mtime_ns + 10**9
+    os.utime(mirror / remote.filename, ns=(later, later))
+    assert fetch(remote, downloads, mirror=str(mirror), progress=False).read_bytes() == good
+    assert fetch(remote, downloads, mirror=str(mirror), progress=False).read_bytes() == good  # now reused again
+
+
 def _zip_with(name: str) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

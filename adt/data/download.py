@@ -230,6 +230,15 @@ def fetch(remote: Remote, dest_dir: str | os.PathLike, mirror: str | None = None
     return _fetch(remote, dest_dir, mirror, retries, timeout_s, progress, on_progress)[0]
 
 
+def _newer_in_mirror(src: Path | None, dest: Path) -> bool:
+    """Whether the mirror folder holds another file than ``dest`` for it, modified after ``dest`` was
+    made (a copy in the download folder is a snapshot of the mirror's: a request-only archive without
+    digests would otherwise keep its bad copy after the mirror's was repaired)."""
+    if src is None or not src.is_file() or src.resolve() == dest.resolve():
+        return False
+    return src.stat().st_mtime_ns > dest.stat().st_mtime_ns
+
+
 def _fetch(remote: Remote, dest_dir: str | os.PathLike, mirror: str | None = None, retries: int = 3,
            timeout_s: float = 30, progress: bool = True,
            on_progress: ProgressCallback | None = None) -> tuple[Path, str]:
@@ -239,14 +248,17 @@ def _fetch(remote: Remote, dest_dir: str | os.PathLike, mirror: str | None = Non
     dest = dest_dir / remote.filename
     src = None if not mirror or _is_url(mirror) else Path(mirror).expanduser() / remote.filename
     if dest.is_file():
-        ok, got, sha = _matches(dest, remote, remember=True)
-        if ok:
-            log.info("%s: present with a valid checksum, not fetched again", dest)
-            return dest, sha
-        if remote.manual or (src is not None and src.resolve() == dest.resolve()):  # never delete the user's file
-            raise ChecksumError(f"{dest}: checksum mismatch: expected one of {_expected(remote)}, got {got}; "
-                                "replace the file with an intact copy")
-        log.warning("%s: present but its checksum is wrong; fetching it again", dest)
+        if _newer_in_mirror(src, dest):  # the mirror's copy changed after ours was made: ours is stale
+            log.warning("%s: the mirror folder's copy is newer (replaced or repaired); copying it again", dest)
+        else:
+            ok, got, sha = _matches(dest, remote, remember=True)
+            if ok:
+                log.info("%s: present with a valid checksum, not fetched again", dest)
+                return dest, sha
+            if remote.manual or (src is not None and src.resolve() == dest.resolve()):  # never delete the user's
+                raise ChecksumError(f"{dest}: checksum mismatch: expected one of {_expected(remote)}, got {got}; "
+                                    "replace the file with an intact copy")
+            log.warning("%s: present but its checksum is wrong; fetching it again", dest)
         dest.unlink()
         dest.with_name(dest.name + DIGESTS_SUFFIX).unlink(missing_ok=True)
 
