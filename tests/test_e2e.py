@@ -272,3 +272,17 @@ def test_mix_and_drums_input(pipeline, tmp_path):
     loaded = load_model(save_model(model, tmp_path / "m.pt"))
     assert loaded.transcriber_input == "mix+drums" and loaded.peak_picking == model.peak_picking
     assert loaded.tuned_val_f == pytest.approx(model.tuned_val_f)
+
+
+def test_tatum_study_resumes_per_model(pipeline):
+    """A tatum study that stopped after its models were trained (manifest missing) loads them again."""
+    from adt.config import Settings, data_dir
+    from adt.stages import run_stages
+
+    cold = pipeline["cold"]["tatum_study"]
+    (data_dir() / "tatum_study" / cold["key"] / "manifest.json").unlink()
+    lines = []
+    out = run_stages(Settings.from_env(profile="tiny"), until="tatum_study", log=lines.append)
+    resumed = [line for line in lines if "trained before this run stopped" in line]
+    assert len(resumed) == 3 and not any("training on" in line for line in lines)
+    assert out["tatum_study"]["markdown"] == cold["markdown"]

@@ -12,6 +12,7 @@ the grid match; the +-50 ms time match is reported beside it). :func:`tatum_stud
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,7 +102,9 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
     on the validation tatum F-measure (:func:`adt.tatum.train.tune_weights`, the paper's Optuna
     step); otherwise the paper's values are used.
 
-    Logged to MLflow (experiment adt/tatum_study: one run, a nested run per model).
+    Logged to MLflow (experiment adt/tatum_study: one run, a nested run per model). Resumable per
+    model: a model trained before a crash (``<method>.pt`` and ``<method>.finished.json`` in the stage
+    folder) is loaded, not trained again.
 
     Returns:
         JSON-able manifest: paths (results, per_track, models, fig3), Table II Markdown (grid and
@@ -119,13 +122,13 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
     import torch
 
     from adt import tracking
-    from adt.atomic import atomic_path
+    from adt.atomic import atomic_path, write_json
     from adt.cpu import DEFAULT_THREADS
     from adt.features.stats import TrainingStats
     from adt.tatum.pianoroll import excerpt_start, plot_fig3
     from adt.tatum.evaluate import (METHOD_LABELS, evaluate_methods, frame_model_predictor, table_ii, table_ii_markdown, tatum_model_predictor)
     from adt.tatum.regularization import load_lm
-    from adt.tatum.inference import predict_tatums, save_model
+    from adt.tatum.inference import load_model, predict_tatums, save_model
     from adt.tatum.train import train_tatum_model, tune_weights
 
     torch.set_num_threads(DEFAULT_THREADS)
@@ -163,6 +166,14 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
     with tracking.run("tatum_study", "table-ii", params=params) as run:
         for method, reg in REGULARIZERS.items():
             config = configs[method]
+            model_paths[method] = str(out_dir / f"{method}.pt")
+            finished = out_dir / f"{method}.finished.json"  # written after the model: a crash resumes after it
+            if finished.is_file() and Path(model_paths[method]).is_file():
+                state = json.loads(finished.read_text())
+                configs[method] = dataclasses.replace(config, gamma=state["gamma"], alpha=state["alpha"])
+                models[method], histories[method] = load_model(model_paths[method]), state["history"]
+                log(f"{method}: trained before this run stopped, loaded from {model_paths[method]}")
+                continue
             log(f"{method}: training on {len(train)} tracks ({config.steps} steps, gamma {config.gamma}, "
                 f"alpha {config.alpha if reg else 0})")
             with mlflow.start_run(run_name=method, nested=True, experiment_id=run.info.experiment_id):
@@ -182,9 +193,11 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
                         on_eval=lambda s, m: (mlflow.log_metrics({k: v for k, v in m.items() if np.isfinite(v)},
                                                                  step=s),
                                               log(f"{method} step {s}: {m}")))
-                model_paths[method] = str(out_dir / f"{method}.pt")
                 save_model(model, model_paths[method])
                 mlflow.log_artifact(model_paths[method])
+            plain = json.loads(json.dumps(history, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+            write_json(finished, {"gamma": float(configs[method].gamma), "alpha": float(configs[method].alpha),
+                                  "history": plain})
             models[method], histories[method] = model, history
         predictors = {"frame_crnn": frame_model_predictor(_frame_model(transcriber), K),
                       **{m: tatum_model_predictor(models[m], configs[m].threshold) for m in REGULARIZERS}}
