@@ -233,7 +233,8 @@ def fetch(remote: Remote, dest_dir: str | os.PathLike, mirror: str | None = None
 def _newer_in_mirror(src: Path | None, dest: Path) -> bool:
     """Whether the mirror folder holds another file than ``dest`` for it, modified after ``dest`` was
     made (a copy in the download folder is a snapshot of the mirror's: a request-only archive without
-    digests would otherwise keep its bad copy after the mirror's was repaired)."""
+    digests would otherwise keep its bad copy after the mirror's was repaired; a remote with digests is
+    checked by them instead)."""
     if src is None or not src.is_file() or src.resolve() == dest.resolve():
         return False
     return src.stat().st_mtime_ns > dest.stat().st_mtime_ns
@@ -248,7 +249,8 @@ def _fetch(remote: Remote, dest_dir: str | os.PathLike, mirror: str | None = Non
     dest = dest_dir / remote.filename
     src = None if not mirror or _is_url(mirror) else Path(mirror).expanduser() / remote.filename
     if dest.is_file():
-        if _newer_in_mirror(src, dest):  # the mirror's copy changed after ours was made: ours is stale
+        if not remote.verifiable and _newer_in_mirror(src, dest):  # no digest tells ours is stale: the mirror's
+            # copy changed after ours was made
             log.warning("%s: the mirror folder's copy is newer (replaced or repaired); copying it again", dest)
         else:
             ok, got, sha = _matches(dest, remote, remember=True)
