@@ -184,9 +184,9 @@ PROFILES: dict[str, Profile] = {
         sweep_trials=2,
         train_combinations=(("demo", "groove"),),
         transcriber_input="mix+drums",
-        # Figure 2 on 2 cores (two processes, about 100 min, benchmarks/bench_trimming.py): trimming with 3 seeds, the baselines, the other
-        # criteria and global selection with one; a reference of 6 x 25 steps (rewound to epoch 3), rounds
-        # of 3 x 25 steps, 14 rounds
+        # Figure 2 on 2 cores (two processes, about 100 min, benchmarks/bench_trimming.py): trimming with
+        # 3 seeds, the baselines, the other criteria and global selection with one; a reference of 6 x 25
+        # steps (rewound to epoch 3), rounds of 3 x 25 steps, 14 rounds
         trimming_lines=(("trim/magnitude/local", 3), ("finetune/magnitude/local", 1), ("mask/magnitude/local", 1),
                         ("trim/activation/local", 1), ("trim/batchnorm/local", 1), ("trim/magnitude/global", 1)),
         trimming_epochs=6,
