@@ -33,7 +33,7 @@ import torch
 
 from adt.frame.recipe import TrainConfig, build_model, save_model, train_model
 from adt.trimming import criteria, masking
-from adt.trimming.units import count_parameters, links, shrink, split_recurrent, trim_state, widths
+from adt.trimming.units import count_parameters, shrink, split_recurrent, trim_state, widths
 
 METHODS = ("trim", "finetune", "mask")
 
@@ -220,5 +220,3 @@ def export(model: torch.nn.Module, path: str | Path) -> Path:
     model.trimmed = widths(model)
     return save_model(model, path)
 
-
-__all__ = ["Line", "Schedule", "Task", "train_reference", "run_line", "export", "links"]
