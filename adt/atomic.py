@@ -33,20 +33,25 @@ def _umask() -> int:
     return mask
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (another user's counts; a reused pid looks alive)."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _remove_stale(path: Path) -> None:
     """Remove the temporary siblings of ``path`` left by processes that no longer run."""
     for stale in path.parent.glob(f".tmp-{glob.escape(path.name)}-*"):
         parts = stale.name[len(f".tmp-{path.name}-"):].split("-")
         if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) == os.getpid():
             continue  # another name's temporary (e.g. of "<name>-2"), or this process's
-        pid = parts[0]
-        try:
-            os.kill(int(pid), 0)
+        if process_alive(int(parts[0])):
             continue  # still running: another writer's file
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue  # someone else's live process
         if stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale, ignore_errors=True)
         else:

@@ -100,19 +100,17 @@ def close_dead_runs() -> list[str]:
 
     import mlflow
 
+    from adt.atomic import process_alive
+
     client, closed = mlflow.MlflowClient(), []
     host = socket.gethostname()
     experiments = [e.experiment_id for e in client.search_experiments()]
     running = client.search_runs(experiments,
                                  filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'")
     for r in running:
-        try:
-            os.kill(int(r.data.tags[PID_TAG]), 0)
+        pid = r.data.tags.get(PID_TAG, "")
+        if not pid.isdigit() or process_alive(int(pid)):
             continue  # alive (or a reused pid: left alone)
-        except ProcessLookupError:
-            pass
-        except (PermissionError, ValueError, KeyError):
-            continue
         children = client.search_runs(experiments, filter_string=(
             f"tags.`mlflow.parentRunId` = '{r.info.run_id}' and attributes.status = 'RUNNING'"))
         for run_ in [*children, r]:

@@ -98,7 +98,7 @@ from adt.separation import separator
 spec = json.loads(sys.argv[1])
 sep = separator.load(spec)
 audio = np.concatenate([read_audio(p)[0] for p in json.loads(sys.argv[2])], axis=1)[:, :60 * 44100]
-from adt.separation.study import PeakMemory
+from adt.memory import PeakMemory
 sep.separate(audio[:, :44100], 44100)  # warm-up
 with PeakMemory() as mem:
     t0 = time.perf_counter()

@@ -154,18 +154,6 @@ def new_archive_sensor(context: dg.SensorEvaluationContext):
     return requests
 
 
-def _alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, another user's
-        return True
-    return True
-
-
 def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     """Mark ``FAILURE`` every run ``STARTED`` whose process has died; returns their run ids.
 
@@ -174,6 +162,8 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     that event yet is still starting and is left alone. The instance is this machine's (SQLite storage
     under ``DAGSTER_HOME``), so a pid that no longer exists is a dead run; a reused pid keeps its run.
     """
+    from adt.atomic import process_alive
+
     failed = []
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
         pid = None
@@ -182,7 +172,7 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
             data = event.engine_event_data if event is not None else None
             if data is not None and "pid" in (data.metadata or {}):
                 pid = int(data.metadata["pid"].value)
-        if pid is None or _alive(pid):
+        if pid is None or process_alive(pid):
             continue
         instance.report_run_failed(run, f"its process (pid {pid}) is gone (killed or crashed); marked failed "
                                         "so that queued runs can start")

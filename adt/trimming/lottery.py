@@ -166,7 +166,7 @@ def train_reference(task: Task, seed: int, folder: Path, log: Callable[[str], No
 
 
 def run_line(task: Task, line: Line, seed: int, schedule: Schedule, folder: Path, reference: tuple,
-             log: Callable[[str], None] = print, on_round: Callable[[int, dict], None] | None = None) -> list[dict]:
+             log: Callable[[str], None] = print) -> list[dict]:
     """Run (or resume) one line of one seed from ``reference`` (:func:`train_reference`).
 
     Returns:
@@ -207,8 +207,6 @@ def run_line(task: Task, line: Line, seed: int, schedule: Schedule, folder: Path
             _save(path, saved)
             log(f"{line.name} seed {seed}: round {r}/{schedule.rounds}, {100 * saved['row']['removed']:.1f}% removed, "
                 f"test error {saved['row']['test_error']:.3f} ({time.perf_counter() - start:.0f} s)")
-            if on_round is not None:
-                on_round(r, saved["row"])
         model, rewind, masks = saved["model"], saved["rewind"], saved.get("masks", masks)
         records.append(saved["row"])
     return records

@@ -4,7 +4,7 @@
 * ``size_bytes``: the saved state dict (``torch.save``; a masked model keeps its zeros);
 * ``flops``: floating point operations of one 4-s input (400 frames), counted by
   ``torch.utils.flop_counter.FlopCounterMode`` (matrix products and convolutions, recurrent layers included);
-* ``peak_mb``: resident memory added while transcribing 60 s (:class:`adt.separation.study.PeakMemory`);
+* ``peak_mb``: resident memory added while transcribing 60 s (:class:`adt.memory.PeakMemory`);
 * ``latency_s_per_min``: seconds to compute the activation function of 60 s of audio (6,000 frames) on
   2 CPU threads, the best of 2 runs (features excluded);
 * ``test_error.<dataset>``: 1 - micro F-measure (3 classes BD SD HH, 50 ms, mir_eval) on each test
@@ -50,7 +50,7 @@ def flops(model: torch.nn.Module, n_features: int, frames: int = FLOP_FRAMES) ->
 
 def latency_and_memory(model: torch.nn.Module, n_features: int, repeats: int = 2) -> tuple[float, float]:
     """(seconds for 60 s of audio on 2 threads, best of ``repeats``; peak MB added by one run)."""
-    from adt.separation.study import PeakMemory
+    from adt.memory import PeakMemory
 
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((LATENCY_FRAMES, n_features), dtype=np.float32))
     with torch_threads(LATENCY_THREADS):
@@ -87,4 +87,4 @@ def measure(model: torch.nn.Module, n_features: int, test_sets: dict[str, list],
     return {"params": params if params is not None else sum(p.numel() for p in model.parameters()),
             "size_bytes": size_bytes(model), "flops": flops(model, n_features), "latency_s_per_min": latency,
             "peak_mb": memory, **errors(model, test_sets, "test_error"),
-            **errors(model, {"validation": val_items}, "val_error")}
+            "val_error": errors(model, {"validation": val_items}, "val_error")["val_error"]}
