@@ -304,12 +304,15 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
 
     Raises:
         ValueError: no training segments, an unknown ``loss_weighting`` or peak picking,
-            or statistics whose width differs from the shards'.
+            statistics whose width differs from the shards', or ``init`` with ``checkpoint``.
         optuna.TrialPruned: ``trial`` was pruned.
     """
     if config.loss_weighting not in LOSS_WEIGHTINGS:
         raise ValueError(f"unknown loss weighting {config.loss_weighting!r}; choose one of {LOSS_WEIGHTINGS}")
     peak_picking_params(config.peak_picking)  # fail early on an unknown name
+    if init is not None and checkpoint is not None:
+        raise ValueError("a per-epoch checkpoint cannot resume a given init model (its fingerprint does not "
+                         "know the model's widths): resume trimmed networks per round (adt.trimming.lottery)")
     threads = config.num_threads if config.num_threads is not None else training_threads(architecture)
     with torch_threads(threads):
         return _train_model(train_dirs, val_items, config, architecture, params, on_epoch, stats, trial,
