@@ -65,9 +65,30 @@ def setup() -> None:
     mlflow.set_tracking_uri(tracking_uri())
 
 
+#: What each experiment ``adt/<stage>`` holds: its description in the MLflow UI.
+EXPERIMENTS = {
+    "datasets": "One dataset card run per dataset (tracks, onsets, splits, license) as unified into the tables.",
+    "separation": "The separation study (interleaved multitask paper): one run per separator (U-Net procedures, "
+                  "Open-Unmix), BSSEval v4 SDR/SIR in dB per source; the study run holds Tables 2 and 3.",
+    "beats": "madmom beat and downbeat tracking scored against ground-truth beats per dataset (mir_eval).",
+    "quantization": "Tatum paper Table I: the share of onsets lost to conflict and far, per dataset and beat source.",
+    "language_model": "Drum-score language models (tatum paper): the skip-bigram (Eq. 3) and the GRU LM (Eq. 2) "
+                      "with its Optuna trials; perplexities on held-out scores.",
+    "transcriber": "Frame-level transcriber sweeps (Optuna, one nested run per trial with its epoch curves) per "
+                   "training combination, and the architecture study (thesis Table 6.1); validation micro F.",
+    "trimming": "Lottery-ticket trimming (lottery paper): one run per line (method, criterion, selection) and seed "
+                "with per-round params, FLOPs, latency and test error; the study run holds Table 1 and Figure 2.",
+    "zero_shot": "The zero-shot matrix: every trained transcriber on every test split, micro F-measure (50 ms) "
+                 "as metrics f3/f5.<train>.<test>.",
+    "tatum_study": "Frame-to-tatum CRNN with LM regularization (tatum paper Table II, Fig. 3): one nested run per "
+                   "model, tatum-level P/R/F.",
+}
+
+
 def experiment(stage: str) -> str:
-    """Create (if needed) and return the id of the experiment ``adt/<stage>``; the first call of a process
-    closes the runs of dead processes (:func:`close_dead_runs`)."""
+    """Create (if needed) and return the id of the experiment ``adt/<stage>``, with its description
+    (:data:`EXPERIMENTS`) and kind (MLflow 3 opens it on its runs, not on the GenAI traces view); the
+    first call of a process closes the runs of dead processes (:func:`close_dead_runs`)."""
     import mlflow
 
     global _closed_dead_runs
@@ -76,11 +97,22 @@ def experiment(stage: str) -> str:
         _closed_dead_runs = True
         close_dead_runs()
     name = f"{EXPERIMENT_PREFIX}/{stage}"
+    tags = {"mlflow.experimentKind": "custom_model_development",
+            "mlflow.note.content": EXPERIMENTS.get(stage, f"Runs of the {stage} stage.")}
     exp = mlflow.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    location = (data_dir() / "mlartifacts" / stage).as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    if exp is None:
+        location = (data_dir() / "mlartifacts" / stage).as_uri()
+        return mlflow.create_experiment(name, artifact_location=location, tags=tags)
+    for key, value in tags.items():  # experiments made by an older release
+        if exp.tags.get(key) != value:
+            mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, key, value)
+    return exp.experiment_id
+
+
+def experiment_url(stage: str) -> str:
+    """The MLflow UI page of ``adt/<stage>``'s runs (``make ui``; ``MLFLOW_UI_URL`` overrides)."""
+    base = os.environ.get("MLFLOW_UI_URL", UI_URL).rstrip("/")
+    return f"{base}/#/experiments/{experiment(stage)}/runs?workflowType=machine_learning"
 
 
 #: Tags naming the process that runs an MLflow run (:func:`close_dead_runs`).
@@ -120,19 +152,40 @@ def close_dead_runs() -> list[str]:
     return closed
 
 
-@contextlib.contextmanager
-def run(stage: str, run_name: str, params: dict | None = None, tags: dict | None = None) -> Iterator:
-    """An MLflow run in the stage's experiment, tagged with git commit, library versions and the process
-    (:data:`PID_TAG`, :data:`HOST_TAG`: a run left ``RUNNING`` by a dead process is closed later,
-    :func:`close_dead_runs`)."""
+#: Environment variables a Dagster run sets for the library (``AdtSettings``): its run id, so each MLflow
+#: run links back to the Dagster run that made it (tags ``dagster.run_id``, ``dagster.run_url``).
+DAGSTER_RUN_ENV, DAGSTER_UI_ENV = "ADT_DAGSTER_RUN_ID", "DAGSTER_UI_URL"
+
+
+def provenance(stage: str, run_name: str, description: str | None = None) -> dict[str, str]:
+    """The tags of every run: git commit, library versions, the process (:data:`PID_TAG`,
+    :data:`HOST_TAG`), the profile, the Dagster run when one runs this, and a description
+    (``mlflow.note.content``: ``description`` or what the run is, from its name and stage)."""
     import socket
 
+    profile = os.environ.get("ADT_PROFILE", "demo")
+    about = description or f"{run_name}: {EXPERIMENTS.get(stage, stage).split(':')[0].split(';')[0]}"
+    tags = {"git_commit": git_commit(), "stage": stage, "profile": profile, **library_versions(),
+            PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
+            "mlflow.note.content": f"{about.rstrip('.')}. Profile {profile}, data folder {data_dir()}."}
+    dagster_run = os.environ.get(DAGSTER_RUN_ENV)
+    if dagster_run:
+        base = os.environ.get(DAGSTER_UI_ENV, "http://127.0.0.1:3000").rstrip("/")
+        tags.update({"dagster.run_id": dagster_run, "dagster.run_url": f"{base}/runs/{dagster_run}"})
+    return tags
+
+
+@contextlib.contextmanager
+def run(stage: str, run_name: str, params: dict | None = None, tags: dict | None = None,
+        description: str | None = None) -> Iterator:
+    """An MLflow run in the stage's experiment, tagged with :func:`provenance` (git commit, library
+    versions, the process: a run left ``RUNNING`` by a dead process is closed later,
+    :func:`close_dead_runs`; the Dagster run; a description)."""
     import mlflow
 
     exp_id = experiment(stage)
     with mlflow.start_run(experiment_id=exp_id, run_name=run_name) as active:
-        mlflow.set_tags({"git_commit": git_commit(), "stage": stage, **library_versions(),
-                         PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), **(tags or {})})
+        mlflow.set_tags({**provenance(stage, run_name, description), **(tags or {})})
         if params:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         yield active
@@ -155,6 +208,15 @@ def run_url(run_id: str | None) -> str | None:
     except mlflow.exceptions.MlflowException:
         return None
     return f"{os.environ.get('MLFLOW_UI_URL', UI_URL).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def artifact_url(run_id: str, path: str) -> str:
+    """The URL at which ``make ui``'s MLflow serves artifact ``path`` of run ``run_id`` (its
+    ``/get-artifact`` route; ``MLFLOW_UI_URL`` overrides the server)."""
+    from urllib.parse import urlencode
+
+    base = os.environ.get("MLFLOW_UI_URL", UI_URL).rstrip("/")
+    return f"{base}/get-artifact?{urlencode({'path': path, 'run_uuid': run_id})}"
 
 
 def metric_name(*parts: str) -> str:

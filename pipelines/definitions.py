@@ -13,13 +13,23 @@ import dagster as dg
 
 from pipelines.assets import evaluation, features, ingest, language_models, models, rhythm, separation, tatum_study
 from pipelines.automation import SCHEDULES, SENSORS
+from pipelines.console import adt_console
 from pipelines.resources import AdtSettings
 
-ALL_ASSETS = [ingest.kit_catalogue, ingest.raw_dataset, ingest.dataset_tables, ingest.unified_tables, separation.drum_stems, rhythm.beats,
-              rhythm.tatums, rhythm.quantization_stats, language_models.groove_scores, language_models.drum_scores,
-              language_models.lm_bigram, language_models.lm_gru, features.features, models.transcriber,
-              models.architecture_study, models.trimmed_transcriber, evaluation.zero_shot_matrix,
-              tatum_study.tatum_study]
+#: What each group's assets are made of and with (Dagster shows kinds as badges; at most three each).
+KINDS = {"ingest": {"parquet", "soundfile"}, "separation": {"pytorch", "museval"}, "rhythm": {"madmom", "parquet"},
+         "language_model": {"pytorch", "optuna"}, "features": {"numpy", "torchaudio"},
+         "models": {"pytorch", "optuna", "mlflow"}, "evaluation": {"mir_eval", "mlflow"}}
+#: Who answers for the assets (Dagster owners: a team).
+OWNERS = ["team:adt"]
+
+_ASSETS = [ingest.kit_catalogue, ingest.raw_dataset, ingest.dataset_tables, ingest.unified_tables,
+           separation.drum_stems, rhythm.beats, rhythm.tatums, rhythm.quantization_stats,
+           language_models.groove_scores, language_models.drum_scores, language_models.lm_bigram,
+           language_models.lm_gru, features.features, models.transcriber, models.architecture_study,
+           models.trimmed_transcriber, evaluation.zero_shot_matrix, tatum_study.tatum_study]
+ALL_ASSETS = list(dg.map_asset_specs(
+    lambda spec: spec.merge_attributes(owners=OWNERS, kinds=KINDS.get(spec.group_name, set())), _ASSETS))
 ALL_CHECKS = [rhythm.quantization_within_threshold]
 
 #: One dataset (a partition): fetch or place it, unify it.
@@ -45,6 +55,8 @@ defs = dg.Definitions(
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources={"settings": AdtSettings()},
+    # one line per step on the console; Dagster's DEBUG events stay in each run's event log
+    loggers={"adt_console": adt_console},
     # one step at a time: the stages are CPU-bound and the target machine has 2 cores
     executor=dg.in_process_executor,
 )

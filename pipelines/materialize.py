@@ -1,28 +1,41 @@
 """Headless materialization of the whole graph (``make demo``).
 
-1. ``raw_dataset`` and ``dataset_tables`` for every dataset partition that can be
+Runs the defined jobs (so the runs show in the UI's overview and can be re-executed there), each
+only for what is stale or missing (:mod:`pipelines.plan`: Dagster's code and data versions, plus the
+settings); a warm run with nothing changed launches no run at all:
+
+1. ``adt_kit_catalogue``; ``adt_raw_datasets`` for every dataset partition that can be
    had (:func:`adt.data.tables.available_datasets`): the generated demo corpus always, the others
    when their files are in ``data/downloads`` or the ``ADT_DATA_MIRROR`` folder, or
    (small ones only) when their official URL answers;
-2. every other asset in one run; the runs are recorded in the Dagster instance
-   (``DAGSTER_HOME``), so the UI shows them;
-3. print the zero-shot matrix and where the results are.
+2. ``adt_downstream``: every other asset and the asset checks;
+3. print the 3-class zero-shot matrix and where the results are (each MLflow experiment's link).
 
-Usage: ``python -m pipelines.materialize [--profile NAME] [--datasets demo,groove,mdb,...]``.
+The console gets one line per step (:mod:`pipelines.console`); the rest is in each run's event log.
+
+Usage: ``python -m pipelines.materialize [--profile NAME] [--datasets demo,groove,mdb,...] [--force]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 import time
 
 
-def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> dict:
-    """Materialize every asset for ``profile``; returns each asset's output value by name.
+def run_all(profile: str, datasets: list[str] | None = None, instance=None, force: bool = False,
+            echo=print) -> dict:
+    """Materialize what is stale or missing for ``profile`` through the defined jobs; returns each
+    asset's current value by name (loaded from storage when nothing had to run).
 
     Holds the data folder's lock throughout (:mod:`adt.lock`: one writer per data folder).
+
+    Args:
+        force: materialize every asset (their caches still spare recomputation).
+        echo: where the one-line-per-run progress goes.
 
     Raises:
         RuntimeError: a run failed (its error is in the Dagster event log), or another process writes
@@ -31,57 +44,122 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None) -> d
     from adt.lock import data_lock
 
     with data_lock(f"materialize --profile {profile}"):
-        return _run_all(profile, datasets, instance)
+        return _run_all(profile, datasets, instance, force, echo)
 
 
-def _run_all(profile: str, datasets: list[str] | None, instance) -> dict:
+def job_named(name: str):
+    """The job ``name`` of the code location (:func:`dagster.build_reconstructable_job`'s target)."""
+    from pipelines.definitions import defs
+
+    return defs.resolve_job_def(name)
+
+
+def _run_all(profile: str, datasets: list[str] | None, instance, force: bool, echo) -> dict:
     import dagster as dg
 
     from adt.config import Settings
+    from adt.data.datasets import DATASETS
     from adt.data.tables import available_datasets
-    from pipelines.assets.ingest import dataset_tables, kit_catalogue, raw_dataset
-    from pipelines.definitions import ALL_ASSETS, ALL_CHECKS
-    from pipelines.resources import AdtSettings
+    from pipelines.automation import fail_dead_runs
+    from pipelines.definitions import defs, downstream_job
+    from pipelines.plan import SETTINGS_TAG, settings_fingerprint, to_materialize
 
-    mirror = Settings.from_env().get_mirror()
-    resources = {"settings": AdtSettings(profile=profile, mirror=mirror or "")}
+    settings = Settings.from_env(profile=profile)
+    mirror = settings.get_mirror()
     if instance is None:
         instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    from pipelines.automation import fail_dead_runs
-
     for run_id in fail_dead_runs(instance):
-        print(f"run {run_id} of a dead process marked failed", flush=True)
+        echo(f"run {run_id} of a dead process marked failed")
     datasets = datasets or available_datasets(mirror)
-    from adt.data.datasets import DATASETS
-
     missing = [d for d in DATASETS if d not in datasets]
-    print(f"profile {profile}; datasets: {', '.join(datasets)}"
-          + (f" (not reachable: {', '.join(missing)}; set ADT_DATA_MIRROR to a folder holding their archives)"
-             if missing else ""), flush=True)
-    tags = {"adt/profile": profile}
-    result = dg.materialize([kit_catalogue], instance=instance, resources=resources, tags=tags, raise_on_error=False)
-    if not result.success:
-        raise RuntimeError(f"kit_catalogue failed: see the Dagster run {result.run_id}")
-    for name in datasets:
-        result = dg.materialize([raw_dataset, dataset_tables], partition_key=name, instance=instance, resources=resources,
-                                tags=tags, raise_on_error=False)
+    echo(f"profile {profile}; datasets: {', '.join(datasets)}"
+         + (f" (not reachable: {', '.join(missing)}; set ADT_DATA_MIRROR to a folder holding their archives)"
+            if missing else ""))
+    fingerprint = settings_fingerprint(settings)
+    run_config = {"resources": {"settings": {"config": {"profile": profile, "mirror": mirror or ""}}},
+                  "loggers": {"adt_console": {}}}  # one line per step (pipelines.console)
+    tags = {"adt/profile": profile, SETTINGS_TAG: fingerprint}
+    runs: list[str] = []
+
+    def launch(job: str, keys: list, partition: str | None = None) -> None:
+        plan = {k: "forced" for k in keys} if force else to_materialize(instance, defs, keys, fingerprint, partition)
+        if not plan:
+            return
+        label = f"{job}[{partition}]" if partition else job
+        echo(f"{label}: {len(plan)} of {len(keys)} assets to materialize ("
+             + ", ".join(f"{k.to_user_string()}: {why}" for k, why in list(plan.items())[:3])
+             + (", ..." if len(plan) > 3 else "") + ")")
+        result = dg.execute_job(dg.build_reconstructable_job("pipelines.materialize", "job_named", (job,)),
+                                instance=instance, run_config=run_config, asset_selection=list(plan),
+                                tags={**tags, **({"dagster/partition": partition} if partition else {})})
         if not result.success:
-            raise RuntimeError(f"raw_dataset/dataset_tables[{name}] failed: see the Dagster run {result.run_id}")
-    downstream = [a for a in ALL_ASSETS if a not in (kit_catalogue, raw_dataset, dataset_tables)]
-    result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS],
-                            selection=dg.AssetSelection.assets(*downstream) | dg.AssetSelection.checks(*ALL_CHECKS),
-                            instance=instance, resources=resources, tags=tags, raise_on_error=False)
-    if not result.success:
-        raise RuntimeError(f"materialization failed: see the Dagster run {result.run_id}")
-    outputs = {"datasets": datasets, "run_id": result.run_id}
-    for node in ("drum_stems", "beats", "tatums", "quantization_stats", "groove_scores", "drum_scores", "lm_bigram",
-                 "lm_gru", "features", "transcriber", "architecture_study", "trimmed_transcriber", "zero_shot_matrix",
-                 "tatum_study"):
-        outputs[node] = result.output_for_node(node)
-    outputs["tracks"] = result.output_for_node("unified_tables", "tracks")
-    outputs["onsets"] = result.output_for_node("unified_tables", "onsets")
-    outputs["checks"] = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+            raise RuntimeError(f"{label} failed: see the Dagster run {result.run_id}")
+        runs.append(result.run_id)
+
+    graph = defs.resolve_asset_graph()
+    launch("adt_kit_catalogue", [dg.AssetKey("kit_catalogue")])
+    for name in datasets:
+        launch("adt_raw_datasets", [dg.AssetKey("raw_dataset"), dg.AssetKey("dataset_tables")], partition=name)
+    downstream = sorted(downstream_job.selection.resolve(graph))
+    launch(downstream_job.name, downstream)
+    if not runs:
+        echo("nothing stale or missing: no run")
+    outputs = {"datasets": datasets, "run_ids": runs, "run_id": runs[-1] if runs else None}
+    # the loader's console logger (made inside it, on stderr) prints a DEBUG line per value: not on the console
+    with contextlib.redirect_stderr(io.StringIO()), defs.get_asset_value_loader(instance) as loader:
+        for node in ("drum_stems", "beats", "tatums", "quantization_stats", "groove_scores", "drum_scores",
+                     "lm_bigram", "lm_gru", "features", "transcriber", "architecture_study", "trimmed_transcriber",
+                     "zero_shot_matrix", "tatum_study", "tracks", "onsets"):
+            outputs[node] = loader.load_asset_value(node)
+    outputs["checks"] = {}
+    for check in graph.asset_check_keys:
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([check]).get(check)
+        passed = getattr(record.evaluation, "passed", None) if record is not None else None
+        if passed is not None:  # planned but never executed (a dataset absent): no result
+            outputs["checks"][check.name] = passed
     return outputs
+
+
+def summary(out: dict, seconds: float) -> str:
+    """What ``make demo`` prints at the end: the 3-class matrix, where every table and figure is, and each
+    MLflow experiment with its link (about 30 lines)."""
+    import mlflow
+
+    from adt import tracking
+    from adt.config import data_dir
+
+    lines = ["", "== Zero-shot matrix: 3-class (BD, SD, HH) micro F-measure, 50 ms ==",
+             out["zero_shot_matrix"]["markdown"]["f_3class"], ""]
+    separation = (out.get("drum_stems") or {}).get("study")
+    if separation:
+        lines.append(f"separator: {separation['best']} (best validation drums SDR; Tables 2 and 3 in adt/separation)")
+    lines.append(f"transcriber: {out['transcriber']['model_uri']} (adt transcribe uses the champion)")
+    trimmed = out.get("trimmed_transcriber")
+    if trimmed:
+        lines.append(f"lite transcriber: {trimmed['model_uri']} (adt transcribe --model lite; Table 1 in adt/trimming)")
+    lines.append("Tables I, II and 1-3, the 5-class matrix, Fig. 3 and Figure 2: in MLflow and in each asset's "
+                 "Dagster metadata")
+    checks = out.get("checks", {})
+    failed = sorted(name for name, ok in checks.items() if not ok)
+    lines.append(f"asset checks: {len(checks) - len(failed)} passed, {len(failed)} failed"
+                 + (f" ({', '.join(failed)})" if failed else ""))
+    tracking.setup()
+    experiments = sorted((e.name for e in mlflow.search_experiments()
+                          if e.name.startswith(tracking.EXPERIMENT_PREFIX + "/")))
+    lines.append(f"\nMLflow ({tracking.tracking_uri()}; make ui serves it):")
+    lines += [f"  {name:<20} {tracking.experiment_url(name.split('/', 1)[1])}" for name in experiments]
+    if out.get("run_id"):
+        lines.append(f"Dagster (make ui): http://127.0.0.1:3000/runs/{out['run_id']}")
+    lines.append(f"outputs under {data_dir()}; done in {seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def quiet_libraries() -> None:
+    """Optuna's line per trial and MLflow's INFO lines stay off the console (the trials are MLflow runs)."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,48 +169,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=Settings.from_env().profile)
     parser.add_argument("--datasets", help="comma-separated subset of demo,groove,egmd,slakh,enst,mdb,adtof "
                                            "(default: all available, see available_datasets)")
+    parser.add_argument("--force", action="store_true",
+                        help="materialize every asset, stale or not (caches still spare the work)")
     args = parser.parse_args(argv)
     os.environ["ADT_PROFILE"] = args.profile
-
-    from adt import tracking
-    from adt.config import data_dir
+    quiet_libraries()
 
     start = time.perf_counter()
     try:
-        out = run_all(args.profile, args.datasets.split(",") if args.datasets else None)
+        out = run_all(args.profile, args.datasets.split(",") if args.datasets else None, force=args.force,
+                      echo=lambda line: print(line, flush=True))
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    matrix, transcriber = out["zero_shot_matrix"], out["transcriber"]
-    separation = out.get("drum_stems", {}).get("study")
-    if separation:
-        print("\n== Separation (interleaved multitask paper, Tables 2 and 3; BSSEval v4 in dB, test renders) ==\n")
-        print(separation["tables"]["table2"] + "\n\n" + separation["tables"]["table3"])
-        print(f"\nchosen separator: {separation['best']} (best validation drums SDR)")
-    print("\n== Zero-shot matrix ==\n")
-    print("5-class micro F-measure (50 ms)\n" + matrix["markdown"]["f_5class"])
-    print("\n3-class (BD, SD, HH) micro F-measure (50 ms)\n" + matrix["markdown"]["f_3class"])
-    study = out.get("tatum_study")
-    if study:
-        print("\n== Tatum-level results (tatum paper Table II layout; tatum P/R/F, delta = 0.2) ==")
-        for name, table in study["markdown"].items():
-            if name.endswith(".grid"):
-                print(f"\n{name[: -len('.grid')]} test split\n{table}")
-        if study.get("fig3"):
-            print(f"\nFig. 3 piano rolls: {study['fig3']}")
-    trimmed = out.get("trimmed_transcriber")
-    if trimmed:
-        print("\n== Trimming (lottery paper Table 1; test error = 1 - 3-class micro F) ==\n")
-        print(trimmed["table1"])
-        print(f"\nFigure 2: {trimmed['figure']}; lite model: {trimmed['model_uri']} (adt transcribe --model lite)")
-    print(f"\nMLflow: {tracking.tracking_uri()}  (make ui, then http://127.0.0.1:5000)")
-    print("  experiments: adt/datasets, adt/separation, adt/beats, adt/quantization, adt/language_model, "
-          "adt/transcriber, adt/trimming, adt/zero_shot, adt/tatum_study")
-    print(f"  transcriber run {transcriber['run_id']}, registered model {transcriber['model_uri']}")
-    print(f"  zero-shot run {matrix['run_id']}; tables and heatmaps in {matrix['path']}")
-    print(f"  asset checks: {out['checks']}")
-    print(f"Outputs under {data_dir()}; Dagster run {out['run_id']} (make ui to browse)")
-    print(f"done in {time.perf_counter() - start:.1f} s")
+    print(summary(out, time.perf_counter() - start))
     return 0
 
 

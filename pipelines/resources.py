@@ -23,17 +23,26 @@ class AdtSettings(dg.ConfigurableResource):
     loss_weighting: str = _DEFAULTS.loss_weighting
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Take the data folder's lock for the run (:mod:`adt.lock`: one writer per data folder)."""
+        """Take the data folder's lock for the run (:mod:`adt.lock`: one writer per data folder) and
+        name the run to the library, so its MLflow runs link back to it (:func:`adt.tracking.provenance`)."""
+        import os
+
         from adt.lock import DataFolderBusy, acquire
+        from adt.tracking import DAGSTER_RUN_ENV
 
         try:
             acquire(f"Dagster run {context.run_id}")
         except DataFolderBusy as exc:
             raise dg.Failure(str(exc)) from None
+        os.environ[DAGSTER_RUN_ENV] = context.run_id
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        from adt.lock import release
+        import os
 
+        from adt.lock import release
+        from adt.tracking import DAGSTER_RUN_ENV
+
+        os.environ.pop(DAGSTER_RUN_ENV, None)
         release()
 
     def settings(self) -> Settings:

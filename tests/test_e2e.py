@@ -32,7 +32,7 @@ def pipeline(tmp_path_factory, shared_datasets):
 
     from pipelines.materialize import run_all
 
-    instance = dg.DagsterInstance.ephemeral()
+    instance = dg.DagsterInstance.local_temp(str(root / "dagster"))
     cold = run_all("tiny", instance=instance)
     yield {"cold": cold, "root": root, "instance": instance, "run_all": run_all}
     mp.undo()
@@ -40,6 +40,24 @@ def pipeline(tmp_path_factory, shared_datasets):
 
 def test_every_dataset_joins(pipeline):
     assert pipeline["cold"]["datasets"] == ["demo", "groove", "mdb"]
+
+
+def test_runs_are_the_defined_jobs(pipeline):
+    """make demo runs the code location's jobs (shown in the UI's overview, re-executable there), tagged with
+    the settings they ran under; MLflow runs link back to their Dagster run."""
+    import mlflow
+
+    from adt import tracking
+    from pipelines.plan import SETTINGS_TAG
+
+    runs = [pipeline["instance"].get_run_by_id(r) for r in pipeline["cold"]["run_ids"]]
+    assert [r.job_name for r in runs] == ["adt_kit_catalogue"] + ["adt_raw_datasets"] * 3 + ["adt_downstream"]
+    assert [r.tags.get("dagster/partition") for r in runs[1:4]] == ["demo", "groove", "mdb"]
+    assert all(r.tags[SETTINGS_TAG] and r.tags["adt/profile"] == "tiny" for r in runs)
+    tracking.setup()
+    made = mlflow.search_runs(search_all_experiments=True, filter_string="tags.stage = 'transcriber'")
+    assert set(made["tags.dagster.run_id"]) == {runs[-1].run_id}
+    assert made["tags.mlflow.note.content"].str.contains("Profile tiny").all()
 
 
 def test_tables_have_their_schema(pipeline):
@@ -191,13 +209,19 @@ def test_trimming_fills_table_1_and_the_lite_model_transcribes(pipeline, mdb_tra
 
 
 def test_warm_run_recomputes_nothing(pipeline):
+    import dagster as dg
     import mlflow
 
     from adt import tracking
 
     tracking.setup()
     runs_before = len(mlflow.search_runs(search_all_experiments=True))
-    warm = pipeline["run_all"]("tiny", instance=pipeline["instance"])
+    instance = pipeline["instance"]
+    materializations = instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION))
+    warm = pipeline["run_all"]("tiny", instance=instance)
+    assert warm["run_ids"] == []  # nothing stale or missing: no run, no new materialization
+    assert len(instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION))) \
+        == len(materializations)
     assert len(mlflow.search_runs(search_all_experiments=True)) == runs_before
     assert warm["features"].key == pipeline["cold"]["features"].key
     for name in ("tracks", "drum_stems", "transcriber", "trimmed_transcriber", "zero_shot_matrix", "tatum_study"):

@@ -260,7 +260,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
                               experiment_id=parent.info.experiment_id) as child:
             trial_run_ids.append(child.info.run_id)
             trial.set_user_attr("mlflow_run_id", child.info.run_id)
-            mlflow.set_tags({"optuna.study": study_name, "optuna.trial": trial.number, "architecture": arch})
+            mlflow.set_tags({**tracking.provenance(stage, f"trial {trial.number} of sweep {study_name}"),
+                             "optuna.study": study_name, "optuna.trial": trial.number, "architecture": arch})
             mlflow.log_params({"architecture": arch, **params})
             log(f"{study_name} trial {trial.number}: {arch} {params}")
 

@@ -98,6 +98,7 @@ def fit_gru(drum_scores: dict, profile: Profile, storage: str | None = None,
                 # nested runs need the parent's experiment, else MLflow files them under Default
                 with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True,
                                       experiment_id=run.info.experiment_id):
+                    mlflow.set_tags(tracking.provenance("language_model", f"GRU LM trial {trial.number}"))
                     mlflow.log_params(params)
                     mlflow.log_metric("cv_perplexity", value)
 

@@ -177,6 +177,7 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
             log(f"{method}: training on {len(train)} tracks ({config.steps} steps, gamma {config.gamma}, "
                 f"alpha {config.alpha if reg else 0})")
             with mlflow.start_run(run_name=method, nested=True, experiment_id=run.info.experiment_id):
+                mlflow.set_tags(tracking.provenance("tatum_study", f"tatum CRNN {method}"))
                 mlflow.log_params({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
                                    "regularizer": reg or "none"})
                 if n_trials > 0 and val:

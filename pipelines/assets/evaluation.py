@@ -7,7 +7,7 @@ from adt.evaluation import zero_shot
 from adt.features.index import FeatureIndex
 from adt.frame.study import VERSION
 from adt.metrics import reference_onsets
-from pipelines.metadata import mlflow_run
+from pipelines.metadata import figure, mlflow_run
 from pipelines.resources import AdtSettings
 
 
@@ -27,4 +27,8 @@ def zero_shot_matrix(context: dg.AssetExecutionContext, settings: AdtSettings, f
             "\n\n`*` in-domain: the row's training sets include the column's dataset.")
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),
                      metadata={"matrix": dg.MetadataValue.md(text), **mlflow_run(manifest["run_id"]),
+                               **figure("heatmap_3class", f"{manifest['path']}/zero_shot_f_3class.png",
+                                        manifest["run_id"], "3-class micro F heatmap"),
+                               **figure("heatmap_5class", f"{manifest['path']}/zero_shot_f_5class.png",
+                                        manifest["run_id"], "5-class micro F heatmap"),
                                "path": dg.MetadataValue.path(manifest["path"])})

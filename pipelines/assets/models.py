@@ -8,7 +8,7 @@ from adt.features.index import FeatureIndex
 from adt.frame import study
 from adt.trimming.study import VERSION as TRIMMING_VERSION
 from adt.metrics import reference_onsets
-from pipelines.metadata import mlflow_run
+from pipelines.metadata import figure, mlflow_run, rounded
 from pipelines.resources import AdtSettings
 
 
@@ -31,8 +31,8 @@ def transcriber(context: dg.AssetExecutionContext, settings: AdtSettings, featur
     return dg.Output(main, data_version=dg.DataVersion(main["key"]),
                      metadata={**mlflow_run(main["run_id"]), "model_uri": str(main["model_uri"]),
                                "champion_uri": str(main["champion_uri"]), "train_sets": "+".join(main["train_sets"]),
-                               "architecture": main["architecture"], "best_params": main["best_params"],
-                               "best_val_f": main["best_val_f"], "study": main["study_name"],
+                               "architecture": main["architecture"], "best_params": rounded(main["best_params"]),
+                               "best_val_f": rounded(main["best_val_f"]), "study": main["study_name"],
                                "n_trials": main["n_trials"], "trials": dg.MetadataValue.md(trials_markdown(main["trials"]))})
 
 
@@ -73,7 +73,8 @@ def trimmed_transcriber(context: dg.AssetExecutionContext, settings: AdtSettings
     return dg.Output(value, data_version=dg.DataVersion(value["key"]),
                      metadata={"table1": dg.MetadataValue.md(value["table1"]),
                                "figure2": dg.MetadataValue.md(value["curves"]),
-                               "figure2_png": dg.MetadataValue.path(value["figure"]),
+                               **figure("figure2_png", value["figure"], value["run_id"],
+                                        "Figure 2: test error by share of weights removed"),
                                "lite_uri": str(value["model_uri"]), **mlflow_run(value["run_id"]),
                                "optimal_params": int(best.get("params", 0)),
-                               "optimal_removed": float(best.get("removed", 0.0))})
+                               "optimal_removed": rounded(float(best.get("removed", 0.0)))})

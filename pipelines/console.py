@@ -1,0 +1,87 @@
+"""A quiet console for Dagster runs: one line per step, warnings and errors, nothing else.
+
+Dagster's default console logger prints every event (about 20 DEBUG lines per step); those stay in
+the run's event log (the UI), where they belong. On a terminal the running step's line shows its
+latest message and, when the message counts (``12/68``), a progress bar, rewritten in place; in a
+log file (not a terminal) only the finished lines are written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import sys
+import time
+
+import dagster as dg
+
+_COUNT = re.compile(r"\b(\d+)\s*/\s*(\d+)\b")
+_BAR = 20
+#: Dagster warnings that are expected here, left to the event log: a dataset that is not reachable has no
+#: partition (``make demo`` says which are missing once, at its start).
+EXPECTED = ("allow_missing_partitions=True",)
+
+
+def progress_bar(message: str) -> str:
+    """``[#####-----] 12/48`` for the last ``i/n`` count in ``message``, else ""."""
+    counts = [(int(i), int(n)) for i, n in _COUNT.findall(message) if 0 < int(n) and int(i) <= int(n)]
+    if not counts:
+        return ""
+    done, total = counts[-1]
+    filled = round(_BAR * done / total)
+    return f"[{'#' * filled}{'-' * (_BAR - filled)}] {done}/{total}"
+
+
+class StepLines(logging.Handler):
+    """Prints a line when a step succeeds or fails, and every warning and error; on a terminal also
+    a live line for the running step. Reads Dagster's ``dagster_meta`` record attribute."""
+
+    def __init__(self, stream=None):
+        super().__init__(logging.DEBUG)
+        self.stream = stream or sys.stdout
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.started: dict[str, float] = {}
+        self.live = False
+
+    def _write(self, line: str, live: bool = False) -> None:
+        if self.tty:
+            width = shutil.get_terminal_size((100, 20)).columns - 1
+            self.stream.write("\r\033[K" + line[:width] + ("" if live else "\n"))
+            self.live = live
+        elif not live:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        event = meta.get("dagster_event")
+        step = meta.get("step_key") or ""
+        kind = event.event_type_value if event is not None else None
+        if kind == "STEP_START":
+            self.started[step] = time.perf_counter()
+            self._write(f"  {step} ...", live=True)
+        elif kind == "STEP_SUCCESS":
+            took = time.perf_counter() - self.started.pop(step, time.perf_counter())
+            self._write(f"  {step:<30} done {took:7.1f} s")
+        elif kind == "STEP_FAILURE":
+            self._write(f"  {step:<30} FAILED: {meta.get('orig_message') or record.getMessage()}")
+        elif kind == "RUN_FAILURE":
+            self._write(f"  run failed: {meta.get('orig_message') or record.getMessage()}")
+        elif event is None and record.levelno >= logging.WARNING:
+            if any(text in record.getMessage() for text in EXPECTED):
+                return
+            self._write(f"  {step + ': ' if step else ''}{record.levelname.lower()}: "
+                        f"{meta.get('orig_message') or record.getMessage()}")
+        elif event is None and step and self.tty and record.levelno >= logging.INFO:
+            message = " ".join(str(meta.get("orig_message") or record.getMessage()).split())
+            bar = progress_bar(message)
+            self._write(f"  {step} {bar + ' ' if bar else ''}{message}", live=True)
+
+
+@dg.logger(description="One line per step, warnings and errors (pipelines.console); the full log is in the "
+                       "run's event log.")
+def adt_console(init_context: dg.InitLoggerContext) -> logging.Logger:
+    logger = logging.Logger("adt_console", level=logging.DEBUG)
+    logger.addHandler(StepLines())
+    return logger
