@@ -230,7 +230,8 @@ def build_model(architecture: str, params: dict, n_features: int, n_classes: int
 
 def predict_activations(model: torch.nn.Module, features: np.ndarray) -> np.ndarray:
     """Onset activation function of one track: (T, F) features -> (T, K) probabilities."""
-    return model.activations(torch.from_numpy(np.array(features, dtype=np.float32))).numpy()  # copy: mmaps are read-only
+    # np.array copies: mmaps are read-only
+    return model.activations(torch.from_numpy(np.array(features, dtype=np.float32))).numpy()
 
 
 def model_peak_picking(model: torch.nn.Module) -> str | dict:

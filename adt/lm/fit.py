@@ -59,7 +59,8 @@ def fit_bigram(drum_scores: dict) -> dict:
                 lm = SkipBigramLM().fit(load_scores(paths["train"]))
                 lm.save(folder / f"bigram.{k}.json")
                 ppl = {split: float(lm.perplexity(load_scores(p))) for split, p in paths.items()}
-                ppl.update({f"test.{ds}": float(lm.perplexity(s)) for ds, s in scores_by_test_set(drum_scores, k).items()})
+                ppl.update({f"test.{ds}": float(lm.perplexity(s))
+                            for ds, s in scores_by_test_set(drum_scores, k).items()})
                 mlflow.log_metrics({f"perplexity.{k}.{s}": v for s, v in ppl.items()})
                 mlflow.log_artifact(str(folder / f"bigram.{k}.json"))
                 result[k] = ppl

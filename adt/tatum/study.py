@@ -123,7 +123,8 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
     from adt.cpu import DEFAULT_THREADS
     from adt.features.stats import TrainingStats
     from adt.tatum.pianoroll import excerpt_start, plot_fig3
-    from adt.tatum.evaluate import (METHOD_LABELS, evaluate_methods, frame_model_predictor, table_ii, table_ii_markdown, tatum_model_predictor)
+    from adt.tatum.evaluate import (METHOD_LABELS, evaluate_methods, frame_model_predictor, table_ii,
+                                    table_ii_markdown, tatum_model_predictor)
     from adt.tatum.regularization import load_lm
     from adt.tatum.inference import load_model, predict_tatums, save_model
     from adt.tatum.train import train_tatum_model, tune_weights
