@@ -6,7 +6,8 @@ commit and the versions of the libraries the numbers depend on. Model registry:
 the transcriber is registered as :data:`MODEL_NAME`; the alias
 :data:`CHAMPION_ALIAS` marks the version to use (:func:`set_champion`,
 :func:`champion_uri`), :data:`CHALLENGER_ALIAS` the newest version that did not
-beat it (:func:`promote`, MLflow's champion/challenger pattern).
+beat it (:func:`promote`, MLflow's champion/challenger pattern). Versions are logged, registered (once per
+source, tags before the alias) and loaded weights-only by :mod:`adt.registry`.
 """
 
 from __future__ import annotations

@@ -33,9 +33,11 @@ def _reference(path) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def model_dir(shared_datasets, tmp_path_factory):
-    """A FrameCRNN trained for 60 steps on six MDB drum-only tracks (not 80sRock), as an MLflow model folder."""
-    import mlflow.pytorch
+    """A FrameCRNN trained for 60 steps on six MDB drum-only tracks (not 80sRock), as an MLflow model folder
+    (:func:`adt.registry.save_dir`: MLmodel + weights-only checkpoint)."""
     import soundfile as sf
+
+    from adt import registry
 
     from adt.features.targets import frame_targets
     from adt.features.spectrogram import log_mel
@@ -77,8 +79,7 @@ def model_dir(shared_datasets, tmp_path_factory):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
         opt.step()
     model.eval()
-    mlflow.pytorch.save_model(model, out / "mlflow-model", serialization_format="pickle", pip_requirements=["torch"])
-    return out / "mlflow-model"
+    return registry.save_dir(model, out / "mlflow-model")  # weights only, as registered versions are
 
 
 @pytest.fixture
@@ -150,14 +151,13 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys, mdb_track):
 def test_tuned_peak_floors_never_lose_to_the_thesis_floor(model_dir, other_tracks):
     """adt.frame.peaks.tune_min_peak on two real recordings: the tuned floors score at least the thesis's
     0.5 (it is on the grid) and give, through pick_peaks, exactly the micro F they report."""
-    import mlflow.pytorch
-
+    from adt import registry
     from adt.audio import read_audio
     from adt.features.spectrogram import model_features
     from adt.frame.peaks import peak_picking_params, pick_peaks, tune_min_peak
     from adt.metrics import micro_f_measure
 
-    model = mlflow.pytorch.load_model(str(model_dir))
+    model = registry.load(model_dir)
     acts, refs = [], []
     for wav, ann in other_tracks.values():
         audio, sr = read_audio(wav)

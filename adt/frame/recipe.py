@@ -230,7 +230,8 @@ def build_model(architecture: str, params: dict, n_features: int, n_classes: int
 
 def predict_activations(model: torch.nn.Module, features: np.ndarray) -> np.ndarray:
     """Onset activation function of one track: (T, F) features -> (T, K) probabilities."""
-    return model.activations(torch.from_numpy(np.array(features, dtype=np.float32))).numpy()  # copy: mmaps are read-only
+    # np.array copies: mmaps are read-only
+    return model.activations(torch.from_numpy(np.array(features, dtype=np.float32))).numpy()
 
 
 def model_peak_picking(model: torch.nn.Module) -> str | dict:
@@ -469,12 +470,10 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def save_model(model: torch.nn.Module, path: str | Path) -> Path:
-    """Write a trained model's checkpoint atomically (architecture, hyperparameters, weights,
-    feature type, peak picking, and for a trimmed network its units per layer, ``model.trimmed``);
-    read it with :func:`load_model`."""
-    from adt.atomic import atomic_path
-
+def checkpoint_state(model: torch.nn.Module) -> dict:
+    """A trained model as tensors and plain Python values (what :func:`save_model` writes): architecture,
+    hyperparameters, config, weights (CPU), feature type, peak picking, scores, input, and for a trimmed
+    network its units per layer (``model.trimmed``); rebuilt by :func:`model_from_state`."""
     dims = getattr(model, "io_dims", None) or (model.config["n_features"], model.config["n_classes"])
     state = {"architecture": getattr(model, "architecture", FRAME_CRNN), "hparams": getattr(model, "hparams", {}),
              "config": model.config, "n_features": int(dims[0]), "n_classes": int(dims[1]),
@@ -486,14 +485,52 @@ def save_model(model: torch.nn.Module, path: str | Path) -> Path:
              "transcriber_input": model_input(model)}
     if getattr(model, "trimmed", None):
         state["trimmed"] = dict(model.trimmed)
+    return state
+
+
+def save_model(model: torch.nn.Module, path: str | Path) -> Path:
+    """Write a trained model's checkpoint (:func:`checkpoint_state`) atomically; read it with :func:`load_model`."""
+    from adt.atomic import atomic_path
+
+    state = checkpoint_state(model)
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(state, tmp)
     return Path(path)
 
 
+def model_from_state(state: dict, what: str = "checkpoint") -> torch.nn.Module:
+    """The model of a :func:`checkpoint_state` dict (or an older ``{"config", "state_dict"}`` FrameCRNN one),
+    in eval mode on CPU: the architecture rebuilt from its config (trimmed widths applied), then the weights.
+
+    Raises:
+        ValueError: not a transcriber checkpoint (``what`` names it in the message).
+    """
+    if not isinstance(state, dict) or "state_dict" not in state or "config" not in state:
+        raise ValueError(f"{what}: not a transcriber checkpoint (expected keys config, state_dict)")
+    arch = state.get("architecture", FRAME_CRNN)
+    if arch == FRAME_CRNN:
+        model = FrameCRNN(**state["config"])
+    else:
+        model = build_model(arch, state["hparams"], state["n_features"], state["n_classes"])
+    if state.get("trimmed"):  # a trimmed network (adt.trimming): the architecture with fewer units per layer
+        from adt.trimming.units import resize, split_recurrent
+
+        resize(split_recurrent(model), state["trimmed"])
+        model.trimmed = dict(state["trimmed"])
+    model.load_state_dict(state["state_dict"])
+    model.feature_type = state.get("feature_type", "log_mel")
+    model.architecture, model.hparams = arch, state.get("hparams", {})
+    model.io_dims = (state.get("n_features", state["config"].get("n_features")),
+                     state.get("n_classes", state["config"].get("n_classes")))
+    model.peak_picking = state.get("peak_picking", "paper")
+    model.best_epoch, model.best_val_f = state.get("best_epoch"), state.get("best_val_f")
+    model.tuned_val_f, model.transcriber_input = state.get("tuned_val_f"), state.get("transcriber_input", "separated")
+    return model.eval()
+
+
 def load_model(path: str | Path) -> torch.nn.Module:
     """A model written by :func:`save_model` (or an older ``{"config", "state_dict"}``
-    FrameCRNN checkpoint), in eval mode on CPU.
+    FrameCRNN checkpoint), in eval mode on CPU (:func:`model_from_state`).
 
     Loaded with ``torch.load(weights_only=True)``: tensors and plain Python values only, so a
     checkpoint from elsewhere cannot run code.
@@ -514,27 +551,7 @@ def load_model(path: str | Path) -> torch.nn.Module:
                          f"not loaded: {str(exc).splitlines()[0]})") from exc
     except (RuntimeError, EOFError) as exc:  # truncated or not a torch file at all
         raise ValueError(f"{path}: corrupt or not a torch checkpoint ({str(exc).splitlines()[0]})") from exc
-    if not isinstance(state, dict) or "state_dict" not in state or "config" not in state:
-        raise ValueError(f"{path}: not a transcriber checkpoint (expected keys config, state_dict)")
-    arch = state.get("architecture", FRAME_CRNN)
-    if arch == FRAME_CRNN:
-        model = FrameCRNN(**state["config"])
-    else:
-        model = build_model(arch, state["hparams"], state["n_features"], state["n_classes"])
-    if state.get("trimmed"):  # a trimmed network (adt.trimming): the architecture with fewer units per layer
-        from adt.trimming.units import resize, split_recurrent
-
-        resize(split_recurrent(model), state["trimmed"])
-        model.trimmed = dict(state["trimmed"])
-    model.load_state_dict(state["state_dict"])
-    model.feature_type = state.get("feature_type", "log_mel")
-    model.architecture, model.hparams = arch, state.get("hparams", {})
-    model.io_dims = (state.get("n_features", state["config"].get("n_features")),
-                     state.get("n_classes", state["config"].get("n_classes")))
-    model.peak_picking = state.get("peak_picking", "paper")
-    model.best_epoch, model.best_val_f = state.get("best_epoch"), state.get("best_val_f")
-    model.tuned_val_f, model.transcriber_input = state.get("tuned_val_f"), state.get("transcriber_input", "separated")
-    return model.eval()
+    return model_from_state(state, str(path))
 
 
 def model_input(model: torch.nn.Module) -> str:

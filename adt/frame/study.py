@@ -100,7 +100,7 @@ def sweep_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
                            register=register, artifacts={"training_stats": stats_info["dir"]},
                            run_name=f"sweep[{name}]", log=log, pruner_warmup_epochs=pruner_warmup(config),
                            run_params={"train_sets": name, "feature_type": index.feature_type,
-                                       "target_widening": index.target_widening})
+                                       "target_widening": index.target_widening, "profile": profile.name})
         return {**result.to_dict(), "train_sets": list(combo), "best_params": result.params,
                 "best_val_f": result.best_value}
 
@@ -157,7 +157,10 @@ def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
             if register:
                 from adt.frame.sweep import evaluation_key, register_champion
 
-                uri = register_champion(model, evaluation_key(val_items, config), log)
+                uri = register_champion(model, evaluation_key(val_items, config), log,
+                                        source=f"train:{architecture}[{name}]/{cache.key}",
+                                        trained_on=f"train_sets {name}, feature_type {index.feature_type}, "
+                                                   f"profile {profile.name}; validated on {len(val_items)} tracks")
         return {"model_path": str(path), "run_id": run.info.run_id, "history": history, "train_sets": list(combo),
                 "model_uri": uri, "architecture": architecture, "best_params": model.hparams,
                 "best_val_f": model.best_val_f}

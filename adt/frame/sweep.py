@@ -17,9 +17,9 @@ trial per architecture (enqueued), so every architecture gets at least one model
 MLflow: :func:`run_sweep` opens one parent run; each trial is a nested run with its
 parameters, per-epoch curves (loss, val_f, lr, grad_norm) and its checkpoint
 (``model/trial-NNNN.pt``, :func:`adt.frame.recipe.save_model`) as artifact. The best
-trial's model can be registered as ``tracking.MODEL_NAME`` and promoted to the alias
-``champion`` unless the champion scored higher on the same validation data
-(:func:`adt.tracking.promote`; otherwise it becomes ``challenger``).
+trial's model can be registered as ``tracking.MODEL_NAME`` (weights only, once per study and trial:
+:func:`adt.registry.register`) and promoted to the alias ``champion`` unless the champion scored higher
+on the same validation data (:func:`adt.tracking.promote`; otherwise it becomes ``challenger``).
 
 Resumable: the study's trial budget (a sweep interrupted between trials runs only the missing
 ones), and within a trial per-epoch checkpoints (``epochs-<params>.pt``,
@@ -333,7 +333,13 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
                                                    "model_path": t.user_attrs["model_path"]}
                                                for a, t in best_per_architecture(study).items()})
         if register:
-            result.model_uri = register_champion(load_model(model_path), evaluation_key(val_items, config), log)
+            trained_on = ", ".join(f"{k} {v}" for k, v in (run_params or {}).items()
+                                   if k in ("train_sets", "profile", "feature_type")) or \
+                f"the shards {', '.join(str(d) for d in train_dirs)}"
+            trained_on += f"; validated on {len(val_items)} tracks"
+            result.model_uri = register_champion(load_model(model_path), evaluation_key(val_items, config), log,
+                                                 source=f"optuna:{study_name}/trial-{best.number}",
+                                                 trained_on=trained_on)
             result.champion_uri = tracking.champion_uri()
     return result
 
@@ -346,28 +352,71 @@ def evaluation_key(val_items: list[tuple[Path, dict]], config) -> str:
     return cache_key("evaluation", sorted(str(p) for p, _ in val_items), str(config.peak_picking))
 
 
-def register_champion(model: Any, evaluation: str, log: Callable[[str], None] = print) -> str:
-    """Log ``model`` (pickled ``mlflow.pytorch`` model) into the active MLflow run, register it as
-    ``tracking.MODEL_NAME`` and promote it to ``champion`` unless the champion scored higher on the
-    same validation data (:func:`adt.tracking.promote`, with ``model.best_val_f`` and ``evaluation``).
+#: Description of the registered model :data:`adt.tracking.MODEL_NAME` (``MlflowClient.update_registered_model``).
+MODEL_DESCRIPTION = (
+    "Frame-level drum transcriber: log-spectrogram frames (batch, frames at 100 fps, bands) -> onset logits "
+    "(batch, frames, 5 classes BD SD TT HH CY), then madmom peak picking with the version's tag peak_picking. "
+    "Alias champion: the version adt transcribe uses (the best validation micro F on the same validation data); "
+    "challenger: the newest that did not beat it; lite: the optimal trimmed network (adt.trimming). "
+    "Each version is a weights-only checkpoint (checkpoint.pt + MLmodel; load with adt.registry.load, "
+    "torch.load(weights_only=True)), never a pickle.")
+
+
+def describe_transcriber(model: Any, source: str, trained_on: str) -> str:
+    """A registered transcriber version's description: architecture and size, input, what it was trained on,
+    its validation micro F-measure (50 ms) and what made it."""
+    from adt.frame.recipe import model_input
+
+    dims = getattr(model, "io_dims", None) or (model.config["n_features"], model.config["n_classes"])
+    n_params = sum(p.numel() for p in model.parameters())
+    trimmed = getattr(model, "trimmed", None)
+    val_f = getattr(model, "best_val_f", None)
+    score = "no validation score" if val_f is None else f"validation micro F-measure (50 ms) {float(val_f):.4f}"
+    if getattr(model, "best_epoch", None) is not None:
+        score += f" at epoch {model.best_epoch}"
+    if getattr(model, "tuned_val_f", None) is not None:
+        score += f", {float(model.tuned_val_f):.4f} with the peak picking tuned on validation"
+    return (f"{getattr(model, 'architecture', 'frame_crnn')} drum transcriber"
+            f"{' (trimmed: ' + json.dumps(trimmed) + ')' if trimmed else ''}, {n_params} parameters: "
+            f"{getattr(model, 'feature_type', 'log_mel')} features, {int(dims[0])} bands -> {int(dims[1])} onset "
+            f"classes; hears {model_input(model)} audio. Trained on {trained_on}. {score[0].upper() + score[1:]}. "
+            f"Made by {source}. Weights only (checkpoint.pt, adt.frame.recipe.save_model).")
+
+
+def register_champion(model: Any, evaluation: str, log: Callable[[str], None] = print, *,
+                      source: str | None = None, trained_on: str = "(not recorded)") -> str:
+    """Register ``model`` as a version of ``tracking.MODEL_NAME`` (weights only, :func:`adt.registry.register`,
+    in the active MLflow run) and promote it to ``champion`` unless the champion scored higher on the same
+    validation data (:func:`adt.tracking.promote`, with ``model.best_val_f`` and ``evaluation``).
+
+    Idempotent per ``source`` (e.g. ``optuna:<study>/trial-<n>``; default: the active run) and checkpoint
+    content: a re-run after a crash reuses the version and finishes its tags and alias. The version gets its
+    tags (``transcriber_input``, ``peak_picking``, ``val_f``, ``evaluation``), a description
+    (:func:`describe_transcriber`) and a signature when it is created; the alias is set last.
 
     Returns:
         ``models:/<name>/<version>``.
+
+    Raises:
+        RuntimeError: no active MLflow run.
     """
-    import mlflow.pytorch
-    import torch
+    import mlflow
 
-    from adt import tracking
-
-    info = mlflow.pytorch.log_model(model, name="model", registered_model_name=tracking.MODEL_NAME,
-                                    pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
-                                    serialization_format="pickle")
-    version = info.registered_model_version
+    from adt import registry, tracking
     from adt.frame.recipe import model_input, model_peak_picking
 
-    client = mlflow.MlflowClient()  # what inference must prepare, readable without loading the model
-    client.set_model_version_tag(tracking.MODEL_NAME, version, "transcriber_input", model_input(model))
-    client.set_model_version_tag(tracking.MODEL_NAME, version, "peak_picking", json.dumps(model_peak_picking(model)))
-    moved, why = tracking.promote(version, float(model.best_val_f), evaluation)
-    log(f"{tracking.MODEL_NAME} version {version}: {'champion' if moved else 'challenger'} ({why})")
+    source = source or f"run:{mlflow.active_run().info.run_id if mlflow.active_run() else 'none'}"
+    score = float(model.best_val_f)
+    tags = {"transcriber_input": model_input(model), "peak_picking": json.dumps(model_peak_picking(model)),
+            "val_f": f"{score:.6f}", "evaluation": evaluation}
+    outcome = {}
+
+    def promote(version: str) -> None:
+        outcome["moved"], outcome["why"] = tracking.promote(version, score, evaluation)
+
+    version = registry.register(model, name=tracking.MODEL_NAME, kind="transcriber", source=source,
+                                description=describe_transcriber(model, source, trained_on),
+                                model_description=MODEL_DESCRIPTION, tags=tags, alias=promote)
+    log(f"{tracking.MODEL_NAME} version {version}: {'champion' if outcome['moved'] else 'challenger'} "
+        f"({outcome['why']})")
     return f"models:/{tracking.MODEL_NAME}/{version}"

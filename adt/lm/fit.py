@@ -4,7 +4,8 @@
 scores, perplexity per split and test set. :func:`fit_gru` (asset ``lm_gru``): the GRU LM
 (Eq. 2), layers and hidden size tuned with Optuna by k-fold cross-validation, retrained,
 registered as :data:`GRU_LM_NAME`; a 3-class GRU LM with the same hyperparameters for the
-tatum study. Both cached per drum-score corpus and logged to MLflow ``adt/language_model``.
+tatum study. Both cached per drum-score corpus and logged to MLflow ``adt/language_model``; the GRU LM
+registered weights only (:func:`register_gru_lm`, :mod:`adt.registry`) with the alias ``champion``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ from adt.lm.corpus import load_scores, scores_by_test_set
 VERSION = "2"
 #: Registered model name of the GRU LM.
 GRU_LM_NAME = "adt-gru-lm"
+#: Its alias: the latest fitted version (:func:`register_gru_lm`).
+GRU_LM_ALIAS = "champion"
+#: Description of the registered model :data:`GRU_LM_NAME`.
+GRU_LM_DESCRIPTION = (
+    "GRU drum-score language model (tatum paper Eq. 2): drum scores (batch, K = 5 drums BD SD TT HH CY, "
+    "M tatums) -> log-probabilities (batch, M, 2^K) of every drum combination at each tatum given the previous "
+    "ones, in nats. Alias champion: the latest fitted version. Each version is a weights-only checkpoint "
+    "(checkpoint.pt: config + state dict, adt.lm.gru.save; load with adt.registry.load(uri, kind='gru_lm')), "
+    "never a pickle.")
 
 
 def fit_bigram(drum_scores: dict) -> dict:
@@ -49,7 +59,8 @@ def fit_bigram(drum_scores: dict) -> dict:
                 lm = SkipBigramLM().fit(load_scores(paths["train"]))
                 lm.save(folder / f"bigram.{k}.json")
                 ppl = {split: float(lm.perplexity(load_scores(p))) for split, p in paths.items()}
-                ppl.update({f"test.{ds}": float(lm.perplexity(s)) for ds, s in scores_by_test_set(drum_scores, k).items()})
+                ppl.update({f"test.{ds}": float(lm.perplexity(s))
+                            for ds, s in scores_by_test_set(drum_scores, k).items()})
                 mlflow.log_metrics({f"perplexity.{k}.{s}": v for s, v in ppl.items()})
                 mlflow.log_artifact(str(folder / f"bigram.{k}.json"))
                 result[k] = ppl
@@ -57,6 +68,34 @@ def fit_bigram(drum_scores: dict) -> dict:
                 "perplexity": result, "run_id": run.info.run_id}
 
     return cache.get_or_compute(fit)
+
+
+def register_gru_lm(model, *, source: str, trained_on: str, perplexity: dict[str, float]) -> str:
+    """Register the GRU LM ``model`` as a version of :data:`GRU_LM_NAME` (weights only, in the active MLflow
+    run: :func:`adt.registry.register`) and point :data:`GRU_LM_ALIAS` at it, last.
+
+    The alias goes to the *latest fitted* version, not the best perplexity: perplexities of different
+    drum-score corpora (profiles, data) do not compare, and the newest fit is the one of the current corpus.
+    Idempotent per ``source`` and checkpoint content (a re-run after a crash reuses the version). Tags
+    ``hidden``, ``layers``, ``k`` and ``perplexity.<split>``; a description (``trained_on``, perplexities) and
+    a signature (scores float32 (-1, K, -1) -> log-probabilities (-1, -1, 2^K)).
+
+    Returns:
+        the version (string).
+
+    Raises:
+        RuntimeError: no active MLflow run.
+    """
+    from adt import registry
+
+    tags = {"k": str(model.k), "hidden": str(model.hidden), "layers": str(model.layers),
+            **{f"perplexity.{s}": f"{v:.6f}" for s, v in perplexity.items()}}
+    ppl = ", ".join(f"{s} {v:.4f}" for s, v in perplexity.items()) or "not measured"
+    description = (f"GRU drum-score LM, K = {model.k} drums, {model.layers} x {model.hidden} GRU "
+                   f"({sum(p.numel() for p in model.parameters())} parameters). Trained on {trained_on}. "
+                   f"Perplexity per drum and tatum: {ppl}. Made by {source}. Weights only (checkpoint.pt).")
+    return registry.register(model, name=GRU_LM_NAME, kind="gru_lm", source=source, description=description,
+                             model_description=GRU_LM_DESCRIPTION, tags=tags, alias=GRU_LM_ALIAS)
 
 
 def _train_val(paths: dict) -> tuple[list, list]:
@@ -127,12 +166,14 @@ def fit_gru(drum_scores: dict, profile: Profile, storage: str | None = None,
                 ppl3["test"] = float(model3.perplexity(load_scores(paths3["test"])))
             mlflow.log_metrics({f"perplexity_k3.{s}": v for s, v in ppl3.items()})
             gru.save(model3, folder / "gru_lm_k3.pt")
-            info = mlflow.pytorch.log_model(model, name="model", registered_model_name=GRU_LM_NAME,
-                                            pip_requirements=["torch==2.13.0"], serialization_format="pickle")
+            version = register_gru_lm(model, source=f"optuna:gru_lm-{cache.key}",
+                                      trained_on=f"the drum-score corpus {drum_scores['key']} (profile {profile.name}, "
+                                                 f"{len(train)} training scores, {profile.lm_final_epochs} epochs)",
+                                      perplexity=ppl)
         log(f"GRU LM: best {best}, perplexity {ppl}")
         return {"path": str(folder / "gru_lm.pt"), "path_k3": str(folder / "gru_lm_k3.pt"), "perplexity_k3": ppl3,
                 "best_params": best, "perplexity": ppl, "run_id": run.info.run_id, "history": history,
-                "model_uri": f"models:/{GRU_LM_NAME}/{info.registered_model_version}", "trials": len(study.trials)}
+                "model_uri": f"models:/{GRU_LM_NAME}/{version}", "trials": len(study.trials)}
 
     with torch_threads(DEFAULT_THREADS):
         return cache.get_or_compute(fit)

@@ -73,19 +73,16 @@ def _build(index: FeatureIndex, ons: pd.DataFrame, grid: dict, ids: list[str], s
 
 def _frame_model(transcriber: dict):
     """The transcriber from its ``model_path`` (:func:`adt.frame.recipe.load_model`: any architecture),
-    else its MLflow ``model_uri``."""
+    else its MLflow ``model_uri`` (:func:`adt.registry.load`, weights only)."""
     from adt.frame.recipe import load_model
 
     path = transcriber.get("model_path")
     if path and Path(path).is_file():
         return load_model(path)
     if transcriber.get("model_uri"):
-        import mlflow
+        from adt import registry
 
-        from adt import tracking
-
-        tracking.setup()
-        return mlflow.pytorch.load_model(transcriber["model_uri"], map_location="cpu").eval()
+        return registry.load(transcriber["model_uri"], kind="transcriber").eval()  # weights only
     raise ValueError(f"transcriber has neither a loadable model_path ({path}) nor a model_uri")
 
 
@@ -126,7 +123,8 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
     from adt.cpu import DEFAULT_THREADS
     from adt.features.stats import TrainingStats
     from adt.tatum.pianoroll import excerpt_start, plot_fig3
-    from adt.tatum.evaluate import (METHOD_LABELS, evaluate_methods, frame_model_predictor, table_ii, table_ii_markdown, tatum_model_predictor)
+    from adt.tatum.evaluate import (METHOD_LABELS, evaluate_methods, frame_model_predictor, table_ii,
+                                    table_ii_markdown, tatum_model_predictor)
     from adt.tatum.regularization import load_lm
     from adt.tatum.inference import load_model, predict_tatums, save_model
     from adt.tatum.train import train_tatum_model, tune_weights

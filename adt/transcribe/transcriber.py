@@ -18,8 +18,11 @@ The model (:func:`load_transcriber`): the MLflow model registry's when this data
 (the ``champion`` alias, else the latest untrimmed version of ``adt-frame-crnn``; a champion that does
 not load is an error, never replaced), else the transcriber
 shipped with the package (:data:`PRETRAINED_MODEL`, ``adt/pretrained/``; MLflow is not even
-imported then); or any MLflow model URI (``runs:/<id>/model``, ``models:/adt-frame-crnn/3``, a
-local model folder) or checkpoint file (``.pt``, :func:`adt.frame.recipe.save_model`).
+imported then); or any MLflow model URI (``runs:/<id>/registered_model/adt-frame-crnn``,
+``models:/adt-frame-crnn/3``, a local model folder written by :func:`adt.registry.save_dir`) or checkpoint
+file (``.pt``, :func:`adt.frame.recipe.save_model`). Every model loads weights-only
+(``torch.load(weights_only=True)``, :mod:`adt.registry`): a registered version that is a pickle (older
+releases logged ``mlflow.pytorch`` pickles) is refused with ``ModelLoadError``, never unpickled.
 
 The model says what it heard of mixtures in training (:func:`adt.frame.recipe.model_input`):
 a ``"separated"`` model gets the drum stem of the audio (step 1), a ``"mix"`` or ``"mix+drums"``
@@ -212,7 +215,7 @@ def load_transcriber(model: str | None = None, device: str = "cpu"):
 
 
 def load_registered_model(uri: str | None = None, device: str = "cpu"):
-    """Load a transcriber from MLflow.
+    """Load a transcriber from MLflow, weights only (:func:`adt.registry.load`).
 
     Without ``uri``: the registry's ``champion`` alias (``adt.tracking.champion_uri()``) when it is
     set, else the latest version of ``adt-frame-crnn`` that is not a trimmed one (version tag
@@ -228,7 +231,6 @@ def load_registered_model(uri: str | None = None, device: str = "cpu"):
             cannot be loaded.
     """
     import mlflow
-    import mlflow.pytorch
 
     from adt import tracking
 
@@ -265,10 +267,18 @@ def _with_version(uri: str) -> str:
 
 
 def _load(uri: str, device: str):
-    import mlflow.pytorch
+    """The transcriber at ``uri`` on ``device``, loaded weights-only (:func:`adt.registry.load`: the version's
+    ``checkpoint.pt`` with ``torch.load(weights_only=True)``, the architecture rebuilt from its config; never
+    an unpickled object).
+
+    Raises:
+        ModelLoadError: it cannot be fetched or loaded, or it is a pickled version from an older release
+            (the message names the version).
+    """
+    from adt import registry
 
     try:
-        model = mlflow.pytorch.load_model(uri, map_location=device)
+        model = registry.load(uri, kind="transcriber")
     except Exception as exc:
         raise ModelLoadError(f"cannot load model {uri}: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
     return model.to(device).eval()

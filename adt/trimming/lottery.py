@@ -16,8 +16,8 @@ least 95% of the reference's weights are gone (14 rounds), or ``max_rounds``. Th
 seed is trained once (:func:`train_reference`) and shared by the lines of that seed.
 
 Resumable per round: every finished round is one file ``round<NN>.pt`` (weights, the early weights
-to rewind to or the masks, and the round's measurements), written atomically; a re-run starts
-after the last one.
+to rewind to or the masks, and the round's measurements), written atomically as tensors and plain values
+and read with ``torch.load(weights_only=True)`` (:func:`load_round`); a re-run starts after the last one.
 """
 
 from __future__ import annotations
@@ -132,18 +132,70 @@ def _fresh(task: Task, seed: int) -> torch.nn.Module:
     return split_recurrent(model)
 
 
+def _plain_tree(value):
+    """``value`` with NumPy scalars and arrays as Python values (dicts, lists, tuples walked; tensors kept):
+    what ``torch.load(weights_only=True)`` reads back."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {k: _plain_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain_tree(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def _pack(model: torch.nn.Module) -> dict:
+    """A round's network as tensors and plain values: :func:`adt.frame.recipe.checkpoint_state` with its units
+    per layer (``trimmed``; also for an untrimmed network, whose recurrent layers are split) and whether it
+    was a trimmed network (``is_trimmed``)."""
+    from adt.frame.recipe import checkpoint_state
+
+    state = checkpoint_state(model)
+    state["is_trimmed"] = bool(getattr(model, "trimmed", None))
+    state["trimmed"] = widths(model)
+    return _plain_tree(state)
+
+
+def _unpack(state: dict) -> torch.nn.Module:
+    """The network of :func:`_pack` (rebuilt from its config, recurrent layers split, widths applied)."""
+    from adt.frame.recipe import model_from_state
+
+    model = model_from_state(state, "trimming round")
+    if not state.get("is_trimmed"):
+        del model.trimmed
+    return model
+
+
 def _save(path: Path, payload: dict) -> None:
+    """Write a round (``model``, ``rewind`` state dict, ``masks``, ``row``) atomically as tensors and plain
+    values only (the model :func:`_pack` ed), so :func:`load_round` reads it with ``weights_only=True``."""
     from adt.atomic import atomic_path
 
+    plain = {k: _pack(v) if isinstance(v, torch.nn.Module) else _plain_tree(v) for k, v in payload.items()}
     with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(payload, tmp)
+        torch.save(plain, tmp)
 
 
-def _load(path: Path) -> dict | None:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
-    except Exception:  # a foreign or torn file: recompute the round
+def load_round(path: str | Path) -> dict | None:
+    """A round written by :func:`_save` (``model`` rebuilt, eval mode, CPU; ``rewind``, ``masks``, ``row``),
+    read with ``torch.load(weights_only=True)``; None when the file is missing, torn, or not ours (e.g. a
+    pickled round of an older release): the round is then computed again."""
+    import pickle
+
+    path = Path(path)
+    if not path.is_file():
         return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        saved["model"] = _unpack(saved["model"])
+    except (OSError, RuntimeError, EOFError, ValueError, KeyError, TypeError, pickle.UnpicklingError):
+        return None  # a foreign, torn or older (pickled) file: recompute the round
+    return saved
+
 
 
 def train_reference(task: Task, seed: int, folder: Path, log: Callable[[str], None] = print) -> tuple:
@@ -154,7 +206,7 @@ def train_reference(task: Task, seed: int, folder: Path, log: Callable[[str], No
         (model, early state dict, measurements).
     """
     path = Path(folder) / "reference.pt"
-    saved = _load(path)
+    saved = load_round(path)
     if saved is None:
         log(f"training the reference (seed {seed}, {task.config.epochs} epochs, rewind point {task.rewind_epoch})")
         model, _ = _train(task, seed, _fresh(task, seed), task.config.epochs, keep_state_at=task.rewind_epoch)
@@ -181,7 +233,7 @@ def run_line(task: Task, line: Line, seed: int, schedule: Schedule, folder: Path
     masks = masking.full(model) if line.method == "mask" else None
     for r in range(1, schedule.rounds + 1):
         path = folder / f"round{r:02d}.pt"
-        saved = _load(path)
+        saved = load_round(path)
         if saved is None:
             start = time.perf_counter()
             if line.method == "mask":

@@ -32,7 +32,7 @@ from adt.cache import stage_cache
 from adt.config import Profile
 from adt.features.index import FeatureIndex
 from adt.frame.study import scored_items, train_config
-from adt.trimming.lottery import Line, Schedule, Task, export, run_line, train_reference
+from adt.trimming.lottery import Line, Schedule, Task, export, load_round, run_line, train_reference
 
 #: Version of the trimming study's outputs.
 VERSION = "1"
@@ -278,15 +278,20 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
             mlflow.log_artifact(str(png))
             mlflow.log_text(md1 + "\n\n" + md2, "trimming.md")
             if best is not None:
-                import torch
-
-                saved = torch.load(folder / f"seed{int(best['seed'])}" / best["line"].replace("/", "-") /
-                                   f"round{int(best['round']):02d}.pt", map_location="cpu", weights_only=False)
+                where = f"{best['line']} seed {int(best['seed'])} round {int(best['round'])}"
+                round_file = (folder / f"seed{int(best['seed'])}" / best["line"].replace("/", "-") /
+                              f"round{int(best['round']):02d}.pt")
+                saved = load_round(round_file)  # weights only
+                if saved is None:
+                    raise RuntimeError(f"the optimal round's file {round_file} is missing or does not load")
                 lite_path = str(export(saved["model"], folder / "lite.pt"))
                 mlflow.log_metrics({"optimal_params": float(best["params"]),
                                     "optimal_test_error": float(best["test_error"])})
                 if register:
-                    uri = register_lite(saved["model"], log)
+                    uri = register_lite(saved["model"], log, source=f"trimming:{cache.key}/{where}",
+                                        trained_on=f"the champion's training sets {'+'.join(transcriber['train_sets'])}"
+                                                   f" (profile {profile.name}), {where} of the lottery",
+                                        val_error=float(best["val_error"]), test_error=float(best["test_error"]))
         return {"rounds": table.to_dict("records"), "table1": md1, "curves": md2, "path": str(folder),
                 "figure": str(png), "optimal": None if best is None else best.to_dict(), "lite_kind": kind,
                 "lite_path": lite_path,
@@ -295,23 +300,42 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
     return cache.get_or_compute(study)
 
 
-def register_lite(model, log: Log = print) -> str:
-    """Log ``model`` into the active MLflow run, register it as a version of ``adt-frame-crnn`` and point
-    the alias :data:`LITE_ALIAS` at it (the champion alias does not move). Returns ``models:/<name>/<version>``."""
+def register_lite(model, log: Log = print, *, source: str | None = None, trained_on: str = "(not recorded)",
+                  val_error: float | None = None, test_error: float | None = None) -> str:
+    """Register ``model`` (a trimmed transcriber) as a version of ``adt-frame-crnn``, weights only with its
+    widths (:func:`adt.registry.register`, in the active MLflow run), and point the alias :data:`LITE_ALIAS`
+    at it, last (the champion alias does not move).
+
+    Idempotent per ``source`` (e.g. ``trimming:<study key>/<line> seed <s> round <r>``) and checkpoint content:
+    a re-run reuses the version. Tags ``transcriber_input``, ``trimmed`` (``"true"``), ``widths`` (JSON units per
+    layer), ``val_error`` / ``test_error`` (1 - 3-class micro F) when given; a description and a signature.
+
+    Returns:
+        ``models:/<name>/<version>``.
+
+    Raises:
+        RuntimeError: no active MLflow run.
+    """
+    import json
+
     import mlflow
-    import mlflow.pytorch
-    import torch
 
-    from adt import tracking
+    from adt import registry, tracking
     from adt.frame.recipe import model_input
+    from adt.frame.sweep import MODEL_DESCRIPTION, describe_transcriber
+    from adt.trimming.units import widths
 
-    info = mlflow.pytorch.log_model(model, name="model", registered_model_name=tracking.MODEL_NAME,
-                                    pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
-                                    serialization_format="pickle")
-    version = info.registered_model_version
-    client = mlflow.MlflowClient()
-    client.set_model_version_tag(tracking.MODEL_NAME, version, "transcriber_input", model_input(model))
-    client.set_model_version_tag(tracking.MODEL_NAME, version, "trimmed", "true")
-    tracking.set_champion(version, alias=LITE_ALIAS)
+    model.trimmed = widths(model)
+    source = source or f"run:{mlflow.active_run().info.run_id if mlflow.active_run() else 'none'}"
+    tags = {"transcriber_input": model_input(model), "trimmed": "true", "widths": json.dumps(model.trimmed)}
+    scores = {"val_error": val_error, "test_error": test_error}
+    tags.update({k: f"{v:.6f}" for k, v in scores.items() if v is not None})
+    described = "; ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in scores.items() if v is not None)
+    description = (f"The optimal trimmed network of the trimming study (adt.trimming, alias {LITE_ALIAS}): "
+                   + describe_transcriber(model, source, trained_on)
+                   + (f" Trimming study (1 - 3-class micro F): {described}." if described else ""))
+    version = registry.register(model, name=tracking.MODEL_NAME, kind="transcriber", source=source,
+                                description=description, model_description=MODEL_DESCRIPTION, tags=tags,
+                                alias=LITE_ALIAS)
     log(f"{tracking.MODEL_NAME} version {version}: alias {LITE_ALIAS} (optimal trimmed network)")
     return f"models:/{tracking.MODEL_NAME}/{version}"
