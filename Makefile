@@ -21,9 +21,9 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-## make demo: materialize every asset headlessly (profile ADT_PROFILE, default demo)
+## make demo: materialize what is stale or missing, headlessly (profile ADT_PROFILE, default demo; ARGS=--force: everything)
 demo: install $(DAGSTER_HOME)/dagster.yaml
-	$(PY) -m pipelines.materialize
+	$(PY) -m pipelines.materialize $(ARGS)
 
 ## make test: the test suite (unit tests + the end-to-end tiny-profile graph)
 test: install

@@ -208,7 +208,8 @@ def run_url(run_id: str | None) -> str | None:
         experiment_id = mlflow.MlflowClient().get_run(run_id).info.experiment_id
     except mlflow.exceptions.MlflowException:
         return None
-    return f"{os.environ.get('MLFLOW_UI_URL', UI_URL).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    base = os.environ.get("MLFLOW_UI_URL", UI_URL).rstrip("/")
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
 
 
 def artifact_url(run_id: str, path: str) -> str:

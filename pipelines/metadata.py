@@ -42,3 +42,18 @@ def rounded(value, digits: int = 4):
     if isinstance(value, (list, tuple)):
         return [rounded(v, digits) for v in value]
     return value
+
+
+def table(frame, index: str | None = None) -> dg.TableMetadataValue:
+    """A DataFrame as a Dagster table (rendered inline in the UI, not behind "Show Markdown"); the index
+    becomes the first column, named ``index``. Floats stay numbers, the rest become text."""
+    import pandas as pd
+
+    frame = frame.reset_index(names=index) if index else frame
+    kinds = {c: "float" if pd.api.types.is_float_dtype(frame[c]) else
+             "int" if pd.api.types.is_integer_dtype(frame[c]) else "string" for c in frame.columns}
+    records = [dg.TableRecord({str(c): (None if pd.isna(v) else float(v) if kinds[c] == "float" else
+                                        int(v) if kinds[c] == "int" else str(v)) for c, v in row.items()})
+               for row in frame.to_dict("records")]
+    return dg.MetadataValue.table(records, schema=dg.TableSchema(
+        columns=[dg.TableColumn(str(c), kinds[c]) for c in frame.columns]))

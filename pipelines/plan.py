@@ -44,8 +44,9 @@ def why_materialize(instance: dg.DagsterInstance, status, key: dg.AssetKey, fing
                     partition: str | None = None) -> str | None:
     """Why ``key`` (``partition``) must be materialized, or None when its stored value is current.
 
-    ``status`` is :func:`resolver`'s. Reasons: "missing" (never materialized), "stale: <Dagster's causes>", "settings changed" (its last
-    materialization ran under another :data:`SETTINGS_TAG`), "stored value gone" (the IO manager's file).
+    ``status`` is :func:`resolver`'s. Reasons: "missing" (never materialized), "stale: <Dagster's causes>",
+    "settings changed" (its last materialization ran under another :data:`SETTINGS_TAG`), "stored value
+    gone" (the IO manager's file).
     """
     from dagster._core.definitions.data_version import StaleStatus
 

@@ -31,10 +31,10 @@ class AdtSettings(dg.ConfigurableResource):
         from adt.tracking import DAGSTER_RUN_ENV
 
         try:
-            acquire(f"Dagster run {context.run_id}")
+            acquire(f"Dagster run {context.run.run_id}")
         except DataFolderBusy as exc:
             raise dg.Failure(str(exc)) from None
-        os.environ[DAGSTER_RUN_ENV] = context.run_id
+        os.environ[DAGSTER_RUN_ENV] = context.run.run_id
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         import os

@@ -22,4 +22,10 @@ rm -f "$("$VENV/bin/python" -c 'import importlib.util,os;print(os.path.dirname(i
 # `dagster asset list`, `dagster asset materialize` ... find the code location with no -m in an activated venv
 # (`dagster dev` reads [tool.dagster] in pyproject.toml itself)
 grep -q DAGSTER_MODULE_NAME "$VENV/bin/activate" || echo 'export DAGSTER_MODULE_NAME="${DAGSTER_MODULE_NAME:-pipelines}"' >> "$VENV/bin/activate"
+# the browser tests (tests/test_e2e.py test_ui_*) drive Debian's chromium with Playwright (pip, in .[dev]);
+# installed here as root where apt can reach Debian's packages, else those tests skip and say why
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+    || echo "note: chromium could not be installed; the browser tests will be skipped"
+fi
 "$VENV/bin/python" -c "import torch, torchaudio.transforms, openunmix, madmom, tinysoundfont, dagster, mlflow; print('venv ready: torch', torch.__version__)"

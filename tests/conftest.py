@@ -20,6 +20,14 @@ def mirror_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """``item.failed`` after a failed test body (the browser tests save a screenshot then)."""
+    outcome = yield
+    if outcome.get_result().when == "call" and outcome.get_result().failed:
+        item.failed = True
+
+
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     path = mirror_dir()

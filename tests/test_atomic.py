@@ -32,6 +32,7 @@ def test_outputs_get_the_umask_permissions(tmp_path, mdb_track, umask):
     assert not list(tmp_path.glob(".tmp-*"))
 
 
+@pytest.mark.faults
 def test_leftovers_of_a_dead_process_are_removed(tmp_path, mdb_track):
     """A crashed extraction's ``.tmp-<name>-<pid>-*`` folder (its process gone) is removed by the
     next write of that name; a live process's temporary file is left alone."""

@@ -123,6 +123,7 @@ def test_definitions_load_with_schedule_and_sensor():
     assert repo.get_sensor_def("adt_new_archive_sensor").job_name == "adt_raw_datasets"
 
 
+@pytest.mark.faults
 def test_a_run_whose_process_was_killed_is_marked_failed(tmp_path, monkeypatch):
     """kill -9 inside a run leaves it STARTED; fail_dead_runs (the sensor, make demo) marks it failed."""
     import os

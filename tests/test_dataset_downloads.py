@@ -84,6 +84,7 @@ def test_download_and_build(name, http_server, tmp_path):
     assert len(tables.onsets) > 0 and set(tables.onsets.track_id) <= set(tables.tracks.track_id)
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("name", LAYOUTS)
 def test_corrupt_archive_rejected(name, http_server, tmp_path):
     files = _layout(name)

@@ -77,6 +77,7 @@ def test_download_verify_extract(server, tmp_path):
     assert not list(tmp_path.glob(".tmp-*"))
 
 
+@pytest.mark.faults
 def test_interrupted_download_resumes_with_range(server, tmp_path):
     data = _groove_like_zip()
     remote = _remote(server, data)
@@ -87,6 +88,7 @@ def test_interrupted_download_resumes_with_range(server, tmp_path):
                                ("/files/" + remote.filename, "bytes=10000-")]
 
 
+@pytest.mark.faults
 def test_partial_file_from_earlier_run_is_resumed(server, tmp_path):
     data = _groove_like_zip()
     remote = _remote(server, data)

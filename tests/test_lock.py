@@ -34,6 +34,7 @@ def hold_in_another_process(folder):
     return proc
 
 
+@pytest.mark.faults
 def test_a_second_writer_is_refused_naming_the_holder_until_it_dies(folder):
     proc = hold_in_another_process(folder)
     try:
@@ -54,6 +55,7 @@ def test_a_second_writer_is_refused_naming_the_holder_until_it_dies(folder):
     assert lock.holder(folder) == {}
 
 
+@pytest.mark.faults
 def test_run_all_fails_with_the_holder_named(folder, capsys, monkeypatch):
     from pipelines.materialize import main
 

@@ -52,6 +52,7 @@ def _versions(name: str, source_prefix: str) -> list:
             if v.tags.get(SOURCE_KEY_TAG, "").startswith(source_prefix + "#")]
 
 
+@pytest.mark.faults
 def test_a_crash_before_the_alias_is_finished_by_the_rerun(store, model, monkeypatch):
     """Registered and tagged, then the process dies setting the alias: the re-run registers nothing new, it
     finishes that version (tags, alias champion)."""
@@ -127,6 +128,7 @@ class _Planted:
         return open, (self.path, "w")
 
 
+@pytest.mark.faults
 def test_a_planted_pickle_and_an_old_pickled_version_are_refused(store, model, tmp_path):
     import shutil
 

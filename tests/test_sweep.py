@@ -133,6 +133,7 @@ def test_champion_moves_only_for_a_better_or_incomparable_model(sweeps):
     tracking.promote(champ.version, score, evaluation)  # restore for the tests after this one
 
 
+@pytest.mark.faults
 def test_transcribe_loads_the_champion_never_a_lite_or_a_stand_in(sweeps):
     """adt transcribe's default is the champion (a trimmed ``lite`` version only when asked for); a champion
     whose artifact is broken is an error (exit 2 in the CLI), not silently another version."""
@@ -190,6 +191,7 @@ def test_all_architectures_study_has_one_model_per_architecture(sweeps, tmp_path
     assert predict_activations(rnn, np.load(sweeps["x"])[:400]).shape == (400, 5)
 
 
+@pytest.mark.faults
 def test_a_dead_trial_is_retried_and_resumes_its_epochs(mdb_track, tmp_path, monkeypatch):
     """A sweep process killed during trial 0, after its first epoch: the next sweep marks the trial FAILED
     (no heartbeat), retries its parameters, and the retry trains only epochs 2 and 3 (per-epoch checkpoint)."""

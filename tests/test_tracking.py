@@ -18,6 +18,7 @@ def store(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.faults
 def test_runs_of_a_killed_process_are_closed_as_failed(store, monkeypatch):
     import mlflow
 

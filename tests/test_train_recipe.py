@@ -154,6 +154,7 @@ def test_training_threads_per_architecture_and_restored(track):
     assert torch.get_num_threads() == before
 
 
+@pytest.mark.faults
 def test_an_interrupted_training_resumes_where_it_stopped(track):
     """A crash after epoch 1 (per-epoch checkpoint), then the same call: the same history and weights as
     one uninterrupted run (same batches, same dropout), and only the new epochs are reported."""

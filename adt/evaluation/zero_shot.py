@@ -33,14 +33,20 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def matrix_markdown(cells: pd.DataFrame, value: str) -> str:
-    """The zero-shot matrix (rows: training sets, columns: test sets) as Markdown, in-domain
-    cells (the row's training sets include the column's dataset) marked with ``*``."""
+def matrix_table(cells: pd.DataFrame | list[dict], value: str) -> pd.DataFrame:
+    """The zero-shot matrix as text cells (rows: training sets, index ``train``; columns: test sets), each
+    ``value`` to 3 decimals, in-domain cells (the row's training sets include the column's dataset) marked
+    with ``*``."""
+    cells = pd.DataFrame(cells)
     in_domain = cells.pivot(index="train", columns="test", values="in_domain").astype(bool)
     matrix = cells.pivot(index="train", columns="test", values=value)
-    shown = matrix.apply(lambda col: [f"{v:.3f}" + ("*" if in_domain.loc[r, col.name] else "")
-                                      for r, v in col.items()])
-    return shown.to_markdown(disable_numparse=True)
+    return matrix.apply(lambda col: [f"{v:.3f}" + ("*" if in_domain.loc[r, col.name] else "")
+                                     for r, v in col.items()])
+
+
+def matrix_markdown(cells: pd.DataFrame, value: str) -> str:
+    """:func:`matrix_table` as Markdown."""
+    return matrix_table(cells, value).to_markdown(disable_numparse=True)
 
 
 def heatmap(matrix: pd.DataFrame, title: str, path: Path, in_domain: pd.DataFrame | None = None) -> None:

@@ -264,17 +264,18 @@ def table_ii(results: pd.DataFrame, match: str = "grid", labels: Mapping[str, st
     return table
 
 
-def table_ii_compact(results: pd.DataFrame, match: str = "grid") -> str:
-    """Table II at a glance (Markdown): tatum-level F in % of all drums, one row per method, one column per
-    test split and tatum source (Madmom / Ground-truth). ``results``: :func:`evaluate_methods` summaries
-    with a ``test_set`` column (the study's ``results.parquet``); the full tables are :func:`table_ii`."""
+def table_ii_compact(results: pd.DataFrame, match: str = "grid") -> pd.DataFrame:
+    """Table II at a glance: tatum-level F in % of all drums (one decimal), one row per method (index: its
+    label), one column per test split and tatum source (``"<test> Madmom F"``, ``"<test> Ground-truth F"``).
+    ``results``: :func:`evaluate_methods` summaries with a ``test_set`` column (the study's
+    ``results.parquet``); the full tables are :func:`table_ii`."""
     df = results[(results["match"] == match) & (results["class"] == "all")]
     table = df.pivot_table(index="method", columns=["test_set", "tatums"], values="f", sort=False) * 100
     order = [m for m in METHOD_LABELS if m in table.index] + [m for m in table.index if m not in METHOD_LABELS]
     table = table.loc[order]
     table.index = [METHOD_LABELS.get(m, m) for m in order]
     table.columns = [f"{test} {TATUM_LABELS.get(g, g)} F" for test, g in table.columns]
-    return table.to_markdown(floatfmt=".1f")
+    return table.round(1)
 
 
 def table_ii_markdown(table: pd.DataFrame, per_class: bool = True) -> str:

@@ -347,6 +347,53 @@ def quantize(onsets: dict[str, np.ndarray], tatums: np.ndarray) -> tuple[np.ndar
     return y, {c: tatums[np.flatnonzero(y[k])] for k, c in enumerate(CLASSES_5)}
 
 
+#: Chunked inference (:func:`activations`): windows of 60 s, each with 10 s of context on both sides.
+CHUNK_FRAMES, CONTEXT_FRAMES = 6000, 1000
+
+
+def activations(model, audio: np.ndarray, sample_rate: int, device: str = "cpu", chunk_frames: int = CHUNK_FRAMES,
+                context_frames: int = CONTEXT_FRAMES) -> np.ndarray:
+    """The model's onset activation function of mono ``audio``, computed in chunks so memory does not grow
+    with the input's length beyond the audio itself.
+
+    Each chunk of ``chunk_frames`` frames (100 fps) gets the features of its samples with ``context_frames``
+    more on both sides (a frame's samples are those of the whole signal: the STFT frames are cut on the
+    441-sample hop grid, the two ends keep the whole signal's padding, so the features are identical); the
+    model runs on chunk + context and the context's activations are dropped. What grew with the input's
+    length was the STFT (2048-point, complex: 49 MB per minute) and the network's feature maps (FrameCRNN:
+    32 maps x 80 bands, 61 MB per minute per layer); now they are bounded by one chunk with its context
+    (80 s). Inputs up to 60 s are one chunk (the whole-track pass). Bidirectional recurrent layers see 10 s
+    on each side instead of the whole track: activations differ from the whole-track pass by at most
+    about 0.01 (measured on MDB Drums; ``tests/test_cli.py``).
+
+    Args:
+        audio: (samples,) float, any sample rate in Hz.
+
+    Returns:
+        (frames, classes) float32 in [0, 1], frames as :func:`adt.features.spectrogram.model_features` gives.
+    """
+    import torch
+
+    from adt.audio import resample
+    from adt.features.spectrogram import HOP, SAMPLE_RATE
+
+    audio = resample(np.asarray(audio, dtype=np.float32), sample_rate, SAMPLE_RATE)
+    log_mel = getattr(model, "feature_type", "log_mel") == "log_mel"
+    n = len(audio)
+    frames = 1 + n // HOP if log_mel else -(-n // HOP)
+    pad = 3  # frames of samples beyond a chunk's edge frames: 3 x 441 >= half the 2048-sample window
+    out = []
+    for start in range(0, frames, chunk_frames):
+        stop = min(frames, start + chunk_frames)
+        lo, hi = max(0, start - context_frames), min(frames, stop + context_frames)
+        a, b = max(0, lo - pad) * HOP, min(n, (hi - 1 + pad) * HOP + 1)
+        x = model_features(model, audio[a:b], SAMPLE_RATE)[lo - a // HOP: hi - a // HOP]
+        with torch.no_grad():
+            act = model.activations(torch.from_numpy(np.ascontiguousarray(x)).to(device)).cpu().numpy()
+        out.append(act[start - lo: stop - lo])
+    return np.concatenate(out).astype(np.float32)
+
+
 def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike, model=None,
                     threshold: float | None = None, progress: bool = True, separator=None, tatum: bool = False,
                     musicxml_path: str | os.PathLike | None = None, device: str = "cpu",
@@ -400,8 +447,7 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
 
         drums, drums_sr = separator.drums(audio, sr).mean(axis=0), SAMPLE_RATE
         steps.update()
-    features = torch.from_numpy(model_features(model, drums, drums_sr)).to(device)
-    act = model.activations(features).cpu().numpy()
+    act = activations(model, drums, drums_sr, device)
     steps.update()
     if threshold is None:
         from adt.frame.peaks import peak_picking_params

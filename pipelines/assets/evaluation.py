@@ -4,10 +4,11 @@ import dagster as dg
 import pandas as pd
 
 from adt.evaluation import zero_shot
+from adt.evaluation.zero_shot import matrix_table
 from adt.features.index import FeatureIndex
 from adt.frame.study import VERSION
 from adt.metrics import reference_onsets
-from pipelines.metadata import figure, mlflow_run
+from pipelines.metadata import figure, mlflow_run, table
 from pipelines.resources import AdtSettings
 
 
@@ -26,7 +27,8 @@ def zero_shot_matrix(context: dg.AssetExecutionContext, settings: AdtSettings, f
             "\n\n**3-class (BD, SD, HH) micro F (50 ms)**\n\n" + manifest["markdown"]["f_3class"] +
             "\n\n`*` in-domain: the row's training sets include the column's dataset.")
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),
-                     metadata={"matrix": dg.MetadataValue.md(text), **mlflow_run(manifest["run_id"]),
+                     metadata={"matrix_3class": table(matrix_table(manifest["cells"], "f_3class"), index="train"),
+                               "matrix": dg.MetadataValue.md(text), **mlflow_run(manifest["run_id"]),
                                **figure("heatmap_3class", f"{manifest['path']}/zero_shot_f_3class.png",
                                         manifest["run_id"], "3-class micro F heatmap"),
                                **figure("heatmap_5class", f"{manifest['path']}/zero_shot_f_5class.png",
