@@ -30,7 +30,9 @@ marked FAILED once its heartbeat is :data:`GRACE_S` old and retried with the sam
 Storage: None means the SQLite file ``<data>/optuna/transcriber.db``; any Optuna RDB
 URL works, and the study is opened with ``load_if_exists=True``, so several worker
 processes calling :func:`run_sweep` with the same storage and study name share one
-study (each runs ``n_trials`` more trials).
+study (each runs ``n_trials`` more trials; with ``budget``, all together finish exactly the budget,
+:func:`run_budget`, and the study's best model is registered once, by the worker that trained it,
+:func:`registered_elsewhere`). README "Scale-out": PostgreSQL for the studies, MLflow and Dagster.
 """
 
 from __future__ import annotations
@@ -175,6 +177,87 @@ def best_per_architecture(study: Any) -> dict[str, Any]:
     return best
 
 
+#: Study states that take a place in a trial budget: finished, running, or enqueued to run.
+FINISHED = ("COMPLETE", "PRUNED")
+LIVE = (*FINISHED, "RUNNING", "WAITING")
+#: How often a worker whose budget is taken by other workers' running trials looks again (seconds).
+POLL_S = 2.0
+
+
+class OverBudget(Exception):
+    """A trial started although the budget is taken (another worker started one at the same time): it
+    ends FAILED (user attribute ``over_budget``) without training."""
+
+
+def _states(names: Sequence[str]) -> tuple:
+    import optuna
+
+    return tuple(optuna.trial.TrialState[n] for n in names)
+
+
+def admitted(storage: Any, study: Any, trial: Any, budget: int) -> bool:
+    """Whether ``trial`` (just started) has a place in the study's ``budget``: fewer than ``budget``
+    trials numbered before it are finished, running or waiting (:data:`LIVE`), read afresh from the storage.
+
+    Lock-free and safe with any number of workers: trial numbers are a total order (Optuna numbers a
+    new trial under a lock on the study row), a trial's decision depends only on the trials before it,
+    and a trial not live when it is read (FAIL) never runs again (a retry is a new, later trial). So
+    at most ``budget`` admitted trials are ever live; one that fails leaves its place to a later trial.
+    """
+    before = [t for t in storage.get_all_trials(study._study_id, deepcopy=False, states=_states(LIVE))
+              if t.number < trial.number]
+    return len(before) < budget
+
+
+def run_budget(study: Any, storage: Any, objective: Callable, budget: int, n_trials: int,
+               log: Callable[[str], None], sampler_for: Callable[[int], Any] | None = None) -> int:
+    """Run trials of ``objective`` one at a time until the study has ``budget`` finished (complete or
+    pruned) trials, at most ``n_trials`` of them here; returns how many ran here.
+
+    Before each trial the counts are read afresh; while other workers' running trials fill the budget
+    this worker waits (polls every :data:`POLL_S`; a dead worker's trial goes stale after
+    :data:`GRACE_S` and is retried), so every worker returns with the whole budget finished and sees the
+    same best trial. A trial that starts in the same instant as another worker's last place is
+    refused by :func:`admitted` (FAILED, ``over_budget``), so the budget is never exceeded.
+    ``sampler_for(trial number)``: a sampler for each trial (seeded by the trial number, so workers that
+    start together do not draw the same parameters, and a study is reproducible however it was shared).
+    """
+    import optuna
+
+    def count(names: Sequence[str]) -> int:
+        return len(storage.get_all_trials(study._study_id, deepcopy=False, states=_states(names)))
+
+    refused: list[int] = []
+
+    def guarded(trial: Any) -> float:
+        if not admitted(storage, study, trial, budget):
+            trial.set_user_attr("over_budget", True)
+            refused.append(trial.number)
+            raise OverBudget(f"trial {trial.number}: the budget of {budget} is taken by other workers' trials")
+        if sampler_for is not None:
+            study.sampler = sampler_for(trial.number)
+        return objective(trial)
+
+    ran, said = 0, False
+    finished = count(FINISHED)
+    log(f"study {study.study_name}: {finished} of {budget} trials finished before, running at most "
+        f"{min(n_trials, max(0, budget - finished))} here")
+    while ran < n_trials and (finished := count(FINISHED)) < budget:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial: FAILED, retried
+        if count((*FINISHED, "RUNNING")) >= budget:  # the other workers' running trials take the rest
+            if not said:
+                log(f"study {study.study_name}: {finished} of {budget} finished, the rest running elsewhere: waiting")
+                said = True
+            time.sleep(POLL_S)
+            continue
+        n_refused = len(refused)
+        study.optimize(guarded, n_trials=1, catch=(OverBudget,))
+        ran += len(refused) == n_refused
+    return ran
+
+
 def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.ndarray]]], out_dir: str | Path, *,
               n_trials: int, config: TrainConfig = TrainConfig(), architectures: Sequence[str] = (FRAME_CRNN,),
               budget: int | None = None,
@@ -192,8 +275,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
         n_trials: trials this call runs (a shared study grows by this many), or with ``budget``
             at most this many.
         budget: the study's total of finished (complete or pruned) trials: a call runs only
-            what is missing (optuna's ``MaxTrialsCallback`` stops workers sharing the study at
-            the total), so a sweep interrupted by the end of a session resumes where it stopped.
+            what is missing, so a sweep interrupted by the end of a session resumes where it stopped;
+            workers sharing the study finish exactly the total together (:func:`run_budget`).
         config: the fixed training settings (epochs, steps, batch, loss, peak picking,
             seed: every trial trains with the same seed).
         architectures: one name (a per-architecture study) or several (the architecture
@@ -300,15 +383,13 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
     with tracking.run(stage, run_name or f"sweep[{study_name}]", params=params) as parent:
         for name, folder in (artifacts or {}).items():
             mlflow.log_artifacts(str(folder), name)
-        finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        to_run = int(n_trials)
-        if budget is not None:
-            finished = len(study.get_trials(deepcopy=False, states=finished_states))
-            to_run = min(to_run, max(0, int(budget) - finished))
-            log(f"study {study_name}: {finished} of {budget} trials finished before, running {to_run}")
-        if to_run:
-            study.optimize(objective, n_trials=to_run, callbacks=[optuna.study.MaxTrialsCallback(
-                int(budget), states=finished_states)] if budget is not None else None)
+        if budget is None:
+            study.optimize(objective, n_trials=int(n_trials))
+        else:
+            with warnings.catch_warnings():  # constant_liar: "experimental"
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                run_budget(study, rdb, objective, int(budget), int(n_trials), log, sampler_for=lambda n: (
+                    optuna.samplers.TPESampler(seed=config.seed + n, constant_liar=True)))
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if not complete:
             raise RuntimeError(f"study {study_name!r} has no complete trial")
@@ -331,10 +412,32 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
                                                    "params": dict(t.user_attrs["params"]),
                                                    "model_path": t.user_attrs["model_path"]}
                                                for a, t in best_per_architecture(study).items()})
-        if register:
+        if register and not registered_elsewhere(best, trial_run_ids, log):
             result.model_uri = register_champion(load_model(model_path), evaluation_key(val_items, config), log)
+        if register:
             result.champion_uri = tracking.champion_uri()
     return result
+
+
+def registered_elsewhere(best: Any, own_run_ids: Sequence[str], log: Callable[[str], None]) -> bool:
+    """Whether another sweep worker, still running, ran the study's ``best`` trial: that worker registers
+    it (a study shared by N workers registers its best model once, and no two workers promote at the same
+    time). False when this call ran the best trial, or when the call that ran it has ended (a resumed
+    study: this call registers, as a single worker would)."""
+    import mlflow
+
+    run_id = best.user_attrs.get("mlflow_run_id")
+    if not run_id or run_id in own_run_ids:
+        return False
+    client = mlflow.MlflowClient()
+    try:
+        owner = client.get_run(client.get_run(run_id).data.tags["mlflow.parentRunId"])
+    except (mlflow.exceptions.MlflowException, KeyError):
+        return False
+    if owner.info.status != "RUNNING":
+        return False
+    log(f"best trial {best.number} ran in the sweep worker of run {owner.info.run_id}, which registers it")
+    return True
 
 
 def evaluation_key(val_items: list[tuple[Path, dict]], config) -> str:
