@@ -73,6 +73,10 @@ def experiment(stage: str) -> str:
     global _closed_dead_runs
     setup()
     if not _closed_dead_runs:
+        from adt.postgres import retry_on_schema_race
+
+        # N workers opening a fresh database at once all migrate it: the losers retry
+        retry_on_schema_race(lambda: mlflow.MlflowClient().search_experiments(max_results=1))
         _closed_dead_runs = True
         close_dead_runs()
     name = f"{EXPERIMENT_PREFIX}/{stage}"
@@ -80,7 +84,13 @@ def experiment(stage: str) -> str:
     if exp is not None:
         return exp.experiment_id
     location = (data_dir() / "mlartifacts" / stage).as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    try:
+        return mlflow.create_experiment(name, artifact_location=location)
+    except mlflow.exceptions.MlflowException:  # another worker created it in between (a shared store)
+        exp = mlflow.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
 
 
 #: Tags naming the process that runs an MLflow run (:func:`close_dead_runs`).

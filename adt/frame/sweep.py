@@ -182,6 +182,8 @@ FINISHED = ("COMPLETE", "PRUNED")
 LIVE = (*FINISHED, "RUNNING", "WAITING")
 #: How often a worker whose budget is taken by other workers' running trials looks again (seconds).
 POLL_S = 2.0
+#: How long a worker waits for the worker that trained the best model to register it (seconds).
+REGISTER_WAIT_S = 600
 
 
 class OverBudget(Exception):
@@ -302,6 +304,7 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
     import optuna
 
     from adt import tracking
+    from adt.postgres import retry_on_schema_race
 
     if not val_items:
         raise ValueError("a sweep needs validation tracks (its objective is their micro F-measure)")
@@ -318,9 +321,9 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
     # start and retried with the same parameters, which resumes from its per-epoch checkpoint
     with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        rdb = optuna.storages.RDBStorage(
+        rdb = retry_on_schema_race(lambda: optuna.storages.RDBStorage(  # N workers on a fresh database
             storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
     study = optuna.create_study(study_name=study_name, storage=rdb, direction="maximize",
                                 load_if_exists=True, pruner=pruner)
     n_before = len(study.trials)
@@ -422,8 +425,9 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
 def registered_elsewhere(best: Any, own_run_ids: Sequence[str], log: Callable[[str], None]) -> bool:
     """Whether another sweep worker, still running, ran the study's ``best`` trial: that worker registers
     it (a study shared by N workers registers its best model once, and no two workers promote at the same
-    time). False when this call ran the best trial, or when the call that ran it has ended (a resumed
-    study: this call registers, as a single worker would)."""
+    time); waits up to :data:`REGISTER_WAIT_S` for that worker's run to end. False when this call ran
+    the best trial, or when the call that ran it has ended (a resumed study: this call registers, as a
+    single worker would)."""
     import mlflow
 
     run_id = best.user_attrs.get("mlflow_run_id")
@@ -437,6 +441,9 @@ def registered_elsewhere(best: Any, own_run_ids: Sequence[str], log: Callable[[s
     if owner.info.status != "RUNNING":
         return False
     log(f"best trial {best.number} ran in the sweep worker of run {owner.info.run_id}, which registers it")
+    deadline = time.monotonic() + REGISTER_WAIT_S  # then the champion read after this is the study's
+    while client.get_run(owner.info.run_id).info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(POLL_S)
     return True
 
 
