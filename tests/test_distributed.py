@@ -194,3 +194,18 @@ def test_deploy_configuration_is_valid(tmp_path, monkeypatch):
     monkeypatch.setenv("ADT_CELERY_BACKEND", "rpc://")
     celery = get_validated_config(str(ROOT / "deploy" / "celery.yaml"))
     assert celery["broker"] == "pyamqp://guest@broker.example//" and celery["include"] == ["pipelines.definitions"]
+
+
+def test_postgres_is_chosen_by_configuration(monkeypatch):
+    """The three stores follow the environment: ADT_OPTUNA_STORAGE (Settings.optuna_storage, the sweeps'
+    studies), MLFLOW_TRACKING_URI (adt.tracking), DAGSTER_HOME's dagster.yaml (deploy/dagster.yaml)."""
+    from adt import tracking
+    from adt.config import Settings
+
+    url = "postgresql+psycopg2://adt@db.example:5432/"
+    monkeypatch.setenv("ADT_OPTUNA_STORAGE", url + "optuna")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url + "mlflow")
+    assert Settings.from_env().optuna_storage == url + "optuna"
+    assert tracking.tracking_uri() == url + "mlflow"
+    monkeypatch.delenv("ADT_OPTUNA_STORAGE")
+    assert Settings.from_env().optuna_storage == ""  # SQLite under the data folder
