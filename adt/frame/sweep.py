@@ -415,36 +415,49 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
                                                    "params": dict(t.user_attrs["params"]),
                                                    "model_path": t.user_attrs["model_path"]}
                                                for a, t in best_per_architecture(study).items()})
-        if register and not registered_elsewhere(best, trial_run_ids, log):
+        if register and not registered_elsewhere(best, trial_run_ids, parent.info.start_time, log):
             result.model_uri = register_champion(load_model(model_path), evaluation_key(val_items, config), log)
         if register:
             result.champion_uri = tracking.champion_uri()
     return result
 
 
-def registered_elsewhere(best: Any, own_run_ids: Sequence[str], log: Callable[[str], None]) -> bool:
-    """Whether another sweep worker, still running, ran the study's ``best`` trial: that worker registers
-    it (a study shared by N workers registers its best model once, and no two workers promote at the same
-    time); waits up to :data:`REGISTER_WAIT_S` for that worker's run to end. False when this call ran
-    the best trial, or when the call that ran it has ended (a resumed study: this call registers, as a
-    single worker would)."""
+def registered_elsewhere(best: Any, own_run_ids: Sequence[str], since_ms: int, log: Callable[[str], None]) -> bool:
+    """Whether another sweep worker, running at the same time as this call (started at ``since_ms``),
+    registered or registers the study's ``best`` trial: the worker that trained it does (a study shared by
+    N workers registers its best model once, and no two workers promote at the same time). A running
+    owner is waited for (up to :data:`REGISTER_WAIT_S`), then its run is looked up in the registry.
+    False when this call ran the best trial, when an earlier call (ended before this one started) ran it
+    (a resumed or continued study registers its best model again, as before), or when the owner ended
+    without registering it."""
+    import socket
+
     import mlflow
+
+    from adt import tracking
+    from adt.atomic import process_alive
 
     run_id = best.user_attrs.get("mlflow_run_id")
     if not run_id or run_id in own_run_ids:
         return False
     client = mlflow.MlflowClient()
     try:
-        owner = client.get_run(client.get_run(run_id).data.tags["mlflow.parentRunId"])
+        owner = client.get_run(run_id).data.tags["mlflow.parentRunId"]
+        deadline = time.monotonic() + REGISTER_WAIT_S
+        while (r := client.get_run(owner)).info.status == "RUNNING" and time.monotonic() < deadline:
+            if r.data.tags.get(tracking.HOST_TAG) == socket.gethostname() and not process_alive(
+                    int(r.data.tags.get(tracking.PID_TAG, "0") or 0)):
+                break  # its process died (on this machine): it registers nothing
+            time.sleep(POLL_S)  # the owner's run ends after its registration
+        if (client.get_run(owner).info.end_time or 0) < since_ms:
+            return False
+        versions = client.search_model_versions(f"run_id = '{owner}'")
     except (mlflow.exceptions.MlflowException, KeyError):
         return False
-    if owner.info.status != "RUNNING":
-        return False
-    log(f"best trial {best.number} ran in the sweep worker of run {owner.info.run_id}, which registers it")
-    deadline = time.monotonic() + REGISTER_WAIT_S  # then the champion read after this is the study's
-    while client.get_run(owner.info.run_id).info.status == "RUNNING" and time.monotonic() < deadline:
-        time.sleep(POLL_S)
-    return True
+    if versions:
+        log(f"best trial {best.number} was trained and registered by the sweep worker of run {owner} "
+            f"(version {versions[0].version})")
+    return bool(versions)
 
 
 def evaluation_key(val_items: list[tuple[Path, dict]], config) -> str:
