@@ -1,7 +1,8 @@
 """MLflow tracking: one experiment per stage, provenance tags on every run.
 
-Tracking store: ``MLFLOW_TRACKING_URI`` or ``sqlite:///<data>/mlflow.db``;
-artifacts under ``<data>/mlartifacts/<experiment>``. Every run gets the git
+Tracking store: ``MLFLOW_TRACKING_URI`` or ``sqlite:///<data>/mlflow.db`` (a PostgreSQL URL or a
+tracking server ``http://...`` for several machines, README "Scale-out"); artifacts under
+``<data>/mlartifacts/<experiment>`` (with a server: where the server keeps them). Every run gets the git
 commit and the versions of the libraries the numbers depend on. Model registry:
 the transcriber is registered as :data:`MODEL_NAME`; the alias
 :data:`CHAMPION_ALIAS` marks the version to use (:func:`set_champion`,
@@ -83,7 +84,10 @@ def experiment(stage: str) -> str:
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    location = (data_dir() / "mlartifacts" / stage).as_uri()
+    # a tracking server (http://...) keeps the artifacts itself (`mlflow server --artifacts-destination`);
+    # a local file location would leave each worker's artifacts on its own disk
+    remote = tracking_uri().startswith(("http://", "https://"))
+    location = None if remote else (data_dir() / "mlartifacts" / stage).as_uri()
     try:
         return mlflow.create_experiment(name, artifact_location=location)
     except mlflow.exceptions.MlflowException:  # another worker created it in between (a shared store)

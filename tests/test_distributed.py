@@ -127,6 +127,46 @@ def test_two_sweep_workers_share_one_study_and_register_one_champion(pg, mdb_tra
     assert float(champion.tags["val_f"]) == pytest.approx(best, abs=1e-6) == results[0]["best_value"]
 
 
+def test_mlflow_tracking_server_on_postgres_keeps_the_artifacts(pg, tmp_path, monkeypatch):
+    """``mlflow server`` on PostgreSQL with ``--artifacts-destination``, clients on ``http://``: a run of
+    :func:`adt.tracking.run` is stored by the server and its artifact lands in the server's destination,
+    not in the client's data folder (README "Scale-out")."""
+    import signal
+    import time
+    import urllib.request
+
+    import mlflow
+
+    from adt import postgres, tracking
+
+    port = postgres._free_port()
+    env = _env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", DO_NOT_TRACK="true")
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                               "--workers", "1", "--backend-store-uri", postgres.create_database(pg, "mlflow_server"),
+                               "--artifacts-destination", str(tmp_path / "artifacts")], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
+                time.sleep(0.5)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
+        with tracking.run("scaleout", "probe") as run:
+            mlflow.log_text("hello", "probe.txt")
+        got = mlflow.MlflowClient().get_run(run.info.run_id)
+        assert got.info.status == "FINISHED" and got.data.tags[tracking.PID_TAG] == str(os.getpid())
+        assert [p.read_text() for p in (tmp_path / "artifacts").rglob("probe.txt")] == ["hello"]
+        assert not (tmp_path / "data" / "mlartifacts").exists()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
 DAGSTER_YAML = ROOT / "deploy" / "dagster.yaml"
 
 
