@@ -42,7 +42,7 @@ def bin_dir() -> Path | None:
     return Path(versions[-1]).parent if versions else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -81,7 +81,7 @@ def server(timeout_s: float = 60.0) -> Iterator[str]:
     data, log = root / "data", root / "server.log"
     if prefix:
         shutil.chown(root, "postgres")
-    port = _free_port()
+    port = free_port()
     proc = None
     try:
         out = subprocess.run([*prefix, str(bins / "initdb"), "-D", str(data), "-U", USER, "--auth=trust",

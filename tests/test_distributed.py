@@ -139,7 +139,7 @@ def test_mlflow_tracking_server_on_postgres_keeps_the_artifacts(pg, tmp_path, mo
 
     from adt import postgres, tracking
 
-    port = postgres._free_port()
+    port = postgres.free_port()
     env = _env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", DO_NOT_TRACK="true")
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
                                "--workers", "1", "--backend-store-uri", postgres.create_database(pg, "mlflow_server"),

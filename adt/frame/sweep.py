@@ -206,7 +206,8 @@ def admitted(storage: Any, study: Any, trial: Any, budget: int) -> bool:
     and a trial not live when it is read (FAIL) never runs again (a retry is a new, later trial). So
     at most ``budget`` admitted trials are ever live; one that fails leaves its place to a later trial.
     """
-    before = [t for t in storage.get_all_trials(study._study_id, deepcopy=False, states=_states(LIVE))
+    study_id = storage.get_study_id_from_name(study.study_name)
+    before = [t for t in storage.get_all_trials(study_id, deepcopy=False, states=_states(LIVE))
               if t.number < trial.number]
     return len(before) < budget
 
@@ -222,12 +223,14 @@ def run_budget(study: Any, storage: Any, objective: Callable, budget: int, n_tri
     same best trial. A trial that starts in the same instant as another worker's last place is
     refused by :func:`admitted` (FAILED, ``over_budget``), so the budget is never exceeded.
     ``sampler_for(trial number)``: a sampler for each trial (seeded by the trial number, so workers that
-    start together do not draw the same parameters, and a study is reproducible however it was shared).
+    start together do not draw the same parameters; with TPE the draw still depends on the trials finished by then).
     """
     import optuna
 
+    study_id = storage.get_study_id_from_name(study.study_name)
+
     def count(names: Sequence[str]) -> int:
-        return len(storage.get_all_trials(study._study_id, deepcopy=False, states=_states(names)))
+        return len(storage.get_all_trials(study_id, deepcopy=False, states=_states(names)))
 
     refused: list[int] = []
 
