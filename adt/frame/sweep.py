@@ -4,7 +4,8 @@ One Optuna study per (training combination, architecture) or per (training
 combination, all architectures), the architecture then being a categorical
 parameter. Sampler: TPE (Bayesian optimization, as the thesis's ``OptunaSearch``),
 seeded with ``seed`` + the trials already in the study so a resumed study does not
-replay its first draws; pruner: ``MedianPruner`` on the validation micro F-measure
+replay its first draws (with a ``budget``: each trial with ``seed`` + its number,
+:func:`run_budget`); pruner: ``MedianPruner`` on the validation micro F-measure
 reported after every epoch (:func:`adt.frame.recipe.train_model`). Search space (thesis
 Table 5.1): learning rate log-uniform in [1e-4, 5e-3], weight decay log-uniform in
 [1e-6, 1e-2], every architecture-specific hyperparameter a categorical choice
@@ -333,7 +334,7 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
     study.sampler = optuna.samplers.TPESampler(seed=config.seed + n_before)
     if len(architectures) > 1 and n_before == 0:
         for arch in architectures:  # one model per architecture before TPE takes over
-            study.enqueue_trial({"architecture": arch})
+            study.enqueue_trial({"architecture": arch}, skip_if_exists=True)  # once, with workers starting together
     trial_run_ids: list[str] = []
 
     def objective(trial: optuna.Trial) -> float:
