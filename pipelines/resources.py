@@ -30,11 +30,13 @@ class AdtSettings(dg.ConfigurableResource):
         from adt.lock import DataFolderBusy, acquire
         from adt.tracking import DAGSTER_RUN_ENV
 
+        run_id = context.run.run_id if context.run is not None else None
         try:
-            acquire(f"Dagster run {context.run.run_id}")
+            acquire(f"Dagster run {run_id}")
         except DataFolderBusy as exc:
             raise dg.Failure(str(exc)) from None
-        os.environ[DAGSTER_RUN_ENV] = context.run.run_id
+        if run_id:
+            os.environ[DAGSTER_RUN_ENV] = run_id
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         import os
