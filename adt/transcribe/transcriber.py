@@ -435,9 +435,10 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
     quantized = tatum or musicxml_path is not None
     steps = tqdm(total=3 + (separator is not None) + quantized, desc=Path(audio_path).name,
                  disable=not progress, unit="step")
-    audio, sr = read_audio(audio_path)
-    mix = audio.mean(axis=0)
-    duration = audio.shape[1] / sr
+    # stereo only for the separator; else the mono mix alone (half the memory of a long input)
+    audio, sr = read_audio(audio_path, mono=separator is None)
+    mix = audio if separator is None else audio.mean(axis=0)
+    duration = audio.shape[-1] / sr
     steps.update()
     if model is None:
         model, _ = load_registered_model(device=device)
