@@ -361,7 +361,7 @@ def _download_once(url: str, part: Path, remote: Remote, timeout_s: float, progr
         total = offset + length if length is not None else remote.size
         received = 0
         with open(part, mode) as f, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
-                                         unit_divisor=1024, desc=remote.filename, disable=not progress,
+                                         unit_divisor=1024, desc=remote.filename, disable=None if progress else True,
                                          leave=False) as bar:
             while True:
                 block = response.read(CHUNK_BYTES)

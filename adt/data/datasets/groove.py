@@ -346,7 +346,9 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     acc_soundfont = getattr(profile, "accompaniment_soundfont", None)
     tracks, onsets, beats = [], [], []
     position = {s: 0 for s in SPLITS}
-    for row_no, row in tqdm(list(selected.iterrows()), desc="groove: render", unit="track", leave=False):
+    # disable=None: no bar when not on a terminal (a log gets no 5,000-character line of redraws)
+    for row_no, row in tqdm(list(selected.iterrows()), desc="groove: render", unit="track", leave=False,
+                            disable=None):
         split = row["split"]
         pm = load_midi(row["midi_path"])
         end = crop_s if crop_s is not None else pm.get_end_time()
