@@ -5,7 +5,8 @@ created twice, the same cache folders written by both, a sweep's trial budget ov
 second writer fails at once, naming the holder (pid, host, what, since), instead of racing. Taken
 by ``make demo`` (:func:`pipelines.materialize.run_all`) and by every Dagster run through the
 ``AdtSettings`` resource; re-entrant within a process (``make demo``'s runs execute in its own
-process). ``adt.stages.run_stages`` (notebooks, benchmarks) does not take it: benchmarks may run
+process) and shared with the holder's descendants (the step processes of Dagster's multiprocess
+executor, started by the run that holds the lock). ``adt.stages.run_stages`` (notebooks, benchmarks) does not take it: benchmarks may run
 disjoint parts of one study in several processes on purpose (``benchmarks/bench_trimming.py``).
 
 The lock is ``filelock`` (Unlicense; ``fcntl.flock`` on POSIX): the kernel drops it when the holder
@@ -28,7 +29,7 @@ from adt.config import data_dir
 LOCK_NAME = ".lock"
 HOLDER_NAME = ".lock.holder.json"
 
-_held: dict[str, list] = {}  # lock path -> [FileLock, depth] held by this process
+_held: dict[str, list] = {}  # lock path -> [FileLock (None: an ancestor's), depth] held by this process
 
 
 class DataFolderBusy(RuntimeError):
@@ -43,8 +44,22 @@ def holder(folder: Path | None = None) -> dict:
         return {}
 
 
+def ancestors(pid: int | None = None) -> set[int]:
+    """The pids above ``pid`` (default: this process) up to init, from Linux's ``/proc``; empty elsewhere."""
+    out, pid = set(), pid or os.getpid()
+    while pid > 1:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                pid = int(next(line for line in f if line.startswith("PPid:")).split()[1])
+        except (OSError, StopIteration, ValueError):
+            break
+        out.add(pid)
+    return out
+
+
 def acquire(what: str) -> Path:
     """Take the data folder's lock for ``what`` (e.g. "make demo", "Dagster run <id>"); returns its path.
+    A process started by the holder (a step of its run) shares the holder's lock.
 
     Raises:
         DataFolderBusy: another process holds it.
@@ -63,6 +78,9 @@ def acquire(what: str) -> Path:
         lock.acquire()
     except filelock.Timeout:
         h = holder(folder)
+        if h.get("host") == socket.gethostname() and h.get("pid") in ancestors():
+            _held[str(path)] = [None, 1]  # the holder's descendant: its lock, its holder file
+            return path
         who = (f"pid {h.get('pid')} on {h.get('host')} ({h.get('what')}: {h.get('command')}), since "
                f"{h.get('since')}") if h else "another process"
         raise DataFolderBusy(f"{folder} is in use by {who}; one writer per data folder: wait for it to end, "
@@ -83,6 +101,8 @@ def release(path: Path | None = None) -> None:
     entry[1] -= 1
     if entry[1] == 0:
         del _held[key]
+        if entry[0] is None:  # an ancestor's lock: it gives it back
+            return
         with contextlib.suppress(OSError):
             (Path(key).parent / HOLDER_NAME).unlink()
         entry[0].release()

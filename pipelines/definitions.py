@@ -9,6 +9,8 @@ architecture_study, trimmed_transcriber: lottery trimming, tatum_study: Table II
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from pipelines.assets import evaluation, features, ingest, language_models, models, rhythm, separation, tatum_study
@@ -48,6 +50,11 @@ training_job = dg.define_asset_job(
                                evaluation.zero_shot_matrix, tatum_study.tatum_study],
     tags={"adt/stage": "training"})
 
+#: How a run executes its steps: ADT_EXECUTOR=in_process (default: one after another in the run's process)
+#: or multiprocess (a process per step, ADT_MAX_CONCURRENT of them at a time, default 2: the target's cores).
+EXECUTOR = (dg.multiprocess_executor.configured({"max_concurrent": int(os.environ.get("ADT_MAX_CONCURRENT", "2"))})
+            if os.environ.get("ADT_EXECUTOR", "in_process") == "multiprocess" else dg.in_process_executor)
+
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
@@ -57,6 +64,5 @@ defs = dg.Definitions(
     resources={"settings": AdtSettings()},
     # one line per step on the console; Dagster's DEBUG events stay in each run's event log
     loggers={"adt_console": adt_console},
-    # one step at a time: the stages are CPU-bound and the target machine has 2 cores
-    executor=dg.in_process_executor,
+    executor=EXECUTOR,
 )

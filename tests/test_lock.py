@@ -68,3 +68,28 @@ def test_run_all_fails_with_the_holder_named(folder, capsys, monkeypatch):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert f"pid {proc.pid}" in capsys.readouterr().err
+
+
+@pytest.mark.faults
+def test_a_step_process_of_the_holder_shares_its_lock(folder):
+    """Dagster's multiprocess executor runs each step in a child of the run's process: the child shares the
+    lock (and leaves it and its holder file to the parent); an unrelated process is still refused."""
+    script = textwrap.dedent("""
+        from adt.lock import acquire, holder, release
+        path = acquire("a step of the run")
+        release(path)
+        print(holder()["what"])
+    """)
+    with lock.data_lock("make demo"):
+        child = subprocess.run([sys.executable, "-c", script], env=os.environ, capture_output=True, text=True,
+                               timeout=120)
+        assert child.returncode == 0, child.stderr
+        assert child.stdout.strip() == "make demo"  # still the parent's
+        assert lock.holder(folder)["pid"] == os.getpid()
+    proc = hold_in_another_process(folder)
+    try:
+        with pytest.raises(lock.DataFolderBusy):
+            lock.acquire("not its child")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
