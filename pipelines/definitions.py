@@ -40,8 +40,9 @@ raw_job = dg.define_asset_job("adt_raw_datasets", selection=[ingest.raw_dataset,
 kits_job = dg.define_asset_job("adt_kit_catalogue", selection=[ingest.kit_catalogue])
 #: Everything downstream of the raw datasets (unpartitioned): one run materializes it.
 downstream_job = dg.define_asset_job(
-    "adt_downstream", selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingest.kit_catalogue, ingest.raw_dataset,
-                                                                  ingest.dataset_tables),
+    "adt_downstream",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingest.kit_catalogue, ingest.raw_dataset,
+                                                                 ingest.dataset_tables),
     tags={"adt/stage": "training"})
 #: Retraining only (transcriber, architecture study, trimming, matrix, tatum study); the run queue admits one
 #: training run at a time.
