@@ -7,7 +7,8 @@ by ``make demo`` (:func:`pipelines.materialize.run_all`) and by every Dagster ru
 ``AdtSettings`` resource; re-entrant within a process (``make demo``'s runs execute in its own
 process) and shared with the holder's descendants (the step processes of Dagster's multiprocess
 executor, started by the run that holds the lock). ``adt.stages.run_stages`` (notebooks, benchmarks)
-does not take it: benchmarks may run disjoint parts of one study in several processes on purpose (``benchmarks/bench_trimming.py``).
+does not take it: benchmarks may run disjoint parts of one study in several processes on purpose
+(``benchmarks/bench_trimming.py``).
 
 The lock is ``filelock`` (Unlicense; ``fcntl.flock`` on POSIX): the kernel drops it when the holder
 dies, so a ``kill -9`` never leaves the folder locked.
