@@ -86,3 +86,24 @@ def test_progress_bar():
     assert progress_bar("rendered 12/48 tracks") == "[#####---------------] 12/48"
     assert progress_bar("epoch 3: loss 0.2") == ""
     assert progress_bar("round 2/2") == "[####################] 2/2"
+
+
+def test_library_warnings_reach_the_console_as_lines(mdb_track, tmp_path, capsys):
+    """dagster.yaml hands the ``adt`` Python logger to Dagster: a library warning is one console line (and in
+    the run's event log), not text written across the step's live line."""
+    import logging
+
+    import yaml
+
+    @dg.asset
+    def offline() -> float:
+        logging.getLogger("adt.data.download").warning("mirror folder has no kit.deb; downloading it")
+        return sf.info(str(mdb_track["wav"])).duration
+
+    overrides = {"python_logs": yaml.safe_load(open(Path(__file__).parents[1] / "dagster.yaml"))["python_logs"]}
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
+        defs = dg.Definitions(assets=[offline], loggers={"adt_console": adt_console})
+        run(defs, instance, "a")
+        logged = [e for e in instance.all_logs(instance.get_runs()[0].run_id) if "downloading it" in (e.message or "")]
+    assert logged  # in the event log
+    assert "  offline: warning: mirror folder has no kit.deb; downloading it" in capsys.readouterr().out.splitlines()
