@@ -104,7 +104,8 @@ def _run_all(profile: str, datasets: list[str] | None, instance, force: bool, ec
     launch(downstream_job.name, downstream)
     if not runs:
         echo("nothing stale or missing: no run")
-    outputs = {"datasets": datasets, "run_ids": runs, "run_id": runs[-1] if runs else None}
+    outputs = {"datasets": datasets, "run_ids": runs, "run_id": runs[-1] if runs else None,
+               "recorded": instance.is_persistent}  # an ephemeral instance (no DAGSTER_HOME) keeps no runs
     # the loader's console logger (made inside it, on stderr) prints a DEBUG line per value: not on the console
     with contextlib.redirect_stderr(io.StringIO()), defs.get_asset_value_loader(instance) as loader:
         for node in ("drum_stems", "beats", "tatums", "quantization_stats", "groove_scores", "drum_scores",
@@ -148,7 +149,7 @@ def summary(out: dict, seconds: float) -> str:
                           if e.name.startswith(tracking.EXPERIMENT_PREFIX + "/")))
     lines.append(f"\nMLflow ({tracking.tracking_uri()}; make ui serves it):")
     lines += [f"  {name:<20} {tracking.experiment_url(name.split('/', 1)[1])}" for name in experiments]
-    if out.get("run_id"):
+    if out.get("run_id") and out.get("recorded"):
         lines.append(f"Dagster (make ui): http://127.0.0.1:3000/runs/{out['run_id']}")
     lines.append(f"outputs under {data_dir()}; done in {seconds:.1f} s")
     return "\n".join(lines)
