@@ -150,7 +150,8 @@ def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
                                          on_epoch=lambda e, m: (mlflow.log_metrics(
                                              {k: v for k, v in m.items() if k != "epoch"}, step=e),
                                              log(f"{name} epoch {e}: " + ", ".join(
-                                                 f"{k} {v:.4g}" for k, v in m.items() if k != "epoch"))),
+                                                 f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} {v}"
+                                                 for k, v in m.items() if k != "epoch"))),
                                          stats=TrainingStats.load(stats_info["dir"]))
             path = save_model(model, folder / "model.pt")
             mlflow.log_artifact(str(path), "model")
