@@ -366,14 +366,14 @@ def browser_page(pipeline):
                                 start_new_session=True)]
     try:
         for url in (f"http://127.0.0.1:{ports['mlflow']}/health", f"http://127.0.0.1:{ports['dagster']}/server_info"):
-            deadline = time.time() + 180
+            deadline = time.time() + 420  # dagster dev loads the code location in a server of its own
             while True:
                 try:
                     urllib.request.urlopen(url, timeout=5)
                     break
                 except OSError:
                     if time.time() > deadline:
-                        pytest.fail(f"{url} did not answer in 180 s (logs in {logs})")
+                        pytest.fail(f"{url} did not answer in 420 s (logs in {logs})")
                     time.sleep(1)
         with playwright_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=[
