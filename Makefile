@@ -39,7 +39,7 @@ ui: install dagster-instance
 	@MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
 	setsid $(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 --backend-store-uri $(MLFLOW_TRACKING_URI) & \
 	trap 'kill -TERM -- -$$! 2>/dev/null' EXIT INT TERM; \
-	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -m pipelines
+	env -u DAGSTER_MODULE_NAME $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -m pipelines
 
 ## make transcribe IN="song.wav [more.wav ...]" OUT=out.mid (or a folder): `adt transcribe` from the venv
 transcribe: install

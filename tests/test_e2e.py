@@ -353,6 +353,7 @@ def browser_page(pipeline):
     (root / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {**os.environ, "DAGSTER_HOME": str(root / "dagster"), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
            "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    env.pop("DAGSTER_MODULE_NAME", None)  # set by the Makefile: with -m as well, dagster dev never comes up
     venv = Path(shutil.which("dagster", path=str(Path(os.sys.executable).parent)) or "dagster").parent
     logs = root / "data" / "ui-logs"
     logs.mkdir(parents=True, exist_ok=True)
