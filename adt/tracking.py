@@ -241,6 +241,13 @@ def metric_name(*parts: str) -> str:
     return ".".join(re.sub(r"[^\w\-. /]", "_", str(p)) for p in parts)
 
 
+def figures(values: dict, skip: tuple = ()) -> str:
+    """``"loss 0.2071, val_f 0.5861"``: a dict of figures for a progress line, numbers to 4 significant
+    digits (an epoch's metrics, perplexities, hyperparameters), keys in ``skip`` left out."""
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k} {v}"
+                     for k, v in values.items() if k not in skip)
+
+
 def progress(log: Callable[[str], None], what: str, i: int, n: int, every: int = 10) -> None:
     """``log("<what>: i/n")`` every ``every`` items and at the last one."""
     if i == n or i % every == 0:

@@ -29,6 +29,8 @@ def pipeline(tmp_path_factory, shared_datasets):
     mp.setenv("ADT_PROFILE", "tiny")
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'data' / 'mlflow.db'}")
     mp.delenv("DAGSTER_HOME", raising=False)
+    from adt.postgres import free_port
+
     ports = {"mlflow": free_port(), "dagster": free_port()}  # the UIs the metadata links to (test_ui_*)
     mp.setenv("MLFLOW_UI_URL", f"http://127.0.0.1:{ports['mlflow']}")
     mp.setenv("DAGSTER_UI_URL", f"http://127.0.0.1:{ports['dagster']}")
@@ -42,13 +44,6 @@ def pipeline(tmp_path_factory, shared_datasets):
     yield {"cold": cold, "root": root, "instance": instance, "run_all": run_all, "ports": ports}
     mp.undo()
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_every_dataset_joins(pipeline):
@@ -222,7 +217,6 @@ def test_trimming_fills_table_1_and_the_lite_model_transcribes(pipeline, mdb_tra
 
 
 def test_warm_run_recomputes_nothing(pipeline):
-    import dagster as dg
     import mlflow
 
     from adt import tracking

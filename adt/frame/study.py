@@ -149,9 +149,7 @@ def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
             model, history = train_model(train_dirs, val_items, config, architecture, params,
                                          on_epoch=lambda e, m: (mlflow.log_metrics(
                                              {k: v for k, v in m.items() if k != "epoch"}, step=e),
-                                             log(f"{name} epoch {e}: " + ", ".join(
-                                                 f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} {v}"
-                                                 for k, v in m.items() if k != "epoch"))),
+                                             log(f"{name} epoch {e}: {tracking.figures(m, ('epoch',))}")),
                                          stats=TrainingStats.load(stats_info["dir"]))
             path = save_model(model, folder / "model.pt")
             mlflow.log_artifact(str(path), "model")

@@ -353,8 +353,7 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
             mlflow.set_tags({**tracking.provenance(stage, f"trial {trial.number} of sweep {study_name}"),
                              "optuna.study": study_name, "optuna.trial": trial.number, "architecture": arch})
             mlflow.log_params({"architecture": arch, **params})
-            log(f"{study_name} trial {trial.number}: {arch} "
-                + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in params.items()))
+            log(f"{study_name} trial {trial.number}: {arch} {tracking.figures(params)}")
 
             def on_epoch(epoch: int, m: dict) -> None:
                 mlflow.log_metrics({k: v for k, v in m.items() if k != "epoch"}, step=epoch)

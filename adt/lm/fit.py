@@ -170,8 +170,7 @@ def fit_gru(drum_scores: dict, profile: Profile, storage: str | None = None,
                                       trained_on=f"the drum-score corpus {drum_scores['key']} (profile {profile.name}, "
                                                  f"{len(train)} training scores, {profile.lm_final_epochs} epochs)",
                                       perplexity=ppl)
-        log(f"GRU LM: best {best}, perplexity " + ", ".join(
-            f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in ppl.items()))
+        log(f"GRU LM: best {best}, perplexity {tracking.figures(ppl)}")
         return {"path": str(folder / "gru_lm.pt"), "path_k3": str(folder / "gru_lm_k3.pt"), "perplexity_k3": ppl3,
                 "best_params": best, "perplexity": ppl, "run_id": run.info.run_id, "history": history,
                 "model_uri": f"models:/{GRU_LM_NAME}/{version}", "trials": len(study.trials)}

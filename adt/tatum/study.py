@@ -191,9 +191,7 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
                         train, val, config, lm=lms[reg] if reg else None, stats=mean_std,
                         on_eval=lambda s, m: (mlflow.log_metrics({k: v for k, v in m.items() if np.isfinite(v)},
                                                                  step=s),
-                                              log(f"{method} step {s}: " + ", ".join(
-                                                  f"{k} {v:.4g}" for k, v in m.items()
-                                                  if k != "step" and isinstance(v, (int, float))))))
+                                              log(f"{method} step {s}: {tracking.figures(m, ('step',))}")))
                 save_model(model, model_paths[method])
                 mlflow.log_artifact(model_paths[method])
             plain = json.loads(json.dumps(history, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
