@@ -6,6 +6,7 @@ Audio is float32, shape (channels, samples) as open-unmix expects, sample rate i
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +110,49 @@ def cropped_copy(src: str | os.PathLike, dst: str | os.PathLike, crop_s: float |
     audio, _ = read_audio(src)
     write_audio(dst, audio[:, :n], sr)
     return str(dst), n / sr, sr
+
+
+def crossfaded_chunks(process: Callable[[np.ndarray], dict[str, np.ndarray]], audio: np.ndarray, chunk: int,
+                      overlap: int, min_len: int = 1) -> dict[str, np.ndarray]:
+    """``process`` applied to overlapping chunks of ``audio`` and the outputs cross-faded linearly, so memory is
+    bounded by one chunk whatever the input's length (the outputs themselves aside).
+
+    Args:
+        process: ``(channels, m)`` samples -> ``{name: (channels', m)}`` (e.g. a separator's source estimates).
+        audio: ``(channels, samples)``.
+        chunk: samples per chunk (the whole input when shorter).
+        overlap: samples shared by neighbouring chunks (at most ``chunk // 2``), cross-faded linearly: the
+            weights of the two chunks sum to 1, so linear relations between outputs (estimates that sum to
+            the mixture) still hold.
+        min_len: no chunk is shorter than this (the last one absorbs a shorter remainder), e.g. an FFT size.
+
+    Returns:
+        ``{name: (channels', samples)}`` float32.
+    """
+    total = audio.shape[-1]
+    chunk = max(int(chunk), 2 * int(min_len))
+    overlap = min(int(overlap), chunk // 2)
+    out: dict[str, np.ndarray] = {}
+    norm = np.zeros(total, dtype=np.float32)
+    start = 0
+    while True:
+        end = min(start + chunk, total)
+        if 0 < total - end < min_len:  # no last chunk shorter than min_len
+            end = total
+        estimates = process(np.ascontiguousarray(audio[..., start:end]))
+        w = np.ones(end - start, dtype=np.float32)
+        if start > 0 and overlap > 0:
+            w[:overlap] = np.linspace(0.0, 1.0, overlap + 2, dtype=np.float32)[1:-1]
+        if end < total and overlap > 0:
+            w[-overlap:] = np.linspace(1.0, 0.0, overlap + 2, dtype=np.float32)[1:-1]
+        for name, est in estimates.items():
+            if name not in out:
+                out[name] = np.zeros(est.shape[:-1] + (total,), dtype=np.float32)
+            out[name][..., start:end] += est * w
+        norm[start:end] += w
+        if end >= total:
+            break
+        start += chunk - overlap
+    for est in out.values():
+        est /= np.maximum(norm, 1e-8)
+    return out

