@@ -3,6 +3,10 @@ nested trial runs, median pruning, a study shared through RDB storage, the champ
 
 from __future__ import annotations
 
+import os
+import re
+import time
+
 import mlflow
 import numpy as np
 import optuna
@@ -233,3 +237,52 @@ def test_a_dead_trial_is_retried_and_resumes_its_epochs(mdb_track, tmp_path, mon
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and trials[1].params == trials[0].params
     assert sorted(trials[1].intermediate_values) == [2, 3]  # resumed after epoch 1
     assert result.best_trial == 1 and not ckpt.exists()
+
+
+@pytest.mark.faults
+def test_a_trial_left_running_without_heartbeats_does_not_hold_the_budget(tmp_path, monkeypatch):
+    """A RUNNING trial with no heartbeat (a process of a release before heartbeats, killed) is marked FAILED once
+    GRACE_S old, so a worker on a budget of 1 runs its trial instead of waiting for it forever."""
+    from adt.frame import sweep
+
+    monkeypatch.setattr(sweep, "GRACE_S", 1)
+    monkeypatch.setattr(sweep, "POLL_S", 0.1)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}", heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(study_name="orphan", storage=storage, direction="maximize")
+    study.ask()  # RUNNING for good: no heartbeat, its process gone
+    time.sleep(1.5)
+    logs = []
+    ran = sweep.run_budget(study, storage, lambda trial: 1.0, budget=1, n_trials=1, log=logs.append)
+    assert ran == 1 and [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    assert study.trials[1].user_attrs[sweep.WORKER_ATTR].endswith(f":{os.getpid()}")
+    assert any("trial 0 was left RUNNING without heartbeats" in line for line in logs)
+
+
+def test_two_local_workers_run_the_same_trials_as_one(mdb_track, tmp_path, monkeypatch):
+    """On 2 cores a sweep of budget 2 runs its trials in two processes (a ``sweep_worker`` helper started by
+    run_sweep, sharing the SQLite study and MLflow store): exactly 2 trials between them, the best model
+    registered once (by this process), and the same trials (parameters and scores) as one process gives.
+    (The wall-time gain: README "Scale-out".)"""
+    from adt import tracking
+    from adt.frame import sweep
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    item, val = _one_track(mdb_track, tmp_path, 8)
+    config = TrainConfig(epochs=2, steps_per_epoch=3, batch_size=4, num_threads=1)
+    kwargs = dict(n_trials=2, budget=2, config=config, stats=TrainingStats.of_tracks([item]),
+                  storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert sweep.local_workers(("frame_crnn",), config, 2) == min(2, len(os.sched_getaffinity(0)))
+    logs = []
+    two = sweep.run_sweep([tmp_path / "shards"], val, tmp_path / "two", study_name="two", workers=2, register=True,
+                          log=logs.append, **kwargs)
+    one = sweep.run_sweep([tmp_path / "shards"], val, tmp_path / "one", study_name="one", workers=1, **kwargs)
+    # the helper ran what this process did not (both, when its start took longer than a trial here)
+    helper = [int(re.search(r"ran (\d+) trial", line).group(1)) for line in logs if "sweep helper 1: ran" in line]
+    assert two.n_trials == 2 and helper and len(two.trial_run_ids) + helper[0] == 2
+    assert [(t["params"], t["val_f"]) for t in two.trials] == [(t["params"], t["val_f"]) for t in one.trials]
+    versions = mlflow.MlflowClient().search_model_versions(f"name = '{tracking.MODEL_NAME}'")
+    assert len(versions) == 1 and tracking.champion_uri() == f"models:/{tracking.MODEL_NAME}@champion"
+    monkeypatch.setenv("ADT_JOBS", "0")
+    with pytest.raises(ValueError, match="ADT_JOBS"):
+        sweep.local_workers(("frame_crnn",), config, 2)

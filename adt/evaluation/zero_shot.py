@@ -123,7 +123,9 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
 
     from adt import tracking
     from adt.atomic import atomic_path
+    from adt.cpu import training_threads
     from adt.frame.recipe import evaluate, load_model
+    from adt.parallel import jobs, run_jobs, silent
 
     all_sets = index.training_sets()
     combos = training_combinations(profile.train_combinations, all_sets)
@@ -147,10 +149,16 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
                               "f_5class": r5["f"], "f_3class": r3["f"], "p_5class": r5["p"], "r_5class": r5["r"],
                               **{f"{k}_5class": v for k, v in r5.items() if k.startswith("f_")}})
 
+        # the other combinations' transcribers are independent: trained in parallel where each takes one core
+        others = [c for c in combos if c != all_sets]
+        trained = dict(zip(others, run_jobs(
+            train_combination, [dict(combo=c, index=index, refs=refs, profile=profile, loss_weighting=loss_weighting,
+                                     architecture=transcriber["architecture"], params=transcriber["best_params"],
+                                     log=silent) for c in others],
+            jobs(training_threads(transcriber["architecture"])), log,
+            names=[f"transcriber on {'+'.join(c)}" for c in others])))
         for combo in combos:
-            m = transcriber if combo == all_sets else train_combination(
-                combo, index, refs, profile, loss_weighting=loss_weighting,
-                architecture=transcriber["architecture"], params=transcriber["best_params"], log=log)
+            m = transcriber if combo == all_sets else trained[combo]
             score(load_model(m["model_path"]), "+".join(combo), combo,
                   lambda test: scored_items(index, refs, (test,), "test"))
         if shipped_digest:

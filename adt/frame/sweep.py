@@ -39,7 +39,10 @@ study (each runs ``n_trials`` more trials; with ``budget``, all together finish 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
+import os
+import socket
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -213,6 +216,32 @@ def admitted(storage: Any, study: Any, trial: Any, budget: int) -> bool:
     return len(before) < budget
 
 
+#: User attribute of every trial this release starts: the worker, ``host:pid``.
+WORKER_ATTR = "adt.worker"
+
+
+def fail_orphans(storage: Any, study_id: int) -> list[int]:
+    """Mark FAILED the RUNNING trials that never had a heartbeat and started more than :data:`GRACE_S` ago.
+
+    Optuna's :func:`optuna.storages.fail_stale_trials` only sees trials with a heartbeat; a trial left RUNNING
+    by a process of a release without heartbeats (no :data:`WORKER_ATTR`) would otherwise hold a place of the
+    budget for good, and the workers would wait for it forever. Returns the trial numbers marked.
+    """
+    import optuna
+
+    now, marked = datetime.datetime.now(), []  # Optuna stores naive local start times
+    for t in storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if WORKER_ATTR in t.user_attrs or t.datetime_start is None:
+            continue
+        if (now - t.datetime_start).total_seconds() > GRACE_S:
+            try:
+                if storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL):
+                    marked.append(t.number)
+            except optuna.exceptions.UpdateFinishedTrialError:  # another worker marked it first
+                pass
+    return marked
+
+
 def run_budget(study: Any, storage: Any, objective: Callable, budget: int, n_trials: int,
                log: Callable[[str], None], sampler_for: Callable[[int], Any] | None = None) -> int:
     """Run trials of ``objective`` one at a time until the study has ``budget`` finished (complete or
@@ -220,7 +249,8 @@ def run_budget(study: Any, storage: Any, objective: Callable, budget: int, n_tri
 
     Before each trial the counts are read afresh; while other workers' running trials fill the budget
     this worker waits (polls every :data:`POLL_S`; a dead worker's trial goes stale after
-    :data:`GRACE_S` and is retried), so every worker returns with the whole budget finished and sees the
+    :data:`GRACE_S` and is retried; one without any heartbeat is failed by :func:`fail_orphans`), so every
+    worker returns with the whole budget finished and sees the
     same best trial. A trial that starts in the same instant as another worker's last place is
     refused by :func:`admitted` (FAILED, ``over_budget``), so the budget is never exceeded.
     ``sampler_for(trial number)``: a sampler for each trial (seeded by the trial number, so workers that
@@ -236,6 +266,7 @@ def run_budget(study: Any, storage: Any, objective: Callable, budget: int, n_tri
     refused: list[int] = []
 
     def guarded(trial: Any) -> float:
+        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         if not admitted(storage, study, trial, budget):
             trial.set_user_attr("over_budget", True)
             refused.append(trial.number)
@@ -252,6 +283,8 @@ def run_budget(study: Any, storage: Any, objective: Callable, budget: int, n_tri
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # a dead worker's trial: FAILED, retried
+        for number in fail_orphans(storage, study_id):
+            log(f"study {study.study_name}: trial {number} was left RUNNING without heartbeats: marked FAILED")
         if count((*FINISHED, "RUNNING")) >= budget:  # the other workers' running trials take the rest
             if not said:
                 log(f"study {study.study_name}: {finished} of {budget} finished, the rest running elsewhere: waiting")
@@ -271,7 +304,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
               register: bool = False, stage: str = "transcriber", run_name: str | None = None,
               run_params: dict | None = None, artifacts: dict[str, str | Path] | None = None,
               pruner_startup_trials: int | None = None,
-              pruner_warmup_epochs: int = 0, log: Callable[[str], None] | None = None) -> SweepResult:
+              pruner_warmup_epochs: int = 0, log: Callable[[str], None] | None = None,
+              workers: int | None = None) -> SweepResult:
     """Run ``n_trials`` Optuna trials of :func:`adt.frame.recipe.train_model` and keep the best model.
 
     Args:
@@ -296,6 +330,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
             (default min(5, max(2, n_trials // 2)): the median of one trial is no comparison);
             pruner_warmup_epochs: epochs before it may.
         log: progress messages (e.g. Dagster's ``context.log.info``).
+        workers: with ``budget``, processes on this machine that run the trials together: this one and
+            ``workers - 1`` helpers (:func:`start_helpers`); None: :func:`local_workers`.
 
     Returns:
         :class:`SweepResult` over the whole study (all calls that shared it).
@@ -394,10 +430,28 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
         if budget is None:
             study.optimize(objective, n_trials=int(n_trials))
         else:
-            with warnings.catch_warnings():  # constant_liar: "experimental"
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                run_budget(study, rdb, objective, int(budget), int(n_trials), log, sampler_for=lambda n: (
-                    optuna.samplers.TPESampler(seed=config.seed + n, constant_liar=True)))
+            n_workers = local_workers(architectures, config, budget) if workers is None else int(workers)
+            missing = int(budget) - len(study.get_trials(deepcopy=False, states=_states(FINISHED)))
+            helpers = []
+            if min(n_workers, missing) > 1:
+                spec = {"train_dirs": [str(d) for d in train_dirs], "out_dir": str(out_dir),
+                        "val": [{"x": str(x), "reference": {c: np.asarray(t, float).tolist() for c, t in ref.items()}}
+                                for x, ref in val_items],
+                        "stats": str(stats.save(out_dir / "training_stats")) if stats is not None else None,
+                        # helpers never register: this process does, once they are done (else each would
+                        # wait for the other's run to end before registering, registered_elsewhere)
+                        "study_name": study_name, "storage": storage, "budget": int(budget), "register": False,
+                        "stage": stage, "architectures": list(architectures), "config": dataclasses.asdict(config),
+                        "pruner_startup_trials": startup, "pruner_warmup_epochs": pruner_warmup_epochs,
+                        "run_name": f"{run_name or f'sweep[{study_name}]'} (helper)", "run_params": run_params or {}}
+                helpers = start_helpers(min(n_workers, missing) - 1, spec, out_dir, log)
+            try:
+                with warnings.catch_warnings():  # constant_liar: "experimental"
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    run_budget(study, rdb, objective, int(budget), int(n_trials), log, sampler_for=lambda n: (
+                        optuna.samplers.TPESampler(seed=config.seed + n, constant_liar=True)))
+            finally:
+                finish_helpers(helpers, log)
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if not complete:
             raise RuntimeError(f"study {study_name!r} has no complete trial")
@@ -431,6 +485,77 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
         if register:
             result.champion_uri = tracking.champion_uri()
     return result
+
+
+def local_workers(architectures: Sequence[str], config: TrainConfig, budget: int) -> int:
+    """Sweep processes to run on this machine: as many trials as the cores hold (:func:`adt.parallel.jobs`:
+    ``ADT_JOBS``, else cores // the trials' torch threads; FrameCRNN trains on one,
+    :data:`adt.cpu.TRAINING_THREADS`), at most the budget.
+
+    On 2 cores a FrameCRNN sweep runs its trials two at a time. Results do not depend on it while no trial
+    can be pruned (each trial's parameters are drawn from its own number's seed, :func:`run_budget`); past
+    the pruner's startup trials, which trials are pruned depends on what the other process finished by then.
+
+    Raises:
+        ValueError: ``ADT_JOBS`` is not a positive integer.
+    """
+    from adt.cpu import training_threads
+    from adt.parallel import jobs
+
+    return max(1, min(int(budget), jobs(max(config.num_threads or training_threads(a) for a in architectures))))
+
+
+def start_helpers(n: int, spec: dict, out_dir: Path, log: Callable[[str], None]) -> list:
+    """Start ``n`` helper processes ``python -m adt.frame.sweep_worker`` on ``spec`` (this process's sweep:
+    same study, budget and ``out_dir``; :mod:`adt.frame.sweep_worker`), each logging to
+    ``<out_dir>/helper-<k>.log``. They share this process's data-folder lock (:mod:`adt.lock`: its descendants).
+
+    Returns:
+        ``[(process, log path)]`` for :func:`finish_helpers`.
+    """
+    import subprocess
+    import sys
+
+    from adt.atomic import write_json
+
+    if n < 1:
+        return []
+    spec_path = write_json(out_dir / "helper-spec.json", {**spec, "workers": 1})
+    root = str(Path(__file__).resolve().parents[2])  # this adt, first on the helpers' path
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    helpers = []
+    for k in range(1, n + 1):
+        path = out_dir / f"helper-{k}.log"
+        with open(path, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "adt.frame.sweep_worker", str(spec_path)], env=env,
+                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        helpers.append((proc, path))
+        log(f"sweep helper {k} started (pid {proc.pid}; log {path})")
+    return helpers
+
+
+def finish_helpers(helpers: list, log: Callable[[str], None]) -> None:
+    """Wait for the helpers of :func:`start_helpers`; kill them when this process is failing.
+
+    Raises:
+        RuntimeError: a helper failed (its exit status and the end of its log).
+    """
+    import sys
+
+    failing = sys.exc_info()[0] is not None
+    errors = []
+    for k, (proc, path) in enumerate(helpers, 1):
+        if failing:
+            proc.kill()
+        status = proc.wait()
+        text = path.read_text(errors="replace") if path.exists() else ""
+        result = next((line[7:] for line in text.splitlines() if line.startswith("RESULT ")), None)
+        if result is not None:
+            log(f"sweep helper {k}: ran {json.loads(result)['ran_here']} trial(s)")
+        elif not failing:
+            errors.append(f"sweep helper {k} (pid {proc.pid}) exited with {status}; {path} ends:\n{text[-2000:]}")
+    if errors:
+        raise RuntimeError("\n".join(errors))
 
 
 def registered_elsewhere(best: Any, own_run_ids: Sequence[str], since_ms: int, log: Callable[[str], None]) -> bool:

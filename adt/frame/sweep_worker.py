@@ -14,6 +14,10 @@ The spec (JSON)::
      "study_name": "transcriber", "storage": "postgresql+psycopg2://user@host/optuna",
      "budget": 8, "n_trials": 8, "register": true, "stage": "transcriber",
      "architectures": ["frame_crnn"], "config": {"epochs": 3, ...}}
+
+Optional: ``pruner_startup_trials``, ``pruner_warmup_epochs``, ``run_name`` and ``run_params`` (the worker's MLflow
+run), ``workers`` (processes this worker runs on its machine, default 1: :func:`adt.frame.sweep.run_sweep`).
+:func:`adt.frame.sweep.run_sweep` writes such a spec for its own helpers (``helper-spec.json``).
 """
 
 from __future__ import annotations
@@ -45,7 +49,10 @@ def run(spec: dict) -> dict:
                        study_name=spec.get("study_name", "transcriber"), storage=spec.get("storage") or None,
                        stats=TrainingStats.load(spec["stats"]) if spec.get("stats") else None,
                        register=bool(spec.get("register", False)), stage=spec.get("stage", "transcriber"),
-                       pruner_startup_trials=spec.get("pruner_startup_trials"), log=print)
+                       pruner_startup_trials=spec.get("pruner_startup_trials"),
+                       pruner_warmup_epochs=int(spec.get("pruner_warmup_epochs") or 0),
+                       run_name=spec.get("run_name"), run_params=spec.get("run_params"),
+                       workers=int(spec.get("workers") or 1), log=lambda msg: print(msg, flush=True))
     return {"study": result.study_name, "trials_in_study": result.n_trials, "ran_here": len(result.trial_run_ids),
             "best_trial": result.best_trial, "best_value": result.best_value, "model_uri": result.model_uri,
             "champion_uri": result.champion_uri, "seconds": round(time.perf_counter() - t0, 2)}

@@ -26,7 +26,8 @@ CHUNK_S, OVERLAP_S = 60.0, 1.0
 @dataclasses.dataclass
 class Separator:
     """``separate(audio, sample_rate)`` -> ``{source: float32 (2, n)}`` at :data:`SAMPLE_RATE` (n: the
-    input's length at that rate). ``sources``: what it gives (Open-Unmix: drums only)."""
+    input's length at that rate). ``sources``: what it gives (Open-Unmix: drums only). ``_run(audio, sources)``:
+    the estimates of ``sources`` (at least) from stereo audio at :data:`SAMPLE_RATE`."""
 
     name: str
     procedure: str
@@ -52,7 +53,7 @@ class Separator:
         audio = np.repeat(audio, 2, axis=0) if audio.shape[0] == 1 else audio[:2]
         if sample_rate != SAMPLE_RATE:
             audio = resample(audio, sample_rate, SAMPLE_RATE)
-        estimates = self._run(np.ascontiguousarray(audio))
+        estimates = self._run(np.ascontiguousarray(audio), sources)
         return {s: np.ascontiguousarray(estimates[s], dtype=np.float32) for s in sources}
 
     def drums(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -68,7 +69,7 @@ def pretrained(name: str = "umxl", device: str = "cpu", timeout_s: float = 10.0)
     model = umx.load_pretrained(name, device=device, timeout_s=timeout_s)
     if model is None:
         return None
-    return Separator(name, "open_unmix", ("drums",), lambda a: {"drums": umx.separate_audio(model, a, SAMPLE_RATE)},
+    return Separator(name, "open_unmix", ("drums",), lambda a, _: {"drums": umx.separate_audio(model, a, SAMPLE_RATE)},
                      f"Open-Unmix {name} (pretrained)")
 
 
@@ -89,7 +90,7 @@ def load(spec: dict, device: str = "cpu") -> Separator:
         return sep
     if procedure == "open_unmix":
         model = umx.load_separator(Path(paths["drums"]), device=device)
-        return Separator(name, procedure, ("drums",), lambda a: {"drums": umx.separate_audio(model, a, SAMPLE_RATE)},
+        return Separator(name, procedure, ("drums",), lambda a, _: {"drums": umx.separate_audio(model, a, SAMPLE_RATE)},
                          f"Open-Unmix drums ({name})")
     for path in paths.values():
         if not Path(path).is_file():
@@ -98,9 +99,12 @@ def load(spec: dict, device: str = "cpu") -> Separator:
     sources = tuple(s for m in models.values() for s in m.config.sources)
     n_fft = max(m.config.n_fft for m in models.values())
 
-    def run(audio: np.ndarray) -> dict[str, np.ndarray]:
-        return crossfaded_chunks(lambda chunk: procedures.separate_with(models, chunk), audio,
-                                 int(CHUNK_S * SAMPLE_RATE), int(OVERLAP_S * SAMPLE_RATE), n_fft)
+    def run(audio: np.ndarray, wanted: tuple) -> dict[str, np.ndarray]:
+        def chunk_estimates(chunk: np.ndarray) -> dict[str, np.ndarray]:  # every decoder's mask, kept: wanted
+            return {s: v for s, v in procedures.separate_with(models, chunk).items() if s in wanted}
+
+        return crossfaded_chunks(chunk_estimates, audio, int(CHUNK_S * SAMPLE_RATE), int(OVERLAP_S * SAMPLE_RATE),
+                                 n_fft)
 
     return Separator(name, procedure, sources, run, f"shared-encoder separator ({name}, {procedure})")
 

@@ -22,6 +22,7 @@ transcriber checkpoint (``lite.pt``) and registered as a version of ``adt-frame-
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,7 +67,6 @@ def build_task(index: FeatureIndex, refs: dict, transcriber: dict, profile: Prof
     the profile's validation and test tracks (``trimming_val_tracks`` / ``trimming_test_tracks``
     per dataset, evenly spread)."""
     from adt.features.stats import TrainingStats
-    from adt.trimming.measure import measure
 
     combo = tuple(transcriber["train_sets"])
     stats = TrainingStats.load(index.training_stats(combo)["dir"])
@@ -80,7 +80,14 @@ def build_task(index: FeatureIndex, refs: dict, transcriber: dict, profile: Prof
     examples = [np.load(path, mmap_mode="r")[:3000] for path, _ in val_items]
     return Task(index.train_dirs(combo), val_items, stats, test_sets, config, transcriber["architecture"],
                 {k: v for k, v in transcriber["best_params"].items()}, examples,
-                lambda model, params: measure(model, n_features, test_sets, val_items, params))
+                functools.partial(_measure, n_features, test_sets, val_items))
+
+
+def _measure(n_features: int, test_sets: dict, val_items: list, model, params: dict) -> dict:
+    """:attr:`Task.measure` (picklable, for :func:`run_lines`'s worker processes)."""
+    from adt.trimming.measure import measure
+
+    return measure(model, n_features, test_sets, val_items, params)
 
 
 #: Methods that give a smaller network (masking keeps the size): the lite model is one of theirs.
@@ -213,6 +220,27 @@ def run_seeds(task: Task, schedule: Schedule, folder: Path, lines: list[tuple[Li
     return rows
 
 
+def run_lines(task: Task, schedule: Schedule, folder: Path, lines: list[tuple[Line, int]], seeds: list[int],
+              first_seed: int, log: Log = print, workers: int = 1) -> list[dict]:
+    """:func:`run_seeds` with its (line, seed) pairs in up to ``workers`` processes (:func:`adt.parallel.run_jobs`),
+    each seed's reference trained here first; the same records in the same order.
+
+    The latencies measured per round (:mod:`adt.trimming.measure`) then share the cores with the other
+    process: they are noisier than the other columns (parameters, FLOPs, size and errors are unchanged).
+    """
+    from adt.parallel import run_jobs, silent
+
+    pairs = [(line.name, seed) for seed in seeds for line, n in lines if 0 <= seed - first_seed < n]
+    if workers <= 1 or len(pairs) <= 1:
+        return run_seeds(task, schedule, folder, lines, seeds, first_seed, log)
+    for seed in sorted({seed for _, seed in pairs}):
+        train_reference(task, seed, folder / f"seed{seed}", log)
+    rows = run_jobs(run_seeds, [dict(task=task, schedule=schedule, folder=folder, lines=lines, seeds=[seed],
+                                     first_seed=first_seed, log=silent, only={(name, seed)}) for name, seed in pairs],
+                    workers, log, names=[f"{name} (seed {seed})" for name, seed in pairs])
+    return [row for part in rows for row in part]
+
+
 def all_seeds(profile: Profile) -> list[int]:
     """Every seed of the profile's trimming lines."""
     return sorted({profile.seed + s for _, n in lines_of(profile) for s in range(n)})
@@ -239,6 +267,8 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
 
     from adt import tracking
     from adt.atomic import atomic_path
+    from adt.cpu import training_threads
+    from adt.parallel import jobs
 
     lines = lines_of(profile)
     if not lines:
@@ -246,7 +276,8 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
     task, schedule, cache = study_cache(index, refs, transcriber, profile, loss_weighting)
 
     def study(folder: Path) -> dict:
-        table = pd.DataFrame(run_seeds(task, schedule, folder, lines, all_seeds(profile), profile.seed, log))
+        table = pd.DataFrame(run_lines(task, schedule, folder, lines, all_seeds(profile), profile.seed, log,
+                                       workers=jobs(training_threads(task.architecture))))
         for (name, seed), g in table.groupby(["line", "seed"]):
             method, criterion, selection = name.split("/")
             with tracking.run("trimming", f"{name}[seed {seed}]",

@@ -1,0 +1,78 @@
+"""Independent jobs of one stage in worker processes, so that both cores work where each job trains on one
+thread (FrameCRNN: :data:`adt.cpu.TRAINING_THREADS`).
+
+The standard library's :class:`concurrent.futures.ProcessPoolExecutor` with the ``spawn`` start method (a
+fresh interpreter per worker: no forked torch or onnxruntime threads, no inherited locks). A worker is a
+descendant of its parent, so it shares the parent's data-folder lock (:mod:`adt.lock`); each job writes its
+own cache folder (:mod:`adt.cache`: temp folder, then rename), so jobs whose process dies leave nothing a
+re-run would trust, and a re-run finds the finished ones cached.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+#: Processes for a stage's jobs (``ADT_JOBS``; default: the cores this process may use).
+JOBS_ENV = "ADT_JOBS"
+
+
+def silent(message: str) -> None:
+    """A ``log`` for jobs in worker processes (picklable; their messages would bypass the run's logger)."""
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def jobs(threads_per_job: int = 1) -> int:
+    """Worker processes for jobs of ``threads_per_job`` torch threads each: ``ADT_JOBS``, else cores // threads.
+
+    Raises:
+        ValueError: ``ADT_JOBS`` is not a positive integer.
+    """
+    value = os.environ.get(JOBS_ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{JOBS_ENV} must be a positive integer, got {value!r}")
+        return int(value)
+    return max(1, cores() // max(1, int(threads_per_job)))
+
+
+def run_jobs(fn: Callable[..., Any], calls: Sequence[dict], workers: int,
+             log: Callable[[str], None] = lambda msg: None, names: Sequence[str] | None = None) -> list:
+    """``fn(**kwargs)`` for each ``kwargs`` of ``calls``, in up to ``workers`` processes; results in order.
+
+    With one worker or one call they run here, one after the other. ``fn`` must be a module-level function
+    and its arguments picklable (no logger: the workers log nothing; ``log`` reports each finished job here).
+
+    Raises:
+        whatever a job raised (the first failed one, after the others finished or were cancelled).
+    """
+    import concurrent.futures
+    import multiprocessing
+
+    names = list(names) if names is not None else [f"job {k + 1}" for k in range(len(calls))]
+    if workers <= 1 or len(calls) <= 1:
+        out = []
+        for name, kwargs in zip(names, calls):
+            out.append(fn(**kwargs))
+            log(f"{name} done")
+        return out
+    n = min(int(workers), len(calls))
+    log(f"{len(calls)} jobs in {n} processes: {', '.join(names)}")
+    with concurrent.futures.ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(fn, **kwargs): k for k, kwargs in enumerate(calls)}
+        results: dict[int, Any] = {}
+        try:
+            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                k = futures[future]
+                results[k] = future.result()
+                log(f"{names[k]} done ({done}/{len(calls)})")
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return [results[k] for k in range(len(calls))]
