@@ -22,6 +22,21 @@ def silent(message: str) -> None:
     """A ``log`` for jobs in worker processes (picklable; their messages would bypass the run's logger)."""
 
 
+def die_with_parent(parent_pid: int, poll_s: float = 2.0) -> None:
+    """End this worker process (exit status 3) once ``parent_pid`` is no longer its parent: a worker whose
+    stage was killed (``kill -9``, a terminated Dagster run) stops instead of working on for nobody.
+    Starts a daemon thread; call it first thing in a worker."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
 def cores() -> int:
     """CPU cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -42,11 +57,14 @@ def jobs(threads_per_job: int = 1) -> int:
 
 
 def run_jobs(fn: Callable[..., Any], calls: Sequence[dict], workers: int,
-             log: Callable[[str], None] = lambda msg: None, names: Sequence[str] | None = None) -> list:
+             log: Callable[[str], None] = lambda msg: None, names: Sequence[str] | None = None,
+             job_log: str | None = None) -> list:
     """``fn(**kwargs)`` for each ``kwargs`` of ``calls``, in up to ``workers`` processes; results in order.
 
     With one worker or one call they run here, one after the other. ``fn`` must be a module-level function
-    and its arguments picklable (no logger: the workers log nothing; ``log`` reports each finished job here).
+    and its arguments picklable. ``log`` reports each finished job; ``job_log``: the name of ``fn``'s own log
+    argument, given ``log`` when the job runs here and :func:`silent` in a worker (whose messages would
+    bypass the run's logger).
 
     Raises:
         whatever a job raised (the first failed one, after the others finished or were cancelled).
@@ -58,13 +76,15 @@ def run_jobs(fn: Callable[..., Any], calls: Sequence[dict], workers: int,
     if workers <= 1 or len(calls) <= 1:
         out = []
         for name, kwargs in zip(names, calls):
-            out.append(fn(**kwargs))
+            out.append(fn(**kwargs, **({job_log: log} if job_log else {})))
             log(f"{name} done")
         return out
     n = min(int(workers), len(calls))
     log(f"{len(calls)} jobs in {n} processes: {', '.join(names)}")
-    with concurrent.futures.ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(fn, **kwargs): k for k, kwargs in enumerate(calls)}
+    with concurrent.futures.ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        futures = {pool.submit(fn, **kwargs, **({job_log: silent} if job_log else {})): k
+                   for k, kwargs in enumerate(calls)}
         results: dict[int, Any] = {}
         try:
             for done, future in enumerate(concurrent.futures.as_completed(futures), 1):

@@ -520,7 +520,7 @@ def start_helpers(n: int, spec: dict, out_dir: Path, log: Callable[[str], None])
 
     if n < 1:
         return []
-    spec_path = write_json(out_dir / "helper-spec.json", {**spec, "workers": 1})
+    spec_path = write_json(out_dir / "helper-spec.json", {**spec, "workers": 1, "parent_pid": os.getpid()})
     root = str(Path(__file__).resolve().parents[2])  # this adt, first on the helpers' path
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     helpers = []

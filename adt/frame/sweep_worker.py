@@ -16,7 +16,8 @@ The spec (JSON)::
      "architectures": ["frame_crnn"], "config": {"epochs": 3, ...}}
 
 Optional: ``pruner_startup_trials``, ``pruner_warmup_epochs``, ``run_name`` and ``run_params`` (the worker's MLflow
-run), ``workers`` (processes this worker runs on its machine, default 1: :func:`adt.frame.sweep.run_sweep`).
+run), ``workers`` (processes this worker runs on its machine, default 1: :func:`adt.frame.sweep.run_sweep`),
+``parent_pid`` (the worker exits when that process is gone: a helper).
 :func:`adt.frame.sweep.run_sweep` writes such a spec for its own helpers (``helper-spec.json``).
 """
 
@@ -37,6 +38,10 @@ def run(spec: dict) -> dict:
     from adt.frame.recipe import FRAME_CRNN, TrainConfig
     from adt.frame.sweep import run_sweep
 
+    if spec.get("parent_pid"):  # a helper of run_sweep: it ends with the sweep that started it
+        from adt.parallel import die_with_parent
+
+        die_with_parent(int(spec["parent_pid"]))
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.get("config", {}).items()
                             if k in fields})

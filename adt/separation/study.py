@@ -233,6 +233,7 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
         ValueError: no rendered training or validation tracks with stems.
     """
     from adt import tracking
+    from adt.parallel import jobs, run_jobs
 
     folder = Path(folder)
     train_items, val_items = rendered_tracks(tracks, "train"), rendered_tracks(tracks, "validation")
@@ -244,13 +245,23 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
     log(f"separation study: {len(train_items)} training tracks, evaluation "
         + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
 
+    # the models are independent: trained and evaluated in parallel processes of one torch thread each (a
+    # U-Net step gains less than 2x from a second thread), each result kept in <name>.computed.json; then,
+    # here and in order, logged to MLflow and kept as <name>.json (a crash in between logs it on the re-run)
+    names = (*models, *([TRANSFER] if transfer else []))
+    todo = [n for n in names if _load_result(folder / f"{n}.json") is None
+            and _load_result(folder / f"{n}.computed.json") is None]
+    workers = jobs(1)
+    run_jobs(_model_job, [dict(name=n, settings=settings, independent=independent, simultaneous=simultaneous,
+                               val_dbs=val_dbs, sets=sets, folder=folder, threads=1 if workers > 1 else None)
+                          for n in todo], workers, log, names=[f"separation model {n}" for n in todo], job_log="log")
     results = {}
-    for name in (*models, *([TRANSFER] if transfer else [])):
-        path = folder / f"{name}.json"
+    for name in names:
+        path, computed = folder / f"{name}.json", folder / f"{name}.computed.json"
         result = _load_result(path)
         if result is None:
-            result = _train_and_evaluate(name, settings, independent, simultaneous, val_dbs, sets, folder, log)
-            if result is None:
+            result = _load_result(computed)
+            if result is None:  # left out (a pretrained model offline)
                 continue
             with tracking.run("separation", name, params={"rounds": settings.rounds, "batch_size": settings.batch_size,
                                                          "train_tracks": len(train_items), "eval_s": settings.eval_s},
@@ -261,6 +272,7 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
                                     and not isinstance(v, bool) and math.isfinite(v)})
                 mlflow.log_dict(result.get("per_track", {}), "per_track.json")
             write_json(path, result)
+            computed.unlink(missing_ok=True)
         results[name] = result
     candidates = [n for n in results if n not in ("mixture", TRANSFER)
                   and math.isfinite(results[n].get("sdr.drums.val", math.nan))]
@@ -280,6 +292,18 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
 
     tracking.log_once("separation", "study", str(folder.resolve()) + ":" + ",".join(sorted(results)), log_tables)
     return {"results": results, "best": best, "tables": md}
+
+
+def _model_job(name: str, settings: StudySettings, independent, simultaneous, val_dbs, sets, folder: Path,
+               threads: int | None, log: Callable[[str], None] = print) -> None:
+    """Train and evaluate model ``name`` on ``threads`` torch threads (None: unchanged); its result to
+    ``<folder>/<name>.computed.json`` (nothing when it is left out)."""
+    from adt.cpu import torch_threads
+
+    with torch_threads(threads):
+        result = _train_and_evaluate(name, settings, independent, simultaneous, val_dbs, sets, folder, log)
+    if result is not None:
+        write_json(folder / f"{name}.computed.json", result)
 
 
 def _train_and_evaluate(name, settings: StudySettings, independent, simultaneous, val_dbs, sets, folder: Path, log):

@@ -48,6 +48,52 @@ def study_configs(profile: Profile, channels: int = 16) -> dict:
     return {m: paper_config(r or "none", **common) for m, r in REGULARIZERS.items()}
 
 
+def train_method(method: str, config, train: list, val: list, n_trials: int, lm_path: str | None, stats: tuple,
+                 out_dir: Path, parent_run_id: str, threads: int | None, log: Callable[[str], None] = print) -> None:
+    """Train (or tune, with ``n_trials``) the tatum model ``method`` (:data:`REGULARIZERS`) on ``threads`` torch
+    threads (None: unchanged), as a nested MLflow run of ``parent_run_id``; writes ``<out_dir>/<method>.pt``, then
+    ``<method>.finished.json`` (tuned gamma and alpha, the history)."""
+    import mlflow
+
+    from adt import tracking
+    from adt.atomic import write_json
+    from adt.cpu import torch_threads
+    from adt.tatum.inference import save_model
+    from adt.tatum.regularization import load_lm
+    from adt.tatum.train import train_tatum_model, tune_weights
+
+    reg = REGULARIZERS[method]
+    model_path = out_dir / f"{method}.pt"
+    log(f"{method}: training on {len(train)} tracks ({config.steps} steps, gamma {config.gamma}, "
+        f"alpha {config.alpha if reg else 0})")
+    with torch_threads(threads):
+        lm = load_lm(reg, lm_path, K) if reg else None
+        parent = mlflow.get_run(parent_run_id)
+        with mlflow.start_run(run_name=method, nested=True, parent_run_id=parent_run_id,
+                              experiment_id=parent.info.experiment_id):
+            mlflow.set_tags(tracking.provenance("tatum_study", f"tatum CRNN {method}"))
+            mlflow.log_params({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
+                               "regularizer": reg or "none"})
+            if n_trials > 0 and val:
+                model, history, tuned = tune_weights(
+                    train, val, config, n_trials, lm=lm, stats=stats,
+                    on_trial=lambda n, t: (mlflow.log_metrics({"trial_val_f": t["val_f"]}, step=n),
+                                           log(f"{method} trial {n}: {t}")))
+                config = dataclasses.replace(config, gamma=tuned["gamma"], alpha=tuned["alpha"])
+                mlflow.log_params({"tuned_gamma": tuned["gamma"], "tuned_alpha": tuned["alpha"]})
+                mlflow.log_table(pd.DataFrame(tuned["trials"]), "weight_trials.json")
+            else:
+                model, history = train_tatum_model(
+                    train, val, config, lm=lm, stats=stats,
+                    on_eval=lambda s, m: (mlflow.log_metrics({k: v for k, v in m.items() if np.isfinite(v)}, step=s),
+                                          log(f"{method} step {s}: {tracking.figures(m, ('step',))}")))
+            save_model(model, model_path)
+            mlflow.log_artifact(str(model_path))
+    plain = json.loads(json.dumps(history, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+    write_json(out_dir / f"{method}.finished.json", {"gamma": float(config.gamma), "alpha": float(config.alpha),
+                                                     "history": plain})
+
+
 def _grids(tatums: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
     tat = tatums
     return {grid: {tid: np.sort(g.time_s.to_numpy()) for tid, g in tat[tat.source == source].groupby("track_id")}
@@ -119,15 +165,15 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
     import torch
 
     from adt import tracking
-    from adt.atomic import atomic_path, write_json
+    from adt.atomic import atomic_path
     from adt.cpu import DEFAULT_THREADS
     from adt.features.stats import TrainingStats
     from adt.tatum.pianoroll import excerpt_start, plot_fig3
     from adt.tatum.evaluate import (METHOD_LABELS, evaluate_methods, frame_model_predictor, table_ii,
                                     table_ii_markdown, tatum_model_predictor)
     from adt.tatum.regularization import load_lm
-    from adt.tatum.inference import load_model, predict_tatums, save_model
-    from adt.tatum.train import train_tatum_model, tune_weights
+    from adt.tatum.inference import load_model, predict_tatums
+    from adt.parallel import jobs, run_jobs
 
     torch.set_num_threads(DEFAULT_THREADS)
     configs = dict(configs or study_configs(profile))
@@ -151,8 +197,7 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
     stats = TrainingStats.load(index.training_stats(train_sets)["dir"])
     mean_std = (stats.mean, stats.std)
     gru_path = lm_gru.get("path_k3") or lm_gru["path"]
-    lms = {"bigram": load_lm("bigram", lm_bigram["path_k3"], K), "gru": load_lm("gru", gru_path, K)}
-    gru_note = type(lms["gru"]).__name__ + f" ({gru_path})"
+    gru_note = type(load_lm("gru", gru_path, K)).__name__ + f" ({gru_path})"  # loads: a bad LM fails here
     test_sets = index.test_sets()
     if not test_sets:
         raise ValueError("no test split in the features")
@@ -162,42 +207,24 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
               "gru_lm": gru_note, "bigram_lm": lm_bigram["path_k3"], "frame_model": transcriber.get("model_path"),
               "test_sets": test_sets, "match": "grid (Table II), time +-50 ms (beside)"}
     with tracking.run("tatum_study", "table-ii", params=params) as run:
-        for method, reg in REGULARIZERS.items():
-            config = configs[method]
+        # the three models are independent: trained in parallel processes of one torch thread each where the
+        # cores allow (the tatum CRNN gains 1.3x from a second thread, a second process 2x), each into its
+        # <method>.pt and <method>.finished.json (a crash resumes after the last finished one)
+        lm_paths = {"bigram": lm_bigram["path_k3"], "gru": gru_path}
+        todo = [m for m in REGULARIZERS if not ((out_dir / f"{m}.finished.json").is_file()
+                                                and (out_dir / f"{m}.pt").is_file())]
+        workers = jobs(1)
+        run_jobs(train_method, [dict(method=m, config=configs[m], train=train, val=val, n_trials=n_trials,
+                                     lm_path=lm_paths.get(REGULARIZERS[m]), stats=mean_std, out_dir=out_dir,
+                                     parent_run_id=run.info.run_id, threads=1 if workers > 1 else None)
+                                for m in todo], workers, log, names=[f"{m} model" for m in todo], job_log="log")
+        for method in REGULARIZERS:
             model_paths[method] = str(out_dir / f"{method}.pt")
-            finished = out_dir / f"{method}.finished.json"  # written after the model: a crash resumes after it
-            if finished.is_file() and Path(model_paths[method]).is_file():
-                state = json.loads(finished.read_text())
-                configs[method] = dataclasses.replace(config, gamma=state["gamma"], alpha=state["alpha"])
-                models[method], histories[method] = load_model(model_paths[method]), state["history"]
+            state = json.loads((out_dir / f"{method}.finished.json").read_text())
+            configs[method] = dataclasses.replace(configs[method], gamma=state["gamma"], alpha=state["alpha"])
+            models[method], histories[method] = load_model(model_paths[method]), state["history"]
+            if method not in todo:
                 log(f"{method}: trained before this run stopped, loaded from {model_paths[method]}")
-                continue
-            log(f"{method}: training on {len(train)} tracks ({config.steps} steps, gamma {config.gamma}, "
-                f"alpha {config.alpha if reg else 0})")
-            with mlflow.start_run(run_name=method, nested=True, experiment_id=run.info.experiment_id):
-                mlflow.set_tags(tracking.provenance("tatum_study", f"tatum CRNN {method}"))
-                mlflow.log_params({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
-                                   "regularizer": reg or "none"})
-                if n_trials > 0 and val:
-                    model, history, tuned = tune_weights(
-                        train, val, config, n_trials, lm=lms[reg] if reg else None, stats=mean_std,
-                        on_trial=lambda n, t: (mlflow.log_metrics({"trial_val_f": t["val_f"]}, step=n),
-                                               log(f"{method} trial {n}: {t}")))
-                    configs[method] = dataclasses.replace(config, gamma=tuned["gamma"], alpha=tuned["alpha"])
-                    mlflow.log_params({"tuned_gamma": tuned["gamma"], "tuned_alpha": tuned["alpha"]})
-                    mlflow.log_table(pd.DataFrame(tuned["trials"]), "weight_trials.json")
-                else:
-                    model, history = train_tatum_model(
-                        train, val, config, lm=lms[reg] if reg else None, stats=mean_std,
-                        on_eval=lambda s, m: (mlflow.log_metrics({k: v for k, v in m.items() if np.isfinite(v)},
-                                                                 step=s),
-                                              log(f"{method} step {s}: {tracking.figures(m, ('step',))}")))
-                save_model(model, model_paths[method])
-                mlflow.log_artifact(model_paths[method])
-            plain = json.loads(json.dumps(history, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
-            write_json(finished, {"gamma": float(configs[method].gamma), "alpha": float(configs[method].alpha),
-                                  "history": plain})
-            models[method], histories[method] = model, history
         predictors = {"frame_crnn": frame_model_predictor(_frame_model(transcriber), K),
                       **{m: tatum_model_predictor(models[m], configs[m].threshold) for m in REGULARIZERS}}
         summaries, per_tracks, test_tracks = [], [], {}

@@ -228,7 +228,7 @@ def run_lines(task: Task, schedule: Schedule, folder: Path, lines: list[tuple[Li
     The latencies measured per round (:mod:`adt.trimming.measure`) then share the cores with the other
     process: they are noisier than the other columns (parameters, FLOPs, size and errors are unchanged).
     """
-    from adt.parallel import run_jobs, silent
+    from adt.parallel import run_jobs
 
     pairs = [(line.name, seed) for seed in seeds for line, n in lines if 0 <= seed - first_seed < n]
     if workers <= 1 or len(pairs) <= 1:
@@ -236,8 +236,8 @@ def run_lines(task: Task, schedule: Schedule, folder: Path, lines: list[tuple[Li
     for seed in sorted({seed for _, seed in pairs}):
         train_reference(task, seed, folder / f"seed{seed}", log)
     rows = run_jobs(run_seeds, [dict(task=task, schedule=schedule, folder=folder, lines=lines, seeds=[seed],
-                                     first_seed=first_seed, log=silent, only={(name, seed)}) for name, seed in pairs],
-                    workers, log, names=[f"{name} (seed {seed})" for name, seed in pairs])
+                                     first_seed=first_seed, only={(name, seed)}) for name, seed in pairs],
+                    workers, log, names=[f"{name} (seed {seed})" for name, seed in pairs], job_log="log")
     return [row for part in rows for row in part]
 
 
