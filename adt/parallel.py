@@ -56,33 +56,45 @@ def jobs(threads_per_job: int = 1) -> int:
     return max(1, cores() // max(1, int(threads_per_job)))
 
 
-def run_jobs(fn: Callable[..., Any], calls: Sequence[dict], workers: int,
+def _worker_start(parent_pid: int, threads: int) -> None:
+    """Each worker process: ends with its parent, runs torch on ``threads`` threads."""
+    import torch
+
+    die_with_parent(parent_pid)
+    torch.set_num_threads(threads)
+
+
+def run_jobs(fn: Callable[..., Any], calls: Sequence[dict], threads_per_job: int = 1,
              log: Callable[[str], None] = lambda msg: None, names: Sequence[str] | None = None,
              job_log: str | None = None) -> list:
-    """``fn(**kwargs)`` for each ``kwargs`` of ``calls``, in up to ``workers`` processes; results in order.
+    """``fn(**kwargs)`` for each ``kwargs`` of ``calls`` in up to :func:`jobs` ``(threads_per_job)`` worker
+    processes, each running torch on ``threads_per_job`` threads; results in order.
 
-    With one worker or one call they run here, one after the other. ``fn`` must be a module-level function
-    and its arguments picklable. ``log`` reports each finished job; ``job_log``: the name of ``fn``'s own log
-    argument, given ``log`` when the job runs here and :func:`silent` in a worker (whose messages would
-    bypass the run's logger).
+    With one worker or one call they run here, one after the other, on this process's threads. ``fn`` must
+    be a module-level function and its arguments picklable. ``log`` reports each finished job; ``job_log``:
+    the name of ``fn``'s own log argument, given ``log`` when the job runs here and :func:`silent` in a
+    worker (whose messages would bypass the run's logger).
 
     Raises:
+        ValueError: ``ADT_JOBS`` is not a positive integer.
         whatever a job raised (the first failed one, after the others finished or were cancelled).
     """
     import concurrent.futures
     import multiprocessing
 
     names = list(names) if names is not None else [f"job {k + 1}" for k in range(len(calls))]
+    workers = jobs(threads_per_job)
     if workers <= 1 or len(calls) <= 1:
         out = []
         for name, kwargs in zip(names, calls):
             out.append(fn(**kwargs, **({job_log: log} if job_log else {})))
             log(f"{name} done")
         return out
-    n = min(int(workers), len(calls))
+    n = min(workers, len(calls))
     log(f"{len(calls)} jobs in {n} processes: {', '.join(names)}")
     with concurrent.futures.ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+                                                initializer=_worker_start,
+                                                initargs=(os.getpid(), int(threads_per_job))) as pool:
         futures = {pool.submit(fn, **kwargs, **({job_log: silent} if job_log else {})): k
                    for k, kwargs in enumerate(calls)}
         results: dict[int, Any] = {}

@@ -22,16 +22,17 @@ def _pid_and_square(x: int) -> tuple[int, int]:
     return os.getpid(), x * x
 
 
-def test_jobs_run_in_worker_processes_and_come_back_in_order():
+def test_jobs_run_in_worker_processes_and_come_back_in_order(monkeypatch):
+    monkeypatch.setenv("ADT_JOBS", "2")
     logs = []
-    out = run_jobs(_pid_and_square, [{"x": k} for k in range(5)], workers=2, log=logs.append)
+    out = run_jobs(_pid_and_square, [{"x": k} for k in range(5)], log=logs.append)
     assert [sq for _, sq in out] == [0, 1, 4, 9, 16]
     assert os.getpid() not in {pid for pid, _ in out}  # not in this process
     assert sum("done (" in line for line in logs) == 5
-    here = run_jobs(_pid_and_square, [{"x": 3}], workers=2)  # one job: no process to start
+    here = run_jobs(_pid_and_square, [{"x": 3}])  # one job: no process to start
     assert here == [(os.getpid(), 9)]
     with pytest.raises(ValueError, match="negative: -1"):
-        run_jobs(_pid_and_square, [{"x": 1}, {"x": -1}], workers=2)
+        run_jobs(_pid_and_square, [{"x": 1}, {"x": -1}])
 
 
 def test_jobs_from_the_environment(monkeypatch):

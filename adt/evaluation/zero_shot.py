@@ -125,7 +125,7 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
     from adt.atomic import atomic_path
     from adt.cpu import training_threads
     from adt.frame.recipe import evaluate, load_model
-    from adt.parallel import jobs, run_jobs
+    from adt.parallel import run_jobs
 
     all_sets = index.training_sets()
     combos = training_combinations(profile.train_combinations, all_sets)
@@ -155,7 +155,7 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
             train_combination, [dict(combo=c, index=index, refs=refs, profile=profile, loss_weighting=loss_weighting,
                                      architecture=transcriber["architecture"], params=transcriber["best_params"])
                               for c in others],
-            jobs(training_threads(transcriber["architecture"])), log,
+            training_threads(transcriber["architecture"]), log,
             names=[f"transcriber on {'+'.join(c)}" for c in others], job_log="log")))
         for combo in combos:
             m = transcriber if combo == all_sets else trained[combo]

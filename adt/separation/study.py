@@ -233,7 +233,7 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
         ValueError: no rendered training or validation tracks with stems.
     """
     from adt import tracking
-    from adt.parallel import jobs, run_jobs
+    from adt.parallel import run_jobs
 
     folder = Path(folder)
     train_items, val_items = rendered_tracks(tracks, "train"), rendered_tracks(tracks, "validation")
@@ -251,10 +251,9 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
     names = (*models, *([TRANSFER] if transfer else []))
     todo = [n for n in names if _load_result(folder / f"{n}.json") is None
             and _load_result(folder / f"{n}.computed.json") is None]
-    workers = jobs(1)
     run_jobs(_model_job, [dict(name=n, settings=settings, independent=independent, simultaneous=simultaneous,
-                               val_dbs=val_dbs, sets=sets, folder=folder, threads=1 if workers > 1 else None)
-                          for n in todo], workers, log, names=[f"separation model {n}" for n in todo], job_log="log")
+                               val_dbs=val_dbs, sets=sets, folder=folder) for n in todo],
+             1, log, names=[f"separation model {n}" for n in todo], job_log="log")
     results = {}
     for name in names:
         path, computed = folder / f"{name}.json", folder / f"{name}.computed.json"
@@ -295,13 +294,10 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
 
 
 def _model_job(name: str, settings: StudySettings, independent, simultaneous, val_dbs, sets, folder: Path,
-               threads: int | None, log: Callable[[str], None] = print) -> None:
-    """Train and evaluate model ``name`` on ``threads`` torch threads (None: unchanged); its result to
-    ``<folder>/<name>.computed.json`` (nothing when it is left out)."""
-    from adt.cpu import torch_threads
-
-    with torch_threads(threads):
-        result = _train_and_evaluate(name, settings, independent, simultaneous, val_dbs, sets, folder, log)
+               log: Callable[[str], None] = print) -> None:
+    """Train and evaluate model ``name``; its result to ``<folder>/<name>.computed.json`` (nothing when it is
+    left out)."""
+    result = _train_and_evaluate(name, settings, independent, simultaneous, val_dbs, sets, folder, log)
     if result is not None:
         write_json(folder / f"{name}.computed.json", result)
 

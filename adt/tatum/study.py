@@ -49,15 +49,14 @@ def study_configs(profile: Profile, channels: int = 16) -> dict:
 
 
 def train_method(method: str, config, train: list, val: list, n_trials: int, lm_path: str | None, stats: tuple,
-                 out_dir: Path, parent_run_id: str, threads: int | None, log: Callable[[str], None] = print) -> None:
-    """Train (or tune, with ``n_trials``) the tatum model ``method`` (:data:`REGULARIZERS`) on ``threads`` torch
-    threads (None: unchanged), as a nested MLflow run of ``parent_run_id``; writes ``<out_dir>/<method>.pt``, then
-    ``<method>.finished.json`` (tuned gamma and alpha, the history)."""
+                 out_dir: Path, parent_run_id: str, log: Callable[[str], None] = print) -> None:
+    """Train (or tune, with ``n_trials``) the tatum model ``method`` (:data:`REGULARIZERS`) as a nested MLflow run
+    of ``parent_run_id``; writes ``<out_dir>/<method>.pt``, then ``<method>.finished.json`` (tuned gamma and
+    alpha, the history)."""
     import mlflow
 
     from adt import tracking
     from adt.atomic import write_json
-    from adt.cpu import torch_threads
     from adt.tatum.inference import save_model
     from adt.tatum.regularization import load_lm
     from adt.tatum.train import train_tatum_model, tune_weights
@@ -66,29 +65,28 @@ def train_method(method: str, config, train: list, val: list, n_trials: int, lm_
     model_path = out_dir / f"{method}.pt"
     log(f"{method}: training on {len(train)} tracks ({config.steps} steps, gamma {config.gamma}, "
         f"alpha {config.alpha if reg else 0})")
-    with torch_threads(threads):
-        lm = load_lm(reg, lm_path, K) if reg else None
-        parent = mlflow.get_run(parent_run_id)
-        with mlflow.start_run(run_name=method, nested=True, parent_run_id=parent_run_id,
-                              experiment_id=parent.info.experiment_id):
-            mlflow.set_tags(tracking.provenance("tatum_study", f"tatum CRNN {method}"))
-            mlflow.log_params({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
-                               "regularizer": reg or "none"})
-            if n_trials > 0 and val:
-                model, history, tuned = tune_weights(
-                    train, val, config, n_trials, lm=lm, stats=stats,
-                    on_trial=lambda n, t: (mlflow.log_metrics({"trial_val_f": t["val_f"]}, step=n),
-                                           log(f"{method} trial {n}: {t}")))
-                config = dataclasses.replace(config, gamma=tuned["gamma"], alpha=tuned["alpha"])
-                mlflow.log_params({"tuned_gamma": tuned["gamma"], "tuned_alpha": tuned["alpha"]})
-                mlflow.log_table(pd.DataFrame(tuned["trials"]), "weight_trials.json")
-            else:
-                model, history = train_tatum_model(
-                    train, val, config, lm=lm, stats=stats,
-                    on_eval=lambda s, m: (mlflow.log_metrics({k: v for k, v in m.items() if np.isfinite(v)}, step=s),
-                                          log(f"{method} step {s}: {tracking.figures(m, ('step',))}")))
-            save_model(model, model_path)
-            mlflow.log_artifact(str(model_path))
+    lm = load_lm(reg, lm_path, K) if reg else None
+    parent = mlflow.get_run(parent_run_id)
+    with mlflow.start_run(run_name=method, nested=True, parent_run_id=parent_run_id,
+                          experiment_id=parent.info.experiment_id):
+        mlflow.set_tags(tracking.provenance("tatum_study", f"tatum CRNN {method}"))
+        mlflow.log_params({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
+                           "regularizer": reg or "none"})
+        if n_trials > 0 and val:
+            model, history, tuned = tune_weights(
+                train, val, config, n_trials, lm=lm, stats=stats,
+                on_trial=lambda n, t: (mlflow.log_metrics({"trial_val_f": t["val_f"]}, step=n),
+                                       log(f"{method} trial {n}: {t}")))
+            config = dataclasses.replace(config, gamma=tuned["gamma"], alpha=tuned["alpha"])
+            mlflow.log_params({"tuned_gamma": tuned["gamma"], "tuned_alpha": tuned["alpha"]})
+            mlflow.log_table(pd.DataFrame(tuned["trials"]), "weight_trials.json")
+        else:
+            model, history = train_tatum_model(
+                train, val, config, lm=lm, stats=stats,
+                on_eval=lambda s, m: (mlflow.log_metrics({k: v for k, v in m.items() if np.isfinite(v)}, step=s),
+                                      log(f"{method} step {s}: {tracking.figures(m, ('step',))}")))
+        save_model(model, model_path)
+        mlflow.log_artifact(str(model_path))
     plain = json.loads(json.dumps(history, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
     write_json(out_dir / f"{method}.finished.json", {"gamma": float(config.gamma), "alpha": float(config.alpha),
                                                      "history": plain})
@@ -173,7 +171,7 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
                                     table_ii_markdown, tatum_model_predictor)
     from adt.tatum.regularization import load_lm
     from adt.tatum.inference import load_model, predict_tatums
-    from adt.parallel import jobs, run_jobs
+    from adt.parallel import run_jobs
 
     torch.set_num_threads(DEFAULT_THREADS)
     configs = dict(configs or study_configs(profile))
@@ -213,11 +211,10 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
         lm_paths = {"bigram": lm_bigram["path_k3"], "gru": gru_path}
         todo = [m for m in REGULARIZERS if not ((out_dir / f"{m}.finished.json").is_file()
                                                 and (out_dir / f"{m}.pt").is_file())]
-        workers = jobs(1)
         run_jobs(train_method, [dict(method=m, config=configs[m], train=train, val=val, n_trials=n_trials,
                                      lm_path=lm_paths.get(REGULARIZERS[m]), stats=mean_std, out_dir=out_dir,
-                                     parent_run_id=run.info.run_id, threads=1 if workers > 1 else None)
-                                for m in todo], workers, log, names=[f"{m} model" for m in todo], job_log="log")
+                                     parent_run_id=run.info.run_id) for m in todo],
+                 1, log, names=[f"{m} model" for m in todo], job_log="log")
         for method in REGULARIZERS:
             model_paths[method] = str(out_dir / f"{method}.pt")
             state = json.loads((out_dir / f"{method}.finished.json").read_text())

@@ -221,23 +221,23 @@ def run_seeds(task: Task, schedule: Schedule, folder: Path, lines: list[tuple[Li
 
 
 def run_lines(task: Task, schedule: Schedule, folder: Path, lines: list[tuple[Line, int]], seeds: list[int],
-              first_seed: int, log: Log = print, workers: int = 1) -> list[dict]:
-    """:func:`run_seeds` with its (line, seed) pairs in up to ``workers`` processes (:func:`adt.parallel.run_jobs`),
-    each seed's reference trained here first; the same records in the same order.
+              first_seed: int, log: Log = print) -> list[dict]:
+    """:func:`run_seeds` with its (line, seed) pairs in worker processes (:func:`adt.parallel.run_jobs`), each
+    seed's reference trained here first; the same records in the same order.
 
     The latencies measured per round (:mod:`adt.trimming.measure`) then share the cores with the other
     process: they are noisier than the other columns (parameters, FLOPs, size and errors are unchanged).
     """
+    from adt.cpu import training_threads
     from adt.parallel import run_jobs
 
     pairs = [(line.name, seed) for seed in seeds for line, n in lines if 0 <= seed - first_seed < n]
-    if workers <= 1 or len(pairs) <= 1:
-        return run_seeds(task, schedule, folder, lines, seeds, first_seed, log)
     for seed in sorted({seed for _, seed in pairs}):
         train_reference(task, seed, folder / f"seed{seed}", log)
     rows = run_jobs(run_seeds, [dict(task=task, schedule=schedule, folder=folder, lines=lines, seeds=[seed],
                                      first_seed=first_seed, only={(name, seed)}) for name, seed in pairs],
-                    workers, log, names=[f"{name} (seed {seed})" for name, seed in pairs], job_log="log")
+                    training_threads(task.architecture), log, names=[f"{name} (seed {seed})" for name, seed in pairs],
+                    job_log="log")
     return [row for part in rows for row in part]
 
 
@@ -267,17 +267,13 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
 
     from adt import tracking
     from adt.atomic import atomic_path
-    from adt.cpu import training_threads
-    from adt.parallel import jobs
-
     lines = lines_of(profile)
     if not lines:
         raise ValueError(f"profile {profile.name!r} has no trimming lines")
     task, schedule, cache = study_cache(index, refs, transcriber, profile, loss_weighting)
 
     def study(folder: Path) -> dict:
-        table = pd.DataFrame(run_lines(task, schedule, folder, lines, all_seeds(profile), profile.seed, log,
-                                       workers=jobs(training_threads(task.architecture))))
+        table = pd.DataFrame(run_lines(task, schedule, folder, lines, all_seeds(profile), profile.seed, log))
         for (name, seed), g in table.groupby(["line", "seed"]):
             method, criterion, selection = name.split("/")
             with tracking.run("trimming", f"{name}[seed {seed}]",
