@@ -52,6 +52,9 @@ class Profile:
     mdb_tracks: int | None = None
     # MDB Drums split scheme: "mirex2017" (all test) or "genre" (adt.data.datasets.mdb.GENRE_SPLIT)
     mdb_split: str = "mirex2017"
+    # MDB Drums tracks with multitracks: the real mix of their raws (adt.data.datasets.mdb.render_multitrack) as
+    # mix_path; False: the official mix if present, else None (the mix and stems are written either way)
+    mdb_real_mix: bool = False
     # tracks taken per split of the other recorded/rendered datasets (E-GMD, Slakh,
     # ENST, ADTOF-YT, MIDI renders), in each module's deterministic order; None = all
     tracks_per_split: int | None = 6
@@ -113,7 +116,8 @@ class Profile:
 
     def dataset_digest(self) -> str:
         """Hash of the fields that shape the datasets' tracks (not training settings)."""
-        later = ("drop_class_share",)  # fields added later count only when set: older corpora keep their keys
+        # fields added later count only when set: older corpora keep their keys
+        later = ("drop_class_share", "mdb_real_mix")
         return self.digest("demo_tracks", "demo_duration_s", "groove_tracks", "render_kits_per_track", "corpus_kits",
                            "render_accompaniment", "render_augment", "accompaniment_soundfont", "mdb_tracks",
                            "mdb_split", "tracks_per_split", "max_duration_s", "seed",

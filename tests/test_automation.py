@@ -64,11 +64,14 @@ def test_unrelated_and_unsettled_files_wait(data, shared_datasets):
     (data / "downloads" / "notes.zip").write_bytes(b"not a dataset archive")
     assert _tick(cursor)[0] == []
     # an archive still being written (just modified) waits for the next ticks
-    shutil.copyfile(shared_datasets / "mdb-drums-subset.zip", data / "downloads" / "mdb-drums-subset.zip")
+    archives = ("mdb-drums-subset.zip", "mdb-drums-multitracks.zip")  # every remote of mdb
+    for name in archives:
+        shutil.copyfile(shared_datasets / name, data / "downloads" / name)
     requests, cursor = _tick(cursor)
     assert requests == []
     now = time.time() - 2 * automation.SETTLE_S
-    os.utime(data / "downloads" / "mdb-drums-subset.zip", (now, now))
+    for name in archives:
+        os.utime(data / "downloads" / name, (now, now))
     requests, _ = _tick(cursor)
     assert [r.partition_key for r in requests] == ["mdb"]
 

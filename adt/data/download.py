@@ -317,7 +317,8 @@ def _download(url: str, dest: Path, remote: Remote, retries: int, timeout_s: flo
                 last_error = exc
                 continue
             elif 400 <= exc.code < 500 and exc.code not in (408, 429):
-                raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason} (not retried)") from exc
+                raise DownloadError(f"{remote.filename} from {url}: HTTP {exc.code} {exc.reason} "
+                                    "(not retried)") from exc
             else:
                 last_error = exc
                 continue
@@ -327,7 +328,8 @@ def _download(url: str, dest: Path, remote: Remote, retries: int, timeout_s: flo
         sha = _verify(part, remote, url)
         os.replace(part, dest)
         return dest, sha
-    raise DownloadError(f"{url}: download failed after {attempts} attempts: {last_error}") from last_error
+    raise DownloadError(f"{remote.filename} from {url}: download failed after {attempts} attempts: "
+                        f"{last_error}") from last_error
 
 
 def _download_once(url: str, part: Path, remote: Remote, timeout_s: float, progress: bool,

@@ -109,11 +109,12 @@ class ShardDataset(torch.utils.data.Dataset):
         self.shard_dirs = [Path(d) for d in shard_dirs]
         self._files: list[Path] = []  # x file of each shard
         self._ends: list[int] = []  # cumulative segment count after each shard
+        self._folder_of: list[int] = []  # index in shard_dirs of each shard
         self.n_features = self.n_classes = self.segment_frames = self.feature_type = None
         #: what the transcriber heard of mixtures (adt.config.TRANSCRIBER_INPUTS; older shards: "separated")
         self.transcriber_input = "separated"
         first = None
-        for d in self.shard_dirs:
+        for k, d in enumerate(self.shard_dirs):
             path = d / "index.json"
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: no shard index (write_shards writes it)")
@@ -129,6 +130,7 @@ class ShardDataset(torch.utils.data.Dataset):
             elif dims != first[1]:
                 raise ValueError(f"shards differ: {first[0]} holds (bins, classes, frames) {first[1]}, {d} holds {dims}")
             for shard in index["shards"]:
+                self._folder_of.append(k)
                 self._files.append(d / f"{shard['name']}.x.npy")
                 self._ends.append((self._ends[-1] if self._ends else 0) + shard["segments"])
         self._open: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -136,6 +138,25 @@ class ShardDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return self._ends[-1] if self._ends else 0
+
+    def segment_weights(self, shares: list[float]) -> torch.Tensor:
+        """Sampling weight of every segment so that folder k of ``shard_dirs`` gets ``shares[k]`` of the
+        draws (normalized; a folder without segments gets none): (segments,) float64.
+
+        Raises:
+            ValueError: not one share per folder, a negative share, or no segment with a positive share.
+        """
+        if len(shares) != len(self.shard_dirs) or min(shares, default=0) < 0:
+            raise ValueError(f"need one share >= 0 per shard folder ({len(self.shard_dirs)}), got {shares}")
+        counts = np.zeros(len(self.shard_dirs))
+        sizes = np.diff([0, *self._ends])
+        for k, n in zip(self._folder_of, sizes):
+            counts[k] += n
+        per_folder = np.divide(shares, counts, out=np.zeros(len(counts)), where=counts > 0)
+        weights = np.repeat(per_folder[self._folder_of], sizes) if len(sizes) else np.zeros(0)
+        if not weights.sum() > 0:
+            raise ValueError(f"no segments with a positive share in {[str(d) for d in self.shard_dirs]}")
+        return torch.from_numpy(weights / weights.sum())
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -172,14 +193,18 @@ def seed_worker(worker_id: int) -> None:
 
 
 def segment_loader(data: ShardDataset, batch_size: int, num_samples: int, seed: int,
-                   num_workers: int = 0) -> torch.utils.data.DataLoader:
-    """Random segments with replacement (``num_samples`` per pass), batched and seeded.
+                   num_workers: int = 0, weights: torch.Tensor | None = None) -> torch.utils.data.DataLoader:
+    """Random segments with replacement (``num_samples`` per pass), batched and seeded; uniform, or with
+    per-segment ``weights`` (:meth:`ShardDataset.segment_weights`).
 
     The order depends only on ``seed``, not on ``num_workers``: the sampler runs in the
     main process; workers only read the segments it picks.
     """
     gen = torch.Generator().manual_seed(seed)
-    sampler = torch.utils.data.RandomSampler(data, replacement=True, num_samples=num_samples, generator=gen)
+    if weights is None:
+        sampler = torch.utils.data.RandomSampler(data, replacement=True, num_samples=num_samples, generator=gen)
+    else:
+        sampler = torch.utils.data.WeightedRandomSampler(weights, num_samples, replacement=True, generator=gen)
     return torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                                        worker_init_fn=seed_worker if num_workers else None,
                                        generator=torch.Generator().manual_seed(seed),

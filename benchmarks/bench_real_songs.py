@@ -1,0 +1,159 @@
+"""Cross-validated real-song figure (issue 26): 3-class micro F on the 9 real MDB songs, drum-only and real
+full mixes, each song scored by the model that never saw it (:mod:`adt.evaluation.real_songs`).
+
+Usage:
+  .venv/bin/python benchmarks/bench_real_songs.py --fold 0|1|2   # train fold k's model, score its 3 songs
+  .venv/bin/python benchmarks/bench_real_songs.py --fold final   # train on all 9 songs (the shipped recipe)
+  .venv/bin/python benchmarks/bench_real_songs.py --model PATH   # score a checkpoint on all 9 (no training;
+                                                                 # NOT cross-validated if it saw the songs)
+  .venv/bin/python benchmarks/bench_real_songs.py --report       # pool the folds' counts: the figure that counts
+  options: --epochs 8 --steps 50 --lr 5e-4 --real-share 0.4 --gain-db 20 --no-spectral --scratch --threads 1
+           --profile demo --out benchmarks/out/real_songs [--levels] (scores gains 0.25..4 as well)
+
+Recipe of a fold (``adt.frame.real_songs``): the rendered corpus of ``--profile`` (demo and Groove renders,
+kit-disjoint splits; heard as mixes and as clean drum stems) plus the training folds' real songs (drum-only,
+real mixes, rendered drums under their real bands), ``--real-share`` of the segments real, random gain +-20 dB
+and spectral shape (``adt.features.augment``); started from the shipped renders-only transcriber (``--scratch``:
+a fresh FrameCRNN); validation on the profile's rendered validation tracks plus the real validation songs
+(:func:`adt.evaluation.real_songs.validation_songs`), which choose the epoch and the peak-picking floors.
+``final`` trains on all 9 songs for the folds' largest chosen epoch with no selection, and takes the mean
+of the folds' floors (chosen on unseen songs). Each run writes ``<out>/<fold>.json`` and ``<fold>.pt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def report(out_dir: Path, gain: str = "1.0") -> dict:
+    from adt.evaluation.real_songs import INPUTS, markdown, summarize
+
+    counts = {w: {} for w in INPUTS}
+    for k in range(3):
+        path = out_dir / f"fold{k}.json"
+        if not path.is_file():
+            raise SystemExit(f"{path}: missing; run --fold {k} first")
+        for song, by_input in json.loads(path.read_text())["counts"].items():
+            for w in INPUTS:
+                counts[w][song] = by_input[w][gain]
+    summaries = {"drum-only": summarize(counts["drum"]), "real full mix": summarize(counts["mix"])}
+    print(f"cross-validated on the 9 real MDB songs (gain {gain}):\n")
+    print(markdown(summaries))
+    return summaries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fold", help="0, 1, 2 or final")
+    parser.add_argument("--model", help="score this checkpoint on all 9 songs")
+    parser.add_argument("--report", action="store_true")
+    parser.add_argument("--profile", default="demo")
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--real-share", type=float, default=None)
+    parser.add_argument("--gain-db", type=float, default=20.0)
+    parser.add_argument("--no-spectral", action="store_true")
+    parser.add_argument("--scratch", action="store_true", help="a fresh FrameCRNN instead of the shipped model")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--levels", action="store_true", help="also score input gains 0.25, 0.5, 2, 4")
+    parser.add_argument("--out", default="benchmarks/out/real_songs")
+    args = parser.parse_args()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("ADT_DATA_MIRROR", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+    if args.report:
+        report(out_dir)
+        return
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from adt.data.datasets.mdb import folds_for
+    from adt.evaluation.real_songs import validation_songs
+    from adt.frame.real_songs import REAL_SHARE, real_training_items, song_features, train_on_real_songs
+    from adt.frame.recipe import TrainConfig, load_model, save_model
+    from adt.transcribe.transcriber import pretrained_path
+
+    gains = (0.25, 0.5, 1.0, 2.0, 4.0) if args.levels else (1.0,)
+    from adt.config import Settings
+    from adt.evaluation.real_songs import score_songs as score
+    from adt.frame.real_songs import prepare
+
+    songs, shards, val, renders, root = prepare(Settings.from_env(profile=args.profile))
+    by_name = {s.name: s for s in songs}
+    if args.model:
+        model = load_model(args.model)
+        result = {"model": args.model, "counts": score(model, songs, gains)}
+        name = Path(args.model).stem
+        (out_dir / f"score_{name}.json").write_text(json.dumps(result, indent=1))
+        from adt.evaluation.real_songs import markdown, summarize
+
+        print(markdown({w: summarize({s: v[w]["1.0"] for s, v in result["counts"].items()})
+                        for w in ("drum", "mix")}))
+        return
+    t0 = time.perf_counter()
+    final = args.fold == "final"
+    if final:
+        train_names, test_names, val_names = tuple(sorted(by_name)), (), ()
+    else:
+        k = int(args.fold)
+        train_names, test_names = folds_for(k)
+        val_names = validation_songs(k)
+        train_names = tuple(n for n in train_names if n not in val_names)
+    feats = root / "features"
+    real_items = real_training_items([by_name[n] for n in train_names], renders, feats, seed=0)
+    val_items = list(val)
+    for n in val_names:
+        f = song_features(by_name[n], feats)
+        val_items += [(f["drum"][0], by_name[n].onsets), (f["mix"][0], by_name[n].onsets)]
+    init = None if args.scratch else load_model(pretrained_path())
+    params = None if init is None else dict(init.hparams)
+    epochs = args.epochs
+    if final:  # the folds' largest chosen epoch, no selection on seen songs
+        folds = [json.loads((out_dir / f"fold{k}.json").read_text()) for k in range(3)]
+        epochs = max(f["best_epoch"] for f in folds)
+    config = TrainConfig(epochs=epochs, steps_per_epoch=args.steps, batch_size=16, lr=args.lr, seed=1234,
+                         lr_patience=3, early_stop_patience=None, num_threads=args.threads,
+                         gain_db=args.gain_db, spectral_augment=not args.no_spectral,
+                         tune_peak_picking=not final)
+    if params is not None:
+        params["lr"] = args.lr
+
+    def on_epoch(epoch, m):
+        print(f"[{args.fold}] epoch {epoch} loss {m['loss']:.4f} val F {m['val_f']:.3f} "
+              f"{m['seconds']:.0f} s", flush=True)
+
+    share = REAL_SHARE if args.real_share is None else args.real_share
+    tag = "scratch" if args.scratch else "ft"
+    model, history = train_on_real_songs(
+        [shards], real_items, [] if final else val_items,
+        feats / f"shards_{args.fold}_{tag}_{len(real_items)}", config, init=init, params=params,
+        real_share=share, on_epoch=on_epoch)
+    if final:
+        floors = [f["peak_picking"]["min_peak"] for f in folds]
+        pp = dict(folds[0]["peak_picking"])
+        pp["min_peak"] = {c: float(np.mean([f[c] for f in floors])) for c in floors[0]}
+        model.peak_picking = pp
+    save_model(model, out_dir / f"{args.fold}.pt")
+    result = {"fold": args.fold, "train_songs": train_names, "validation_songs": val_names,
+              "test_songs": test_names, "best_epoch": model.best_epoch, "peak_picking": model.peak_picking,
+              "history": history, "config": {k: v for k, v in vars(args).items()},
+              "real_share": share, "seconds": time.perf_counter() - t0,
+              "counts": score(model, [by_name[n] for n in test_names], gains)}
+    (out_dir / (f"fold{args.fold}.json" if not final else "final.json")).write_text(
+        json.dumps(result, indent=1, default=float))
+    print(f"[{args.fold}] done in {result['seconds']:.0f} s; best epoch {model.best_epoch}; floors "
+          f"{model.peak_picking.get('min_peak') if isinstance(model.peak_picking, dict) else model.peak_picking}")
+
+
+if __name__ == "__main__":
+    main()
