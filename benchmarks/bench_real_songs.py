@@ -7,6 +7,7 @@ Usage:
   .venv/bin/python benchmarks/bench_real_songs.py --model PATH   # score a checkpoint on all 9 (no training;
                                                                  # NOT cross-validated if it saw the songs)
   .venv/bin/python benchmarks/bench_real_songs.py --report       # pool the folds' counts: the figure that counts
+  .venv/bin/python benchmarks/bench_real_songs.py --robustness   # the folds' models on degraded audio
   options: --epochs 8 --steps 50 --lr 5e-4 --real-share 0.4 --gain-db 20 --no-spectral --scratch --threads 1
            --profile demo --out benchmarks/out/real_songs [--levels] (scores gains 0.25..4 as well)
 
@@ -29,13 +30,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def report(out_dir: Path, gain: str = "1.0") -> dict:
+def report(out_dir: Path, gain: str = "1.0", log_mlflow: bool = True) -> dict:
+    """Pool the folds' counts (the cross-validated figure), print and write ``report.md``, and log it to
+    MLflow (experiment ``adt/real_songs``) with per-class activation figures of a real song."""
     from adt.evaluation.real_songs import INPUTS, markdown, summarize
 
     counts = {w: {} for w in INPUTS}
+    level_counts: dict[str, dict] = {}
     for k in range(3):
         path = out_dir / f"fold{k}.json"
         if not path.is_file():
@@ -43,10 +49,95 @@ def report(out_dir: Path, gain: str = "1.0") -> dict:
         for song, by_input in json.loads(path.read_text())["counts"].items():
             for w in INPUTS:
                 counts[w][song] = by_input[w][gain]
+                for g, c in by_input[w].items():
+                    level_counts.setdefault(f"{w} x{g}", {})[song] = c
     summaries = {"drum-only": summarize(counts["drum"]), "real full mix": summarize(counts["mix"])}
-    print(f"cross-validated on the 9 real MDB songs (gain {gain}):\n")
-    print(markdown(summaries))
+    text = markdown(summaries)
+    levels = {label: summarize(c)["f"] for label, c in sorted(level_counts.items())}
+    level_line = "input gain (3-class micro F): " + ", ".join(f"{k} {v:.3f}" for k, v in levels.items())
+    print(f"cross-validated on the 9 real MDB songs (input gain {gain}):\n\n{text}\n\n{level_line}")
+    (out_dir / "report.md").write_text(text + "\n\n" + level_line + "\n")
+    if log_mlflow:
+        log_report(out_dir, summaries, text, levels)
     return summaries
+
+
+def log_report(out_dir: Path, summaries: dict, text: str, levels: dict) -> None:
+    """One MLflow run (git commit, library versions): the pooled figures as metrics, the tables, the folds'
+    JSON, and activation figures (BD SD HH) of Britpop (fold 2; most hi-hats) as recorded and low-passed
+    at 8 kHz, the renders-only model (``renders_only.pt`` in ``out_dir``, when there) against fold 2's."""
+    import mlflow
+    from scipy.signal import butter, sosfiltfilt
+
+    from adt import tracking
+    from adt.audio import read_audio
+    from adt.config import Settings
+    from adt.evaluation.real_songs import activation_figure
+    from adt.frame.real_songs import prepare
+    from adt.frame.recipe import load_model
+
+    with tracking.run("real_songs", "cross-validation", params={"folds": 3, "songs": 9}) as active:
+        for label, s in summaries.items():
+            key = "drum" if label.startswith("drum") else "mix"
+            mlflow.log_metrics({f"cv_f.{key}": s["f"], f"cv_p.{key}": s["p"], f"cv_r.{key}": s["r"],
+                                f"cv_worst_song_f.{key}": s["worst_song"][1],
+                                **{f"cv_f.{key}.{c}": v["f"] for c, v in s["per_class"].items()}})
+        mlflow.log_metrics({tracking.metric_name("level_f", k): v for k, v in levels.items()})
+        mlflow.log_text(text, "real_songs.md")
+        for k in range(3):
+            mlflow.log_artifact(str(out_dir / f"fold{k}.json"))
+        songs, *_ = prepare(Settings.from_env(profile="demo"))
+        song = next(s for s in songs if s.name == "MusicDelta_Britpop")
+        models = {"fold 2 (never heard Britpop)": load_model(out_dir / "2.pt")}
+        if (out_dir / "renders_only.pt").is_file():
+            models = {"renders only (before)": load_model(out_dir / "renders_only.pt"), **models}
+        for what, path in (("drum", song.drum_path), ("mix", song.mix_path)):
+            audio, sr = read_audio(path, mono=True)
+            for tag, signal in (("as recorded", audio),
+                                ("low-passed 8 kHz", sosfiltfilt(butter(8, 8000, fs=sr, output="sos"), audio))):
+                fig = activation_figure(models, signal.astype(np.float32), sr, song.onsets,
+                                        f"Britpop, {what}, {tag}")
+                name = f"activations_britpop_{what}_{tag.split()[0].replace('-', '')}.png"
+                fig.savefig(out_dir / name, dpi=90)
+                mlflow.log_figure(fig, name)
+        print(f"MLflow run {active.info.run_id} (experiment adt/real_songs)")
+
+
+def robustness(out_dir: Path) -> str:
+    """Each fold's model on its own test songs, degraded (:data:`adt.evaluation.real_songs.DEGRADATIONS`), pooled;
+    and ``renders_only.pt`` (when in ``out_dir``) on all 9: a Markdown table of 3-class F (HH F), written to
+    ``robustness.md``."""
+    from adt.config import Settings
+    from adt.data.datasets.mdb import folds_for
+    from adt.evaluation.real_songs import DEGRADATIONS, score_songs, summarize
+    from adt.frame.real_songs import prepare
+    from adt.frame.recipe import load_model
+
+    songs, *_ = prepare(Settings.from_env(profile="demo"))
+    by_name = {s.name: s for s in songs}
+    rows = {}
+    cross = {}
+    for k in range(3):
+        model = load_model(out_dir / f"{k}.pt")
+        cross.update(score_songs(model, [by_name[n] for n in folds_for(k)[1]], degradations=DEGRADATIONS))
+    rows["cross-validated folds"] = cross
+    if (out_dir / "renders_only.pt").is_file():
+        rows["renders only (before; saw no real song)"] = score_songs(load_model(out_dir / "renders_only.pt"), songs,
+                                                                      degradations=DEGRADATIONS)
+    keys = ("1.0", *DEGRADATIONS)
+    head = "| model | " + " | ".join(f"{w} {k}" for w in ("drum", "mix") for k in keys) + " |"
+    lines = [head, "|" + "---|" * (1 + 2 * len(keys))]
+    for label, counts in rows.items():
+        cells = []
+        for w in ("drum", "mix"):
+            for k in keys:
+                s = summarize({song: v[w][k] for song, v in counts.items()})
+                cells.append(f"{s['f']:.3f} (HH {s['per_class']['HH']['f']:.2f}, BD {s['per_class']['BD']['f']:.2f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    text = "3-class micro F (HH F, BD F) on the 9 real songs, as recorded (1.0) and degraded:\n\n" + "\n".join(lines)
+    (out_dir / "robustness.md").write_text(text + "\n")
+    print(text)
+    return text
 
 
 def main() -> None:
@@ -54,6 +145,9 @@ def main() -> None:
     parser.add_argument("--fold", help="0, 1, 2 or final")
     parser.add_argument("--model", help="score this checkpoint on all 9 songs")
     parser.add_argument("--report", action="store_true")
+    parser.add_argument("--robustness", action="store_true",
+                        help="the folds' models (and renders_only.pt) on low-passed, 22.05-kHz and high-passed audio")
+    parser.add_argument("--no-mlflow", action="store_true", help="--report without the MLflow run")
     parser.add_argument("--profile", default="demo")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--steps", type=int, default=50)
@@ -62,6 +156,9 @@ def main() -> None:
     parser.add_argument("--gain-db", type=float, default=20.0)
     parser.add_argument("--no-spectral", action="store_true")
     parser.add_argument("--scratch", action="store_true", help="a fresh FrameCRNN instead of the shipped model")
+    parser.add_argument("--wide", action="store_true",
+                        help="with --scratch: the public transcriber's size (2 conv blocks of 32 and 64 channels, "
+                             "3 BiGRU layers of 60 units; 0.40 M parameters) instead of the 215 K FrameCRNN")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--levels", action="store_true", help="also score input gains 0.25, 0.5, 2, 4")
     parser.add_argument("--out", default="benchmarks/out/real_songs")
@@ -71,7 +168,10 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("ADT_DATA_MIRROR", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
     if args.report:
-        report(out_dir)
+        report(out_dir, log_mlflow=not args.no_mlflow)
+        return
+    if args.robustness:
+        robustness(out_dir)
         return
     import numpy as np
     import torch
@@ -117,6 +217,8 @@ def main() -> None:
         val_items += [(f["drum"][0], by_name[n].onsets), (f["mix"][0], by_name[n].onsets)]
     init = None if args.scratch else load_model(pretrained_path())
     params = None if init is None else dict(init.hparams)
+    if init is None and args.wide:
+        params = {"channels": [32, 64], "hidden": 60, "layers": 3, "dropout": 0.3}
     epochs = args.epochs
     if final:  # the folds' largest chosen epoch, no selection on seen songs
         folds = [json.loads((out_dir / f"fold{k}.json").read_text()) for k in range(3)]
@@ -133,7 +235,7 @@ def main() -> None:
               f"{m['seconds']:.0f} s", flush=True)
 
     share = REAL_SHARE if args.real_share is None else args.real_share
-    tag = "scratch" if args.scratch else "ft"
+    tag = ("wide" if args.wide else "scratch") if args.scratch else "ft"
     model, history = train_on_real_songs(
         [shards], real_items, [] if final else val_items,
         feats / f"shards_{args.fold}_{tag}_{len(real_items)}", config, init=init, params=params,
@@ -148,9 +250,16 @@ def main() -> None:
               "test_songs": test_names, "best_epoch": model.best_epoch, "peak_picking": model.peak_picking,
               "history": history, "config": {k: v for k, v in vars(args).items()},
               "real_share": share, "seconds": time.perf_counter() - t0,
-              "counts": score(model, [by_name[n] for n in test_names], gains)}
+              "counts": score(model, [by_name[n] for n in (train_names if final else test_names)], gains)}
     (out_dir / (f"fold{args.fold}.json" if not final else "final.json")).write_text(
         json.dumps(result, indent=1, default=float))
+    if final:  # its own figures on the 9 songs it heard: optimistic, for the card
+        from adt.evaluation.real_songs import markdown, summarize
+
+        own = markdown({label: summarize({n: v[w]["1.0"] for n, v in result["counts"].items()})
+                        for label, w in (("drum-only (heard)", "drum"), ("real full mix (heard)", "mix"))})
+        (out_dir / "final_own.md").write_text(own + "\n")
+        print(own)
     print(f"[{args.fold}] done in {result['seconds']:.0f} s; best epoch {model.best_epoch}; floors "
           f"{model.peak_picking.get('min_peak') if isinstance(model.peak_picking, dict) else model.peak_picking}")
 

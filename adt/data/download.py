@@ -592,13 +592,14 @@ def fetch_all(remotes: list[Remote], downloads_dir: str | os.PathLike, raw_root:
     with atomic_dir(target) as tmp:
         for f in files:
             if is_archive(f):
-                extract(f, tmp / _archive_stem(f.name))
+                extract(f, tmp / archive_stem(f.name))
             else:
                 shutil.copyfile(f, tmp / f.name)
     return target, checksums
 
 
-def _archive_stem(name: str) -> str:
+def archive_stem(name: str) -> str:
+    """The folder name :func:`fetch_all` unpacks archive ``name`` into: the name without its archive suffix."""
     for suffix in (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".tar"):
         if name.endswith(suffix):
             return name[: -len(suffix)]

@@ -114,9 +114,35 @@ def markdown(summaries: dict[str, dict], classes: tuple[str, ...] = CLASSES_3) -
     return "\n".join(rows) + "\n\n" + "\n".join(rows2)
 
 
-def score_songs(model, songs, gains: tuple[float, ...] = (1.0,)) -> dict:
+#: Degraded versions of a recording (:func:`degrade`): a dark recording, 22.05-kHz audio, no sub-bass.
+DEGRADATIONS = ("lowpass8k", "sr22k", "highpass200")
+
+
+def degrade(audio: np.ndarray, sample_rate: int, how: str) -> tuple[np.ndarray, int]:
+    """``audio`` (samples,) low-passed at 8 kHz (8th-order Butterworth, zero phase), resampled to 22.05 kHz
+    (nothing above 11 kHz), or high-passed at 200 Hz (4th order): (audio, sample rate Hz).
+
+    Raises:
+        ValueError: an unknown ``how`` (:data:`DEGRADATIONS`).
+    """
+    from scipy.signal import butter, sosfiltfilt
+
+    if how == "lowpass8k":
+        return sosfiltfilt(butter(8, 8000, fs=sample_rate, output="sos"), audio).astype(np.float32), sample_rate
+    if how == "highpass200":
+        sos = butter(4, 200, "highpass", fs=sample_rate, output="sos")
+        return sosfiltfilt(sos, audio).astype(np.float32), sample_rate
+    if how == "sr22k":
+        from adt.audio import resample
+
+        return resample(np.asarray(audio, dtype=np.float32), sample_rate, 22050), 22050
+    raise ValueError(f"unknown degradation {how!r}; choose one of {DEGRADATIONS}")
+
+
+def score_songs(model, songs, gains: tuple[float, ...] = (1.0,), degradations: tuple[str, ...] = ()) -> dict:
     """:func:`song_counts` of every :class:`adt.frame.real_songs.RealSong` on its drum-only recording and
-    real mix at each input gain: song -> input ("drum" | "mix") -> str(gain) -> class -> (tp, fp, fn)."""
+    real mix at each input gain (key ``str(gain)``) and each of ``degradations`` (key its name, gain 1):
+    song -> input ("drum" | "mix") -> key -> class -> (tp, fp, fn)."""
     from adt.audio import read_audio
 
     out = {}
@@ -125,4 +151,47 @@ def score_songs(model, songs, gains: tuple[float, ...] = (1.0,)) -> dict:
         for what, path in (("drum", s.drum_path), ("mix", s.mix_path)):
             audio, sr = read_audio(path, mono=True)
             out[s.name][what] = {str(g): song_counts(model, audio, sr, s.onsets, gain=g) for g in gains}
+            for how in degradations:
+                out[s.name][what][how] = song_counts(model, *degrade(audio, sr, how), s.onsets)
     return out
+
+
+def activation_figure(models: dict, audio: np.ndarray, sample_rate: int, reference: dict[str, np.ndarray],
+                      title: str, seconds: tuple[float, float] = (0.0, 8.0)):
+    """A matplotlib figure: per class (BD SD HH), the onset activation function of each of ``models``
+    (label -> model) over ``seconds`` of one recording, with its reference onsets and each model's peak floor.
+
+    Where a class's activation never reaches its floor on a real song, the figure shows it (issue 26: the
+    shipped renders-only model's hi-hats on low-passed audio).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from adt.frame.peaks import peak_picking_params
+    from adt.frame.recipe import model_peak_picking
+    from adt.transcribe.transcriber import activations
+    from adt.vocab import CLASSES_5
+
+    fig, axes = plt.subplots(len(CLASSES_3), 1, figsize=(10, 6), sharex=True)
+    lo, hi = (int(s * 100) for s in seconds)
+    t = np.arange(lo, hi) / 100
+    for label, model in models.items():
+        act = activations(model, audio, sample_rate)[lo:hi]
+        floors = peak_picking_params(model_peak_picking(model)).get("min_peak", 0.5)
+        for ax, c in zip(axes, CLASSES_3):
+            line, = ax.plot(t[:len(act)], act[:, CLASSES_5.index(c)], label=label, lw=1)
+            floor = floors.get(c, 0.5) if isinstance(floors, dict) else floors
+            ax.axhline(floor, color=line.get_color(), ls=":", lw=0.8)
+    for ax, c in zip(axes, CLASSES_3):
+        ref = reference.get(c, np.array([]))
+        for x in ref[(ref >= seconds[0]) & (ref < seconds[1])]:
+            ax.axvline(x, color="k", alpha=0.25, lw=0.8)
+        ax.set_ylabel(f"{c} activation")
+        ax.set_ylim(0, 1.02)
+    axes[0].legend(loc="upper right", fontsize=8)
+    axes[0].set_title(title, fontsize=10)
+    axes[-1].set_xlabel("time (s); grey: reference onsets; dotted: peak floors")
+    fig.tight_layout()
+    return fig

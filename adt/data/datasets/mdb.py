@@ -116,7 +116,7 @@ from adt.atomic import atomic_path
 from adt.audio import AudioReadError, cropped_copy, read_audio
 from adt.data.datasets.annotations import read_time_value_lines
 from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows
-from adt.data.download import Remote, _archive_stem
+from adt.data.download import Remote, archive_stem
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ MULTITRACK_SAMPLE_RATE = 44100
 
 def _tops(root: Path) -> list[Path]:
     """``root`` and the folders :func:`adt.data.download.fetch_all` unpacks each of several archives into."""
-    return [root] + [root / _archive_stem(r.filename) for r in REMOTES]
+    return [root] + [root / archive_stem(r.filename) for r in REMOTES]
 
 
 def _bases(root: Path) -> list[Path]:
