@@ -68,6 +68,25 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) ->
     return Path(path)
 
 
+def rms_db(audio: np.ndarray) -> float:
+    """RMS level of ``audio`` (any shape) in dBFS (full scale 1.0); -inf for silence."""
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if np.size(audio) else 0.0
+    return 20 * np.log10(rms) if rms > 0 else float("-inf")
+
+
+#: Below this RMS (dBFS) a signal is taken as silence and :func:`normalize_level` leaves it as it is.
+SILENCE_DB = -90.0
+
+
+def normalize_level(audio: np.ndarray, level_db: float | None) -> np.ndarray:
+    """``audio`` scaled so that its RMS over the whole signal is ``level_db`` dBFS (float32; may exceed
+    1.0: nothing is clipped). ``level_db`` None, or a signal under :data:`SILENCE_DB`: unchanged."""
+    current = rms_db(audio)
+    if level_db is None or not current > SILENCE_DB:
+        return audio
+    return (np.asarray(audio, dtype=np.float32) * np.float32(10 ** ((level_db - current) / 20))).astype(np.float32)
+
+
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample along the last axis with torchaudio's band-limited sinc resampler."""
     if orig_sr == target_sr:

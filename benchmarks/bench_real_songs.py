@@ -6,9 +6,9 @@ Usage:
   .venv/bin/python benchmarks/bench_real_songs.py --fold final   # train on all 9 songs (the shipped recipe)
   .venv/bin/python benchmarks/bench_real_songs.py --model PATH   # score a checkpoint on all 9 (no training;
                                                                  # NOT cross-validated if it saw the songs)
-  .venv/bin/python benchmarks/bench_real_songs.py --report       # pool the folds' counts: the figure that counts
-  .venv/bin/python benchmarks/bench_real_songs.py --robustness   # the folds' models on degraded audio
-  options: --epochs 8 --steps 50 --lr 5e-4 --real-share 0.4 --gain-db 20 --no-spectral --scratch --threads 1
+  .venv/bin/python benchmarks/bench_real_songs.py --report       # score each fold's model on its songs (also at
+                                                                 # gains 0.25-4 and degraded), pool: the figure that counts
+  options: --epochs 8 --steps 50 --lr 5e-4 --real-share 0.4 --gain-db 20 --spectral mild|strong|none --scratch --threads 1
            --profile demo --out benchmarks/out/real_songs [--levels] (scores gains 0.25..4 as well)
 
 Recipe of a fold (``adt.frame.real_songs``): the rendered corpus of ``--profile`` (demo and Groove renders,
@@ -36,29 +36,61 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def report(out_dir: Path, gain: str = "1.0", log_mlflow: bool = True) -> dict:
-    """Pool the folds' counts (the cross-validated figure), print and write ``report.md``, and log it to
-    MLflow (experiment ``adt/real_songs``) with per-class activation figures of a real song."""
-    from adt.evaluation.real_songs import INPUTS, markdown, summarize
+    """Score every fold's model on its own test songs (as recorded, at input gains 0.25-4, degraded),
+    pool them (the cross-validated figure), print and write ``report.md`` and ``robustness.md``, and log
+    them to MLflow (experiment ``adt/real_songs``) with per-class activation figures of a real song.
 
-    counts = {w: {} for w in INPUTS}
-    level_counts: dict[str, dict] = {}
+    A fold model saved without an input level gets the recipe's (:data:`adt.frame.real_songs.INPUT_LEVEL_DB`):
+    the shipped model is scored as it ships."""
+    from adt.config import Settings
+    from adt.data.datasets.mdb import folds_for
+    from adt.evaluation.real_songs import DEGRADATIONS, INPUTS, markdown, score_songs, summarize
+    from adt.frame.real_songs import INPUT_LEVEL_DB, prepare
+    from adt.frame.recipe import load_model
+
+    songs, *_ = prepare(Settings.from_env(profile="demo"))
+    by_name = {s.name: s for s in songs}
+    gains = ("0.25", "0.5", "1.0", "2.0", "4.0")
+    cross: dict[str, dict] = {}
     for k in range(3):
         path = out_dir / f"fold{k}.json"
         if not path.is_file():
             raise SystemExit(f"{path}: missing; run --fold {k} first")
-        for song, by_input in json.loads(path.read_text())["counts"].items():
-            for w in INPUTS:
-                counts[w][song] = by_input[w][gain]
-                for g, c in by_input[w].items():
-                    level_counts.setdefault(f"{w} x{g}", {})[song] = c
-    summaries = {"drum-only": summarize(counts["drum"]), "real full mix": summarize(counts["mix"])}
+        model = load_model(out_dir / f"{k}.pt")
+        if model.input_level_db is None:
+            model.input_level_db = INPUT_LEVEL_DB
+        fold = json.loads(path.read_text())
+        fold["counts"] = score_songs(model, [by_name[n] for n in folds_for(k)[1]], tuple(map(float, gains)),
+                                     DEGRADATIONS)
+        fold["input_level_db"] = model.input_level_db
+        path.write_text(json.dumps(fold, indent=1, default=float))
+        cross.update(fold["counts"])
+    summaries = {label: summarize({s: v[w][gain] for s, v in cross.items()})
+                 for label, w in (("drum-only", "drum"), ("real full mix", "mix"))}
     text = markdown(summaries)
-    levels = {label: summarize(c)["f"] for label, c in sorted(level_counts.items())}
-    level_line = "input gain (3-class micro F): " + ", ".join(f"{k} {v:.3f}" for k, v in levels.items())
-    print(f"cross-validated on the 9 real MDB songs (input gain {gain}):\n\n{text}\n\n{level_line}")
+    levels = {f"{w} x{g}": summarize({s: v[w][g] for s, v in cross.items()})["f"] for w in INPUTS for g in gains}
+    level_line = "Input gain (3-class micro F): " + ", ".join(f"{k} {v:.3f}" for k, v in levels.items()) + "."
+    rows = {"cross-validated folds": cross}
+    if (out_dir / "renders_only.pt").is_file():
+        rows["renders only (before; no real song heard)"] = score_songs(
+            load_model(out_dir / "renders_only.pt"), songs, degradations=DEGRADATIONS)
+    keys = ("1.0", *DEGRADATIONS)
+    head = "| model | " + " | ".join(f"{w} {k}" for w in INPUTS for k in keys) + " |"
+    lines = [head, "|" + "---|" * (1 + 2 * len(keys))]
+    for label, counts in rows.items():
+        cells = []
+        for w in INPUTS:
+            for key in keys:
+                s = summarize({song: v[w][key] for song, v in counts.items()})
+                cells.append(f"{s['f']:.3f} (HH {s['per_class']['HH']['f']:.2f}, BD {s['per_class']['BD']['f']:.2f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    robust = ("3-class micro F (HH F, BD F) on the 9 real songs as recorded (1.0) and degraded (low-passed at "
+              "8 kHz, 22.05-kHz audio, high-passed at 200 Hz):\n\n" + "\n".join(lines))
+    print(f"Cross-validated on the 9 real MDB songs (input gain {gain}):\n\n{text}\n\n{level_line}\n\n{robust}")
     (out_dir / "report.md").write_text(text + "\n\n" + level_line + "\n")
+    (out_dir / "robustness.md").write_text(robust + "\n")
     if log_mlflow:
-        log_report(out_dir, summaries, text, levels)
+        log_report(out_dir, summaries, text + "\n\n" + level_line + "\n\n" + robust, levels)
     return summaries
 
 
@@ -103,50 +135,11 @@ def log_report(out_dir: Path, summaries: dict, text: str, levels: dict) -> None:
         print(f"MLflow run {active.info.run_id} (experiment adt/real_songs)")
 
 
-def robustness(out_dir: Path) -> str:
-    """Each fold's model on its own test songs, degraded (:data:`adt.evaluation.real_songs.DEGRADATIONS`), pooled;
-    and ``renders_only.pt`` (when in ``out_dir``) on all 9: a Markdown table of 3-class F (HH F), written to
-    ``robustness.md``."""
-    from adt.config import Settings
-    from adt.data.datasets.mdb import folds_for
-    from adt.evaluation.real_songs import DEGRADATIONS, score_songs, summarize
-    from adt.frame.real_songs import prepare
-    from adt.frame.recipe import load_model
-
-    songs, *_ = prepare(Settings.from_env(profile="demo"))
-    by_name = {s.name: s for s in songs}
-    rows = {}
-    cross = {}
-    for k in range(3):
-        model = load_model(out_dir / f"{k}.pt")
-        cross.update(score_songs(model, [by_name[n] for n in folds_for(k)[1]], degradations=DEGRADATIONS))
-    rows["cross-validated folds"] = cross
-    if (out_dir / "renders_only.pt").is_file():
-        rows["renders only (before; saw no real song)"] = score_songs(load_model(out_dir / "renders_only.pt"), songs,
-                                                                      degradations=DEGRADATIONS)
-    keys = ("1.0", *DEGRADATIONS)
-    head = "| model | " + " | ".join(f"{w} {k}" for w in ("drum", "mix") for k in keys) + " |"
-    lines = [head, "|" + "---|" * (1 + 2 * len(keys))]
-    for label, counts in rows.items():
-        cells = []
-        for w in ("drum", "mix"):
-            for k in keys:
-                s = summarize({song: v[w][k] for song, v in counts.items()})
-                cells.append(f"{s['f']:.3f} (HH {s['per_class']['HH']['f']:.2f}, BD {s['per_class']['BD']['f']:.2f})")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    text = "3-class micro F (HH F, BD F) on the 9 real songs, as recorded (1.0) and degraded:\n\n" + "\n".join(lines)
-    (out_dir / "robustness.md").write_text(text + "\n")
-    print(text)
-    return text
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fold", help="0, 1, 2 or final")
     parser.add_argument("--model", help="score this checkpoint on all 9 songs")
     parser.add_argument("--report", action="store_true")
-    parser.add_argument("--robustness", action="store_true",
-                        help="the folds' models (and renders_only.pt) on low-passed, 22.05-kHz and high-passed audio")
     parser.add_argument("--no-mlflow", action="store_true", help="--report without the MLflow run")
     parser.add_argument("--profile", default="demo")
     parser.add_argument("--epochs", type=int, default=8)
@@ -154,7 +147,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--real-share", type=float, default=None)
     parser.add_argument("--gain-db", type=float, default=20.0)
-    parser.add_argument("--no-spectral", action="store_true")
+    parser.add_argument("--spectral", default="mild", help="spectral shape (adt.features.augment.SHAPES) or none")
     parser.add_argument("--scratch", action="store_true", help="a fresh FrameCRNN instead of the shipped model")
     parser.add_argument("--wide", action="store_true",
                         help="with --scratch: the public transcriber's size (2 conv blocks of 32 and 64 channels, "
@@ -169,9 +162,6 @@ def main() -> None:
     os.environ.setdefault("ADT_DATA_MIRROR", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
     if args.report:
         report(out_dir, log_mlflow=not args.no_mlflow)
-        return
-    if args.robustness:
-        robustness(out_dir)
         return
     import numpy as np
     import torch
@@ -225,7 +215,7 @@ def main() -> None:
         epochs = max(f["best_epoch"] for f in folds)
     config = TrainConfig(epochs=epochs, steps_per_epoch=args.steps, batch_size=16, lr=args.lr, seed=1234,
                          lr_patience=3, early_stop_patience=None, num_threads=args.threads,
-                         gain_db=args.gain_db, spectral_augment=not args.no_spectral,
+                         gain_db=args.gain_db, spectral_augment="" if args.spectral == "none" else args.spectral,
                          tune_peak_picking=not final)
     if params is not None:
         params["lr"] = args.lr

@@ -145,7 +145,7 @@ The transcriber `adt transcribe` uses when the data folder has no registered mod
 - Input: {model.feature_type} spectrogram at 100 fps of the audio as it is (`transcriber_input =
   "{model.transcriber_input}"`: full mixes and drum-only recordings both go in without separation);
   standardization statistics inside the model. Trained with a random gain of +-{cfg['gain_db']:g} dB and a
-  random spectral shape (low-pass 3-16 kHz, high-pass 40-250 Hz, tilt; `adt.features.augment`) per segment.
+  random spectral shape (`{cfg.get('spectral', 'mild')}` in `adt.features.augment.SHAPES`: low-pass, high-pass, tilt) per segment.
 - Output: onset activation functions of BD, SD, TT, HH, CY; madmom peak picking (thesis windows, delta 0.1)
   with per-class activation floors {floors}: the mean of the three cross-validation models' floors, each
   tuned on its validation renders and its two real validation songs (never on a song it is scored on).

@@ -17,20 +17,20 @@ from adt.features.augment import augment_features, band_frequencies
 def test_gain_alone_scales_the_magnitude_of_every_band_alike():
     g = torch.Generator().manual_seed(0)
     x = torch.log1p(torch.rand(3, 50, 80, generator=g) * 200)
-    y = augment_features(x, "log_mel", torch.Generator().manual_seed(1), gain_db=20.0, shape=False)
+    y = augment_features(x, "log_mel", torch.Generator().manual_seed(1), gain_db=20.0, shape=None)
     ratio = torch.expm1(y) / torch.expm1(x)
     per_segment = ratio.reshape(3, -1)
     assert torch.allclose(per_segment, per_segment[:, :1].expand_as(per_segment), rtol=1e-3)
     db = 20 * torch.log10(per_segment[:, 0])
     assert (db.abs() <= 20.0 + 1e-3).all() and db.std() > 0  # a different gain per segment
-    same = augment_features(x, "log_mel", torch.Generator().manual_seed(1), gain_db=20.0, shape=False)
+    same = augment_features(x, "log_mel", torch.Generator().manual_seed(1), gain_db=20.0, shape=None)
     assert torch.equal(y, same)  # seeded
-    assert torch.allclose(augment_features(x, "log_mel", g, gain_db=0.0, shape=False), x, atol=1e-5)
+    assert torch.allclose(augment_features(x, "log_mel", g, gain_db=0.0, shape=None), x, atol=1e-5)
 
 
 def test_spectral_shape_cuts_highs_or_lows_on_some_segments():
     x = torch.log1p(torch.full((256, 4, 80), 100.0))
-    y = augment_features(x, "log_mel", torch.Generator().manual_seed(2), gain_db=0.0, shape=True)
+    y = augment_features(x, "log_mel", torch.Generator().manual_seed(2), gain_db=0.0, shape="mild")
     gain_db = 20 * torch.log10(torch.expm1(y[:, 0]) / 100.0)  # (256, 80)
     freqs = band_frequencies("log_mel")
     top, low = gain_db[:, freqs > 12000].mean(1), gain_db[:, freqs < 120].mean(1)
@@ -130,7 +130,7 @@ def test_a_tiny_training_run_with_real_songs_in_its_corpus(songs, tmp_path):
     write_shards([render], tmp_path / "renders", extra={"feature_type": "log_mel", "transcriber_input": "mix+drums"})
     v = song_features(val, tmp_path / "f")
     config = TrainConfig(epochs=2, steps_per_epoch=3, batch_size=4, channels=(8, 16), hidden=16, layers=1,
-                         num_threads=1, gain_db=20.0, spectral_augment=True)
+                         num_threads=1, gain_db=20.0, spectral_augment="strong")
     model, history = train_on_real_songs([tmp_path / "renders"], items, [(v["mix"][0], val.onsets)],
                                          tmp_path / "real_shards", config, real_share=0.5)
     assert len(history) == 2 and all(np.isfinite(h["loss"]) for h in history)

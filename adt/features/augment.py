@@ -23,10 +23,11 @@ for the filter up to H's variation within a band), so a segment is augmented as
 x' = compress(g H expand(x)) without touching the audio. Per segment, independently:
 
 * gain: uniform in [-``gain_db``, +``gain_db``] dB (issue 26: at least +-20 dB);
-* low-pass (probability 0.5): Butterworth magnitude 1 / sqrt(1 + (f / fc)^(2n)), fc log-uniform in
-  3-16 kHz, order n uniform in 1-4 (6-24 dB per octave);
-* high-pass (probability 0.3): 1 / sqrt(1 + (fc / f)^(2n)), fc log-uniform in 40-250 Hz, n in 1-4;
-* tilt: uniform in +-3 dB per octave around 1 kHz.
+* a spectral shape (:data:`SHAPES`; ``"mild"``): a low-pass (probability 0.5), Butterworth magnitude
+  1 / sqrt(1 + (f / fc)^(2n)), fc log-uniform in 3-16 kHz, order n uniform in 1-4 (6-24 dB per octave);
+  a high-pass (probability 0.3), 1 / sqrt(1 + (fc / f)^(2n)), fc log-uniform in 40-250 Hz, n in 1-4; a
+  tilt uniform in +-3 dB per octave around 1 kHz. ``"strong"``: low-pass with probability 0.6 at 2-16 kHz
+  and high-pass with probability 0.4 at 40-300 Hz, orders 1-8 (up to 48 dB per octave), tilt +-4 dB.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ import functools
 import numpy as np
 import torch
 
-#: Spectral-shape ranges (module docstring): probabilities, cutoffs in Hz, orders, tilt in dB per octave.
-LOWPASS_P, LOWPASS_HZ = 0.5, (3000.0, 16000.0)
-HIGHPASS_P, HIGHPASS_HZ = 0.3, (40.0, 250.0)
-ORDERS = (1, 4)
-TILT_DB_PER_OCTAVE = 3.0
+#: Spectral shapes by name (module docstring): low-pass and high-pass probability and cutoff range (Hz),
+#: Butterworth orders, tilt range (+-dB per octave around 1 kHz).
+SHAPES: dict[str, dict] = {
+    "mild": {"lowpass": (0.5, 3000.0, 16000.0), "highpass": (0.3, 40.0, 250.0), "orders": (1, 4), "tilt_db": 3.0},
+    "strong": {"lowpass": (0.6, 2000.0, 16000.0), "highpass": (0.4, 40.0, 300.0), "orders": (1, 8), "tilt_db": 4.0},
+}
 
 
 @functools.cache
@@ -76,41 +78,49 @@ def _compress(m: torch.Tensor, feature_type: str) -> torch.Tensor:
 
 
 def spectral_gains(batch: int, freqs: np.ndarray, generator: torch.Generator, gain_db: float = 20.0,
-                   shape: bool = True) -> torch.Tensor:
-    """Random linear multipliers per segment and band (module docstring): (batch, 1, F) float32."""
+                   shape: str | None = "mild") -> torch.Tensor:
+    """Random linear multipliers per segment and band (module docstring): (batch, 1, F) float32.
+
+    Raises:
+        ValueError: ``shape`` not None nor a name in :data:`SHAPES`.
+    """
 
     def uniform(lo: float, hi: float) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(batch, 1, generator=generator, dtype=torch.float64)
 
+    if shape and shape not in SHAPES:
+        raise ValueError(f"unknown spectral shape {shape!r}; choose one of {list(SHAPES)}")
     f = torch.from_numpy(np.maximum(freqs, 1.0))[None, :]  # (1, F)
     db = uniform(-gain_db, gain_db).expand(batch, f.shape[1]).clone()
     if shape:
+        spec = SHAPES[shape]
         octaves = torch.log2(f / 1000.0)
-        db += uniform(-TILT_DB_PER_OCTAVE, TILT_DB_PER_OCTAVE) * octaves
-        for p, (lo, hi), low in ((LOWPASS_P, LOWPASS_HZ, True), (HIGHPASS_P, HIGHPASS_HZ, False)):
+        db += uniform(-spec["tilt_db"], spec["tilt_db"]) * octaves
+        lo_order, hi_order = spec["orders"]
+        for (p, lo, hi), low in ((spec["lowpass"], True), (spec["highpass"], False)):
             on = torch.rand(batch, 1, generator=generator, dtype=torch.float64) < p
             fc = torch.exp(uniform(np.log(lo), np.log(hi)))
-            n = torch.randint(ORDERS[0], ORDERS[1] + 1, (batch, 1), generator=generator).double()
+            n = torch.randint(lo_order, hi_order + 1, (batch, 1), generator=generator).double()
             ratio = f / fc if low else fc / f
             db += torch.where(on, -10.0 * torch.log10(1.0 + ratio ** (2 * n)), torch.zeros_like(db))
     return (10.0 ** (db / 20.0)).float().unsqueeze(1)
 
 
 def augment_features(x: torch.Tensor, feature_type: str, generator: torch.Generator, gain_db: float = 20.0,
-                     shape: bool = True) -> torch.Tensor:
+                     shape: str | None = "mild") -> torch.Tensor:
     """A batch of feature segments with a random gain and spectral shape each (module docstring).
 
     Args:
         x: (B, T, F) ``feature_type`` features (ln(1+M) or log10(1+M)).
         generator: the random source (seeded by the training loop: reproducible).
         gain_db: gain range, +-dB (0: no gain change).
-        shape: also a random low-pass, high-pass and tilt.
+        shape: also a random low-pass, high-pass and tilt of these ranges (:data:`SHAPES`; None: gain only).
 
     Returns:
         (B, T, F) float32, the same feature type.
 
     Raises:
-        ValueError: an unknown feature type, or F other than its band count.
+        ValueError: an unknown feature type or shape, or F other than its band count.
     """
     freqs = band_frequencies(feature_type)
     if x.shape[-1] != len(freqs):

@@ -28,6 +28,10 @@ from adt.vocab import CLASSES_5
 
 #: Share of training segments drawn from real recordings (drum-only, real mixes, renders under real bands).
 REAL_SHARE = 0.4
+#: The input level (RMS over the whole signal, dBFS) the transcriber hears at inference
+#: (:func:`adt.audio.normalize_level`): the median of its rendered training audio (mixes -20.7, clean drum
+#: stems -25.5 dBFS on the demo corpus); with the +-20 dB training gain, any input level gives the same onsets.
+INPUT_LEVEL_DB = -23.0
 #: Rendered drum stems mixed under each training song's real band, and their level range (+-dB, RMS).
 RENDERS_PER_BAND = 8
 DRUMS_TO_BAND_DB = 6.0
@@ -59,7 +63,6 @@ def real_songs(raw_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[R
     Raises:
         FileNotFoundError: no MDB layout, or no song with multitracks (names ``raw_dir``).
     """
-    from adt.atomic import atomic_path
     from adt.audio import write_audio
     from adt.data.datasets import mdb
 
@@ -72,9 +75,8 @@ def real_songs(raw_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[R
         if not (mix_path.is_file() and band_path.is_file()):
             mt = mdb.render_multitrack(track.multitrack_dir)
             band = sum(s for role, s in mt.stems.items() if role != "drums")
-            for path, audio in ((mix_path, mt.mix), (band_path, band)):
-                with atomic_path(path, suffix=".wav") as tmp:
-                    write_audio(tmp, np.asarray(audio, dtype=np.float32), mt.sample_rate)
+            for path, audio in ((mix_path, mt.mix), (band_path, band)):  # 16-bit, atomic
+                write_audio(path, np.asarray(audio, dtype=np.float32), mt.sample_rate)
         on = track.onsets
         refs = {c: np.sort(on.loc[on.drum == c, "time_s"].to_numpy(dtype=float)) for c in CLASSES_5}
         out.append(RealSong(track.name, str(Path(track.drum_path).resolve()), str(mix_path.resolve()),
@@ -211,7 +213,8 @@ def train_on_real_songs(render_dirs: list[Path], real_items: list[tuple[Path, Pa
             in proportion to their segments.
 
     Returns:
-        (model, history) as :func:`adt.frame.recipe.train_model`.
+        (model, history) as :func:`adt.frame.recipe.train_model`; the model's ``input_level_db`` is
+        :data:`INPUT_LEVEL_DB`.
     """
     from adt.features.shards import ShardDataset, write_shards
     from adt.frame.recipe import train_model
@@ -222,8 +225,10 @@ def train_on_real_songs(render_dirs: list[Path], real_items: list[tuple[Path, Pa
                                                        "transcriber_input": "mix+drums"})
     counts = [len(ShardDataset([d])) for d in render_dirs]
     shares = [(1 - real_share) * c / sum(counts) for c in counts] + [real_share]
-    return train_model(list(render_dirs) + [shard_folder], val_items, config, params=params, init=init,
-                       stats=stats, on_epoch=on_epoch, train_shares=shares)
+    model, history = train_model(list(render_dirs) + [shard_folder], val_items, config, params=params, init=init,
+                                 stats=stats, on_epoch=on_epoch, train_shares=shares)
+    model.input_level_db = INPUT_LEVEL_DB
+    return model, history
 
 
 def prepare(settings, feature_type: str = "log_mel"):

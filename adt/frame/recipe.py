@@ -103,9 +103,10 @@ class TrainConfig:
     #: recurrent FrameCRNN and RNN, 2 for the others; restored afterwards)
     num_threads: int | None = None
     #: random gain per training segment, +-dB (0: none; issue 26 asks for at least 20), and a random
-    #: low-pass, high-pass and tilt (adt.features.augment: the cause of the missed real hi-hats)
+    #: low-pass, high-pass and tilt ("" none, or a name in adt.features.augment.SHAPES: the cause of the
+    #: missed real hi-hats)
     gain_db: float = 0.0
-    spectral_augment: bool = False
+    spectral_augment: str = ""
 
     @classmethod
     def for_profile(cls, profile, **overrides) -> TrainConfig:
@@ -371,7 +372,7 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
     weights = data.segment_weights(train_shares) if train_shares is not None else None
     loader = segment_loader(data, config.batch_size, config.steps_per_epoch * config.batch_size, config.seed,
                             num_workers=config.num_workers, weights=weights)
-    augment = config.gain_db > 0 or config.spectral_augment
+    augment = config.gain_db > 0 or bool(config.spectral_augment)
     aug_gen = torch.Generator().manual_seed(config.seed + 1)
     feature_type = data.feature_type or stats.feature_type or "log_mel"
 
@@ -407,7 +408,7 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
             if augment:
                 from adt.features.augment import augment_features
 
-                x = augment_features(x, feature_type, aug_gen, config.gain_db, config.spectral_augment)
+                x = augment_features(x, feature_type, aug_gen, config.gain_db, config.spectral_augment or None)
             opt.zero_grad()
             loss = loss_fn(model(x), y)
             loss.backward()
@@ -492,7 +493,8 @@ def _plain(value):
 
 def checkpoint_state(model: torch.nn.Module) -> dict:
     """A trained model as tensors and plain Python values (what :func:`save_model` writes): architecture,
-    hyperparameters, config, weights (CPU), feature type, peak picking, scores, input, and for a trimmed
+    hyperparameters, config, weights (CPU), feature type, peak picking, scores, input, the input level
+    inference normalizes to (``input_level_db``, dBFS, or None: :func:`adt.audio.normalize_level`), and for a trimmed
     network its units per layer (``model.trimmed``); rebuilt by :func:`model_from_state`."""
     dims = getattr(model, "io_dims", None) or (model.config["n_features"], model.config["n_classes"])
     state = {"architecture": getattr(model, "architecture", FRAME_CRNN), "hparams": getattr(model, "hparams", {}),
@@ -502,7 +504,8 @@ def checkpoint_state(model: torch.nn.Module) -> dict:
              "best_epoch": _plain(getattr(model, "best_epoch", None)),
              "best_val_f": _plain(getattr(model, "best_val_f", None)),
              "tuned_val_f": _plain(getattr(model, "tuned_val_f", None)),
-             "transcriber_input": model_input(model)}
+             "transcriber_input": model_input(model),
+             "input_level_db": _plain(getattr(model, "input_level_db", None))}
     if getattr(model, "trimmed", None):
         state["trimmed"] = dict(model.trimmed)
     return state
@@ -545,6 +548,7 @@ def model_from_state(state: dict, what: str = "checkpoint") -> torch.nn.Module:
     model.peak_picking = state.get("peak_picking", "paper")
     model.best_epoch, model.best_val_f = state.get("best_epoch"), state.get("best_val_f")
     model.tuned_val_f, model.transcriber_input = state.get("tuned_val_f"), state.get("transcriber_input", "separated")
+    model.input_level_db = state.get("input_level_db")
     return model.eval()
 
 

@@ -364,7 +364,9 @@ def activations(model, audio: np.ndarray, sample_rate: int, device: str = "cpu",
     32 maps x 80 bands, 61 MB per minute per layer); now they are bounded by one chunk with its context
     (80 s). Inputs up to 60 s are one chunk (the whole-track pass). Bidirectional recurrent layers see 10 s
     on each side instead of the whole track: activations differ from the whole-track pass by at most
-    about 0.01 (measured on MDB Drums; ``tests/test_cli.py``).
+    about 0.01 (measured on MDB Drums; ``tests/test_cli.py``). A model with an ``input_level_db`` (the shipped
+    one: the median RMS of its rendered training audio) hears the input scaled to that RMS level over the
+    whole signal first (:func:`adt.audio.normalize_level`): any input level gives the same onsets.
 
     Args:
         audio: (samples,) float, any sample rate in Hz.
@@ -374,10 +376,11 @@ def activations(model, audio: np.ndarray, sample_rate: int, device: str = "cpu",
     """
     import torch
 
-    from adt.audio import resample
+    from adt.audio import normalize_level, resample
     from adt.features.spectrogram import HOP, SAMPLE_RATE
 
     audio = resample(np.asarray(audio, dtype=np.float32), sample_rate, SAMPLE_RATE)
+    audio = normalize_level(audio, getattr(model, "input_level_db", None))
     log_mel = getattr(model, "feature_type", "log_mel") == "log_mel"
     n = len(audio)
     frames = 1 + n // HOP if log_mel else -(-n // HOP)
