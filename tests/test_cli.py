@@ -393,14 +393,15 @@ def test_chunked_activations_match_the_whole_track_pass(mdb_track):
     """adt transcribe runs the model in chunks (memory bounded by a chunk, not the input's length): on a real
     MDB recording (about 36 s) cut into 10-s chunks with 10 s of context, the features are the whole signal's
     and the activations within 0.02 of the whole-track pass, the picked onsets the same."""
-    from adt.audio import read_audio
+    from adt.audio import normalize_level, read_audio
     from adt.features.spectrogram import model_features
     from adt.frame.peaks import pick_peaks
     from adt.transcribe.transcriber import activations, load_checkpoint, pretrained_path
 
     model = load_checkpoint(pretrained_path())
     audio, sr = read_audio(mdb_track["wav"], mono=True)
-    whole = model.activations(torch.from_numpy(model_features(model, audio, sr))).detach().numpy()
+    heard = normalize_level(audio, model.input_level_db)  # the input level the model hears (44.1 kHz already)
+    whole = model.activations(torch.from_numpy(model_features(model, heard, sr))).detach().numpy()
     chunked = activations(model, audio, sr, chunk_frames=1000, context_frames=1000)
     assert chunked.shape == whole.shape and len(whole) > 3000
     assert np.abs(chunked - whole).max() < 0.02
