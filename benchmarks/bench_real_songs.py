@@ -14,8 +14,8 @@ Usage:
 Recipe of a fold (``adt.frame.real_songs``): the rendered corpus of ``--profile`` (demo and Groove renders,
 kit-disjoint splits; heard as mixes and as clean drum stems) plus the training folds' real songs (drum-only,
 real mixes, rendered drums under their real bands), ``--real-share`` of the segments real, random gain +-20 dB
-and spectral shape (``adt.features.augment``); started from the shipped renders-only transcriber (``--scratch``:
-a fresh FrameCRNN); validation on the profile's rendered validation tracks plus the real validation songs
+and spectral shape (``adt.features.augment``); started from the renders-only transcriber
+(``adt/pretrained/frame_crnn_renders.pt``, which heard no real song; ``--scratch``: a fresh FrameCRNN); validation on the profile's rendered validation tracks plus the real validation songs
 (:func:`adt.evaluation.real_songs.validation_songs`), which choose the epoch and the peak-picking floors.
 ``final`` trains on all 9 songs for the folds' largest chosen epoch with no selection, and takes the mean
 of the folds' floors (chosen on unseen songs). Each run writes ``<out>/<fold>.json`` and ``<fold>.pt``.
@@ -45,8 +45,9 @@ def report(out_dir: Path, gain: str = "1.0", log_mlflow: bool = True) -> dict:
     from adt.config import Settings
     from adt.data.datasets.mdb import folds_for
     from adt.evaluation.real_songs import DEGRADATIONS, INPUTS, markdown, score_songs, summarize
-    from adt.frame.real_songs import INPUT_LEVEL_DB, prepare
+    from adt.frame.real_songs import BASE_MODEL, INPUT_LEVEL_DB, prepare
     from adt.frame.recipe import load_model
+    from adt.transcribe.transcriber import pretrained_path
 
     songs, *_ = prepare(Settings.from_env(profile="demo"))
     by_name = {s.name: s for s in songs}
@@ -71,9 +72,8 @@ def report(out_dir: Path, gain: str = "1.0", log_mlflow: bool = True) -> dict:
     levels = {f"{w} x{g}": summarize({s: v[w][g] for s, v in cross.items()})["f"] for w in INPUTS for g in gains}
     level_line = "Input gain (3-class micro F): " + ", ".join(f"{k} {v:.3f}" for k, v in levels.items()) + "."
     rows = {"cross-validated folds": cross}
-    if (out_dir / "renders_only.pt").is_file():
-        rows["renders only (before; no real song heard)"] = score_songs(
-            load_model(out_dir / "renders_only.pt"), songs, degradations=DEGRADATIONS)
+    rows["renders only (before; no real song heard)"] = score_songs(
+        load_model(pretrained_path(BASE_MODEL)), songs, degradations=DEGRADATIONS)
     keys = ("1.0", *DEGRADATIONS)
     head = "| model | " + " | ".join(f"{w} {k}" for w in INPUTS for k in keys) + " |"
     lines = [head, "|" + "---|" * (1 + 2 * len(keys))]
@@ -97,7 +97,7 @@ def report(out_dir: Path, gain: str = "1.0", log_mlflow: bool = True) -> dict:
 def log_report(out_dir: Path, summaries: dict, text: str, levels: dict) -> None:
     """One MLflow run (git commit, library versions): the pooled figures as metrics, the tables, the folds'
     JSON, and activation figures (BD SD HH) of Britpop (fold 2; most hi-hats) as recorded and low-passed
-    at 8 kHz, the renders-only model (``renders_only.pt`` in ``out_dir``, when there) against fold 2's."""
+    at 8 kHz, the renders-only model (:data:`adt.frame.real_songs.BASE_MODEL`) against fold 2's."""
     import mlflow
     from scipy.signal import butter, sosfiltfilt
 
@@ -105,8 +105,9 @@ def log_report(out_dir: Path, summaries: dict, text: str, levels: dict) -> None:
     from adt.audio import read_audio
     from adt.config import Settings
     from adt.evaluation.real_songs import activation_figure
-    from adt.frame.real_songs import prepare
+    from adt.frame.real_songs import BASE_MODEL, prepare
     from adt.frame.recipe import load_model
+    from adt.transcribe.transcriber import pretrained_path
 
     with tracking.run("real_songs", "cross-validation", params={"folds": 3, "songs": 9}) as active:
         for label, s in summaries.items():
@@ -120,9 +121,8 @@ def log_report(out_dir: Path, summaries: dict, text: str, levels: dict) -> None:
             mlflow.log_artifact(str(out_dir / f"fold{k}.json"))
         songs, *_ = prepare(Settings.from_env(profile="demo"))
         song = next(s for s in songs if s.name == "MusicDelta_Britpop")
-        models = {"fold 2 (never heard Britpop)": load_model(out_dir / "2.pt")}
-        if (out_dir / "renders_only.pt").is_file():
-            models = {"renders only (before)": load_model(out_dir / "renders_only.pt"), **models}
+        models = {"renders only (before)": load_model(pretrained_path(BASE_MODEL)),
+                  "fold 2 (never heard Britpop)": load_model(out_dir / "2.pt")}
         for what, path in (("drum", song.drum_path), ("mix", song.mix_path)):
             audio, sr = read_audio(path, mono=True)
             for tag, signal in (("as recorded", audio),
@@ -148,7 +148,8 @@ def main() -> None:
     parser.add_argument("--real-share", type=float, default=None)
     parser.add_argument("--gain-db", type=float, default=20.0)
     parser.add_argument("--spectral", default="mild", help="spectral shape (adt.features.augment.SHAPES) or none")
-    parser.add_argument("--scratch", action="store_true", help="a fresh FrameCRNN instead of the shipped model")
+    parser.add_argument("--scratch", action="store_true",
+                        help="a fresh FrameCRNN instead of the renders-only model (adt.frame.real_songs.BASE_MODEL)")
     parser.add_argument("--wide", action="store_true",
                         help="with --scratch: the public transcriber's size (2 conv blocks of 32 and 64 channels, "
                              "3 BiGRU layers of 60 units; 0.40 M parameters) instead of the 215 K FrameCRNN")
@@ -169,7 +170,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from adt.data.datasets.mdb import folds_for
     from adt.evaluation.real_songs import validation_songs
-    from adt.frame.real_songs import REAL_SHARE, real_training_items, song_features, train_on_real_songs
+    from adt.frame.real_songs import BASE_MODEL, REAL_SHARE, real_training_items, song_features, train_on_real_songs
     from adt.frame.recipe import TrainConfig, load_model, save_model
     from adt.transcribe.transcriber import pretrained_path
 
@@ -205,7 +206,8 @@ def main() -> None:
     for n in val_names:
         f = song_features(by_name[n], feats)
         val_items += [(f["drum"][0], by_name[n].onsets), (f["mix"][0], by_name[n].onsets)]
-    init = None if args.scratch else load_model(pretrained_path())
+    # never the shipped model: it heard the 9 songs
+    init = None if args.scratch else load_model(pretrained_path(BASE_MODEL))
     params = None if init is None else dict(init.hparams)
     if init is None and args.wide:
         params = {"channels": [32, 64], "hidden": 60, "layers": 3, "dropout": 0.3}

@@ -126,8 +126,8 @@ def real_songs_card(name: str, model, out_dir: Path, command: str, sha: str, siz
         for k, f in enumerate(folds))
     own = (out_dir / "final_own.md").read_text() if (out_dir / "final_own.md").is_file() else "(not scored)"
     robust = (out_dir / "robustness.md").read_text() if (out_dir / "robustness.md").is_file() else ""
-    start = "the shipped renders-only transcriber (`standard` corpus, commit 812d83e)" if not cfg["scratch"] else \
-        "a fresh model"
+    start = ("the renders-only transcriber `frame_crnn_renders` (`adt/pretrained/`, its own card; the `standard` "
+             "corpus, commit 812d83e)") if not cfg["scratch"] else "a fresh model"
     return f"""# Model card: `{name}`
 
 The transcriber `adt transcribe` uses when the data folder has no registered model (before any

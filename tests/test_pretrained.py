@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from adt.transcribe.transcriber import PRETRAINED_MODEL, pretrained_path
 from tests.test_cli import _midi_onsets, _reference
@@ -23,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 F_FLOOR_80SROCK, F_FLOOR_MDB = 0.65, 0.84
 
 
-def test_the_card_names_the_weights_checksum():
-    weights, card = pretrained_path(), pretrained_path().with_suffix(".md")
+@pytest.mark.parametrize("name", [PRETRAINED_MODEL, "frame_crnn_renders"])
+def test_the_card_names_the_weights_checksum(name):
+    weights, card = pretrained_path(name), pretrained_path(name).with_suffix(".md")
     text = card.read_text()
     stated = re.search(r"SHA-256\*\* of `[^`]+`: `([0-9a-f]{64})`", text).group(1)
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == stated

@@ -26,6 +26,9 @@ import numpy as np
 
 from adt.vocab import CLASSES_5
 
+#: The starting point of the real-songs recipe: the renders-only transcriber shipped in ``adt/pretrained/`` (it
+#: heard no real recording; ``adt.transcribe.transcriber.pretrained_path(BASE_MODEL)``).
+BASE_MODEL = "frame_crnn_renders"
 #: Share of training segments drawn from real recordings (drum-only, real mixes, renders under real bands).
 REAL_SHARE = 0.4
 #: The input level (RMS over the whole signal, dBFS) the transcriber hears at inference
