@@ -50,13 +50,14 @@ def micro_f_measure(references: Iterable[Mapping[str, np.ndarray]], estimates: I
         for c in classes:
             totals[c] += match_counts(ref.get(c, np.array([])), est.get(c, np.array([])), window_s)
     tp, fp, fn = (int(v) for v in sum(totals.values()))
-    result = _prf(tp, fp, fn)
+    result = prf(tp, fp, fn)
     for c in classes:
-        result[f"f_{c}"] = _prf(*totals[c])["f"]
+        result[f"f_{c}"] = prf(*totals[c])["f"]
     return result
 
 
-def _prf(tp: int, fp: int, fn: int) -> dict:
+def prf(tp: int, fp: int, fn: int) -> dict:
+    """Precision, recall and F-measure of onset counts: {f, p, r, tp, fp, fn}; 0, never NaN, when tp = 0."""
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0

@@ -2,14 +2,14 @@
 full mixes, each song scored by the model that never saw it (:mod:`adt.evaluation.real_songs`).
 
 Usage:
-  .venv/bin/python benchmarks/bench_real_songs.py --fold 0|1|2   # train fold k's model, score its 3 songs
+  .venv/bin/python benchmarks/bench_real_songs.py --fold 0|1|2   # train fold k's model (--report scores it)
   .venv/bin/python benchmarks/bench_real_songs.py --fold final   # train on all 9 songs (the shipped recipe)
   .venv/bin/python benchmarks/bench_real_songs.py --model PATH   # score a checkpoint on all 9 (no training;
                                                                  # NOT cross-validated if it saw the songs)
   .venv/bin/python benchmarks/bench_real_songs.py --report       # score each fold's model on its songs (also at
                                                                  # gains 0.25-4 and degraded), pool: the figure that counts
   options: --epochs 8 --steps 50 --lr 5e-4 --real-share 0.4 --gain-db 20 --spectral mild|strong|none --scratch --threads 1
-           --profile demo --out benchmarks/out/real_songs [--levels] (scores gains 0.25..4 as well)
+           --profile demo --out benchmarks/out/real_songs [--levels] (--model, final: gains 0.25..4 as well)
 
 Recipe of a fold (``adt.frame.real_songs``): the rendered corpus of ``--profile`` (demo and Groove renders,
 kit-disjoint splits; heard as mixes and as clean drum stems) plus the training folds' real songs (drum-only,
@@ -37,14 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def report(out_dir: Path, gain: str = "1.0", log_mlflow: bool = True) -> dict:
     """Score every fold's model on its own test songs (as recorded, at input gains 0.25-4, degraded),
-    pool them (the cross-validated figure), print and write ``report.md`` and ``robustness.md``, and log
-    them to MLflow (experiment ``adt/real_songs``) with per-class activation figures of a real song.
+    pool them (the cross-validated figure), print and write ``report.md`` and ``robustness.md``, log
+    them to MLflow, and fail (exit status 1) when the result is degenerate
+    (:func:`adt.evaluation.real_songs.degenerate`: no onset found, or a class silenced on a song that has it), (experiment ``adt/real_songs``) with per-class activation figures of a real song.
 
     A fold model saved without an input level gets the recipe's (:data:`adt.frame.real_songs.INPUT_LEVEL_DB`):
     the shipped model is scored as it ships."""
     from adt.config import Settings
     from adt.data.datasets.mdb import folds_for
-    from adt.evaluation.real_songs import DEGRADATIONS, INPUTS, markdown, score_songs, summarize
+    from adt.evaluation.real_songs import DEGRADATIONS, INPUTS, degenerate, markdown, score_songs, summarize
     from adt.frame.real_songs import BASE_MODEL, INPUT_LEVEL_DB, prepare
     from adt.frame.recipe import load_model
     from adt.transcribe.transcriber import pretrained_path
@@ -89,12 +90,15 @@ def report(out_dir: Path, gain: str = "1.0", log_mlflow: bool = True) -> dict:
     print(f"Cross-validated on the 9 real MDB songs (input gain {gain}):\n\n{text}\n\n{level_line}\n\n{robust}")
     (out_dir / "report.md").write_text(text + "\n\n" + level_line + "\n")
     (out_dir / "robustness.md").write_text(robust + "\n")
+    problems = [f"{label}: {p}" for label, summary in summaries.items() for p in degenerate(summary)]
     if log_mlflow:
-        log_report(out_dir, summaries, text + "\n\n" + level_line + "\n\n" + robust, levels)
+        log_report(out_dir, summaries, text + "\n\n" + level_line + "\n\n" + robust, levels, problems)
+    if problems:  # a degenerate result fails the check, never a table row without comment
+        raise SystemExit("check failed, degenerate cross-validated result:\n  " + "\n  ".join(problems))
     return summaries
 
 
-def log_report(out_dir: Path, summaries: dict, text: str, levels: dict) -> None:
+def log_report(out_dir: Path, summaries: dict, text: str, levels: dict, problems: list[str]) -> None:
     """One MLflow run (git commit, library versions): the pooled figures as metrics, the tables, the folds'
     JSON, and activation figures (BD SD HH) of Britpop (fold 2; most hi-hats) as recorded and low-passed
     at 8 kHz, the renders-only model (:data:`adt.frame.real_songs.BASE_MODEL`) against fold 2's."""
@@ -117,6 +121,7 @@ def log_report(out_dir: Path, summaries: dict, text: str, levels: dict) -> None:
                                 **{f"cv_f.{key}.{c}": v["f"] for c, v in s["per_class"].items()}})
         mlflow.log_metrics({tracking.metric_name("level_f", k): v for k, v in levels.items()})
         mlflow.log_text(text, "real_songs.md")
+        mlflow.set_tag("check.degenerate", "; ".join(problems) if problems else "passed")
         for k in range(3):
             mlflow.log_artifact(str(out_dir / f"fold{k}.json"))
         songs, *_ = prepare(Settings.from_env(profile="demo"))
@@ -229,7 +234,7 @@ def main() -> None:
     share = REAL_SHARE if args.real_share is None else args.real_share
     tag = ("wide" if args.wide else "scratch") if args.scratch else "ft"
     model, history = train_on_real_songs(
-        [shards], real_items, [] if final else val_items,
+        shards, real_items, [] if final else val_items,
         feats / f"shards_{args.fold}_{tag}_{len(real_items)}", config, init=init, params=params,
         real_share=share, on_epoch=on_epoch)
     if final:
@@ -241,8 +246,9 @@ def main() -> None:
     result = {"fold": args.fold, "train_songs": train_names, "validation_songs": val_names,
               "test_songs": test_names, "best_epoch": model.best_epoch, "peak_picking": model.peak_picking,
               "history": history, "config": {k: v for k, v in vars(args).items()},
-              "real_share": share, "seconds": time.perf_counter() - t0,
-              "counts": score(model, [by_name[n] for n in (train_names if final else test_names)], gains)}
+              "real_share": share, "seconds": time.perf_counter() - t0}
+    if final:  # a fold's songs are scored by --report (once, as the model ships)
+        result["counts"] = score(model, [by_name[n] for n in train_names], gains)
     (out_dir / (f"fold{args.fold}.json" if not final else "final.json")).write_text(
         json.dumps(result, indent=1, default=float))
     if final:  # its own figures on the 9 songs it heard: optimistic, for the card

@@ -232,6 +232,13 @@ def main() -> None:
         raise SystemExit(f"{out}: {size / 1e6:.1f} MB, over the 10 MB the package ships")
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
     if args.real_songs:
+        from adt.evaluation.real_songs import INPUTS, degenerate, summarize
+
+        counts = json.loads((Path(args.real_songs) / "final.json").read_text())["counts"]
+        problems = [p for w in INPUTS for p in degenerate(summarize({n: v[w]["1.0"] for n, v in counts.items()}))]
+        if problems:
+            out.unlink()
+            raise SystemExit(f"{args.checkpoint}: degenerate on the real songs, not shipped: {problems}")
         text = real_songs_card(name, model, Path(args.real_songs), args.command, sha, size,
                                args.commit or git_commit())
     else:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from adt.evaluation.real_songs import summarize, validation_songs
+from adt.evaluation.real_songs import degenerate, summarize, validation_songs
 from adt.features.augment import augment_features, band_frequencies
 
 
@@ -83,6 +83,14 @@ def test_summary_pools_songs_and_names_the_worst():
     assert s["per_song"]["a"]["recall"]["HH"] is None  # a class the song does not have
     assert s["min_recall"] == ("b", "HH", 0.1)
     assert s["worst_song"][0] == "a" if s["per_song"]["a"]["f"] < s["per_song"]["b"]["f"] else "b"
+    assert degenerate(s) == []  # b's HH recall 0.1 misses the goal; nothing is silenced
+
+
+def test_a_silenced_class_or_no_onset_is_degenerate():
+    silenced = summarize({"a": {"BD": [9, 1, 1], "SD": [0, 0, 12], "HH": [3, 0, 0]}})
+    assert degenerate(silenced) == ["a: SD silenced (recall 0)"]
+    nothing = summarize({"a": {"BD": [0, 0, 10], "SD": [0, 0, 5], "HH": [0, 0, 0]}})
+    assert degenerate(nothing)[0].startswith("F 0") and len(degenerate(nothing)) == 3
 
 
 @pytest.fixture(scope="module")

@@ -47,12 +47,6 @@ def song_counts(model, audio: np.ndarray, sample_rate: int, reference: dict[str,
     return {c: [int(v) for v in match_counts(np.asarray(reference.get(c, [])), est[c])] for c in classes}
 
 
-def _prf(tp: int, fp: int, fn: int) -> dict:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return {"f": 2 * p * r / (p + r) if p + r else 0.0, "p": p, "r": r, "tp": tp, "fp": fp, "fn": fn}
-
-
 def summarize(counts: dict[str, dict[str, list[int]]], classes: tuple[str, ...] = CLASSES_3) -> dict:
     """Pooled figures of per-song counts.
 
@@ -64,6 +58,8 @@ def summarize(counts: dict[str, dict[str, list[int]]], classes: tuple[str, ...] 
         "worst_song": (song, f), "min_recall": (song, class, r)}``: micro over all songs and classes; a class
         a song does not have has recall None and no part in ``min_recall``.
     """
+    from adt.metrics import prf
+
     total = np.zeros(3, dtype=int)
     per_class = {c: np.zeros(3, dtype=int) for c in classes}
     per_song = {}
@@ -76,13 +72,23 @@ def summarize(counts: dict[str, dict[str, list[int]]], classes: tuple[str, ...] 
             song_total += v
             recall[c] = None if v[0] + v[2] == 0 else float(v[0] / (v[0] + v[2]))
         total += song_total
-        per_song[song] = {"f": _prf(*song_total.tolist())["f"], "recall": recall}
-    out = _prf(*total.tolist())
-    out["per_class"] = {c: _prf(*v.tolist()) for c, v in per_class.items()}
+        per_song[song] = {"f": prf(*song_total.tolist())["f"], "recall": recall}
+    out = prf(*total.tolist())
+    out["per_class"] = {c: prf(*v.tolist()) for c, v in per_class.items()}
     out["per_song"] = per_song
     out["worst_song"] = min(((s, v["f"]) for s, v in per_song.items()), key=lambda t: t[1])
     recalls = [(s, c, r) for s, v in per_song.items() for c, r in v["recall"].items() if r is not None]
     out["min_recall"] = min(recalls, key=lambda t: t[2]) if recalls else None
+    return out
+
+
+def degenerate(summary: dict) -> list[str]:
+    """What makes a :func:`summarize` result degenerate, one line each (empty when none): no onset matched at
+    all (F 0), or a class that a song has and the model never finds on it (recall 0: a silenced class, e.g.
+    a peak floor above every activation). A recall under 0.5 is a missed goal, not a degenerate result."""
+    out = [] if summary["f"] > 0 else ["F 0: the model finds no onset"]
+    out += [f"{song}: {c} silenced (recall 0)" for song, v in summary["per_song"].items()
+            for c, r in v["recall"].items() if r == 0]
     return out
 
 

@@ -235,57 +235,37 @@ def train_on_real_songs(render_dirs: list[Path], real_items: list[tuple[Path, Pa
 
 
 def prepare(settings, feature_type: str = "log_mel"):
-    """Everything a fold trains and validates on, cached under ``<data>/real_songs``.
+    """Everything a fold trains and validates on (cached).
 
-    Runs (or finds cached) the stages up to ``tracks`` for the demo and Groove renders of
-    ``settings``'s profile, computes the features of their training and validation tracks as mixes and as
-    clean drum stems (``transcriber_input = "mix+drums"``), and reads the real songs from the ``mdb``
-    remotes (mirror or download).
+    Runs (or finds cached) the stages up to ``tracks`` for the demo and Groove renders of ``settings``'s
+    profile and the ``features`` stage's own function (:func:`adt.features.index.build_features`) on them as
+    mixes and clean drum stems (``transcriber_input = "mix+drums"``; no separation is needed for that input),
+    and reads the real songs from the ``mdb`` remotes (mirror or download) into ``<data>/real_songs``.
 
     Returns:
-        (songs :func:`real_songs`, the renders' training shard folder, the renders' validation items
+        (songs :func:`real_songs`, the renders' training shard folders, the renders' validation items
         (features .npy, reference onsets), the rendered training stems :func:`rendered_training_stems`,
         the cache folder).
     """
     import pandas as pd
 
-    from adt.atomic import save_array
-    from adt.cache import track_file
     from adt.config import data_dir
     from adt.data import tables
-    from adt.features.index import feature_key
-    from adt.features.shards import write_shards
-    from adt.features.spectrogram import features_file
-    from adt.features.targets import frame_targets
+    from adt.features.index import build_features
+    from adt.frame.study import scored_items
     from adt.metrics import reference_onsets
     from adt.stages import run_stages
 
-    out = run_stages(settings, until="tracks", datasets=["demo", "groove"])
+    renders = ("demo", "groove")
+    out = run_stages(settings, until="tracks", datasets=list(renders))
+    mixtures = pd.read_parquet(out["tracks"]["path"]).dropna(subset=["mix_path"]).track_id
+    no_separation = {"stems": dict.fromkeys(mixtures), "model": {"key": "none"}}  # only "separated" reads them
+    features = build_features(out["tracks"], out["onsets"], no_separation, feature_type, log=lambda _: None,
+                              transcriber_input="mix+drums")
+    refs = reference_onsets(pd.read_parquet(out["onsets"]["path"]))
     raw = tables.fetch_raw("mdb", settings.get_profile(), settings.get_mirror())
     root = data_dir() / "real_songs"
     songs = real_songs(raw["path"], root / "audio")
-    tracks = pd.read_parquet(out["tracks"]["path"])
-    onsets = pd.read_parquet(out["onsets"]["path"])
-    refs = reference_onsets(onsets)
-    folder = root / "renders" / feature_key(feature_type) / out["tracks"]["key"]
-    items: dict[str, list] = {"train": [], "validation": []}
-    for t in tracks[tracks.split.isin(list(items))].sort_values("track_id").itertuples():
-        o = onsets[onsets.track_id == t.track_id]
-        for what, path in (("mix", t.mix_path), ("drum", t.drum_path)):
-            if not isinstance(path, str):
-                continue
-            x = track_file(folder / what, t.track_id, ".x.npy")
-            y = track_file(folder / what, t.track_id, ".y.npy")
-            if not x.is_file():
-                save_array(x, features_file(path, feature_type))
-            if not y.is_file():
-                n = np.load(x, mmap_mode="r").shape[0]
-                save_array(y, frame_targets(o.time_s.to_numpy(), o.drum.to_numpy(), n))
-            items[t.split].append((x, y, t.track_id))
-    shards = folder / "train_shards"
-    if not (shards / "index.json").is_file():
-        write_shards([(x, y) for x, y, _ in items["train"]], shards,
-                     extra={"feature_type": feature_type, "transcriber_input": "mix+drums"})
-    val = [(x, refs[tid]) for x, _, tid in items["validation"]]
-    renders = rendered_training_stems(out["tracks"]["path"], out["onsets"]["path"])
-    return songs, shards, val, renders, root
+    val = scored_items(features, refs, renders, "validation", with_drums=True)
+    stems = rendered_training_stems(out["tracks"]["path"], out["onsets"]["path"], renders)
+    return songs, features.train_dirs(renders), val, stems, root

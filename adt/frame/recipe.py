@@ -373,6 +373,8 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
     loader = segment_loader(data, config.batch_size, config.steps_per_epoch * config.batch_size, config.seed,
                             num_workers=config.num_workers, weights=weights)
     augment = config.gain_db > 0 or bool(config.spectral_augment)
+    if augment:
+        from adt.features.augment import augment_features
     aug_gen = torch.Generator().manual_seed(config.seed + 1)
     feature_type = data.feature_type or stats.feature_type or "log_mel"
 
@@ -406,8 +408,6 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
         model.train()
         for x, y in loader:
             if augment:
-                from adt.features.augment import augment_features
-
                 x = augment_features(x, feature_type, aug_gen, config.gain_db, config.spectral_augment or None)
             opt.zero_grad()
             loss = loss_fn(model(x), y)

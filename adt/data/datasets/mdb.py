@@ -110,11 +110,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
-import yaml
 
 from adt.atomic import atomic_path
 from adt.audio import AudioReadError, cropped_copy, read_audio
-from adt.data.datasets.annotations import read_time_value_lines
+from adt.data.datasets.annotations import read_time_value_lines, read_yaml_stems
 from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows
 from adt.data.download import Remote, archive_stem
 
@@ -355,14 +354,7 @@ def read_multitrack_metadata(path: str | os.PathLike) -> dict:
         ValueError: not valid YAML, or not the structure above (names the file and what is wrong).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such multitrack METADATA file")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: malformed METADATA.yaml ({exc})") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("stems"), dict) or not doc["stems"]:
-        raise ValueError(f"{path}: malformed METADATA.yaml: expected a mapping with a non-empty 'stems' mapping")
+    doc = read_yaml_stems(path, "METADATA.yaml", nonempty=True)
     for key, stem in doc["stems"].items():
         if not isinstance(stem, dict) or not isinstance(stem.get("raw"), dict):
             raise ValueError(f"{path}: malformed METADATA.yaml: stem {key!r} is not a mapping with a 'raw' mapping")

@@ -76,11 +76,11 @@ import numpy as np
 import pandas as pd
 import pretty_midi
 import soundfile as sf
-import yaml
 
 from adt.atomic import atomic_path
 from adt.audio import AudioReadError, cropped_copy, read_audio, write_audio
 from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows
+from adt.data.datasets.annotations import read_yaml_stems
 from adt.data.download import Remote
 from adt.midi import MidiReadError, beats_from_midi, load_midi, onsets_from_midi
 
@@ -151,14 +151,7 @@ def read_metadata(path: str | os.PathLike) -> dict:
             what is wrong).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such metadata file")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: malformed metadata.yaml ({exc})") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("stems"), dict):
-        raise ValueError(f"{path}: malformed metadata.yaml: expected a mapping with a 'stems' mapping")
+    doc = read_yaml_stems(path, "metadata.yaml")
     for stem, entry in doc["stems"].items():
         if not isinstance(entry, dict):
             raise ValueError(f"{path}: malformed metadata.yaml: stem {stem!r} is not a mapping")
