@@ -84,11 +84,51 @@ def model_dir(shared_datasets, tmp_path_factory):
 
 @pytest.fixture
 def no_separation_model(tmp_path, monkeypatch):
-    """An empty data folder and no pretrained Open-Unmix weights (offline)."""
+    """An empty data folder, no pretrained Open-Unmix weights (offline) and no shipped separator."""
+    from adt.separation import separator
     from adt.separation import umx as separation
 
     monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(separation, "load_pretrained", lambda *a, **k: None)
+    monkeypatch.setattr(separator, "shipped_path", lambda name=None: tmp_path / "no-shipped-separator.pt")
+
+
+@pytest.fixture
+def fresh_install(tmp_path, monkeypatch):
+    """An empty data folder, offline: what a user has right after installation."""
+    from adt.separation import umx as separation
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(separation, "load_pretrained", lambda *a, **k: None)
+
+
+def test_separate_in_a_fresh_folder_uses_the_shipped_separator(mdb_track, tmp_path, capsys, fresh_install):
+    """``adt separate`` right after installation, offline: the shipped separator; stems that sum to the mixture
+    within 16-bit rounding."""
+    from adt.audio import read_audio, write_audio
+
+    song = tmp_path / "song.wav"
+    audio, sr = read_audio(mdb_track["wav"])
+    write_audio(song, audio[:, : 6 * sr], sr)
+    assert main(["separate", str(song), "-o", str(tmp_path / "out")]) == 0
+    assert "shipped separator (separator_standard.pt" in capsys.readouterr().err
+    written = {p.stem: read_audio(p)[0] for p in (tmp_path / "out" / "song").iterdir()}
+    assert sorted(written) == ["bass", "drums", "other"]
+    assert np.abs(sum(written.values()) - read_audio(song)[0]).max() < 2e-3
+    assert np.abs(written["drums"]).max() > 0.05  # the drum recording mostly goes to drums
+    power = {k: float((v ** 2).mean()) for k, v in written.items()}
+    assert power["drums"] > power["bass"] and power["drums"] > power["other"]
+
+
+def test_corrupt_shipped_separator_is_a_clear_error(mdb_track, tmp_path, capsys, fresh_install, monkeypatch):
+    from adt.separation import separator
+
+    corrupt = tmp_path / "separator_standard.pt"
+    corrupt.write_bytes(separator.shipped_path().read_bytes()[:1000])
+    monkeypatch.setattr(separator, "shipped_path", lambda name=None: corrupt)
+    assert main(["separate", str(mdb_track["wav"]), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert str(corrupt) in err and "reinstall" in err
 
 
 @pytest.fixture(scope="module")
@@ -310,7 +350,8 @@ def test_separate_bad_input_is_a_clear_error(mdb_track, tmp_path, capsys, chosen
 
 def test_separate_without_a_separator_says_so(mdb_track, tmp_path, capsys, no_separation_model):
     assert main(["separate", str(mdb_track["wav"]), "-o", str(tmp_path / "out")]) == 2
-    assert "no separation study" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no separation study" in err and "the shipped separator is missing" in err
 
 
 def test_tatum_onsets_lie_on_the_beat_grid(tatum_run):

@@ -7,6 +7,7 @@ Real audio: a real MDB Drums drum recording (the drums) under a band rendered on
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,34 +53,64 @@ def stem_tracks(mdb_track, tmp_path_factory) -> list[dict]:
 # --------------------------------------------------------------------------------------------- model
 
 
+def _conv(cin: int, cout: int, kh: int, kw: int) -> int:
+    return cin * cout * kh * kw + cout + 2 * cout  # weights, bias, batch norm (scale, shift)
+
+
 def test_architecture_follows_table_1():
-    """Five downsamplings 16 -> 256 maps; encoder+ widens the first three layers; decoders unchanged."""
-    assert encoder_widths(UNetConfig()) == [16, 32, 32, 64, 64, 128, 128, 256, 256, 256, 256]
-    assert encoder_widths(UNetConfig(encoder_plus=True))[:4] == [32, 32, 32, 64]
+    """Paper Sec. 2.2: the first three layers 16 maps, five downsamplings doubling 16 -> 256; encoder+ widens the
+    first three layers to 32 (Sec. 4.4); decoders compute the same maps. Parameter counts by formula."""
+    assert encoder_widths(UNetConfig()) == [16, 16, 16, 32, 32, 64, 64, 128, 128, 256, 256]
+    assert encoder_widths(UNetConfig(encoder_plus=True)) == [32, 32, 32, 32, 32, 64, 64, 128, 128, 256, 256]
+
+    def encoder_params(w):
+        n = _conv(2, w[0], 5, 6)
+        for i in range(1, 11, 2):
+            n += _conv(w[i - 1], w[i], 4, 4) + _conv(w[i], w[i + 1], 3, 3)
+        return n
+
+    def decoder_params(w):
+        skips, n, inp = w[::2][::-1], 0, w[-1]
+        for width, skip in zip([128, 64, 32, 16, 16], skips[1:]):
+            n += _conv(inp, width, 3, 3)
+            inp = width + skip
+        return n + inp * 8 * 3 * 2 + 8  # last 3 x 2 convolution to 2 channels x 4 maps (no batch norm)
+
+    for plus in (False, True):
+        model = SharedEncoderSeparator(UNetConfig(encoder_plus=plus))
+        w = encoder_widths(model.config)
+        assert count_parameters(model.encoder) == encoder_params(w)
+        assert count_parameters(model.decoders["drums"]) == decoder_params(w)
+        assert [st[0].out_channels for st in model.decoders["drums"].stages] == decoder_widths(UNetConfig())
     base, plus = SharedEncoderSeparator(UNetConfig()), SharedEncoderSeparator(UNetConfig(encoder_plus=True))
-    # decoders compute the same maps (only their last layer reads encoder+'s wider skip)
-    assert [st[0].out_channels for st in plus.decoders["drums"].stages] == decoder_widths(UNetConfig())
-    assert count_parameters(plus.decoders) - count_parameters(base.decoders) == 3 * 16 * 8 * 3 * 2
-    assert count_parameters(plus.encoder) > count_parameters(base.encoder)
+    assert count_parameters(base) == 2_976_168 and count_parameters(plus) == 3_013_880  # encoder+: +1.3 %
     one = SharedEncoderSeparator(UNetConfig(sources=("drums",)))
     assert count_parameters(base) < 3 * count_parameters(one)  # shared encoder: fewer than 3 networks
     with pytest.raises(ValueError, match="patch_frames"):
         UNetConfig(patch_frames=64)
 
 
-def test_masks_in_unit_range_and_estimates_sum_to_the_mixture(stem_tracks):
-    model = SharedEncoderSeparator(TINY)
+def test_paper_output_is_a_relu_magnitude_without_post_processing(stem_tracks):
+    """Sec. 2.2: ReLU magnitudes, no soft mask, no post-processing: an independent network's estimate does not
+    depend on the other sources' networks; the ratio-mask variant sums to the mixture."""
+    torch.manual_seed(0)
     mix, _ = read_audio(stem_tracks[0]["mix"])
     x = torch.from_numpy(mix)
-    spec = model.stft(x[None])
-    masks = model.masks(spec)
-    assert set(masks) == {"drums", "bass", "other"}
-    for m in masks.values():
-        assert m.shape == spec.shape and float(m.min()) >= 0.0 and float(m.max()) <= 1.0
-    estimates = model.separate(x)
-    assert all(e.shape == x.shape for e in estimates.values())
-    residual = (sum(estimates.values()) - x).abs().max()
-    assert float(residual) < 1e-4 * float(x.abs().max())
+    nets = {s: SharedEncoderSeparator(dataclasses.replace(TINY, sources=(s,))) for s in ("drums", "bass", "other")}
+    spec = nets["drums"].stft(x[None])
+    magnitudes = nets["drums"].estimates(spec)
+    assert magnitudes["drums"].shape == spec.shape and float(magnitudes["drums"].min()) >= 0.0
+    alone = procedures.separate_with({"drums": nets["drums"]}, mix)["drums"]
+    together = procedures.separate_with(nets, mix)["drums"]
+    np.testing.assert_allclose(alone, together, atol=1e-6)
+    other = dict(nets, bass=SharedEncoderSeparator(dataclasses.replace(TINY, sources=("bass",))))
+    np.testing.assert_allclose(procedures.separate_with(other, mix)["drums"], alone, atol=1e-6)
+    ratio = procedures.separate_with(nets, mix, ratio_masks=True)
+    assert np.abs(sum(ratio.values()) - mix).max() < 1e-4 * np.abs(mix).max()
+    assert np.abs(ratio["drums"] - alone).max() > 1e-3  # the variant differs
+    masked = SharedEncoderSeparator(dataclasses.replace(TINY, output="mask"))
+    est = masked.estimates(spec)
+    assert bool((est["drums"] <= spec.abs() + 1e-6).all())  # a soft mask never exceeds the mixture
 
 
 def test_payload_round_trip_gives_the_same_separation(stem_tracks, tmp_path):
@@ -90,8 +121,8 @@ def test_payload_round_trip_gives_the_same_separation(stem_tracks, tmp_path):
     torch.save(model.payload(), path)
     loaded = separator.from_argument(str(path))
     mix, sr = read_audio(stem_tracks[0]["mix"])
-    a = loaded.separate(mix, sr)["drums"]
-    b = model.eval().separate(torch.from_numpy(mix))["drums"].numpy()
+    a = loaded.separate(mix, sr)["drums"]  # adt separate: ratio masks, so the stems sum to the mixture
+    b = model.eval().separate(torch.from_numpy(mix), ratio_masks=True)["drums"].numpy()
     np.testing.assert_allclose(a, b, atol=1e-6)
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="bad.pt"):
@@ -166,7 +197,7 @@ def _count_steps(model):
 
 @pytest.mark.parametrize("procedure", ["interleaved", "interleaved_acc"])
 def test_algorithm_2_accumulates_encoder_gradients_over_a_round(stem_tracks, procedure):
-    independent, _ = procedures.stem_databases(stem_tracks)
+    independent = procedures.stem_databases(stem_tracks).train
     model = SharedEncoderSeparator(TINY)
     settings = procedures.TrainSettings(rounds=2, batch_size=1, val_every=2, val_excerpts=1)
     record, handle = _count_steps(model)
@@ -187,7 +218,7 @@ def test_algorithm_2_accumulates_encoder_gradients_over_a_round(stem_tracks, pro
 
 
 def test_a_source_added_later_keeps_encoder_and_other_decoders(stem_tracks):
-    independent, _ = procedures.stem_databases(stem_tracks)
+    independent = procedures.stem_databases(stem_tracks).train
     base = SharedEncoderSeparator(dataclasses.replace(TINY, sources=("drums", "bass")))
     settings = procedures.TrainSettings(rounds=2, batch_size=1, val_every=1, val_excerpts=1)
     extended = procedures.add_source(base, "other", independent["other"], independent["other"], settings,
@@ -200,18 +231,65 @@ def test_a_source_added_later_keeps_encoder_and_other_decoders(stem_tracks):
 
 
 def test_every_procedure_trains_and_separates(stem_tracks):
-    independent, simultaneous = procedures.stem_databases(stem_tracks)
+    dbs = procedures.stem_databases(stem_tracks)
+    dbs = dataclasses.replace(dbs, val=dbs.train, simultaneous_val=dbs.simultaneous)
     settings = procedures.TrainSettings(rounds=2, batch_size=1, val_every=1, val_excerpts=1)
     mix, _ = read_audio(stem_tracks[1]["mix"])
     for procedure in procedures.PROCEDURES:
-        trained = procedures.train_procedure(procedure, TINY, independent, simultaneous, independent, settings,
-                                             log=lambda m: None)
+        trained = procedures.train_procedure(procedure, TINY, dbs, settings, log=lambda m: None)
         assert len(trained.models) == (3 if procedure == "independent" else 1)
         assert [h["round"] for h in trained.history][-1] == 2
-        est = procedures.separate_with(trained.models, mix)
+        est = procedures.separate_with(trained.models, mix, ratio_masks=True)
         assert set(est) == {"drums", "bass", "other"}
         np.testing.assert_allclose(sum(est.values()), mix, atol=1e-4)
         assert float(trained.models[next(iter(trained.models))].input_scale.min()) > 0
+
+
+def test_each_source_database_has_its_own_split(stem_tracks):
+    """Paper Sec. 4.2: a different random training/validation split per source database; extra songs always
+    train / validate."""
+    pool = [dict(t, drums=f"{k}/drums.wav", bass=f"{k}/bass.wav", other=f"{k}/other.wav") for k, t in
+            enumerate(stem_tracks * 10)]
+    dbs = procedures.stem_databases(pool, seed=0, val_fraction=0.3, train_extra=pool[:1], val_extra=pool[1:2])
+    val = {s: sorted(Path(it.stems[s]).parent.name for it in db.items) for s, db in dbs.val.items()}
+    assert all(len(v) == 9 + 1 for v in val.values())
+    assert len({tuple(v) for v in val.values()}) == 3  # three different splits
+    for s, db in dbs.train.items():
+        assert len(db) == 21 + 1 and {it.targets for it in db.items} == {(s,)}
+        assert not {Path(it.stems[s]).parent.name for it in db.items} & set(val[s]) - {"0", "1"}
+    assert dbs.simultaneous.items[0].targets == ("drums", "bass", "other")
+
+
+def test_each_source_is_augmented_alone_and_stays_its_own_target(stem_tracks):
+    """Paper Sec. 4.2: random scaling, panning and filtering of each source before the mixture is summed:
+    each target is exactly its own augmented source, and the mixture their sum."""
+    dbs = procedures.stem_databases(stem_tracks)
+    model = SharedEncoderSeparator(TINY)
+    settings = procedures.TrainSettings(filter_p=1.0)
+    rng = np.random.default_rng(3)
+    mixes, targets = procedures.Excerpts(dbs.simultaneous, model, settings).audio([0, 1, 2, 0], rng)
+    np.testing.assert_allclose(mixes, sum(targets.values()), atol=1e-6)
+    plain_mix, plain = procedures.Excerpts(dbs.simultaneous, model, settings, augment=False).audio(
+        [0], np.random.default_rng(3))
+    np.testing.assert_allclose(plain_mix, sum(plain.values()), atol=1e-6)
+    # the sources were scaled differently: their power ratios moved
+    gains = {s: np.sqrt((targets[s][0] ** 2).mean() / (plain[s][0] ** 2).mean()) for s in targets}
+    assert max(gains.values()) / min(gains.values()) > 1.05
+    stereo = np.stack([np.ones(4096, np.float32)] * 2)
+    panned = procedures.augment_source(stereo, np.random.default_rng(1), procedures.TrainSettings(filter_p=0.0, gain=(1, 1)))
+    assert abs(panned[0].mean() - panned[1].mean()) > 1e-3  # panned
+    assert np.isclose((panned ** 2).sum(), (stereo ** 2).sum(), rtol=1e-4)  # constant power
+
+
+def test_training_stops_early_and_keeps_the_best_state(stem_tracks):
+    """Early stopping (paper Sec. 4.2): ``patience`` validations without improvement end training."""
+    dbs = procedures.stem_databases(stem_tracks)
+    model = SharedEncoderSeparator(TINY)
+    settings = procedures.TrainSettings(rounds=50, batch_size=1, val_every=1, val_excerpts=1, patience=2, lr=0.5)
+    history, best = procedures.train_shared(model, dbs.train, dbs.train, "interleaved", settings, log=lambda m: None)
+    assert history[-1].get("stopped") and history[-1]["round"] < 50
+    assert history[-1]["round"] - best == 2
+    assert min(h["val_loss"] for h in history) == next(h["val_loss"] for h in history if h["round"] == best)
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -241,9 +319,9 @@ def test_truncated_or_silent_stem_is_a_clear_error(stem_tracks, tmp_path):
     broken.write_bytes(open(good["drums"], "rb").read()[:30])
     need = TINY.patch_samples
     for path, what in ((silent, "silent"), (short, "shorter than a training patch"), (broken, "cannot read")):
-        item = procedures.Item(good["mix"], {"drums": str(path)})
+        item = procedures.Item({"drums": str(path), "bass": good["bass"]}, ("drums",))
         with pytest.raises(procedures.StemError, match=what) as err:
             procedures.check_item(item, SR, need)
         assert str(path) in str(err.value)
-    assert procedures.check_item(procedures.Item(good["mix"], {"drums": good["drums"]}), SR, need) == sf.info(
-        good["mix"]).frames
+    assert procedures.check_item(procedures.Item({"drums": good["drums"], "bass": good["bass"]}, ("drums",)), SR,
+                                 need) == sf.info(good["mix"]).frames

@@ -5,7 +5,8 @@
 ``IN``: audio files or folders (their audio files, not recursive). Each input gets a folder
 ``OUT_DIR/<name>/`` with one WAV per source (``drums.wav``, ...; 44100 Hz stereo, 16-bit). Default
 separator: the graph's chosen one (the separation study's best validation drums SDR,
-:func:`adt.separation.separator.find_chosen`); ``--model``: see
+:func:`adt.separation.separator.find_chosen`), else the one shipped with the package
+(``adt/pretrained/separator_standard.pt``: works offline right after installation); ``--model``: see
 :func:`adt.separation.separator.from_argument`.
 
 Exit status: 0 done, 2 bad input or output (missing/unreadable audio or audio with NaN/inf samples,
@@ -30,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--sources", default=None,
                    help="comma-separated sources to write (default: every source the separator gives)")
     p.add_argument("--model", help="separation study folder or manifest, a separator .pt, or umxl/umxhq "
-                                    "(default: the graph's chosen separator)")
+                                    "(default: the graph's chosen separator, else the shipped one)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device (default cpu)")
     p.set_defaults(run=run)
 

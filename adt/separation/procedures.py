@@ -9,16 +9,21 @@
 * ``interleaved_acc`` (Algorithm 2): as ``interleaved``, but the encoder's gradients are summed
   over the round and it takes one step per round; decoders step after their own mini-batch.
 
-Databases (:class:`SourceDatabase`) hold ``(mixture wav, target wavs)`` items; a source database's
-items carry only that source's target, so no item needs every stem. Excerpts are read lazily
-(``soundfile`` partial reads) at random offsets, with a random gain and channel swap applied to
-mixture and targets alike (augmentations of the paper's Sec. 4.2 kept cheap: scaling and panning).
+Databases (:class:`SourceDatabase`, :func:`stem_databases`, paper Sec. 4.2): every item is one song's
+stems (drums + bass + other = its mixture) and the targets it trains; a source database's items
+train only that source, in its own order and with **its own random training/validation split**,
+so no item needs to be seen with every target. Excerpts are read lazily (``soundfile`` partial
+reads) at random offsets and **every source is augmented on its own before the mixture is summed**
+(:func:`augment_source`: random scaling, panning and filtering), so each target is exactly its own
+augmented source inside the mixture the network hears. Validation excerpts are not augmented.
 
 Budgets are in *rounds*: a round is one mini-batch of every source (``independent``: one of each
 network's; ``simultaneous``: one mini-batch with all targets), so the procedures see the same
-number of (mixture, target) examples per source. Optimiser: Adam (paper: lr 2e-4, batch 32,
-early stopping after 30 epochs; sized down for CPU, see :class:`TrainSettings`); the state with
-the lowest validation loss is kept (paper Sec. 4.2).
+number of (mixture, target) examples per source. An *epoch* (Algorithm 1) is as many rounds as
+the smallest training database has whole mini-batches. Optimiser: Adam (paper: lr 2e-4, batch 32);
+validation after every ``val_every`` rounds; **early stopping** after ``patience`` validation
+losses without improvement (paper: 30 epochs), ``rounds`` at most; the state with the lowest
+validation loss is kept (paper Sec. 4.2).
 """
 
 from __future__ import annotations
@@ -47,10 +52,15 @@ class StemError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Item:
-    """One training example: a mixture and the targets known for it (source -> wav path)."""
+    """One song's excerpt source: its stems (source -> wav path; they sum to the song's mixture) and the
+    sources it trains (``targets``, a subset of ``stems``)."""
 
-    mix: str
-    targets: dict
+    stems: dict
+    targets: tuple
+
+    @property
+    def name(self) -> str:
+        return str(Path(next(iter(self.stems.values()))).parent)
 
 
 @dataclasses.dataclass
@@ -65,25 +75,56 @@ class SourceDatabase:
         return len(self.items)
 
 
-def stem_databases(tracks: list[dict], sources=("drums", "bass", "other"), seed: int = 0
-                   ) -> tuple[dict[str, SourceDatabase], SourceDatabase]:
-    """Independent per-source databases and the simultaneous one from rendered tracks.
+@dataclasses.dataclass
+class Databases:
+    """The study's databases (:func:`stem_databases`): ``train`` / ``val`` source -> independent database,
+    ``simultaneous`` / ``simultaneous_val`` the databases with every target per item."""
+
+    train: dict
+    val: dict
+    simultaneous: SourceDatabase
+    simultaneous_val: SourceDatabase
+
+
+def _stems(track: dict, sources) -> dict:
+    return {s: track[s] for s in sources if track.get(s)}
+
+
+def stem_databases(pool: list[dict], sources=("drums", "bass", "other"), seed: int = 0, val_fraction: float = 0.0,
+                   train_extra: list[dict] = (), val_extra: list[dict] = ()) -> Databases:
+    """Independent per-source databases and the simultaneous one (paper Sec. 4.2).
 
     Args:
-        tracks: dicts with ``mix`` and one path per source (rendered stems: drums + bass + other = mix).
+        pool: songs as dicts with one wav path per source (``drums``, ``bass``, ``other``: they sum to the
+            mixture). Each source database splits the pool with **its own random permutation**:
+            ``round(val_fraction * len(pool))`` songs validate, the rest train (a different split per
+            source, as the paper); the simultaneous database takes one more permutation.
+        train_extra, val_extra: songs always in every training / validation database (e.g. the real
+            songs of the training folds and the real validation songs).
 
     Returns:
-        ``(independent, simultaneous)``: source -> a database of (mix, that stem) pairs in its own
-        shuffled order (paper Sec. 4.2: a different random order per source), and one database with
-        every stem per item. Same audio in both, as in the paper's comparison.
+        :class:`Databases`; a song lacking a source's stem is left out of that source's databases.
     """
     rng = np.random.default_rng(seed)
-    independent = {}
+    n_val = int(round(val_fraction * len(pool)))
+
+    def split():
+        order = rng.permutation(len(pool))
+        val = [pool[i] for i in order[:n_val]] + list(val_extra)
+        train = [pool[i] for i in order[n_val:]] + list(train_extra)
+        return train, val
+
+    train, val = {}, {}
     for s in sources:
-        order = rng.permutation(len(tracks))
-        independent[s] = SourceDatabase(s, (s,), [Item(tracks[i]["mix"], {s: tracks[i][s]}) for i in order])
-    simultaneous = SourceDatabase("all", tuple(sources), [Item(t["mix"], {s: t[s] for s in sources}) for t in tracks])
-    return independent, simultaneous
+        t, v = split()
+        train[s] = SourceDatabase(s, (s,), [Item(_stems(x, sources), (s,)) for x in t if x.get(s)])
+        val[s] = SourceDatabase(s, (s,), [Item(_stems(x, sources), (s,)) for x in v if x.get(s)])
+    t, v = split()
+    every = [x for x in t if all(x.get(s) for s in sources)]
+    every_val = [x for x in v if all(x.get(s) for s in sources)]
+    return Databases(train, val,
+                     SourceDatabase("all", tuple(sources), [Item(_stems(x, sources), tuple(sources)) for x in every]),
+                     SourceDatabase("all", tuple(sources), [Item(_stems(x, sources), tuple(sources)) for x in every_val]))
 
 
 def interleaved_schedule(sizes: dict[str, int], batch_size: int, rng: np.random.Generator
@@ -106,15 +147,21 @@ def interleaved_schedule(sizes: dict[str, int], batch_size: int, rng: np.random.
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
-    """Budget and optimiser. ``rounds``: see the module docstring; ``lr`` 1e-3 (paper 2e-4: ours trains
-    for minutes, not days); ``val_every`` rounds between validation losses; ``val_excerpts`` per source."""
+    """Budget and optimiser. ``rounds``: at most (see the module docstring); ``patience``: validation losses
+    without improvement before training stops (None: never); ``lr`` 1e-3 (paper 2e-4); ``val_every`` rounds
+    between validation losses; ``val_excerpts`` per source. Augmentation (:func:`augment_source`): ``gain``
+    (linear range), ``pan`` (largest pan position, 1 = hard left/right), ``filter_p`` (probability of a
+    random low- or high-pass)."""
 
     rounds: int = 200
     batch_size: int = 8
     lr: float = 1e-3
     val_every: int = 25
     val_excerpts: int = 16
+    patience: int | None = None
     gain: tuple = (0.25, 1.25)
+    pan: float = 0.5
+    filter_p: float = 0.5
     seed: int = 1234
 
 
@@ -134,6 +181,29 @@ def _read_excerpt(path: str, start: int, frames: int) -> np.ndarray:
     return audio[:2]
 
 
+def augment_source(audio: np.ndarray, rng: np.random.Generator, settings: TrainSettings,
+                   sample_rate: int = 44100) -> np.ndarray:
+    """One source's excerpt ``(2, n)`` randomly scaled, panned and filtered (paper Sec. 4.2).
+
+    Scaling: a gain uniform in ``settings.gain``. Panning: constant-power, position uniform in
+    ``[-pan, pan]`` (0: unchanged). Filtering: with probability ``filter_p`` a 2nd-order Butterworth
+    (:func:`scipy.signal.butter`), half the time a low-pass at 2-16 kHz, else a high-pass at 30-300 Hz
+    (log-uniform cut-offs).
+    """
+    from scipy.signal import butter, sosfilt
+
+    out = audio * np.float32(rng.uniform(*settings.gain))
+    theta = (rng.uniform(-settings.pan, settings.pan) + 1) * np.pi / 4
+    out = out * np.array([[np.cos(theta)], [np.sin(theta)]], dtype=np.float32) * np.float32(np.sqrt(2))
+    if rng.random() < settings.filter_p:
+        if rng.random() < 0.5:
+            sos = butter(2, float(np.exp(rng.uniform(np.log(2000), np.log(16000)))), "low", fs=sample_rate, output="sos")
+        else:
+            sos = butter(2, float(np.exp(rng.uniform(np.log(30), np.log(300)))), "high", fs=sample_rate, output="sos")
+        out = sosfilt(sos, out, axis=-1)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
 def check_item(item: Item, sample_rate: int, min_samples: int) -> int:
     """Frames shared by an item's files (the shortest). Each file is checked once per content
     (:func:`adt.cache.file_key`): every procedure of a study reuses the checks.
@@ -142,9 +212,9 @@ def check_item(item: Item, sample_rate: int, min_samples: int) -> int:
         StemError: a file is missing or unreadable, at another sample rate, shorter than
             ``min_samples``, or a target is silent throughout.
     """
-    targets = {path: source for source, path in item.targets.items()}
-    return min(_checked_frames(str(path), _identity(path), sample_rate, min_samples, targets.get(path))
-               for path in [item.mix, *targets])
+    return min(_checked_frames(str(path), _identity(path), sample_rate, min_samples,
+                               source if source in item.targets else None)
+               for source, path in item.stems.items())
 
 
 def _identity(path) -> str:
@@ -173,39 +243,61 @@ def _checked_frames(path: str, identity: str, sample_rate: int, min_samples: int
 
 
 class Excerpts:
-    """Random excerpts of a database's items as magnitude spectrograms (``model.magnitude``)."""
+    """Random excerpts of a database's items as magnitude spectrograms (``model.magnitude``): the stems
+    read at one offset, each augmented on its own (:func:`augment_source`, unless ``augment`` is False),
+    summed into the mixture."""
 
-    def __init__(self, db: SourceDatabase, model: SharedEncoderSeparator, settings: TrainSettings):
-        self.db, self.model, self.settings = db, model, settings
+    def __init__(self, db: SourceDatabase, model: SharedEncoderSeparator, settings: TrainSettings,
+                 augment: bool = True):
+        self.db, self.model, self.settings, self.augment = db, model, settings, augment
         need = model.config.patch_samples
         self.lengths = [check_item(it, model.config.sample_rate, need) for it in db.items]
 
-    def batch(self, indices, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``(mixture magnitudes (B, 2, bins, frames), {source: target magnitudes})``."""
+    def audio(self, indices, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``(mixtures (B, 2, samples), {source: targets (B, 2, samples)})`` as float32 audio."""
         n = self.model.config.patch_samples
         mixes, targets = [], {s: [] for s in self.db.sources}
         for i in indices:
             item = self.db.items[int(i)]
             start = int(rng.integers(0, max(1, self.lengths[int(i)] - n + 1)))
-            gain = np.float32(rng.uniform(*self.settings.gain))
-            flip = rng.random() < 0.5
-            for audio, out in [(_read_excerpt(item.mix, start, n), mixes)] + [
-                    (_read_excerpt(item.targets[s], start, n), targets[s]) for s in self.db.sources]:
-                out.append((audio[::-1] if flip else audio) * gain)
+            parts = {}
+            for source, path in item.stems.items():
+                x = _read_excerpt(path, start, n)
+                parts[source] = augment_source(x, rng, self.settings, self.model.config.sample_rate) if self.augment else x
+            mixes.append(np.sum(list(parts.values()), axis=0))
+            for s in self.db.sources:
+                targets[s].append(parts[s])
+        return np.stack(mixes), {s: np.stack(v) for s, v in targets.items()}
+
+    def batch(self, indices, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``(mixture magnitudes (B, 2, bins, frames), {source: target magnitudes})``."""
+        mixes, targets = self.audio(indices, rng)
         with torch.no_grad():
-            mag = self.model.magnitude(torch.from_numpy(np.stack(mixes)))
-            y = {s: self.model.magnitude(torch.from_numpy(np.stack(v))) for s, v in targets.items()}
+            mag = self.model.magnitude(torch.from_numpy(mixes))
+            y = {s: self.model.magnitude(torch.from_numpy(v)) for s, v in targets.items()}
         return mag, y
+
+
+def mixture_of(item: Item) -> np.ndarray:
+    """An item's whole mixture ``(2, samples)``: its stems summed (mono stems doubled)."""
+    parts = []
+    for path in item.stems.values():
+        audio, _ = sf.read(path, dtype="float32", always_2d=True)
+        audio = audio.T
+        parts.append(np.repeat(audio, 2, axis=0) if audio.shape[0] == 1 else audio[:2])
+    n = min(p.shape[1] for p in parts)
+    return np.sum([p[:, :n] for p in parts], axis=0)
 
 
 def input_std(items: list[Item], model: SharedEncoderSeparator, max_items: int = 32) -> torch.Tensor:
     """Per-bin standard deviation of the mixtures' magnitudes (paper Sec. 2.2), mono-averaged over
-    the first ``max_items`` items' whole tracks."""
+    ``max_items`` items spread over the database (their whole tracks)."""
     total = total_sq = None
     count = 0
-    for item in items[:max_items]:
-        audio, _ = sf.read(item.mix, dtype="float32", always_2d=True)
-        mag = model.magnitude(torch.from_numpy(np.ascontiguousarray(audio.T))[None]).mean(1)[0].double()
+    picks = np.unique(np.linspace(0, len(items) - 1, min(max_items, len(items))).round().astype(int))
+    for i in picks:
+        audio = mixture_of(items[int(i)])
+        mag = model.magnitude(torch.from_numpy(np.ascontiguousarray(audio))[None]).mean(1)[0].double()
         s, s2 = mag.sum(1), (mag ** 2).sum(1)
         total = s if total is None else total + s
         total_sq = s2 if total_sq is None else total_sq + s2
@@ -220,32 +312,36 @@ def input_std(items: list[Item], model: SharedEncoderSeparator, max_items: int =
 @dataclasses.dataclass
 class Trained:
     """A trained procedure: ``models`` (one shared model, or one per source for ``independent``),
-    ``history`` [{round, val_loss, seconds}], ``best_round``, ``seconds``."""
+    ``history`` [{round, val_loss, seconds}], ``best_round``, ``seconds``, ``converged`` (every network
+    stopped early: ``patience`` validation losses without improvement before ``rounds``)."""
 
     procedure: str
     models: dict
     history: list
     best_round: int
     seconds: float
+    converged: bool = False
 
     def parameters(self) -> int:
         return sum(sum(p.numel() for p in m.parameters()) for m in self.models.values())
 
 
 def _validation_set(dbs: dict[str, SourceDatabase], model, settings: TrainSettings) -> dict:
+    """Fixed, unaugmented excerpts per database: ``val_excerpts`` items spread over it, one offset each."""
     rng = np.random.default_rng(settings.seed + 1)
     out = {}
-    for source, db in dbs.items():
-        ex = Excerpts(db, model, settings)
-        idx = rng.integers(0, len(db), size=settings.val_excerpts)
-        out[source] = ex.batch(idx, rng)
+    for name, db in dbs.items():
+        ex = Excerpts(db, model, settings, augment=False)
+        idx = np.linspace(0, len(db) - 1, settings.val_excerpts).round().astype(int)
+        out[name] = ex.batch(idx, rng)
     return out
 
 
 def _val_loss(model: SharedEncoderSeparator, val: dict) -> float:
     model.eval()
     with torch.no_grad():
-        total = sum(float(model.loss(mag, {s: y[s]})[s]) for s, (mag, y) in val.items() if s in model.decoders)
+        total = sum(float(v) for mag, y in val.values()
+                    for v in model.loss(mag, {s: t for s, t in y.items() if s in model.decoders}).values())
     model.train()
     return total
 
@@ -274,16 +370,18 @@ def _rounds(dbs: dict[str, SourceDatabase], batch_size: int, rng) -> Iterator[li
 def train_shared(model: SharedEncoderSeparator, train: dict[str, SourceDatabase], val: dict[str, SourceDatabase],
                  procedure: str, settings: TrainSettings, log: Callable[[str], None] = print,
                  freeze_encoder: bool = False) -> tuple[list, int]:
-    """Train ``model`` in place with ``procedure`` (``simultaneous`` | ``interleaved`` | ``interleaved_acc``).
+    """Train ``model`` in place with ``procedure`` (``simultaneous`` | ``interleaved`` | ``interleaved_acc``)
+    until ``settings.patience`` validation losses bring no improvement, or ``settings.rounds``.
 
     Args:
         train: ``simultaneous``: ``{"all": database with every source}``; the interleaved ones: source ->
-            its database. ``val``: source -> validation database (one target each).
+            its database. ``val``: name -> validation database (its targets that the model has count).
         freeze_encoder: the encoder keeps its weights and batch-norm statistics (a new source's decoder
             on a trained encoder, :func:`add_source`).
 
     Returns:
-        ``(history, best_round)``; the model holds the best validation state on return.
+        ``(history, best_round)``: history rows ``{round, val_loss, seconds}``, the last with ``"stopped":
+        True`` when early stopping ended training; the model holds the best validation state on return.
     """
     if procedure not in PROCEDURES[1:]:
         raise ValueError(f"unknown shared-encoder procedure {procedure!r}; expected one of {PROCEDURES[1:]}")
@@ -327,7 +425,12 @@ def train_shared(model: SharedEncoderSeparator, train: dict[str, SourceDatabase]
                     model.encoder.eval()
                 best.offer(model, v, rnd)
                 history.append({"round": rnd, "val_loss": v, "seconds": time.perf_counter() - t0})
-                log(f"{procedure}: round {rnd}/{settings.rounds} val loss {v:.4f} ({time.perf_counter() - t0:.0f} s)")
+                log(f"{procedure}: round {rnd}/{settings.rounds} val loss {v:.4f} (best {best.loss:.4f} at round "
+                    f"{best.round}; {time.perf_counter() - t0:.0f} s)")
+                if settings.patience and rnd - best.round >= settings.patience * settings.val_every:
+                    history[-1]["stopped"] = True
+                    log(f"{procedure}: early stop at round {rnd} (no improvement in {settings.patience} validations)")
+                    break
     if freeze_encoder:
         for p in model.encoder.parameters():
             p.requires_grad_(True)
@@ -336,33 +439,43 @@ def train_shared(model: SharedEncoderSeparator, train: dict[str, SourceDatabase]
     return history, best.round
 
 
-def train_procedure(procedure: str, config: UNetConfig, train: dict[str, SourceDatabase], simultaneous: SourceDatabase,
-                    val: dict[str, SourceDatabase], settings: TrainSettings, log: Callable[[str], None] = print
-                    ) -> Trained:
-    """Train one procedure of :data:`PROCEDURES` from scratch (input scale from the training mixtures).
+def _stopped(history: list) -> bool:
+    return bool(history) and bool(history[-1].get("stopped"))
+
+
+def train_procedure(procedure: str, config: UNetConfig, dbs: Databases, settings: TrainSettings,
+                    log: Callable[[str], None] = print) -> Trained:
+    """Train one procedure of :data:`PROCEDURES` from scratch (input scale: the training mixtures' per-bin
+    standard deviation, :func:`input_std`, on the simultaneous training database: every training song).
 
     Args:
-        train: source -> independent database; ``simultaneous``: the database with every stem;
-            ``val``: source -> validation database.
+        dbs: :func:`stem_databases`: ``independent`` and the interleaved ones train on ``dbs.train`` (source ->
+            database) and validate on ``dbs.val``; ``simultaneous`` on ``dbs.simultaneous`` /
+            ``dbs.simultaneous_val``.
     """
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
-    std = input_std(simultaneous.items, SharedEncoderSeparator(dataclasses.replace(config, sources=config.sources[:1])))
+    std = input_std(dbs.simultaneous.items,
+                    SharedEncoderSeparator(dataclasses.replace(config, sources=config.sources[:1])))
     if procedure == "independent":
-        models, history, best = {}, [], {}
+        models, history, best, stopped = {}, [], {}, []
         for source in config.sources:
             model = SharedEncoderSeparator(dataclasses.replace(config, sources=(source,)))
             model.set_input_scale(std)
-            h, best[source] = train_shared(model, {source: train[source]}, {source: val[source]}, "interleaved",
-                                           settings, log=lambda m, s=source: log(f"independent {s}: {m}"))
+            h, best[source] = train_shared(model, {source: dbs.train[source]}, {source: dbs.val[source]},
+                                           "interleaved", settings, log=lambda m, s=source: log(f"independent {s}: {m}"))
             history += [{**row, "source": source} for row in h]
             models[source] = model
-        return Trained(procedure, models, history, max(best.values()), time.perf_counter() - t0)
+            stopped.append(_stopped(h))
+        return Trained(procedure, models, history, max(best.values()), time.perf_counter() - t0, all(stopped))
     model = SharedEncoderSeparator(config)
     model.set_input_scale(std)
-    data = {"all": simultaneous} if procedure == "simultaneous" else train
-    history, best_round = train_shared(model, data, val, procedure, settings, log)
-    return Trained(procedure, {"shared": model}, history, best_round, time.perf_counter() - t0)
+    if procedure == "simultaneous":
+        history, best_round = train_shared(model, {"all": dbs.simultaneous}, {"all": dbs.simultaneous_val},
+                                           procedure, settings, log)
+    else:
+        history, best_round = train_shared(model, dbs.train, dbs.val, procedure, settings, log)
+    return Trained(procedure, {"shared": model}, history, best_round, time.perf_counter() - t0, _stopped(history))
 
 
 def add_source(model: SharedEncoderSeparator, source: str, train: SourceDatabase, val: SourceDatabase,
@@ -376,20 +489,23 @@ def add_source(model: SharedEncoderSeparator, source: str, train: SourceDatabase
     return extended
 
 
-def separate_with(models: dict[str, SharedEncoderSeparator], audio: np.ndarray) -> dict[str, np.ndarray]:
+def separate_with(models: dict[str, SharedEncoderSeparator], audio: np.ndarray, ratio_masks: bool = False
+                  ) -> dict[str, np.ndarray]:
     """Estimates ``{source: (channels, samples)}`` of a mixture ``(channels, samples)`` at the models' rate:
-    one shared model, or one network per source (``independent``); either way ratio masks over every
-    decoder's masked magnitude (:func:`adt.separation.unet.apply_masks`), so the estimates sum to the mixture."""
-    from adt.separation.unet import apply_masks
+    one shared model, or one network per source (``independent``), through
+    :func:`adt.separation.unet.reconstruct`: by default (the paper) each estimate is its own decoder's
+    magnitude with the mixture's phase, so one network's output does not depend on the others';
+    ``ratio_masks``: ratio masks over every decoder's magnitude (the estimates sum to the mixture)."""
+    from adt.separation.unet import reconstruct
 
     x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
     first = next(iter(models.values()))
     spec = first.stft(x[None])
-    masks = {}
+    magnitudes = {}
     with flush_denormals():
         for model in models.values():
-            masks.update(model.masks(spec))
-        return {s: v.numpy() for s, v in apply_masks(first, spec, masks, x.shape[-1]).items()}
+            magnitudes.update(model.estimates(spec))
+        return {s: v.numpy() for s, v in reconstruct(first, spec, magnitudes, x.shape[-1], ratio_masks).items()}
 
 
 def save(trained: Trained, folder: Path) -> dict[str, str]:

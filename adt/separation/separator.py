@@ -3,8 +3,14 @@
 (:mod:`adt.separation.umx`), and the graph's chosen one (:func:`find_chosen`).
 
 A model spec (the ``chosen`` entry of a separation-study manifest, :mod:`adt.separation.stems`) is
-``{"name", "procedure", "model_paths": {name: .pt path}}``; ``procedure`` ``open_unmix`` with no path
-means openunmix's pretrained model ``name`` (``umxl``, ``umxhq``).
+``{"name", "procedure", "model_paths": {name: .pt path}, "ratio_masks"}``; ``procedure`` ``open_unmix``
+with no path means openunmix's pretrained model ``name`` (``umxl``, ``umxhq``). Shared-encoder
+separators run with ratio masks over their decoders unless the spec says ``"ratio_masks": false``,
+so the stems they write sum to the mixture.
+
+The package ships one separator (:data:`SHIPPED_SEPARATOR`, ``adt/pretrained/``, its model card
+beside it): :func:`find_chosen` falls back to it when the data folder has no separation study, so
+``adt separate`` works offline right after installation.
 """
 
 from __future__ import annotations
@@ -21,6 +27,32 @@ SAMPLE_RATE = 44100
 #: The shared-encoder separators run on chunks of 60 s cross-faded over 1 s (:func:`adt.audio.crossfaded_chunks`),
 #: so their STFTs and masks are bounded by one chunk (Open-Unmix: 30 s, :func:`adt.separation.umx.separate_audio`).
 CHUNK_S, OVERLAP_S = 60.0, 1.0
+#: the separator shipped with the package (``adt/pretrained/<name>.pt``, float16 weights, model card ``.md``)
+SHIPPED_SEPARATOR = "separator_standard"
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+
+
+def shipped_path(name: str = SHIPPED_SEPARATOR) -> Path:
+    """The shipped separator's weights file."""
+    return PRETRAINED_DIR / f"{name}.pt"
+
+
+def shipped(device: str = "cpu", name: str = SHIPPED_SEPARATOR) -> Separator:
+    """The separator shipped with the package (module docstring).
+
+    Raises:
+        FileNotFoundError: the file is missing (an install without package data).
+        ValueError: the file is not a readable separator (corrupt or truncated: names it; reinstall).
+    """
+    path = shipped_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the shipped separator is missing (reinstall the package)")
+    try:
+        sep = load({"name": name, "procedure": "shipped", "model_paths": {"shared": str(path)}}, device=device)
+    except ValueError as exc:
+        raise ValueError(f"{path}: the shipped separator cannot be read ({exc}); reinstall the package") from exc
+    sep.description = f"shipped separator ({path.name}; model card {path.with_suffix('.md').name})"
+    return sep
 
 
 @dataclasses.dataclass
@@ -96,12 +128,13 @@ def load(spec: dict, device: str = "cpu") -> Separator:
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such separation model file")
     models = procedures.load(paths)
+    ratio = bool(spec.get("ratio_masks", True))
     sources = tuple(s for m in models.values() for s in m.config.sources)
     n_fft = max(m.config.n_fft for m in models.values())
 
     def run(audio: np.ndarray, wanted: tuple) -> dict[str, np.ndarray]:
         def chunk_estimates(chunk: np.ndarray) -> dict[str, np.ndarray]:  # every decoder's mask, kept: wanted
-            return {s: v for s, v in procedures.separate_with(models, chunk).items() if s in wanted}
+            return {s: v for s, v in procedures.separate_with(models, chunk, ratio_masks=ratio).items() if s in wanted}
 
         return crossfaded_chunks(chunk_estimates, audio, int(CHUNK_S * SAMPLE_RATE), int(OVERLAP_S * SAMPLE_RATE),
                                  n_fft)
@@ -116,13 +149,16 @@ def study_manifests(data_root: Path) -> list[Path]:
 
 
 def find_chosen(data_root: Path, device: str = "cpu") -> tuple[Separator | None, str]:
-    """The graph's chosen separator: the newest separation study's ``chosen`` model that loads.
+    """The graph's chosen separator: the newest separation study's ``chosen`` model that loads, else the
+    shipped one (:func:`shipped`).
 
     Returns:
-        ``(separator, description)`` or ``(None, reason)``.
+        ``(separator, description)`` or ``(None, reason)`` (no study loads and the shipped file is missing
+        or corrupt).
     """
-    reasons = []
-    for manifest in study_manifests(data_root):
+    manifests = study_manifests(data_root)
+    reasons = [] if manifests else [f"no separation study under {data_root / 'separation_study'}"]
+    for manifest in manifests:
         spec = json.loads(manifest.read_text()).get("chosen")
         if not spec:
             continue
@@ -134,7 +170,12 @@ def find_chosen(data_root: Path, device: str = "cpu") -> tuple[Separator | None,
         sdr = spec.get("sdr.drums.val")
         sep.description += f", validation drums SDR {sdr:.1f} dB" if sdr is not None else ""
         return sep, sep.description
-    return None, "; ".join(reasons) or f"no separation study under {data_root / 'separation_study'} (run `make demo`)"
+    try:
+        sep = shipped(device=device)
+        return sep, sep.description
+    except (OSError, ValueError) as exc:
+        reasons.append(str(exc))
+    return None, "; ".join(reasons)
 
 
 def from_argument(value: str, device: str = "cpu") -> Separator:

@@ -2,10 +2,11 @@
 
 :func:`separate_mixtures` (asset ``drum_stems``) runs the separation study once per corpus and profile
 (:func:`adt.separation.study.run_study`: the interleaved multitask paper's procedures, Open-Unmix
-trained on the same renders, the pretrained ``umxl`` when it loads; cached under
+trained on the same data, the pretrained ``umxl`` when it loads; with the corpus's MDB songs that have
+multitracks as real stems, fold ``StudySettings.real_test_fold`` tested; cached under
 ``<data>/separation_study/<key>``, resumable per model), takes the model with the best validation drums
-SDR (the *chosen* separator, which ``adt transcribe`` and ``adt separate`` then use) and separates every
-mixture once with it (cached per track).
+SDR (on the real validation songs when there are some: the *chosen* separator, which ``adt transcribe``
+and ``adt separate`` then use) and separates every mixture once with it (cached per track).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from adt.separation import study
 from adt.tracking import progress
 
 #: Version of the study's training and of the stems.
-VERSION = "2"
+VERSION = "3"
 
 
 def run_separation_study(tracks: dict, profile: Profile, log: Callable[[str], None] = print) -> dict:
@@ -44,13 +45,28 @@ def run_separation_study(tracks: dict, profile: Profile, log: Callable[[str], No
     def compute(folder: Path) -> dict:
         table = pd.read_parquet(tracks["path"])
         beats = pd.read_parquet(tracks["gt_beats"])
-        out = study.run_study(table, beats, settings, folder, log)
+        out = study.run_study(table, beats, settings, folder, log, songs=_real_songs(keys, profile, log))
         results = {n: {k: v for k, v in r.items() if k not in ("per_track", "history")}
                    for n, r in out["results"].items()}
         chosen = {"name": out["best"], **results[out["best"]]}
         return {"dir": str(folder), "best": out["best"], "chosen": chosen, "results": results, "tables": out["tables"]}
 
     return cache.get_or_compute(compute)
+
+
+def _real_songs(keys: dict, profile: Profile, log) -> list[dict] | None:
+    """The corpus's MDB songs with multitracks as real stems (:mod:`adt.separation.real_songs`), or None."""
+    if "mdb" not in keys:
+        return None
+    from adt.data import tables
+    from adt.separation import real_songs
+
+    try:
+        raw = tables.fetch_raw("mdb", profile)
+        return real_songs.real_stem_songs(raw["path"], data_dir() / "real_songs" / "stems")
+    except FileNotFoundError as exc:
+        log(f"separation study: no real songs ({exc})")
+        return None
 
 
 def separate_mixtures(tracks: dict, profile: Profile, log: Callable[[str], None] = print) -> dict:

@@ -1,26 +1,42 @@
-"""The separation study: the interleaved multitask paper's Tables 2 and 3 on our renders, the
-Open-Unmix baselines beside them, and the separator the graph uses (the best validation drums SDR).
+"""The separation study: the interleaved multitask paper's Tables 2 and 3 on our renders and on real
+songs, the Open-Unmix baselines beside them, and the separator the graph uses.
 
 Models (:data:`MODELS`): the four procedures of :mod:`adt.separation.procedures` with the paper's
-encoder, ``interleaved`` with encoder+, an Open-Unmix drums model trained on the same renders
+encoder, ``interleaved`` with encoder+, an Open-Unmix drums model trained on the same data
 (:mod:`adt.separation.umx`), the pretrained ``umxl`` and ``umxhq`` when they load, and the mixture
-itself as every estimate (the floor). Plus the transferable encoder (paper Sec. 4.4): a model trained interleaved on
-drums and bass, then given an ``other`` decoder on its frozen encoder (:func:`procedures.add_source`).
+itself as every estimate (the floor). Plus the transferable encoder (paper Sec. 4.4): a model trained
+interleaved on drums and bass, then given an ``other`` decoder on its frozen encoder
+(:func:`procedures.add_source`). Every shared-encoder model is scored as the paper sets it (no
+post-processing: each decoder's magnitude with the mixture's phase) and again with ratio masks over
+its decoders (the row ``<name>+ratio``, a variant: the estimates then sum to the mixture).
 
-Evaluation (:mod:`adt.separation.bsseval`, BSSEval v4, 1-s windows, median over windows then over
-tracks), the first ``eval_s`` seconds of each track:
+Data (:func:`procedures.stem_databases`): the rendered training and validation songs pooled, each
+source database with its own random split; the real MDB songs of the training folds
+(:mod:`adt.separation.real_songs`, ``StudySettings.real_test_fold``) as extra training items of every
+database, the fold's real validation songs in every validation database.
 
-* ``test``: rendered test tracks (kit-disjoint splits: kits no model trained on), drums / bass / other;
+Evaluation (:mod:`adt.separation.bsseval`, BSSEval v4, 1-s windows, median over a song's windows;
+over songs the **mean of the per-song medians** as the paper, Sec. 4.1, key ``sdr.<source>.<set>``,
+and their median beside it, ``sdr_median.<source>.<set>``):
+
+* ``test``: rendered test tracks (kit-disjoint splits: kits no model trained on), first ``eval_s`` s;
 * ``mdb``: MDB Drums' real drum recordings mixed with a held-out rendered band
   (:func:`adt.data.accompaniment.band_parts`): drums against the real recording, the band as the
   interference;
-* ``val``: validation renders, drums SDR (chooses the graph's separator).
+* ``val``: rendered songs of the drums database's validation split;
+* ``real_val``, ``real``: the fold's real validation and test songs, whole: the real full mix (the sum
+  of the real stems) against the real drums, bass and other.
+
+The chosen separator: the best ``real_val`` drums SDR (``val`` without real songs) of the models as
+``adt separate`` runs them (ratio masks for the shared encoders, so the stems sum to the mixture).
 
 Every model is trained and evaluated once: its weights and figures sit in ``<folder>/<name>*.pt`` and
 ``<folder>/<name>.json``, so a re-run after a crash resumes with the next model. Each model is one
 MLflow run in ``adt/separation`` tagged ``procedure`` with metrics ``sdr.<source>.<set>`` and
-``sir.<source>.<set>``, ``params``, ``infer_s_per_min``, ``peak_mb``, ``train_s``; a ``study`` run holds
-the tables (``separation_study.json``, ``separation_study.md``) and the chosen model's figures.
+``sir.<source>.<set>``, ``params``, ``infer_s_per_min``, ``peak_mb``, ``train_s``, ``converged``; a
+``study`` run holds the tables (``separation_study.json``, ``separation_study.md``) and the chosen
+model's figures. :func:`cross_validate` runs the study once per real-song fold and pools the real
+songs, each scored by the models that never heard it.
 """
 
 from __future__ import annotations
@@ -38,19 +54,24 @@ import pandas as pd
 from adt.atomic import write_json
 from adt.memory import PeakMemory
 from adt.audio import read_audio, write_audio
-from adt.separation import bsseval, procedures, umx
+from adt.separation import bsseval, procedures, real_songs, umx
 from adt.separation.unet import SOURCES, UNetConfig
 
-#: name -> (procedure, encoder variant); Open-Unmix and the floor are handled apart
+#: name -> (procedure, encoder variant, decoder output); Open-Unmix and the floor are handled apart. The paper's
+#: rows regress ReLU magnitudes; ``*_mask`` (a variant, extra rows) learns sigmoid soft masks on the mixture.
 SHARED_MODELS = {
-    "independent": ("independent", "encoder"),
-    "simultaneous": ("simultaneous", "encoder"),
-    "interleaved": ("interleaved", "encoder"),
-    "interleaved_acc": ("interleaved_acc", "encoder"),
-    "interleaved_encoder+": ("interleaved", "encoder+"),
+    "independent": ("independent", "encoder", "magnitude"),
+    "simultaneous": ("simultaneous", "encoder", "magnitude"),
+    "interleaved": ("interleaved", "encoder", "magnitude"),
+    "interleaved_acc": ("interleaved_acc", "encoder", "magnitude"),
+    "interleaved_encoder+": ("interleaved", "encoder+", "magnitude"),
+    "simultaneous_mask": ("simultaneous", "encoder", "mask"),
+    "interleaved_mask": ("interleaved", "encoder", "mask"),
 }
 MODELS = (*SHARED_MODELS, "open_unmix", "umxl", "umxhq", "mixture")
 TRANSFER = "interleaved_other_later"
+#: suffix of a shared-encoder model scored with ratio masks over its decoders
+RATIO = "+ratio"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +79,11 @@ class StudySettings:
     """Sizes of the study (:meth:`from_profile`): ``rounds`` per shared-encoder model (see
     :mod:`adt.separation.procedures`), ``umx_steps`` for Open-Unmix on ``umx_tracks`` training tracks (it
     holds them in memory), ``eval_tracks`` test renders,
-    ``val_tracks`` validation renders, ``mdb_tracks`` MDB recordings (None: all), ``eval_s`` seconds of
-    each evaluated track."""
+    ``val_tracks`` validation renders, ``mdb_tracks`` MDB recordings (None: all; 0: none), ``eval_s`` seconds
+    of each evaluated render (real songs: whole), ``patience`` validations without improvement before a model
+    stops (None: never; paper: 30 epochs), ``real_test_fold``: the real-song fold tested (None: every real song
+    trains), ``real_eval_s``: seconds of each real song evaluated (None: whole; the graph's profiles:
+    ``eval_s``)."""
 
     rounds: int = 160
     batch_size: int = 8
@@ -71,6 +95,9 @@ class StudySettings:
     val_tracks: int = 4
     mdb_tracks: int | None = None
     eval_s: float = 20.0
+    patience: int | None = 6
+    real_test_fold: int | None = 0
+    real_eval_s: float | None = None
     seed: int = 1234
 
     @classmethod
@@ -78,15 +105,16 @@ class StudySettings:
         return cls(rounds=profile.separation_rounds, batch_size=profile.separation_batch,
                    umx_steps=profile.separation_steps, eval_tracks=profile.separation_eval_tracks,
                    val_tracks=max(2, profile.separation_eval_tracks // 2), mdb_tracks=profile.separation_mdb_tracks,
-                   eval_s=profile.separation_eval_s, seed=profile.seed)
+                   eval_s=profile.separation_eval_s, real_eval_s=profile.separation_eval_s, seed=profile.seed)
 
     def train_settings(self, rounds: int | None = None) -> procedures.TrainSettings:
-        return procedures.TrainSettings(rounds=rounds or self.rounds, batch_size=self.batch_size,
-                                        val_every=max(1, (rounds or self.rounds) // 8), seed=self.seed)
+        rounds = rounds or self.rounds
+        return procedures.TrainSettings(rounds=rounds, batch_size=self.batch_size,
+                                        val_every=max(1, min(10, rounds // 8)), patience=self.patience, seed=self.seed)
 
-    def config(self, encoder: str = "encoder", sources=SOURCES) -> UNetConfig:
+    def config(self, encoder: str = "encoder", sources=SOURCES, output: str = "magnitude") -> UNetConfig:
         return UNetConfig(sources=tuple(sources), encoder_plus=encoder == "encoder+", freq_pool=self.freq_pool,
-                          patch_frames=self.patch_frames)
+                          patch_frames=self.patch_frames, output=output)
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -157,13 +185,18 @@ def mdb_set(tracks: pd.DataFrame, beats: pd.DataFrame, folder: Path, seconds: fl
 
 
 def evaluation_sets(tracks: pd.DataFrame, beats: pd.DataFrame, settings: "StudySettings", folder: Path,
-                    names=("val", "test", "mdb")) -> dict[str, list[dict]]:
-    """The study's evaluation sets (module docstring) that have tracks: ``val`` and ``test`` renders
-    (:func:`render_set`), ``mdb`` (:func:`mdb_set`, cached under ``<folder>/mdb``)."""
-    build = {"val": lambda: render_set(spread(rendered_tracks(tracks, "validation"), settings.val_tracks),
-                                       settings.eval_s),
+                    names=("val", "test", "mdb"), val_items: list[dict] | None = None,
+                    real: dict[str, list[dict]] | None = None) -> dict[str, list[dict]]:
+    """The study's evaluation sets (module docstring) that have tracks: ``val`` (``val_items``, default the
+    validation renders) and ``test`` renders (:func:`render_set`), ``mdb`` (:func:`mdb_set`, cached under
+    ``<folder>/mdb``), ``real_val`` and ``real`` (``real``'s ``val`` and ``test`` songs, whole)."""
+    val_items = rendered_tracks(tracks, "validation") if val_items is None else val_items
+    build = {"val": lambda: render_set(spread(val_items, settings.val_tracks), settings.eval_s),
              "test": lambda: render_set(spread(rendered_tracks(tracks, "test"), settings.eval_tracks), settings.eval_s),
-             "mdb": lambda: mdb_set(tracks, beats, Path(folder) / "mdb", settings.eval_s, settings.mdb_tracks)}
+             "mdb": lambda: [] if settings.mdb_tracks == 0 else mdb_set(tracks, beats, Path(folder) / "mdb",
+                                                                      settings.eval_s, settings.mdb_tracks),
+             "real_val": lambda: real_songs.evaluation_set((real or {}).get("val", []), settings.real_eval_s),
+             "real": lambda: real_songs.evaluation_set((real or {}).get("test", []), settings.real_eval_s)}
     sets = {name: build[name]() for name in names}
     return {k: v for k, v in sets.items() if v}
 
@@ -175,9 +208,9 @@ def evaluate_separator(separate: Callable[[np.ndarray], dict], sets: dict[str, l
     """Metrics of ``separate`` (mixture (2, n) -> {source: (2, n)} for drums, bass, other) on ``sets``.
 
     Returns:
-        ``{"sdr.<source>.<set>": dB, "sir.<source>.<set>": dB, ..., "infer_s_per_min", "peak_mb",
-        "per_track": {set: [{track_id, source: {sdr, sir}}]}}``; on ``mdb`` the band's estimate is the
-        sum of bass and other.
+        ``{"sdr.<source>.<set>": dB (mean of the per-song medians, paper Sec. 4.1), "sdr_median.<source>.<set>"
+        (their median), "sir...", "sir_median...", ..., "infer_s_per_min", "peak_mb", "per_track": {set:
+        [{track_id, source: {sdr, sir}}]}}``; on ``mdb`` the band's estimate is the sum of bass and other.
     """
     metrics, per_track, seconds, audio_s, peak = {}, {}, 0.0, 0.0, 0.0
     for name, items in sets.items():
@@ -190,10 +223,12 @@ def evaluate_separator(separate: Callable[[np.ndarray], dict], sets: dict[str, l
             peak, audio_s = max(peak, mem.mb), audio_s + it["mix"].shape[-1] / it["sr"]
             if "band" in it["refs"]:
                 est = {"drums": est["drums"], "band": est["bass"] + est["other"]}
+            est = {k: v.mean(0, keepdims=True) if it["refs"][k].shape[0] == 1 else v for k, v in est.items()}
             rows.append({"track_id": it["track_id"], **bsseval.evaluate(it["refs"], est, it["sr"])})
         per_track[name] = rows
         for source, m in bsseval.summarize([{k: v for k, v in r.items() if k != "track_id"} for r in rows]).items():
-            metrics[f"sdr.{source}.{name}"], metrics[f"sir.{source}.{name}"] = m["sdr"], m["sir"]
+            metrics[f"sdr.{source}.{name}"], metrics[f"sir.{source}.{name}"] = m["sdr_mean"], m["sir_mean"]
+            metrics[f"sdr_median.{source}.{name}"], metrics[f"sir_median.{source}.{name}"] = m["sdr"], m["sir"]
     metrics["infer_s_per_min"] = 60.0 * seconds / max(audio_s, 1e-9)
     metrics["peak_mb"] = peak
     return {**metrics, "per_track": per_track}
@@ -217,17 +252,21 @@ def _load_result(path: Path) -> dict | None:
 
 
 def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings, folder: Path,
-              log: Callable[[str], None] = print, models=MODELS, transfer: bool = True) -> dict:
+              log: Callable[[str], None] = print, models=MODELS, transfer: bool = True,
+              songs: list[dict] | None = None) -> dict:
     """Train and evaluate every model of ``models`` (and the transfer experiment), resumable per model.
 
     Args:
         tracks, beats: the unified tables (:mod:`adt.data.datasets`); rendered tracks with stems
             (demo, Groove) train and evaluate, MDB tracks give the real-drums set.
         folder: where models, per-model results and the MDB mixes go.
+        songs: real songs with stems (:func:`adt.separation.real_songs.real_stem_songs`), split by
+            ``settings.real_test_fold`` (:func:`adt.separation.real_songs.fold_songs`); None: renders only.
 
     Returns:
-        ``{"results": {name: metrics + "params", "train_s", "procedure", "model_paths"}, "best": name,
-        "tables": {"table2", "table3", "models", "transfer"} (Markdown)}``.
+        ``{"results": {name: metrics + "params", "train_s", "procedure", "model_paths", "ratio_masks"}, "best":
+        name, "tables": {"table2", "table3", "real", "models", "transfer"} (Markdown), "songs": {"train", "val",
+        "test": names}}``.
 
     Raises:
         ValueError: no rendered training or validation tracks with stems.
@@ -239,10 +278,17 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
     train_items, val_items = rendered_tracks(tracks, "train"), rendered_tracks(tracks, "validation")
     if not train_items or not val_items:
         raise ValueError("separation study: no rendered train/validation tracks with drums, bass and other stems")
-    independent, simultaneous = procedures.stem_databases(train_items, seed=settings.seed)
-    val_dbs, _ = procedures.stem_databases(val_items, seed=settings.seed + 1)
-    sets = evaluation_sets(tracks, beats, settings, folder)
-    log(f"separation study: {len(train_items)} training tracks, evaluation "
+    real = real_songs.fold_songs(songs, settings.real_test_fold) if songs else {"train": [], "val": [], "test": []}
+    pool = train_items + val_items
+    dbs = procedures.stem_databases(pool, seed=settings.seed, val_fraction=len(val_items) / len(pool),
+                                    train_extra=real["train"], val_extra=real["val"])
+    real_ids = {s["track_id"] for s in real["val"]}
+    render_val = [t for t in pool if any(it.stems.get("drums") == t["drums"] for it in dbs.val["drums"].items)
+                  and t["track_id"] not in real_ids]
+    sets = evaluation_sets(tracks, beats, settings, folder, names=("val", "test", "mdb", "real_val", "real"),
+                           val_items=render_val, real=real)
+    log(f"separation study: {len(pool)} rendered songs ({len(dbs.train['drums'])} train the drums), real songs "
+        + ", ".join(f"{k} {len(v)}" for k, v in real.items()) + "; evaluation "
         + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
 
     # the models are independent: trained and evaluated in parallel processes of one torch thread each (a
@@ -251,31 +297,32 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
     names = (*models, *([TRANSFER] if transfer else []))
     todo = [n for n in names if _load_result(folder / f"{n}.json") is None
             and _load_result(folder / f"{n}.computed.json") is None]
-    run_jobs(_model_job, [dict(name=n, settings=settings, independent=independent, simultaneous=simultaneous,
-                               val_dbs=val_dbs, sets=sets, folder=folder) for n in todo],
+    run_jobs(_model_job, [dict(name=n, settings=settings, dbs=dbs, train_songs=pool + real["train"], sets=sets,
+                               folder=folder) for n in todo],
              1, log, names=[f"separation model {n}" for n in todo], job_log="log")
     results = {}
-    for name in names:
+    for name in [v for n in names for v in (n, n + RATIO)]:
         path, computed = folder / f"{name}.json", folder / f"{name}.computed.json"
         result = _load_result(path)
         if result is None:
             result = _load_result(computed)
-            if result is None:  # left out (a pretrained model offline)
+            if result is None:  # left out (a pretrained model offline; no ratio variant)
                 continue
             with tracking.run("separation", name, params={"rounds": settings.rounds, "batch_size": settings.batch_size,
-                                                         "train_tracks": len(train_items), "eval_s": settings.eval_s},
-                              tags={"procedure": result["procedure"], "encoder": result.get("encoder", "-")}):
+                                                         "patience": settings.patience,
+                                                         "real_test_fold": settings.real_test_fold,
+                                                         "train_tracks": len(pool), "eval_s": settings.eval_s},
+                              tags={"procedure": result["procedure"], "encoder": result.get("encoder", "-"),
+                                    "ratio_masks": str(result.get("ratio_masks", False))}):
                 import mlflow
 
-                mlflow.log_metrics({k: v for k, v in result.items() if isinstance(v, (int, float))
-                                    and not isinstance(v, bool) and math.isfinite(v)})
+                mlflow.log_metrics({k: float(v) for k, v in result.items() if isinstance(v, (int, float))
+                                    and math.isfinite(v)})
                 mlflow.log_dict(result.get("per_track", {}), "per_track.json")
             write_json(path, result)
             computed.unlink(missing_ok=True)
         results[name] = result
-    candidates = [n for n in results if n not in ("mixture", TRANSFER)
-                  and math.isfinite(results[n].get("sdr.drums.val", math.nan))]
-    best = max(candidates, key=lambda n: results[n]["sdr.drums.val"])
+    best = choose(results)
     md = tables(results)
 
     def log_tables() -> None:
@@ -290,34 +337,64 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
                             if k.startswith(("sdr.", "sir.")) and math.isfinite(v)})
 
     tracking.log_once("separation", "study", str(folder.resolve()) + ":" + ",".join(sorted(results)), log_tables)
-    return {"results": results, "best": best, "tables": md}
+    return {"results": results, "best": best, "tables": md, "songs": {k: [s["name"] for s in v] for k, v in real.items()}}
 
 
-def _model_job(name: str, settings: StudySettings, independent, simultaneous, val_dbs, sets, folder: Path,
+def deployed(results: dict) -> list[str]:
+    """The models as ``adt separate`` runs them: shared encoders with ratio masks (``<name>+ratio``), the
+    Open-Unmix ones; not the mixture nor the transfer experiment."""
+    return [n for n, r in results.items() if not n.startswith(("mixture", TRANSFER))
+            and (r.get("ratio_masks") or r.get("procedure") == "open_unmix")]
+
+
+def choose(results: dict) -> str:
+    """The chosen separator (module docstring): the best ``real_val`` drums SDR of :func:`deployed`, or the best
+    ``val`` drums SDR when no model was scored on real validation songs.
+
+    Raises:
+        ValueError: no model has a finite validation drums SDR.
+    """
+    for key in ("sdr.drums.real_val", "sdr.drums.val"):
+        scored = [n for n in deployed(results) if math.isfinite(results[n].get(key, math.nan))]
+        if scored:
+            return max(scored, key=lambda n: results[n][key])
+    raise ValueError("separation study: no model with a validation drums SDR")
+
+
+def _model_job(name: str, settings: StudySettings, dbs, train_songs, sets, folder: Path,
                log: Callable[[str], None] = print) -> None:
-    """Train and evaluate model ``name``; its result to ``<folder>/<name>.computed.json`` (nothing when it is
-    left out)."""
-    result = _train_and_evaluate(name, settings, independent, simultaneous, val_dbs, sets, folder, log)
-    if result is not None:
-        write_json(folder / f"{name}.computed.json", result)
+    """Train and evaluate model ``name``; its result(s) to ``<folder>/<name>.computed.json`` (and
+    ``<name>+ratio.computed.json`` for a shared encoder; nothing when it is left out)."""
+    for key, result in (_train_and_evaluate(name, settings, dbs, train_songs, sets, folder, log) or {}).items():
+        write_json(folder / f"{key}.computed.json", result)
 
 
-def _train_and_evaluate(name, settings: StudySettings, independent, simultaneous, val_dbs, sets, folder: Path, log):
+def _scored_both_ways(name: str, models: dict, sets, extra: dict, train_s: float, paths: dict, log) -> dict:
+    out = {}
+    for ratio in (False, True):
+        log(f"{name}: evaluating{' with ratio masks' if ratio else ''}")
+        metrics = evaluate_separator(lambda mix: procedures.separate_with(models, mix, ratio_masks=ratio), sets)
+        out[name + (RATIO if ratio else "")] = {**extra, **metrics, "train_s": train_s, "model_paths": paths,
+                                                "ratio_masks": ratio}
+    return out
+
+
+def _train_and_evaluate(name, settings: StudySettings, dbs, train_songs, sets, folder: Path, log) -> dict | None:
     t0 = time.perf_counter()
     if name in SHARED_MODELS:
-        procedure, encoder = SHARED_MODELS[name]
-        trained = procedures.train_procedure(procedure, settings.config(encoder), independent, simultaneous, val_dbs,
+        procedure, encoder, output = SHARED_MODELS[name]
+        trained = procedures.train_procedure(procedure, settings.config(encoder, output=output), dbs,
                                              settings.train_settings(), log=lambda m: log(f"{name}: {m}"))
         paths = procedures.save(dataclasses.replace(trained, procedure=name), folder)
-        models = trained.models
-        separate = lambda mix: procedures.separate_with(models, mix)  # noqa: E731
-        extra = {"procedure": procedure, "encoder": encoder, "params": trained.parameters(),
-                 "best_round": trained.best_round, "history": trained.history}
-    elif name == TRANSFER:
-        return _transfer(settings, independent, val_dbs, sets, folder, log)
-    elif name == "open_unmix":
-        items = spread(sorted(independent["drums"].items, key=lambda it: it.mix), settings.umx_tracks)
-        pairs = [(Path(it.mix), Path(it.targets["drums"])) for it in items]  # Open-Unmix holds them in memory
+        extra = {"procedure": procedure, "encoder": encoder, "output": output, "params": trained.parameters(),
+                 "best_round": trained.best_round, "converged": trained.converged, "history": trained.history}
+        return _scored_both_ways(name, trained.models, sets, extra, time.perf_counter() - t0, paths, log)
+    if name == TRANSFER:
+        return _transfer(settings, dbs, sets, folder, log)
+    if name == "open_unmix":
+        songs = spread(sorted(train_songs, key=lambda t: t["drums"]), settings.umx_tracks)
+        mixes = [_song_mix(t, folder / "umx_mixes") for t in songs]
+        pairs = [(m, Path(t["drums"])) for m, t in zip(mixes, songs)]  # Open-Unmix holds them in memory
         model_path = folder / "open_unmix-drums.pt"
         umx.train_drums_model(pairs, model_path, steps=settings.umx_steps, seed=settings.seed,
                               log=lambda m: log(f"open_unmix: {m}"))
@@ -340,29 +417,34 @@ def _train_and_evaluate(name, settings: StudySettings, independent, simultaneous
     train_s = time.perf_counter() - t0
     log(f"{name}: evaluating")
     metrics = evaluate_separator(separate, sets)
-    return {**extra, **metrics, "train_s": train_s, "model_paths": paths}
+    return {name: {**extra, **metrics, "train_s": train_s, "model_paths": paths}}
 
 
-def _transfer(settings: StudySettings, independent, val_dbs, sets, folder: Path, log) -> dict:
+def _song_mix(song: dict, folder: Path) -> Path:
+    """A song's mixture wav: its own ``mix`` when it has one, else its stems summed into ``folder``."""
+    if song.get("mix"):
+        return Path(song["mix"])
+    path = Path(folder) / f"{Path(song['drums']).parent.name}.wav"
+    if not path.is_file():
+        mix = procedures.mixture_of(procedures.Item({s: song[s] for s in SOURCES if song.get(s)}, ()))
+        write_audio(path, mix, 44100)
+    return path
+
+
+def _transfer(settings: StudySettings, dbs, sets, folder: Path, log) -> dict:
     """Interleaved on drums and bass, then ``other`` on the frozen encoder (half the rounds)."""
     t0 = time.perf_counter()
-    base = procedures.train_procedure("interleaved", settings.config(sources=("drums", "bass")),
-                                      {s: independent[s] for s in ("drums", "bass")}, _all(independent),
-                                      {s: val_dbs[s] for s in ("drums", "bass")}, settings.train_settings(),
+    two = ("drums", "bass")
+    sub = dataclasses.replace(dbs, train={s: dbs.train[s] for s in two}, val={s: dbs.val[s] for s in two})
+    base = procedures.train_procedure("interleaved", settings.config(sources=two), sub, settings.train_settings(),
                                       log=lambda m: log(f"{TRANSFER} (drums, bass): {m}"))
-    model = procedures.add_source(base.models["shared"], "other", independent["other"], val_dbs["other"],
+    model = procedures.add_source(base.models["shared"], "other", dbs.train["other"], dbs.val["other"],
                                   settings.train_settings(max(1, settings.rounds // 2)),
                                   log=lambda m: log(f"{TRANSFER} (other added): {m}"))
     trained = procedures.Trained(TRANSFER, {"shared": model}, base.history, base.best_round, time.perf_counter() - t0)
     paths = procedures.save(trained, folder)
-    metrics = evaluate_separator(lambda mix: procedures.separate_with({"shared": model}, mix), sets)
-    return {"procedure": "interleaved", "encoder": "encoder", "params": trained.parameters(), **metrics,
-            "train_s": trained.seconds, "model_paths": paths}
-
-
-def _all(independent: dict) -> procedures.SourceDatabase:
-    first = next(iter(independent.values()))
-    return procedures.SourceDatabase("all", first.sources, first.items)
+    extra = {"procedure": "interleaved", "encoder": "encoder", "params": trained.parameters()}
+    return _scored_both_ways(TRANSFER, {"shared": model}, sets, extra, trained.seconds, paths, log)
 
 
 # ----------------------------------------------------------------------------------------- tables
@@ -372,30 +454,104 @@ def _fmt(v) -> str:
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.2f}"
 
 
+def _paper_rows(results: dict, names) -> list[tuple[str, str]]:
+    """(label, result name) for the paper's rows then their ratio-mask variants."""
+    rows = [(label, n) for label, n in names if n in results]
+    return rows + [(f"{label} + ratio masks", n + RATIO) for label, n in names if n + RATIO in results]
+
+
+TABLE2 = (("Independent", "independent"), ("Simultaneous", "simultaneous"), ("Interleaved", "interleaved"),
+          ("Interleaved-acc", "interleaved_acc"), ("Simultaneous, soft masks", "simultaneous_mask"),
+          ("Interleaved, soft masks", "interleaved_mask"))
+TABLE3 = (("encoder", "interleaved"), ("encoder+", "interleaved_encoder+"))
+
+
+def source_table(results: dict, rows, split: str, median: bool = False) -> str:
+    """Markdown: SDR and SIR per source (dB) on ``split`` for ``rows`` [(label, result name)]; the mean of the
+    per-song medians (paper), or with ``median`` both that and the median over songs."""
+    cols = [("sdr", s) for s in SOURCES] + [("sir", s) for s in SOURCES]
+    head = "| | " + " | ".join(f"{m.upper()} {s}" for m, s in cols) + " |"
+    if median:
+        head = "| | " + " | ".join(f"{m.upper()} {s} mean / median" for m, s in cols) + " |"
+    lines = [head, "|---" * (1 + len(cols)) + "|"]
+    for label, n in rows:
+        r = results[n]
+        cells = [_fmt(r.get(f"{m}.{s}.{split}")) + (f" / {_fmt(r.get(f'{m}_median.{s}.{split}'))}" if median else "")
+                 for m, s in cols]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def tables(results: dict) -> dict[str, str]:
-    """Markdown: ``table2`` (paper Table 2: procedures, SDR and SIR per source on the test renders),
-    ``table3`` (encoder vs encoder+), ``models`` (drums on renders and MDB, parameters, speed, memory),
+    """Markdown: ``table2`` (paper Table 2: procedures, SDR and SIR per source on the test renders, mean of the
+    per-song medians; the ratio-mask variants below), ``table3`` (encoder vs encoder+), ``real`` (every model on
+    the real test songs: mean / median), ``models`` (drums on every set, parameters, speed, memory, training),
     ``transfer`` (a source added later)."""
-    head = "| | " + " | ".join(f"SDR {s}" for s in SOURCES) + " | " + " | ".join(f"SIR {s}" for s in SOURCES) + " |"
-    rule = "|---" * (1 + 2 * len(SOURCES)) + "|"
-
-    def row(label, r):
-        return (f"| {label} | " + " | ".join(_fmt(r.get(f"sdr.{s}.test")) for s in SOURCES) + " | "
-                + " | ".join(_fmt(r.get(f"sir.{s}.test")) for s in SOURCES) + " |")
-
-    t2 = [head.replace("| |", "| Training method |", 1), rule]
-    t2 += [row(n.replace("_acc", "-acc").capitalize(), results[n]) for n in
-           ("independent", "simultaneous", "interleaved", "interleaved_acc") if n in results]
-    t3 = [head, rule] + [row(label, results[n]) for label, n in (("encoder", "interleaved"),
-                                                                  ("encoder+", "interleaved_encoder+")) if n in results]
-    models = ["| model | procedure | params (M) | SDR drums test | SIR drums test | SDR drums MDB+band | "
-              "SIR drums MDB+band | SDR drums val | s per min | peak MB | train s |", "|---" * 11 + "|"]
+    t2 = source_table(results, _paper_rows(results, TABLE2), "test").replace("| |", "| Training method |", 1)
+    t3 = source_table(results, _paper_rows(results, TABLE3), "test")
+    real = source_table(results, [(n, n) for n in results], "real", median=True)
+    sets = ("test", "mdb", "val", "real_val", "real")
+    models = ["| model | procedure | params (M) | " + " | ".join(f"SDR drums {k}" for k in sets)
+              + " | SIR drums real | s per min | peak MB | train s | best round | converged |",
+              "|---" * (10 + len(sets)) + "|"]
     for n, r in results.items():
-        figures = [_fmt(r.get(k)) for k in ("sdr.drums.test", "sir.drums.test", "sdr.drums.mdb", "sir.drums.mdb",
-                                            "sdr.drums.val", "infer_s_per_min")]
+        figures = [_fmt(r.get(f"sdr.drums.{k}")) for k in sets] + [_fmt(r.get("sir.drums.real")),
+                                                                    _fmt(r.get("infer_s_per_min"))]
         models.append(f"| {n} | {r.get('procedure', '')} | {r.get('params', 0) / 1e6:.2f} | " + " | ".join(figures)
-                      + f" | {r.get('peak_mb', 0):.0f} | {r.get('train_s', 0):.0f} |")
+                      + f" | {r.get('peak_mb', 0):.0f} | {r.get('train_s', 0):.0f} | {r.get('best_round', '-')} | "
+                      + f"{r.get('converged', '-')} |")
     later = (("all three interleaved", "interleaved"), ("other added on the frozen encoder", TRANSFER))
-    transfer = [head, rule] + [row(label, results[n]) for label, n in later if n in results]
-    return {"table2": "\n".join(t2), "table3": "\n".join(t3), "models": "\n".join(models),
-            "transfer": "\n".join(transfer)}
+    transfer = source_table(results, [(label, n) for label, n in later if n in results], "test")
+    return {"table2": t2, "table3": t3, "real": real, "models": "\n".join(models), "transfer": transfer}
+
+
+# ------------------------------------------------------------------------------------ cross-validation
+
+
+def pool_folds(studies: list[dict]) -> dict:
+    """Real-song figures pooled over the folds' studies (:func:`run_study` outputs, one per fold): each
+    song scored by the models of the fold that tested it.
+
+    Returns:
+        ``{"results": {name: {"sdr.<source>.real": mean of per-song medians, "sdr_median...", "sir...",
+        "songs"} for names every fold has, and "chosen": each fold's chosen separator on its songs},
+        "per_song": {name: [{track_id, source: {sdr, sir}}]}, "chosen": [each fold's choice]}``.
+    """
+    names = set.intersection(*(set(st["results"]) for st in studies)) if studies else set()
+    per_song = {n: [row for st in studies for row in st["results"][n]["per_track"].get("real", [])]
+                for n in sorted(names)}
+    per_song["chosen"] = [row for st in studies for row in st["results"][st["best"]]["per_track"].get("real", [])]
+    results = {}
+    for n, rows in per_song.items():
+        if not rows:
+            continue
+        summary = bsseval.summarize([{k: v for k, v in r.items() if k != "track_id"} for r in rows])
+        results[n] = {"songs": len(rows)}
+        for source, m in summary.items():
+            results[n].update({f"sdr.{source}.real": m["sdr_mean"], f"sdr_median.{source}.real": m["sdr"],
+                               f"sir.{source}.real": m["sir_mean"], f"sir_median.{source}.real": m["sir"]})
+    return {"results": results, "per_song": per_song, "chosen": [st["best"] for st in studies]}
+
+
+def cross_validate(tracks: pd.DataFrame, beats: pd.DataFrame, songs: list[dict], settings: StudySettings,
+                   folder: Path, log: Callable[[str], None] = print, models=MODELS, transfer: bool = False,
+                   folds=(0, 1, 2)) -> dict:
+    """:func:`run_study` once per real-song fold (``<folder>/fold<k>``, resumable) and the real songs pooled
+    (:func:`pool_folds`).
+
+    Returns:
+        ``{"folds": [run_study outputs], "pooled": pool_folds output, "tables": {"real": the cross-validated
+        real-song table (mean / median), "table2", "table3": the renders' test figures averaged over folds}}``.
+    """
+    studies = [run_study(tracks, beats, dataclasses.replace(settings, real_test_fold=k), Path(folder) / f"fold{k}",
+                         log=lambda m, k=k: log(f"fold {k}: {m}"), models=models, transfer=transfer, songs=songs)
+               for k in folds]
+    pooled = pool_folds(studies)
+    order = [n for n in studies[0]["results"] if n in pooled["results"]] + ["chosen"]
+    real = source_table(pooled["results"], [(n, n) for n in order if n in pooled["results"]], "real", median=True)
+    common = set.intersection(*(set(st["results"]) for st in studies))
+    renders = {n: {k: float(np.nanmean([st["results"][n].get(k, math.nan) for st in studies]))
+                   for k in studies[0]["results"][n] if k.startswith(("sdr.", "sir."))} for n in common}
+    return {"folds": studies, "pooled": pooled,
+            "tables": {"real": real, "table2": source_table(renders, _paper_rows(renders, TABLE2), "test"),
+                       "table3": source_table(renders, _paper_rows(renders, TABLE3), "test")}}

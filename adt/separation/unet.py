@@ -4,28 +4,31 @@ One convolutional encoder, one decoder per source, U-Net skips between them:
 
 * **Encoder**: a unit-stride convolution (kernel 5 x 6, padding 2), then five stages of a
   strided downsampling convolution (kernel 4 x 4, stride 2, padding 1) followed by a
-  unit-stride convolution (3 x 3); feature maps double per stage from ``width`` (16) up
-  to ``16 * width`` (256) and stay there. Every convolution is followed by batch norm and
-  a LeakyReLU (negative slope 0.2: the slope is lost in our copy of the paper; 0.2 as
-  Jansson et al.'s U-Net, its reference [14]).
+  unit-stride convolution (3 x 3). The first three layers compute ``width`` (16) maps and the
+  five downsampling stages double them from 16 to 256 (Sec. 2.2): 16, 16, 16, 32, 32, 64, 64,
+  128, 128, 256, 256. Every convolution is followed by batch norm and a LeakyReLU (negative
+  slope 0.2: the slope is lost in our copy of the paper; 0.2 as Jansson et al.'s U-Net, its
+  reference [14]).
 * **Decoders** (one per source): five stages of nearest-neighbour upsampling (x2), a 3 x 3
   convolution, batch norm and LeakyReLU, then concatenation with the encoder's maps of the
   same resolution; maps halve per stage (128, 64, 32, 16, 16 for width 16); a last
   convolution (kernel 3 x 2, padding 1) gives the time frame back that the first one took,
   and feature-map averaging (groups of :data:`MAPS_PER_CHANNEL`) leaves one map per audio
-  channel.
+  channel, then a ReLU: the source's **magnitude** (Sec. 2.2; in the normalised scale, times
+  the input scale back).
 * **encoder+** (Sec. 4.4, Table 3): the first three encoder layers compute ``2 * width``
-  maps (32 instead of 16); decoders unchanged.
+  maps (32 instead of 16); decoders unchanged (their skip inputs widen with the encoder).
 
-Where this module departs from the paper, as the issue asks: the decoders end in a
-sigmoid, a **soft mask** in [0, 1] on the mixture's magnitude (the paper regresses
-magnitudes through a ReLU), and :meth:`SharedEncoderSeparator.separate` turns the sources'
-masked magnitudes into ratio masks ``S_j^2 / sum_k S_k^2`` (Wiener-like, as Open-Unmix's
-``softmask``), so the estimates sum to the mixture. Where the paper is silent or its
-figures did not survive: the reconstruction distance is L1 (as [14]); the model sees
-``bins`` = 1024 of the 1025 STFT bins (the Nyquist bin takes the mask of the bin below);
-``freq_pool`` > 1 averages neighbouring bins before the network and repeats the masks
-back (1 = the paper; the CPU profiles use 2).
+The paper's setting is the default: ReLU magnitudes, no soft masking objective, no
+post-processing (the estimate is the decoder's magnitude with the mixture's phase).
+Variants kept as extra rows of the study: ``output="mask"`` (a sigmoid soft mask on the
+mixture's magnitude) and ratio masks at inference (:func:`reconstruct` with
+``ratio_masks=True``: ``S_j^2 / sum_k S_k^2`` over the decoders, as Open-Unmix's
+``softmask``, so the estimates sum to the mixture). Where the paper is silent or its figures
+did not survive: the reconstruction distance is L1 (as [14]); the model sees ``bins`` = 1024
+of the 1025 STFT bins (the Nyquist bin gets the estimate of the bin below); ``freq_pool`` > 1
+averages neighbouring bins before the network and repeats the estimates back (1 = the paper;
+CPU profiles may use 2).
 
 Audio: 44100 Hz stereo; STFT with a 2048-sample Hann window, hop 512 (75 % overlap),
 magnitudes normalised per frequency bin by the training data's standard deviation.
@@ -46,7 +49,9 @@ MAPS_PER_CHANNEL = 4
 SOURCES = ("drums", "bass", "other")
 #: downsampling stages: frames - 1 and model bins must be multiples of 2 ** STAGES
 STAGES = 5
-MODEL_FORMAT = "adt-shared-encoder/1"
+MODEL_FORMAT = "adt-shared-encoder/2"
+#: decoder outputs: the paper's ReLU magnitudes, or a sigmoid soft mask on the mixture (a variant)
+OUTPUTS = ("magnitude", "mask")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +67,7 @@ class UNetConfig:
         bins: STFT bins the model sees (the lowest ``bins``; 1024).
         freq_pool: neighbouring bins averaged before the network (1 = paper).
         patch_frames: frames per training patch (``(patch_frames - 1) % 32 == 0``).
+        output: ``"magnitude"`` (paper: ReLU magnitudes) or ``"mask"`` (sigmoid soft mask, a variant).
     """
 
     sources: tuple = SOURCES
@@ -74,8 +80,11 @@ class UNetConfig:
     bins: int = 1024
     freq_pool: int = 1
     patch_frames: int = 129
+    output: str = "magnitude"
 
     def __post_init__(self):
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output {self.output!r}: expected one of {OUTPUTS}")
         unit = 2 ** STAGES
         if (self.bins // self.freq_pool) % unit or self.bins % self.freq_pool:
             raise ValueError(f"bins / freq_pool must be a multiple of {unit}, got {self.bins} / {self.freq_pool}")
@@ -101,10 +110,11 @@ def _block(conv: nn.Conv2d) -> nn.Sequential:
 
 
 def encoder_widths(config: UNetConfig) -> list[int]:
-    """Output maps of the encoder's 11 layers (conv, then (down, conv) x 5)."""
+    """Output maps of the encoder's 11 layers (conv, then (down, conv) x 5): 16, then the five
+    stages 16 32 64 128 256 twice each (paper Sec. 2.2); encoder+ widens the first three to 32."""
     w = config.width
-    stage = [min(w * 2 ** i, 16 * w) for i in range(STAGES + 1)]  # 16 32 64 128 256 256
-    widths = [stage[0]] + [c for s in stage[1:] for c in (s, s)]
+    stage = [w * 2 ** i for i in range(STAGES)]  # 16 32 64 128 256
+    widths = [w] + [c for s in stage for c in (s, s)]
     if config.encoder_plus:
         widths[:3] = [2 * w] * 3
     return widths
@@ -136,7 +146,8 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Encoder maps -> a soft mask ``(batch, channels, F, T)`` in [0, 1] for one source."""
+    """Encoder maps -> one source's ``(batch, channels, F, T)``: a non-negative magnitude (ReLU, paper) or a soft
+    mask in [0, 1] (``output="mask"``)."""
 
     def __init__(self, config: UNetConfig):
         super().__init__()
@@ -149,6 +160,7 @@ class Decoder(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.out = nn.Conv2d(inp, config.channels * MAPS_PER_CHANNEL, (3, 2), padding=1)
         self.channels = config.channels
+        self.activation = torch.relu if config.output == "magnitude" else torch.sigmoid
 
     def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
         x = maps[-1]
@@ -157,16 +169,17 @@ class Decoder(nn.Module):
             x = torch.cat([x, skip], dim=1)
         y = self.out(x)  # (batch, channels * maps, F + 2 - 2, T - 1 + 1)
         b, _, f, t = y.shape
-        return torch.sigmoid(y.view(b, self.channels, MAPS_PER_CHANNEL, f, t).mean(2))
+        return self.activation(y.view(b, self.channels, MAPS_PER_CHANNEL, f, t).mean(2))
 
 
 class SharedEncoderSeparator(nn.Module):
-    """Shared encoder and one decoder per source (Eq. 4), soft masks on the magnitude STFT.
+    """Shared encoder and one decoder per source (Eq. 4) on the magnitude STFT.
 
     ``forward(X)`` takes mixture magnitudes ``(batch, channels, n_fft // 2 + 1, T)`` (unnormalised, as
-    :meth:`magnitude` gives) and returns ``{source: mask}`` for ``sources`` (default all), each
-    ``(batch, channels, n_fft // 2 + 1, T)`` in [0, 1]. ``input_scale`` (``bins``): the training
-    data's per-bin standard deviation (paper Sec. 2.2), 1 until :meth:`set_input_scale`.
+    :meth:`magnitude` gives) and returns ``{source: estimated magnitudes}`` for ``sources`` (default
+    all), each of that shape (``output="magnitude"``: the decoder's ReLU output times the input scale;
+    ``"mask"``: its soft mask times the mixture). ``input_scale`` (``bins``): the training data's
+    per-bin standard deviation (paper Sec. 2.2), 1 until :meth:`set_input_scale`.
     """
 
     def __init__(self, config: UNetConfig = UNetConfig()):
@@ -208,30 +221,39 @@ class SharedEncoderSeparator(nn.Module):
             x = nn.functional.avg_pool2d(x, (p, 1))
         return x
 
-    def _full_mask(self, mask: torch.Tensor, n_bins: int) -> torch.Tensor:
+    def _full_bins(self, x: torch.Tensor, n_bins: int) -> torch.Tensor:
         p = self.config.freq_pool
         if p > 1:
-            mask = mask.repeat_interleave(p, dim=2)
-        return torch.cat([mask, mask[:, :, -1:].expand(-1, -1, n_bins - mask.shape[2], -1)], dim=2)
+            x = x.repeat_interleave(p, dim=2)
+        return torch.cat([x, x[:, :, -1:].expand(-1, -1, n_bins - x.shape[2], -1)], dim=2)
 
     def forward(self, mag: torch.Tensor, sources=None) -> dict[str, torch.Tensor]:
         maps = self.encoder(self._features(mag))
         sources = self.config.sources if sources is None else sources
-        return {s: self._full_mask(self.decoders[s](maps), mag.shape[2]) for s in sources}
+        out = {}
+        for s in sources:
+            y = self._full_bins(self.decoders[s](maps), mag.shape[2])
+            if self.config.output == "magnitude":
+                scale = torch.cat([self.input_scale, self.input_scale[-1:].expand(mag.shape[2] - self.config.bins)])
+                out[s] = y * scale[:, None]
+            else:
+                out[s] = y * mag
+        return out
 
     def loss(self, mag: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """L1 distance (Eq. 5) between masked mixture and target magnitudes per source, in the normalised
+        """L1 distance (Eq. 5) between estimated and target magnitudes per source, in the normalised
         scale (divided by ``input_scale``), on the model's bins; ``targets``: source -> magnitudes."""
-        masks = self.forward(mag, sources=list(targets))
+        estimates = self.forward(mag, sources=list(targets))
         bins = self.config.bins
         scale = self.input_scale[:, None]
-        return {s: torch.mean(torch.abs(masks[s][:, :, :bins] * mag[:, :, :bins] - y[:, :, :bins]) / scale)
+        return {s: torch.mean(torch.abs(estimates[s][:, :, :bins] - y[:, :, :bins]) / scale)
                 for s, y in targets.items()}
 
     # -- inference
     @torch.no_grad()
-    def masks(self, spec: torch.Tensor, chunk_frames: int = 513, context_frames: int = 32) -> dict[str, torch.Tensor]:
-        """Each decoder's soft mask for a whole complex spectrogram ``(1, channels, bins, frames)``.
+    def estimates(self, spec: torch.Tensor, chunk_frames: int = 513, context_frames: int = 32
+                  ) -> dict[str, torch.Tensor]:
+        """Each decoder's magnitude estimate for a whole complex spectrogram ``(1, channels, bins, frames)``.
 
         The spectrogram is cut into chunks of ``chunk_frames`` frames (``(chunk_frames - 1) % 32 == 0``)
         that overlap by ``2 * context_frames``; each chunk keeps its middle.
@@ -243,53 +265,61 @@ class SharedEncoderSeparator(nn.Module):
         step = chunk_frames - 2 * context_frames
         pad_total = -(-frames // step) * step + 2 * context_frames  # last chunk's end
         padded = nn.functional.pad(mag, (context_frames, pad_total - frames - context_frames))
-        masks = {s: torch.zeros_like(mag) for s in self.config.sources}
+        out = {s: torch.zeros_like(mag) for s in self.config.sources}
         for start in range(0, frames, step):
-            out = self.forward(padded[..., start: start + chunk_frames])
+            chunk = self.forward(padded[..., start: start + chunk_frames])
             keep = min(step, frames - start)
-            for s in masks:
-                masks[s][..., start: start + keep] = out[s][..., context_frames: context_frames + keep]
+            for s in out:
+                out[s][..., start: start + keep] = chunk[s][..., context_frames: context_frames + keep]
         self.train(was_training)
-        return masks
+        return out
 
     @torch.no_grad()
-    def separate(self, audio: torch.Tensor, sources=None, ratio_masks: bool = True) -> dict[str, torch.Tensor]:
-        """Separate a mixture ``(channels, samples)`` -> ``{source: (channels, samples)}`` (:func:`apply_masks`
-        on :meth:`masks`); ``sources`` picks what is returned (default: every decoder's)."""
+    def separate(self, audio: torch.Tensor, sources=None, ratio_masks: bool = False) -> dict[str, torch.Tensor]:
+        """Separate a mixture ``(channels, samples)`` -> ``{source: (channels, samples)}`` (:func:`reconstruct`
+        on :meth:`estimates`; the paper's setting: no post-processing); ``sources`` picks what is returned
+        (default: every decoder's)."""
         spec = self.stft(audio[None])
-        estimates = apply_masks(self, spec, self.masks(spec), audio.shape[-1], ratio_masks)
-        return {s: estimates[s] for s in (self.config.sources if sources is None else sources)}
+        out = reconstruct(self, spec, self.estimates(spec), audio.shape[-1], ratio_masks)
+        return {s: out[s] for s in (self.config.sources if sources is None else sources)}
 
     # -- files
-    def payload(self) -> dict:
-        """``{"format", "config", "state_dict"}`` for ``torch.save`` (loads with ``weights_only=True``)."""
-        return {"format": MODEL_FORMAT, "config": dataclasses.asdict(self.config),
-                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
+    def payload(self, half: bool = False) -> dict:
+        """``{"format", "config", "state_dict"}`` for ``torch.save`` (loads with ``weights_only=True``);
+        ``half``: floating-point tensors stored as float16 (half the file; :meth:`from_payload` casts back)."""
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        return {"format": MODEL_FORMAT, "config": dataclasses.asdict(self.config), "state_dict": state}
 
     @classmethod
     def from_payload(cls, payload: dict) -> "SharedEncoderSeparator":
-        """Inverse of :meth:`payload`. Raises ValueError when it is not one."""
+        """Inverse of :meth:`payload` (float16 weights cast to float32). Raises ValueError when it is not one."""
         if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-            raise ValueError(f"not a {MODEL_FORMAT} model")
+            found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+            raise ValueError(f"not a {MODEL_FORMAT} model (format {found!r})")
         model = cls(UNetConfig.from_dict(payload["config"]))
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
         return model.eval()
 
 
 @torch.no_grad()
-def apply_masks(model: "SharedEncoderSeparator", spec: torch.Tensor, masks: dict[str, torch.Tensor], length: int,
-                ratio_masks: bool = True) -> dict[str, torch.Tensor]:
-    """Time-domain estimates ``{source: (channels, length)}`` from soft masks on ``spec`` (1, c, bins, frames).
+def reconstruct(model: "SharedEncoderSeparator", spec: torch.Tensor, magnitudes: dict[str, torch.Tensor], length: int,
+                ratio_masks: bool = False) -> dict[str, torch.Tensor]:
+    """Time-domain estimates ``{source: (channels, length)}`` from estimated magnitudes on ``spec`` (1, c, bins,
+    frames), with the mixture's phase (paper Sec. 2.1).
 
-    With ``ratio_masks`` and several sources, the masked magnitudes ``S_j`` become masks
-    ``S_j^2 / sum_k S_k^2`` (Wiener-like, as Open-Unmix's ``softmask``): the estimates sum to the
-    mixture. Phase: the mixture's. ``model`` gives the ISTFT.
+    ``ratio_masks`` False (the paper: no post-processing): each estimate is its own magnitude, whatever the
+    other sources' are. True (a variant) with several sources: the magnitudes ``S_j`` become masks
+    ``S_j^2 / sum_k S_k^2`` on the mixture (Wiener-like, as Open-Unmix's ``softmask``; equal shares where every
+    estimate is silent): the estimates sum to the mixture. ``model`` gives the ISTFT.
     """
-    if ratio_masks and len(masks) > 1:
-        power = {s: (m * spec.abs()) ** 2 for s, m in masks.items()}
-        total = sum(power.values()) + 1e-10
-        masks = {s: p / total for s, p in power.items()}
-    return {s: model.istft(m * spec, length)[0] for s, m in masks.items()}
+    phase = spec / spec.abs().clamp_min(1e-10)
+    if ratio_masks and len(magnitudes) > 1:
+        power = {s: m ** 2 + 1e-12 for s, m in magnitudes.items()}  # where every estimate is 0: equal shares
+        total = sum(power.values())
+        return {s: model.istft(p / total * spec, length)[0] for s, p in power.items()}
+    return {s: model.istft(m * phase, length)[0] for s, m in magnitudes.items()}
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -288,8 +288,9 @@ def find_separator(device: str = "cpu", timeout_s: float = 5.0):
     """The drum separator to use, or None.
 
     In this order: the graph's chosen separator (the newest separation study's best validation drums
-    SDR, :func:`adt.separation.separator.find_chosen`); openunmix's pretrained ``umxl`` drums weights
-    (from the torch.hub cache, else downloaded: at most ``timeout_s`` seconds to fail offline).
+    SDR, :func:`adt.separation.separator.find_chosen`), else the separator shipped with the package
+    (:func:`adt.separation.separator.shipped`); openunmix's pretrained ``umxl`` drums weights (from the
+    torch.hub cache, else downloaded: at most ``timeout_s`` seconds to fail offline) when neither loads.
 
     Returns:
         ``(separator, description)`` (an :class:`adt.separation.separator.Separator`), or
