@@ -1,5 +1,5 @@
-"""The transcriber shipped with the package (``adt/pretrained/``): its card, and `adt transcribe` with it
-in a fresh folder (no data folder, no registry) on real MDB Drums recordings it never heard."""
+"""The transcriber and the separator shipped with the package (``adt/pretrained/``): their cards, and `adt
+transcribe` in a fresh folder (no data folder, no registry) on real MDB Drums recordings."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 F_FLOOR_80SROCK, F_FLOOR_MDB = 0.65, 0.84
 
 
-@pytest.mark.parametrize("name", [PRETRAINED_MODEL, "frame_crnn_renders"])
+@pytest.mark.parametrize("name", [PRETRAINED_MODEL, "frame_crnn_renders", "separator_standard"])
 def test_the_card_names_the_weights_checksum(name):
     weights, card = pretrained_path(name), pretrained_path(name).with_suffix(".md")
     text = card.read_text()

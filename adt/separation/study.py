@@ -493,7 +493,7 @@ def tables(results: dict) -> dict[str, str]:
     sets = ("test", "mdb", "val", "real_val", "real")
     models = ["| model | procedure | params (M) | " + " | ".join(f"SDR drums {k}" for k in sets)
               + " | SIR drums real | s per min | peak MB | train s | best round | converged |",
-              "|---" * (10 + len(sets)) + "|"]
+              "|---" * (9 + len(sets)) + "|"]
     for n, r in results.items():
         figures = [_fmt(r.get(f"sdr.drums.{k}")) for k in sets] + [_fmt(r.get("sir.drums.real")),
                                                                     _fmt(r.get("infer_s_per_min"))]
