@@ -60,6 +60,9 @@ def card(name: str, final: dict, report: dict, report_md: str, command: str, sha
     real_table = report_md.split("## Real songs, cross-validated (dB, mean of per-song medians / median)")[1]
     real_table = real_table.split("## Table 2")[0].strip()
     history = final.get("history", [])
+    head = ("a ReLU magnitude (the paper)" if final.get("output", "magnitude") == "magnitude" else
+            "a sigmoid soft mask on the mixture's magnitude (the `*_mask` variant: the paper's ReLU magnitudes lost "
+            "the cross-validated choice)")
     return f"""# Model card: `{name}`
 
 The separator `adt separate` uses, and `adt transcribe` for models that hear separated drums, when the data
@@ -74,7 +77,7 @@ read with `torch.load(weights_only=True)` (`adt.separation.separator.shipped`).
 ## Model
 - `{final['name']}`: the interleaved multitask paper's shared-encoder U-Net (`adt.separation.unet`, procedure
   `{final['procedure']}`, encoder `{final.get('encoder', '-')}`): encoder 16, 16, 16, 32, 32, 64, 64, 128, 128, 256, 256
-  maps, one decoder per source (drums, bass, other) ending in a ReLU magnitude; {n_params:,} parameters.
+  maps, one decoder per source (drums, bass, other) ending in {head}; {n_params:,} parameters.
 - Input: 44.1 kHz stereo (mono doubled), STFT 2048 / hop 512, bins scaled by the training mixtures' standard
   deviation, neighbouring bins averaged in pairs (`freq_pool` 2); chunks of 60 s cross-faded over 1 s.
 - Output: each decoder's magnitude turned into ratio masks over the three (`S_j^2 / sum_k S_k^2`, the mixture's
@@ -83,9 +86,9 @@ read with `torch.load(weights_only=True)` (`adt.separation.separator.shipped`).
 - Speed on this machine's 2 cores: drums alone {rtf['drums']:.1f}x real time, all sources {rtf['all']:.1f}x.
 
 ## Training data
-Adam (lr 1e-3), mini-batches of 8 patches of 65 frames (0.75 s), at most {final.get('best_round', '?')} of
-{history[-1]['round'] if history else '?'} rounds kept (the lowest validation loss; early stopping after 5
-validations without improvement{', reached' if final.get('converged') else ', not reached: the budget ended first'});
+Adam (lr 1e-3), mini-batches of 8 patches of 65 frames (0.75 s); the state of round {final.get('best_round', '?')} of
+{history[-1]['round'] if history else '?'} kept (the lowest validation loss on the validation renders; early stopping
+after 5 validations without improvement{' ended training' if final.get('converged') else ' did not trigger: the 100-round budget ended first'});
 each source randomly scaled, panned and filtered before the mixture is summed.
 
 - **Real recordings**: all 9 MDB Drums songs with MedleyDB multitracks (80sRock, Beatles, Britpop, Country1,
