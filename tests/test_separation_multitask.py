@@ -325,3 +325,32 @@ def test_truncated_or_silent_stem_is_a_clear_error(stem_tracks, tmp_path):
         assert str(path) in str(err.value)
     assert procedures.check_item(procedures.Item({"drums": good["drums"], "bass": good["bass"]}, ("drums",)), SR,
                                  need) == sf.info(good["mix"]).frames
+
+
+# ------------------------------------------------------------------------------------------ real songs
+
+
+def test_real_song_stems_and_folds(shared_datasets, tmp_path_factory):
+    """The 9 MDB songs' real stems (drums, bass, other summing to the real mix), song-disjoint folds: each fold
+    trains 4, validates 2 and tests 3 songs, and the three test folds cover every song once."""
+    from adt.data.datasets import mdb
+    from adt.data.download import fetch_all
+    from adt.separation import real_songs
+
+    root = tmp_path_factory.mktemp("real_stems")
+    raw, _ = fetch_all(mdb.REMOTES, root / "downloads", root / "raw", mirror=str(shared_datasets), progress=False)
+    songs = real_songs.real_stem_songs(raw, root / "stems")
+    assert len(songs) == 9 and all({"drums", "bass", "other"} <= set(s) for s in songs)
+    tested = []
+    for k in range(3):
+        fold = real_songs.fold_songs(songs, k)
+        names = {part: {s["name"] for s in v} for part, v in fold.items()}
+        assert [len(names[p]) for p in ("train", "val", "test")] == [4, 2, 3]
+        assert not (names["train"] & names["val"] or names["train"] & names["test"] or names["val"] & names["test"])
+        tested += names["test"]
+    assert sorted(tested) == sorted(s["name"] for s in songs)
+    assert len(real_songs.fold_songs(songs, None)["train"]) == 9
+    track = real_songs.evaluation_set(songs[:1], seconds=5.0)[0]
+    mix = mdb.render_multitrack(mdb.load_tracks(raw)[songs[0]["track_id"]].multitrack_dir).mix[: 5 * 44100]
+    np.testing.assert_allclose(track["mix"][0], mix, atol=4 / 32768)  # 16-bit stems sum to the real mix
+    assert track["mix"].shape == (2, 5 * 44100) and all(r.shape == (1, 5 * 44100) for r in track["refs"].values())

@@ -70,9 +70,7 @@ def real_songs(raw_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[R
     from adt.data.datasets import mdb
 
     out = []
-    for track in sorted(mdb.load_tracks(raw_dir).values(), key=lambda t: t.name):
-        if track.multitrack_dir is None:
-            continue
+    for track in mdb.multitrack_tracks(raw_dir):
         folder = Path(out_dir) / track.name
         mix_path, band_path = folder / "mix.wav", folder / "band.wav"
         if not (mix_path.is_file() and band_path.is_file()):
@@ -84,8 +82,6 @@ def real_songs(raw_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[R
         refs = {c: np.sort(on.loc[on.drum == c, "time_s"].to_numpy(dtype=float)) for c in CLASSES_5}
         out.append(RealSong(track.name, str(Path(track.drum_path).resolve()), str(mix_path.resolve()),
                             str(band_path.resolve()), refs))
-    if not out:
-        raise FileNotFoundError(f"{raw_dir}: no MDB Drums song with multitracks (mdb-drums-multitracks.zip)")
     return out
 
 

@@ -39,9 +39,7 @@ def real_stem_songs(raw_dir: str | os.PathLike, out_dir: str | os.PathLike) -> l
     from adt.data.datasets import mdb
 
     out = []
-    for track in sorted(mdb.load_tracks(raw_dir).values(), key=lambda t: t.name):
-        if track.multitrack_dir is None:
-            continue
+    for track in mdb.multitrack_tracks(raw_dir):
         folder = Path(out_dir) / track.name
         done = folder / "roles.json"
         if not done.is_file():
@@ -52,8 +50,6 @@ def real_stem_songs(raw_dir: str | os.PathLike, out_dir: str | os.PathLike) -> l
         roles = json.loads(done.read_text())
         out.append({"track_id": track.track_id, "name": track.name,
                     **{r: str((folder / f"{r}.wav").resolve()) for r in roles}})
-    if not out:
-        raise FileNotFoundError(f"{raw_dir}: no MDB Drums song with multitracks (mdb-drums-multitracks.zip)")
     return out
 
 

@@ -541,6 +541,18 @@ def load_tracks(root: str | os.PathLike) -> dict[str, Track]:
     return {f"{NAME}/{row['name']}": Track(**row) for row in load_index(root).to_dict("records")}
 
 
+def multitrack_tracks(root: str | os.PathLike) -> list[Track]:
+    """The tracks with MedleyDB multitracks under ``root``, sorted by name.
+
+    Raises:
+        FileNotFoundError: no MDB layout, or no song with multitracks (names ``root``).
+    """
+    out = sorted((t for t in load_tracks(root).values() if t.multitrack_dir is not None), key=lambda t: t.name)
+    if not out:
+        raise FileNotFoundError(f"{root}: no MDB Drums song with multitracks (mdb-drums-multitracks.zip)")
+    return out
+
+
 def _onsets(track_id: str, class_path: str, duration: float | None) -> pd.DataFrame:
     ann = read_class_annotation(class_path)
     unknown = set(ann["label"]) - set(CLASS_MAP) - {"OT"}
