@@ -282,9 +282,8 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
     pool = train_items + val_items
     dbs = procedures.stem_databases(pool, seed=settings.seed, val_fraction=len(val_items) / len(pool),
                                     train_extra=real["train"], val_extra=real["val"])
-    real_ids = {s["track_id"] for s in real["val"]}
-    render_val = [t for t in pool if any(it.stems.get("drums") == t["drums"] for it in dbs.val["drums"].items)
-                  and t["track_id"] not in real_ids]
+    drums_val = {it.stems["drums"] for it in dbs.val["drums"].items}
+    render_val = [t for t in pool if t["drums"] in drums_val]  # the renders the drums database validates on
     sets = evaluation_sets(tracks, beats, settings, folder, names=("val", "test", "mdb", "real_val", "real"),
                            val_items=render_val, real=real)
     log(f"separation study: {len(pool)} rendered songs ({len(dbs.train['drums'])} train the drums), real songs "
