@@ -121,13 +121,16 @@ def transcription(models_dir: Path, out: Path, songs: list[dict], folds: list[in
     """Each fold's transcriber on its real full mixes, as they are and through its chosen separator's drums."""
     from adt.audio import read_audio
     from adt.atomic import write_json
-    from adt.config import data_dir
+    from adt.config import data_dir, get_profile
+    from adt.data import tables
     from adt.data.datasets.mdb import folds_for
     from adt.evaluation.real_songs import markdown, song_counts, summarize
-    from adt.frame.real_songs import INPUT_LEVEL_DB
+    from adt.frame.real_songs import INPUT_LEVEL_DB, real_songs
     from adt.frame.recipe import load_model
     from adt.separation import separator
 
+    raw = tables.fetch_raw("mdb", get_profile("demo"))
+    by_name = {s.name: s for s in real_songs(raw["path"], data_dir() / "real_songs" / "audio")}
     counts = {"real full mix": {}, "chosen separator's drums": {}}
     chosen = {}
     for k in folds:
@@ -138,11 +141,11 @@ def transcription(models_dir: Path, out: Path, songs: list[dict], folds: list[in
         sep = separator.load({"name": _best(out / f"fold{k}"), **manifest})
         chosen[k] = sep.name
         for name in folds_for(k)[1]:
-            mix, sr = read_audio(data_dir() / "real_songs" / "audio" / name / "mix.wav", mono=True)
-            refs = _references(name)
-            counts["real full mix"][name] = song_counts(model, mix, sr, refs)
+            song = by_name[name]  # the real mix and reference onsets bench_real_songs.py scores
+            mix, sr = read_audio(song.mix_path, mono=True)
+            counts["real full mix"][name] = song_counts(model, mix, sr, song.onsets)
             drums = sep.drums(mix, sr).mean(0)
-            counts["chosen separator's drums"][name] = song_counts(model, drums, separator.SAMPLE_RATE, refs)
+            counts["chosen separator's drums"][name] = song_counts(model, drums, separator.SAMPLE_RATE, song.onsets)
     summaries = {label: summarize(c) for label, c in counts.items()}
     text = markdown(summaries)
     print(f"Transcription on the real full mixes (cross-validated; separators {chosen}):\n\n{text}", flush=True)
@@ -158,19 +161,6 @@ def _best(folder: Path) -> str:
     results = {p.name.removesuffix(".json"): json.loads(p.read_text()) for p in folder.glob("*.json")
                if not p.name.endswith(".computed.json")}
     return study.choose(results)
-
-
-def _references(name: str) -> dict:
-    import numpy as np
-
-    from adt.config import get_profile
-    from adt.data import tables
-    from adt.data.datasets.mdb import load_tracks
-    from adt.vocab import CLASSES_5
-
-    raw = tables.fetch_raw("mdb", get_profile("demo"))
-    on = load_tracks(raw["path"])[f"mdb/{name}"].onsets
-    return {c: np.sort(on.loc[on.drum == c, "time_s"].to_numpy(dtype=float)) for c in CLASSES_5}
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ OUT_DIR: the folder of ``benchmarks/bench_separation_real_songs.py`` after ``--f
 ``final/final.json`` (the model trained on the renders and all 9 real songs), ``report.json`` (the
 cross-validated real-song figures) and ``report.md``. The weights are re-saved as a ``adt-shared-encoder/2``
 payload in float16 (``torch.load(weights_only=True)`` reads it) and refused over 10 MB, or when the
-cross-validated chosen separator does not beat the mixture itself on the real songs' drums (degenerate). The card
+cross-validated chosen separator does not beat the mixture itself on the real songs' drums, or the final model
+gives a silent estimate of a source (degenerate). The card
 gives the architecture, the data and their licenses, the cross-validated figures, the inference speed on 2
 cores, the commit, the command and the SHA-256 (``tests/test_pretrained.py`` checks it).
 """
@@ -144,6 +145,9 @@ def main() -> None:
     if not chosen.get("sdr.drums.real", float("-inf")) > mixture.get("sdr.drums.real", float("inf")):
         raise SystemExit(f"{args.out_dir}: the chosen separators do not beat the mixture on the real songs' drums "
                          f"({chosen.get('sdr.drums.real')} vs {mixture.get('sdr.drums.real')} dB): not shipped")
+    silent = [k for k, v in final.items() if k.startswith("silent.") and v > 0]
+    if silent:
+        raise SystemExit(f"{final['name']}: silent estimates ({', '.join(silent)}): degenerate, not shipped")
     models = procedures.load(final["model_paths"])
     if len(models) != 1:
         raise SystemExit(f"{final['name']}: one network per source ({len(models)}); the package ships one shared model")

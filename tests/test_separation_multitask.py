@@ -307,6 +307,14 @@ def test_bss_eval_identity_and_the_mixture_as_estimate(stem_tracks):
     half = bsseval.evaluate(refs, {"drums": refs["drums"] + 0.1 * refs["band"], "band": refs["band"]})
     assert 15.0 < half["drums"]["sir"] < 25.0  # 20 dB less interference
     assert bsseval.summarize([perfect, floor])["drums"]["tracks"] == 2
+    dead = bsseval.evaluate(refs, {"drums": refs["drums"] * 1e-4, "band": refs["band"]})  # -80 dB: a dead decoder
+    assert dead["drums"]["silent"] and not dead["band"]["silent"] and not perfect["drums"]["silent"]
+    assert bsseval.summarize([perfect, dead])["drums"]["silent"] == 0.5
+    from adt.separation.study import choose, degenerate
+
+    results = {"a+ratio": {"ratio_masks": True, "sdr.drums.val": 9.0, "silent.bass.val": 0.5},
+               "b+ratio": {"ratio_masks": True, "sdr.drums.val": 2.0, "silent.bass.val": 0.0}}
+    assert degenerate(results["a+ratio"], "val") == ["bass"] and choose(results) == "b+ratio"
     with pytest.raises(ValueError, match="silent"):
         bsseval.evaluate({"drums": np.zeros_like(mix), "band": mix}, {"drums": mix, "band": mix})
 

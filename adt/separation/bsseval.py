@@ -22,6 +22,10 @@ from pathlib import Path
 import numpy as np
 
 
+#: estimate power / reference power under which an estimate counts as silent (-60 dB)
+SILENT_POWER_RATIO = 1e-6
+
+
 @functools.cache
 def bss_eval_module():
     """``museval.metrics`` loaded without ``museval/__init__.py`` (which needs ffmpeg through musdb).
@@ -51,8 +55,9 @@ def evaluate(references: dict[str, np.ndarray], estimates: dict[str, np.ndarray]
         sample_rate: Hz; ``window_s``: window and hop in seconds.
 
     Returns:
-        ``{source: {"sdr": dB, "sir": dB, "windows": windows with a value}}`` (NaN when every window is
-        near-silent).
+        ``{source: {"sdr": dB, "sir": dB, "windows": windows with a value, "silent": the estimate is at least
+        60 dB below its reference (:data:`SILENT_POWER_RATIO`: a degenerate estimate)}}`` (NaN when every window
+        is near-silent).
 
     Raises:
         ValueError: sources differ, or a reference is empty or silent throughout. (A silent estimate is
@@ -71,6 +76,9 @@ def evaluate(references: dict[str, np.ndarray], estimates: dict[str, np.ndarray]
     for i, s in enumerate(names):
         e = np.atleast_2d(np.asarray(estimates[s], dtype=np.float64))[..., :n]
         est[i, : e.shape[-1]] = e.T
+    # an estimate 60 dB or more below its reference is silent (degenerate: a decoder that outputs nothing)
+    silent = [float(np.sum(est[i] ** 2)) < SILENT_POWER_RATIO * float(np.sum(ref[i] ** 2)) for i in range(len(names))]
+    for i in range(len(names)):
         if not np.any(est[i]):  # museval refuses silent estimates: a silent one scores as faint noise
             est[i] = np.random.default_rng(i).standard_normal(est[i].shape) * 1e-9
     win = int(round(window_s * sample_rate))
@@ -80,17 +88,19 @@ def evaluate(references: dict[str, np.ndarray], estimates: dict[str, np.ndarray]
         valid = ~np.isnan(sdr[i])  # +inf: a perfect window
         out[s] = {"sdr": float(np.median(sdr[i][valid])) if valid.any() else float("nan"),
                   "sir": float(np.median(sir[i][valid])) if valid.any() else float("nan"),
-                  "windows": int(valid.sum())}
+                  "windows": int(valid.sum()), "silent": silent[i]}
     return out
 
 
 def summarize(per_track: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
-    """Over tracks: ``{source: {"sdr", "sir" (median of the track medians), "sdr_mean", "sir_mean", "tracks"}}``."""
+    """Over tracks: ``{source: {"sdr", "sir" (median of the track medians), "sdr_mean", "sir_mean", "tracks",
+    "silent" (share of tracks with a silent estimate)}}``."""
     out: dict[str, dict[str, float]] = {}
     for s in per_track[0] if per_track else []:
         sdr = np.array([t[s]["sdr"] for t in per_track], dtype=float)
         sir = np.array([t[s]["sir"] for t in per_track], dtype=float)
         out[s] = {"sdr": float(np.nanmedian(sdr)), "sir": float(np.nanmedian(sir)),
                   "sdr_mean": float(np.nanmean(sdr)), "sir_mean": float(np.nanmean(sir)),
-                  "tracks": int((~np.isnan(sdr)).sum())}
+                  "tracks": int((~np.isnan(sdr)).sum()),
+                  "silent": float(np.mean([bool(t[s].get("silent", False)) for t in per_track]))}
     return out

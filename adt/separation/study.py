@@ -209,7 +209,8 @@ def evaluate_separator(separate: Callable[[np.ndarray], dict], sets: dict[str, l
 
     Returns:
         ``{"sdr.<source>.<set>": dB (mean of the per-song medians, paper Sec. 4.1), "sdr_median.<source>.<set>"
-        (their median), "sir...", "sir_median...", ..., "infer_s_per_min", "peak_mb", "per_track": {set:
+        (their median), "sir...", "sir_median...", "silent.<source>.<set>" (share of songs whose estimate is
+        silent: degenerate), ..., "infer_s_per_min", "peak_mb", "per_track": {set:
         [{track_id, source: {sdr, sir}}]}}``; on ``mdb`` the band's estimate is the sum of bass and other.
     """
     metrics, per_track, seconds, audio_s, peak = {}, {}, 0.0, 0.0, 0.0
@@ -229,6 +230,7 @@ def evaluate_separator(separate: Callable[[np.ndarray], dict], sets: dict[str, l
         for source, m in bsseval.summarize([{k: v for k, v in r.items() if k != "track_id"} for r in rows]).items():
             metrics[f"sdr.{source}.{name}"], metrics[f"sir.{source}.{name}"] = m["sdr_mean"], m["sir_mean"]
             metrics[f"sdr_median.{source}.{name}"], metrics[f"sir_median.{source}.{name}"] = m["sdr"], m["sir"]
+            metrics[f"silent.{source}.{name}"] = m["silent"]
     metrics["infer_s_per_min"] = 60.0 * seconds / max(audio_s, 1e-9)
     metrics["peak_mb"] = peak
     return {**metrics, "per_track": per_track}
@@ -346,18 +348,25 @@ def deployed(results: dict) -> list[str]:
             and (r.get("ratio_masks") or r.get("procedure") == "open_unmix")]
 
 
+def degenerate(result: dict, split: str) -> list[str]:
+    """The sources whose estimate is silent on some song of ``split`` (a decoder that outputs nothing)."""
+    return [s for s in SOURCES if result.get(f"silent.{s}.{split}", 0.0) > 0]
+
+
 def choose(results: dict) -> str:
-    """The chosen separator (module docstring): the best ``real_val`` drums SDR of :func:`deployed`, or the best
-    ``val`` drums SDR when no model was scored on real validation songs.
+    """The chosen separator (module docstring): the best ``real_val`` drums SDR of :func:`deployed` that is not
+    :func:`degenerate` there, or the best ``val`` drums SDR when no model was scored on real validation songs.
 
     Raises:
-        ValueError: no model has a finite validation drums SDR.
+        ValueError: no model has a finite validation drums SDR and every source sounding.
     """
     for key in ("sdr.drums.real_val", "sdr.drums.val"):
-        scored = [n for n in deployed(results) if math.isfinite(results[n].get(key, math.nan))]
+        split = key.rsplit(".", 1)[1]
+        scored = [n for n in deployed(results) if math.isfinite(results[n].get(key, math.nan))
+                  and not degenerate(results[n], split)]
         if scored:
             return max(scored, key=lambda n: results[n][key])
-    raise ValueError("separation study: no model with a validation drums SDR")
+    raise ValueError("separation study: no model with a validation drums SDR and every source sounding")
 
 
 def _model_job(name: str, settings: StudySettings, dbs, train_songs, sets, folder: Path,
@@ -467,7 +476,8 @@ TABLE3 = (("encoder", "interleaved"), ("encoder+", "interleaved_encoder+"))
 
 def source_table(results: dict, rows, split: str, median: bool = False) -> str:
     """Markdown: SDR and SIR per source (dB) on ``split`` for ``rows`` [(label, result name)]; the mean of the
-    per-song medians (paper), or with ``median`` both that and the median over songs."""
+    per-song medians (paper), or with ``median`` both that and the median over songs; "(silent)" marks a source
+    whose estimate is silent on some song (degenerate, :func:`degenerate`)."""
     cols = [("sdr", s) for s in SOURCES] + [("sir", s) for s in SOURCES]
     head = "| | " + " | ".join(f"{m.upper()} {s}" for m, s in cols) + " |"
     if median:
@@ -476,7 +486,7 @@ def source_table(results: dict, rows, split: str, median: bool = False) -> str:
     for label, n in rows:
         r = results[n]
         cells = [_fmt(r.get(f"{m}.{s}.{split}")) + (f" / {_fmt(r.get(f'{m}_median.{s}.{split}'))}" if median else "")
-                 for m, s in cols]
+                 + (" (silent)" if r.get(f"silent.{s}.{split}", 0.0) > 0 else "") for m, s in cols]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -528,7 +538,8 @@ def pool_folds(studies: list[dict]) -> dict:
         results[n] = {"songs": len(rows)}
         for source, m in summary.items():
             results[n].update({f"sdr.{source}.real": m["sdr_mean"], f"sdr_median.{source}.real": m["sdr"],
-                               f"sir.{source}.real": m["sir_mean"], f"sir_median.{source}.real": m["sir"]})
+                               f"sir.{source}.real": m["sir_mean"], f"sir_median.{source}.real": m["sir"],
+                               f"silent.{source}.real": m["silent"]})
     return {"results": results, "per_song": per_song, "chosen": [st["best"] for st in studies]}
 
 

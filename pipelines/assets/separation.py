@@ -29,14 +29,19 @@ def drum_stems(context: dg.AssetExecutionContext, settings: AdtSettings, tracks:
 
 
 @dg.asset_check(asset=drum_stems, description="The chosen separator is not degenerate: its drums SDR beats the "
-                                              "mixture itself as the estimate, on the real validation songs (the "
-                                              "validation renders without real songs).")
+                                              "mixture itself as the estimate and no source's estimate is silent, on "
+                                              "the real validation songs (the validation renders without real songs).")
 def separator_beats_the_mixture(drum_stems: dict) -> dg.AssetCheckResult:
+    from adt.separation.study import degenerate
+
     results = drum_stems["study"]["results"]
     chosen = drum_stems["study"]["chosen"]
-    key = "sdr.drums.real_val" if "sdr.drums.real_val" in chosen else "sdr.drums.val"
+    split = "real_val" if "sdr.drums.real_val" in chosen else "val"
+    key = f"sdr.drums.{split}"
     floor = results.get("mixture", {}).get(key, float("-inf"))
     value = chosen.get(key, float("nan"))
-    return dg.AssetCheckResult(passed=bool(value > floor),
+    silent = degenerate(chosen, split)
+    return dg.AssetCheckResult(passed=bool(value > floor) and not silent,
                                metadata={"chosen": chosen["name"], "set": key, "drums_sdr_db": round(float(value), 2),
-                                         "mixture_sdr_db": round(float(floor), 2)})
+                                         "mixture_sdr_db": round(float(floor), 2),
+                                         "silent_sources": ", ".join(silent) or "none"})
