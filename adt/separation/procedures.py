@@ -58,10 +58,6 @@ class Item:
     stems: dict
     targets: tuple
 
-    @property
-    def name(self) -> str:
-        return str(Path(next(iter(self.stems.values()))).parent)
-
 
 @dataclasses.dataclass
 class SourceDatabase:
