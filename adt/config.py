@@ -102,6 +102,13 @@ class Profile:
     # "separated" its drum stem (tatum paper), "mix" the mixture (thesis), "mix+drums" the mixture and
     # its clean drum stem as two training items (no separation at inference)
     transcriber_input: str = "separated"
+    # start the trainings from the weights shipped in adt/pretrained where the method allows (fine-tuning for
+    # minutes): the GRU LMs (adt.lm.shipped), the separator (adt.separation.separator.shipped), the transcriber
+    # sweep and the trimming reference (adt.transcribe.transcriber.pretrained_path); False: from scratch, as the
+    # papers do (standard, full)
+    start_from_shipped: bool = False
+    # models of the separation study (adt.separation.study.MODELS); None: every one
+    separation_models: tuple | None = None
     seed: int = 1234
 
     def digest(self, *fields: str) -> str:
@@ -160,7 +167,8 @@ PROFILES: dict[str, Profile] = {
     # 4 epochs of 36 steps each: about the training of the 1 + 2 pruned trials of 5 x 40 steps before, so
     # that a cold run stays under 30 minutes on 2 cores
     "demo": Profile(name="demo", corpus_kits=KIT_DISJOINT_SPLITS, render_augment=True,
-                    accompaniment_soundfont="fluid-soundfont-gm", epochs=4, steps_per_epoch=36, sweep_trials=2),
+                    accompaniment_soundfont="fluid-soundfont-gm", epochs=4, steps_per_epoch=36, sweep_trials=2,
+                    start_from_shipped=True),
     # the corpus and recipe of the shipped model (adt/pretrained/frame_crnn_standard.md): 288 Groove
     # performances on 3 kits each + 48 generated grooves, heard as mixes and as clean drum stems; budget
     # from the learning curves in the README (validation and MDB F flatten after about 800-1,000 steps of

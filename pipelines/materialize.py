@@ -121,6 +121,17 @@ def _run_all(profile: str, datasets: list[str] | None, instance, force: bool, ec
     return outputs
 
 
+def transcriber_line(manifest: dict) -> str:
+    """Which transcriber ``adt transcribe`` uses after this run, and why (the sweep's best against the shipped
+    model on the same validation data, :mod:`adt.frame.shipped`)."""
+    own, shipped = manifest["best_val_f"], (manifest.get("shipped") or {}).get("shipped_val_f")
+    line = f"transcriber: {manifest['model_uri']} ({manifest.get('started_from', 'scratch')}), validation F {own:.3f}"
+    if shipped is None:
+        return line + " (adt transcribe uses the champion)"
+    used = "the champion" if own >= shipped else "the shipped model"
+    return line + f", shipped model {shipped:.3f}: adt transcribe uses {used}"
+
+
 def summary(out: dict, seconds: float) -> str:
     """What ``make demo`` prints at the end: the 3-class matrix, where every table and figure is, and each
     MLflow experiment with its link (about 30 lines)."""
@@ -134,7 +145,7 @@ def summary(out: dict, seconds: float) -> str:
     separation = (out.get("drum_stems") or {}).get("study")
     if separation:
         lines.append(f"separator: {separation['best']} (best validation drums SDR; Tables 2 and 3 in adt/separation)")
-    lines.append(f"transcriber: {out['transcriber']['model_uri']} (adt transcribe uses the champion)")
+    lines.append(transcriber_line(out["transcriber"]))
     trimmed = out.get("trimmed_transcriber")
     if trimmed:
         lines.append(f"lite transcriber: {trimmed['model_uri']} (adt transcribe --model lite; Table 1 in adt/trimming)")

@@ -146,6 +146,7 @@ def test_transcribe_loads_the_champion_never_a_lite_or_a_stand_in(sweeps):
 
     client = mlflow.MlflowClient()
     champ = client.get_model_version_by_alias(tracking.MODEL_NAME, "champion")
+    client.set_model_version_tag(tracking.MODEL_NAME, champ.version, "shipped_val_f", "0.0")  # it beat the shipped
     made = client.get_model_version(tracking.MODEL_NAME, champ.version)
     lite = client.create_model_version(tracking.MODEL_NAME, made.source, run_id=made.run_id,
                                        tags={"trimmed": "true"})
@@ -163,6 +164,54 @@ def test_transcribe_loads_the_champion_never_a_lite_or_a_stand_in(sweeps):
             load_transcriber(None)
     finally:
         client.set_registered_model_alias(tracking.MODEL_NAME, "champion", champ.version)
+
+
+def test_a_champion_worse_than_the_shipped_model_is_not_the_default(sweeps):
+    """The registered version carries the shipped transcriber's F on the same validation data; when the shipped
+    one scored higher, ``adt transcribe`` uses it and says why; a shipped checkpoint other than the one scored
+    (another SHA-256) does not count."""
+    from adt import tracking
+    from adt.frame.shipped import SHIPPED_F_TAG, SHIPPED_SHA_TAG, sha256
+    from adt.transcribe.transcriber import load_transcriber, pretrained_path
+
+    client = mlflow.MlflowClient()
+    champ = client.get_model_version_by_alias(tracking.MODEL_NAME, "champion")
+    tags = champ.tags
+    # scored by the sweep itself: the shipped model on the sweep's validation excerpt, same peak picking
+    assert tags[SHIPPED_SHA_TAG] == sha256(pretrained_path()) and 0.0 <= float(tags[SHIPPED_F_TAG]) <= 1.0
+    try:
+        client.set_model_version_tag(tracking.MODEL_NAME, champ.version, SHIPPED_F_TAG, "0.0")
+        assert load_transcriber(None)[1].startswith("models:/adt-frame-crnn@champion")
+        client.set_model_version_tag(tracking.MODEL_NAME, champ.version, SHIPPED_F_TAG, "1.0")
+        model, what = load_transcriber(None)
+        assert what.startswith(str(pretrained_path())) and "beats version" in what
+        assert model.input_level_db is not None  # the shipped checkpoint, not the champion
+        client.set_model_version_tag(tracking.MODEL_NAME, champ.version, SHIPPED_SHA_TAG, "0" * 64)
+        assert load_transcriber(None)[1].startswith("models:/adt-frame-crnn@champion")
+    finally:
+        for key, value in tags.items():
+            client.set_model_version_tag(tracking.MODEL_NAME, champ.version, key, value)
+
+
+def test_a_sweep_fine_tunes_a_given_network(sweeps, tmp_path):
+    """``init_path``: every trial starts from that checkpoint (its widths stay, only lr and weight decay are
+    drawn, in the fine-tuning range)."""
+    from adt.frame.recipe import load_model
+    from adt.frame.sweep import FINETUNE_LR_RANGE, run_sweep
+    from adt.transcribe.transcriber import pretrained_path
+
+    shipped = load_model(pretrained_path())
+    config = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=4, num_threads=1, tune_peak_picking=False)
+    result = run_sweep([sweeps["x"].parent / "shards"], sweeps["val"], tmp_path / "trials", n_trials=1,
+                       config=config, study_name="finetune", storage=f"sqlite:///{tmp_path / 'ft.db'}",
+                       init_path=pretrained_path())
+    tuned = load_model(result.model_path)
+    assert tuned.config == shipped.config and tuned.input_level_db == shipped.input_level_db
+    assert FINETUNE_LR_RANGE[0] <= result.params["lr"] <= FINETUNE_LR_RANGE[1]
+    assert {k: v for k, v in result.params.items() if k not in ("lr", "weight_decay")} == \
+        {k: v for k, v in shipped.hparams.items() if k not in ("lr", "weight_decay")}
+    moved = [not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), shipped.state_dict().values())]
+    assert any(moved)  # trained, from the shipped weights (same shapes)
 
 
 def test_bad_arguments(sweeps, tmp_path):

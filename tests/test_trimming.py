@@ -214,3 +214,19 @@ def test_every_profile_names_valid_trimming_lines():
         assert lines and all(seeds >= 1 for _, seeds in lines), profile.name
     standard = dict((line.name, n) for line, n in lines_of(PROFILES["standard"]))
     assert standard["trim/magnitude/local"] >= 3  # the spread over seeds (issue 13)
+
+
+def test_a_reference_can_start_from_a_given_transcriber():
+    """``Task.init_path`` (the demo: the sweep's model fine-tuned from the shipped one): the reference starts
+    from those weights, recurrent layers split, not from fresh ones."""
+    from adt.frame.recipe import TrainConfig, load_model
+    from adt.trimming.lottery import Task, _fresh
+    from adt.transcribe.transcriber import pretrained_path
+
+    shipped = load_model(pretrained_path())
+    task = Task([], [], None, {}, TrainConfig(), "frame_crnn", dict(shipped.hparams), [], lambda *a: {},
+                init_path=str(pretrained_path()))
+    start = _fresh(task, seed=1)
+    x = torch.randn(1, 200, shipped.config["n_features"])
+    with torch.no_grad():
+        assert torch.allclose(start.eval()(x), shipped(x), atol=1e-5)

@@ -9,6 +9,11 @@ transcriber shipped with the package (``adt/pretrained/``) on the same test trac
 what it was trained on (a mixture itself for a ``"mix"``/``"mix+drums"`` model; see
 :func:`adt.frame.recipe.model_input`). Written as Parquet, Markdown and heatmaps, logged to
 MLflow ``adt/zero_shot``.
+
+When the sweep fine-tuned the shipped transcriber (``Profile.start_from_shipped``, the demo), its row is named
+``<sets> (from shipped)``: that model heard everything the shipped one did, so it is no zero-shot row; the
+other rows train from scratch with the sweep's architecture and widths at the profile's learning rate (the
+sweep's fine-tuning rate is no rate to train from scratch with).
 """
 
 from __future__ import annotations
@@ -151,15 +156,19 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
 
         # the other combinations' transcribers are independent: trained in parallel where each takes one core
         others = [c for c in combos if c != all_sets]
+        fine_tuned = transcriber.get("started_from", "scratch") != "scratch"
+        params = {k: v for k, v in transcriber["best_params"].items()
+                  if not (fine_tuned and k in ("lr", "weight_decay"))}
         trained = dict(zip(others, run_jobs(
             train_combination, [dict(combo=c, index=index, refs=refs, profile=profile, loss_weighting=loss_weighting,
-                                     architecture=transcriber["architecture"], params=transcriber["best_params"])
+                                     architecture=transcriber["architecture"], params=params)
                               for c in others],
             training_threads(transcriber["architecture"]), log,
             names=[f"transcriber on {'+'.join(c)}" for c in others], job_log="log")))
         for combo in combos:
             m = transcriber if combo == all_sets else trained[combo]
-            score(load_model(m["model_path"]), "+".join(combo), combo,
+            name = "+".join(combo) + (" (from shipped)" if combo == all_sets and fine_tuned else "")
+            score(load_model(m["model_path"]), name, combo,
                   lambda test: scored_items(index, refs, (test,), "test"))
         if shipped_digest:
             model = load_model(shipped)

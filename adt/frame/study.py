@@ -69,26 +69,31 @@ def _inputs(index: FeatureIndex, refs: References, combo: tuple[str, ...]) -> tu
 
 def sweep_combination(combo: tuple[str, ...], index: FeatureIndex, refs: References, profile: Profile, *,
                       architectures: Sequence[str], loss_weighting: str = "beta", storage: str | None = None,
-                      register: bool = False, log: Log = print) -> dict:
+                      register: bool = False, log: Log = print, init_path: str | Path | None = None) -> dict:
     """Run (or find cached) the Optuna sweep of ``architectures`` on the training splits of ``combo``.
+
+    ``init_path``: a transcriber checkpoint every trial fine-tunes (:func:`adt.frame.sweep.run_sweep`).
 
     Returns:
         the :class:`adt.frame.sweep.SweepResult` fields plus ``train_sets``, ``best_params``,
-        ``best_val_f`` and the cache ``key``.
+        ``best_val_f``, ``started_from`` (the fine-tuned checkpoint's name and SHA-256, or "scratch") and the
+        cache ``key``.
 
     Raises:
         ValueError: no training data or no validation tracks for ``combo``.
     """
     from adt.features.stats import TrainingStats
+    from adt.frame.shipped import sha256
     from adt.frame.sweep import run_sweep
 
     config = train_config(profile, loss_weighting)
     train_dirs, val_items, stats_info = _inputs(index, refs, combo)
     if not val_items:
         raise ValueError(f"no validation tracks for {combo}: the sweep selects on them")
+    started_from = f"{Path(init_path).name} (sha256 {sha256(init_path)})" if init_path else "scratch"
     cache = stage_cache("sweeps", VERSION, [str(d) for d in train_dirs], [str(p) for p, _ in val_items],
                         dataclasses.asdict(config), list(architectures), profile.sweep_trials, register,
-                        stats_info["key"])
+                        stats_info["key"], *([started_from] if init_path else []))
 
     def sweep(folder: Path) -> dict:
         name = "+".join(combo)
@@ -97,22 +102,44 @@ def sweep_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
         result = run_sweep(train_dirs, val_items, folder / "trials", n_trials=profile.sweep_trials,
                            budget=profile.sweep_trials, config=config, architectures=architectures,
                            study_name=study, storage=storage, stats=TrainingStats.load(stats_info["dir"]),
-                           register=register, artifacts={"training_stats": stats_info["dir"]},
+                           register=register, artifacts={"training_stats": stats_info["dir"]}, init_path=init_path,
                            run_name=f"sweep[{name}]", log=log, pruner_warmup_epochs=pruner_warmup(config),
                            run_params={"train_sets": name, "feature_type": index.feature_type,
-                                       "target_widening": index.target_widening, "profile": profile.name})
+                                       "target_widening": index.target_widening, "profile": profile.name,
+                                       "started_from": started_from})
         return {**result.to_dict(), "train_sets": list(combo), "best_params": result.params,
-                "best_val_f": result.best_value}
+                "best_val_f": result.best_value, "started_from": started_from}
 
     return cache.get_or_compute(sweep)
 
 
 def transcriber_sweep(index: FeatureIndex, refs: References, profile: Profile, loss_weighting: str = "beta",
                       storage: str | None = None, log: Log = print) -> dict:
-    """The sweep on all training sets together, its best model registered (module docstring)."""
+    """The sweep on all training sets together, its best model registered (module docstring). With
+    ``profile.start_from_shipped`` every trial fine-tunes the shipped transcriber when it fits the features
+    (:func:`adt.frame.shipped.load_fitting`; else from scratch, logged)."""
+    init_path = None
+    if profile.start_from_shipped:
+        from adt.frame.shipped import load_fitting
+
+        stats = index.training_stats(index.training_sets())
+        model, where = load_fitting(index.feature_type, *_feature_dims(stats["dir"]))
+        if model is None:
+            log(f"transcriber sweep: from scratch ({where})")
+        else:
+            init_path = where
+            log(f"transcriber sweep: fine-tuning the shipped {Path(where).name}")
     return sweep_combination(index.training_sets(), index, refs, profile,
                              architectures=tuple(profile.sweep_architectures), loss_weighting=loss_weighting,
-                             storage=storage, register=True, log=log)
+                             storage=storage, register=True, log=log, init_path=init_path)
+
+
+def _feature_dims(stats_dir: str) -> tuple[int, int]:
+    """(features, classes) of a training set's statistics (:class:`adt.features.stats.TrainingStats`)."""
+    from adt.features.stats import TrainingStats
+
+    stats = TrainingStats.load(stats_dir)
+    return int(stats.mean.shape[0]), int(len(stats.onsets))
 
 
 def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: References, profile: Profile, *,

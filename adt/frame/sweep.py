@@ -61,6 +61,9 @@ WEIGHT_DECAY_RANGE = (1e-6, 1e-2)
 #: FrameCRNN choices: the tatum paper tuned "the number of GRU layers, the hidden dimension" with Optuna
 #: (Sec. IV-D; it found 3 x 98); conv blocks and dropout (0.3) stay at the TrainConfig values.
 FRAME_CRNN_SPACE = {"hidden": (32, 64, 98), "layers": (1, 2, 3)}
+#: Fine-tuning a given network (``run_sweep(init_path=...)``): its architecture stays, the learning rate is
+#: drawn below the thesis's range (the shipped transcriber was trained at 5e-4).
+FINETUNE_LR_RANGE = (5e-5, 5e-4)
 
 
 #: Optuna heartbeat of a running trial, and how long without one before it counts as dead (seconds).
@@ -104,6 +107,15 @@ def suggest_frame_crnn(trial: Any) -> dict:
     return params
 
 
+def suggest_finetune(trial: Any, hparams: dict) -> dict:
+    """Fine-tuning a network of hyperparameters ``hparams``: those stay, ``lr`` (:data:`FINETUNE_LR_RANGE`) and
+    ``weight_decay`` are drawn."""
+    params = {k: v for k, v in hparams.items() if k not in ("lr", "weight_decay")}
+    params["lr"] = trial.suggest_float("lr", *FINETUNE_LR_RANGE, log=True)
+    params["weight_decay"] = trial.suggest_float("weight_decay", *WEIGHT_DECAY_RANGE, log=True)
+    return params
+
+
 def suggest_params(trial: Any, architecture: str) -> dict:
     """The trial's hyperparameters for ``architecture`` (includes ``lr`` and ``weight_decay``).
 
@@ -138,6 +150,8 @@ class SweepResult:
     per_architecture: dict = dataclasses.field(default_factory=dict)
     model_uri: str | None = None  # models:/<name>/<version> when registered
     champion_uri: str | None = None  # models:/<name>@champion when registered
+    #: when registered: the shipped transcriber's F on the same validation data (adt.frame.shipped.score_shipped)
+    shipped: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -305,7 +319,7 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
               run_params: dict | None = None, artifacts: dict[str, str | Path] | None = None,
               pruner_startup_trials: int | None = None,
               pruner_warmup_epochs: int = 0, log: Callable[[str], None] | None = None,
-              workers: int | None = None) -> SweepResult:
+              workers: int | None = None, init_path: str | Path | None = None) -> SweepResult:
     """Run ``n_trials`` Optuna trials of :func:`adt.frame.recipe.train_model` and keep the best model.
 
     Args:
@@ -332,6 +346,10 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
         log: progress messages (e.g. Dagster's ``context.log.info``).
         workers: with ``budget``, processes on this machine that run the trials together: this one and
             ``workers - 1`` helpers (:func:`start_helpers`); None: :func:`local_workers`.
+        init_path: a transcriber checkpoint every trial fine-tunes (:func:`suggest_finetune`: its architecture
+            and widths stay, ``architectures`` must name its architecture; no per-epoch resume); None: from
+            scratch. The registered version is also compared with the shipped transcriber
+            (:mod:`adt.frame.shipped`) either way.
 
     Returns:
         :class:`SweepResult` over the whole study (all calls that shared it).
@@ -374,11 +392,15 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
     trial_run_ids: list[str] = []
 
     def objective(trial: optuna.Trial) -> float:
-        if len(architectures) > 1:
-            arch = trial.suggest_categorical("architecture", list(architectures))
+        if init_path is not None:
+            init = load_model(init_path)
+            arch, params = init.architecture, suggest_finetune(trial, init.hparams)
+        elif len(architectures) > 1:
+            init, arch = None, trial.suggest_categorical("architecture", list(architectures))
         else:
-            arch = architectures[0]
-        params = suggest_params(trial, arch)
+            init, arch = None, architectures[0]
+        if init is None:
+            params = suggest_params(trial, arch)
         trial.set_user_attr("architecture", arch)
         trial.set_user_attr("params", params)
         t0, pruned = time.perf_counter(), None
@@ -400,7 +422,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
             epochs_file = out_dir / f"epochs-{cache_key(arch, params)[:16]}.pt"  # a retried trial resumes it
             try:
                 model, history = train_model(train_dirs, val_items, config, arch, params, on_epoch=on_epoch,
-                                             stats=stats, trial=trial, checkpoint=epochs_file)
+                                             stats=stats, trial=trial, init=init,
+                                             checkpoint=epochs_file if init is None else None)
             except optuna.TrialPruned as exc:
                 pruned = exc
                 mlflow.set_tag("optuna.state", "PRUNED")
@@ -443,7 +466,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
                         "study_name": study_name, "storage": storage, "budget": int(budget), "register": False,
                         "stage": stage, "architectures": list(architectures), "config": dataclasses.asdict(config),
                         "pruner_startup_trials": startup, "pruner_warmup_epochs": pruner_warmup_epochs,
-                        "run_name": f"{run_name or f'sweep[{study_name}]'} (helper)", "run_params": run_params or {}}
+                        "run_name": f"{run_name or f'sweep[{study_name}]'} (helper)", "run_params": run_params or {},
+                        "init_path": str(init_path) if init_path is not None else None}
                 helpers = start_helpers(min(n_workers, missing) - 1, spec, out_dir, log)
             try:
                 with warnings.catch_warnings():  # constant_liar: "experimental"
@@ -479,9 +503,18 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
                                    if k in ("train_sets", "profile", "feature_type")) or \
                 f"the shards {', '.join(str(d) for d in train_dirs)}"
             trained_on += f"; validated on {len(val_items)} tracks"
-            result.model_uri = register_champion(load_model(model_path), evaluation_key(val_items, config), log,
+            from adt.frame.shipped import score_shipped
+
+            model = load_model(model_path)
+            shipped = result.shipped = score_shipped(val_items, config.peak_picking, model.feature_type,
+                                                     *model.io_dims)
+            if shipped:
+                mlflow.log_metric("shipped_val_f", shipped["shipped_val_f"])
+            if init_path is not None:
+                trained_on += f"; fine-tuned from {Path(init_path).name}"
+            result.model_uri = register_champion(model, evaluation_key(val_items, config), log,
                                                  source=f"optuna:{study_name}/trial-{best.number}",
-                                                 trained_on=trained_on)
+                                                 trained_on=trained_on, extra_tags=shipped)
         if register:
             result.champion_uri = tracking.champion_uri()
     return result
@@ -636,14 +669,16 @@ def describe_transcriber(model: Any, source: str, trained_on: str) -> str:
 
 
 def register_champion(model: Any, evaluation: str, log: Callable[[str], None] = print, *,
-                      source: str | None = None, trained_on: str = "(not recorded)") -> str:
+                      source: str | None = None, trained_on: str = "(not recorded)",
+                      extra_tags: dict | None = None) -> str:
     """Register ``model`` as a version of ``tracking.MODEL_NAME`` (weights only, :func:`adt.registry.register`,
     in the active MLflow run) and promote it to ``champion`` unless the champion scored higher on the same
     validation data (:func:`adt.tracking.promote`, with ``model.best_val_f`` and ``evaluation``).
 
     Idempotent per ``source`` (e.g. ``optuna:<study>/trial-<n>``; default: the active run) and checkpoint
     content: a re-run after a crash reuses the version and finishes its tags and alias. The version gets its
-    tags (``transcriber_input``, ``peak_picking``, ``val_f``, ``evaluation``), a description
+    tags (``transcriber_input``, ``peak_picking``, ``val_f``, ``evaluation``, and ``extra_tags``: e.g. the
+    shipped transcriber's F on the same data, :func:`adt.frame.shipped.score_shipped`), a description
     (:func:`describe_transcriber`) and a signature when it is created; the alias is set last.
 
     Returns:
@@ -660,7 +695,8 @@ def register_champion(model: Any, evaluation: str, log: Callable[[str], None] = 
     source = source or f"run:{mlflow.active_run().info.run_id if mlflow.active_run() else 'none'}"
     score = float(model.best_val_f)
     tags = {"transcriber_input": model_input(model), "peak_picking": json.dumps(model_peak_picking(model)),
-            "val_f": f"{score:.6f}", "evaluation": evaluation}
+            "val_f": f"{score:.6f}", "evaluation": evaluation,
+            **{k: f"{v:.6f}" if isinstance(v, float) else str(v) for k, v in (extra_tags or {}).items()}}
     outcome = {}
 
     def promote(version: str) -> None:

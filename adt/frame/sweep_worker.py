@@ -17,7 +17,8 @@ The spec (JSON)::
 
 Optional: ``pruner_startup_trials``, ``pruner_warmup_epochs``, ``run_name`` and ``run_params`` (the worker's MLflow
 run), ``workers`` (processes this worker runs on its machine, default 1: :func:`adt.frame.sweep.run_sweep`),
-``parent_pid`` (the worker exits when that process is gone: a helper).
+``parent_pid`` (the worker exits when that process is gone: a helper), ``init_path`` (a checkpoint every
+trial fine-tunes).
 :func:`adt.frame.sweep.run_sweep` writes such a spec for its own helpers (``helper-spec.json``).
 """
 
@@ -57,7 +58,8 @@ def run(spec: dict) -> dict:
                        pruner_startup_trials=spec.get("pruner_startup_trials"),
                        pruner_warmup_epochs=int(spec.get("pruner_warmup_epochs") or 0),
                        run_name=spec.get("run_name"), run_params=spec.get("run_params"),
-                       workers=int(spec.get("workers") or 1), log=lambda msg: print(msg, flush=True))
+                       workers=int(spec.get("workers") or 1), log=lambda msg: print(msg, flush=True),
+                       init_path=spec.get("init_path"))
     return {"study": result.study_name, "trials_in_study": result.n_trials, "ran_here": len(result.trial_run_ids),
             "best_trial": result.best_trial, "best_value": result.best_value, "model_uri": result.model_uri,
             "champion_uri": result.champion_uri, "seconds": round(time.perf_counter() - t0, 2)}

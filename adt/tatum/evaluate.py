@@ -291,3 +291,31 @@ def table_ii_markdown(table: pd.DataFrame, per_class: bool = True) -> str:
         if others:
             text += "\n\n" + flat(table.loc[:, table.columns.get_level_values("class").isin(others)], True)
     return text
+
+
+def regularization_findings(results: pd.DataFrame, match: str = "grid") -> tuple[bool, dict]:
+    """The asset check on Table II (issue 28; the paper's finding: LM regularization raises F): fails when an
+    LM-regularized tatum model (``tatum_bigram``, ``tatum_gru``) scores below the unregularized ``tatum_crnn``
+    on every test set and tatum source (all drums, ``match``). A finding, not a crash: the check warns.
+
+    Args:
+        results: :func:`evaluate_methods` summaries with a ``test_set`` column (the study's ``results.parquet``).
+
+    Returns:
+        (passed, metadata: per regularized method, the sets where it beats / trails the unregularized model,
+        and the mean F difference in points).
+    """
+    df = results[(results["match"] == match) & (results["class"] == "all")]
+    f = df.pivot_table(index="method", columns=["test_set", "tatums"], values="f", sort=False)
+    if "tatum_crnn" not in f.index:
+        return True, {"note": "no unregularized tatum model in the results"}
+    passed, meta = True, {}
+    for method in ("tatum_bigram", "tatum_gru"):
+        if method not in f.index:
+            continue
+        diff = (f.loc[method] - f.loc["tatum_crnn"]).dropna()
+        worse_everywhere = bool(len(diff)) and bool((diff < 0).all())
+        passed &= not worse_everywhere
+        meta[method] = (f"{int((diff >= 0).sum())} of {len(diff)} sets at or above the unregularized model, "
+                        f"mean {100 * float(diff.mean()):+.1f} F points")
+    return passed, meta

@@ -16,7 +16,8 @@ Pipeline (:func:`transcribe_file`):
 
 The model (:func:`load_transcriber`): the MLflow model registry's when this data folder has one
 (the ``champion`` alias, else the latest untrimmed version of ``adt-frame-crnn``; a champion that does
-not load is an error, never replaced), else the transcriber
+not load is an error, never replaced) unless the shipped transcriber scored higher on that version's
+validation data (:func:`shipped_beats`: the default model is never worse than what is shipped), else the transcriber
 shipped with the package (:data:`PRETRAINED_MODEL`, ``adt/pretrained/``; MLflow is not even
 imported then); or any MLflow model URI (``runs:/<id>/registered_model/adt-frame-crnn``,
 ``models:/adt-frame-crnn/3``, a local model folder written by :func:`adt.registry.save_dir`) or checkpoint
@@ -179,7 +180,8 @@ def load_transcriber(model: str | None = None, device: str = "cpu"):
 
     Args:
         model: None (the registry's champion or latest version when this data folder has a
-            registry with a model in it, else the shipped model), ``"lite"`` (the registry's optimal
+            registry with a model in it, unless the shipped model scored higher on that version's
+            validation data: :func:`shipped_beats`; else the shipped model), ``"lite"`` (the registry's optimal
             trimmed transcriber, alias ``lite``: :mod:`adt.trimming`), a checkpoint file (``.pt``), or
             an MLflow model URI.
 
@@ -200,18 +202,54 @@ def load_transcriber(model: str | None = None, device: str = "cpu"):
                                    "trimming study first (`make demo`, or materialize trimmed_transcriber)")
             model = f"models:/{MODEL_NAME}@{LITE}"
         return load_registered_model(model, device=device)
+    path = pretrained_path()
     if registry_exists():
         try:
-            return load_registered_model(None, device=device)
+            registered, what = load_registered_model(None, device=device)
         except ModelLoadError:
             raise  # a registered champion that does not load: say so, do not use another model
         except NoModelError as exc:
             logger.info("%s; using the shipped model", exc)
-    path = pretrained_path()
+        else:
+            why = shipped_beats(what)
+            if why is None:
+                return registered, what
+            return load_checkpoint(path, device), f"{path} (the shipped model: {why})"
     if not path.is_file():
         raise NoModelError(f"no model registered and no shipped model at {path}: run `make demo` first or "
                            "pass --model URI")
     return load_checkpoint(path, device), str(path)
+
+
+def shipped_beats(what: str) -> str | None:
+    """Why the shipped transcriber replaces the registry's default model ``what`` (a URI as
+    :func:`load_registered_model` returns it), or None: its version's tags hold the shipped checkpoint's
+    validation F on the same validation data (:mod:`adt.frame.shipped`), the checkpoint is still the one
+    scored (same SHA-256) and it scored higher. Versions registered before that comparison keep the default."""
+    import mlflow
+
+    from adt.frame.shipped import SHIPPED_F_TAG, SHIPPED_SHA_TAG, sha256
+
+    uri = what.split(" (version ")[0]
+    name, _, ref = uri.removeprefix("models:/").partition("@")
+    client = mlflow.MlflowClient()
+    try:
+        if ref:
+            version = client.get_model_version_by_alias(name, ref)
+        else:
+            name, number = uri.removeprefix("models:/").rsplit("/", 1)
+            version = client.get_model_version(name, number)
+    except (mlflow.exceptions.MlflowException, ValueError):
+        return None
+    tags, path = version.tags, pretrained_path()
+    if SHIPPED_F_TAG not in tags or "val_f" not in tags or not path.is_file() or \
+            sha256(path) != tags.get(SHIPPED_SHA_TAG):
+        return None
+    shipped_f, own_f = float(tags[SHIPPED_F_TAG]), float(tags["val_f"])
+    if shipped_f <= own_f:
+        return None
+    return (f"validation F {shipped_f:.4f} beats version {version.version}'s {own_f:.4f} on that version's "
+            f"validation data")
 
 
 def load_registered_model(uri: str | None = None, device: str = "cpu"):

@@ -94,6 +94,8 @@ class Task:
         architecture, params: the network (e.g. the transcriber sweep's champion).
         examples: feature matrices (T, F) for the activation criterion (validation tracks).
         measure: model, sets, val items -> measurements (:func:`adt.trimming.measure.measure`).
+        init_path: a transcriber checkpoint of that architecture the reference starts from (the demo: the
+            sweep's model fine-tuned from the shipped one, ``Profile.start_from_shipped``); None: fresh weights.
     """
 
     train_dirs: list
@@ -105,6 +107,7 @@ class Task:
     params: dict
     examples: list
     measure: Callable[..., dict]
+    init_path: str | None = None
 
     @property
     def rewind_epoch(self) -> int:
@@ -122,10 +125,13 @@ def _train(task: Task, seed: int, init: torch.nn.Module, epochs: int, after_step
 
 
 def _fresh(task: Task, seed: int) -> torch.nn.Module:
-    """The architecture as ``train_model`` would build it for ``seed``, recurrent layers split."""
-    from adt.frame.recipe import FRAME_CRNN, frame_crnn_params, seed_everything
+    """The architecture as ``train_model`` would build it for ``seed`` (or the weights of
+    :attr:`Task.init_path`), recurrent layers split."""
+    from adt.frame.recipe import FRAME_CRNN, frame_crnn_params, load_model, seed_everything
 
     seed_everything(seed)
+    if task.init_path is not None:
+        return split_recurrent(load_model(task.init_path).train())
     params = frame_crnn_params(task.config, task.params) if task.architecture == FRAME_CRNN else dict(task.params)
     model = build_model(task.architecture, params, task.n_features(), len(task.stats.onsets))
     model.set_standardization(torch.from_numpy(task.stats.mean), torch.from_numpy(task.stats.std))

@@ -33,6 +33,8 @@ def transcriber(context: dg.AssetExecutionContext, settings: AdtSettings, featur
                                "champion_uri": str(main["champion_uri"]), "train_sets": "+".join(main["train_sets"]),
                                "architecture": main["architecture"], "best_params": rounded(main["best_params"]),
                                "best_val_f": rounded(main["best_val_f"]), "study": main["study_name"],
+                               "started_from": main.get("started_from", "scratch"),
+                               "shipped_val_f": rounded((main.get("shipped") or {}).get("shipped_val_f", "not scored")),
                                "n_trials": main["n_trials"], "trials": dg.MetadataValue.md(trials_markdown(main["trials"]))})
 
 
@@ -76,5 +78,27 @@ def trimmed_transcriber(context: dg.AssetExecutionContext, settings: AdtSettings
                                **figure("figure2_png", value["figure"], value["run_id"],
                                         "Figure 2: test error by share of weights removed"),
                                "lite_uri": str(value["model_uri"]), **mlflow_run(value["run_id"]),
+                               "reference_from": value.get("reference_from", "fresh weights"),
                                "optimal_params": int(best.get("params", 0)),
                                "optimal_removed": rounded(float(best.get("removed", 0.0)))})
+
+
+@dg.asset_check(asset=transcriber, description="The sweep's best model is not worse than the transcriber shipped "
+                                               "with the package on the same validation tracks and peak picking "
+                                               "(issue 28; adt transcribe falls back to the shipped model when it is).")
+def transcriber_not_worse_than_shipped(transcriber: dict) -> dg.AssetCheckResult:
+    from adt.frame.shipped import not_worse_than_shipped
+
+    passed, meta = not_worse_than_shipped(transcriber)
+    return dg.AssetCheckResult(passed=passed, metadata=meta)
+
+
+@dg.asset_check(asset=trimmed_transcriber, description="The trimming reference transcribes: its validation micro F "
+                                                       "(3 classes, mean over seeds) is at least the floor "
+                                                       "adt.trimming.study.REFERENCE_F_FLOOR; below it Table 1 and "
+                                                       "Figure 2 measure a network that finds almost no onset.")
+def trimming_reference_transcribes(trimmed_transcriber: dict) -> dg.AssetCheckResult:
+    from adt.trimming.study import reference_transcribes
+
+    passed, meta = reference_transcribes(trimmed_transcriber["rounds"])
+    return dg.AssetCheckResult(passed=passed, metadata=meta)
