@@ -78,7 +78,7 @@ class Profile:
     lm_trials: int = 4
     lm_folds: int = 3
     lm_epochs: int = 3  # per trial and fold of the sweep
-    lm_final_epochs: int = 12  # the retrained best configuration
+    lm_final_epochs: int = 12  # the retrained best configuration (start_from_shipped: fine-tuning epochs)
     # transcriber sweep (adt.frame.sweep): Optuna trials per study, and the architectures swept
     # ("frame_crnn" = the tatum paper's FrameCRNN; more than one: the architecture is a
     # categorical parameter and the transcriber asset adds the thesis's architecture study)
@@ -168,7 +168,11 @@ PROFILES: dict[str, Profile] = {
     # that a cold run stays under 30 minutes on 2 cores
     "demo": Profile(name="demo", corpus_kits=KIT_DISJOINT_SPLITS, render_augment=True,
                     accompaniment_soundfont="fluid-soundfont-gm", epochs=4, steps_per_epoch=36, sweep_trials=2,
-                    start_from_shipped=True),
+                    start_from_shipped=True, lm_final_epochs=4,
+                    # the separation study's Table 2 pair (soft masks: the variant that works at this size),
+                    # fine-tuned from the shipped separator, beside it and the mixture (adt.separation.study)
+                    separation_models=("independent_mask", "interleaved_mask", "shipped"), separation_rounds=24,
+                    separation_mdb_tracks=2),
     # the corpus and recipe of the shipped model (adt/pretrained/frame_crnn_standard.md): 288 Groove
     # performances on 3 kits each + 48 generated grooves, heard as mixes and as clean drum stems; budget
     # from the learning curves in the README (validation and MDB F flatten after about 800-1,000 steps of

@@ -32,7 +32,10 @@ _ASSETS = [ingest.kit_catalogue, ingest.raw_dataset, ingest.dataset_tables, inge
            models.trimmed_transcriber, evaluation.zero_shot_matrix, tatum_study.tatum_study]
 ALL_ASSETS = list(dg.map_asset_specs(
     lambda spec: spec.merge_attributes(owners=OWNERS, kinds=KINDS.get(spec.group_name, set())), _ASSETS))
-ALL_CHECKS = [rhythm.quantization_within_threshold, separation.separator_beats_the_mixture]
+ALL_CHECKS = [rhythm.quantization_within_threshold, separation.separator_beats_the_mixture,
+              models.transcriber_not_worse_than_shipped, models.trimming_reference_transcribes,
+              tatum_study.lm_regularization_helps_somewhere,
+              language_models.gru_lm_beats_bigram]
 
 #: One dataset (a partition): fetch or place it, unify it.
 raw_job = dg.define_asset_job("adt_raw_datasets", selection=[ingest.raw_dataset, ingest.dataset_tables])

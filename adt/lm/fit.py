@@ -2,10 +2,12 @@
 
 :func:`fit_bigram` (asset ``lm_bigram``): the skip-type bigram LM (Eq. 3) on the training
 scores, perplexity per split and test set. :func:`fit_gru` (asset ``lm_gru``): the GRU LM
-(Eq. 2), layers and hidden size tuned with Optuna by k-fold cross-validation, retrained,
-registered as :data:`GRU_LM_NAME`; a 3-class GRU LM with the same hyperparameters for the
-tatum study. Both cached per drum-score corpus and logged to MLflow ``adt/language_model``; the GRU LM
-registered weights only (:func:`register_gru_lm`, :mod:`adt.registry`) with the alias ``champion``.
+(Eq. 2), layers and hidden size tuned with Optuna by k-fold cross-validation and retrained, or
+(``Profile.start_from_shipped``) the shipped LM (:mod:`adt.lm.shipped`) fine-tuned; the shipped LM
+instead whenever it is at least as good on validation; registered as :data:`GRU_LM_NAME`; a 3-class
+GRU LM with the same hyperparameters for the tatum study. Both cached per drum-score corpus and logged
+to MLflow ``adt/language_model``; the GRU LM registered weights only (:func:`register_gru_lm`,
+:mod:`adt.registry`) with the alias ``champion``. :func:`gru_beats_bigram`: the asset check's decision.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from adt.config import Profile, data_dir
 from adt.lm.corpus import load_scores, scores_by_test_set
 
 #: Version of the LM stages (``lm_bigram``, ``lm_gru`` assets).
-VERSION = "2"
+VERSION = "3"  # 3: lm_gru compared with / fine-tuned from the shipped LMs (adt.lm.shipped)
+#: Adam learning rate when fine-tuning the shipped LM (trained at 1e-3: at that rate the demo's first
+#: fine-tuning epoch already raised the validation perplexity, 1.2677 -> 1.273).
+FINETUNE_LR = 1e-4
 #: Registered model name of the GRU LM.
 GRU_LM_NAME = "adt-gru-lm"
 #: Its alias: the latest fitted version (:func:`register_gru_lm`).
@@ -104,35 +109,108 @@ def _train_val(paths: dict) -> tuple[list, list]:
     return train, val
 
 
+def _perplexities(model, drum_scores: dict, k: str, val: list) -> dict[str, float]:
+    """Perplexity per drum and tatum of ``model`` on ``val``, the test split and each test set ``test.<dataset>``."""
+    paths = drum_scores["paths"][k]
+    ppl = {"validation": float(model.perplexity(val))}
+    if "test" in paths:
+        ppl["test"] = float(model.perplexity(load_scores(paths["test"])))
+    ppl.update({f"test.{ds}": float(model.perplexity(s)) for ds, s in scores_by_test_set(drum_scores, k).items()})
+    return ppl
+
+
+def _fit_k(k: str, drum_scores: dict, profile: Profile, best: dict, folder: Path,
+           on_epoch: Callable[[int, dict], None] | None = None) -> dict:
+    """One K's GRU LM (``k``: "k5" or "k3"): trained with ``best`` (hidden, layers) from scratch, or fine-tuned from
+    the shipped LM when ``profile.start_from_shipped``; then the shipped LM instead when it is at least as good on
+    the same validation scores ("the default model is never worse than what is shipped").
+
+    Args:
+        k: "k5" or "k3" (the corpus's scores of that K, :func:`adt.lm.corpus.build_drum_scores`).
+        best: ``hidden`` and ``layers`` (the shipped LM's when fine-tuning).
+        folder: the stage folder the chosen weights are written (or the shipped file copied) to.
+        on_epoch: as :func:`adt.lm.gru.train_gru_lm`'s.
+
+    Returns:
+        ``{"model", "path" (in folder), "perplexity" (:func:`_perplexities` of the chosen model), "history",
+        "started_from", "chosen" ("fitted" | "fine-tuned" | "shipped"), "reason", "shipped_validation" (the shipped
+        LM's validation perplexity), "n_train" (training scores)}``.
+
+    Raises:
+        FileNotFoundError, ValueError: the shipped LM is missing or does not match its card (:mod:`adt.lm.shipped`).
+    """
+    import shutil
+
+    from adt.atomic import atomic_path
+    from adt.lm import gru, shipped
+
+    train, val = _train_val(drum_scores["paths"][k])
+    n = int(k[1:])
+    ship = shipped.shipped_lm(n)
+    ship_val = float(ship.perplexity(val))
+    init = ship if profile.start_from_shipped else None
+    model, history = gru.train_gru_lm(train, val, hidden=best["hidden"], layers=best["layers"],
+                                      epochs=profile.lm_final_epochs, seed=profile.seed, init=init, on_epoch=on_epoch,
+                                      **({"lr": FINETUNE_LR} if init is not None else {}))
+    fitted_val = float(model.perplexity(val))
+    fitted = "fine-tuned" if init is not None else "fitted"
+    if ship_val <= fitted_val:
+        model, path = ship, folder / shipped.shipped_lm_path(n).name
+        with atomic_path(path) as tmp:
+            shutil.copyfile(shipped.shipped_lm_path(n), tmp)
+        chosen, reason = "shipped", (f"the shipped LM's validation perplexity {ship_val:.4f} <= the {fitted} LM's "
+                                     f"{fitted_val:.4f}" + (": no epoch improved on it" if init is not None else ""))
+    else:
+        path = gru.save(model, folder / ("gru_lm.pt" if k == "k5" else f"gru_lm_{k}.pt"))
+        chosen, reason = fitted, f"validation perplexity {fitted_val:.4f} < the shipped LM's {ship_val:.4f}"
+    return {"model": model, "path": str(path), "perplexity": _perplexities(model, drum_scores, k, val),
+            "history": history, "started_from": shipped.describe(n) if init is not None else "scratch",
+            "chosen": chosen, "reason": reason, "shipped_validation": ship_val, "n_train": len(train)}
+
+
 def fit_gru(drum_scores: dict, profile: Profile, storage: str | None = None,
             log: Callable[[str], None] = print) -> dict:
-    """Tune, train and register the GRU LM (K = 5), and a 3-class one with the same hyperparameters.
+    """Tune, train and register the GRU LM (K = 5), and a 3-class one (BD, SD, HH) with the same hyperparameters.
+
+    From scratch (``profile.start_from_shipped`` False): layers and hidden size by an Optuna sweep
+    (:func:`adt.lm.gru.tune_gru_lm`), then trained ``lm_final_epochs`` epochs. With ``start_from_shipped`` (the
+    ``demo`` profile): no sweep (the shipped LM's 3 x 64, the tatum paper's choice); the shipped weights
+    (:mod:`adt.lm.shipped`) are fine-tuned ``lm_final_epochs`` epochs on the training scores, the starting weights
+    competing in the validation selection. In both modes, per K, the shipped LM is kept instead when its
+    validation perplexity is not above the trained one's (:func:`_fit_k`).
 
     Args:
         drum_scores: the corpus manifest (:func:`adt.lm.corpus.build_drum_scores`).
-        profile: trials, folds, epochs and seed (``lm_*`` fields).
+        profile: trials, folds, epochs and seed (``lm_*`` fields), ``start_from_shipped``.
         storage: Optuna storage URL; None: ``sqlite:///<data>/optuna.db``.
 
     Returns:
-        manifest: ``path``, ``path_k3``, ``perplexity``, ``perplexity_k3``, ``best_params``,
-        ``run_id``, ``history``, ``model_uri`` (``models:/adt-gru-lm/<version>``), ``trials``.
+        manifest: ``path`` / ``path_k3`` (the chosen LMs' weights, in the stage folder), ``perplexity`` /
+        ``perplexity_k3`` ({validation, test, test.<dataset>: perplexity per drum and tatum}), ``best_params``,
+        ``run_id``, ``history`` (K = 5), ``model_uri`` (``models:/adt-gru-lm/<version>``), ``trials`` (0 without
+        a sweep), and per K ("k5", "k3"): ``started_from`` ("scratch" or "shipped adt/pretrained/<file> (sha256
+        <hex>)"), ``chosen`` ("fitted", "fine-tuned" or "shipped"), ``chosen_reason``, ``shipped_validation``.
+
+    Raises:
+        FileNotFoundError, ValueError: the shipped LMs are missing or do not match their model card.
     """
     import mlflow
 
     from adt import tracking
     from adt.cpu import DEFAULT_THREADS, torch_threads
-    from adt.lm import gru
+    from adt.lm import gru, shipped
 
     paths = drum_scores["paths"]["k5"]
     cache = stage_cache("lm_gru", VERSION, drum_scores["key"], profile.lm_trials, profile.lm_folds, profile.lm_epochs,
-                        profile.lm_final_epochs, profile.seed)
+                        profile.lm_final_epochs, profile.seed, profile.start_from_shipped,
+                        shipped.stated_sha256(5), shipped.stated_sha256(3))
     storage = storage or f"sqlite:///{data_dir() / 'optuna.db'}"
 
     def fit(folder: Path) -> dict:
-        train, val = _train_val(paths)
         with tracking.run("language_model", "gru-lm", params={"trials": profile.lm_trials, "folds": profile.lm_folds,
                                                              "epochs": profile.lm_epochs, "storage": storage,
-                                                             "study": f"gru_lm-{cache.key}"}) as run:
+                                                             "study": f"gru_lm-{cache.key}",
+                                                             "start_from_shipped": profile.start_from_shipped}) as run:
             def on_trial(trial, value, params):
                 # nested runs need the parent's experiment, else MLflow files them under Default
                 with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True,
@@ -141,39 +219,63 @@ def fit_gru(drum_scores: dict, profile: Profile, storage: str | None = None,
                     mlflow.log_params(params)
                     mlflow.log_metric("cv_perplexity", value)
 
-            study = gru.tune_gru_lm(train, n_trials=profile.lm_trials, folds=profile.lm_folds, epochs=profile.lm_epochs,
-                                    storage=storage, study_name=f"gru_lm-{cache.key}", seed=profile.seed,
-                                    on_trial=on_trial)
-            best = study.best_params
+            if profile.start_from_shipped:
+                ship = shipped.shipped_lm(5)
+                best, trials = {"hidden": ship.hidden, "layers": ship.layers}, 0
+            else:
+                study = gru.tune_gru_lm(load_scores(paths["train"]), n_trials=profile.lm_trials,
+                                        folds=profile.lm_folds, epochs=profile.lm_epochs, storage=storage,
+                                        study_name=f"gru_lm-{cache.key}", seed=profile.seed, on_trial=on_trial)
+                best, trials = study.best_params, len(study.trials)
             mlflow.log_params({f"best.{k}": v for k, v in best.items()})
-            model, history = gru.train_gru_lm(train, val, hidden=best["hidden"], layers=best["layers"],
-                                              epochs=profile.lm_final_epochs, seed=profile.seed,
-                                              on_epoch=lambda e, m: mlflow.log_metrics(m, step=e))
-            ppl = {"validation": float(model.perplexity(val))}
-            if "test" in paths:
-                ppl["test"] = float(model.perplexity(load_scores(paths["test"])))
-            ppl.update({f"test.{ds}": float(model.perplexity(s))
-                        for ds, s in scores_by_test_set(drum_scores, "k5").items()})
-            mlflow.log_metrics({f"perplexity.{s}": v for s, v in ppl.items()})
-            gru.save(model, folder / "gru_lm.pt")
-            # the 3-class LM (BD, SD, HH; the tatum paper's K) with the same hyperparameters
-            paths3 = drum_scores["paths"]["k3"]
-            train3, val3 = _train_val(paths3)
-            model3, _ = gru.train_gru_lm(train3, val3, hidden=best["hidden"], layers=best["layers"],
-                                         epochs=profile.lm_final_epochs, seed=profile.seed)
-            ppl3 = {"validation": float(model3.perplexity(val3))}
-            if "test" in paths3:
-                ppl3["test"] = float(model3.perplexity(load_scores(paths3["test"])))
-            mlflow.log_metrics({f"perplexity_k3.{s}": v for s, v in ppl3.items()})
-            gru.save(model3, folder / "gru_lm_k3.pt")
-            version = register_gru_lm(model, source=f"optuna:gru_lm-{cache.key}",
-                                      trained_on=f"the drum-score corpus {drum_scores['key']} (profile {profile.name}, "
-                                                 f"{len(train)} training scores, {profile.lm_final_epochs} epochs)",
-                                      perplexity=ppl)
-        log(f"GRU LM: best {best}, perplexity {tracking.figures(ppl)}")
-        return {"path": str(folder / "gru_lm.pt"), "path_k3": str(folder / "gru_lm_k3.pt"), "perplexity_k3": ppl3,
-                "best_params": best, "perplexity": ppl, "run_id": run.info.run_id, "history": history,
-                "model_uri": f"models:/{GRU_LM_NAME}/{version}", "trials": len(study.trials)}
+            fits = {k: _fit_k(k, drum_scores, profile, best, folder,
+                              on_epoch=(lambda e, m: mlflow.log_metrics(m, step=e)) if k == "k5" else None)
+                    for k in ("k5", "k3")}
+            for k, f in fits.items():
+                prefix = "perplexity" if k == "k5" else "perplexity_k3"
+                mlflow.log_metrics({**{f"{prefix}.{s}": v for s, v in f["perplexity"].items()},
+                                    f"{prefix}.shipped.validation": f["shipped_validation"]})
+                mlflow.set_tag(f"chosen.{k}", f"{f['chosen']}: {f['reason']}")
+            f5 = fits["k5"]
+            if f5["chosen"] == "shipped":
+                source, trained_on = f"shipped:{shipped.describe(5)}", "the Groove MIDI Dataset's train split (shipped)"
+            else:
+                source = f"{'finetune' if profile.start_from_shipped else 'optuna'}:gru_lm-{cache.key}"
+                trained_on = (f"the drum-score corpus {drum_scores['key']} (profile {profile.name}, {f5['n_train']} "
+                              f"training scores, {profile.lm_final_epochs} epochs, from {f5['started_from']})")
+            version = register_gru_lm(f5["model"], source=source, trained_on=trained_on, perplexity=f5["perplexity"])
+        for k, f in fits.items():
+            log(f"GRU LM {k}: {f['chosen']} ({f['reason']}), perplexity {tracking.figures(f['perplexity'])}")
+        return {"path": f5["path"], "path_k3": fits["k3"]["path"], "perplexity": f5["perplexity"],
+                "perplexity_k3": fits["k3"]["perplexity"], "best_params": best, "run_id": run.info.run_id,
+                "history": f5["history"], "model_uri": f"models:/{GRU_LM_NAME}/{version}", "trials": trials,
+                **{key: {k: f[key] for k, f in fits.items()}
+                   for key in ("started_from", "chosen", "shipped_validation")},
+                "chosen_reason": {k: f["reason"] for k, f in fits.items()}}
 
     with torch_threads(DEFAULT_THREADS):
         return cache.get_or_compute(fit)
+
+
+def gru_beats_bigram(gru_manifest: dict, bigram_manifest: dict) -> tuple[bool, list[dict]]:
+    """Whether the GRU LMs (Eq. 2) beat the skip-bigram LMs (Eq. 3) on the same test scores, for K = 5 and K = 3,
+    as in the tatum paper (Sec. IV-C, K = 3 on RWC: GRU 1.44 < bigram 1.51).
+
+    Args:
+        gru_manifest: :func:`fit_gru`'s (``perplexity``: K = 5, ``perplexity_k3``).
+        bigram_manifest: :func:`fit_bigram`'s (``perplexity`` {"k5"|"k3": ...}).
+
+    Returns:
+        ``(passed, rows)``: passed when, for both K, the GRU's perplexity per drum and tatum on the whole test
+        split (``test``) is below the bigram's; a K without test figures fails. ``rows``: one dict per K and test
+        set both manifests have (``test``, ``test.<dataset>``): ``{"k", "set", "gru", "bigram", "beats"}``; only
+        ``set == "test"`` decides.
+    """
+    rows, passed = [], True
+    for k, gru_ppl in (("k5", gru_manifest["perplexity"]), ("k3", gru_manifest.get("perplexity_k3", {}))):
+        big = bigram_manifest["perplexity"].get(k, {})
+        sets = sorted(s for s in gru_ppl if s.startswith("test") and s in big)
+        rows += [{"k": k, "set": s, "gru": float(gru_ppl[s]), "bigram": float(big[s]),
+                  "beats": bool(gru_ppl[s] < big[s])} for s in sets]
+        passed &= "test" in sets and bool(gru_ppl["test"] < big["test"])
+    return passed, rows

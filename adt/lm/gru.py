@@ -266,7 +266,8 @@ class _Trainer:
     """One model, its optimiser and best validation state; advanced one epoch at a time."""
 
     def __init__(self, train: Sequence[np.ndarray], val: Sequence[np.ndarray], hidden: int, layers: int,
-                 lr: float, batch_size: int, segment_tatums: int, seed: int, dropout: float = 0.0):
+                 lr: float, batch_size: int, segment_tatums: int, seed: int, dropout: float = 0.0,
+                 init: GRUDrumLM | None = None):
         if int(segment_tatums) < 2:
             raise ValueError(f"segment_tatums must be >= 2, got {segment_tatums}")
         if int(batch_size) < 1:
@@ -278,8 +279,16 @@ class _Trainer:
         self.rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
         self.model = GRUDrumLM(k=k, hidden=hidden, layers=layers, dropout=dropout)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.best_perplexity = math.inf
+        if init is not None:  # fine-tuning: the starting weights compete in the validation selection
+            if (init.k, init.hidden, init.layers) != (k, self.model.hidden, self.model.layers):
+                raise ValueError(f"init is a K={init.k}, {init.layers} x {init.hidden} GRU LM; expected K={k}, "
+                                 f"{self.model.layers} x {self.model.hidden}")
+            self.model.load_state_dict(init.state_dict())
+            with flush_denormals():
+                self.best_perplexity = self.model.perplexity(self.val_ys)
+        self.start_perplexity = self.best_perplexity
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.best_state = copy.deepcopy(self.model.state_dict())
         self.epoch = 0
 
@@ -326,6 +335,7 @@ def train_gru_lm(
     trial: Any = None,
     dropout: float = 0.0,
     num_threads: int | None = 1,
+    init: GRUDrumLM | None = None,
 ) -> tuple[GRUDrumLM, list[dict]]:
     """Train a :class:`GRUDrumLM` on binary scores (maximum likelihood, Eq. 2).
 
@@ -343,6 +353,10 @@ def train_gru_lm(
     and, when another process was busy on the cores, 10-70x faster (OpenMP threads
     spin at every time step's barrier). ``num_threads=None`` keeps the caller's setting.
 
+    Fine-tuning (``init``): training starts from a copy of ``init``'s weights (``init`` itself is not
+    changed), and those weights take part in the validation selection as epoch 0, so the returned model's
+    validation perplexity is never above ``init``'s (it *is* ``init``'s weights when no epoch improved).
+
     Args:
         train, val: lists of binary (K, M_i) arrays (e.g. from
             :func:`adt.lm.corpus.groove_corpus`), same K.
@@ -357,19 +371,25 @@ def train_gru_lm(
         trial: optional optuna trial: ``trial.report(val_perplexity, epoch)`` each epoch,
             and ``optuna.TrialPruned`` is raised when ``trial.should_prune()``.
         num_threads: torch intra-op threads while training (None: unchanged).
+        init: starting weights (e.g. :func:`adt.lm.shipped.shipped_lm`), same K, ``hidden`` and
+            ``layers``; None: a fresh seeded initialisation.
 
     Returns:
         ``(model, history)``: the best-validation model (eval mode, CPU) and one dict per
-        epoch (``epoch``, ``train_nll``, ``val_perplexity``, ``seconds``).
+        epoch (``epoch``, ``train_nll``, ``val_perplexity``, ``seconds``); with ``init``, the
+        first dict is epoch 0: ``init``'s ``val_perplexity`` (``train_nll`` None, no training).
 
     Raises:
-        ValueError: empty/non-binary scores, K mismatch, epochs < 1, bad sizes.
+        ValueError: empty/non-binary scores, K mismatch, epochs < 1, bad sizes, ``init`` of
+            another K or size.
         optuna.TrialPruned: the trial was pruned.
     """
     if int(epochs) < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    tr = _Trainer(train, val, hidden, layers, lr, batch_size, segment_tatums, seed, dropout)
-    history = []
+    with torch_threads(num_threads):
+        tr = _Trainer(train, val, hidden, layers, lr, batch_size, segment_tatums, seed, dropout, init)
+    history = [] if init is None else [{"epoch": 0, "train_nll": None, "val_perplexity": tr.start_perplexity,
+                                        "seconds": 0.0}]
     for epoch in range(1, int(epochs) + 1):
         with torch_threads(num_threads):
             rec = tr.step()
