@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 F_FLOOR_80SROCK, F_FLOOR_MDB = 0.65, 0.84
 
 
-@pytest.mark.parametrize("name", [PRETRAINED_MODEL, "frame_crnn_renders", "separator_standard"])
+@pytest.mark.parametrize("name", [PRETRAINED_MODEL, "frame_crnn_renders", "separator_standard", "gru_lm_groove"])
 def test_the_card_names_the_weights_checksum(name):
     weights, card = pretrained_path(name), pretrained_path(name).with_suffix(".md")
     text = card.read_text()
