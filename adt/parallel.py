@@ -64,14 +64,22 @@ def _worker_start(parent_pid: int, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _listed(names: Sequence[str], most: int = 6) -> str:
+    """``names`` joined by commas, the middle ones elided beyond ``most``."""
+    if len(names) <= most:
+        return ", ".join(names)
+    return ", ".join([*names[:most - 1], f"... ({len(names) - most} more)", names[-1]])
+
+
 def run_jobs(fn: Callable[..., Any], calls: Sequence[dict], threads_per_job: int = 1,
              log: Callable[[str], None] = lambda msg: None, names: Sequence[str] | None = None,
-             job_log: str | None = None) -> list:
+             job_log: str | None = None, every: int = 1) -> list:
     """``fn(**kwargs)`` for each ``kwargs`` of ``calls`` in up to :func:`jobs` ``(threads_per_job)`` worker
     processes, each running torch on ``threads_per_job`` threads; results in order.
 
     With one worker or one call they run here, one after the other, on this process's threads. ``fn`` must
-    be a module-level function and its arguments picklable. ``log`` reports each finished job; ``job_log``:
+    be a module-level function and its arguments picklable. ``log`` reports every ``every``-th finished job
+    and the last (a stage of many short jobs, e.g. one render per track, logs a line per 10); ``job_log``:
     the name of ``fn``'s own log argument, given ``log`` when the job runs here and :func:`silent` in a
     worker (whose messages would bypass the run's logger).
 
@@ -86,12 +94,13 @@ def run_jobs(fn: Callable[..., Any], calls: Sequence[dict], threads_per_job: int
     workers = jobs(threads_per_job)
     if workers <= 1 or len(calls) <= 1:
         out = []
-        for name, kwargs in zip(names, calls):
+        for done, (name, kwargs) in enumerate(zip(names, calls), 1):
             out.append(fn(**kwargs, **({job_log: log} if job_log else {})))
-            log(f"{name} done")
+            if done % every == 0 or done == len(calls):
+                log(f"{name} done")
         return out
     n = min(workers, len(calls))
-    log(f"{len(calls)} jobs in {n} processes: {', '.join(names)}")
+    log(f"{len(calls)} jobs in {n} processes: {_listed(names)}")
     with concurrent.futures.ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=_worker_start,
                                                 initargs=(os.getpid(), int(threads_per_job))) as pool:
@@ -102,7 +111,8 @@ def run_jobs(fn: Callable[..., Any], calls: Sequence[dict], threads_per_job: int
             for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
                 k = futures[future]
                 results[k] = future.result()
-                log(f"{names[k]} done ({done}/{len(calls)})")
+                if done % every == 0 or done == len(calls):
+                    log(f"{names[k]} done ({done}/{len(calls)})")
         except BaseException:
             for future in futures:
                 future.cancel()

@@ -166,3 +166,76 @@ def test_bar_positions_unknown_when_far():
     down = np.array([[0.0, 1], [0.5, 2], [1.0, 3], [1.5, 4]])
     np.testing.assert_array_equal(bar_positions(np.array([0.01, 0.52, 0.75, 1.49]), down), [1, 2, 0, 4])
     assert bar_positions(np.array([0.1]), np.zeros((0, 2))).tolist() == [0]
+
+
+def test_onnxruntime_threads_give_the_same_activation(punk):
+    """The beat cache's key leaves the thread count out: 1 and 2 onnxruntime threads agree bit for bit."""
+    audio, sr = punk[:2]
+    clip = audio[: 10 * sr]
+    assert np.array_equal(beat_activation(clip, sr, num_threads=1), beat_activation(clip, sr, num_threads=2))
+
+
+def _beat_inputs(folder: Path, files: dict[str, Path], dataset_key: str) -> dict:
+    """A ``tracks`` stage value of drum-only tracks ``files`` (track id -> wav), no ground-truth beats."""
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"track_id": list(files), "dataset": "x", "mix_path": None,
+                  "drum_path": [str(p) for p in files.values()]}).to_parquet(folder / "tracks.parquet")
+    pd.DataFrame({"track_id": pd.Series([], dtype=str), "time_s": pd.Series([], dtype=float),
+                  "position": pd.Series([], dtype=int)}).to_parquet(folder / "beats.parquet")
+    return {"path": str(folder / "tracks.parquet"), "gt_beats": str(folder / "beats.parquet"),
+            "dataset_keys": {"x": dataset_key}}
+
+
+def test_beats_cached_per_audio_file(punk, tmp_path, monkeypatch):
+    """Beats are keyed by the audio's bytes: tracked once per file content (in 2 worker processes here),
+    found again under another table key, tracked again when the file changes; the same beats as
+    track_beats in this process."""
+    import pandas as pd
+    import soundfile as sf
+
+    from adt.audio import write_audio
+    from adt.rhythm import beats
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ADT_JOBS", "2")
+    audio, sr = punk[:2]
+    files = {"x/a": tmp_path / "a.wav", "x/b": tmp_path / "b.wav", "x/c": tmp_path / "c.wav"}
+    write_audio(files["x/a"], audio[: 12 * sr], sr)
+    files["x/b"].write_bytes(files["x/a"].read_bytes())  # the same bytes: tracked once
+    write_audio(files["x/c"], audio[12 * sr: 24 * sr], sr)
+    no_stems = {"stems": {}, "key": None}
+    logs: list[str] = []
+    first = pd.read_parquet(beats.beat_table(_beat_inputs(tmp_path / "t1", files, "k1"), no_stems, log=logs.append)
+                            ["path"])
+    assert any("beat tracking 2 audio files" in line and "2 process" in line for line in logs), logs
+    madmom = {tid: g.time_s.to_numpy() for tid, g in first[first.source == "madmom"].groupby("track_id")}
+    assert set(madmom) == set(files) and np.array_equal(madmom["x/a"], madmom["x/b"])
+    a, sr_a = read_audio(files["x/a"], mono=True)
+    assert np.allclose(madmom["x/a"], track_beats(a, sr_a)) and len(madmom["x/a"]) >= 10
+
+    calls: list[str] = []
+    real = beats.track_file_beats
+
+    def counted(audio_path, cache_file, num_threads):
+        calls.append(Path(audio_path).name)
+        return real(audio_path, cache_file, num_threads)
+
+    monkeypatch.setattr(beats, "track_file_beats", counted)
+    monkeypatch.setenv("ADT_JOBS", "1")  # in this process, where the counter is
+    again = pd.read_parquet(beats.beat_table(_beat_inputs(tmp_path / "t2", files, "k2"), no_stems,
+                                             log=logs.append)["path"])
+    assert calls == []  # another table (a profile's), the same files: all cached
+    pd.testing.assert_frame_equal(again, first)
+    samples, _ = sf.read(files["x/a"], dtype="float32")  # the same samples in another file format: a hit
+    sf.write(tmp_path / "d.wav", samples, sr, subtype="FLOAT")
+    assert beats.audio_digest(tmp_path / "d.wav") == beats.audio_digest(files["x/a"])
+    assert (tmp_path / "d.wav").read_bytes() != files["x/a"].read_bytes()
+
+    write_audio(files["x/c"], audio[6 * sr: 18 * sr], sr)  # changed: a miss
+    changed = pd.read_parquet(beats.beat_table(_beat_inputs(tmp_path / "t3", files, "k3"), no_stems,
+                                               log=logs.append)["path"])
+    assert calls == ["c.wav"]
+    c_before, c_after = (t[(t.source == "madmom") & (t.track_id == "x/c")].time_s.to_numpy() for t in (first, changed))
+    assert not np.array_equal(c_before, c_after)

@@ -51,6 +51,8 @@ class FakeRenderer:
 
 @pytest.fixture
 def fake_render(monkeypatch) -> FakeRenderer:
+    """The fake renderer, in this process: renders run here (``ADT_JOBS=1``; a worker would import the real one)."""
+    monkeypatch.setenv("ADT_JOBS", "1")
     fake = FakeRenderer()
     module = types.ModuleType("adt.data.render")
     module.KITS = fake.KITS

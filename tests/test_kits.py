@@ -252,3 +252,47 @@ def test_one_shot_pool_draws_a_kit_per_track(kits_root, shared_datasets, monkeyp
     pieces, _ = kit_catalogue(["lmms-common"], root=kits_root, mirror=str(shared_datasets))
     assert set(pieces.kind) == {"one-shots"} and set(pieces.license) == {"GPL-2+"}
     assert len(pieces) == sum(len(files) for files in POOLS["lmms-common"].values())
+
+
+def _tree(folder) -> dict[str, object]:
+    """Relative path -> size in bytes (files) or link target (symlinks) of everything under ``folder``."""
+    import os
+    from pathlib import Path
+
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): os.readlink(p) if p.is_symlink() else p.stat().st_size if p.is_file() else "/"
+            for p in folder.rglob("*")}
+
+
+def test_packages_unpack_side_by_side_as_before(kits_root, shared_datasets, tmp_path, monkeypatch):
+    """fetch_packages: two packages unpacked in 2 worker processes; extract_deb decompresses the xz member
+    once, into the same tree as extracting the .tar.xz itself (tarfile reading it twice)."""
+    from adt.data.download import extract
+    from adt.data.kits.packages import deb_members, fetch_packages
+
+    names = ["hydrogen-data", "lmms-common"]
+    (tmp_path / "data" / "downloads").mkdir(parents=True)
+    for name in names:  # the .debs from the session's data folder when there (the mirror has none)
+        deb = kits_root / "downloads" / PACKAGES[name].remote.filename
+        if deb.is_file():
+            shutil.copy(deb, tmp_path / "data" / "downloads" / deb.name)
+    monkeypatch.setenv("ADT_JOBS", "2")
+    logs: list[str] = []
+    folders = fetch_packages(names, mirror=str(shared_datasets), root=tmp_path / "data", log=logs.append)
+    assert any("2 jobs in 2 processes" in line for line in logs), logs
+    assert list(folders) == names and all(f.is_dir() for f in folders.values())
+
+    deb = tmp_path / "data" / "downloads" / PACKAGES["hydrogen-data"].remote.filename
+    offset, length = deb_members(deb)["data.tar.xz"]
+    (tmp_path / "data.tar.xz").write_bytes(deb.read_bytes()[offset:offset + length])
+    reference = extract(tmp_path / "data.tar.xz", tmp_path / "reference")
+    unpacked = folders["hydrogen-data"].parents[len(PACKAGES["hydrogen-data"].root.split("/")) - 1]
+    assert _tree(unpacked) == _tree(reference) and len(_tree(reference)) > 100
+    kit = "usr/share/hydrogen/data/drumkits/GMRockKit/drumkit.xml"
+    assert (unpacked / kit).read_bytes() == (reference / kit).read_bytes()
+    corrupt = bytearray(deb.read_bytes())
+    corrupt[offset + length // 2] ^= 0xFF  # one byte inside the xz stream
+    (tmp_path / "corrupt.deb").write_bytes(bytes(corrupt))
+    with pytest.raises(DownloadError, match="corrupt"):
+        extract_deb(tmp_path / "corrupt.deb", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -6,6 +6,7 @@ safe extraction), :mod:`~adt.data.datasets` (one module per dataset, the table
 contract and schemas), :mod:`~adt.data.render` (General MIDI rendering with a
 soundfont), :mod:`~adt.data.corpus` (one rendered track: drums on a recorded kit, effects from
 :mod:`~adt.data.effects`, an accompaniment from :mod:`~adt.data.accompaniment`, as stems),
+:mod:`~adt.data.renders` (a corpus's renders in worker processes),
 :mod:`~adt.data.kits` (the recorded kits and their catalogue, asset ``kit_catalogue``),
 :mod:`~adt.data.tfrecord` (ADTOF-YT's TFRecord shards without TensorFlow),
 :mod:`~adt.data.tables` (the stage: fetch or generate a raw dataset, build its tables,

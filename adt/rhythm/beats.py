@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -301,22 +302,109 @@ def beat_scores(reference_beats: np.ndarray, estimated_beats: np.ndarray) -> dic
     return scores
 
 
-#: Version of the beats stage (``beats`` asset) and of its per-track cache.
+#: Version of the beats stage (``beats`` asset).
 VERSION = "2"
+#: Version of the per-file beat cache (:func:`beat_cache_file`; "2": keyed by the audio's content).
+CACHE_VERSION = "2"
 #: Columns of the ``beats`` table.
 BEAT_TABLE_COLUMNS = ["track_id", "source", "time_s", "position"]
+#: Window (seconds) within which a downbeat-tracker beat gives a beat its bar position (:func:`bar_positions`).
+BAR_WINDOW_S = 0.07
+
+
+def tracker_settings() -> dict:
+    """Everything a cached beat table depends on besides the audio: the madmom and onnxruntime versions,
+    frame rate, windows, join tolerance, the downbeat tracker's bar lengths, the bar-position window.
+    onnxruntime's thread count is left out: 1 and 2 threads give the same activations, bit for bit
+    (``tests/test_beats.py``)."""
+    import madmom
+    import onnxruntime
+
+    return {"cache": CACHE_VERSION, "madmom": madmom.__version__, "onnxruntime": onnxruntime.__version__,
+            "fps": BEAT_FPS, "window_frames": WINDOW_FRAMES, "context_frames": CONTEXT_FRAMES,
+            "join_tolerance_s": JOIN_TOLERANCE_S, "beats_per_bar": [3, 4], "bar_window_s": BAR_WINDOW_S}
+
+
+def audio_digest(path: str | Path) -> str:
+    """SHA-256 (hex) of an audio file's content: its sample rate, channel count and samples as float32
+    (what :func:`adt.audio.read_audio` decodes, read with soundfile in blocks), so that headers do not
+    count (libsndfile stamps the PEAK chunk of a float WAV with the time it was written: the same
+    samples written twice differ in bytes). About 15 ms for 30 s of stereo WAV. A file soundfile cannot
+    decode is keyed by its bytes.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    import hashlib
+
+    import soundfile as sf
+
+    digest = hashlib.sha256()
+    try:
+        with sf.SoundFile(str(path)) as f:
+            digest.update(f"pcm:{f.samplerate}:{f.channels}:".encode())
+            for block in f.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
+                digest.update(np.ascontiguousarray(block).tobytes())
+        return digest.hexdigest()
+    except (sf.LibsndfileError, RuntimeError):  # not decodable here: its bytes (read_audio will say why)
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def beat_cache_file(audio_path: str | Path, settings: dict | None = None) -> Path:
+    """``<data>/beats_madmom/<settings key>/<digest[:2]>/<digest>.npy``: the cached beats of an audio file,
+    keyed by its content (:func:`audio_digest`) and :func:`tracker_settings`, so a file rendered, copied or
+    separated again with the same samples, under another profile or table, is tracked once; a changed
+    file misses.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    from adt.cache import cache_key
+    from adt.config import data_dir
+
+    digest = audio_digest(audio_path)
+    key = cache_key("beats_madmom", settings if settings is not None else tracker_settings())
+    return data_dir() / "beats_madmom" / key / digest[:2] / f"{digest}.npy"
+
+
+def track_file_beats(audio_path: str, cache_file: str, num_threads: int = ORT_THREADS) -> str | None:
+    """Beats and bar positions of one audio file (:func:`track_beats`, :func:`track_downbeats`,
+    :func:`bar_positions`) saved atomically to ``cache_file`` as float64 (n_beats, 2): time in seconds,
+    position in the bar (1-based, 0 unknown). Module-level: :func:`beat_table` runs it in worker processes.
+
+    Returns:
+        None, or the error that stopped it (a message: one bad file is reported, not fatal).
+    """
+    from adt.atomic import atomic_path
+    from adt.audio import read_audio
+
+    try:
+        audio, sr = read_audio(audio_path, mono=True)
+        est = track_beats(audio, sr, num_threads=num_threads)
+        table = np.stack([est, bar_positions(est, track_downbeats(audio, sr, num_threads=num_threads),
+                                             BAR_WINDOW_S)], axis=1)
+        with atomic_path(cache_file, suffix=".npy") as tmp:
+            np.save(tmp, table)
+    except Exception as exc:  # noqa: BLE001 - reported per file by the caller
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def beat_table(tracks: dict, drum_stems: dict, beat_input: str = "mix", log: Callable[[str], None] = print) -> dict:
-    """Beats of every track (madmom, cached per track) and the ground-truth beats, in one table.
+    """Beats of every track (madmom, cached per audio file) and the ground-truth beats, in one table.
 
     Mixtures are tracked on the mix or on their separated drum stem (``beat_input``),
     drum-only recordings on themselves; the tracker is scored against ground truth per
-    dataset with mir_eval (logged once to MLflow ``adt/beats``).
+    dataset with mir_eval (logged once to MLflow ``adt/beats``). Each file's beats are cached by its
+    content (:func:`beat_cache_file`); the files not cached are tracked in worker processes
+    (:func:`adt.parallel.run_jobs`, ``ADT_JOBS``: the cores by default), each running onnxruntime on
+    ``ORT_THREADS // processes`` threads (one each on 2 cores; with one process, here, on
+    :data:`ORT_THREADS`).
 
     Args:
         tracks: the ``tracks`` stage value (``path``; ``gt_beats``: ground-truth beats table;
-            ``dataset_keys``: dataset -> table key, the per-track cache folder).
+            ``dataset_keys``: dataset -> table key).
         drum_stems: the ``drum_stems`` stage value (``stems``: track_id -> separated drum stem; ``key``).
         beat_input: "mix" or "separated".
 
@@ -326,41 +414,59 @@ def beat_table(tracks: dict, drum_stems: dict, beat_input: str = "mix", log: Cal
         "scores" (per dataset beat F-measure etc., records), "input"}``.
 
     Raises:
-        ValueError: an unknown ``beat_input``.
+        ValueError: an unknown ``beat_input``; ``ADT_JOBS`` not a positive integer.
     """
     import pandas as pd
 
     from adt import tracking
     from adt.atomic import atomic_path
-    from adt.audio import read_audio
-    from adt.cache import stage_cache, track_file
-    from adt.config import data_dir
-    from adt.tracking import progress
+    from adt.cache import stage_cache
+    from adt.parallel import jobs, run_jobs
 
     if beat_input not in ("mix", "separated"):
         raise ValueError(f"beat_input must be 'mix' or 'separated', got {beat_input!r}")
     dataset_keys, stems = tracks["dataset_keys"], drum_stems["stems"]
     gt_beats = pd.read_parquet(tracks["gt_beats"])
     tracks = pd.read_parquet(tracks["path"])
-    rows, skipped, scores = [], [], []
-    for i, t in enumerate(tracks.itertuples(), 1):
+    settings = tracker_settings()
+    cached: dict[str, tuple[str, Path] | str] = {}  # track id -> (audio file, its cache file), or why none
+    for t in tracks.itertuples():
         if isinstance(t.mix_path, str):
-            variant = beat_input
-            audio_path = stems[t.track_id] if variant == "separated" else t.mix_path
+            audio_path = stems.get(t.track_id) if beat_input == "separated" else t.mix_path
         else:
-            variant, audio_path = "drums", t.drum_path
-        cached = track_file(data_dir() / "beats_madmom" / VERSION / dataset_keys[t.dataset] / variant, t.track_id,
-                            ".npy")
+            audio_path = t.drum_path
+        if not isinstance(audio_path, str):
+            cached[t.track_id] = "no separated drum stem" if beat_input == "separated" else "no audio file"
+            continue
         try:
-            if not cached.is_file():
-                audio, sr = read_audio(audio_path, mono=True)
-                est = track_beats(audio, sr)
-                with atomic_path(cached, suffix=".npy") as tmp:
-                    np.save(tmp, np.stack([est, bar_positions(est, track_downbeats(audio, sr))], axis=1))
-            table = np.load(cached)
-        except Exception as exc:  # one bad track is reported, not fatal
-            log(f"{t.track_id}: beat tracking failed: {exc}")
-            skipped.append(f"{t.track_id}: {exc}")
+            cached[t.track_id] = (audio_path, beat_cache_file(audio_path, settings))
+        except OSError as exc:  # a missing or unreadable file
+            cached[t.track_id] = f"{type(exc).__name__}: {exc}"
+    todo: dict[str, tuple[str, str]] = {}  # cache file -> (audio file, a track id), each file tracked once
+    for track_id, entry in cached.items():
+        if not isinstance(entry, str) and not entry[1].is_file():
+            todo.setdefault(str(entry[1]), (entry[0], track_id))
+    errors: dict[str, str | None] = {}
+    if todo:
+        processes = max(1, min(jobs(1), len(todo)))
+        threads = max(1, ORT_THREADS // processes)
+        log(f"beat tracking {len(todo)} audio files of {len(tracks)} tracks (the others cached) in {processes} "
+            f"process(es), {threads} onnxruntime thread(s) each")
+        calls = [dict(audio_path=audio, cache_file=f, num_threads=threads) for f, (audio, _) in todo.items()]
+        out = run_jobs(track_file_beats, calls, names=[tid for _, tid in todo.values()], log=log, every=10)
+        errors = dict(zip(todo, out))
+    rows, skipped, scores = [], [], []
+    for t in tracks.itertuples():
+        entry = cached[t.track_id]
+        error = entry if isinstance(entry, str) else errors.get(str(entry[1]))
+        if error is None:
+            try:
+                table = np.load(entry[1])
+            except (OSError, ValueError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        if error is not None:
+            log(f"{t.track_id}: beat tracking failed: {error}")
+            skipped.append(f"{t.track_id}: {error}")
             continue
         if len(table) < 2:
             skipped.append(f"{t.track_id}: fewer than 2 beats found")
@@ -368,7 +474,6 @@ def beat_table(tracks: dict, drum_stems: dict, beat_input: str = "mix", log: Cal
         ref = gt_beats.loc[gt_beats.track_id == t.track_id, "time_s"].to_numpy()
         if len(ref) >= 2:
             scores.append({"dataset": t.dataset, **beat_scores(ref, table[:, 0])})
-        progress(log, "beat-tracked", i, len(tracks))
     rows += [(tid, "ground_truth", float(b), int(p))
              for tid, b, p in zip(gt_beats.track_id, gt_beats.time_s, gt_beats.position)]
     out = pd.DataFrame(rows, columns=BEAT_TABLE_COLUMNS)

@@ -48,7 +48,8 @@ def raw_dataset(context: dg.AssetExecutionContext, settings: AdtSettings) -> dg.
 @dg.asset(group_name="ingest", code_version=catalogue.VERSION,
           description="The drum kits the profile renders with (Profile.corpus_kits): per kit piece its class, "
                       "velocity layers, sample rate, source Debian package and license (reviewed maps, "
-                      "adt.data.kits); the packages fetched (SHA-256 pinned) or taken from ADT_DATA_MIRROR.")
+                      "adt.data.kits); the packages fetched (SHA-256 pinned) or taken from ADT_DATA_MIRROR and "
+                      "unpacked side by side in worker processes (ADT_JOBS).")
 def kit_catalogue(context: dg.AssetExecutionContext, settings: AdtSettings) -> dg.Output[dict]:
     kits = [k for split in (settings.get_profile().corpus_kits or {}).values() for k in split]
     info = catalogue.build_kit_catalogue(kits, settings.get_mirror())
@@ -60,7 +61,8 @@ def kit_catalogue(context: dg.AssetExecutionContext, settings: AdtSettings) -> d
 
 @dg.asset(partitions_def=dataset_partitions, group_name="ingest", code_version=tables.VERSION, deps=[kit_catalogue],
           description="One dataset unified: Parquet tables tracks, onsets (5-class), beats (schema in "
-                      "adt.data.datasets), its audio cropped/mixed/rendered as the profile says, and a dataset card.")
+                      "adt.data.datasets), its audio cropped/mixed/rendered as the profile says (renders: one "
+                      "track per job in worker processes, ADT_JOBS), and a dataset card.")
 def dataset_tables(context: dg.AssetExecutionContext, settings: AdtSettings, raw_dataset: dict) -> dg.Output[dict]:
     manifest = tables.build_dataset_tables(raw_dataset, settings.get_profile(), context.log.info)
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),

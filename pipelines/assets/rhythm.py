@@ -12,7 +12,8 @@ from pipelines.resources import AdtSettings
 @dg.asset(group_name="rhythm", code_version=beat_stage.VERSION,
           description="Beats per track with their bar position: madmom RNN beat activations + DBN tracking at "
                       "100 fps, bar positions from madmom's downbeat tracker, on the mixture or its separated drum "
-                      "stem (AdtSettings.beat_input) or the drum-only recording; plus ground-truth beats. The "
+                      "stem (AdtSettings.beat_input) or the drum-only recording, cached per audio file (keyed by "
+                      "its samples) and tracked in worker processes (ADT_JOBS); plus ground-truth beats. The "
                       "tracker is scored against ground truth per dataset with mir_eval.")
 def beats(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: dict, drum_stems: dict) -> dg.Output[dict]:
     value = beat_stage.beat_table(tracks, drum_stems, settings.settings().beat_input, context.log.info)

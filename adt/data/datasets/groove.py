@@ -45,7 +45,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
-from tqdm import tqdm
 
 from adt.atomic import atomic_path, write_json
 from adt.audio import write_audio
@@ -223,17 +222,10 @@ def _as_stereo(x: np.ndarray, what: str) -> np.ndarray:
     return np.repeat(x, 2, axis=0) if x.shape[0] == 1 else x
 
 
-def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path, accompaniment: bool = True,
-            augment: bool = False, donors: tuple[str, ...] = (),
-            accompaniment_soundfont: str | None = None, dropped: str | None = None) -> tuple[Path, Path, Path, float]:
-    """Render one track into ``track_dir``; reuse a cached render with the same recipe.
-
-    Returns:
-        (drum wav, mix wav, cropped MIDI, duration in seconds).
-    """
-    drum_wav, mix_wav, midi_out, meta = (track_dir / "drums.wav", track_dir / "mix.wav",
-                                         track_dir / "drums.mid", track_dir / "render.json")
-    stem_wavs = {"bass": track_dir / "bass.wav", "other": track_dir / "other.wav"}
+def _recipe(kit: str, seed: int, crop_s: float | None, accompaniment: bool = True, augment: bool = False,
+            donors: tuple[str, ...] = (), accompaniment_soundfont: str | None = None,
+            dropped: str | None = None) -> dict:
+    """What a render depends on, as stored in its ``render.json`` (a cached render counts when equal)."""
     recipe = {"kit": kit, "seed": int(seed), "max_duration_s": crop_s, "sample_rate": SAMPLE_RATE,
               "peak": PEAK, "version": RENDER_VERSION}
     if not accompaniment:
@@ -242,15 +234,53 @@ def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path, acco
         recipe.update(augment=True, donors=list(donors), accompaniment_soundfont=accompaniment_soundfont)
     if dropped:
         recipe["dropped_class"] = dropped
-    wanted = [drum_wav, mix_wav, midi_out, meta] + (list(stem_wavs.values()) if accompaniment else [])
+    return recipe
+
+
+def _cached_render(track_dir: Path, recipe: dict, accompaniment: bool = True) -> tuple[Path, Path, Path, float] | None:
+    """(drum wav, mix wav, cropped MIDI, duration in seconds) of a complete render in ``track_dir`` made
+    with ``recipe``, else None (missing files, another recipe, an unreadable ``render.json``)."""
+    drum_wav, mix_wav, midi_out, meta = (track_dir / "drums.wav", track_dir / "mix.wav",
+                                         track_dir / "drums.mid", track_dir / "render.json")
+    wanted = [drum_wav, mix_wav, midi_out, meta] + ([track_dir / "bass.wav", track_dir / "other.wav"]
+                                                    if accompaniment else [])
     if all(p.is_file() for p in wanted):
         try:
-            cached = json.loads(meta.read_text())
-            if cached.get("recipe") == recipe:
+            if json.loads(meta.read_text()).get("recipe") == recipe:
                 info = sf.info(str(drum_wav))
                 return drum_wav, mix_wav, midi_out, info.frames / info.samplerate
         except (ValueError, RuntimeError, OSError):
             pass  # unreadable cache: render again
+    return None
+
+
+def _cached_call(call: dict) -> tuple[Path, Path, Path, float] | None:
+    """:func:`_cached_render` of the arguments of a :func:`_render` call."""
+    recipe = _recipe(**{k: v for k, v in call.items() if k not in ("pm", "track_dir")})
+    return _cached_render(call["track_dir"], recipe, call.get("accompaniment", True))
+
+
+def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path, accompaniment: bool = True,
+            augment: bool = False, donors: tuple[str, ...] = (),
+            accompaniment_soundfont: str | None = None, dropped: str | None = None) -> tuple[Path, Path, Path, float]:
+    """Render one track into ``track_dir``; reuse a cached render with the same recipe (:func:`_recipe`).
+
+    Module-level with picklable arguments: :func:`build` runs it in worker processes. Every file is
+    written atomically and ``render.json`` last, so a render cut short is rendered again.
+
+    Returns:
+        (drum wav, mix wav, cropped MIDI, duration in seconds).
+
+    Raises:
+        ValueError: the renderer returned no samples, or an unknown kit.
+    """
+    drum_wav, mix_wav, midi_out, meta = (track_dir / "drums.wav", track_dir / "mix.wav",
+                                         track_dir / "drums.mid", track_dir / "render.json")
+    stem_wavs = {"bass": track_dir / "bass.wav", "other": track_dir / "other.wav"}
+    recipe = _recipe(kit, seed, crop_s, accompaniment, augment, donors, accompaniment_soundfont, dropped)
+    cached = _cached_render(track_dir, recipe, accompaniment)
+    if cached is not None:
+        return cached
 
     from adt.data.corpus import render_track  # heavy (synthesis); imported lazily
 
@@ -294,7 +324,9 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     stereo 16-bit and scaled by one gain so neither peaks above 0.9, plus
     ``drums.mid`` (the cropped MIDI that was rendered; ``midi_path``). Tracks
     whose files exist with the same recipe (kit, seed, crop) are not rendered
-    again. Kit: ``profile.corpus_kits[split]`` (kit-disjoint splits; ``h2:<kit>`` a recorded
+    again; the others are rendered in worker processes, one track per job
+    (:func:`adt.data.renders.render_in_processes`: the same audio as in one process).
+    Kit: ``profile.corpus_kits[split]`` (kit-disjoint splits; ``h2:<kit>`` a recorded
     Hydrogen kit, :mod:`adt.data.kits`) or, when the profile sets none, the SoundFont's
     ``sorted(KITS)``, cycled by position within the split (with ``corpus_kits``: the top-ranked
     kits of :func:`adt.data.kits.catalogue.choose_kits`, so adding a kit moves only the
@@ -330,6 +362,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     """
     from adt.data.kits.catalogue import choose_kits
     from adt.data.render import KITS  # lazily: rendering pulls in synthesis packages
+    from adt.data.renders import render_in_processes
 
     out_dir = Path(out_dir).resolve()
     index = load_index(raw_dir)
@@ -344,11 +377,9 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     augment = bool(getattr(profile, "render_augment", False))
     drop_share = float(getattr(profile, "drop_class_share", 0.0))
     acc_soundfont = getattr(profile, "accompaniment_soundfont", None)
-    tracks, onsets, beats = [], [], []
+    plans, calls = [], []  # per render: what the tables need; the arguments of _render
     position = {s: 0 for s in SPLITS}
-    # disable=None: no bar when not on a terminal (a log gets no 5,000-character line of redraws)
-    for row_no, row in tqdm(list(selected.iterrows()), desc="groove: render", unit="track", leave=False,
-                            disable=None):
+    for row_no, row in selected.iterrows():
         split = row["split"]
         pm = load_midi(row["midi_path"])
         end = crop_s if crop_s is not None else pm.get_end_time()
@@ -364,21 +395,28 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
                 if rng.random() < drop_share:
                     dropped = str(rng.choice(CLASSES_5))
                     played = without_class(pm, dropped)
-            drum_wav, mix_wav, midi_out, duration = _render(played, kit, seed, crop_s,
-                                                            out_dir / track_folder(track_id), accompaniment,
-                                                            augment, tuple(kits), acc_soundfont, dropped)
-            tracks.append({
-                "track_id": track_id, "dataset": NAME, "split": split, "duration_s": float(duration),
-                "sample_rate": SAMPLE_RATE, "mix_path": str(mix_wav) if accompaniment else None,
-                "drum_path": str(drum_wav), "midi_path": str(midi_out), "style": row["style"],
-                "drummer": row["drummer"], "kit": kit,
-            })
-            o = onsets_from_midi(played, track_id, max_time_s=end)
-            onsets.append(o[o["time_s"] < duration])
-            b = beats_from_midi(pm, track_id, end_time_s=end)
-            beats.append(b[b["time_s"] < duration])
-            log.debug("groove: %s (%s, kit %s, %.1f s)", track_id, split, kit, duration)
+            plans.append((row, track_id, kit, played, pm, end))
+            calls.append(dict(pm=played, kit=kit, seed=seed, crop_s=crop_s,
+                              track_dir=out_dir / track_folder(track_id), accompaniment=accompaniment,
+                              augment=augment, donors=tuple(kits), accompaniment_soundfont=acc_soundfont,
+                              dropped=dropped))
         position[split] += 1
+    every_kit = sorted({k for s in set(selected.split) for k in kits_of[s]})
+    rendered = render_in_processes(_render, calls, [p[1] for p in plans], _cached_call, every_kit, acc_soundfont)
+
+    tracks, onsets, beats = [], [], []
+    for (row, track_id, kit, played, pm, end), (drum_wav, mix_wav, midi_out, duration) in zip(plans, rendered):
+        tracks.append({
+            "track_id": track_id, "dataset": NAME, "split": row["split"], "duration_s": float(duration),
+            "sample_rate": SAMPLE_RATE, "mix_path": str(mix_wav) if accompaniment else None,
+            "drum_path": str(drum_wav), "midi_path": str(midi_out), "style": row["style"],
+            "drummer": row["drummer"], "kit": kit,
+        })
+        o = onsets_from_midi(played, track_id, max_time_s=end)
+        onsets.append(o[o["time_s"] < duration])
+        b = beats_from_midi(pm, track_id, end_time_s=end)
+        beats.append(b[b["time_s"] < duration])
+        log.debug("groove: %s (%s, kit %s, %.1f s)", track_id, row["split"], kit, duration)
 
     return DatasetTables(
         tracks=pd.DataFrame(tracks, columns=TRACK_COLUMNS),

