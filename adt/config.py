@@ -87,6 +87,8 @@ class Profile:
     # tatum study: Optuna trials tuning each tatum model's loss weights (gamma, alpha) on
     # validation (tatum paper Sec. IV-D); 0 = the paper's tuned values
     tatum_trials: int = 0
+    # training steps of each tatum model (None: epochs x steps_per_epoch, validated every steps_per_epoch)
+    tatum_steps: int | None = None
     # trimming study (adt.trimming, lottery paper): lines "method/criterion/selection" with their seeds,
     # the reference training (epochs x steps, rewound to half) and each round's retraining (the other half),
     # rounds (None: until 95% of the weights are gone, 20% per round), validation and test tracks per dataset
@@ -168,11 +170,12 @@ PROFILES: dict[str, Profile] = {
     # that a cold run stays under 30 minutes on 2 cores
     "demo": Profile(name="demo", corpus_kits=KIT_DISJOINT_SPLITS, render_augment=True,
                     accompaniment_soundfont="fluid-soundfont-gm", epochs=4, steps_per_epoch=36, sweep_trials=2,
-                    start_from_shipped=True, lm_final_epochs=4,
+                    start_from_shipped=True, lm_final_epochs=4, tatum_steps=96,
                     # the separation study's Table 2 pair (soft masks: the variant that works at this size),
-                    # fine-tuned from the shipped separator, beside it and the mixture (adt.separation.study)
+                    # fine-tuned from the shipped separator, beside it and the mixture; the real songs replace
+                    # the MDB + band set (adt.separation.study)
                     separation_models=("independent_mask", "interleaved_mask", "shipped"), separation_rounds=24,
-                    separation_mdb_tracks=2),
+                    separation_mdb_tracks=0),
     # the corpus and recipe of the shipped model (adt/pretrained/frame_crnn_standard.md): 288 Groove
     # performances on 3 kits each + 48 generated grooves, heard as mixes and as clean drum stems; budget
     # from the learning curves in the README (validation and MDB F flatten after about 800-1,000 steps of

@@ -73,7 +73,7 @@ def _listed(names: Sequence[str], most: int = 6) -> str:
 
 def run_jobs(fn: Callable[..., Any], calls: Sequence[dict], threads_per_job: int = 1,
              log: Callable[[str], None] = lambda msg: None, names: Sequence[str] | None = None,
-             job_log: str | None = None, every: int = 1) -> list:
+             job_log: str | None = None, every: int = 1, one_wave: bool = False) -> list:
     """``fn(**kwargs)`` for each ``kwargs`` of ``calls`` in up to :func:`jobs` ``(threads_per_job)`` worker
     processes, each running torch on ``threads_per_job`` threads; results in order.
 
@@ -81,7 +81,9 @@ def run_jobs(fn: Callable[..., Any], calls: Sequence[dict], threads_per_job: int
     be a module-level function and its arguments picklable. ``log`` reports every ``every``-th finished job
     and the last (a stage of many short jobs, e.g. one render per track, logs a line per 10); ``job_log``:
     the name of ``fn``'s own log argument, given ``log`` when the job runs here and :func:`silent` in a
-    worker (whose messages would bypass the run's logger).
+    worker (whose messages would bypass the run's logger). ``one_wave``: jobs of about equal length (the tatum
+    study's three models, the trimming lines) all at once when there are at most 1.5x as many as workers: 3 jobs
+    on 2 cores finish together after 1.5 job-lengths instead of 2 (a second wave on one core, the other idle).
 
     Raises:
         ValueError: ``ADT_JOBS`` is not a positive integer.
@@ -99,7 +101,7 @@ def run_jobs(fn: Callable[..., Any], calls: Sequence[dict], threads_per_job: int
             if done % every == 0 or done == len(calls):
                 log(f"{name} done")
         return out
-    n = min(workers, len(calls))
+    n = len(calls) if one_wave and len(calls) <= 1.5 * workers else min(workers, len(calls))
     log(f"{len(calls)} jobs in {n} processes: {_listed(names)}")
     with concurrent.futures.ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=_worker_start,

@@ -35,6 +35,22 @@ def test_jobs_run_in_worker_processes_and_come_back_in_order(monkeypatch):
         run_jobs(_pid_and_square, [{"x": 1}, {"x": -1}])
 
 
+def _sleep_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_one_wave_runs_up_to_one_and_a_half_times_the_workers_at_once(monkeypatch):
+    """3 equal jobs on 2 workers: one wave of 3 processes (they finish together), not 2 + 1."""
+    monkeypatch.setenv("ADT_JOBS", "2")
+    logs = []
+    pids = run_jobs(_sleep_pid, [{"seconds": 1.0}] * 3, log=logs.append, one_wave=True)
+    assert len(set(pids)) == 3 and logs[0].startswith("3 jobs in 3 processes")
+    logs.clear()
+    run_jobs(_sleep_pid, [{"seconds": 0.1}] * 4, log=logs.append, one_wave=True)  # 4 > 1.5 x 2: two waves
+    assert logs[0].startswith("4 jobs in 2 processes")
+
+
 def test_jobs_from_the_environment(monkeypatch):
     monkeypatch.setenv("ADT_JOBS", "3")
     assert jobs(2) == 3

@@ -36,14 +36,16 @@ EXCERPT_TATUMS = 64  # 4 bars in Fig. 3
 def study_configs(profile: Profile, channels: int = 16) -> dict:
     """One :class:`adt.tatum.train.TatumTrainConfig` per tatum model, sized by the profile.
 
-    steps = epochs x steps_per_epoch, validation every steps_per_epoch, gamma/alpha of the paper
+    steps = ``Profile.tatum_steps`` (else epochs x steps_per_epoch), validation every steps_per_epoch, gamma/alpha
+    of the paper
     (Sec. IV-D). Batch: half the profile's batch size, since a 64-tatum segment (~8 s) holds about
     twice the frames of the frame model's 4-s segment (same frames per step). Conv channels: the paper
     gives none; 16 keeps a demo step near 1 s on 2 cores (32 takes about 2.5x as long).
     """
     from adt.tatum.train import paper_config
 
-    common = dict(k=K, steps=profile.epochs * profile.steps_per_epoch, eval_every=profile.steps_per_epoch,
+    steps = profile.tatum_steps or profile.epochs * profile.steps_per_epoch
+    common = dict(k=K, steps=steps, eval_every=profile.steps_per_epoch,
                   batch_size=max(1, profile.batch_size // 2), channels=channels, seed=profile.seed)
     return {m: paper_config(r or "none", **common) for m, r in REGULARIZERS.items()}
 
@@ -214,7 +216,7 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
         run_jobs(train_method, [dict(method=m, config=configs[m], train=train, val=val, n_trials=n_trials,
                                      lm_path=lm_paths.get(REGULARIZERS[m]), stats=mean_std, out_dir=out_dir,
                                      parent_run_id=run.info.run_id) for m in todo],
-                 1, log, names=[f"{m} model" for m in todo], job_log="log")
+                 1, log, names=[f"{m} model" for m in todo], job_log="log", one_wave=True)
         for method in REGULARIZERS:
             model_paths[method] = str(out_dir / f"{method}.pt")
             state = json.loads((out_dir / f"{method}.finished.json").read_text())
