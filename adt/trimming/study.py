@@ -244,7 +244,7 @@ def run_lines(task: Task, schedule: Schedule, folder: Path, lines: list[tuple[Li
     rows = run_jobs(run_seeds, [dict(task=task, schedule=schedule, folder=folder, lines=lines, seeds=[seed],
                                      first_seed=first_seed, only={(name, seed)}) for name, seed in pairs],
                     training_threads(task.architecture), log, names=[f"{name} (seed {seed})" for name, seed in pairs],
-                    job_log="log")
+                    job_log="log", one_wave=True)
     return [row for part in rows for row in part]
 
 
