@@ -362,3 +362,120 @@ def test_real_song_stems_and_folds(shared_datasets, tmp_path_factory):
     mix = mdb.render_multitrack(mdb.load_tracks(raw)[songs[0]["track_id"]].multitrack_dir).mix[: 5 * 44100]
     np.testing.assert_allclose(track["mix"][0], mix, atol=4 / 32768)  # 16-bit stems sum to the real mix
     assert track["mix"].shape == (2, 5 * 44100) and all(r.shape == (1, 5 * 44100) for r in track["refs"].values())
+
+
+# ------------------------------------------------------------------------- demo-sized study (issue 28)
+
+
+def test_bss_eval_with_prepared_references_equals_museval(stem_tracks):
+    """The references' Gram system factorized once per track (bsseval.prepare) gives museval's own figures, per
+    window, for every estimate scored against it."""
+    sr, n = SR, 3 * SR
+    stems = {s: read_audio(stem_tracks[0][s])[0][:, :n] for s in ("drums", "bass", "other")}
+    museval = bsseval.bss_eval_module()
+    stereo = {"drums": stems["drums"], "band": stems["bass"] + stems["other"]}  # the mdb set's shape
+    mono = {s: v.mean(0, keepdims=True) for s, v in stems.items()}  # the real songs' shape
+    for refs in (stereo, mono):
+        mix = sum(refs.values())
+        prepared = bsseval.prepare(refs)
+        reference = np.stack([refs[s].T.astype(np.float64) for s in refs])
+        for estimates in ({s: 0.7 * r + 0.1 * mix for s, r in refs.items()}, {s: mix / len(refs) for s in refs}):
+            stacked = np.stack([estimates[s].T.astype(np.float64) for s in refs])
+            sdr, _isr, sir, _sar, _perm = museval.bss_eval(reference, stacked, window=sr, hop=sr)
+            ours_sdr, ours_sir = bsseval.bss_eval_v4(prepared, stacked, sr, sr)
+            np.testing.assert_allclose(ours_sdr, sdr, atol=1e-6)
+            np.testing.assert_allclose(ours_sir, sir, atol=1e-6)
+            once = bsseval.evaluate(refs, estimates, sr, prepared=prepared)
+            assert once == bsseval.evaluate(refs, estimates, sr)  # prepared here or given: the same figures
+
+
+def test_fine_tuning_starts_from_the_given_weights(stem_tracks):
+    """A procedure started from the shipped separator validates it first (round 0: the shipped network's own
+    validation loss) and keeps it when training only makes it worse; independent networks start from its encoder
+    and their source's decoder; an architecture it does not have cannot start from it."""
+    from adt.separation import separator
+
+    shipped = separator.shipped_network()
+    config = dataclasses.replace(shipped.config, patch_frames=33)
+    dbs = procedures.stem_databases(stem_tracks)
+    dbs = dataclasses.replace(dbs, val=dbs.train)
+    settings = procedures.TrainSettings(rounds=1, batch_size=1, val_every=1, val_excerpts=2, lr=5.0)  # ruinous
+    start = procedures.initial_model(config, shipped)
+    expected = procedures._val_loss(start, procedures._validation_set(dbs.val, start, settings))
+    trained = procedures.train_procedure("interleaved", config, dbs, settings, log=lambda m: None, start=shipped)
+    assert trained.history[0]["round"] == 0 and trained.history[0]["val_loss"] == pytest.approx(expected, rel=1e-6)
+    assert trained.best_round == 0 and trained.history[1]["val_loss"] > expected
+    for k, v in shipped.state_dict().items():  # the start kept: no round improved on it
+        assert torch.equal(v, trained.models["shared"].state_dict()[k]), k
+    bass = procedures.initial_model(dataclasses.replace(config, sources=("bass",)), shipped).state_dict()
+    assert set(bass) == {k for k in shipped.state_dict() if not k.startswith(("decoders.drums", "decoders.other"))}
+    assert all(torch.equal(v, shipped.state_dict()[k]) for k, v in bass.items())
+    with pytest.raises(ValueError, match="cannot start"):
+        procedures.initial_model(dataclasses.replace(config, output="magnitude"), shipped)
+
+
+def _rows(ratio_val: dict) -> dict:
+    return {n: {"ratio_masks": True, **({"procedure": "shipped"} if n == "shipped" else {}), **figures}
+            for n, figures in ratio_val.items()}
+
+
+def test_choice_is_never_worse_than_the_shipped_separator():
+    """Models that heard the real songs (the shipped separator, models fine-tuned from it) compete on the
+    rendered validation songs only: their real_val figures are development figures."""
+    from adt.separation.study import choice, choose
+
+    heard = {"heard_real_songs": True}
+    results = _rows({"a+ratio": {"sdr.drums.real_val": 5.0, "sdr.drums.val": 1.0},
+                     "b+ratio": {"sdr.drums.real_val": 2.0, "sdr.drums.val": 4.0},
+                     "shipped": {**heard, "sdr.drums.real_val": 9.0, "sdr.drums.val": 2.0},
+                     "tuned+ratio": {**heard, "sdr.drums.real_val": 10.0, "sdr.drums.val": 1.5}})
+    # a wins real_val among the held-out models, then loses val to the shipped separator; b never gets there
+    assert choose(results) == "shipped" and "real_val" in choice(results) and "shipped" in choice(results)
+    results["tuned+ratio"]["sdr.drums.val"] = 3.0
+    assert choose(results) == "tuned+ratio"
+    results["tuned+ratio"]["silent.bass.val"] = 0.5  # degenerate on the set it competes on: never chosen
+    assert choose(results) == "shipped"
+    clean = {n: r for n, r in results.items() if not r.get("heard_real_songs")}
+    assert choose(clean) == "a+ratio"  # without such models: the real validation songs decide, as before
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        names = ["a+ratio", "b+ratio", "tuned+ratio", "shipped"]
+        rows = _rows({n: {"sdr.drums.val": float(rng.normal()), "sdr.drums.real_val": float(rng.normal()),
+                          **(heard if n in ("tuned+ratio", "shipped") else {})} for n in names})
+        assert rows[choose(rows)]["sdr.drums.val"] >= rows["shipped"]["sdr.drums.val"]
+
+
+def test_demo_study_runs_only_its_models_and_fine_tunes_from_shipped(stem_tracks, tmp_path, monkeypatch):
+    """``separation_models``: only those models and the mixture (no transfer experiment); the shipped
+    architecture fine-tuned from the shipped weights, marked as having heard the real songs; the shipped separator
+    a row; the profiles' settings."""
+    import pandas as pd
+
+    from adt.config import PROFILES
+    from adt.separation import study
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ADT_JOBS", "1")
+    demo = study.StudySettings.from_profile(PROFILES["demo"])
+    standard = study.StudySettings.from_profile(PROFILES["standard"])
+    assert demo.start_from_shipped and not demo.transfer and "shipped" in demo.model_names()
+    assert standard.transfer and standard.model_names() == study.MODELS and not standard.start_from_shipped
+    splits = ["train", "train", "validation", "test"]
+    tracks = pd.DataFrame([{"track_id": f"demo/{k:03d}", "dataset": "demo", "split": split,
+                            "mix_path": t["mix"], "drum_path": t["drums"]}
+                           for k, (t, split) in enumerate(zip(stem_tracks + stem_tracks[2:], splits))])
+    settings = study.StudySettings(rounds=1, batch_size=1, patch_frames=33, eval_tracks=1, val_tracks=1,
+                                   mdb_tracks=0, eval_s=2.0, patience=None, real_test_fold=None,
+                                   models=("interleaved_mask", "shipped"), transfer=False, start_from_shipped=True)
+    out = study.run_study(tracks, pd.DataFrame(), settings, tmp_path / "study", log=lambda m: None)
+    results = out["results"]
+    assert set(results) == {"interleaved_mask", "interleaved_mask+ratio", "shipped", "mixture"}
+    tuned = results["interleaved_mask+ratio"]
+    assert tuned["start"] == "shipped" and tuned["heard_real_songs"] and tuned["history"][0]["round"] == 0
+    assert out["started_from_shipped"] == ["interleaved_mask", "interleaved_mask+ratio", "shipped"]
+    assert "mixture" not in out["heard_real_songs"] and not results["mixture"].get("heard_real_songs")
+    assert results[out["best"]]["sdr.drums.val"] >= results["shipped"]["sdr.drums.val"]
+    assert "(fine-tuned from shipped)" in out["tables"]["table2"] and "Shipped separator" in out["tables"]["table2"]
+    assert "† heard every real song" in out["tables"]["models"]
+    with pytest.raises(ValueError, match="unknown separation models"):
+        dataclasses.replace(settings, models=("nope",)).model_names()

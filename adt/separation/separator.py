@@ -55,6 +55,25 @@ def shipped(device: str = "cpu", name: str = SHIPPED_SEPARATOR) -> Separator:
     return sep
 
 
+def shipped_network(name: str = SHIPPED_SEPARATOR):
+    """The shipped separator's network (:class:`adt.separation.unet.SharedEncoderSeparator`, float32, eval mode):
+    the start of the study's fine-tuning (``adt.separation.study``, ``Profile.start_from_shipped``).
+
+    Raises:
+        FileNotFoundError: the file is missing (an install without package data).
+        ValueError: the file is not a readable separator (names it; reinstall).
+    """
+    from adt.separation import procedures
+
+    path = shipped_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the shipped separator is missing (reinstall the package)")
+    try:
+        return procedures.load({"shared": str(path)})["shared"]
+    except ValueError as exc:
+        raise ValueError(f"{path}: the shipped separator cannot be read ({exc}); reinstall the package") from exc
+
+
 @dataclasses.dataclass
 class Separator:
     """``separate(audio, sample_rate)`` -> ``{source: float32 (2, n)}`` at :data:`SAMPLE_RATE` (n: the
@@ -133,8 +152,8 @@ def load(spec: dict, device: str = "cpu") -> Separator:
     n_fft = max(m.config.n_fft for m in models.values())
 
     def run(audio: np.ndarray, wanted: tuple) -> dict[str, np.ndarray]:
-        def chunk_estimates(chunk: np.ndarray) -> dict[str, np.ndarray]:  # every decoder's mask, kept: wanted
-            return {s: v for s, v in procedures.separate_with(models, chunk, ratio_masks=ratio).items() if s in wanted}
+        def chunk_estimates(chunk: np.ndarray) -> dict[str, np.ndarray]:  # every decoder runs, wanted are rebuilt
+            return procedures.separate_with(models, chunk, ratio_masks=ratio, sources=wanted)
 
         return crossfaded_chunks(chunk_estimates, audio, int(CHUNK_S * SAMPLE_RATE), int(OVERLAP_S * SAMPLE_RATE),
                                  n_fft)

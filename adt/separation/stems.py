@@ -2,11 +2,15 @@
 
 :func:`separate_mixtures` (asset ``drum_stems``) runs the separation study once per corpus and profile
 (:func:`adt.separation.study.run_study`: the interleaved multitask paper's procedures, Open-Unmix
-trained on the same data, the pretrained ``umxl`` when it loads; with the corpus's MDB songs that have
-multitracks as real stems, fold ``StudySettings.real_test_fold`` tested; cached under
-``<data>/separation_study/<key>``, resumable per model), takes the model with the best validation drums
-SDR (on the real validation songs when there are some: the *chosen* separator, which ``adt transcribe``
-and ``adt separate`` then use) and separates every mixture once with it (cached per track).
+trained on the same data, the pretrained ``umxl`` when it loads, the shipped separator; the profile's
+``separation_models`` only, when it names some; with ``start_from_shipped`` the models of the shipped
+architecture fine-tuned from its weights; with the corpus's MDB songs that have multitracks as real
+stems, fold ``StudySettings.real_test_fold`` tested; cached under ``<data>/separation_study/<key>``,
+resumable per model), takes the *chosen* separator (:func:`adt.separation.study.choose`: the best
+validation drums SDR, on the real validation songs among the models that never heard them, never worse
+on the rendered validation songs than the shipped separator; ``adt transcribe`` and ``adt separate``
+then use it) and separates every mixture once with it (cached per track; in worker processes of one
+thread each, :func:`adt.parallel.run_jobs`).
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ import pandas as pd
 from adt.audio import read_audio, write_audio
 from adt.cache import cache_key, stage_cache, track_file
 from adt.config import Profile, data_dir
+from adt.parallel import jobs, run_jobs
 from adt.separation import separator as separators
 from adt.separation import study
-from adt.tracking import progress
 
-#: Version of the study's training and of the stems.
-VERSION = "3"
+#: Version of the study's training and of the stems (4: the shipped separator as a row, fine-tuning from it,
+#: the choice rule of :func:`adt.separation.study.choose`, batch norm folded at inference).
+VERSION = "4"
 
 
 def run_separation_study(tracks: dict, profile: Profile, log: Callable[[str], None] = print) -> dict:
@@ -36,7 +41,9 @@ def run_separation_study(tracks: dict, profile: Profile, log: Callable[[str], No
 
     Returns:
         ``{"key", "dir", "best", "chosen": model spec (:mod:`adt.separation.separator`) with its figures,
-        "results": {name: figures (no per-track rows)}, "tables": {name: Markdown}}``.
+        "choice": how it was chosen, "started_from_shipped", "heard_real_songs": model names (their real-song
+        figures are development figures), "results": {name: figures (no per-track rows)}, "tables": {name:
+        Markdown}}``.
     """
     settings = study.StudySettings.from_profile(profile)
     keys = {d: k for d, k in sorted(tracks["dataset_keys"].items()) if d in ("demo", "groove", "mdb")}
@@ -49,7 +56,9 @@ def run_separation_study(tracks: dict, profile: Profile, log: Callable[[str], No
         results = {n: {k: v for k, v in r.items() if k not in ("per_track", "history")}
                    for n, r in out["results"].items()}
         chosen = {"name": out["best"], **results[out["best"]]}
-        return {"dir": str(folder), "best": out["best"], "chosen": chosen, "results": results, "tables": out["tables"]}
+        return {"dir": str(folder), "best": out["best"], "chosen": chosen, "choice": out["choice"],
+                "started_from_shipped": out["started_from_shipped"], "heard_real_songs": out["heard_real_songs"],
+                "results": results, "tables": out["tables"]}
 
     return cache.get_or_compute(compute)
 
@@ -78,27 +87,40 @@ def separate_mixtures(tracks: dict, profile: Profile, log: Callable[[str], None]
 
     Returns:
         ``{"key", "stems": {track_id: wav path (44100 Hz stereo)}, "model": {"model", "key", "procedure",
-        "val_sdr_db", "study_key"}, "study": the study manifest, "dir"}``.
+        "val_sdr_db", "study_key", "choice", "heard_real_songs"}, "study": the study manifest, "dir"}``.
     """
     manifest = run_separation_study(tracks, profile, log)
     chosen = manifest["chosen"]
     separator = separators.load(chosen)
     model_key = cache_key(manifest["key"], chosen["name"])
     model_info = {"model": separator.description, "key": model_key, "procedure": chosen["procedure"],
-                  "val_sdr_db": chosen.get("sdr.drums.val"), "study_key": manifest["key"]}
+                  "val_sdr_db": chosen.get("sdr.drums.val"), "study_key": manifest["key"],
+                  "choice": manifest.get("choice", ""), "heard_real_songs": bool(chosen.get("heard_real_songs"))}
     log(f"separation: chosen {chosen['name']} "
-        f"(validation drums SDR {chosen.get('sdr.drums.val', float('nan')):.2f} dB)")
+        f"(validation drums SDR {chosen.get('sdr.drums.val', float('nan')):.2f} dB; {model_info['choice']})")
     dataset_keys = tracks["dataset_keys"]
     table = pd.read_parquet(tracks["path"])
     out_dir = data_dir() / "drum_stems" / model_key
     mixtures = table[table.mix_path.notna()]
-    stems = {}
-    for i, (tid, mix) in enumerate(zip(mixtures.track_id, mixtures.mix_path), 1):
-        target = track_file(out_dir / dataset_keys[tid.split("/")[0]], tid, ".wav")
-        if not target.is_file():
-            audio, sr = read_audio(Path(mix))
-            write_audio(target, separator.drums(audio, sr), separators.SAMPLE_RATE)
-        stems[tid] = str(target)
-        progress(log, "separated", i, len(mixtures))
+    stems = {tid: str(track_file(out_dir / dataset_keys[tid.split("/")[0]], tid, ".wav"))
+             for tid in mixtures.track_id}
+    todo = [(str(mix), stems[tid]) for tid, mix in zip(mixtures.track_id, mixtures.mix_path)
+            if not Path(stems[tid]).is_file()]
+    log(f"separation: {len(todo)} of {len(stems)} mixtures to separate")
+    parts = min(len(todo), 4 * jobs())  # a few jobs per process: progress, and the processes end together
+    batches = [todo[k::parts] for k in range(parts)]
+    run_jobs(separate_files, [dict(spec=chosen, pairs=b) for b in batches], 1, log,
+             names=[f"drum stems {k + 1}/{parts} ({len(b)} mixtures)" for k, b in enumerate(batches)])
     key = cache_key("stems", VERSION, model_key, sorted(stems))
     return {"key": key, "stems": stems, "model": model_info, "study": manifest, "dir": str(out_dir)}
+
+
+def separate_files(spec: dict, pairs: list[tuple[str, str]]) -> int:
+    """Write the drum estimate of each ``(mixture wav, target wav)`` of ``pairs`` (44100 Hz stereo, atomically:
+    :func:`adt.audio.write_audio`) with the separator of ``spec`` (:func:`adt.separation.separator.load`); a job of
+    :func:`separate_mixtures` (module-level: worker processes pickle it). Returns the number written."""
+    separator = separators.load(spec)
+    for mix, target in pairs:
+        audio, sr = read_audio(Path(mix))
+        write_audio(Path(target), separator.drums(audio, sr), separators.SAMPLE_RATE)
+    return len(pairs)
