@@ -125,7 +125,9 @@ def transcriber_line(manifest: dict) -> str:
     """Which transcriber ``adt transcribe`` uses after this run, and why (the sweep's best against the shipped
     model on the same validation data, :mod:`adt.frame.shipped`)."""
     own, shipped = manifest["best_val_f"], (manifest.get("shipped") or {}).get("shipped_val_f")
-    line = f"transcriber: {manifest['model_uri']} ({manifest.get('started_from', 'scratch')}), validation F {own:.3f}"
+    start = manifest.get("started_from", "scratch")
+    start = "from scratch" if start == "scratch" else f"fine-tuned from {start.split(' (sha256')[0]}"
+    line = f"transcriber: {manifest['model_uri']} ({start}), validation F {own:.3f}"
     if shipped is None:
         return line + " (adt transcribe uses the champion)"
     used = "the champion" if own >= shipped else "the shipped model"
@@ -146,6 +148,11 @@ def summary(out: dict, seconds: float) -> str:
     if separation:
         lines.append(f"separator: {separation['best']} (best validation drums SDR; Tables 2 and 3 in adt/separation)")
     lines.append(transcriber_line(out["transcriber"]))
+    gru, bigram = out.get("lm_gru") or {}, out.get("lm_bigram") or {}
+    gru3 = (gru.get("perplexity_k3") or {}).get("test")
+    bigram3 = ((bigram.get("perplexity") or {}).get("k3") or {}).get("test")
+    if gru3 is not None and bigram3 is not None:
+        lines.append(f"language models: test perplexity (BD, SD, HH) GRU {gru3:.3f}, skip-bigram {bigram3:.3f}")
     trimmed = out.get("trimmed_transcriber")
     if trimmed:
         lines.append(f"lite transcriber: {trimmed['model_uri']} (adt transcribe --model lite; Table 1 in adt/trimming)")

@@ -11,7 +11,6 @@ the sweep fine-tunes the shipped weights (:func:`adt.frame.sweep.run_sweep`, ``i
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +29,10 @@ def shipped_path() -> Path:
 
 
 def sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex SHA-256 of a file's bytes (:func:`adt.data.download.sha256sum`)."""
+    from adt.data.download import sha256sum
+
+    return sha256sum(path)
 
 
 def fits(model, feature_type: str, n_features: int, n_classes: int) -> str | None:

@@ -8,7 +8,6 @@ validation split. Their model card ``gru_lm_groove.md`` states each file's SHA-2
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -30,8 +29,10 @@ def shipped_lm_path(k: int = 5, directory: str | os.PathLike | None = None) -> P
 
 
 def sha256(path: str | os.PathLike) -> str:
-    """SHA-256 (hex, lower case) of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """SHA-256 (hex, lower case) of a file's bytes (:func:`adt.data.download.sha256sum`)."""
+    from adt.data.download import sha256sum
+
+    return sha256sum(path)
 
 
 def stated_sha256(k: int = 5, directory: str | os.PathLike | None = None) -> str:
