@@ -97,7 +97,11 @@ def test_stems_beats_tatums(pipeline):
     scored = {n: r["sdr.drums.real_val"] for n, r in study["results"].items()}  # real songs: fold 0's validation
     assert all(math.isfinite(v) for v in scored.values())
     deployed = [n for n in scored if n.endswith("+ratio") and "other_later" not in n] + ["open_unmix"]
-    assert study["best"] == max(deployed, key=scored.get)
+    # the best on the real validation songs of the models that never heard them, then against the shipped
+    # separator (it heard every real song) on the rendered validation songs (adt.separation.study.choose)
+    first = max(deployed, key=scored.get)
+    assert study["results"]["shipped"]["heard_real_songs"]
+    assert study["best"] == max([first, "shipped"], key=lambda n: study["results"][n]["sdr.drums.val"])
     assert out["drum_stems"]["model"]["procedure"] == study["chosen"]["procedure"]
     assert "| Interleaved-acc |" in study["tables"]["table2"] and "| encoder+ |" in study["tables"]["table3"]
     assert "| Interleaved + ratio masks |" in study["tables"]["table2"]

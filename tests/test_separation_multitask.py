@@ -455,6 +455,7 @@ def test_demo_study_runs_only_its_models_and_fine_tunes_from_shipped(stem_tracks
     from adt.separation import study
 
     monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("ADT_JOBS", "1")
     demo = study.StudySettings.from_profile(PROFILES["demo"])
     standard = study.StudySettings.from_profile(PROFILES["standard"])

@@ -2,7 +2,7 @@
 
 Issue 28's rule: the default model is never worse than what is shipped. A sweep that registers its best
 model also scores the shipped transcriber (``adt/pretrained/frame_crnn_standard.pt``,
-:func:`adt.transcribe.transcriber.pretrained_path`) on the same validation tracks with the same peak
+:func:`pretrained_path`) on the same validation tracks with the same peak
 picking (:func:`adt.frame.recipe.evaluate`, micro F 50 ms, 5 classes) and tags the registered version
 with it (:data:`SHIPPED_F_TAG`, :data:`SHIPPED_SHA_TAG`); ``adt transcribe`` then uses whichever scored
 higher (:func:`adt.transcribe.transcriber.load_transcriber`). With ``Profile.start_from_shipped`` (the demo)
@@ -21,10 +21,19 @@ SHIPPED_F_TAG = "shipped_val_f"
 SHIPPED_SHA_TAG = "shipped_sha256"
 
 
+#: The transcriber shipped with the package: ``adt/pretrained/<name>.pt`` (weights only) and its
+#: model card ``<name>.md`` (which states the checkpoint's SHA-256).
+PRETRAINED_MODEL = "frame_crnn_standard"
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+
+
+def pretrained_path(name: str = PRETRAINED_MODEL) -> Path:
+    """The shipped checkpoint ``adt/pretrained/<name>.pt`` (it may be missing in a source checkout)."""
+    return PRETRAINED_DIR / f"{name}.pt"
+
+
 def shipped_path() -> Path:
     """``adt/pretrained/frame_crnn_standard.pt`` (it may be missing in a source checkout)."""
-    from adt.transcribe.transcriber import pretrained_path
-
     return pretrained_path()
 
 

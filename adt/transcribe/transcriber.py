@@ -45,6 +45,7 @@ from tqdm import tqdm
 
 from adt.audio import read_audio
 from adt.frame.peaks import peak_heights, pick_peaks
+from adt.frame.shipped import PRETRAINED_DIR, PRETRAINED_MODEL, pretrained_path  # noqa: F401 (re-exported)
 from adt.features.spectrogram import model_features
 from adt.midi import write_drum_midi
 from adt.vocab import CLASSES_5
@@ -55,10 +56,6 @@ logger = logging.getLogger(__name__)
 MODEL_NAME = "adt-frame-crnn"
 #: ``--model lite``: the registry alias of the optimal trimmed transcriber (``adt.trimming.study.LITE_ALIAS``).
 LITE = "lite"
-#: The transcriber shipped with the package: ``adt/pretrained/<name>.pt`` (weights only) and its
-#: model card ``<name>.md`` (which states the checkpoint's SHA-256).
-PRETRAINED_MODEL = "frame_crnn_standard"
-PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 
 #: Default tatums per beat of the exported grid (16th notes in 4/4, tatum paper Sec. III-A;
 #: ``adt.config.Settings.tatum_subdivisions``).
@@ -146,11 +143,6 @@ def check_device(device: str) -> str:
         raise DeviceError(f"--device cuda: CUDA is not available (torch {torch.__version__}, "
                          f"built for CUDA {torch.version.cuda or 'none'}); use --device cpu")
     return device
-
-
-def pretrained_path(name: str = PRETRAINED_MODEL) -> Path:
-    """The shipped checkpoint ``adt/pretrained/<name>.pt`` (it may be missing in a source checkout)."""
-    return PRETRAINED_DIR / f"{name}.pt"
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
