@@ -169,10 +169,10 @@ def other_tracks(shared_datasets, tmp_path_factory):
 
 def test_no_model_at_all_is_a_clear_error(tmp_path, monkeypatch, capsys, mdb_track):
     """An empty registry and no shipped checkpoint (a source checkout without it)."""
-    from adt.transcribe import transcriber
+    from adt.frame import shipped
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
-    monkeypatch.setattr(transcriber, "PRETRAINED_DIR", tmp_path / "nothing")
+    monkeypatch.setattr(shipped, "PRETRAINED_DIR", tmp_path / "nothing")
     assert main(["transcribe", str(mdb_track["wav"]), "-o", str(tmp_path / "out.mid")]) == 2
     err = capsys.readouterr().err
     assert "no model registered" in err and "make demo" in err
