@@ -58,7 +58,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from adt.evaluation.zero_shot import file_digest
+    from adt.data.download import sha256sum
     from adt.frame.recipe import load_model
     from adt.metrics import reference_onsets
     from adt.stages import run_stages
@@ -80,7 +80,7 @@ def main() -> None:
     refs = reference_onsets(pd.read_parquet(out["onsets"]["path"]))
     shipped = load_model(pretrained_path())
     transcriber = {"architecture": shipped.architecture, "best_params": shipped.hparams,
-                   "train_sets": list(index.training_sets()), "key": f"shipped-{file_digest(pretrained_path())[:16]}"}
+                   "train_sets": list(index.training_sets()), "key": f"shipped-{sha256sum(pretrained_path())[:16]}"}
     if args.architecture:
         params = {**json.loads(args.params), **{k: shipped.hparams[k] for k in ("lr", "weight_decay")}}
         transcriber.update(architecture=args.architecture, best_params=params,

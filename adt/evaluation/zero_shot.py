@@ -26,16 +26,10 @@ import pandas as pd
 
 from adt.cache import stage_cache
 from adt.config import Profile
+from adt.data.download import sha256sum
 from adt.features.index import FeatureIndex, training_combinations
 from adt.frame.study import VERSION, scored_items, train_combination
 from adt.vocab import CLASSES_3, CLASSES_5
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file (hex)."""
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def matrix_table(cells: pd.DataFrame | list[dict], value: str) -> pd.DataFrame:
@@ -138,7 +132,7 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
 
     test_sets = index.test_sets()
     shipped = pretrained_path()
-    shipped_digest = file_digest(shipped) if shipped.is_file() else None
+    shipped_digest = sha256sum(shipped) if shipped.is_file() else None
     cache = stage_cache("zero_shot_matrix", VERSION, "marked", index.key, transcriber["key"], combos, test_sets,
                         shipped_digest)
 

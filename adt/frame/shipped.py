@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from adt import PRETRAINED_DIR
+
 #: Registered-version tags: the shipped transcriber's validation F on the version's validation data, and
 #: the SHA-256 of the shipped checkpoint that scored it.
 SHIPPED_F_TAG = "shipped_val_f"
@@ -24,7 +26,6 @@ SHIPPED_SHA_TAG = "shipped_sha256"
 #: The transcriber shipped with the package: ``adt/pretrained/<name>.pt`` (weights only) and its
 #: model card ``<name>.md`` (which states the checkpoint's SHA-256).
 PRETRAINED_MODEL = "frame_crnn_standard"
-PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 
 
 def pretrained_path(name: str = PRETRAINED_MODEL) -> Path:

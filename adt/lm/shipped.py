@@ -12,9 +12,10 @@ import os
 import re
 from pathlib import Path
 
+from adt import PRETRAINED_DIR
+
 #: Stem of the shipped files: ``<stem>.pt`` (K = 5), ``<stem>_k3.pt`` (K = 3), model card ``<stem>.md``.
 SHIPPED_LM = "gru_lm_groove"
-PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 
 
 def shipped_lm_path(k: int = 5, directory: str | os.PathLike | None = None) -> Path:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from adt.audio import crossfaded_chunks, resample
+from adt import PRETRAINED_DIR
 
 SAMPLE_RATE = 44100
 #: The shared-encoder separators run on chunks of 60 s cross-faded over 1 s (:func:`adt.audio.crossfaded_chunks`),
@@ -29,7 +30,6 @@ SAMPLE_RATE = 44100
 CHUNK_S, OVERLAP_S = 60.0, 1.0
 #: the separator shipped with the package (``adt/pretrained/<name>.pt``, float16 weights, model card ``.md``)
 SHIPPED_SEPARATOR = "separator_standard"
-PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 
 
 def shipped_path(name: str = SHIPPED_SEPARATOR) -> Path:
