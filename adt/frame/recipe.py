@@ -561,13 +561,17 @@ def load_model(path: str | Path) -> torch.nn.Module:
 
     Raises:
         FileNotFoundError: no such file. ValueError: corrupt, not a transcriber checkpoint, or one
-        holding objects other than tensors and plain values.
+        holding objects other than tensors and plain values; a shipped file (``adt/pretrained/``) whose
+        SHA-256 differs from the one kept in code (:class:`adt.pretrained.ShippedWeightsError`).
     """
     import pickle
+
+    from adt.pretrained import verify
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model checkpoint")
+    verify(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -539,11 +539,15 @@ def load(path: str | os.PathLike) -> GRUDrumLM:
     """Read a model written by :func:`save` (eval mode, CPU).
 
     Raises:
-        FileNotFoundError: no such file. ValueError: not a GRUDrumLM checkpoint.
+        FileNotFoundError: no such file. ValueError: not a GRUDrumLM checkpoint, or a shipped file whose SHA-256
+        is not the one kept in code (:class:`adt.pretrained.ShippedWeightsError`).
     """
+    from adt.pretrained import verify
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such GRU LM checkpoint")
+    verify(path)
     d = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(d, dict) or "config" not in d or "state_dict" not in d:
         raise ValueError(f"{path}: not a GRUDrumLM checkpoint (expected keys config, state_dict)")

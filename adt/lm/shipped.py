@@ -2,14 +2,13 @@
 
 :data:`SHIPPED_LM` ``.pt`` (K = 5: BD SD TT HH CY) and ``_k3.pt`` (K = 3: BD SD HH) were trained by
 ``scripts/export_lm.py`` on the Groove MIDI Dataset's official train split (CC BY 4.0), the epoch chosen on its
-validation split. Their model card ``gru_lm_groove.md`` states each file's SHA-256 in a line
-``- **SHA-256** of `<file>`: `<64 hex digits>` ...``; :func:`shipped_lm` checks it before loading.
+validation split. Their SHA-256 is kept in code (:data:`adt.pretrained.SHA256`; the model card
+``gru_lm_groove.md`` repeats it); :func:`shipped_lm` checks it before loading.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from adt import PRETRAINED_DIR
@@ -37,19 +36,10 @@ def sha256(path: str | os.PathLike) -> str:
 
 
 def stated_sha256(k: int = 5, directory: str | os.PathLike | None = None) -> str:
-    """The SHA-256 the model card states for the K-drum LM's file.
+    """The SHA-256 the package ships for the K-drum LM's file (:data:`adt.pretrained.SHA256`; its card repeats it)."""
+    from adt.pretrained import SHA256
 
-    Raises:
-        FileNotFoundError: no model card (named). ValueError: the card states no SHA-256 for that file.
-    """
-    path = shipped_lm_path(k, directory)
-    card = path.parent / f"{SHIPPED_LM}.md"
-    if not card.is_file():
-        raise FileNotFoundError(f"{card}: the shipped GRU LM's model card is missing (reinstall the package)")
-    found = re.search(rf"SHA-256\*\* of `{re.escape(path.name)}`: `([0-9a-f]{{64}})`", card.read_text())
-    if found is None:
-        raise ValueError(f"{card}: states no SHA-256 for {path.name}")
-    return found.group(1)
+    return SHA256[shipped_lm_path(k, directory).name]
 
 
 def describe(k: int = 5, directory: str | os.PathLike | None = None) -> str:
@@ -62,7 +52,7 @@ def describe(k: int = 5, directory: str | os.PathLike | None = None) -> str:
 
 def shipped_lm(k: int = 5, directory: str | os.PathLike | None = None):
     """The shipped K-drum GRU LM (:class:`adt.lm.gru.GRUDrumLM`, eval mode, CPU), after checking the file's
-    SHA-256 against its model card.
+    SHA-256 against the one kept in code (:data:`adt.pretrained.SHA256`).
 
     Args:
         k: 5 (BD SD TT HH CY) or 3 (BD SD HH).
@@ -72,19 +62,21 @@ def shipped_lm(k: int = 5, directory: str | os.PathLike | None = None):
         the model: scores (batch, K, M tatums) -> log-probabilities (batch, M, 2^K) in nats (Eq. 2).
 
     Raises:
-        FileNotFoundError: the weights or the card are missing (named).
-        ValueError: k not 3 or 5; the card states no checksum; the file's SHA-256 differs from the card's
-            (corrupt, truncated or replaced: named, both digests given); or it is not a K-drum GRU LM checkpoint.
+        FileNotFoundError: the weights are missing (named).
+        ValueError: k not 3 or 5; or it is not a K-drum GRU LM checkpoint.
+        adt.pretrained.ShippedWeightsError: the file's SHA-256 differs from the shipped one (corrupt, truncated or
+            replaced: named, both digests given).
     """
     from adt.lm import gru
+    from adt.pretrained import ShippedWeightsError
 
     path = shipped_lm_path(k, directory)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the shipped GRU LM (K = {k}) is missing (reinstall the package)")
-    stated, actual = stated_sha256(k, directory), sha256(path)
+    stated, actual = stated_sha256(k, directory), sha256(path)  # also for a copy outside adt/pretrained (tests)
     if actual != stated:
-        raise ValueError(f"{path}: SHA-256 {actual} differs from {stated} stated in its model card "
-                         f"{SHIPPED_LM}.md (corrupt or replaced file; reinstall the package)")
+        raise ShippedWeightsError(f"{path}: SHA-256 {actual} differs from the shipped {stated} "
+                                  "(corrupt, truncated or replaced: reinstall the package)")
     try:
         model = gru.load(path)
     except (RuntimeError, KeyError, TypeError) as exc:  # torch: a checksum-valid file of the wrong kind

@@ -577,13 +577,17 @@ def save(trained: Trained, folder: Path) -> dict[str, str]:
 
 
 def load(paths: dict[str, str]) -> dict[str, SharedEncoderSeparator]:
-    """Inverse of :func:`save`. Raises ValueError naming a file that is not a separator."""
+    """Inverse of :func:`save`. Raises ValueError naming a file that is not a separator, or a shipped file
+    (``adt/pretrained/``) whose SHA-256 differs from the one kept in code (:class:`adt.pretrained.ShippedWeightsError`)."""
+    from adt.pretrained import ShippedWeightsError, verify
+
     out = {}
     for name, path in paths.items():
         try:
+            verify(path)
             payload = torch.load(path, map_location="cpu", weights_only=True)
             out[name] = SharedEncoderSeparator.from_payload(payload)
-        except FileNotFoundError:
+        except (FileNotFoundError, ShippedWeightsError):
             raise
         except Exception as exc:
             raise ValueError(f"{path}: not a separation model ({exc})") from exc

@@ -42,13 +42,18 @@ def shipped(device: str = "cpu", name: str = SHIPPED_SEPARATOR) -> Separator:
 
     Raises:
         FileNotFoundError: the file is missing (an install without package data).
-        ValueError: the file is not a readable separator (corrupt or truncated: names it; reinstall).
+        ValueError: the file is not a readable separator (corrupt or truncated: names it; reinstall);
+            :class:`adt.pretrained.ShippedWeightsError` when its SHA-256 is not the shipped one.
     """
+    from adt.pretrained import ShippedWeightsError
+
     path = shipped_path(name)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the shipped separator is missing (reinstall the package)")
     try:
         sep = load({"name": name, "procedure": "shipped", "model_paths": {"shared": str(path)}}, device=device)
+    except ShippedWeightsError:
+        raise
     except ValueError as exc:
         raise ValueError(f"{path}: the shipped separator cannot be read ({exc}); reinstall the package") from exc
     sep.description = f"shipped separator ({path.name}; model card {path.with_suffix('.md').name})"
@@ -61,8 +66,10 @@ def shipped_network(name: str = SHIPPED_SEPARATOR):
 
     Raises:
         FileNotFoundError: the file is missing (an install without package data).
-        ValueError: the file is not a readable separator (names it; reinstall).
+        ValueError: the file is not a readable separator (names it; reinstall);
+            :class:`adt.pretrained.ShippedWeightsError` when its SHA-256 is not the shipped one.
     """
+    from adt.pretrained import ShippedWeightsError
     from adt.separation import procedures
 
     path = shipped_path(name)
@@ -70,6 +77,8 @@ def shipped_network(name: str = SHIPPED_SEPARATOR):
         raise FileNotFoundError(f"{path}: the shipped separator is missing (reinstall the package)")
     try:
         return procedures.load({"shared": str(path)})["shared"]
+    except ShippedWeightsError:
+        raise
     except ValueError as exc:
         raise ValueError(f"{path}: the shipped separator cannot be read ({exc}); reinstall the package") from exc
 
@@ -223,6 +232,9 @@ def from_argument(value: str, device: str = "cpu") -> Separator:
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}: not a separation study manifest ({exc})") from exc
         return load(spec, device=device)
+    from adt.pretrained import verify
+
+    verify(path)
     try:
         fmt = torch.load(path, map_location="cpu", weights_only=True).get("format")
     except Exception as exc:
