@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 
-def _umask() -> int:
+def umask() -> int:
     """The process's umask, read without changing it (Linux ``/proc``; elsewhere set and restored)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -42,6 +42,50 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Field 22 of ``/proc/<pid>/stat`` (the process's start, in clock ticks since boot), or None."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[19])  # after "pid (comm) ": fields 3.., so 22 is [19]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_start(pid: int) -> str | None:
+    """Which process ``pid`` is: ``"<boot id>:<start ticks>"`` (Linux ``/proc``), a value another process
+    given the same pid later (a reused pid) or the same pid after a reboot does not have. None when the
+    process does not exist or there is no ``/proc`` (not Linux)."""
+    ticks = _start_ticks(pid)
+    if ticks is None:
+        return None
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = "?"
+    return f"{boot}:{ticks}"
+
+
+def process_started_at(pid: int) -> float | None:
+    """When process ``pid`` started, in seconds since the epoch (Linux ``/proc``: boot time plus its start
+    ticks; follows the wall clock, so a clock step moves it), or None (no such process, not Linux)."""
+    ticks = _start_ticks(pid)
+    try:
+        btime = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                     if line.startswith("btime "))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return None if ticks is None else btime + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def same_process(pid: int, start: str | None) -> bool:
+    """Whether process ``pid`` still runs and is the one whose :func:`process_start` was ``start``
+    (None: unknown, any live process with that pid counts, as :func:`process_alive`)."""
+    if not process_alive(pid):
+        return False
+    now = process_start(pid) if start else None
+    return now is None or now == start  # no /proc to tell (not Linux): alive is all there is
 
 
 def _remove_stale(path: Path) -> None:
@@ -74,7 +118,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())
+        os.chmod(tmp_path, 0o666 & ~umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -90,7 +134,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-{os.getpid()}-", dir=path.parent))
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~umask())
         if path.exists():
             old = path.with_name(f".old-{path.name}-{os.getpid()}")
             os.replace(path, old)

@@ -261,10 +261,12 @@ def get_profile(name: str | None = None) -> Profile:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}") from None
 
 
-def data_dir() -> Path:
-    """Root of all outputs (``ADT_DATA_DIR``, default ``./data``), created on demand."""
-    root = Path(os.environ.get("ADT_DATA_DIR", "data")).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+def data_dir(create: bool = True) -> Path:
+    """Root of all outputs (``ADT_DATA_DIR``, default ``./data``), created on demand; ``create=False`` for a
+    reader (the command-line tools), which must not leave an empty ``data`` folder where it was run."""
+    root = Path(os.environ.get("ADT_DATA_DIR", "data")).expanduser().resolve()
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
     return root
 
 

@@ -45,6 +45,20 @@ def holder(folder: Path | None = None) -> dict:
         return {}
 
 
+def live_holder(folder: Path | None = None) -> dict:
+    """:func:`holder` when the lock is held by a live process other than this one, else {}. The holder file
+    outlives a killed holder (the kernel drops the lock, not the file), so its process is checked: by pid and
+    start (:func:`adt.atomic.same_process`); a holder on another host (a shared folder) counts as live."""
+    from adt.atomic import same_process
+
+    h = holder(folder)
+    if not isinstance(h.get("pid"), int) or h["pid"] == os.getpid() and h.get("host") == socket.gethostname():
+        return {}
+    if h.get("host") != socket.gethostname() or same_process(h["pid"], h.get("start")):
+        return h
+    return {}
+
+
 def ancestors(pid: int | None = None) -> set[int]:
     """The pids above ``pid`` (default: this process) up to init, from Linux's ``/proc``; empty elsewhere."""
     out, pid = set(), pid or os.getpid()
@@ -67,7 +81,7 @@ def acquire(what: str) -> Path:
     """
     import filelock
 
-    from adt.atomic import write_json
+    from adt.atomic import process_start, write_json
 
     folder = data_dir()
     path = folder / LOCK_NAME
@@ -87,7 +101,8 @@ def acquire(what: str) -> Path:
         raise DataFolderBusy(f"{folder} is in use by {who}; one writer per data folder: wait for it to end, "
                              f"stop it, or set ADT_DATA_DIR to another folder") from None
     _held[str(path)] = [lock, 1]
-    write_json(folder / HOLDER_NAME, {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
+    write_json(folder / HOLDER_NAME, {"pid": os.getpid(), "start": process_start(os.getpid()),
+                                      "host": socket.gethostname(), "what": what,
                                       "command": " ".join(sys.argv)[:300],
                                       "since": time.strftime("%Y-%m-%d %H:%M:%S")})
     return path

@@ -154,28 +154,95 @@ def new_archive_sensor(context: dg.SensorEvaluationContext):
     return requests
 
 
-def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+#: A run ``STARTED`` this long (seconds) without an event naming its process is judged dead (unless a live
+#: process holds the data folder's lock): the event comes a moment after ``STARTED``, before any step.
+NO_PID_GRACE_S = 600.0
+#: Seconds of slack when a process's start (from the wall clock) is compared with an event's time.
+CLOCK_SLACK_S = 60.0
+#: Run tags naming the run's process: its pid and :func:`adt.atomic.process_start` (:func:`record_run_process`).
+PID_TAG, PROCESS_START_TAG = "adt/pid", "adt/process_start"
+
+
+def record_run_process(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Tag run ``run_id`` with this process's pid and start (:func:`adt.atomic.process_start`), so that
+    :func:`fail_dead_runs` tells the run's process from a later one given the same pid. Called by the
+    ``AdtSettings`` resource as a run starts (tags, not an event: Dagster has no public engine-event API)."""
+    import os
+
+    from adt.atomic import process_start
+
+    start = process_start(os.getpid())
+    if start is not None:
+        instance.add_run_tags(run_id, {PID_TAG: str(os.getpid()), PROCESS_START_TAG: start})
+
+
+def _run_process(instance: dg.DagsterInstance, run_id: str) -> tuple[int | None, float | None]:
+    """The pid of the run's process and when it was logged: the latest engine event with a ``pid`` (the
+    executor's "Executing steps in process (pid: N)"), or ``(None, None)``."""
+    pid = logged = None
+    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records:
+        event = record.event_log_entry.dagster_event
+        data = event.engine_event_data if event is not None else None
+        if data is not None and "pid" in (data.metadata or {}):
+            pid, logged = int(data.metadata["pid"].value), record.event_log_entry.timestamp
+    return pid, logged
+
+
+def dead_run_reason(run: dg.DagsterRun, pid: int | None, logged: float | None, started: float,
+                    now: float) -> str | None:
+    """Why the ``STARTED`` run ``run`` is dead, or None when it may be alive (:func:`fail_dead_runs`).
+
+    Args:
+        pid, logged: the pid its executor logged and when (:func:`_run_process`), or None.
+        started: when it started (seconds since the epoch).
+    """
+    from adt.atomic import process_alive, process_started_at, same_process
+    from adt.lock import live_holder
+
+    if pid is None:
+        if now - started < NO_PID_GRACE_S or live_holder():
+            return None  # still starting, or a live writer of the data folder that may be it
+        return (f"no process recorded {(now - started) / 60:.0f} min after it started and no live process holds "
+                "the data folder's lock (killed while starting?)")
+    if not process_alive(pid):
+        return f"its process (pid {pid}) is gone (killed or crashed)"
+    start = run.tags.get(PROCESS_START_TAG) if run.tags.get(PID_TAG) == str(pid) else None
+    if start is not None:
+        return None if same_process(pid, start) else f"pid {pid} is now another process (the run's was killed)"
+    began = process_started_at(pid)  # no recorded start (a run from before, another executor): by the clock
+    if began is not None and logged is not None and began > logged + CLOCK_SLACK_S:
+        return f"pid {pid} is now another process, started after the run logged it (the run's was killed)"
+    return None
+
+
+def fail_dead_runs(instance: dg.DagsterInstance, now: float | None = None) -> list[str]:
     """Mark ``FAILURE`` every run ``STARTED`` whose process has died; returns their run ids.
 
-    A run's process is the pid of its in-process executor (the engine event "Executing steps in
-    process (pid: N)" every run of this code location writes, ``dg.in_process_executor``); a run without
-    that event yet is still starting and is left alone. The instance is this machine's (SQLite storage
-    under ``DAGSTER_HOME``), so a pid that no longer exists is a dead run; a reused pid keeps its run.
-    """
-    from adt.atomic import process_alive
+    A run's process is the pid of its executor (the engine event "Executing steps in process (pid: N)"
+    every run of this code location writes) and, when the ``AdtSettings`` resource tagged it
+    (:func:`record_run_process`), that process's start (:func:`adt.atomic.process_start`). The instance is
+    this machine's (SQLite storage under ``DAGSTER_HOME``). A run is dead (:func:`dead_run_reason`) when:
 
+    * its pid no longer exists;
+    * its pid exists but is another process (a reused pid): another start than the tagged one or, without
+      a tag, a process started more than :data:`CLOCK_SLACK_S` after the pid was logged;
+    * it logged no pid for :data:`NO_PID_GRACE_S` after it started (killed between ``STARTED`` and the
+      event) and no live process other than this one holds the data folder's lock (:func:`adt.lock.live_holder`:
+      a live writer may be that run, so it is left until the writer ends).
+
+    Args:
+        now: the current time in seconds since the epoch (default ``time.time()``).
+    """
+    now = time.time() if now is None else now
     failed = []
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-        pid = None
-        for record in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records:
-            event = record.event_log_entry.dagster_event
-            data = event.engine_event_data if event is not None else None
-            if data is not None and "pid" in (data.metadata or {}):
-                pid = int(data.metadata["pid"].value)
-        if pid is None or process_alive(pid):
+    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        run = record.dagster_run
+        pid, logged = _run_process(instance, run.run_id)
+        started = record.start_time or record.create_timestamp.timestamp()
+        reason = dead_run_reason(run, pid, logged, started, now)
+        if reason is None:
             continue
-        instance.report_run_failed(run, f"its process (pid {pid}) is gone (killed or crashed); marked failed "
-                                        "so that queued runs can start")
+        instance.report_run_failed(run, f"{reason}; marked failed so that queued runs can start")
         failed.append(run.run_id)
     return failed
 

@@ -23,6 +23,22 @@ _BAR = 20
 EXPECTED = ("allow_missing_partitions=True", "did not yield or return expected outputs")
 
 
+def failure_line(event) -> str | None:
+    """``"ChecksumError: data/downloads/x.zip: ..."``: the exception that failed a step (a STEP_FAILURE
+    ``DagsterEvent``), its class and first line (which names the file), under Dagster's wrapper; None when
+    the event carries no error."""
+    data = getattr(event, "event_specific_data", None)
+    error = getattr(data, "error", None)
+    while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause  # DagsterExecutionStepExecutionError wraps the asset's own exception
+    if error is None:
+        return None
+    lines = [line for line in error.message.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else error.cls_name
+    first = first.split(": ", 1)[1] if first.split(": ", 1)[0].endswith(error.cls_name) and ": " in first else first
+    return f"{error.cls_name}: {first}"
+
+
 def progress_bar(message: str) -> str:
     """``[#####-----] 12/48`` for the last ``i/n`` count in ``message``, else ""."""
     counts = [(int(i), int(n)) for i, n in _COUNT.findall(message) if 0 < int(n) and int(i) <= int(n)]
@@ -65,7 +81,7 @@ class StepLines(logging.Handler):
             took = time.perf_counter() - self.started.pop(step, time.perf_counter())
             self._write(f"  {step:<30} done {took:7.1f} s")
         elif kind == "STEP_FAILURE":
-            self._write(f"  {step:<30} FAILED: {meta.get('orig_message') or record.getMessage()}")
+            self._write(f"  {step:<30} FAILED: {failure_line(event) or meta.get('orig_message') or record.getMessage()}")
         elif kind == "RUN_FAILURE":
             self._write(f"  run failed: {meta.get('orig_message') or record.getMessage()}")
         elif event is None and record.levelno >= logging.WARNING:

@@ -13,9 +13,11 @@ import os
 
 import dagster as dg
 
-from pipelines.assets import evaluation, features, ingest, language_models, models, rhythm, separation, tatum_study
+from pipelines.assets import (evaluation, features, ingest, language_models, models, registry_checks, rhythm, separation,
+                             tatum_study)
 from pipelines.automation import SCHEDULES, SENSORS
 from pipelines.console import adt_console
+from pipelines.io_manager import JsonIOManager
 from pipelines.resources import AdtSettings
 
 #: What each group's assets are made of and with (Dagster shows kinds as badges; at most three each).
@@ -34,6 +36,7 @@ ALL_ASSETS = list(dg.map_asset_specs(
     lambda spec: spec.merge_attributes(owners=OWNERS, kinds=KINDS.get(spec.group_name, set())), _ASSETS))
 ALL_CHECKS = [rhythm.quantization_within_threshold, separation.separator_beats_the_mixture,
               models.transcriber_not_worse_than_shipped, models.trimming_reference_transcribes,
+              registry_checks.champion_reproduces, registry_checks.lite_reproduces,
               tatum_study.lm_regularization_helps_somewhere,
               language_models.gru_lm_beats_bigram]
 
@@ -65,7 +68,8 @@ defs = dg.Definitions(
     jobs=[kits_job, raw_job, downstream_job, training_job],
     schedules=SCHEDULES,
     sensors=SENSORS,
-    resources={"settings": AdtSettings()},
+    # asset values as JSON files under DAGSTER_HOME/storage, never pickles (pipelines.io_manager)
+    resources={"settings": AdtSettings(), "io_manager": JsonIOManager()},
     # one line per step on the console; Dagster's DEBUG events stay in each run's event log
     loggers={"adt_console": adt_console},
     executor=EXECUTOR,

@@ -38,8 +38,8 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None, forc
         echo: where the one-line-per-run progress goes.
 
     Raises:
-        RuntimeError: a run failed (its error is in the Dagster event log), or another process writes
-            this data folder (``adt.lock.DataFolderBusy``, naming it).
+        RuntimeError: a run failed (its error is in the Dagster event log), another process writes
+            this data folder (``adt.lock.DataFolderBusy``, naming it), or ``datasets`` names no dataset.
     """
     from adt.lock import data_lock
 
@@ -54,13 +54,47 @@ def job_named(name: str):
     return defs.resolve_job_def(name)
 
 
+def dataset_lines(profile: str, chosen: list[str] | None, available: list[str]) -> tuple[list[str], list[str]]:
+    """Which datasets ``make demo`` ingests, and the lines saying so (pure: no I/O).
+
+    Args:
+        chosen: the ``--datasets`` names, or None (every available one).
+        available: :func:`adt.data.tables.available_datasets` (of the chosen ones, when chosen).
+
+    Returns:
+        ``(datasets, lines)``. Without a choice: the available datasets, the others named "not reachable".
+        With one: the chosen datasets (the unchosen ones are not mentioned), and a warning naming each chosen
+        one that cannot be had now (its ``raw_dataset`` run still tries, and its error says why).
+
+    Raises:
+        RuntimeError: a chosen name is no dataset (named, with the known ones).
+    """
+    from adt.data.datasets import DATASETS
+
+    unknown = [d for d in chosen or [] if d not in DATASETS]
+    if unknown:
+        raise RuntimeError(f"--datasets: no dataset {', '.join(unknown)} (known: {', '.join(DATASETS)})")
+    if chosen is None:
+        missing = [d for d in DATASETS if d not in available]
+        return list(available), [f"profile {profile}; datasets: {', '.join(available)}"
+                                 + (f" (not reachable: {', '.join(missing)}; set ADT_DATA_MIRROR to a folder "
+                                    "holding their archives)" if missing else "")]
+    chosen = list(dict.fromkeys(chosen))
+    lines = [f"profile {profile}; datasets: {', '.join(chosen)} (chosen with --datasets)"]
+    absent = [d for d in chosen if d not in available]
+    if absent:
+        lines.append(f"warning: {', '.join(absent)}: not in data/downloads or ADT_DATA_MIRROR and no URL answers; "
+                     "their raw_dataset runs will fail unless the files appear")
+    return chosen, lines
+
+
 def _run_all(profile: str, datasets: list[str] | None, instance, force: bool, echo) -> dict:
     import dagster as dg
 
     from adt.config import Settings
-    from adt.data.datasets import DATASETS
     from adt.data.tables import available_datasets
     from pipelines.automation import fail_dead_runs
+    from pipelines.console import failure_line
     from pipelines.definitions import defs, downstream_job
     from pipelines.plan import SETTINGS_TAG, settings_fingerprint, to_materialize
 
@@ -70,19 +104,20 @@ def _run_all(profile: str, datasets: list[str] | None, instance, force: bool, ec
         instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     for run_id in fail_dead_runs(instance):
         echo(f"run {run_id} of a dead process marked failed")
-    datasets = datasets or available_datasets(mirror)
-    missing = [d for d in DATASETS if d not in datasets]
-    echo(f"profile {profile}; datasets: {', '.join(datasets)}"
-         + (f" (not reachable: {', '.join(missing)}; set ADT_DATA_MIRROR to a folder holding their archives)"
-            if missing else ""))
+    datasets, lines = dataset_lines(profile, datasets or None, available_datasets(mirror, datasets or None))
+    for line in lines:
+        echo(line)
     fingerprint = settings_fingerprint(settings)
     run_config = {"resources": {"settings": {"config": {"profile": profile, "mirror": mirror or ""}}},
                   "loggers": {"adt_console": {}}}  # one line per step (pipelines.console)
     tags = {"adt/profile": profile, SETTINGS_TAG: fingerprint}
     runs: list[str] = []
 
+    corrupt = corrupt_outputs(echo)
+
     def launch(job: str, keys: list, partition: str | None = None) -> None:
-        plan = {k: "forced" for k in keys} if force else to_materialize(instance, defs, keys, fingerprint, partition)
+        plan = ({k: "forced" for k in keys} if force
+                else to_materialize(instance, defs, keys, fingerprint, partition, corrupt=corrupt))
         if not plan:
             return
         label = f"{job}[{partition}]" if partition else job
@@ -93,7 +128,9 @@ def _run_all(profile: str, datasets: list[str] | None, instance, force: bool, ec
                                 instance=instance, run_config=run_config, asset_selection=list(plan),
                                 tags={**tags, **({"dagster/partition": partition} if partition else {})})
         if not result.success:
-            raise RuntimeError(f"{label} failed: see the Dagster run {result.run_id}")
+            errors = [f"{e.step_key}: {failure_line(e)}" for e in result.get_step_failure_events() if failure_line(e)]
+            raise RuntimeError(f"{label} failed: {'; '.join(errors) or 'see the event log'} "
+                               f"(Dagster run {result.run_id})")
         runs.append(result.run_id)
 
     graph = defs.resolve_asset_graph()
@@ -118,7 +155,25 @@ def _run_all(profile: str, datasets: list[str] | None, instance, force: bool, ec
         passed = getattr(record.evaluation, "passed", None) if record is not None else None
         if passed is not None:  # planned but never executed (a dataset absent): no result
             outputs["checks"][check.name] = passed
+    # the registered models are checked on every run, warm ones included: their files are not the stages' caches
+    from adt.frame.reproduce import alias_reproduces
+
+    outputs["registered"] = {alias: alias_reproduces(alias) for alias in ("champion", "lite")}
+    for alias, check in (("champion", "champion_reproduces"), ("lite", "lite_reproduces")):
+        outputs["checks"][check] = outputs["registered"][alias][0]
     return outputs
+
+
+def corrupt_outputs(echo) -> dict[str, str]:
+    """Asset name -> the first of its cached files that is not what was written (:func:`adt.cache.verify`), each
+    named on the console; those assets run again, and their stage recomputes the file."""
+    from adt.cache import verify
+
+    out: dict[str, str] = {}
+    for item in verify():
+        echo(f"corrupt cached output: {item}")
+        out.setdefault(item.stage, f"{item.path} ({item.why})")
+    return out
 
 
 def transcriber_line(manifest: dict) -> str:
@@ -147,14 +202,24 @@ def summary(out: dict, seconds: float) -> str:
     separation = (out.get("drum_stems") or {}).get("study")
     if separation:
         lines.append(f"separator: {separation['best']} (best validation drums SDR; Tables 2 and 3 in adt/separation)")
-    lines.append(transcriber_line(out["transcriber"]))
+    registered = out.get("registered", {})
+    broken = {alias: meta for alias, (ok, meta) in registered.items() if not ok}
+    if "champion" in broken:  # never name a model that does not load as the one adt transcribe uses
+        lines.append(f"transcriber: the registry's champion does not load or reproduce its figure "
+                     f"({broken['champion'].get('error') or broken['champion']}); adt transcribe refuses it: "
+                     "run `make demo ARGS=--force` to register a new one")
+    else:
+        lines.append(transcriber_line(out["transcriber"]))
     gru, bigram = out.get("lm_gru") or {}, out.get("lm_bigram") or {}
     gru3 = (gru.get("perplexity_k3") or {}).get("test")
     bigram3 = ((bigram.get("perplexity") or {}).get("k3") or {}).get("test")
     if gru3 is not None and bigram3 is not None:
         lines.append(f"language models: test perplexity (BD, SD, HH) GRU {gru3:.3f}, skip-bigram {bigram3:.3f}")
     trimmed = out.get("trimmed_transcriber")
-    if trimmed:
+    if "lite" in broken:
+        lines.append(f"lite transcriber: the registry's lite model does not load or reproduce its figure "
+                     f"({broken['lite'].get('error') or broken['lite']})")
+    elif trimmed and trimmed.get("model_uri"):
         lines.append(f"lite transcriber: {trimmed['model_uri']} (adt transcribe --model lite; Table 1 in adt/trimming)")
     lines.append("Tables I, II and 1-3, the 5-class matrix, Fig. 3 and Figure 2: in MLflow and in each asset's "
                  "Dagster metadata")

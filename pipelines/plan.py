@@ -5,13 +5,12 @@ Dagster calls an asset STALE when its code version changed or an upstream data v
 its last materialization, and MISSING when it never ran (``CachingStaleStatusResolver``, the resolver
 behind the UI's "Stale" badges and ``RunRequest(stale_assets_only=True)``). Two things Dagster cannot
 see are added here: the run configuration (``AdtSettings``: a value made under another profile is
-stale) and a stored value that is gone (the IO manager's file deleted by hand).
+stale) and a stored value that is gone (the I/O manager's JSON file, :mod:`pipelines.io_manager`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import dagster as dg
 
@@ -46,8 +45,12 @@ def why_materialize(instance: dg.DagsterInstance, status, key: dg.AssetKey, fing
 
     ``status`` is :func:`resolver`'s. Reasons: "missing" (never materialized), "stale: <Dagster's causes>",
     "settings changed" (its last materialization ran under another :data:`SETTINGS_TAG`), "stored value
-    gone" (the IO manager's file).
+    gone" (no JSON file of :mod:`pipelines.io_manager`: deleted by hand, or a data folder from before it,
+    whose values are pickles that are never read: every asset is materialized again once, cheaply, since
+    each stage's content-keyed cache still holds its output).
     """
+    from pipelines.io_manager import stored_value_path
+
     from dagster._core.definitions.data_version import StaleStatus
 
     state = status.get_status(key, partition)
@@ -61,22 +64,25 @@ def why_materialize(instance: dg.DagsterInstance, status, key: dg.AssetKey, fing
     run = instance.get_run_by_id(records[0].run_id) if records else None
     if run is None or run.tags.get(SETTINGS_TAG) != fingerprint:
         return "settings changed"
-    stored = Path(instance.storage_directory(), *key.path, *([partition] if partition else []))
-    if not stored.exists():
+    if not stored_value_path(instance.storage_directory(), key, partition).is_file():
         return "stored value gone"
     return None
 
 
 def to_materialize(instance: dg.DagsterInstance, defs: dg.Definitions, keys: Iterable[dg.AssetKey],
-                   fingerprint: str, partition: str | None = None) -> dict[dg.AssetKey, str]:
-    """The keys of ``keys`` that must be materialized, each with why (:func:`why_materialize`), plus
+                   fingerprint: str, partition: str | None = None,
+                   corrupt: dict[str, str] | None = None) -> dict[dg.AssetKey, str]:
+    """The keys of ``keys`` that must be materialized, each with why (:func:`why_materialize`, or ``corrupt``:
+    asset name -> a cached file of it that is not what was written, :func:`adt.cache.verify`), plus
     their descendants among ``keys`` (they run in the same run, after it: Dagster marks a descendant
     stale only once the new data version exists; each asset's own cache spares the work when its
     inputs' keys did not change) and the other outputs of a multi-asset that cannot run one alone."""
     graph = defs.resolve_asset_graph()
     keys = list(keys)
     status = resolver(instance, defs)
-    out = {k: why for k in keys if (why := why_materialize(instance, status, k, fingerprint, partition))}
+    corrupt = corrupt or {}
+    out = {k: why for k in keys if (why := (f"corrupt: {corrupt[k.to_user_string()]}" if k.to_user_string() in corrupt
+                                            else why_materialize(instance, status, k, fingerprint, partition)))}
     pending = list(out)
     while pending:
         key = pending.pop()

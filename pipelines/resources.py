@@ -23,12 +23,15 @@ class AdtSettings(dg.ConfigurableResource):
     loss_weighting: str = _DEFAULTS.loss_weighting
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Take the data folder's lock for the run (:mod:`adt.lock`: one writer per data folder) and
-        name the run to the library, so its MLflow runs link back to it (:func:`adt.tracking.provenance`)."""
+        """Take the data folder's lock for the run (:mod:`adt.lock`: one writer per data folder), tag the run
+        with its process (:func:`pipelines.automation.record_run_process`: the dead-run sensor tells it from a
+        reused pid) and name the run to the library, so its MLflow runs link back to it
+        (:func:`adt.tracking.provenance`)."""
         import os
 
         from adt.lock import DataFolderBusy, acquire
         from adt.tracking import DAGSTER_RUN_ENV
+        from pipelines.automation import record_run_process
 
         run_id = context.run.run_id if context.run is not None else None
         try:
@@ -37,6 +40,8 @@ class AdtSettings(dg.ConfigurableResource):
             raise dg.Failure(str(exc)) from None
         if run_id:
             os.environ[DAGSTER_RUN_ENV] = run_id
+            if context.instance is not None:
+                record_run_process(context.instance, run_id)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         import os

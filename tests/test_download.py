@@ -272,3 +272,140 @@ def test_remote_needs_a_digest():
     with pytest.raises(ValueError):
         Remote("a.zip", "https://example.org/a.zip", ())
     assert Remote("a.zip", "u", ("ABC",)).sha256 == ("abc",)
+
+
+def _refused(archive, error, *patterns):
+    """extract(archive) raises ``error`` naming the archive (and ``patterns``), leaving nothing behind."""
+    import re
+
+    target = archive.parent / "out" / "raw"
+    with pytest.raises(error, match=re.escape(str(archive))) as err:
+        extract(archive, target)
+    for pattern in patterns:
+        assert pattern in str(err.value), str(err.value)
+    assert not target.exists()
+    assert not list(target.parent.glob(".tmp-*")) and not list(target.parent.glob(".old-*"))
+    return str(err.value)
+
+
+def _symlink_zipinfo(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.create_system, info.external_attr = 3, (0o120777 << 16)  # a Unix symlink
+    return info
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("l1_first", [True, False], ids=["l1-first", "l2-first"])
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+def test_a_chain_of_links_pointing_outside_is_refused(tmp_path, kind, l1_first):
+    """``x/l1 -> ..`` and ``l2 -> x/l1/..``: each inside the folder by its text, ``l2`` outside once
+    ``x/l1`` exists (in either order); refused whole, nothing extracted."""
+    links = [("x/l1", ".."), ("l2", "x/l1/..")]
+    if not l1_first:
+        links.reverse()
+    archive = tmp_path / f"chain.{kind}"
+    if kind == "tar":
+        with tarfile.open(archive, "w") as tf:
+            info = tarfile.TarInfo("x/data.txt")
+            info.size = 2
+            tf.addfile(info, io.BytesIO(b"ok"))
+            for name, target in links:
+                link = tarfile.TarInfo(name)
+                link.type, link.linkname = tarfile.SYMTYPE, target
+                tf.addfile(link)
+    else:
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("x/data.txt", b"ok")
+            for name, target in links:
+                zf.writestr(_symlink_zipinfo(name), target)
+    _refused(archive, UnsafeArchiveError, "outside")
+
+
+@pytest.mark.faults
+def test_a_zip_member_written_in_place_of_a_link_is_refused(tmp_path):
+    """A link inside by its text and a later member of the same name: writing it would follow the link."""
+    archive = tmp_path / "dup.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(_symlink_zipinfo("pkg/link"), "data.txt")
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            zf.writestr("pkg/link", b"evil")
+    _refused(archive, UnsafeArchiveError, "takes the name of a link")
+
+
+def _compressible(n: int) -> bytes:
+    rnd = random.Random(0)
+    words = [bytes(rnd.choices(b"abcdefgh", k=rnd.randint(2, 9))) for _ in range(300)]
+    return b" ".join(rnd.choices(words, k=n // 5))[:n]
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("fault", ["flipped", "truncated"])
+@pytest.mark.parametrize("compression", ["gz", "bz2", "xz"])
+def test_a_corrupt_compressed_tar_is_the_modules_error(tmp_path, compression, fault):
+    """Bytes flipped in the middle of the compressed body (caught by the decompressor or, where the
+    stream still decodes, by its checksum at the end: read to the end), or the stream cut short."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=f"w:{compression}") as tf:
+        for name, size in (("a/readme.txt", 100), ("a/b.wav", 400_000)):
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tf.addfile(info, io.BytesIO(_compressible(size)))
+    data = bytearray(buf.getvalue())
+    if fault == "flipped":
+        for i in range(8):
+            data[len(data) // 2 + i] ^= 0xFF  # inside the compressed stream, in a/b.wav's data
+    else:
+        del data[len(data) * 3 // 4:]
+    archive = tmp_path / f"x.tar.{compression}"
+    archive.write_bytes(bytes(data))
+    _refused(archive, download.CorruptArchiveError, "corrupt")
+
+
+@pytest.mark.faults
+def test_a_corrupt_zip_deflate_stream_is_the_modules_error(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a/readme.txt", b"ok")
+        zf.writestr("a/b.wav", _compressible(400_000))
+        info = zf.getinfo("a/b.wav")
+    data = bytearray(buf.getvalue())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for i in range(8):
+        data[start + info.compress_size // 2 + i] ^= 0xFF
+    archive = tmp_path / "x.zip"
+    archive.write_bytes(bytes(data))
+    _refused(archive, download.CorruptArchiveError, "member 'a/b.wav'", "corrupt compressed stream")
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("umask", [0o022, 0o002], ids=["umask-022", "umask-002"])
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+def test_member_modes_are_masked_by_the_umask(tmp_path, kind, umask):
+    """A 0777 member (file or folder) gets 0777 less the umask, as a plain open/mkdir would: never
+    world-writable under a usual umask; the owner can always read and write."""
+    import os
+    import stat
+
+    archive = tmp_path / f"modes.{kind}"
+    if kind == "tar":
+        with tarfile.open(archive, "w:gz") as tf:
+            for name, mode, kind_ in (("pkg", 0o777, tarfile.DIRTYPE), ("pkg/run.sh", 0o777, tarfile.REGTYPE),
+                                      ("pkg/ro.txt", 0o444, tarfile.REGTYPE)):
+                info = tarfile.TarInfo(name)
+                info.type, info.mode, info.size = kind_, mode, 0
+                tf.addfile(info, io.BytesIO(b""))
+    else:
+        with zipfile.ZipFile(archive, "w") as zf:
+            for name, mode in (("pkg/", 0o40777), ("pkg/run.sh", 0o100777), ("pkg/ro.txt", 0o100444)):
+                info = zipfile.ZipInfo(name)
+                info.create_system, info.external_attr = 3, mode << 16
+                zf.writestr(info, b"")
+    old = os.umask(umask)
+    try:
+        root = extract(archive, tmp_path / "raw")
+    finally:
+        os.umask(old)
+    modes = {name: stat.S_IMODE((root / name).stat().st_mode) for name in ("pkg", "pkg/run.sh", "pkg/ro.txt")}
+    assert modes == {"pkg": 0o777 & ~umask, "pkg/run.sh": 0o777 & ~umask, "pkg/ro.txt": 0o644}, \
+        {k: oct(v) for k, v in modes.items()}
+    assert not any(mode & 0o002 for mode in modes.values())

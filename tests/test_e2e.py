@@ -449,3 +449,55 @@ def test_ui_mlflow_opens_on_runs_with_metrics(ui, pipeline):
     ui.get_by_text("zero-shot-matrix", exact=True).first.click()
     ui.get_by_text(re.compile(r"Metrics \(\d+\)")).first.wait_for()
     assert ui.get_by_text(re.compile(r"^f3\.demo\.")).first.is_visible()
+
+
+@pytest.mark.faults
+def test_a_zeroed_cached_feature_is_named_and_recomputed(pipeline):
+    """Issue 29's probe: 4 KB zeroed in a cached feature file used to load silently ("no run"); now the plan names
+    it, the features stage recomputes it (a warning naming it) and the rest stays cached."""
+    cold = pipeline["cold"]
+    x = Path(cold["features"].items(["mdb"], "test")[0].x)
+    original = np.load(x)
+    with open(x, "r+b") as f:
+        f.seek(256)
+        f.write(bytes(4096))
+    lines: list[str] = []
+    out = pipeline["run_all"]("tiny", instance=pipeline["instance"], echo=lines.append)
+    assert any(line.startswith("corrupt cached output: ") and str(x) in line for line in lines), lines
+    assert any(line.startswith("adt_downstream") and "features: corrupt" in line for line in lines), lines
+    np.testing.assert_allclose(np.load(x), original, atol=1e-5)
+    assert out["features"].key == cold["features"].key and out["transcriber"]["key"] == cold["transcriber"]["key"]
+    from adt.cache import verify
+
+    assert verify() == []
+
+
+@pytest.mark.faults
+def test_a_truncated_champion_fails_its_check_and_the_summary_does_not_name_it(pipeline):
+    """A registered champion whose checkpoint was truncated: the check fails on the next run, warm or not, and the
+    summary never names it as the model adt transcribe uses."""
+    import mlflow
+
+    from adt import tracking
+    from adt.config import data_dir
+    from pipelines.materialize import summary
+
+    assert pipeline["cold"]["checks"]["champion_reproduces"] and pipeline["cold"]["registered"]["champion"][0]
+    tags = mlflow.MlflowClient().get_model_version_by_alias(tracking.MODEL_NAME, "champion").tags
+    assert float(tags["check_track_f"]) == pytest.approx(pipeline["cold"]["registered"]["champion"][1]["reproduced_f"])
+    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{tracking.MODEL_NAME}@champion"))
+    champion = next(p for p in folder.iterdir() if p.suffix == ".pt").read_bytes()
+    copies = [p for p in data_dir().rglob("*.pt") if p.stat().st_size == len(champion) and p.read_bytes() == champion
+              and "mlartifacts" in p.parts]
+    assert copies
+    try:
+        for p in copies:
+            p.write_bytes(champion[: len(champion) // 2])
+        out = pipeline["run_all"]("tiny", instance=pipeline["instance"], echo=lambda line: None)
+        assert out["checks"]["champion_reproduces"] is False
+        text = summary(out, 1.0)
+        assert "champion does not load" in text and "adt transcribe uses the champion" not in text
+        assert "champion_reproduces" in text  # among the failed checks
+    finally:
+        for p in copies:
+            p.write_bytes(champion)

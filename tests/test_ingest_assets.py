@@ -43,11 +43,13 @@ def env(tmp_path, monkeypatch):
 
 def _materialize(name: str, mirror) -> dg.ExecuteInProcessResult:
     from pipelines.assets.ingest import dataset_tables, raw_dataset
+    from pipelines.io_manager import JsonIOManager
     from pipelines.resources import AdtSettings
 
     return dg.materialize([raw_dataset, dataset_tables], partition_key=name, raise_on_error=False,
                           instance=dg.DagsterInstance.ephemeral(),
-                          resources={"settings": AdtSettings(profile="tiny", mirror=str(mirror))})
+                          resources={"settings": AdtSettings(profile="tiny", mirror=str(mirror)),
+                                     "io_manager": JsonIOManager()})
 
 
 @pytest.mark.parametrize("name", FIXTURE_DATASETS)

@@ -63,3 +63,122 @@ def test_flipped_shipped_lm_and_separator_are_refused(tmp_path, monkeypatch):
     for load in (separator.shipped, separator.shipped_network):
         with pytest.raises(adt.pretrained.ShippedWeightsError, match=re.escape(str(sep))):
             load()
+
+
+def _zero_4k(path) -> None:
+    """The probe's corruption: 4 KB zeroed in place (size unchanged)."""
+    with open(path, "r+b") as f:
+        f.seek(128)
+        f.write(bytes(4096))
+
+
+@pytest.mark.faults
+def test_a_zeroed_file_of_a_stage_folder_is_recomputed_with_a_warning(tmp_path, monkeypatch, caplog):
+    import numpy as np
+
+    from adt.atomic import save_array
+    from adt.cache import stage_cache, verify
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
+    calls = []
+
+    def compute(folder):
+        calls.append(folder)
+        save_array(folder / "x.npy", np.arange(4096, dtype=np.float32))
+        return {"n": 4096}
+
+    cache = stage_cache("shards", "1", "a")
+    manifest = cache.get_or_compute(compute)
+    assert set(manifest["files"]) == {"x.npy"} and manifest["files"]["x.npy"]["bytes"] > 4096
+    assert cache.get_or_compute(compute) == manifest and len(calls) == 1  # intact: reused
+    assert verify() == []
+    _zero_4k(cache.dir / "x.npy")
+    [found] = verify()
+    assert found.path == cache.dir / "x.npy" and found.stage == "features" and "content differs" in found.why
+    with caplog.at_level("WARNING", logger="adt.cache"):
+        again = cache.get_or_compute(compute)
+    assert len(calls) == 2 and again["files"] == manifest["files"]  # recomputed, the same bytes
+    assert str(cache.dir / "x.npy") in caplog.text and "recomputing" in caplog.text
+    assert np.load(cache.dir / "x.npy")[100] == 100 and verify() == []
+
+
+@pytest.mark.faults
+def test_a_zeroed_per_item_file_is_not_intact_and_adt_verify_names_it(tmp_path, monkeypatch, caplog, capsys):
+    import numpy as np
+
+    from adt.atomic import save_array
+    from adt.cache import intact, record_path, seal
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
+    x = tmp_path / "data" / "features" / "2" / "log_mel" / "mdb__song.x.npy"
+    assert not intact(x)  # missing
+    seal(save_array(x, np.ones((1000, 80), dtype=np.float32)))
+    assert record_path(x).is_file() and intact(x)
+    assert main(["verify"]) == 0
+    _zero_4k(x)
+    assert main(["verify", "features"]) == 1
+    out, err = capsys.readouterr()
+    assert str(x) in out and "features recomputes it" in out and "1 corrupt file(s)" in err
+    assert main(["verify", "beats"]) == 0  # another stage's files only
+    assert main(["verify", "nope"]) == 2
+    with caplog.at_level("WARNING", logger="adt.cache"):
+        assert not intact(x)
+    assert f"{x}: content differs" in caplog.text
+    assert not x.exists() and not record_path(x).exists()  # removed: the stage writes it anew
+    np.save(x, np.ones(3))  # a file written before records were kept: sealed as it is
+    assert intact(x) and record_path(x).is_file()
+
+
+@pytest.mark.faults
+def test_an_unreadable_manifest_is_recomputed(tmp_path, monkeypatch):
+    from adt.cache import stage_cache
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
+    cache = stage_cache("tatums", "1")
+    cache.get_or_compute(lambda folder: {"a": 1})
+    cache.manifest_path.write_bytes(bytes(100))
+    assert cache.get_or_compute(lambda folder: {"a": 2})["a"] == 2
+
+
+@pytest.mark.faults
+def test_an_empty_mirror_archive_is_named_on_the_console(tmp_path, monkeypatch):
+    """The probe's case: the console said only 'Execution of step "raw_dataset" failed'."""
+    import dataclasses
+    import hashlib
+    import importlib
+    import io
+    import logging
+
+    import dagster as dg
+
+    from adt.data.datasets import get_module
+    from pipelines.assets.ingest import raw_dataset
+    from pipelines.console import StepLines
+    from pipelines.io_manager import JsonIOManager
+    from pipelines.resources import AdtSettings
+
+    data, mirror = tmp_path / "data", tmp_path / "mirror"
+    mirror.mkdir()
+    monkeypatch.setenv("ADT_DATA_DIR", str(data))
+    module = get_module("egmd")
+    files = importlib.import_module("tests.layouts.egmd").archive_files()
+    remotes = []
+    for remote in module.REMOTES:
+        (mirror / remote.filename).write_bytes(b"")  # empty where the archive should be
+        remotes.append(dataclasses.replace(remote, sha256=(hashlib.sha256(files[remote.filename]).hexdigest(),),
+                                           md5=(), size=len(files[remote.filename]), extracted_size=None))
+    monkeypatch.setattr(module, "REMOTES", remotes)
+    result = dg.materialize([raw_dataset], partition_key="egmd", raise_on_error=False,
+                            instance=dg.DagsterInstance.ephemeral(),
+                            resources={"settings": AdtSettings(profile="tiny", mirror=str(mirror)),
+                                       "io_manager": JsonIOManager()})
+    assert not result.success
+    console = io.StringIO()
+    lines = StepLines(console)
+    for event in result.get_step_failure_events():
+        record = logging.LogRecord("dagster", logging.ERROR, "", 0, "failed", None, None)
+        record.dagster_meta = {"dagster_event": event, "step_key": event.step_key}
+        lines.emit(record)
+    line = console.getvalue()
+    assert "raw_dataset" in line and "FAILED" in line and remotes[0].filename in line, line
+    assert "Execution of step" not in line

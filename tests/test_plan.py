@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from pipelines.console import StepLines, adt_console, progress_bar
+from pipelines.io_manager import JsonIOManager, stored_value_path
 from pipelines.plan import SETTINGS_TAG, to_materialize
 
 
@@ -25,7 +26,8 @@ def graph(wav: Path, version: str = "1") -> dg.Definitions:
     def minutes(duration: float) -> float:
         return duration / 60
 
-    return dg.Definitions(assets=[duration, minutes], loggers={"adt_console": adt_console})
+    return dg.Definitions(assets=[duration, minutes], loggers={"adt_console": adt_console},
+                          resources={"io_manager": JsonIOManager()})
 
 
 @pytest.fixture
@@ -54,7 +56,7 @@ def test_only_stale_or_missing_assets_are_planned(mdb_track, instance):
     assert changed[dg.AssetKey("duration")].startswith("stale") and "code version" in changed[dg.AssetKey("duration")]
     assert changed[dg.AssetKey("minutes")] == "downstream of duration"
     # a stored value deleted by hand
-    Path(instance.storage_directory(), "minutes").unlink()
+    stored_value_path(instance.storage_directory(), dg.AssetKey("minutes")).unlink()
     assert to_materialize(instance, defs, keys, "a") == {dg.AssetKey("minutes"): "stored value gone"}
     run(defs, instance, "a", [dg.AssetKey("minutes")])
     assert to_materialize(instance, defs, keys, "a") == {}

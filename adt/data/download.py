@@ -4,7 +4,7 @@ A dataset module lists what it needs as :class:`Remote` entries. :func:`fetch` p
 one archive into a folder, taking it from (in this order) a mirror folder that holds
 it, a mirror base URL, or the official URL; every file is checked against its
 SHA-256 digests before it gets its final name. :func:`extract` unpacks a zip or
-tar archive after checking that no member can land outside the target folder.
+tar archive, refusing any whose members or links could land outside the target folder.
 
 HTTP downloads use ``urllib`` only: a ``<name>.part`` file collects the bytes and a
 retry (or a later run) asks for the rest with ``Range: bytes=N-``; a server that
@@ -13,10 +13,13 @@ answers 200 instead of 206 makes the download restart from zero.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import http.client
 import json
 import logging
+import lzma
 import os
 import shutil
 import stat
@@ -25,11 +28,12 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from adt.atomic import atomic_dir, atomic_path, write_json
+from adt.atomic import atomic_dir, atomic_path, umask, write_json
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,14 @@ class ChecksumError(DownloadError):
 
 class UnsafeArchiveError(DownloadError):
     """An archive member would land outside the target folder (absolute path,
-    ``..``, a link pointing outside) or is a device/FIFO; nothing was extracted."""
+    ``..``, a link pointing outside, alone or through other links) or is a device/FIFO;
+    nothing was extracted."""
+
+
+class CorruptArchiveError(DownloadError):
+    """An archive cannot be read: not a zip or tar, a bad header, or a corrupt or truncated
+    compressed stream; the message names the archive and, where known, the member; nothing
+    was extracted."""
 
 
 class ManualDownloadRequired(DownloadError):
@@ -412,7 +423,8 @@ def _check_name(archive: Path, name: str) -> PurePosixPath:
 
 
 def _check_link(archive: Path, name: str, member_path: PurePosixPath, target: str, hard: bool = False) -> None:
-    """Refuse a link whose target would resolve outside the extraction root."""
+    """Refuse a link whose target, read as text, would resolve outside the extraction root (a target
+    through other links is checked on disk after extraction: :func:`_check_links_resolve`)."""
     target = target.replace("\\", "/")
     if target.startswith("/") or (len(target) > 1 and target[1] == ":"):
         raise UnsafeArchiveError(f"{archive}: link {name!r} -> {target!r} is absolute; nothing extracted")
@@ -428,14 +440,102 @@ def _check_link(archive: Path, name: str, member_path: PurePosixPath, target: st
             parts.append(p)
 
 
-def _check_through_links(archive: Path, paths: list[PurePosixPath], links: set[PurePosixPath]) -> None:
-    """Refuse members under a symlinked folder: the lexical checks above would not see
-    where they really land."""
-    for path in paths:
-        for i in range(1, len(path.parts)):
-            if PurePosixPath(*path.parts[:i]) in links:
-                raise UnsafeArchiveError(f"{archive}: member {str(path)!r} lies under the link "
-                                         f"{str(PurePosixPath(*path.parts[:i]))!r}; nothing extracted")
+def _check_through_links(archive: Path, path: PurePosixPath, is_link: bool, seen: set[PurePosixPath],
+                         links: set[PurePosixPath]) -> None:
+    """Refuse a member under a symlink, or one that takes a symlink's name (or a symlink that takes
+    an earlier member's or folder's name): writes would follow the link. Called for each member in
+    archive order; ``seen`` (members and their folders) and ``links`` (symlinks) are updated."""
+    folders = [PurePosixPath(*path.parts[:i]) for i in range(1, len(path.parts))]
+    for folder in folders:
+        if folder in links:
+            raise UnsafeArchiveError(f"{archive}: member {str(path)!r} lies under the link "
+                                     f"{str(folder)!r}; nothing extracted")
+    if path in links or (is_link and path in seen):
+        raise UnsafeArchiveError(f"{archive}: member {str(path)!r} takes the name of a link, or a link "
+                                 "that of another member; nothing extracted")
+    seen.update(folders)
+    seen.add(path)
+    if is_link:
+        links.add(path)
+
+
+#: symlinks followed in a row before :func:`_link_escapes` calls it a loop (Linux's limit)
+_MAX_LINK_HOPS = 40
+
+
+def _link_escapes(root: Path, path: PurePosixPath) -> bool:
+    """Whether resolving ``path`` under ``root`` on disk, following every symlink on the way, steps
+    outside ``root`` at any point (even to come back in) or loops."""
+    todo, done, hops = list(reversed(path.parts)), [], 0
+    while todo:
+        part = todo.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not done:
+                return True
+            done.pop()
+            continue
+        here = root.joinpath(*done, part)
+        if here.is_symlink():
+            hops += 1
+            target = os.readlink(here).replace("\\", "/")
+            if hops > _MAX_LINK_HOPS or target.startswith("/"):
+                return True
+            todo.extend(reversed(PurePosixPath(target).parts))  # from the link's folder: ``done``
+            continue
+        done.append(part)
+    return False
+
+
+def _check_links_resolve(archive: Path, root: Path, links: set[PurePosixPath]) -> None:
+    """Refuse the archive (raise in the temporary folder, which is then removed) if a symlink extracted
+    into ``root`` resolves outside it through other links: e.g. ``x/l1 -> ..`` and ``l2 -> x/l1/..``,
+    each inside the folder read as text, ``l2`` outside once ``x/l1`` exists. Run once every member
+    is on disk, so a link's meaning cannot change after its check."""
+    for link in sorted(links):
+        if _link_escapes(root, link):
+            target = os.readlink(root.joinpath(*link.parts))
+            raise UnsafeArchiveError(f"{archive}: link {str(link)!r} -> {target!r} points outside the target "
+                                     "folder through other links (or loops); nothing extracted")
+
+
+def _member_mode(mode: int, mask: int, is_dir: bool) -> int:
+    """A member's permission bits as unpacked: the archive's, less the umask ``mask`` (and any
+    setuid/setgid/sticky bit); the owner keeps read and write (and search, for a folder)."""
+    return (mode & 0o777 & ~mask) | (0o700 if is_dir else 0o600)
+
+
+#: what a decompressor raises on a corrupt or truncated stream (bz2 a plain OSError, gzip BadGzipFile)
+_STREAM_ERRORS = (zlib.error, EOFError, lzma.LZMAError, zipfile.BadZipFile, OSError)
+
+
+class _StreamError(Exception):
+    """An error reading an archive's (decompressed) bytes, kept apart from errors writing the output."""
+
+
+class _Checked:
+    """A file object whose read errors are raised as :class:`_StreamError`."""
+
+    def __init__(self, f) -> None:
+        self._f = f
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._f.read(n)
+        except _STREAM_ERRORS as exc:
+            raise _StreamError(exc) from exc
+
+    def __enter__(self) -> _Checked:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._f.close()
+
+
+def _corrupt(archive: Path, member: str | None, exc: BaseException, what: str) -> CorruptArchiveError:
+    where = f"member {member!r}: " if member else ""
+    return CorruptArchiveError(f"{archive}: {where}{what} ({exc}); nothing extracted")
 
 
 def _zip_is_symlink(info: zipfile.ZipInfo) -> bool:
@@ -445,15 +545,19 @@ def _zip_is_symlink(info: zipfile.ZipInfo) -> bool:
 def extract(archive: str | os.PathLike, target_dir: str | os.PathLike) -> Path:
     """Unpack a zip or tar (.gz/.bz2/.xz) archive into ``target_dir`` and return it.
 
-    Every member is checked first: an absolute path, a ``..`` escape, a link
-    pointing outside, or a device/FIFO member raises UnsafeArchiveError and nothing
-    is extracted. Members are unpacked into a temporary folder beside
-    ``target_dir`` that replaces ``target_dir`` (an existing one is swapped out)
-    only when complete. macOS junk (``__MACOSX/``, ``Icon\\r``, ``.DS_Store``) is skipped.
+    An absolute path, a ``..`` escape, a link pointing outside (by its text, or on disk
+    through other links once all are unpacked), a member under or in place of a link, or a
+    device/FIFO member raises UnsafeArchiveError. Members are unpacked into a temporary folder
+    beside ``target_dir`` that replaces ``target_dir`` (an existing one is swapped out) only
+    when complete: after any error nothing is extracted. A tar is read once, as a stream
+    (members are checked as they come), to the end of its compressed stream (whose checksum
+    is so checked). Permissions are the members' less the umask, the owner keeping read and
+    write. macOS junk (``__MACOSX/``, ``Icon\\r``, ``.DS_Store``) is skipped.
 
     Raises:
         UnsafeArchiveError: an unsafe member (see above).
-        DownloadError: the file is not a readable zip or tar archive.
+        CorruptArchiveError: the file is not a readable zip or tar archive, or a compressed
+            stream is corrupt or truncated (the message names the member where known).
     """
     archive, target_dir = Path(archive), Path(target_dir)
     if not archive.is_file():
@@ -462,69 +566,132 @@ def extract(archive: str | os.PathLike, target_dir: str | os.PathLike) -> Path:
         return _extract_zip(archive, target_dir)
     try:
         is_tar = tarfile.is_tarfile(archive)
-    except OSError:
+    except _STREAM_ERRORS:
         is_tar = False
-    if is_tar:
+    if is_tar or _tar_opener(archive) is not open:  # compressed: a corrupt stream gets its own message
         return _extract_tar(archive, target_dir)
-    raise DownloadError(f"{archive}: not a zip or tar archive")
+    raise CorruptArchiveError(f"{archive}: not a zip or tar archive")
+
+
+def _open_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Checked:
+    try:
+        return _Checked(zf.open(info))
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:  # bad header, method, encrypted
+        raise _StreamError(exc) from exc
 
 
 def _extract_zip(archive: Path, target_dir: Path) -> Path:
+    mask, member = umask(), None  # member: the one being read, for error messages
     try:
         with zipfile.ZipFile(archive) as zf:
-            members = []
+            members, seen, links = [], set(), set()
             for info in zf.infolist():
                 path = _check_name(archive, info.filename)
                 link = None
                 if _zip_is_symlink(info):
-                    link = zf.read(info).decode("utf-8")
+                    member = info.filename
+                    try:
+                        with _open_zip_member(zf, info) as src:
+                            link = src.read().decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise _StreamError(exc) from exc
                     _check_link(archive, info.filename, path, link)
                 if not _is_junk(info.filename) and path.parts:
+                    _check_through_links(archive, path, link is not None, seen, links)
                     members.append((info, path, link))
-            _check_through_links(archive, [p for _, p, _ in members], {p for _, p, link in members if link})
             with atomic_dir(target_dir) as tmp:
-                os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
                 for info, path, link in members:
+                    member = info.filename
                     out = tmp.joinpath(*path.parts)
+                    mode = (info.external_attr >> 16) & 0o777 if info.create_system == 3 else 0
                     if info.is_dir():
                         out.mkdir(parents=True, exist_ok=True)
+                        if mode:
+                            os.chmod(out, _member_mode(mode, mask, is_dir=True))
                         continue
                     out.parent.mkdir(parents=True, exist_ok=True)
                     if link is not None:
                         os.symlink(link, out)
                         continue
-                    with zf.open(info) as src, open(out, "wb") as dst:
+                    with _open_zip_member(zf, info) as src, open(out, "wb") as dst:
                         shutil.copyfileobj(src, dst, CHUNK_BYTES)
-                    mode = (info.external_attr >> 16) & 0o777
-                    if info.create_system == 3 and mode:
-                        os.chmod(out, mode | 0o600)
+                    if mode:
+                        os.chmod(out, _member_mode(mode, mask, is_dir=False))
+                member = None
+                _check_links_resolve(archive, tmp, links)
+    except _StreamError as exc:
+        cause = exc.__cause__
+        what = ("unsupported or encrypted member" if isinstance(cause, (NotImplementedError, RuntimeError))
+                else "bad link target" if isinstance(cause, UnicodeDecodeError) else "corrupt compressed stream")
+        raise _corrupt(archive, member, cause, what) from cause
     except zipfile.BadZipFile as exc:
-        raise DownloadError(f"{archive}: corrupt zip archive ({exc})") from exc
+        raise _corrupt(archive, member, exc, "corrupt zip archive") from exc
     return target_dir
 
 
+#: leading bytes of a compressed tar, and how to open it (tarfile's own detection, stricter for bz2)
+_TAR_COMPRESSION = ((b"\x1f\x8b\x08", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open),
+                    (b"\x5d\x00\x00\x80", lzma.open))
+
+
+def _tar_opener(archive: Path) -> Callable:
+    """How to open ``archive`` for reading its tar stream: a decompressor's ``open``, or ``open``."""
+    with open(archive, "rb") as f:
+        head = f.read(10)
+    return next((o for magic, o in _TAR_COMPRESSION if head.startswith(magic)
+                 and (o is not bz2.open or head[3:4].isdigit() and head[4:10] == b"1AY&SY")), open)
+
+
+def _tar_filter(mask: int) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo]:
+    """tarfile's ``data`` filter (it re-checks names and links on disk and refuses odd files), with
+    the members' modes less the umask ``mask`` (that filter drops folders' modes and group write)."""
+
+    def keep_modes(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+        filtered = tarfile.data_filter(member, dest)
+        if filtered.isreg() or filtered.isdir():
+            filtered = filtered.replace(mode=_member_mode(member.mode, mask, filtered.isdir()), deep=False)
+        return filtered
+
+    return keep_modes
+
+
 def _extract_tar(archive: Path, target_dir: Path) -> Path:
+    opener = _tar_opener(archive)
+    member: str | None = None  # the one being extracted, for error messages
+    seen: set[PurePosixPath] = set()
+    links: set[PurePosixPath] = set()
+
+    def checked(tf: tarfile.TarFile):
+        """The members to extract, each checked as it is read (one pass: reading a compressed tar's
+        member list first, as tarfile's getmembers does, decompresses it a second time)."""
+        nonlocal member
+        for m in tf:
+            path = _check_name(archive, m.name)
+            if m.issym() or m.islnk():
+                _check_link(archive, m.name, path, m.linkname, hard=m.islnk())
+            elif not (m.isfile() or m.isdir()):
+                raise UnsafeArchiveError(f"{archive}: member {m.name!r} is a device or FIFO; nothing extracted")
+            if not _is_junk(m.name) and path.parts:
+                _check_through_links(archive, path, m.issym(), seen, links)
+                member = m.name
+                yield m
+                member = None
+
     try:
-        with tarfile.open(archive) as tf:
-            members = []
-            for m in tf.getmembers():
-                path = _check_name(archive, m.name)
-                if m.issym() or m.islnk():
-                    _check_link(archive, m.name, path, m.linkname, hard=m.islnk())
-                elif not (m.isfile() or m.isdir()):
-                    raise UnsafeArchiveError(f"{archive}: member {m.name!r} is a device or FIFO; nothing extracted")
-                if not _is_junk(m.name) and path.parts:
-                    members.append(m)
-            paths = [PurePosixPath(m.name.replace("\\", "/")) for m in members]
-            _check_through_links(archive, paths, {p for p, m in zip(paths, members) if m.issym()})
-            with atomic_dir(target_dir) as tmp:
-                os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
-                # the "data" filter re-checks names and links and drops odd permissions
-                tf.extractall(tmp, members=members, filter="data")
+        with opener(archive, "rb") as raw, atomic_dir(target_dir) as tmp:
+            stream = _Checked(raw)
+            with tarfile.open(fileobj=stream, mode="r|") as tf:
+                tf.extractall(tmp, members=checked(tf), filter=_tar_filter(umask()))
+            while stream.read(CHUNK_BYTES):  # to the end, where gzip/bz2/xz check the stream's integrity
+                pass
+            _check_links_resolve(archive, tmp, links)
     except tarfile.FilterError as exc:
         raise UnsafeArchiveError(f"{archive}: unsafe member ({exc}); nothing extracted") from exc
+    except _StreamError as exc:  # found reading ``member`` (read ahead: maybe in the next; a CRC: anywhere)
+        found = f", found reading member {member!r}" if member else ""
+        raise _corrupt(archive, None, exc.__cause__, "corrupt compressed stream" + found) from exc.__cause__
     except tarfile.TarError as exc:
-        raise DownloadError(f"{archive}: corrupt tar archive ({exc})") from exc
+        raise _corrupt(archive, member, exc, "corrupt tar archive") from exc
     return target_dir
 
 

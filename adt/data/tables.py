@@ -30,10 +30,11 @@ TABLES = ("tracks", "onsets", "beats")
 AUTO_DOWNLOAD_BYTES = 2 * 10**9
 
 
-def available_datasets(mirror: str | None) -> list[str]:
+def available_datasets(mirror: str | None, names: list[str] | None = None) -> list[str]:
     """Datasets that can be had now: the demo corpus always; any other when each of its
     files is in the download folder or the mirror folder, or, for a file of at most
-    AUTO_DOWNLOAD_BYTES that is not request-only, when its mirror or official URL answers."""
+    AUTO_DOWNLOAD_BYTES that is not request-only, when its mirror or official URL answers.
+    ``names``: look at these only (default: every dataset)."""
     from adt.data.download import is_available
 
     downloads = data_dir() / "downloads"
@@ -44,7 +45,8 @@ def available_datasets(mirror: str | None) -> list[str]:
             return True
         return (remote.size or 0) <= AUTO_DOWNLOAD_BYTES and is_available(remote, mirror)
 
-    return [name for name in DATASETS if all(can_have(r) for r in get_module(name).REMOTES)]
+    return [name for name in DATASETS if (names is None or name in names)
+            and all(can_have(r) for r in get_module(name).REMOTES)]
 
 
 def raw_pointer(dataset: str) -> Path:
@@ -108,7 +110,8 @@ def build_dataset_tables(raw: dict, profile: Profile, log: Callable[[str], None]
     def build(folder: Path) -> dict:
         log(f"building dataset {name} from {raw['path']}")
         skipped: list[dict] = []
-        tables = module.build(Path(raw["path"]), data_dir() / "audio" / name, profile, skipped=skipped)
+        renders = data_dir() / "audio" / name
+        tables = module.build(Path(raw["path"]), renders, profile, skipped=skipped)
         for table in TABLES:
             with atomic_path(folder / f"{table}.parquet") as tmp:
                 getattr(tables, table).to_parquet(tmp, index=False)
@@ -117,7 +120,10 @@ def build_dataset_tables(raw: dict, profile: Profile, log: Callable[[str], None]
                 "examples": [str(p) for p in examples],
                 "rows": len(tables.tracks), "skipped": skipped, "profile_digest": profile.dataset_digest(),
                 "hours": float(tables.tracks.duration_s.sum() / 3600),
-                "has_audio": bool(tables.tracks[["mix_path", "drum_path"]].notna().any(axis=None))}
+                "has_audio": bool(tables.tracks[["mix_path", "drum_path"]].notna().any(axis=None)),
+                # the audio rendered for this table: checked with the folder's files (adt.cache)
+                "external_files": [p for p in tables.tracks[["mix_path", "drum_path"]].stack()
+                                   if isinstance(p, str) and Path(p).resolve().is_relative_to(renders.resolve())]}
 
     manifest = cache.get_or_compute(build)
     _log_card(manifest)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from adt.atomic import save_array
-from adt.cache import cache_key, stage_cache, track_file
+from adt.cache import cache_key, intact, seal, stage_cache, track_file
 from adt.config import data_dir
 from adt.features.shards import write_shards
 from adt.features.spectrogram import SEGMENT_FRAMES, check_feature_type, feature_params, features_file
@@ -53,6 +53,17 @@ class TrackFeatures:
     input: str
     x_drums: Path | None = None
 
+    def to_json(self) -> dict:
+        """This record as JSON data (paths as strings); :meth:`from_json` reads it back."""
+        return {"track_id": self.track_id, "dataset": self.dataset, "split": self.split, "x": str(self.x),
+                "y": str(self.y), "input": self.input, "x_drums": None if self.x_drums is None else str(self.x_drums)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TrackFeatures":
+        """The record :meth:`to_json` wrote (paths back as :class:`~pathlib.Path`)."""
+        return cls(str(data["track_id"]), str(data["dataset"]), str(data["split"]), Path(data["x"]),
+                   Path(data["y"]), str(data["input"]), None if data.get("x_drums") is None else Path(data["x_drums"]))
+
 
 @dataclasses.dataclass(frozen=True)
 class FeatureIndex:
@@ -76,6 +87,22 @@ class FeatureIndex:
     shards: dict[str, dict[str, str]]
     dataset_stats: dict[str, dict]
     combinations: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """This index as JSON data (the asset's stored value, :mod:`pipelines.io_manager`); :meth:`from_json`
+        reads it back equal. Its dicts hold JSON data already (str keys; numbers, strings, lists)."""
+        return {"key": self.key, "feature_type": self.feature_type, "feature_params": self.feature_params,
+                "target_widening": self.target_widening,
+                "tracks": {tid: t.to_json() for tid, t in self.tracks.items()}, "shards": self.shards,
+                "dataset_stats": self.dataset_stats, "combinations": self.combinations}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FeatureIndex":
+        """The index :meth:`to_json` wrote (:class:`TrackFeatures` records, their paths as :class:`~pathlib.Path`)."""
+        return cls(str(data["key"]), str(data["feature_type"]), dict(data["feature_params"]),
+                   bool(data["target_widening"]),
+                   {tid: TrackFeatures.from_json(t) for tid, t in data["tracks"].items()},
+                   dict(data["shards"]), dict(data["dataset_stats"]), dict(data.get("combinations", {})))
 
     def items(self, datasets: Iterable[str], split: str) -> list[TrackFeatures]:
         """The tracks of ``datasets`` in ``split``, ordered by track id."""
@@ -186,14 +213,14 @@ def build_features(tracks: dict, onsets: dict, drum_stems: dict, feature_type: s
         if variant == "separated":
             folder = folder / stems_model_key
         x_path, y_path = track_file(folder, t.track_id, ".x.npy"), track_file(folder, t.track_id, y_suffix)
-        if not x_path.is_file():
+        if not intact(x_path):  # missing, or not what was written (removed, with a warning naming it)
             audio = {"separated": stems.get(t.track_id), "mix": t.mix_path, "drum": t.drum_path}[variant]
-            save_array(x_path, features_file(audio, feature_type))
-        if not y_path.is_file():
+            seal(save_array(x_path, features_file(audio, feature_type)))
+        if not intact(y_path):
             o = onsets[onsets.track_id == t.track_id]
             n_frames = np.load(x_path, mmap_mode="r").shape[0]
-            save_array(y_path, frame_targets(o.time_s.to_numpy(), o.drum.to_numpy(), n_frames,
-                                             widening=target_widening))
+            seal(save_array(y_path, frame_targets(o.time_s.to_numpy(), o.drum.to_numpy(), n_frames,
+                                                  widening=target_widening)))
         return x_path, y_path
 
     for i, t in enumerate(tracks.itertuples(), 1):

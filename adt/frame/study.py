@@ -182,10 +182,12 @@ def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
             mlflow.log_artifact(str(path), "model")
             uri = None
             if register:
+                from adt.frame.reproduce import check_tags
                 from adt.frame.sweep import evaluation_key, register_champion
 
                 uri = register_champion(model, evaluation_key(val_items, config), log,
                                         source=f"train:{architecture}[{name}]/{cache.key}",
+                                        extra_tags=check_tags(model, val_items),
                                         trained_on=f"train_sets {name}, feature_type {index.feature_type}, "
                                                    f"profile {profile.name}; validated on {len(val_items)} tracks")
         return {"model_path": str(path), "run_id": run.info.run_id, "history": history, "train_sets": list(combo),

@@ -503,6 +503,7 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
                                    if k in ("train_sets", "profile", "feature_type")) or \
                 f"the shards {', '.join(str(d) for d in train_dirs)}"
             trained_on += f"; validated on {len(val_items)} tracks"
+            from adt.frame.reproduce import check_tags
             from adt.frame.shipped import score_shipped
 
             model = load_model(model_path)
@@ -514,7 +515,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
                 trained_on += f"; fine-tuned from {Path(init_path).name}"
             result.model_uri = register_champion(model, evaluation_key(val_items, config), log,
                                                  source=f"optuna:{study_name}/trial-{best.number}",
-                                                 trained_on=trained_on, extra_tags=shipped)
+                                                 trained_on=trained_on,
+                                                 extra_tags={**shipped, **check_tags(model, val_items)})
         if register:
             result.champion_uri = tracking.champion_uri()
     return result

@@ -420,7 +420,7 @@ def beat_table(tracks: dict, drum_stems: dict, beat_input: str = "mix", log: Cal
 
     from adt import tracking
     from adt.atomic import atomic_path
-    from adt.cache import stage_cache
+    from adt.cache import intact, seal, stage_cache
     from adt.parallel import jobs, run_jobs
 
     if beat_input not in ("mix", "separated"):
@@ -444,7 +444,7 @@ def beat_table(tracks: dict, drum_stems: dict, beat_input: str = "mix", log: Cal
             cached[t.track_id] = f"{type(exc).__name__}: {exc}"
     todo: dict[str, tuple[str, str]] = {}  # cache file -> (audio file, a track id), each file tracked once
     for track_id, entry in cached.items():
-        if not isinstance(entry, str) and not entry[1].is_file():
+        if not isinstance(entry, str) and not intact(entry[1]):  # missing, or not what was written (warned)
             todo.setdefault(str(entry[1]), (entry[0], track_id))
     errors: dict[str, str | None] = {}
     if todo:
@@ -455,6 +455,9 @@ def beat_table(tracks: dict, drum_stems: dict, beat_input: str = "mix", log: Cal
         calls = [dict(audio_path=audio, cache_file=f, num_threads=threads) for f, (audio, _) in todo.items()]
         out = run_jobs(track_file_beats, calls, names=[tid for _, tid in todo.values()], log=log, every=10)
         errors = dict(zip(todo, out))
+        for cache_file, error in errors.items():
+            if error is None:
+                seal(cache_file)
     rows, skipped, scores = [], [], []
     for t in tracks.itertuples():
         entry = cached[t.track_id]

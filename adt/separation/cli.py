@@ -9,6 +9,10 @@ separator: the graph's chosen one (the separation study's best validation drums 
 (``adt/pretrained/separator_standard.pt``: works offline right after installation); ``--model``: see
 :func:`adt.separation.separator.from_argument`.
 
+Inputs and the output folder are checked before a separator is looked for (a missing input is named as
+such, not reported as "no separator"); nothing is created but the output folders (the data folder is only
+read).
+
 Exit status: 0 done, 2 bad input or output (missing/unreadable audio or audio with NaN/inf samples,
 an output folder that cannot be made or written, two inputs with one name, a source the separator
 does not give, no separator). With several inputs, a bad one is reported and skipped, the others are
@@ -36,7 +40,21 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def unreadable(path: Path) -> str | None:
+    """Why the input file ``path`` cannot be read (missing, a folder's entry that is not a file, no read
+    permission), or None; its content is checked when it is read."""
+    if not path.exists():
+        return f"{path}: no such audio file"
+    if not path.is_file():
+        return f"{path}: not a file"
+    if not os.access(path, os.R_OK):
+        return f"{path}: not readable (permissions)"
+    return None
+
+
 def _inputs(names: list[str]) -> tuple[list[Path], str | None]:
+    """The input files (folders expanded), or a problem that stops the command (an empty folder, two inputs
+    with one name)."""
     from adt.transcribe.cli import AUDIO_SUFFIXES
 
     files: list[Path] = []
@@ -70,6 +88,13 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"adt: error: {problem}", file=sys.stderr)
         return 2
+    status = 0
+    for f in [f for f in files if unreadable(f)]:  # before looking for a separator: a bad input is named
+        print(f"adt: error: {unreadable(f)}", file=sys.stderr)
+        files.remove(f)
+        status = 2
+    if not files:
+        return 2
     from adt.config import data_dir
     from adt.separation import separator as separators
     from adt.transcribe.transcriber import DeviceError, check_device
@@ -79,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         if args.model:
             separator, what = separators.from_argument(args.model, device=args.device), None
         else:
-            separator, what = separators.find_chosen(data_dir(), device=args.device)
+            separator, what = separators.find_chosen(data_dir(create=False), device=args.device)
             if separator is None:
                 raise FileNotFoundError(what)
     except (OSError, ValueError, DeviceError) as exc:
@@ -93,7 +118,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"separator: {separator.description}", file=sys.stderr)
     out.mkdir(exist_ok=True)
-    status = 0
     for f in files:
         try:
             audio, sr = read_audio(f)

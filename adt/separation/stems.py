@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from adt.audio import read_audio, write_audio
-from adt.cache import cache_key, stage_cache, track_file
+from adt.cache import cache_key, intact, seal, stage_cache, track_file
 from adt.config import Profile, data_dir
 from adt.parallel import jobs, run_jobs
 from adt.separation import separator as separators
@@ -105,12 +105,14 @@ def separate_mixtures(tracks: dict, profile: Profile, log: Callable[[str], None]
     stems = {tid: str(track_file(out_dir / dataset_keys[tid.split("/")[0]], tid, ".wav"))
              for tid in mixtures.track_id}
     todo = [(str(mix), stems[tid]) for tid, mix in zip(mixtures.track_id, mixtures.mix_path)
-            if not Path(stems[tid]).is_file()]
+            if not intact(stems[tid])]  # missing, or not what was written (removed, with a warning naming it)
     log(f"separation: {len(todo)} of {len(stems)} mixtures to separate")
     parts = min(len(todo), 4 * jobs())  # a few jobs per process: progress, and the processes end together
     batches = [todo[k::parts] for k in range(parts)]
     run_jobs(separate_files, [dict(spec=chosen, pairs=b) for b in batches], 1, log,
              names=[f"drum stems {k + 1}/{parts} ({len(b)} mixtures)" for k, b in enumerate(batches)])
+    for _, stem in todo:
+        seal(stem)
     key = cache_key("stems", VERSION, model_key, sorted(stems))
     return {"key": key, "stems": stems, "model": model_info, "study": manifest, "dir": str(out_dir)}
 

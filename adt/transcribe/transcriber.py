@@ -159,21 +159,46 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
         raise NoModelError(str(exc)) from exc
 
 
+def missing_store() -> str | None:
+    """Why there is no MLflow store to read models from, or None when there is one (or one that cannot be
+    told from here: a database or tracking server). Checked without importing MLflow or creating anything
+    (MLflow creates a missing SQLite file or file store on first use): ``MLFLOW_TRACKING_URI`` a
+    ``sqlite:///PATH`` whose file is missing or a file store (``file:PATH``, a plain path) whose folder is
+    missing; unset, ``<ADT_DATA_DIR>/mlflow.db`` missing."""
+    from urllib.parse import unquote, urlparse
+
+    from adt.config import data_dir
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri:
+        path = data_dir(create=False) / "mlflow.db"
+        return None if path.is_file() else f"no MLflow store at {path}"
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+    if scheme == "sqlite":
+        rest = uri.split("?", 1)[0].removeprefix("sqlite://")
+        if rest in ("", "/", "/:memory:"):
+            return None  # in memory: nothing on disk to create
+        path = Path(unquote(rest[1:])).expanduser()
+        return None if path.is_file() else f"MLFLOW_TRACKING_URI={uri}: no such database file {path}"
+    if scheme == "file" or (not scheme and uri not in ("databricks", "databricks-uc")):
+        path = Path(unquote(urlparse(uri).path) if scheme else uri).expanduser()
+        return None if path.is_dir() else f"MLFLOW_TRACKING_URI={uri}: no such file store {path}"
+    return None
+
+
 def registry_exists() -> bool:
-    """Whether this data folder has an MLflow store (``MLFLOW_TRACKING_URI`` set, or
-    ``<ADT_DATA_DIR>/mlflow.db``); checked without importing MLflow or creating the folder."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return True
-    return (Path(os.environ.get("ADT_DATA_DIR", "data")).expanduser() / "mlflow.db").is_file()
+    """Whether there is an MLflow store to read models from (:func:`missing_store`)."""
+    return missing_store() is None
 
 
 def load_transcriber(model: str | None = None, device: str = "cpu"):
     """The transcriber ``adt transcribe`` uses (module docstring).
 
     Args:
-        model: None (the registry's champion or latest version when this data folder has a
-            registry with a model in it, unless the shipped model scored higher on that version's
-            validation data: :func:`shipped_beats`; else the shipped model), ``"lite"`` (the registry's optimal
+        model: None (the registry's champion or latest version when there is an MLflow store
+            (:func:`missing_store`; a missing one is not created, the model line says so) with a model in
+            it, unless the shipped model scored higher on that version's validation data:
+            :func:`shipped_beats`; else the shipped model), ``"lite"`` (the registry's optimal
             trimmed transcriber, alias ``lite``: :mod:`adt.trimming`), a checkpoint file (``.pt``), or
             an MLflow model URI.
 
@@ -181,21 +206,26 @@ def load_transcriber(model: str | None = None, device: str = "cpu"):
         ``(model in eval mode on device, what was loaded: a URI or a file path)``.
 
     Raises:
-        NoModelError: the given model cannot be loaded (``ModelLoadError``), the registry's champion
-            is set but does not load (``ModelLoadError``: never replaced by another version), or none is
-            registered and the shipped checkpoint is missing or corrupt.
+        NoModelError: the given model cannot be loaded (``ModelLoadError``), a ``models:/``/``runs:/`` URI
+            or ``lite`` while the MLflow store is missing (:func:`missing_store`: never created by asking it),
+            the registry's champion is set but does not load (``ModelLoadError``: never replaced by another
+            version), or none is registered and the shipped checkpoint is missing or corrupt.
     """
     if model is not None:
         if Path(model).suffix == ".pt" or Path(model).is_file():
             return load_checkpoint(model, device), str(model)
+        missing = missing_store()
         if model == LITE:
-            if not registry_exists():
-                raise NoModelError("no trimmed (lite) transcriber: this data folder has no model registry; run the "
-                                   "trimming study first (`make demo`, or materialize trimmed_transcriber)")
+            if missing:
+                raise NoModelError(f"no trimmed (lite) transcriber: {missing}; run the trimming study first "
+                                   "(`make demo`, or materialize trimmed_transcriber)")
             model = f"models:/{MODEL_NAME}@{LITE}"
+        if missing and model.startswith(("models:/", "runs:/")):
+            raise NoModelError(f"{model}: {missing}")  # not created empty by asking it
         return load_registered_model(model, device=device)
     path = pretrained_path()
-    if registry_exists():
+    missing = missing_store()
+    if missing is None:
         try:
             registered, what = load_registered_model(None, device=device)
         except ModelLoadError:
@@ -208,8 +238,10 @@ def load_transcriber(model: str | None = None, device: str = "cpu"):
                 return registered, what
             return load_checkpoint(path, device), f"{path} (the shipped model: {why})"
     if not path.is_file():
-        raise NoModelError(f"no model registered and no shipped model at {path}: run `make demo` first or "
-                           "pass --model URI")
+        raise NoModelError(f"no model registered{f' ({missing})' if missing else ''} and no shipped model at "
+                           f"{path}: run `make demo` first or pass --model URI")
+    if missing and os.environ.get("MLFLOW_TRACKING_URI"):  # a store named but absent: say why it is not used
+        return load_checkpoint(path, device), f"{path} (the shipped model: {missing}, so no registered models)"
     return load_checkpoint(path, device), str(path)
 
 
@@ -329,7 +361,7 @@ def find_separator(device: str = "cpu", timeout_s: float = 5.0):
     from adt.config import data_dir
     from adt.separation import separator as separators
 
-    sep, what = separators.find_chosen(data_dir(), device=device)
+    sep, what = separators.find_chosen(data_dir(create=False), device=device)
     if sep is None:
         sep = separators.pretrained("umxl", device=device, timeout_s=timeout_s)
         what = sep.description if sep is not None else f"{what}; no pretrained Open-Unmix weights (offline?)"

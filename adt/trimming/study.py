@@ -328,7 +328,8 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
                     uri = register_lite(saved["model"], log, source=f"trimming:{cache.key}/{where}",
                                         trained_on=f"the champion's training sets {'+'.join(transcriber['train_sets'])}"
                                                    f" (profile {profile.name}), {where} of the lottery",
-                                        val_error=float(best["val_error"]), test_error=float(best["test_error"]))
+                                        val_error=float(best["val_error"]), test_error=float(best["test_error"]),
+                                        val_items=task.val_items)
         return {"rounds": table.to_dict("records"), "table1": md1, "curves": md2, "path": str(folder),
                 "figure": str(png), "optimal": None if best is None else best.to_dict(), "lite_kind": kind,
                 "reference_from": reference_from,
@@ -339,14 +340,16 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
 
 
 def register_lite(model, log: Log = print, *, source: str | None = None, trained_on: str = "(not recorded)",
-                  val_error: float | None = None, test_error: float | None = None) -> str:
+                  val_error: float | None = None, test_error: float | None = None, val_items: list = ()) -> str:
     """Register ``model`` (a trimmed transcriber) as a version of ``adt-frame-crnn``, weights only with its
     widths (:func:`adt.registry.register`, in the active MLflow run), and point the alias :data:`LITE_ALIAS`
     at it, last (the champion alias does not move).
 
     Idempotent per ``source`` (e.g. ``trimming:<study key>/<line> seed <s> round <r>``) and checkpoint content:
     a re-run reuses the version. Tags ``transcriber_input``, ``trimmed`` (``"true"``), ``widths`` (JSON units per
-    layer), ``val_error`` / ``test_error`` (1 - 3-class micro F) when given; a description and a signature.
+    layer), ``val_error`` / ``test_error`` (1 - 3-class micro F) when given, the validation track the
+    ``lite_reproduces`` check scores again (:func:`adt.frame.reproduce.check_tags`, from ``val_items``); a
+    description and a signature.
 
     Returns:
         ``models:/<name>/<version>``.
@@ -360,6 +363,7 @@ def register_lite(model, log: Log = print, *, source: str | None = None, trained
 
     from adt import registry, tracking
     from adt.frame.recipe import model_input
+    from adt.frame.reproduce import check_tags
     from adt.frame.sweep import MODEL_DESCRIPTION, describe_transcriber
     from adt.trimming.units import widths
 
@@ -368,6 +372,7 @@ def register_lite(model, log: Log = print, *, source: str | None = None, trained
     tags = {"transcriber_input": model_input(model), "trimmed": "true", "widths": json.dumps(model.trimmed)}
     scores = {"val_error": val_error, "test_error": test_error}
     tags.update({k: f"{v:.6f}" for k, v in scores.items() if v is not None})
+    tags.update(check_tags(model, list(val_items)))
     described = "; ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in scores.items() if v is not None)
     description = (f"The optimal trimmed network of the trimming study (adt.trimming, alias {LITE_ALIAS}): "
                    + describe_transcriber(model, source, trained_on)

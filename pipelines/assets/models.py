@@ -102,3 +102,6 @@ def trimming_reference_transcribes(trimmed_transcriber: dict) -> dg.AssetCheckRe
 
     passed, meta = reference_transcribes(trimmed_transcriber["rounds"])
     return dg.AssetCheckResult(passed=passed, metadata=meta)
+
+
+

@@ -117,8 +117,8 @@ def extract_deb(path: str | os.PathLike, target_dir: str | os.PathLike) -> Path:
 
     The compressed member is decompressed once, streaming, into a plain ``data.tar`` in a temporary folder
     beside ``target_dir`` (its uncompressed size on disk meanwhile: 218 MiB for ``hydrogen-drumkits``):
-    :func:`adt.data.download.extract` reads a tar twice (its members are checked before any is
-    extracted), which for an ``.xz`` stream meant decompressing it twice (8 s of CPU each time for
+    kept from when :func:`adt.data.download.extract` read a tar twice (it now checks each member as it streams,
+    issue 29), which for an ``.xz`` stream meant decompressing it twice (8 s of CPU each time for
     ``hydrogen-drumkits``).
 
     Raises:
