@@ -25,8 +25,8 @@ EXPECTED = ("allow_missing_partitions=True", "did not yield or return expected o
 
 def failure_line(event) -> str | None:
     """``"ChecksumError: data/downloads/x.zip: ..."``: the exception that failed a step (a STEP_FAILURE
-    ``DagsterEvent``), its class and first line (which names the file), under Dagster's wrapper; None when
-    the event carries no error."""
+    ``DagsterEvent``), its class and first line (which names the file), under Dagster's wrapper (a
+    ``dagster.Failure`` an asset raised: its message alone); None when the event carries no error."""
     data = getattr(event, "event_specific_data", None)
     error = getattr(data, "error", None)
     while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
@@ -36,7 +36,7 @@ def failure_line(event) -> str | None:
     lines = [line for line in error.message.strip().splitlines() if line.strip()]
     first = lines[0] if lines else error.cls_name
     first = first.split(": ", 1)[1] if first.split(": ", 1)[0].endswith(error.cls_name) and ": " in first else first
-    return f"{error.cls_name}: {first}"
+    return first if error.cls_name == "Failure" else f"{error.cls_name}: {first}"  # dagster.Failure: the asset's words
 
 
 def progress_bar(message: str) -> str:

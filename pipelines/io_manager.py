@@ -30,7 +30,6 @@ from typing import Any
 
 import dagster as dg
 import numpy as np
-from dagster._core.storage.upath_io_manager import UPathIOManager, escape_dotdot_segments, escape_leading_slash
 from pydantic import Field
 
 from adt.atomic import atomic_path
@@ -48,11 +47,17 @@ class StoredValueGone(FileNotFoundError):
     """No JSON file for an asset value (never stored, deleted, or stored as a pickle before)."""
 
 
+def partition_subpath(partition: str) -> str:
+    """A partition key as a relative subpath of the storage folder: no leading "/", ".." segments escaped (as
+    Dagster's filesystem I/O manager does), so a key never names a file outside it."""
+    return "/".join("__dotdot__" if part == ".." else part for part in partition.lstrip("/").split("/"))
+
+
 def stored_value_path(base_dir: str | Path, key: dg.AssetKey, partition: str | None = None) -> Path:
     """Where :class:`JsonIOManager` keeps ``key``'s value (of ``partition``) under ``base_dir``."""
     path = Path(base_dir, *key.path)
     if partition is not None:
-        path = path / escape_dotdot_segments(escape_leading_slash(partition))
+        path = path / partition_subpath(partition)
     return path.with_name(path.name + EXTENSION)
 
 
@@ -108,7 +113,7 @@ def decode(doc: Any, source: str) -> Any:
     return decoder(doc["value"])
 
 
-class JsonFileIOManager(UPathIOManager):
+class JsonFileIOManager(dg.UPathIOManager):
     """Asset values as JSON files under ``base_dir`` (module docstring); built by :class:`JsonIOManager`."""
 
     extension = EXTENSION
@@ -121,7 +126,7 @@ class JsonFileIOManager(UPathIOManager):
 
     def make_safe_partition_path(self, base_path, partition: str):
         # as Dagster's filesystem manager: a partition joins as a literal subpath (no "..", no leading "/")
-        return base_path / escape_dotdot_segments(escape_leading_slash(partition))
+        return base_path / partition_subpath(partition)
 
     def _asset_name(self, context) -> str:
         name = context.asset_key.to_user_string() if context.has_asset_key else "/".join(context.get_identifier())
