@@ -60,28 +60,77 @@ def test_magnitude_batchnorm_and_activation_pick_the_expected_unit():
     assert act[2] == 0 and (act[[0, 1, 3]] > 0).all()  # Eq. 4: the silent unit scores nothing
     for criterion in criteria.CRITERIA:
         scores = criteria.scores(model, criterion, [torch.rand(50, 9)])
-        keep = criteria.select(model, scores, 0.8, "local")
+        keep = criteria.select(model, scores, 0.2, "local")
         assert 2 not in keep["conv.0"].tolist()  # the weakest unit goes first under every criterion
     with pytest.raises(ValueError, match="unknown criterion"):
         criteria.scores(model, "gradient")
 
 
-def test_global_selection_ranks_units_across_layers_by_their_layer_mean():
+def test_the_earlier_global_mean_selection_ranks_units_by_their_layer_mean():
     model = small_cnn()
     scores = {"conv.0": torch.tensor([1.0, 1.0, 1.0, 1.0]), "conv.3": torch.tensor([10.0, 10.0, 10.0, 0.5]),
               "dense.0": torch.tensor([5.0, 5.0, 5.0, 5.0])}
-    keep = criteria.select(model, scores, 0.9, "global")
+    keep = criteria.select(model, scores, 0.1, "global_mean", rate_of="weights")
     assert keep["conv.3"].tolist() == [0, 1, 2] and len(keep["conv.0"]) == 4 and len(keep["dense.0"]) == 4
-    almost_all = criteria.select(model, scores, 0.01, "global")
-    assert all(len(v) >= 1 for v in almost_all.values())  # every layer keeps a unit
+    almost_all = criteria.select(model, scores, 0.99, "global_mean", rate_of="weights")
+    assert all(len(v) == criteria.MIN_UNITS for v in almost_all.values())  # the floor: no layer collapses
 
 
 @pytest.mark.parametrize("selection", criteria.SELECTIONS)
-def test_a_round_removes_about_a_fifth_of_the_weights(selection):
+def test_a_round_by_weights_removes_about_a_fifth_of_the_weights(selection):
     model = frame_crnn()
-    keep = criteria.select(model, criteria.scores(model, "magnitude"), 0.8, selection)
+    keep = criteria.select(model, criteria.scores(model, "magnitude"), 0.2, selection, rate_of="weights")
     kept = units.count_parameters(units.shrink(model, keep)) / units.count_parameters(model)
     assert 0.7 <= kept <= 0.8
+
+
+def test_each_criterion_is_the_authors_formula_on_a_hand_built_layer():
+    """lottery_mir code/pruning.py (PruningTrimming.get_layer_values): magnitude = sum of |W| over the inputs, no
+    bias; activation = sum of |output| of the layer itself (before its batch norm) over examples and positions;
+    the global ranking divides a layer's values by their maximum."""
+    model = small_cnn()
+    conv, bn = model.conv[0], model.conv[2]
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn_like(conv.weight))
+        conv.bias.copy_(torch.tensor([5.0, -5.0, 0.0, 1.0]))  # no part of the authors' magnitude
+        bn.weight.copy_(torch.tensor([0.1, 3.0, -0.2, 1.0]))
+        bn.running_mean.copy_(torch.tensor([9.0, -9.0, 9.0, -9.0]))  # the batch norm changes what a post-BN hook sees
+    link = units.links(model)[0]
+    torch.testing.assert_close(criteria.magnitude(model, link), conv.weight.abs().sum(dim=(1, 2, 3)))
+    torch.testing.assert_close(criteria.magnitude_l2(model, link),
+                               (conv.weight.square().sum(dim=(1, 2, 3)) + conv.bias.square()).sqrt())
+    examples = [torch.randn(40, 9), torch.randn(25, 9)]
+    outputs = []
+    handle = conv.register_forward_hook(lambda m, i, o: outputs.append(o.detach()))
+    with torch.no_grad():
+        for x in examples:
+            model(x.unsqueeze(0))
+    handle.remove()
+    expected = sum(o.abs().sum(dim=(0, 2, 3)) for o in outputs)  # (B, C, T, F): all but the channel summed
+    torch.testing.assert_close(criteria.scores(model, "activation", examples)["conv.0"], expected)
+    assert not torch.allclose(criteria.scores(model, "activation_mean", examples)["conv.0"] * 65 * 9, expected)
+    values = torch.tensor([2.0, 8.0, 4.0, 1.0])
+    torch.testing.assert_close(criteria.normalise(values, "max"), values / 8)
+    torch.testing.assert_close(criteria.normalise(values, "dimension"), values / 4)
+    torch.testing.assert_close(criteria.normalise(values, "mean"), values / 3.75)
+
+
+def test_a_round_removes_a_fifth_of_the_units_with_a_floor():
+    model = frame_crnn()  # conv widths 4, 4, 8, 8; GRU 6, 6
+    scores = criteria.scores(model, "magnitude")
+    local = criteria.select(model, scores, 0.2, "local")
+    assert {k: len(v) for k, v in local.items()} == {  # int(0.8 n), at least MIN_UNITS
+        "conv.0": 3, "conv.3": 3, "conv.8": 6, "conv.11": 6, "gru.layers.0": 4, "gru.layers.1": 4}
+    flat = {name: torch.arange(1.0, len(s) + 1) for name, s in scores.items()}  # the same normalised spread
+    glob = criteria.select(model, flat, 0.2, "global")
+    total = sum(len(s) for s in flat.values())
+    removed = total - sum(len(v) for v in glob.values())
+    assert removed == pytest.approx(0.2 * total, abs=2)  # the units under the 20th percentile of all layers
+    for name, kept in glob.items():  # the lowest-scored units go, each layer keeps its best
+        assert kept.tolist() == list(range(len(flat[name]) - len(kept), len(flat[name])))
+    floor = criteria.select(model, scores, 0.9, "local")
+    assert all(len(v) == criteria.MIN_UNITS for v in floor.values())
+    assert all(len(v) == criteria.MIN_UNITS for v in criteria.select(model, scores, 0.9, "global").values())
 
 
 def test_trimmed_network_keeps_its_output_shape_and_has_the_parameters_its_units_imply():
@@ -182,7 +231,8 @@ def test_trimmed_checkpoint_round_trip(tmp_path):
 
 
 def test_schedule_and_lines():
-    assert Schedule().rounds == 14  # 0.8 ** 14 = 4.4% of the weights left: >= 95% removed
+    assert Schedule().rounds == 7  # 20% of the units: 0.64 ** 7 = 4.4% of a layer's weights left
+    assert Schedule(of="weights").rounds == 14  # 0.8 ** 14 = 4.4% of the weights left: >= 95% removed
     assert Schedule(max_rounds=2).rounds == 2
     assert Line.parse("trim/activation/global").name == "trim/activation/global"
     assert Line.parse("mask") == Line("mask", "magnitude", "local")
@@ -230,3 +280,24 @@ def test_a_reference_can_start_from_a_given_transcriber():
     x = torch.randn(1, 200, shipped.config["n_features"])
     with torch.no_grad():
         assert torch.allclose(start.eval()(x), shipped(x), atol=1e-5)
+
+
+def test_table_1_has_the_papers_optimal_best_and_smallest_networks(tmp_path):
+    import pandas as pd
+
+    from adt.trimming.study import figure2, picks, table1
+
+    def row(round_, params, val, test, method="trim"):
+        return {"line": f"{method}/magnitude/local", "method": method, "seed": 0, "round": round_, "params": params,
+                "removed": 1 - params / 1000, "val_error": val, "test_error": test, "size_bytes": 4 * params,
+                "flops": 10 * params, "peak_mb": 1.0, "latency_s_per_min": 0.1}
+
+    table = pd.DataFrame([row(0, 1000, 0.20, 0.22), row(1, 640, 0.19, 0.21), row(2, 410, 0.21, 0.23),
+                          row(3, 260, 0.28, 0.30), row(4, 170, 0.40, 0.41)])
+    chosen = picks(table, ("trim",))
+    assert {k: int(v["round"]) for k, v in chosen.items()} == {"optimal": 2, "best": 1, "smallest": 3}  # 1.1x, 1.5x
+    text = table1(table)
+    for name in ("reference", "trim (optimal)", "trim (best)", "trim (smallest)"):
+        assert f"| {name} |" in text
+    figure2(table, tmp_path / "fig2.png")
+    assert (tmp_path / "fig2.png").stat().st_size > 10_000

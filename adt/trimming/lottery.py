@@ -10,10 +10,11 @@ A *line* is one way of shrinking the network, ``method/criterion/selection``:
 * ``mask``: the original lottery ticket, single weights masked by magnitude
   (:mod:`adt.trimming.masking`; criterion and selection do not apply), rewound likewise.
 
-Schedule (:class:`Schedule`): each round removes ``rate`` = 20% of the weights left (the per-round rate
-did not survive in our copy of the paper: 20% as in Frankle & Carbin's original work) until at
-least 95% of the reference's weights are gone (14 rounds), or ``max_rounds``. The reference of a
-seed is trained once (:func:`train_reference`) and shared by the lines of that seed.
+Schedule (:class:`Schedule`): each round removes ``rate`` = 20% of the units (the authors' code,
+``--prune_percent 20`` over units: :func:`adt.trimming.criteria.select`; ``of="weights"``: 20% of the weights
+left, this project's rule before issue 30 and Frankle & Carbin's for masks) until at least 95% of the
+reference's weights are gone, or ``max_rounds``. The reference of a seed is trained once
+(:func:`train_reference`) and shared by the lines of that seed.
 
 Resumable per round: every finished round is one file ``round<NN>.pt`` (weights, the early weights
 to rewind to or the masks, and the round's measurements), written atomically as tensors and plain values
@@ -70,16 +71,23 @@ class Line:
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
-    """Share of the remaining weights removed per round, share of the reference's weights removed when
-    the lottery stops, and an optional cap on the rounds."""
+    """Share removed per round (``of`` units of each layer, the authors', or of the weights left:
+    :data:`adt.trimming.criteria.RATE_OF`), share of the reference's weights removed when the lottery stops,
+    an optional cap on the rounds, and how a global selection normalises a layer's scores
+    (:data:`adt.trimming.criteria.NORMALISATIONS`). Masks always remove ``rate`` of the weights left."""
 
     rate: float = 0.2
     removed: float = 0.95
     max_rounds: int | None = None
+    of: str = "units"
+    normalisation: str = "max"
 
     @property
     def rounds(self) -> int:
-        n = math.ceil(math.log(1 - self.removed) / math.log(1 - self.rate) - 1e-9)
+        """Rounds until ``removed`` of the weights are gone: with ``of="units"`` a layer between two trimmed ones
+        keeps ``(1 - rate)^2`` of its weights per round (its units and its inputs), so about half as many."""
+        per_round = (1 - self.rate) ** (2 if self.of == "units" else 1)
+        n = math.ceil(math.log(1 - self.removed) / math.log(per_round) - 1e-9)
         return n if self.max_rounds is None else min(n, self.max_rounds)
 
 
@@ -253,7 +261,8 @@ def run_line(task: Task, line: Line, seed: int, schedule: Schedule, folder: Path
                 saved = {"model": trained, "rewind": rewind, "masks": masks}
             else:
                 unit_scores = criteria.scores(model, line.criterion, task.examples)
-                keep = criteria.select(model, unit_scores, 1 - schedule.rate, line.selection)
+                keep = criteria.select(model, unit_scores, schedule.rate, line.selection,
+                                       normalisation=schedule.normalisation, rate_of=schedule.of)
                 next_rewind = trim_state(model, rewind, keep)
                 init = shrink(model, keep, state=rewind if line.method == "trim" else None)
                 init.trimmed = widths(init)
