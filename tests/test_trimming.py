@@ -301,3 +301,29 @@ def test_table_1_has_the_papers_optimal_best_and_smallest_networks(tmp_path):
         assert f"| {name} |" in text
     figure2(table, tmp_path / "fig2.png")
     assert (tmp_path / "fig2.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("method", ["trim", "finetune", "mask"])
+def test_every_round_trains_as_the_reference_did(method, tmp_path, monkeypatch):
+    """Issue 30: equal training; the three lines differ only by their method (the same epochs and early stopping
+    as the reference's, rewinding to the authors' epoch 1)."""
+    from adt.frame.recipe import TrainConfig
+    from adt.trimming import lottery
+
+    epochs = []
+
+    def train(task, seed, init, n_epochs, after_step=None, keep_state_at=None):
+        epochs.append(n_epochs)
+        return init, []
+
+    monkeypatch.setattr(lottery, "_train", train)
+    monkeypatch.setattr(lottery, "_save", lambda path, payload: None)
+    monkeypatch.setattr(lottery, "load_round", lambda path: None)
+    model = frame_crnn()
+    task = lottery.Task([], [], None, {}, TrainConfig(epochs=6), "frame_crnn", {}, [],
+                        lambda m, params: {"test_error": 0.3, "val_error": 0.3})
+    assert task.rewind_epoch == lottery.REWIND_EPOCH == 1
+    rows = lottery.run_line(task, Line(method), 0, Schedule(max_rounds=2), tmp_path,
+                            (model, copy.deepcopy(model.state_dict()), {"test_error": 0.3, "val_error": 0.3}))
+    assert epochs == [6, 6] and [r["round"] for r in rows] == [0, 1, 2]
+    assert rows[2]["removed"] > rows[1]["removed"] > 0

@@ -3,9 +3,9 @@
 A *line* is one way of shrinking the network, ``method/criterion/selection``:
 
 * ``trim``: whole units removed (:mod:`adt.trimming.units`, chosen by :mod:`adt.trimming.criteria`),
-  the kept weights rewound to their values after half of the reference training, retrained for
-  the other half (the paper's method);
-* ``finetune``: the same trimming, the trained weights kept and trained for as long (Fig. 2's
+  the kept weights rewound to their values after the first epoch of the reference training (the authors'
+  ``--rewind_it 1``, :data:`REWIND_EPOCH`), then trained as the reference was (the paper's method);
+* ``finetune``: the same trimming, the trained weights kept and trained as long (Fig. 2's
   "fine-tuning" baseline: no rewind);
 * ``mask``: the original lottery ticket, single weights masked by magnitude
   (:mod:`adt.trimming.masking`; criterion and selection do not apply), rewound likewise.
@@ -15,6 +15,11 @@ Schedule (:class:`Schedule`): each round removes ``rate`` = 20% of the units (th
 left, this project's rule before issue 30 and Frankle & Carbin's for masks) until at least 95% of the
 reference's weights are gone, or ``max_rounds``. The reference of a seed is trained once
 (:func:`train_reference`) and shared by the lines of that seed.
+
+Equal training (issue 30): the reference and every trimmed, fine-tuned and masked network train with the same
+:class:`adt.frame.recipe.TrainConfig` (its epochs, its early stopping on the validation F-measure, the best
+validation epoch kept; the authors' ``main.py`` likewise trains every round with the same epochs and early stop
+on validation), so the lines differ only by their method.
 
 Resumable per round: every finished round is one file ``round<NN>.pt`` (weights, the early weights
 to rewind to or the masks, and the round's measurements), written atomically as tensors and plain values
@@ -37,6 +42,8 @@ from adt.trimming import criteria, masking
 from adt.trimming.units import count_parameters, shrink, split_recurrent, trim_state, widths
 
 METHODS = ("trim", "finetune", "mask")
+#: The epoch whose weights trimmed networks rewind to (the authors' ``--rewind_it 1``: early in training).
+REWIND_EPOCH = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +105,7 @@ class Task:
     Attributes:
         train_dirs, val_items, stats: as :func:`adt.frame.recipe.train_model` takes them.
         test_sets: dataset -> test items (features file, reference onsets).
-        config: the reference training (its ``epochs``; rewound to ``epochs // 2``).
+        config: the training of the reference and of every round (:data:`REWIND_EPOCH`: where rewinding goes).
         architecture, params: the network (e.g. the transcriber sweep's champion).
         examples: feature matrices (T, F) for the activation criterion (validation tracks).
         measure: model, sets, val items -> measurements (:func:`adt.trimming.measure.measure`).
@@ -119,7 +126,7 @@ class Task:
 
     @property
     def rewind_epoch(self) -> int:
-        return max(1, self.config.epochs // 2)
+        return min(REWIND_EPOCH, self.config.epochs)
 
     def n_features(self) -> int:
         return int(self.stats.mean.shape[0])
@@ -255,7 +262,7 @@ def run_line(task: Task, line: Line, seed: int, schedule: Schedule, folder: Path
                 init = copy.deepcopy(model)
                 init.load_state_dict(rewind)
                 masking.apply(init, masks)
-                trained, _ = _train(task, seed + r, init, task.config.epochs - task.rewind_epoch,
+                trained, _ = _train(task, seed + r, init, task.config.epochs,
                                     after_step=lambda m, masks=masks: masking.apply(m, masks))
                 params = total - round(masking.masked_share(trained, masks) * total)
                 saved = {"model": trained, "rewind": rewind, "masks": masks}
@@ -266,7 +273,7 @@ def run_line(task: Task, line: Line, seed: int, schedule: Schedule, folder: Path
                 next_rewind = trim_state(model, rewind, keep)
                 init = shrink(model, keep, state=rewind if line.method == "trim" else None)
                 init.trimmed = widths(init)
-                trained, _ = _train(task, seed + r, init, task.config.epochs - task.rewind_epoch)
+                trained, _ = _train(task, seed + r, init, task.config.epochs)
                 params = count_parameters(trained)
                 saved = {"model": trained, "rewind": next_rewind}
             saved["row"] = {"round": r, "removed": 1 - params / total, "widths": widths(trained),

@@ -36,7 +36,7 @@ from adt.frame.study import scored_items, train_config
 from adt.trimming.lottery import Line, Schedule, Task, export, load_round, run_line, train_reference
 
 #: Version of the trimming study's outputs.
-VERSION = "2"  # 2: the authors' criteria, normalisation and rate of units (issue 30)
+VERSION = "2"  # 2: the authors' criteria, normalisation, rate of units, rewind point; equal training (issue 30)
 #: Registry alias of the optimal trimmed transcriber.
 LITE_ALIAS = "lite"
 #: Optimal = smallest network within this factor of the reference error (paper Sec. 5.1).
@@ -83,7 +83,9 @@ def build_task(index: FeatureIndex, refs: dict, transcriber: dict, profile: Prof
                  for t in index.test_sets()}
     test_sets = {t: items for t, items in test_sets.items() if items}
     config = train_config(profile, loss_weighting)
-    config = dataclasses.replace(config, epochs=profile.trimming_epochs, steps_per_epoch=profile.trimming_steps)
+    patience = min(5, max(1, profile.trimming_epochs // 4))  # TrainConfig.for_profile's rule, on the study's epochs
+    config = dataclasses.replace(config, epochs=profile.trimming_epochs, steps_per_epoch=profile.trimming_steps,
+                                 lr_patience=patience, early_stop_patience=3 * patience)
     n_features = int(stats.mean.shape[0])
     examples = [np.load(path, mmap_mode="r")[:3000] for path, _ in val_items]
     init = transcriber.get("model_path") if transcriber.get("started_from", "scratch") != "scratch" else None
