@@ -36,7 +36,7 @@ from adt.frame.study import scored_items, train_config
 from adt.trimming.lottery import Line, Schedule, Task, export, load_round, run_line, train_reference
 
 #: Version of the trimming study's outputs.
-VERSION = "2"  # 2: the authors' criteria, normalisation, rate of units, rewind point; equal training (issue 30)
+VERSION = "3"  # 2: the authors' criteria, normalisation, rate of units (issue 30); 3: equal training, rewind to epoch 1
 #: Registry alias of the optimal trimmed transcriber.
 LITE_ALIAS = "lite"
 #: Optimal = smallest network within this factor of the reference error (paper Sec. 5.1).
