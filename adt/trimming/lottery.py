@@ -110,7 +110,8 @@ class Task:
         examples: feature matrices (T, F) for the activation criterion (validation tracks).
         measure: model, sets, val items -> measurements (:func:`adt.trimming.measure.measure`).
         init_path: a transcriber checkpoint of that architecture the reference starts from (the demo: the
-            sweep's model fine-tuned from the shipped one, ``Profile.start_from_shipped``); None: fresh weights.
+            sweep's model fine-tuned from the shipped one, ``Profile.start_from_shipped``; else the shipped one
+            when it fits); None: fresh weights. ``init_from``: where it comes from, in words.
     """
 
     train_dirs: list
@@ -123,6 +124,7 @@ class Task:
     examples: list
     measure: Callable[..., dict]
     init_path: str | None = None
+    init_from: str = "fresh weights"
 
     @property
     def rewind_epoch(self) -> int:

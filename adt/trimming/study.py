@@ -72,8 +72,10 @@ def build_task(index: FeatureIndex, refs: dict, transcriber: dict, profile: Prof
     """The lottery's inputs: the champion's architecture and hyperparameters on its training sets,
     the profile's validation and test tracks (``trimming_val_tracks`` / ``trimming_test_tracks``
     per dataset, evenly spread). When the sweep fine-tuned the shipped transcriber (the demo,
-    ``Profile.start_from_shipped``), the reference starts from the sweep's best model: a demo-sized training
-    from scratch gives a reference that finds almost no onset (test error 0.98)."""
+    ``Profile.start_from_shipped``), the reference starts from the sweep's best model; when it trained from
+    scratch, from the shipped transcriber itself (its architecture and widths) when it fits the features, so that
+    the reference transcribes in every profile (issue 30): a small training from scratch gives a reference that
+    finds almost no onset (test error 0.98 in the demo, 0.97 in the tiny profile)."""
     from adt.features.stats import TrainingStats
 
     combo = tuple(transcriber["train_sets"])
@@ -88,10 +90,18 @@ def build_task(index: FeatureIndex, refs: dict, transcriber: dict, profile: Prof
                                  lr_patience=patience, early_stop_patience=3 * patience)
     n_features = int(stats.mean.shape[0])
     examples = [np.load(path, mmap_mode="r")[:3000] for path, _ in val_items]
+    architecture, params = transcriber["architecture"], dict(transcriber["best_params"])
     init = transcriber.get("model_path") if transcriber.get("started_from", "scratch") != "scratch" else None
-    return Task(index.train_dirs(combo), val_items, stats, test_sets, config, transcriber["architecture"],
-                {k: v for k, v in transcriber["best_params"].items()}, examples,
-                functools.partial(_measure, n_features, test_sets, val_items), init_path=init)
+    init_from = f"the sweep's model {init} (fine-tuned from the shipped transcriber)" if init else "fresh weights"
+    if init is None:  # a reference that transcribes in every profile (issue 30): the shipped transcriber's weights
+        from adt.frame.shipped import load_fitting
+
+        shipped, where = load_fitting(index.feature_type, n_features, len(stats.onsets))
+        if shipped is not None:
+            init, architecture, params = str(where), shipped.architecture, dict(shipped.hparams)
+            init_from = f"the shipped transcriber {Path(where).name} (the sweep trained from scratch)"
+    return Task(index.train_dirs(combo), val_items, stats, test_sets, config, architecture, params, examples,
+                functools.partial(_measure, n_features, test_sets, val_items), init_path=init, init_from=init_from)
 
 
 def _measure(n_features: int, test_sets: dict, val_items: list, model, params: dict) -> dict:
@@ -225,6 +235,7 @@ def study_cache(index: FeatureIndex, refs: dict, transcriber: dict, profile: Pro
     schedule = Schedule(max_rounds=profile.trimming_rounds)
     task = build_task(index, refs, transcriber, profile, loss_weighting)
     cache = stage_cache("trimming", VERSION, transcriber["key"], index.key, dataclasses.asdict(task.config),
+                        task.architecture, task.params, task.init_from,
                         profile.trimming_lines, dataclasses.asdict(schedule), profile.trimming_val_tracks,
                         profile.trimming_test_tracks)
     return task, schedule, cache
@@ -335,8 +346,7 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
         with atomic_path(png, suffix=".png") as tmp:
             figure2(table, tmp)
         lite_path, uri = None, None
-        reference_from = (f"the sweep's model {task.init_path} (fine-tuned from the shipped transcriber)"
-                          if task.init_path else "fresh weights")
+        reference_from = task.init_from
         md1 += f"\n- reference trained from {reference_from}"
         lines_text = ", ".join(f"{line.name} x{n}" for line, n in lines)
         with tracking.run("trimming", "trimming-study", params={"lines": lines_text,
