@@ -182,3 +182,19 @@ def test_an_empty_mirror_archive_is_named_on_the_console(tmp_path, monkeypatch):
     line = console.getvalue()
     assert "raw_dataset" in line and "FAILED" in line and remotes[0].filename in line, line
     assert "Execution of step" not in line
+
+
+def test_a_manifest_from_before_the_records_gets_them_on_first_read(tmp_path, monkeypatch):
+    import json
+
+    from adt.cache import stage_cache, verify
+
+    monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
+    cache = stage_cache("lm_bigram", "1")
+    cache.dir.mkdir(parents=True)
+    (cache.dir / "bigram.k5.json").write_text("{}")
+    cache.manifest_path.write_text(json.dumps({"key": cache.key, "stage": "lm_bigram"}))  # an older release's
+    assert cache.get_or_compute(lambda folder: pytest.fail("recomputed")) ["files"] == {
+        "bigram.k5.json": {"bytes": 2, "xxh3_128": json.loads(cache.manifest_path.read_text())["files"]["bigram.k5.json"]["xxh3_128"]}}
+    (cache.dir / "bigram.k5.json").write_text("[]")
+    assert [c.path.name for c in verify()] == ["bigram.k5.json"]
