@@ -127,9 +127,9 @@ def _stage_of(path: Path) -> str:
 class StageCache:
     """The output folder of one stage for one key."""
 
-    def __init__(self, stage: str, key: str):
+    def __init__(self, stage: str, key: str, folder: Path | None = None):
         self.stage, self.key = stage, key
-        self.dir = data_dir() / stage / key
+        self.dir = folder or data_dir() / stage / key
 
     @property
     def manifest_path(self) -> Path:
@@ -282,8 +282,7 @@ def verify(stages: Iterable[str] | None = None) -> list[Corrupt]:
     for top, stage in FOLDER_STAGES.items():
         if (wanted is None or stage in wanted) and (root / top).is_dir():
             for manifest_path in sorted((root / top).rglob("manifest.json")):
-                cache = StageCache.__new__(StageCache)
-                cache.stage, cache.key, cache.dir = top, manifest_path.parent.name, manifest_path.parent
+                cache = StageCache(top, manifest_path.parent.name, manifest_path.parent)
                 manifest = cache.read_manifest()
                 if manifest is not None and "files" in manifest:
                     out += cache.corrupt(manifest)

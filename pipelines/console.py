@@ -33,9 +33,9 @@ def failure_line(event) -> str | None:
         error = error.cause  # DagsterExecutionStepExecutionError wraps the asset's own exception
     if error is None:
         return None
-    lines = [line for line in error.message.strip().splitlines() if line.strip()]
-    first = lines[0] if lines else error.cls_name
-    first = first.split(": ", 1)[1] if first.split(": ", 1)[0].endswith(error.cls_name) and ": " in first else first
+    first = next((line for line in error.message.strip().splitlines() if line.strip()), error.cls_name)
+    head, sep, rest = first.partition(": ")  # the message starts "<module.Class>: "
+    first = rest if sep and head.endswith(error.cls_name) else first
     return first if error.cls_name == "Failure" else f"{error.cls_name}: {first}"  # dagster.Failure: the asset's words
 
 

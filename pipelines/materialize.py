@@ -128,7 +128,7 @@ def _run_all(profile: str, datasets: list[str] | None, instance, force: bool, ec
                                 instance=instance, run_config=run_config, asset_selection=list(plan),
                                 tags={**tags, **({"dagster/partition": partition} if partition else {})})
         if not result.success:
-            errors = [f"{e.step_key}: {failure_line(e)}" for e in result.get_step_failure_events() if failure_line(e)]
+            errors = [f"{e.step_key}: {line}" for e in result.get_step_failure_events() if (line := failure_line(e))]
             raise RuntimeError(f"{label} failed: {'; '.join(errors) or 'see the event log'} "
                                f"(Dagster run {result.run_id})")
         runs.append(result.run_id)
@@ -208,8 +208,8 @@ def summary(out: dict, seconds: float) -> str:
     broken = {alias: meta for alias, (ok, meta) in registered.items() if not ok}
     if "champion" in broken:  # never name a model that does not load as the one adt transcribe uses
         lines.append(f"transcriber: the registry's champion does not load or reproduce its figure "
-                     f"({broken['champion'].get('error') or broken['champion']}); adt transcribe refuses it: "
-                     "run `make demo ARGS=--force` to register a new one")
+                     f"({broken['champion'].get('error') or broken['champion']}); adt transcribe refuses it "
+                     "(--model with a checkpoint or the shipped model still works)")
     else:
         lines.append(transcriber_line(out["transcriber"]))
     gru, bigram = out.get("lm_gru") or {}, out.get("lm_bigram") or {}

@@ -25,6 +25,10 @@ def test_a_trimming_reference_that_finds_no_onset_fails():
     assert reference_transcribes(_rounds(0.2, 0.25))[0]
     assert not models.trimming_reference_transcribes(trimmed_transcriber={"rounds": _rounds(0.985, 0.99)}).passed
     assert models.trimming_reference_transcribes(trimmed_transcriber={"rounds": _rounds(0.2, 0.25)}).passed
+    # a reference that transcribes, but every trimmed round collapsed: the lite network finds nothing (issue 30)
+    collapsed = {"rounds": _rounds(0.2, 0.25), "optimal": {"val_error": 0.99, "test_error": 0.99}}
+    assert not models.trimming_reference_transcribes(trimmed_transcriber=collapsed).passed
+    assert reference_transcribes(_rounds(0.2, 0.25), lite={"val_error": 0.3})[1]["lite_val_f"] == pytest.approx(0.7)
 
 
 def test_a_transcriber_worse_than_the_shipped_one_fails():

@@ -68,15 +68,12 @@ def shipped_lm(k: int = 5, directory: str | os.PathLike | None = None):
             replaced: named, both digests given).
     """
     from adt.lm import gru
-    from adt.pretrained import ShippedWeightsError
+    from adt.pretrained import verify
 
     path = shipped_lm_path(k, directory)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the shipped GRU LM (K = {k}) is missing (reinstall the package)")
-    stated, actual = stated_sha256(k, directory), sha256(path)  # also for a copy outside adt/pretrained (tests)
-    if actual != stated:
-        raise ShippedWeightsError(f"{path}: SHA-256 {actual} differs from the shipped {stated} "
-                                  "(corrupt, truncated or replaced: reinstall the package)")
+    verify(path, shipped_as=path.name)  # also a copy outside adt/pretrained (tests)
     try:
         model = gru.load(path)
     except (RuntimeError, KeyError, TypeError) as exc:  # torch: a checksum-valid file of the wrong kind
