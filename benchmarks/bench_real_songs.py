@@ -173,20 +173,19 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from adt.data.datasets.mdb import folds_for
-    from adt.evaluation.real_songs import validation_songs
-    from adt.frame.real_songs import BASE_MODEL, REAL_SHARE, real_training_items, song_features, train_on_real_songs
-    from adt.frame.recipe import TrainConfig, load_model, save_model
+    from adt.frame.real_songs import BASE_MODEL, REAL_SHARE, train_on_real_songs
+    from adt.frame.recipe import load_model, save_model
     from adt.transcribe.transcriber import pretrained_path
 
     gains = (0.25, 0.5, 1.0, 2.0, 4.0) if args.levels else (1.0,)
     from adt.config import Settings
     from adt.evaluation.real_songs import score_songs as score
-    from adt.frame.real_songs import prepare
+    from adt.frame.real_songs import fold_material, recipe_config
 
-    songs, shards, val, renders, root = prepare(Settings.from_env(profile=args.profile))
-    by_name = {s.name: s for s in songs}
     if args.model:
+        from adt.frame.real_songs import prepare
+
+        songs, *_ = prepare(Settings.from_env(profile=args.profile))
         model = load_model(args.model)
         result = {"model": args.model, "counts": score(model, songs, gains)}
         name = Path(args.model).stem
@@ -197,20 +196,10 @@ def main() -> None:
                         for w in ("drum", "mix")}))
         return
     t0 = time.perf_counter()
-    final = args.fold == "final"
-    if final:
-        train_names, test_names, val_names = tuple(sorted(by_name)), (), ()
-    else:
-        k = int(args.fold)
-        train_names, test_names = folds_for(k)
-        val_names = validation_songs(k)
-        train_names = tuple(n for n in train_names if n not in val_names)
-    feats = root / "features"
-    real_items = real_training_items([by_name[n] for n in train_names], renders, feats, seed=0)
-    val_items = list(val)
-    for n in val_names:
-        f = song_features(by_name[n], feats)
-        val_items += [(f["drum"][0], by_name[n].onsets), (f["mix"][0], by_name[n].onsets)]
+    fold, by_name = fold_material(args.fold, Settings.from_env(profile=args.profile))
+    final = fold.final
+    train_names, test_names, val_names = fold.train_songs, fold.test_songs, fold.validation_songs
+    real_items, val_items, shards, feats = fold.real_items, fold.val_items, fold.render_dirs, fold.features
     # never the shipped model: it heard the 9 songs
     init = None if args.scratch else load_model(pretrained_path(BASE_MODEL))
     params = None if init is None else dict(init.hparams)
@@ -220,10 +209,8 @@ def main() -> None:
     if final:  # the folds' largest chosen epoch, no selection on seen songs
         folds = [json.loads((out_dir / f"fold{k}.json").read_text()) for k in range(3)]
         epochs = max(f["best_epoch"] for f in folds)
-    config = TrainConfig(epochs=epochs, steps_per_epoch=args.steps, batch_size=16, lr=args.lr, seed=1234,
-                         lr_patience=3, early_stop_patience=None, num_threads=args.threads,
-                         gain_db=args.gain_db, spectral_augment="" if args.spectral == "none" else args.spectral,
-                         tune_peak_picking=not final)
+    config = recipe_config(epochs, args.steps, args.lr, args.gain_db, args.spectral, threads=args.threads,
+                           tune_peak_picking=not final)
     if params is not None:
         params["lr"] = args.lr
 
@@ -234,7 +221,7 @@ def main() -> None:
     share = REAL_SHARE if args.real_share is None else args.real_share
     tag = ("wide" if args.wide else "scratch") if args.scratch else "ft"
     model, history = train_on_real_songs(
-        shards, real_items, [] if final else val_items,
+        shards, real_items, val_items,
         feats / f"shards_{args.fold}_{tag}_{len(real_items)}", config, init=init, params=params,
         real_share=share, on_epoch=on_epoch)
     if final:

@@ -5,6 +5,8 @@ Usage: .venv/bin/python scripts/export_pretrained.py CHECKPOINT FIGURES.json --c
        [--name frame_crnn_standard] [--profile standard]
        .venv/bin/python scripts/export_pretrained.py CHECKPOINT --real-songs OUT_DIR --command "..."
        (a model of benchmarks/bench_real_songs.py --fold final: the card gives the cross-validated figures)
+       .venv/bin/python scripts/export_pretrained.py OUT/final.rR.pt --lite OUT --name frame_crnn_lite --command "..."
+       (the lite transcriber of benchmarks/bench_lite.py: R is its report's optimal final round)
 
 CHECKPOINT: a checkpoint of :func:`adt.frame.recipe.save_model` (``benchmarks/bench_mdb_zero_shot.py --save``);
 FIGURES.json: that run's ``--json`` (validation and MDB figures, the learning curve); ``--command``: the
@@ -206,12 +208,96 @@ still somewhat optimistic for songs no choice saw.
 """
 
 
+def lite_card(name: str, model, out_dir: Path, shipped_round: int, floors: dict, command: str, sha: str,
+              size: int, commit: str) -> str:
+    """The card of the shipped lite transcriber (``benchmarks/bench_lite.py``; ``out_dir``: its rounds,
+    ``report.md`` and ``report.json``)."""
+    from adt.config import get_profile
+    from adt.data.kits.catalogue import kit_license
+    from adt.trimming.lite import LINE, RATE, TOLERANCE
+    from adt.trimming.units import split_recurrent, widths
+
+    report = json.loads((out_dir / "report.json").read_text())
+    reference = json.loads((out_dir / "final.r0.json").read_text())
+    n_params = sum(p.numel() for p in model.parameters())
+    shape = ", ".join(f"`{k}` {v} of {reference['widths'][k]}" for k, v in widths(split_recurrent(model)).items())
+    picks = report["table1"]["optimal"]["fold_rounds"]
+    fold_lines = "\n".join(
+        f"| {k} | {', '.join(n.removeprefix('MusicDelta_') for n in d['test_songs'])} | "
+        f"{', '.join(n.removeprefix('MusicDelta_') for n in d['validation_songs'])} | {r} | "
+        f"{d['params']:,} | {d['val_error']:.3f} (reference {r0['val_error']:.3f}) | "
+        + ", ".join(f"{c} {v:.2f}" for c, v in d["peak_picking"]["min_peak"].items()) + " |"
+        for k, r in picks.items()
+        for d, r0 in [(json.loads((out_dir / f"{k}.r{r}.json").read_text()),
+                       json.loads((out_dir / f"{k}.r0.json").read_text()))])
+    floor_text = ", ".join(f"{c} {v:.2f}" for c, v in floors.items())
+    kits = get_profile(json.loads((out_dir / "0.r0.json").read_text())["config"]["profile"]).corpus_kits or {}
+    kit_rows = "\n".join(f"| {split} | `{k}` | {kit_license(k)} |" for split in ("train", "validation", "test")
+                         for k in kits.get(split, ()))
+    return f"""# Model card: `{name}`
+
+The trimmed transcriber `adt transcribe --model lite` uses when the data folder has no registered `lite` model
+(right after installation): the shipped transcriber `frame_crnn_standard` (its own card) trimmed with
+rewinding (lottery paper, Algorithm 1; `adt.trimming.lite`). Weights only: `{name}.pt`, read with
+`torch.load(weights_only=True)` (`adt.frame.recipe.load_model`, which rebuilds the trimmed widths).
+
+- **SHA-256** of `{name}.pt`: `{sha}` ({size / 1e6:.2f} MB)
+- **Commit** that trained it: `{commit}`; exported by `scripts/export_pretrained.py --lite`.
+- **License of the weights**: trained on MDB Drums / MedleyDB recordings (CC BY-NC-SA 4.0): use them
+  under the same terms (non-commercial, share alike, attribution: Southall et al. 2017, Bittner et al. 2014).
+
+## Model
+- Architecture: `{model.architecture}` (`adt.frame.architectures.FrameCRNN`) with fewer units per layer: {shape};
+  {n_params:,} parameters ({100 * n_params / reference['params']:.0f}% of the shipped transcriber's
+  {reference['params']:,}).
+- Input, input level ({model.input_level_db:g} dBFS RMS), output and MIDI as the shipped transcriber's; peak
+  picking with the per-class floors {floor_text}: the mean of the three cross-validation folds' floors at
+  their chosen rounds (each tuned on its validation renders and songs, never on a song it is scored on).
+
+## Training data
+As the shipped transcriber's: the 9 real MDB songs with MedleyDB multitracks (40% of the segments: drum-only
+recordings, real full mixes, rendered drums under their real bands) and renders of the kit-disjoint kits below
+with a FluidR3 band (`fluid-soundfont-gm`, MIT), as mixes and as clean drum stems.
+
+| split | kit | license |
+|---|---|---|
+{kit_rows}
+
+Trimming, round after
+round from the shipped transcriber (round 0): units scored by {LINE.criterion} (Eq. 3, the sum of |w| over a
+unit's inputs), {100 * RATE:.0f}% of the units of every layer removed ({LINE.selection} selection, at least 3
+a layer), the kept units rewound to the starting point of the shipped transcriber's training (the renders-only
+`frame_crnn_renders`), then trained with the shipped recipe ({reference.get('epochs', 10)} x 60 steps of 16 4-s
+segments, lr 0.0005, random gain +-20 dB and `strong` spectral shape) on all 9 songs. This is round
+{shipped_round}: the median of the rounds the three folds chose (the smallest network whose validation error
+is within {TOLERANCE}x its reference's).
+
+## Figures (3-class micro F-measure, 50 ms, mir_eval; each song processed as `adt transcribe` does)
+**Cross-validated on the 9 real songs** (the figure that counts): every fold trimmed its own reference
+(the shipped recipe on its training songs) round after round, chose its round on its two validation songs,
+and was scored only on its own three test songs:
+
+| fold | tested | validation songs | chosen round | parameters | validation error | floors |
+|---|---|---|---|---|---|---|
+{fold_lines}
+
+{(out_dir / 'report.md').read_text()}
+
+## Reproduce
+```
+{command}
+```
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint")
     parser.add_argument("figures", nargs="?", help="bench_mdb_zero_shot.py's --json (not with --real-songs)")
     parser.add_argument("--real-songs", help="the out folder of benchmarks/bench_real_songs.py (final.json, "
                                               "fold*.json, report.md): the real-songs card")
+    parser.add_argument("--lite", help="the out folder of benchmarks/bench_lite.py (report.json, rounds): the lite "
+                                        "card; CHECKPOINT: its final round of Table 1's optimal network")
     parser.add_argument("--command", required=True, help="the command that trained the checkpoint")
     parser.add_argument("--name", default=None, help="default: adt.transcribe.transcriber.PRETRAINED_MODEL")
     parser.add_argument("--profile", default="standard")
@@ -225,13 +311,24 @@ def main() -> None:
 
     name = args.name or PRETRAINED_MODEL
     model = load_model(args.checkpoint)
+    if args.lite:  # the folds' mean floors at their chosen rounds (no choice on a scored song)
+        import numpy as np
+
+        optimal = json.loads((Path(args.lite) / "report.json").read_text())["table1"]["optimal"]
+        chosen = [json.loads((Path(args.lite) / f"{k}.r{r}.json").read_text())["peak_picking"]
+                  for k, r in optimal["fold_rounds"].items()]
+        floors = {c: float(np.mean([pp["min_peak"][c] for pp in chosen])) for c in chosen[0]["min_peak"]}
+        model.peak_picking = {**chosen[0], "min_peak": floors}
     out = save_model(model, PRETRAINED_DIR / f"{name}.pt")
     size = out.stat().st_size
     if size > MAX_BYTES:
         out.unlink()
         raise SystemExit(f"{out}: {size / 1e6:.1f} MB, over the 10 MB the package ships")
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
-    if args.real_songs:
+    if args.lite:
+        text = lite_card(name, model, Path(args.lite), optimal["final_round"], floors, args.command, sha, size,
+                         args.commit or git_commit())
+    elif args.real_songs:
         from adt.evaluation.real_songs import INPUTS, degenerate, summarize
 
         counts = json.loads((Path(args.real_songs) / "final.json").read_text())["counts"]

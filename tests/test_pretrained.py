@@ -22,9 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 #: recordings. The shipped model heard these 9 songs in training: these are regression floors, not the
 #: figure that counts (the README's cross-validated one); they leave room for other BLAS builds.
 F_FLOOR_80SROCK, F_FLOOR_MDB = 0.65, 0.84
+#: The shipped lite transcriber's floor on MusicDelta_80sRock (heard in training too), measured LITE_80SROCK_F.
+F_FLOOR_LITE_80SROCK = 0.5
 
 
-@pytest.mark.parametrize("name", [PRETRAINED_MODEL, "frame_crnn_renders", "separator_standard", "gru_lm_groove"])
+@pytest.mark.parametrize("name", [PRETRAINED_MODEL, "frame_crnn_renders", "frame_crnn_lite", "separator_standard",
+                                  "gru_lm_groove"])
 def test_the_card_names_the_weights_checksum(name):
     weights, card = pretrained_path(name), pretrained_path(name).with_suffix(".md")
     text = card.read_text()
@@ -63,6 +66,23 @@ def test_transcribe_in_a_fresh_folder_uses_the_shipped_model(mdb_track, tmp_path
     ref, est = _reference(mdb_track["annotation"]), _midi_onsets(tmp_path / "out.mid")
     result = micro_f_measure([ref], [est], classes=("BD", "SD", "HH"))
     assert result["f"] >= F_FLOOR_80SROCK, result
+
+
+def test_transcribe_lite_in_a_fresh_folder_uses_the_shipped_lite_model(mdb_track, tmp_path):
+    """``--model lite`` right after installation: no registry, the trimmed transcriber shipped with adt
+    (``adt/pretrained/frame_crnn_lite.pt``, :mod:`adt.trimming.lite`), verified against its SHA-256."""
+    from adt import pretrained
+    from adt.metrics import micro_f_measure
+    from adt.trimming.lite import NAME
+
+    assert pretrained.verify(pretrained_path(NAME)) == pretrained_path(NAME)
+    done = _adt(["transcribe", str(mdb_track["wav"]), "-o", "out.mid", "--model", "lite"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"{NAME}.pt (the shipped lite model" in done.stderr and "no mlflow" in done.stderr
+    assert not (tmp_path / "data").exists()
+    ref, est = _reference(mdb_track["annotation"]), _midi_onsets(tmp_path / "out.mid")
+    result = micro_f_measure([ref], [est], classes=("BD", "SD", "HH"))
+    assert result["f"] >= F_FLOOR_LITE_80SROCK, result
 
 
 def test_several_inputs_in_one_call(mdb_track, tmp_path):

@@ -214,9 +214,10 @@ def test_a_registry_uri_with_a_missing_store_is_an_error_not_a_new_store(tmp_pat
     from adt.transcribe.transcriber import NoModelError, load_transcriber, missing_store
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'nope.db'}")
-    for model in ("models:/adt-frame-crnn/1", "lite"):
-        with pytest.raises(NoModelError, match="no such database file"):
-            load_transcriber(model)
+    with pytest.raises(NoModelError, match="no such database file"):
+        load_transcriber("models:/adt-frame-crnn/1")
+    _, what = load_transcriber("lite")  # no registry: the lite transcriber shipped with adt, and why
+    assert "frame_crnn_lite.pt (the shipped lite model: " in what and f"no such database file {tmp_path}" in what
     assert not (tmp_path / "nope.db").exists()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file://{tmp_path / 'mlruns'}")
     assert "no such file store" in missing_store()

@@ -327,3 +327,40 @@ def test_every_round_trains_as_the_reference_did(method, tmp_path, monkeypatch):
                             (model, copy.deepcopy(model.state_dict()), {"test_error": 0.3, "val_error": 0.3}))
     assert epochs == [6, 6] and [r["round"] for r in rows] == [0, 1, 2]
     assert rows[2]["removed"] > rows[1]["removed"] > 0
+
+
+def test_a_lite_round_keeps_four_fifths_of_every_layer_rewound_to_the_renders_model():
+    """The shipped lite recipe (adt.trimming.lite) on the shipped transcribers' real weights: units chosen by
+    magnitude on the trained (shipped) network, weights rewound to where its training started (the renders-only
+    transcriber); a second round chains on the first's rewind state."""
+    from adt.trimming import lite
+    from adt.transcribe.transcriber import pretrained_path
+
+    base = load_model(pretrained_path("frame_crnn_renders"))
+    trained = load_model(pretrained_path())
+    rewind = lite.rewind_point(base)
+    start, rewind2 = lite.next_round(copy.deepcopy(trained), rewind)
+    before, after = units.widths(units.split_recurrent(copy.deepcopy(trained))), start.trimmed
+    assert after == {k: int(0.8 * n + 1e-9) for k, n in before.items()}
+    scores = criteria.magnitude(units.split_recurrent(copy.deepcopy(trained)),
+                                units.links(units.split_recurrent(copy.deepcopy(trained)))[0])
+    kept = torch.sort(torch.argsort(scores, descending=True)[:after["conv.0"]]).values
+    torch.testing.assert_close(start.conv[0].weight, base.conv[0].weight[kept])  # rewound, not trained weights
+    assert start.peak_picking == trained.peak_picking and start.training
+    second, _ = lite.next_round(start, rewind2)
+    assert second.trimmed == {k: int(0.8 * n + 1e-9) for k, n in after.items()}
+    with pytest.raises(ValueError, match="rewind state does not fit"):
+        lite.next_round(copy.deepcopy(trained), rewind2)
+
+
+def test_the_lite_round_is_the_smallest_within_the_tolerance_and_the_folds_median():
+    from adt.trimming.lite import choose_round, picks, shipped_round
+
+    assert choose_round([0.20, 0.21, 0.215, 0.25]) == 2  # 0.215 <= 1.1 x 0.20 < 0.25
+    assert choose_round([0.20, 0.30, 0.21]) == 2  # the smallest qualifying, not the first
+    assert choose_round([0.20, 0.40]) == 0
+    assert picks([0.20, 0.21, 0.19, 0.29, 0.35]) == {"optimal": 2, "best": 2, "smallest": 3}
+    assert picks([0.20]) == {"optimal": 0, "best": 0, "smallest": 0}
+    assert shipped_round([1, 3, 2]) == 2 and shipped_round([1, 3]) == 1
+    with pytest.raises(ValueError):
+        choose_round([])

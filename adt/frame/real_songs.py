@@ -38,6 +38,78 @@ INPUT_LEVEL_DB = -23.0
 #: Rendered drum stems mixed under each training song's real band, and their level range (+-dB, RMS).
 RENDERS_PER_BAND = 8
 DRUMS_TO_BAND_DB = 6.0
+#: The shipped transcriber's recipe (``adt/pretrained/frame_crnn_standard.md``): epochs x steps of 16 4-s
+#: segments, learning rate, random gain (+-dB), spectral shape (:data:`adt.features.augment.SHAPES`), seed.
+RECIPE = {"epochs": 10, "steps": 60, "lr": 5e-4, "gain_db": 20.0, "spectral": "strong", "seed": 1234}
+
+
+@dataclasses.dataclass
+class Fold:
+    """What one model of the cross-validation trains and validates on (:func:`fold_material`).
+
+    Attributes:
+        name: "0", "1", "2" (the test fold) or "final" (all 9 songs, no validation).
+        train_songs, validation_songs, test_songs: song names (sorted).
+        real_items: the training songs' real material (:func:`real_training_items`).
+        val_items: (features .npy, reference onsets) of the rendered validation tracks and of the validation
+            songs' drum-only recordings and real mixes (none for "final").
+        render_dirs: the renders' training shard folders. features: the cache folder of the real material.
+    """
+
+    name: str
+    train_songs: tuple[str, ...]
+    validation_songs: tuple[str, ...]
+    test_songs: tuple[str, ...]
+    real_items: list
+    val_items: list
+    render_dirs: list
+    features: Path
+
+    @property
+    def final(self) -> bool:
+        return self.name == "final"
+
+
+def fold_material(fold: str, settings) -> tuple[Fold, dict[str, RealSong]]:
+    """The material of ``fold`` ("0", "1", "2" or "final") under ``settings``'s profile (:func:`prepare`), and
+    the 9 songs by name. Fold k trains on the other folds' songs less two validation songs
+    (:func:`adt.evaluation.real_songs.validation_songs`) and is scored on its own songs only.
+
+    Raises:
+        ValueError: an unknown fold.
+    """
+    from adt.data.datasets.mdb import folds_for
+    from adt.evaluation.real_songs import validation_songs
+
+    if fold != "final" and fold not in ("0", "1", "2"):
+        raise ValueError(f"fold {fold!r}: choose 0, 1, 2 or final")
+    songs, shards, val, renders, root = prepare(settings)
+    by_name = {s.name: s for s in songs}
+    if fold == "final":
+        train_names, test_names, val_names = tuple(sorted(by_name)), (), ()
+    else:
+        train_names, test_names = folds_for(int(fold))
+        val_names = validation_songs(int(fold))
+        train_names = tuple(n for n in train_names if n not in val_names)
+    feats = root / "features"
+    real_items = real_training_items([by_name[n] for n in train_names], renders, feats, seed=0)
+    val_items = [] if fold == "final" else list(val)
+    for n in val_names:
+        f = song_features(by_name[n], feats)
+        val_items += [(f["drum"][0], by_name[n].onsets), (f["mix"][0], by_name[n].onsets)]
+    return Fold(fold, train_names, val_names, test_names, real_items, val_items, list(shards), feats), by_name
+
+
+def recipe_config(epochs: int = RECIPE["epochs"], steps: int = RECIPE["steps"], lr: float = RECIPE["lr"],
+                  gain_db: float = RECIPE["gain_db"], spectral: str = RECIPE["spectral"], seed: int = RECIPE["seed"],
+                  threads: int = 1, tune_peak_picking: bool = True):
+    """The :class:`adt.frame.recipe.TrainConfig` of the recipe (batch 16, ReduceLROnPlateau patience 3, no early
+    stop: the best validation epoch is kept; ``spectral`` "none": no spectral shape)."""
+    from adt.frame.recipe import TrainConfig
+
+    return TrainConfig(epochs=epochs, steps_per_epoch=steps, batch_size=16, lr=lr, seed=seed, lr_patience=3,
+                       early_stop_patience=None, num_threads=threads, gain_db=gain_db,
+                       spectral_augment="" if spectral == "none" else spectral, tune_peak_picking=tune_peak_picking)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,7 +302,7 @@ def train_on_real_songs(render_dirs: list[Path], real_items: list[tuple[Path, Pa
     return model, history
 
 
-def prepare(settings, feature_type: str = "log_mel"):
+def prepare(settings, feature_type: str = "log_mel", split: str = "validation"):
     """Everything a fold trains and validates on (cached).
 
     Runs (or finds cached) the stages up to ``tracks`` for the demo and Groove renders of ``settings``'s
@@ -239,8 +311,8 @@ def prepare(settings, feature_type: str = "log_mel"):
     and reads the real songs from the ``mdb`` remotes (mirror or download) into ``<data>/real_songs``.
 
     Returns:
-        (songs :func:`real_songs`, the renders' training shard folders, the renders' validation items
-        (features .npy, reference onsets), the rendered training stems :func:`rendered_training_stems`,
+        (songs :func:`real_songs`, the renders' training shard folders, the renders' items of ``split``
+        (features .npy, reference onsets; mixes and clean drum stems; default the validation split), the rendered training stems :func:`rendered_training_stems`,
         the cache folder).
     """
     import pandas as pd
@@ -262,6 +334,6 @@ def prepare(settings, feature_type: str = "log_mel"):
     raw = tables.fetch_raw("mdb", settings.get_profile(), settings.get_mirror())
     root = data_dir() / "real_songs"
     songs = real_songs(raw["path"], root / "audio")
-    val = scored_items(features, refs, renders, "validation", with_drums=True)
+    val = scored_items(features, refs, renders, split, with_drums=True)
     stems = rendered_training_stems(out["tracks"]["path"], out["onsets"]["path"], renders)
     return songs, features.train_dirs(renders), val, stems, root

@@ -35,8 +35,8 @@ def add_parser(sub) -> None:
     t.add_argument("audio", nargs="+", help="input audio files (WAV, FLAC, ...) or folders of them")
     t.add_argument("-o", "--output", required=True,
                    help="output MIDI file (one input) or folder (several inputs, or an existing folder)")
-    t.add_argument("--model", help="MLflow model URI, checkpoint .pt, or lite (the optimal trimmed transcriber, "
-                                    "adt-frame-crnn@lite); default: the registry's champion, "
+    t.add_argument("--model", help="MLflow model URI, checkpoint .pt, or lite (the trimmed transcriber: "
+                                    "adt-frame-crnn@lite, else the one shipped with adt); default: the registry's champion, "
                                     "else its latest adt-frame-crnn, else the model shipped with adt")
     t.add_argument("--threshold", type=float, default=None,
                    help="peak-picking delta with the tatum paper's windows (default: the model's own peak "

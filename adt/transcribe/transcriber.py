@@ -54,7 +54,8 @@ logger = logging.getLogger(__name__)
 
 #: Registry name of the transcriber (``adt.tracking.MODEL_NAME``, not imported: no MLflow at startup).
 MODEL_NAME = "adt-frame-crnn"
-#: ``--model lite``: the registry alias of the optimal trimmed transcriber (``adt.trimming.study.LITE_ALIAS``).
+#: ``--model lite``: the registry alias of the optimal trimmed transcriber (``adt.trimming.study.LITE_ALIAS``);
+#: without one, the shipped trimmed transcriber (:func:`load_lite`).
 LITE = "lite"
 
 #: Default tatums per beat of the exported grid (16th notes in 4/4, tatum paper Sec. III-A;
@@ -198,28 +199,25 @@ def load_transcriber(model: str | None = None, device: str = "cpu"):
         model: None (the registry's champion or latest version when there is an MLflow store
             (:func:`missing_store`; a missing one is not created, the model line says so) with a model in
             it, unless the shipped model scored higher on that version's validation data:
-            :func:`shipped_beats`; else the shipped model), ``"lite"`` (the registry's optimal
-            trimmed transcriber, alias ``lite``: :mod:`adt.trimming`), a checkpoint file (``.pt``), or
-            an MLflow model URI.
+            :func:`shipped_beats`; else the shipped model), ``"lite"`` (:func:`load_lite`: the registry's
+            optimal trimmed transcriber, else the shipped one), a checkpoint file (``.pt``), or an MLflow
+            model URI.
 
     Returns:
         ``(model in eval mode on device, what was loaded: a URI or a file path)``.
 
     Raises:
         NoModelError: the given model cannot be loaded (``ModelLoadError``), a ``models:/``/``runs:/`` URI
-            or ``lite`` while the MLflow store is missing (:func:`missing_store`: never created by asking it),
+            while the MLflow store is missing (:func:`missing_store`: never created by asking it),
             the registry's champion is set but does not load (``ModelLoadError``: never replaced by another
             version), or none is registered and the shipped checkpoint is missing or corrupt.
     """
     if model is not None:
         if Path(model).suffix == ".pt" or Path(model).is_file():
             return load_checkpoint(model, device), str(model)
-        missing = missing_store()
         if model == LITE:
-            if missing:
-                raise NoModelError(f"no trimmed (lite) transcriber: {missing}; run the trimming study first "
-                                   "(`make demo`, or materialize trimmed_transcriber)")
-            model = f"models:/{MODEL_NAME}@{LITE}"
+            return load_lite(device)
+        missing = missing_store()
         if missing and model.startswith(("models:/", "runs:/")):
             raise NoModelError(f"{model}: {missing}")  # not created empty by asking it
         return load_registered_model(model, device=device)
@@ -243,6 +241,40 @@ def load_transcriber(model: str | None = None, device: str = "cpu"):
     if missing and os.environ.get("MLFLOW_TRACKING_URI"):  # a store named but absent: say why it is not used
         return load_checkpoint(path, device), f"{path} (the shipped model: {missing}, so no registered models)"
     return load_checkpoint(path, device), str(path)
+
+
+def load_lite(device: str = "cpu"):
+    """``--model lite``: the registry's trimmed transcriber (alias ``lite``, :mod:`adt.trimming.study`) when an
+    MLflow store has one, else the shipped trimmed transcriber (``adt/pretrained/frame_crnn_lite.pt``,
+    :mod:`adt.trimming.lite`; its own model card), so that ``--model lite`` works right after installation.
+
+    Returns:
+        ``(model in eval mode on device, what was loaded)``.
+
+    Raises:
+        NoModelError: neither is there (the shipped file missing in a source checkout); ``ModelLoadError``:
+            the registry's ``lite`` is set but does not load (never replaced by the shipped one).
+    """
+    from adt.trimming.lite import NAME
+
+    missing = missing_store()
+    if missing is None:
+        import mlflow
+
+        from adt import tracking
+
+        tracking.setup()
+        try:
+            mlflow.MlflowClient().get_model_version_by_alias(MODEL_NAME, LITE)
+        except mlflow.exceptions.MlflowException:
+            missing = f"no {MODEL_NAME}@{LITE} in {tracking.tracking_uri()}"
+        else:
+            return load_registered_model(f"models:/{MODEL_NAME}@{LITE}", device=device)
+    path = pretrained_path(NAME)
+    if not path.is_file():
+        raise NoModelError(f"no trimmed (lite) transcriber: {missing}, and no shipped one at {path}; run the "
+                           "trimming study first (`make demo`, or materialize trimmed_transcriber)")
+    return load_checkpoint(path, device), f"{path} (the shipped lite model: {missing})"
 
 
 def shipped_beats(what: str) -> str | None:
