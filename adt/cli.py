@@ -1,5 +1,6 @@
 """The ``adt`` command: ``adt transcribe`` (:mod:`adt.transcribe.cli`), ``adt separate``
-(:mod:`adt.separation.cli`), ``adt kits`` (:mod:`adt.data.kits.cli`) and ``adt verify`` (:mod:`adt.verify`). Exit
+(:mod:`adt.separation.cli`), ``adt kits`` (:mod:`adt.data.kits.cli`), ``adt verify`` (:mod:`adt.verify`) and
+``adt evaluate`` (:mod:`adt.evaluation.cli`). Exit
 status: 0 done, 2 bad input (the message says what); ``adt verify``: 1 when it finds corrupt files."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sys
 
 def parser() -> argparse.ArgumentParser:
     from adt.data.kits import cli as kits_cli
+    from adt.evaluation import cli as evaluate_cli
     from adt.separation import cli as separation_cli
     from adt import verify as verify_cli
     from adt.transcribe import cli as transcribe_cli
@@ -20,6 +22,7 @@ def parser() -> argparse.ArgumentParser:
     separation_cli.add_parser(sub)
     kits_cli.add_parser(sub)
     verify_cli.add_parser(sub)
+    evaluate_cli.add_parser(sub)
     return p
 
 

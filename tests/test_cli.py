@@ -430,6 +430,70 @@ def test_musicxml_roundtrip_of_a_score(tmp_path):
         np.testing.assert_array_equal(back[drum], 3 + np.flatnonzero(y[k]))
 
 
+def test_musicxml_drum_voices_instruments_and_partitura_roundtrip(tmp_path):
+    """A hand-built groove (hands and feet together, hands chords): two voices (hands up,
+    BD down), one score/MIDI instrument per drum (GM note, channel 10) that every note
+    points at, schema-valid; partitura re-reads every hit per drum, read_drum_musicxml the score."""
+    import xml.etree.ElementTree as ET
+
+    import partitura
+    from partitura import score as ps
+    from partitura.io.importmusicxml import validate_musicxml
+
+    from adt.transcribe.musicxml import NOTATION, read_drum_musicxml, write_musicxml
+    from adt.vocab import CLASSES_5
+
+    gm = {"BD": 36, "SD": 38, "TT": 47, "HH": 42, "CY": 49}
+    y = np.zeros((5, 40), dtype=np.uint8)  # rows BD SD TT HH CY, 16ths from tatum 2 of bar 1
+    row = {c: k for k, c in enumerate(CLASSES_5)}
+    y[row["HH"], 0:32:2] = 1  # 8th-note hi-hat
+    y[row["SD"], [4, 12, 20, 28]] = 1  # backbeat: HH + SD chords
+    y[row["BD"], [0, 8, 10, 16, 24, 26]] = 1  # with HH (hands and feet at once)
+    y[row["TT"], [32, 33, 34]] = 1
+    y[row["SD"], [32, 35]] = 1  # SD + TT chord
+    y[row["CY"], 36] = y[row["BD"], 36] = y[row["SD"], 36] = 1  # crash + snare + kick
+    path = write_musicxml(tmp_path / "groove.musicxml", y, tempo_bpm=120.0, offset_tatums=2)
+    assert validate_musicxml(str(path))
+
+    root = ET.parse(path).getroot()
+    (score_part,) = root.findall("part-list/score-part")
+    names = {e.get("id"): e.findtext("instrument-name") for e in score_part.findall("score-instrument")}
+    midi = {e.get("id"): (int(e.findtext("midi-channel")), int(e.findtext("midi-unpitched")) - 1)
+            for e in score_part.findall("midi-instrument")}  # <midi-unpitched> is 1-based
+    assert set(names) == set(midi) and len(midi) == 5 and all(names.values())
+    drum_of = {}  # instrument id -> class, by its GM note
+    for inst, (channel, note) in midi.items():
+        assert channel == 10
+        (drum_of[inst],) = [c for c, n in gm.items() if n == note]
+    assert sorted(drum_of.values()) == sorted(CLASSES_5)
+    notes = [n for n in root.iter("note") if n.find("unpitched") is not None]
+    hits = {c: 0 for c in CLASSES_5}
+    for n in notes:
+        drum = drum_of[n.find("instrument").get("id")]
+        hits[drum] += 1
+        feet = drum == "BD"
+        assert (n.findtext("voice"), n.findtext("stem")) == (("2", "down") if feet else ("1", "up"))
+    assert hits == {c: int(y[k].sum()) for k, c in enumerate(CLASSES_5)}
+    # simultaneous strokes of one voice form chords: one note per voice and tatum without <chord/>
+    hands_tatums = np.flatnonzero(y[[row[c] for c in ("SD", "TT", "HH", "CY")]].any(axis=0))
+    heads = [n for n in notes if n.find("chord") is None]
+    assert len(heads) == len(hands_tatums) + int(y[row["BD"]].sum())
+    assert {n.findtext("voice") for n in root.iter("note")} == {"1", "2"}
+
+    loaded = partitura.load_musicxml(path)  # write_musicxml made partitura 1.9 read unpitched chords
+    by_position = {(step, octave): drum for drum, (step, octave, *_rest) in NOTATION.items()}
+    back = {c: [] for c in CLASSES_5}
+    for note in loaded.parts[0].iter_all(ps.UnpitchedNote):
+        back[by_position[note.step, note.octave]].append(note.start.t)  # divisions = 16ths
+    for k, drum in enumerate(CLASSES_5):
+        np.testing.assert_array_equal(sorted(back[drum]), 2 + np.flatnonzero(y[k]))
+    positions = read_drum_musicxml(path)
+    score = np.zeros_like(y)
+    for k, drum in enumerate(CLASSES_5):
+        score[k, positions[drum] - 2] = 1
+    np.testing.assert_array_equal(score, y)
+
+
 def test_chunked_activations_match_the_whole_track_pass(mdb_track):
     """adt transcribe runs the model in chunks (memory bounded by a chunk, not the input's length): on a real
     MDB recording (about 36 s) cut into 10-s chunks with 10 s of context, the features are the whole signal's

@@ -1,4 +1,4 @@
-"""Tatum-level drum scores as MusicXML percussion staves, with partitura.
+"""Tatum-level drum scores as MusicXML percussion staves: partitura writes, xml.etree adds instruments.
 
 A score Y (5, M) (:mod:`adt.lm.scores`, tatum paper Sec. III-A: Y[k, m] = 1 when drum k
 has an onset at tatum m) becomes one partitura :class:`~partitura.score.Part`: a
@@ -6,45 +6,89 @@ percussion clef, 4/4, the tempo of the beat grid, one tatum = one 16th note (4 t
 per beat, as the paper's 16th-note grid). Each onset is a 16th
 :class:`~partitura.score.UnpitchedNote` (MusicXML ``<unpitched>``) on the staff
 position of the usual drum-set key (N. Weinberg, *Guide to Standardized Drumset
-Notation*, Percussive Arts Society, 1998):
+Notation*, Percussive Arts Society, 1998), in two voices as drummers read them: the
+hands up, the feet down; strokes of one voice at one tatum form a ``<chord/>``:
 
-| class | staff position | notehead | voice | stem |
-| ----- | -------------- | -------- | ----- | ---- |
-| CY    | A5             | x        | 1     | up   |
-| HH    | G5             | x        | 2     | up   |
-| TT    | D5 (mid tom)   | normal   | 3     | up   |
-| SD    | C5             | normal   | 4     | up   |
-| BD    | F4             | normal   | 5     | down |
+| class | staff position | notehead | voice     | stem | GM note (instrument) |
+| ----- | -------------- | -------- | --------- | ---- | -------------------- |
+| CY    | A5             | x        | 1 (hands) | up   | 49 Crash Cymbal 1    |
+| HH    | G5             | x        | 1 (hands) | up   | 42 Closed Hi Hat     |
+| TT    | D5 (mid tom)   | normal   | 1 (hands) | up   | 47 Low-Mid Tom       |
+| SD    | C5             | normal   | 1 (hands) | up   | 38 Acoustic Snare    |
+| BD    | F4             | normal   | 2 (feet)  | down | 36 Bass Drum 1       |
 
-Each drum has its own voice, so simultaneous strokes never form a ``<chord/>``:
-partitura 1.9's MusicXML reader fails on a ``<chord/>`` note after an unpitched note
-(``AttributeError: ... is_grace_chord``; CPJKU/partitura PR #514 widens that guard).
-Every voice is filled with rests to the end of each measure (whole-measure rests in
-empty measures), so the measures re-load at the right positions. Written with
-``partitura.save_musicxml``, read back with ``partitura.load_musicxml``.
+Both voices are filled with rests to the end of each measure (whole-measure rests in
+empty measures), so the measures re-load at the right positions.
+
+Who does what: ``partitura.save_musicxml`` writes the measures, notes, chords and rests;
+partitura cannot express instruments, so :func:`add_instruments` (standard-library
+``xml.etree``) adds one ``<score-instrument>``/``<midi-instrument>`` per drum to the part
+list (MIDI channel 10, ``<midi-unpitched>`` = GM note + 1, MusicXML's 1-based numbering),
+points each note's ``<instrument id>`` at its drum, and puts every note's children in the
+order of the MusicXML schema (partitura 1.9 writes ``<notehead>`` and ``<stem>`` out of
+it). ``partitura.load_musicxml`` reads the file back (:func:`read_drum_musicxml`); it
+reads ``<unpitched>`` notes as :class:`~partitura.score.UnpitchedNote`, which
+``Part.notes`` and ``note_array()`` leave out (they list pitched ``Note`` only): count
+them with ``part.iter_all(partitura.score.UnpitchedNote)``. partitura 1.9's reader fails
+on a ``<chord/>`` of unpitched notes; :func:`allow_unpitched_chords` mends that.
 """
 
 from __future__ import annotations
 
 import os
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 
 from adt.atomic import atomic_path
-from adt.vocab import CLASSES_5
+from adt.vocab import CLASSES_5, EXPORT_NOTE
 
+HANDS_VOICE, FEET_VOICE = 1, 2
 #: class -> (display step, display octave, notehead or None, voice, stem direction)
 NOTATION: dict[str, tuple[str, int, str | None, int, str]] = {
-    "CY": ("A", 5, "x", 1, "up"),
-    "HH": ("G", 5, "x", 2, "up"),
-    "TT": ("D", 5, None, 3, "up"),
-    "SD": ("C", 5, None, 4, "up"),
-    "BD": ("F", 4, None, 5, "down"),
+    "CY": ("A", 5, "x", HANDS_VOICE, "up"),
+    "HH": ("G", 5, "x", HANDS_VOICE, "up"),
+    "TT": ("D", 5, None, HANDS_VOICE, "up"),
+    "SD": ("C", 5, None, HANDS_VOICE, "up"),
+    "BD": ("F", 4, None, FEET_VOICE, "down"),
 }
+#: class -> GM name of its note (:data:`adt.vocab.EXPORT_NOTE`), the ``<instrument-name>``
+INSTRUMENT_NAME: dict[str, str] = {"BD": "Bass Drum 1", "SD": "Acoustic Snare", "TT": "Low-Mid Tom",
+                                   "HH": "Closed Hi Hat", "CY": "Crash Cymbal 1"}
+MIDI_CHANNEL = 10  # GM percussion (MusicXML channels are 1-based too)
 TATUMS_PER_BEAT = 4  # one tatum = a 16th note; partitura "divisions" per quarter
 BEATS_PER_BAR = 4  # 4/4
 TATUMS_PER_BAR = TATUMS_PER_BEAT * BEATS_PER_BAR
+PART_ID = "P1"
+_DOCTYPE = ('<!DOCTYPE score-partwise PUBLIC "-//Recordare//DTD MusicXML 3.1 Partwise//EN" '
+            '"http://www.musicxml.org/dtds/partwise.dtd">')
+#: children of <note> in the order of the MusicXML 3.1 schema
+_NOTE_CHILDREN = ("grace", "chord", "cue", "pitch", "unpitched", "rest", "duration", "tie", "instrument",
+                  "footnote", "level", "voice", "type", "dot", "accidental", "time-modification", "stem",
+                  "notehead", "notehead-text", "staff", "beam", "notations", "lyric", "play", "listen")
+
+
+def instrument_id(drum: str, part_id: str = PART_ID) -> str:
+    """The ``<score-instrument>``/``<midi-instrument>`` id of class ``drum``, e.g. ``"P1-BD"``."""
+    return f"{part_id}-{drum}"
+
+
+def allow_unpitched_chords() -> None:
+    """Let ``partitura.load_musicxml`` (1.9) read a ``<chord/>`` of unpitched notes.
+
+    Its reader reads ``prev_note.is_grace_chord`` of the note before a ``<chord/>``
+    note, an attribute only pitched ``Note`` has, so any drum chord raised
+    ``AttributeError`` (CPJKU/partitura PR #514 widens that guard upstream). This gives
+    :class:`~partitura.score.UnpitchedNote` the attribute's default (False), so the chord
+    note takes the previous note's onset and duration as for pitched chords. Process
+    wide, idempotent, a no-op on a partitura that has the attribute; called by
+    :func:`write_musicxml` and :func:`read_drum_musicxml`.
+    """
+    from partitura import score as ps
+
+    if not hasattr(ps.UnpitchedNote, "is_grace_chord"):
+        ps.UnpitchedNote.is_grace_chord = False
 
 
 def drum_part(y: np.ndarray, tempo_bpm: float, offset_tatums: int = 0, title: str = "Drums"):
@@ -59,8 +103,9 @@ def drum_part(y: np.ndarray, tempo_bpm: float, offset_tatums: int = 0, title: st
         title: the part name.
 
     Returns:
-        :class:`partitura.score.Part` with measures, a percussion clef, time signature,
-        tempo, the notes and the rests filling every voice.
+        :class:`partitura.score.Part` (id :data:`PART_ID`) with measures, a percussion
+        clef, time signature, tempo, the notes (voices and stems of :data:`NOTATION`) and
+        the rests filling both voices. No instruments: :func:`write_musicxml` adds them.
 
     Raises:
         ValueError: ``y`` not (5, M), ``tempo_bpm`` not positive, offset outside 0..15.
@@ -78,18 +123,21 @@ def drum_part(y: np.ndarray, tempo_bpm: float, offset_tatums: int = 0, title: st
     n_bars = max(1, -(-total // TATUMS_PER_BAR))
     end = n_bars * TATUMS_PER_BAR
 
-    part = ps.Part("P1", part_name=title, quarter_duration=TATUMS_PER_BEAT)
+    part = ps.Part(PART_ID, part_name=title, quarter_duration=TATUMS_PER_BEAT)
     part.add(ps.TimeSignature(BEATS_PER_BAR, 4), 0)
     part.add(ps.Clef(staff=1, sign="percussion", line=2, octave_change=0), 0)
     part.add(ps.Tempo(float(tempo_bpm), unit="q"), 0)
+    occupied: dict[int, set[int]] = {HANDS_VOICE: set(), FEET_VOICE: set()}
     for k, drum in enumerate(CLASSES_5):
         step, octave, head, voice, stem = NOTATION[drum]
         starts = offset_tatums + np.flatnonzero(y[k])
         for i, t in enumerate(starts):
             note = ps.UnpitchedNote(step=step, octave=octave, notehead=head, voice=voice, staff=1,
                                     stem_direction=stem, id=f"{drum}{i}")
-            part.add(note, int(t), int(t) + 1)
-        _add_rests(part, set(int(t) for t in starts), end, voice)
+            part.add(note, int(t), int(t) + 1)  # same onset and duration in a voice: partitura writes a chord
+        occupied[voice].update(int(t) for t in starts)
+    for voice, tatums in occupied.items():
+        _add_rests(part, tatums, end, voice)
     ps.add_measures(part)
     return part
 
@@ -114,9 +162,50 @@ def _add_rests(part, occupied: set[int], end: int, voice: int) -> None:
                     start = None
 
 
+def add_instruments(root: ET.Element) -> None:
+    """Give the drum part of a partitura-written ``<score-partwise>`` its instruments, in place.
+
+    Per class of :data:`NOTATION`: a ``<score-instrument>`` (GM name) and a
+    ``<midi-instrument>`` (channel :data:`MIDI_CHANNEL`, ``<midi-unpitched>`` = GM note of
+    :data:`adt.vocab.EXPORT_NOTE` + 1) in the ``<score-part>``; each ``<unpitched>`` note
+    gets ``<instrument id>`` of the class on its staff position. Every note's children are
+    put in schema order.
+
+    Raises:
+        ValueError: no ``<score-part>`` with id :data:`PART_ID`, or an unpitched note on a
+            staff position no class uses.
+    """
+    score_part = root.find(f"part-list/score-part[@id='{PART_ID}']")
+    if score_part is None:
+        raise ValueError(f"no <score-part id={PART_ID!r}> in the MusicXML")
+    for drum in CLASSES_5:  # schema: score-instrument*, then midi-instrument*
+        inst = ET.SubElement(score_part, "score-instrument", id=instrument_id(drum))
+        ET.SubElement(inst, "instrument-name").text = INSTRUMENT_NAME[drum]
+    for drum in CLASSES_5:
+        midi = ET.SubElement(score_part, "midi-instrument", id=instrument_id(drum))
+        ET.SubElement(midi, "midi-channel").text = str(MIDI_CHANNEL)
+        ET.SubElement(midi, "midi-unpitched").text = str(EXPORT_NOTE[drum] + 1)
+    by_position = {(step, octave): drum for drum, (step, octave, *_rest) in NOTATION.items()}
+    rank = {tag: i for i, tag in enumerate(_NOTE_CHILDREN)}
+    for note in root.iter("note"):
+        unpitched = note.find("unpitched")
+        if unpitched is not None:
+            position = (unpitched.findtext("display-step"), int(unpitched.findtext("display-octave")))
+            if position not in by_position:
+                raise ValueError(f"unpitched note at {position} matches no drum of {CLASSES_5}")
+            ET.SubElement(note, "instrument", id=instrument_id(by_position[position]))
+        children = sorted(note, key=lambda e: rank.get(e.tag, len(rank)))  # stable: chord notes keep order
+        for child in list(note):
+            note.remove(child)
+        note.extend(children)
+
+
 def write_musicxml(path: str | os.PathLike, y: np.ndarray, tempo_bpm: float, offset_tatums: int = 0,
                    title: str = "Drums") -> Path:
     """Write the score ``y`` as MusicXML (see :func:`drum_part`), atomically.
+
+    partitura writes the part; :func:`add_instruments` (xml.etree) adds the drums' score
+    and MIDI instruments before the file appears under ``path``.
 
     Returns:
         ``path``.
@@ -126,20 +215,28 @@ def write_musicxml(path: str | os.PathLike, y: np.ndarray, tempo_bpm: float, off
     """
     import partitura
 
+    allow_unpitched_chords()
     part = drum_part(y, tempo_bpm, offset_tatums, title)
+    root = ET.fromstring(partitura.save_musicxml(part))  # bytes; comments and DOCTYPE dropped
+    add_instruments(root)
+    ET.indent(root, space="  ")
     with atomic_path(path, suffix=".musicxml") as tmp:
-        partitura.save_musicxml(part, tmp)
+        with open(tmp, "wb") as f:
+            f.write(b'<?xml version="1.0" encoding="UTF-8"?>\n' + _DOCTYPE.encode() + b"\n")
+            f.write(ET.tostring(root, encoding="utf-8"))
+            f.write(b"\n")
     return Path(path)
 
 
 def read_drum_musicxml(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The drum onsets of a MusicXML file written by :func:`write_musicxml`.
 
-    Reads with ``partitura.load_musicxml``; unpitched notes are mapped back to classes
-    by staff position (:data:`NOTATION`); other notes are ignored.
+    Reads with ``partitura.load_musicxml`` (after :func:`allow_unpitched_chords`);
+    unpitched notes are mapped back to classes by staff position (:data:`NOTATION`);
+    other notes are ignored.
 
     Returns:
-        class name -> sorted onset positions in 16th notes from the start of bar 1.
+        class name -> sorted onset positions in 16th notes (tatums) from the start of bar 1.
 
     Raises:
         FileNotFoundError: no such file.
@@ -151,6 +248,7 @@ def read_drum_musicxml(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such MusicXML file")
+    allow_unpitched_chords()
     try:
         loaded = partitura.load_musicxml(path)
     except Exception as exc:

@@ -93,6 +93,11 @@ class Transcription:
         tempo_bpm: median tempo of the beats, or None.
         separated: whether the drums were separated from a mixture first.
         velocities: class name -> MIDI velocity (1-127) of each onset in ``onsets`` (module docstring).
+        activations: the onset activation function peak picking ran on, shape (frames, 5) float32 in
+            [0, 1], columns BD SD TT HH CY, frame i at i / 100 s (100 fps); what ``adt transcribe --plot``
+            draws.
+        peak_picking: the keyword arguments of :func:`adt.frame.peaks.pick_peaks` used; its ``min_peak``
+            is the per-class activation floor (a class -> value dict, or one value; 0: none).
     """
 
     onsets: dict[str, np.ndarray]
@@ -103,6 +108,8 @@ class Transcription:
     tempo_bpm: float | None = None
     separated: bool = False
     velocities: dict[str, np.ndarray] | None = None
+    activations: np.ndarray | None = None
+    peak_picking: dict | None = None
 
 
 def peak_velocities(activation: np.ndarray, onsets: np.ndarray) -> np.ndarray:
@@ -552,12 +559,13 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
         from adt.frame.peaks import peak_picking_params
         from adt.frame.recipe import model_peak_picking
 
-        frame_onsets = pick_peaks(act, **peak_picking_params(model_peak_picking(model)))
+        picking = peak_picking_params(model_peak_picking(model))
     else:
-        frame_onsets = pick_peaks(act, threshold=threshold)
+        picking = {"threshold": threshold}
+    frame_onsets = pick_peaks(act, **picking)
     velocities = {c: peak_velocities(act[:, k], frame_onsets[c]) for k, c in enumerate(CLASSES_5)}
     result = Transcription(onsets=frame_onsets, frame_onsets=frame_onsets, separated=separator is not None,
-                           velocities=velocities)
+                           velocities=velocities, activations=act, peak_picking=picking)
     if quantized:
         try:
             beats, tatums, pickup = tatum_grid(mix, sr, duration, subdivisions)

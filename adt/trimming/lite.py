@@ -38,7 +38,7 @@ LINE = Line("trim", "magnitude", "local")
 #: Units removed per layer and round (the authors' ``--prune_percent 20``).
 RATE = 0.2
 #: Rounds run per fold (each a full training of the recipe).
-ROUNDS = 3
+ROUNDS = 4
 #: A round qualifies when its validation error is at most this times the reference's (the paper's "optimal";
 #: ``adt.trimming.study.OPTIMAL_FACTOR``); the paper's "smallest" allows 1.5x (``SMALLEST_FACTOR``).
 TOLERANCE = 1.1
