@@ -41,6 +41,30 @@ ui: install dagster-instance
 	trap 'kill -TERM -- -$$! 2>/dev/null' EXIT INT TERM; \
 	env -u DAGSTER_MODULE_NAME $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -m pipelines
 
+## make ui-stop: stop what `make ui` started from this folder (from another terminal, or when it runs in the background):
+## `dagster dev` (port 3000) with its webserver, daemon and code server, and the MLflow UI (port 5000) with its workers.
+## TERM first, then KILL what is left after UI_STOP_WAIT seconds (a backgrounded Dagster webserver ignores TERM).
+## Only processes whose working folder is this one; pids are checked again before the KILL.
+UI_STOP_WAIT ?= 5
+.PHONY: ui-stop
+ui-stop:
+	@tree() { local c; for c in $$(pgrep -P "$$1"); do echo "$$c"; tree "$$c"; done; }; \
+	ours() { [ "$$(readlink /proc/$$1/cwd 2>/dev/null)" = "$(CURDIR)" ] && ! ps -o stat= -p "$$1" | grep -q '^Z'; }; \
+	pids=""; \
+	for p in $$(pgrep -f '^[^ ]*python[^ ]* [^ ]*bin/dagster dev -h 127\.0\.0\.1 -p 3000 ') \
+	         $$(pgrep -f '^[^ ]*python[^ ]* [^ ]*bin/mlflow ui --host 127\.0\.0\.1 --port 5000 '); do \
+	  ours "$$p" && pids="$$pids $$p $$(tree "$$p")"; \
+	done; \
+	pids=$$(echo $$pids); \
+	if [ -z "$$pids" ]; then echo "ui-stop: no 'make ui' of $(CURDIR) is running"; exit 0; fi; \
+	echo "ui-stop: TERM $$pids"; kill -TERM $$pids 2>/dev/null; left=$$pids; \
+	for i in $$(seq $$(( $(UI_STOP_WAIT) * 10 ))); do \
+	  left=""; for p in $$pids; do kill -0 "$$p" 2>/dev/null && ours "$$p" && left="$$left $$p"; done; \
+	  [ -z "$$left" ] && break; sleep 0.1; \
+	done; \
+	if [ -n "$$left" ]; then echo "ui-stop: still running after $(UI_STOP_WAIT) s, KILL$$left"; kill -KILL $$left 2>/dev/null; fi; \
+	echo "ui-stop: stopped what make ui started from $(CURDIR) (ports 3000 and 5000)"
+
 ## make transcribe IN="song.wav [more.wav ...]" OUT=out.mid (or a folder): `adt transcribe` from the venv
 transcribe: install
 	$(VENV)/bin/adt transcribe $(IN) -o $(OUT)
