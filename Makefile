@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml scripts/install.sh
 install: $(VENV)/.installed
 
 # the Dagster instance file: dagster.yaml (SQLite under DAGSTER_HOME) or DAGSTER_YAML=deploy/dagster.yaml
-# (PostgreSQL at ADT_DAGSTER_PG_URL, README "Scale-out"); copied again whenever it differs
+# (PostgreSQL at ADT_DAGSTER_PG_URL, docs/scale-out.md); copied again whenever it differs
 DAGSTER_YAML ?= dagster.yaml
 .PHONY: dagster-instance
 dagster-instance:

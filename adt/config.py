@@ -298,7 +298,7 @@ class Settings:
             Eq. 10) or "infrequency" (thesis Sec. 5.2).
         optuna_storage: Optuna storage of the sweeps ("" = SQLite files under the data
             folder; ``ADT_OPTUNA_STORAGE``), any RDB URL to share studies between workers
-            (README "Scale-out": PostgreSQL).
+            (docs/scale-out.md: PostgreSQL).
         quantization_thresholds: per dataset, the largest share of onsets lost to conflict
             or far (ground-truth beats) that still passes the Table I check; other
             datasets use ``max_unquantizable_ratio``.

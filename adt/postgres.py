@@ -1,5 +1,5 @@
 """A throwaway PostgreSQL server in a temporary folder, for the ``distributed`` tests, the scale-out
-benchmark and local trials of several workers (README "Scale-out").
+benchmark and local trials of several workers (docs/scale-out.md).
 
 :func:`server` runs the system's ``initdb`` and ``postgres`` (``PATH`` or ``/usr/lib/postgresql/*/bin``;
 ``scripts/install.sh`` installs Debian's ``postgresql`` when apt-get is there) on a free TCP port of

@@ -1,7 +1,7 @@
 """MLflow tracking: one experiment per stage, provenance tags on every run.
 
 Tracking store: ``MLFLOW_TRACKING_URI`` or ``sqlite:///<data>/mlflow.db`` (a PostgreSQL URL or a
-tracking server ``http://...`` for several machines, README "Scale-out"); artifacts under
+tracking server ``http://...`` for several machines, docs/scale-out.md); artifacts under
 ``<data>/mlartifacts/<experiment>`` (with a server: where the server keeps them). Every run gets the git
 commit and the versions of the libraries the numbers depend on. Model registry:
 the transcriber is registered as :data:`MODEL_NAME`; the alias

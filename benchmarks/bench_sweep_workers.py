@@ -5,7 +5,7 @@ track (the mirror, ``ADT_DATA_MIRROR``) as training and validation data, and for
 ``python -m adt.frame.sweep_worker`` that many times at once on a fresh study (Optuna and MLflow in
 PostgreSQL, one thread per worker, no pruning so every trial does the same work). Prints per worker
 count: wall seconds from the first start to the last exit, trials finished, trials per minute, the
-split between workers, and the speed-up over one worker (README "Scale-out").
+split between workers, and the speed-up over one worker (docs/scale-out.md).
 
     python benchmarks/bench_sweep_workers.py --trials 8 --workers 1 2
 """

@@ -193,7 +193,7 @@ generalization):
 {own}
 
 Which levers were chosen on what: the recipe here (starting point, real share, spectral shape, input level,
-step budget) was chosen on the cross-validated figure above (README, "Real songs in the loop": fine-tuning
+step budget) was chosen on the cross-validated figure above (docs/real-songs.md, "Real songs in the loop": fine-tuning
 against training from scratch, mild against strong spectral shapes); epochs and floors on each fold's
 validation songs and renders; the folds, the gains of the mixes, the augmentation ranges and the input level
 (the median RMS of the training audio) were fixed before any score. The starting model's own recipe (corpus

@@ -1,4 +1,4 @@
-"""Scale-out on a real PostgreSQL server (README "Scale-out"): sweep workers in separate processes
+"""Scale-out on a real PostgreSQL server (docs/scale-out.md): sweep workers in separate processes
 sharing one Optuna study (and MLflow) in PostgreSQL finish exactly the trial budget and register one
 champion; a Dagster instance on PostgreSQL runs a job and reads it back; the deploy/ configuration is valid.
 
@@ -130,7 +130,7 @@ def test_two_sweep_workers_share_one_study_and_register_one_champion(pg, mdb_tra
 def test_mlflow_tracking_server_on_postgres_keeps_the_artifacts(pg, tmp_path, monkeypatch):
     """``mlflow server`` on PostgreSQL with ``--artifacts-destination``, clients on ``http://``: a run of
     :func:`adt.tracking.run` is stored by the server and its artifact lands in the server's destination,
-    not in the client's data folder (README "Scale-out")."""
+    not in the client's data folder (docs/scale-out.md)."""
     import signal
     import time
     import urllib.request

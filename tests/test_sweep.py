@@ -311,7 +311,7 @@ def test_two_local_workers_run_the_same_trials_as_one(mdb_track, tmp_path, monke
     """On 2 cores a sweep of budget 2 runs its trials in two processes (a ``sweep_worker`` helper started by
     run_sweep, sharing the SQLite study and MLflow store): exactly 2 trials between them, the best model
     registered once (by this process), and the same trials (parameters and scores) as one process gives.
-    (The wall-time gain: README "Scale-out".)"""
+    (The wall-time gain: docs/scale-out.md.)"""
     from adt import tracking
     from adt.frame import sweep
 

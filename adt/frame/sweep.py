@@ -33,7 +33,7 @@ URL works, and the study is opened with ``load_if_exists=True``, so several work
 processes calling :func:`run_sweep` with the same storage and study name share one
 study (each runs ``n_trials`` more trials; with ``budget``, all together finish exactly the budget,
 :func:`run_budget`, and the study's best model is registered once, by the worker that trained it,
-:func:`registered_elsewhere`). README "Scale-out": PostgreSQL for the studies, MLflow and Dagster.
+:func:`registered_elsewhere`). docs/scale-out.md: PostgreSQL for the studies, MLflow and Dagster.
 """
 
 from __future__ import annotations
