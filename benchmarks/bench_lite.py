@@ -118,25 +118,46 @@ def run_fold(fold_name: str, args) -> None:
 
 
 def whole_process(model_path: Path, wav: Path, repeats: int = 2) -> tuple[float, float]:
-    """(best wall seconds, peak resident MB) of ``adt transcribe WAV --model MODEL`` in a fresh process."""
-    import resource
+    """(best wall seconds, largest peak resident MB) of ``adt transcribe WAV --model MODEL`` in a fresh process.
+    The peak is the process's ``VmHWM`` (/proc, the high-water mark of the program after ``exec``) read every
+    20 ms: ``ru_maxrss`` would count this process's own memory, which a forked child carries until ``exec``.
+
+    Raises:
+        RuntimeError: a run failed (its stderr's last line).
+    """
     import subprocess
     import tempfile
+
+    def hwm_mb(pid: int) -> float:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
 
     adt = Path(sys.executable).with_name("adt")
     env = {k: v for k, v in os.environ.items() if k not in ("ADT_DATA_DIR", "MLFLOW_TRACKING_URI")}
     best, peak = float("inf"), 0.0
     with tempfile.TemporaryDirectory() as folder:
+        err = Path(folder) / "stderr.txt"
         for i in range(repeats + 1):  # the first run warms the file cache
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            start = time.perf_counter()
-            subprocess.run([str(adt), "transcribe", str(wav), "-o", "out.mid", "--model", str(model_path)],
-                           cwd=folder, env=env, check=True, capture_output=True)
+            start, run_peak = time.perf_counter(), 0.0
+            with err.open("w") as stderr:
+                proc = subprocess.Popen([str(adt), "transcribe", str(wav), "-o", "out.mid", "--model",
+                                         str(Path(model_path).resolve())], cwd=folder, env=env,
+                                        stdout=subprocess.DEVNULL, stderr=stderr)
+                while proc.poll() is None:
+                    run_peak = max(run_peak, hwm_mb(proc.pid))
+                    time.sleep(0.02)
             seconds = time.perf_counter() - start
-            after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            if proc.returncode:
+                raise RuntimeError(f"adt transcribe --model {model_path}: exit {proc.returncode}: "
+                                   f"{err.read_text().strip().splitlines()[-1:]}")
             if i:
                 best = min(best, seconds)
-            peak = max(peak, after / 1024, before / 1024)  # ru_maxrss: the largest child so far, KB
+                peak = max(peak, run_peak)
     return best, peak
 
 
@@ -182,6 +203,7 @@ def _figure(rounds: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     x = [100 * v["params"] / rounds[0]["params"] for v in rounds.values()]
@@ -191,6 +213,9 @@ def _figure(rounds: dict, path: Path) -> None:
         axes[1].plot(x, [e / err[0] for e in err], "o-", label=label)
     for ax, ylabel in zip(axes, ("cross-validated error", "error / reference's")):
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0f}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks(x)
         ax.invert_xaxis()
         ax.set_xlabel("parameters left (%)")
         ax.set_ylabel(ylabel)

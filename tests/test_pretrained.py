@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: recordings. The shipped model heard these 9 songs in training: these are regression floors, not the
 #: figure that counts (the README's cross-validated one); they leave room for other BLAS builds.
 F_FLOOR_80SROCK, F_FLOOR_MDB = 0.65, 0.84
-#: The shipped lite transcriber's floor on MusicDelta_80sRock (heard in training too), measured LITE_80SROCK_F.
-F_FLOOR_LITE_80SROCK = 0.5
+#: The shipped lite transcriber's floor on MusicDelta_80sRock (heard in training too): measured 0.636 (the shipped
+#: transcriber 0.694 there; its cross-validated figures are in its card).
+F_FLOOR_LITE_80SROCK = 0.60
 
 
 @pytest.mark.parametrize("name", [PRETRAINED_MODEL, "frame_crnn_renders", "frame_crnn_lite", "separator_standard",

@@ -19,6 +19,7 @@ DIR = Path(__file__).resolve().parent
 #: File name -> hex SHA-256 of the shipped weights (each model card states the same digest).
 SHA256 = {
     "frame_crnn_standard.pt": "69251375187edcdb2e128a60e8c90fe40b9f04dad7abfdda59c36822b52d1a5a",
+    "frame_crnn_lite.pt": "b4a98194c2b64854eb33e9be52cab3c08e652a95e6eed3a3a8a86904b028faaf",
     "frame_crnn_renders.pt": "fc079cfa03e35608860ba64e6cefc2ac987f696eb2d0fc3a5f884706b0fc12fe",
     "gru_lm_groove.pt": "dd67421db443881bedd485da393c26731b192edb41e04dc450191823071190c1",
     "gru_lm_groove_k3.pt": "1b7f062ff44e6ecaf0620b5239929a0ac4b23ea274e7e43225538f1ec2d216dc",
