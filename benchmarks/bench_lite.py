@@ -163,21 +163,10 @@ def whole_process(model_path: Path, wav: Path, repeats: int = 2) -> tuple[float,
 
 def ten_minutes(out: Path) -> Path:
     """A 10-minute mono file of the MDB drum-only recordings end to end, repeated (the speed test's input)."""
-    import zipfile
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_transcribe import mdb_drum_audio
 
-    import soundfile as sf
-
-    mirror = Path(os.environ["ADT_DATA_MIRROR"])
-    pieces = []
-    with zipfile.ZipFile(mirror / "mdb-drums-subset.zip") as z:
-        for name in sorted(n for n in z.namelist() if n.endswith("_Drum.wav")):
-            with z.open(name) as f:
-                audio, sr = sf.read(f, dtype="float32", always_2d=True)
-            pieces.append(audio.mean(1))
-    audio = np.concatenate(pieces)
-    n = 600 * sr
-    sf.write(out, np.tile(audio, -(-n // len(audio)))[:n], sr)
-    return out
+    return mdb_drum_audio(out, 600)
 
 
 def _cost(path: Path, wav: Path, renders_test: list) -> dict:

@@ -51,21 +51,27 @@ def whole_process(wav: Path, repeats: int) -> float:
     return min(times[1:])
 
 
-def sixty_seconds(out: Path) -> Path:
+def mdb_drum_audio(out: Path, seconds: float = DURATION_S) -> Path:
+    """``seconds`` of the mirror's MDB Drums drum-only recordings end to end (looped when they are shorter), mono,
+    written to ``out`` (ADT_DATA_MIRROR or ../shared/datasets)."""
     import soundfile as sf
 
     mirror = Path(os.environ.get("ADT_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
-    pieces = []
+    pieces, sr = [], 44100
     with zipfile.ZipFile(mirror / "mdb-drums-subset.zip") as z:
         for name in sorted(n for n in z.namelist() if n.endswith("_Drum.wav")):
             with z.open(name) as f:
                 audio, sr = sf.read(f, dtype="float32", always_2d=True)
             pieces.append(audio.mean(1))
-            if sum(len(p) for p in pieces) >= DURATION_S * sr:
+            if sum(len(p) for p in pieces) >= seconds * sr:
                 break
-    audio = np.concatenate(pieces)[: DURATION_S * sr]
-    sf.write(out, audio, sr)
+    audio, n = np.concatenate(pieces), int(seconds * sr)
+    sf.write(out, np.tile(audio, -(-n // len(audio)))[:n], sr)
     return out
+
+
+def sixty_seconds(out: Path) -> Path:
+    return mdb_drum_audio(out, DURATION_S)
 
 
 def best_time(fn, repeats: int) -> float:
