@@ -218,6 +218,16 @@ def _figure(rounds: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def per_song(table: dict) -> str:
+    """The reference's and the optimal (lite) network's cross-validated figures per class and per song, worst
+    song included (:func:`adt.evaluation.real_songs.markdown`)."""
+    from adt.evaluation.real_songs import markdown
+
+    return "".join(f"\nCross-validated, {label} (each fold at its round, scored on its own songs):\n\n"
+                   + markdown({"drum-only": table[label]["cv"]["drum"], "real full mix": table[label]["cv"]["mix"]})
+                   + "\n" for label in ("reference", "optimal"))
+
+
 def report(args) -> int:
     """Score every fold's rounds on its own test songs; pick each fold's optimal, best and smallest rounds on
     its validation songs (:func:`adt.trimming.lite.picks`); pool them (cross-validated); measure the final
@@ -233,7 +243,7 @@ def report(args) -> int:
     from adt.trimming.lite import TOLERANCE, picks, shipped_round
 
     out = Path(args.out)
-    songs, *_ = prepare(Settings.from_env(profile=args.profile))
+    songs, _, renders_test, *_ = prepare(Settings.from_env(profile=args.profile), split="test")
     by_name = {s.name: s for s in songs}
     done, counts = {}, {}
     for k in ("0", "1", "2"):
@@ -257,14 +267,15 @@ def report(args) -> int:
     rows.update({kind: {k: fold_picks[k][kind] for k in done} for kind in ("optimal", "best", "smallest")})
     final_rounds = {label: shipped_round(list(r.values())) for label, r in rows.items()}
     cost = {}
-    renders_test = prepare(Settings.from_env(profile=args.profile), split="test")[2]
+    measured: dict[int, dict] = {}  # a round picked by several rows is measured once
     with tempfile.TemporaryDirectory() as tmp:
         wav = ten_minutes(Path(tmp) / "ten.wav")
         for label, r in final_rounds.items():
             path = pretrained_path() if r == 0 else _round_path(out, "final", r, "pt")
             if path.is_file():
-                cost[label] = cost.get(f"round {r}") or _cost(path, wav, renders_test)
-                cost[f"round {r}"] = cost[label]
+                if r not in measured:
+                    measured[r] = _cost(path, wav, renders_test)
+                cost[label] = measured[r]
     head = ("| network | folds' rounds | final round | parameters | size (KB) | FLOPs (4 s) | latency 60 s (s) | "
             "memory 60 s (MB) | whole process 10 min (s) | peak (MB) | test error renders | CV error drum-only | "
             "CV error real mix | worst song drum-only |\n" + "|---" * 14 + "|")
@@ -291,7 +302,7 @@ def report(args) -> int:
             f"scored on its own test songs; optimal: the smallest within {TOLERANCE}x the reference's validation "
             "error, smallest: within 1.5x, best: the lowest; the final network: the folds' median round trained on "
             "all 9 songs from the shipped transcriber; costs on 2 threads):\n\n" + "\n".join(lines) +
-            "\n\nEvery round (Figure 2's points):\n\n" + "\n".join(per_round) + "\n")
+            "\n\nEvery round (Figure 2's points):\n\n" + "\n".join(per_round) + "\n" + per_song(table))
     print(text)
     _figure(rounds, out / "figure2.png")
     (out / "report.md").write_text(text)

@@ -326,6 +326,12 @@ def main() -> None:
         raise SystemExit(f"{out}: {size / 1e6:.1f} MB, over the 10 MB the package ships")
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
     if args.lite:
+        from adt.evaluation.real_songs import degenerate
+
+        problems = [p for w in ("drum", "mix") for p in degenerate(optimal["cv"][w])]
+        if problems:  # a lite network that silences a class on a song is never shipped
+            out.unlink()
+            raise SystemExit(f"{args.checkpoint}: degenerate on the real songs, not shipped: {problems}")
         text = lite_card(name, model, Path(args.lite), optimal["final_round"], floors, args.command, sha, size,
                          args.commit or git_commit())
     elif args.real_songs:

@@ -25,6 +25,7 @@ choice made on a song a fold is scored on).
 
 from __future__ import annotations
 
+import copy
 import statistics
 
 import torch
@@ -50,8 +51,6 @@ NAME = "frame_crnn_lite"
 def rewind_point(base: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The state dict the first round rewinds to: ``base``'s weights (the reference's starting point) with its
     recurrent layers split (:func:`adt.trimming.units.split_recurrent`), the layout trimmed networks have."""
-    import copy
-
     return {k: v.clone() for k, v in split_recurrent(copy.deepcopy(base)).state_dict().items()}
 
 
