@@ -187,20 +187,31 @@ def provenance(stage: str, run_name: str, description: str | None = None) -> dic
     dagster_run = os.environ.get(DAGSTER_RUN_ENV)
     if dagster_run:
         base = os.environ.get(DAGSTER_UI_ENV, "http://127.0.0.1:3000").rstrip("/")
-        tags.update({"dagster.run_id": dagster_run, "dagster.run_url": f"{base}/runs/{dagster_run}"})
+        url = f"{base}/runs/{dagster_run}"
+        tags.update({"dagster.run_id": dagster_run, "dagster.run_url": url})
+        # the description is Markdown in MLflow's UI: the way back to Dagster is a link there (a tag is not one)
+        tags["mlflow.note.content"] += f"\n\nMade by Dagster run [{dagster_run[:8]}]({url})."
     return tags
 
 
 @contextlib.contextmanager
 def run(stage: str, run_name: str, params: dict | None = None, tags: dict | None = None,
-        description: str | None = None) -> Iterator:
+        description: str | None = None, started: float | None = None, parent_run_id: str | None = None) -> Iterator:
     """An MLflow run in the stage's experiment, tagged with :func:`provenance` (git commit, library
     versions, the process: a run left ``RUNNING`` by a dead process is closed later,
-    :func:`close_dead_runs`; the Dagster run; a description)."""
+    :func:`close_dead_runs`; the Dagster run; a description).
+
+    ``started``: when the work the run reports began (``time.time()``, seconds), for a run opened after the work
+    it logs (a table of results): its start time, so that the run's duration is the work's; None: now.
+    ``parent_run_id``: the run this one is nested under (a sweep's helper process under the sweep's run)."""
     import mlflow
 
     exp_id = experiment(stage)
-    with mlflow.start_run(experiment_id=exp_id, run_name=run_name) as active:
+    run_id = None if started is None else mlflow.MlflowClient().create_run(
+        exp_id, start_time=int(started * 1000), run_name=run_name,
+        tags={"mlflow.parentRunId": parent_run_id} if parent_run_id else None).info.run_id
+    with mlflow.start_run(run_id=run_id, **({} if run_id else {"experiment_id": exp_id, "run_name": run_name,
+                                                                "parent_run_id": parent_run_id})) as active:
         mlflow.set_tags({**provenance(stage, run_name, description), **(tags or {})})
         if params:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
@@ -236,6 +247,54 @@ def artifact_url(run_id: str, path: str) -> str:
     return f"{base}/get-artifact?{urlencode({'path': path, 'run_uuid': run_id})}"
 
 
+def model_url(uri: str) -> str | None:
+    """The MLflow UI page of a registered model version, opened in the model-training view (MLflow 3 opens the
+    registry in its GenAI view otherwise): ``models:/<name>/<version>`` or ``models:/<name>@<alias>`` ->
+    ``<MLFLOW_UI_URL>/#/models/<name>/versions/<version>?workflowType=machine_learning``; None for another URI
+    or a version the registry does not know."""
+    import mlflow
+
+    if not uri or not uri.startswith("models:/"):
+        return None
+    name, _, alias = uri.removeprefix("models:/").partition("@")
+    name, _, version = name.partition("/") if not alias else (name, "", "")
+    setup()
+    try:
+        client = mlflow.MlflowClient()
+        version = client.get_model_version_by_alias(name, alias).version if alias else \
+            client.get_model_version(name, version).version
+    except mlflow.exceptions.MlflowException:
+        return None
+    base = os.environ.get("MLFLOW_UI_URL", UI_URL).rstrip("/")
+    return f"{base}/#/models/{name}/versions/{version}?workflowType=machine_learning"
+
+
+def preview(run_id: str, path: str | Path, width: int) -> str:
+    """The artifact name of figure ``path`` (a PNG logged to run ``run_id`` under its file name) at most
+    ``width`` pixels wide: its own name when it fits, else ``<stem>.preview.png``, a copy scaled to ``width``
+    (Pillow, Lanczos) logged to the same run. Falls back to the figure's own name when it cannot be read or
+    logged (the page then shows it at full size)."""
+    import tempfile
+
+    import mlflow
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            if image.width <= width:
+                return path.name
+            small = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
+        with tempfile.TemporaryDirectory() as folder:
+            target = Path(folder) / f"{path.stem}.preview.png"
+            small.save(target)
+            setup()
+            mlflow.MlflowClient().log_artifact(run_id, str(target))
+        return target.name
+    except (OSError, mlflow.exceptions.MlflowException):
+        return path.name
+
+
 def metric_name(*parts: str) -> str:
     """A metric key from parts joined by ``.``, with characters MLflow refuses (``+``, ``[``...) as ``_``."""
     import re
@@ -256,21 +315,23 @@ def progress(log: Callable[[str], None], what: str, i: int, n: int, every: int =
         log(f"{what}: {i}/{n}")
 
 
-def log_once(stage: str, run_name: str, key: str, log: Callable[[], None], params: dict | None = None) -> str | None:
+def log_once(stage: str, run_name: str, key: str, log: Callable[[], None], params: dict | None = None,
+             started: float | None = None) -> str | None:
     """Call ``log`` inside a new MLflow run of ``stage`` unless a run for ``key`` was logged before.
 
-    For stages whose result is cached: a warm re-run must not log the same numbers again.
+    For stages whose result is cached: a warm re-run must not log the same numbers again. ``started``: when the
+    work began (:func:`run`: the run then spans it).
     The marker is ``<data>/mlflow-logged/<hash of stage, run name, key>/manifest.json``.
 
     Returns:
-        the new run's id, or None when it was logged before.
+        the run's id: the new run's, or the one logged before (for a link to it).
     """
     from adt.cache import stage_cache
 
     marker = stage_cache("mlflow-logged", "1", stage, run_name, key)
-    if marker.load() is not None:
-        return None
-    with run(stage, run_name, params=params) as active:
+    if (before := marker.load()) is not None:
+        return before["run_id"]
+    with run(stage, run_name, params=params, started=started) as active:
         log()
     marker.save({"run_id": active.info.run_id})
     return active.info.run_id

@@ -1,4 +1,5 @@
-"""Dagster metadata a person reads: MLflow runs as links, figures as images, floats rounded."""
+"""Dagster metadata a person reads: MLflow runs and registered models as links, figures as images sized to the
+metadata column, tables as Dagster tables (never JSON, never Markdown behind "[Show Markdown]"), floats rounded."""
 
 from __future__ import annotations
 
@@ -8,29 +9,51 @@ import dagster as dg
 
 
 def mlflow_run(run_id: str | None) -> dict:
-    """``mlflow_run_id`` (text) and ``mlflow_run`` (a link to the run in ``make ui``'s MLflow,
-    :func:`adt.tracking.run_url`) for an asset's metadata; empty without a run."""
-    if not run_id:
-        return {}
+    """``mlflow_run``: a link to the run in ``make ui``'s MLflow (:func:`adt.tracking.run_url`, the id is in it),
+    for the metadata of every asset that logs one; empty without a run."""
     from adt.tracking import run_url
 
-    url = run_url(run_id)
-    return {"mlflow_run_id": str(run_id), **({"mlflow_run": dg.MetadataValue.url(url)} if url else {})}
+    url = run_url(run_id) if run_id else None
+    return {"mlflow_run": dg.MetadataValue.url(url)} if url else {}
+
+
+def registered_model(uri: str | None, name: str = "model") -> dict:
+    """``model``: a link to a registered model version's page in MLflow, opened in the model-training view
+    (:func:`adt.tracking.model_url`); its ``models:/`` URI as text when the registry does not know it."""
+    from adt.tracking import model_url
+
+    if not uri:
+        return {}
+    url = model_url(uri)
+    return {name: dg.MetadataValue.url(url) if url else str(uri)}
+
+
+#: Width (pixels) a figure is shown at: what fits the metadata column of Dagster's asset page at 1600 px
+#: (measured by tests/test_e2e.py's browser test). Wider figures are linked, with a preview of this width.
+FIGURE_WIDTH = 560
 
 
 def figure(name: str, path: str | Path | None, run_id: str | None, title: str) -> dict:
-    """A figure logged as an artifact of MLflow run ``run_id``: ``name`` shows it as an image (Markdown,
-    served by ``make ui``'s MLflow, :func:`adt.tracking.artifact_url`), ``<name>_url`` opens it; without a
-    run, its file path. Empty without a figure."""
+    """A figure logged as an artifact of MLflow run ``run_id``: ``name`` shows it (Markdown served by ``make ui``'s
+    MLflow, :func:`adt.tracking.artifact_url`) with a link to it; a figure wider than :data:`FIGURE_WIDTH`
+    shows as a preview of that width (:func:`adt.tracking.preview`, logged beside it) and links to the full
+    size. Without a run, its file path; empty without a figure."""
     if not path:
         return {}
+    from adt.tracking import artifact_url, preview
+
+    if not run_id:
+        return {name: dg.MetadataValue.path(str(path))}
+    shown = preview(run_id, path, FIGURE_WIDTH)
+    full, small = artifact_url(run_id, Path(path).name), artifact_url(run_id, shown)
+    return {name: dg.MetadataValue.md(f"**{title}** ([full size]({full}))\n\n![{title}]({small})")}
+
+
+def figure_link(name: str, artifact: str, run_id: str | None) -> dict:
+    """``name``: a link to figure ``artifact`` of MLflow run ``run_id`` (shown where its figures are also a table)."""
     from adt.tracking import artifact_url
 
-    url = artifact_url(run_id, Path(path).name) if run_id else None
-    if not url:
-        return {f"{name}_path": dg.MetadataValue.path(str(path))}
-    return {name: dg.MetadataValue.md(f"**{title}**\n\n![{title}]({url})"),
-            f"{name}_url": dg.MetadataValue.url(url), f"{name}_path": dg.MetadataValue.path(str(path))}
+    return {name: dg.MetadataValue.url(artifact_url(run_id, artifact))} if run_id else {}
 
 
 def rounded(value, digits: int = 4):
@@ -44,16 +67,109 @@ def rounded(value, digits: int = 4):
     return value
 
 
+#: Characters a table may span in the metadata column of an asset page at 1600 px (Dagster wraps cells at spaces,
+#: never headers; tests/test_e2e.py checks in a browser that no table is cut off): wider tables are split.
+TABLE_CHARS = 70
+
+
+def _min_chars(frame, column) -> int:
+    """The narrowest a column can be, in characters: its header (never wrapped) or its longest word, plus padding."""
+    words = [len(w) for v in frame[column] if v is not None for w in str(v).split()]
+    return max([len(str(column)), *words]) + 2
+
+
+def table_entries(name: str, frame, index: str | None = None) -> dict:
+    """``{name: table}`` (:func:`table`), or, for a table wider than :data:`TABLE_CHARS`, its columns in parts that
+    fit, each with the first column again: ``name``, ``"name (2/3)"``, ``"name (3/3)"``."""
+    frame = frame.reset_index(names=index) if index else frame
+    label, *rest = list(frame.columns)
+    parts, width = [[]], _min_chars(frame, label)
+    for column in rest:
+        needed = _min_chars(frame, column)
+        if parts[-1] and width + needed > TABLE_CHARS:
+            parts.append([])
+            width = _min_chars(frame, label)
+        parts[-1].append(column)
+        width += needed
+    return {name if i == 0 else f"{name} ({i + 1}/{len(parts)})": table(frame[[label, *part]])
+            for i, part in enumerate(parts)}
+
+
 def table(frame, index: str | None = None) -> dg.TableMetadataValue:
     """A DataFrame as a Dagster table (rendered inline in the UI, not behind "Show Markdown"); the index
-    becomes the first column, named ``index``. Floats stay numbers, the rest become text."""
+    becomes the first column, named ``index``. Floats stay numbers (rounded to 4 digits), the rest become text.
+    :func:`table_entries` splits one too wide for the page."""
     import pandas as pd
 
     frame = frame.reset_index(names=index) if index else frame
     kinds = {c: "float" if pd.api.types.is_float_dtype(frame[c]) else
              "int" if pd.api.types.is_integer_dtype(frame[c]) else "string" for c in frame.columns}
-    records = [dg.TableRecord({str(c): (None if pd.isna(v) else float(v) if kinds[c] == "float" else
+    records = [dg.TableRecord({str(c): (None if pd.isna(v) else round(float(v), 4) if kinds[c] == "float" else
                                         int(v) if kinds[c] == "int" else str(v)) for c, v in row.items()})
                for row in frame.to_dict("records")]
     return dg.MetadataValue.table(records, schema=dg.TableSchema(
         columns=[dg.TableColumn(str(c), kinds[c]) for c in frame.columns]))
+
+
+def _cell(text: str):
+    text = text.strip()
+    try:
+        return float(text) if any(c.isdigit() for c in text) and not text.isdigit() else int(text)
+    except ValueError:
+        return text
+
+
+def markdown_tables(name: str, markdown: str, names: tuple[str, ...] = ()) -> dict:
+    """The pipe tables of ``markdown`` (a library's Markdown table, with its title and notes) as Dagster tables:
+    ``name`` for the first, ``name_2``... for the others (or ``names``, in order), and ``name_note`` for the text
+    around them (short Markdown, shown inline). Numbers become numbers; empty cells stay empty."""
+    import pandas as pd
+
+    out, notes, block, found = {}, [], [], []
+
+    def close() -> None:
+        if len(block) >= 2:
+            head = [c.strip() or "name" for c in block[0].strip().strip("|").split("|")]
+            rows = [[_cell(c) for c in line.strip().strip("|").split("|")] for line in block[2:]]
+            frame = pd.DataFrame([r + [""] * (len(head) - len(r)) for r in rows], columns=head)
+            for column in frame.columns:  # a column of numbers (gaps as "-" or empty) stays numeric
+                if all(isinstance(v, (int, float)) or str(v).strip() in ("", "-", "nan") for v in frame[column]):
+                    frame[column] = pd.to_numeric(frame[column], errors="coerce")
+            i = len(found)
+            found.append(frame)
+            out.update(table_entries(names[i] if i < len(names) else name if not i else f"{name}_{i + 1}", frame))
+        block.clear()
+
+    for line in (markdown or "").splitlines():
+        if line.lstrip().startswith("|"):
+            block.append(line)
+            continue
+        close()
+        if line.strip():
+            notes.append(line.strip())
+    close()
+    if notes:
+        out[f"{name}_note"] = dg.MetadataValue.md("\n\n".join(notes))
+    return out
+
+
+def mapping_table(name: str, values: dict, key: str = "name", value: str = "value") -> dict:
+    """``{name: a dict as a two-column table}``; a dict of dicts (``{"k5": {"test": 1.4}}``) as one row per key
+    with a column per inner key (split when too wide, :func:`table_entries`). Floats rounded to 4 digits."""
+    import pandas as pd
+
+    if values and all(isinstance(v, dict) for v in values.values()):
+        return table_entries(name, pd.DataFrame.from_dict(rounded(values), orient="index"), index=key)
+    return table_entries(name, pd.DataFrame({key: list(map(str, values)),
+                                             value: [v if isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                     else str(v) for v in rounded(list(values.values()))]}))
+
+
+def skipped_table(skipped: list) -> dict:
+    """``skipped``: the tracks left out and why (``{"track_id", "reason"}`` dicts, ``"<track_id>: <reason>"`` texts
+    or plain track ids; the first 50) as a table, or 0."""
+    import pandas as pd
+
+    rows = pd.DataFrame([s if isinstance(s, dict) else dict(zip(("track_id", "reason"), str(s).split(": ", 1)))
+                         for s in skipped[:50]], columns=["track_id", "reason"]).fillna("")
+    return table_entries("skipped", rows) if len(rows) else {"skipped": 0}

@@ -154,3 +154,23 @@ def test_a_run_whose_process_was_killed_is_marked_failed(tmp_path, monkeypatch):
     assert automation.fail_dead_runs(instance) == [run.run_id]
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
     assert automation.fail_dead_runs(instance) == []
+
+
+def test_a_run_launched_without_make_demo_is_tagged_with_its_settings(data, tmp_path):
+    """A run from the UI, a schedule or a sensor carries no tags of make demo's: the AdtSettings resource tags it
+    with the fingerprint of the settings it ran with, the one make demo computes for the same profile, so the two
+    agree on what is stale (issue 31)."""
+    from adt.config import Settings
+    from pipelines.plan import SETTINGS_TAG, settings_fingerprint
+    from pipelines.resources import AdtSettings
+
+    @dg.asset(required_resource_keys={"settings"})
+    def reads_settings(context) -> str:
+        return context.resources.settings.get_profile().name
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([reads_settings], resources={"settings": AdtSettings(profile="tiny")}, instance=instance)
+    assert result.success
+    tags = instance.get_run_by_id(result.run_id).tags
+    assert tags[SETTINGS_TAG] == settings_fingerprint(Settings.from_env(profile="tiny"))
+    assert tags[SETTINGS_TAG] != settings_fingerprint(Settings.from_env(profile="demo"))

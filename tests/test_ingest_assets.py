@@ -62,8 +62,10 @@ def test_dataset_materializes_from_its_official_layout(env, name):
     onsets = pd.read_parquet(f"{out['dir']}/onsets.parquet")
     assert len(onsets) > 0
     meta = result.asset_materializations_for_node("dataset_tables")[0].metadata
-    card = meta["dataset_card"].value
-    assert card.startswith(f"### {name}") and "| split" in card and meta["tracks"].value == len(tracks)
+    # the dataset card as Dagster shows it: its table per split as a table, the lines about the dataset inline
+    assert meta["per_split_note"].value.startswith(f"### {name}") and meta["tracks"].value == len(tracks)
+    assert isinstance(meta["per_split"], dg.TableMetadataValue)
+    assert meta["per_split"].schema.columns[0].name == "split"
     # a second materialization reuses everything (same data version)
     again = _materialize(name, env["mirror"])
     assert again.output_for_node("dataset_tables")["key"] == out["key"]

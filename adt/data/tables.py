@@ -8,6 +8,7 @@ content-keyed cache (:mod:`adt.cache`) written atomically.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,7 +101,8 @@ def build_dataset_tables(raw: dict, profile: Profile, log: Callable[[str], None]
 
     Returns:
         the manifest: ``dataset``, ``dir``, ``key``, ``card`` (Markdown), ``rows``,
-        ``hours``, ``skipped`` ([{track_id, split, reason}]), ``has_audio``, ``profile_digest``.
+        ``hours``, ``skipped`` ([{track_id, split, reason}]), ``has_audio``, ``profile_digest``, ``run_id`` (the
+        MLflow run of its card).
     """
     name = raw["dataset"]
     module = get_module(name)
@@ -125,12 +127,12 @@ def build_dataset_tables(raw: dict, profile: Profile, log: Callable[[str], None]
                 "external_files": [p for p in tables.tracks[["mix_path", "drum_path"]].stack()
                                    if isinstance(p, str) and Path(p).resolve().is_relative_to(renders.resolve())]}
 
+    started = time.time()
     manifest = cache.get_or_compute(build)
-    _log_card(manifest)
-    return manifest
+    return {**manifest, "run_id": _log_card(manifest, started)}
 
 
-def _log_card(manifest: dict) -> None:
+def _log_card(manifest: dict, started: float) -> str:
     import mlflow
 
     from adt import tracking
@@ -142,8 +144,8 @@ def _log_card(manifest: dict) -> None:
                 mlflow.log_artifact(path, "examples")
         mlflow.log_metrics({"tracks": manifest["rows"], "hours": manifest["hours"]})
 
-    tracking.log_once("datasets", f"dataset-card-{manifest['dataset']}", manifest["key"], log,
-                      params={"dataset": manifest["dataset"], "key": manifest["key"]})
+    return tracking.log_once("datasets", f"dataset-card-{manifest['dataset']}", manifest["key"], log,
+                      params={"dataset": manifest["dataset"], "key": manifest["key"]}, started=started)
 
 
 def unify_tables(datasets: dict[str, dict], profile: Profile, log: Callable[[str], None] = print) -> dict:

@@ -18,6 +18,7 @@ sweep's fine-tuning rate is no rate to train from scratch with).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
                         shipped_digest)
 
     def fill(folder: Path) -> dict:
-        cells = []
+        started, cells = time.time(), []  # the MLflow run, opened once the cells are in, spans their training
 
         def score(model, name: str, combo: tuple, items_of: Callable[[str], list]) -> None:
             for test in test_sets:
@@ -173,7 +174,7 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
         table = pd.DataFrame(cells)
         md = {}
         params = {"combinations": ", ".join("+".join(c) for c in combos), "test_sets": ", ".join(test_sets)}
-        with tracking.run("zero_shot", "zero-shot-matrix", params=params) as run:
+        with tracking.run("zero_shot", "zero-shot-matrix", params=params, started=started) as run:
             mlflow.log_table(table, "zero_shot_cells.json")
             # every cell as a metric too (f3.<train>.<test>, f5.<train>.<test>): charted and compared across runs
             mlflow.log_metrics({tracking.metric_name(f"f{k[2]}", c["train"], c["test"]): float(c[k])

@@ -13,6 +13,7 @@ combination (the zero-shot matrix's rows). Each result is cached by its inputs.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -222,6 +223,7 @@ def architecture_study(index: FeatureIndex, refs: References, profile: Profile, 
                 "markdown": f"one architecture in profile {profile.name!r} ({architectures[0]}): no study"}
     all_sets = tuple(main["train_sets"])
     combos = [(d,) for d in index.training_sets() if (d,) != all_sets] + [all_sets]
+    started = time.time()  # the study's MLflow run spans its sweeps
     sweeps = {c: main if c == all_sets else
               sweep_combination(c, index, refs, profile, architectures=architectures, loss_weighting=loss_weighting,
                                 storage=storage, log=log) for c in combos}
@@ -240,7 +242,7 @@ def architecture_study(index: FeatureIndex, refs: References, profile: Profile, 
         matrix = (table.pivot(index="architecture", columns="train", values="test_f")
                   .reindex(index=list(architectures), columns=["+".join(c) for c in combos]))
         md = matrix.to_markdown(floatfmt=".4f")
-        with tracking.run("transcriber", "architecture-study",
+        with tracking.run("transcriber", "architecture-study", started=started,
                           params={"architectures": ",".join(architectures), "train_sets": combos}) as run:
             mlflow.log_table(table, "architecture_study.json")
             mlflow.log_text(md, "architecture_study.md")

@@ -319,7 +319,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
               run_params: dict | None = None, artifacts: dict[str, str | Path] | None = None,
               pruner_startup_trials: int | None = None,
               pruner_warmup_epochs: int = 0, log: Callable[[str], None] | None = None,
-              workers: int | None = None, init_path: str | Path | None = None) -> SweepResult:
+              workers: int | None = None, init_path: str | Path | None = None,
+              parent_run_id: str | None = None) -> SweepResult:
     """Run ``n_trials`` Optuna trials of :func:`adt.frame.recipe.train_model` and keep the best model.
 
     Args:
@@ -338,7 +339,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
         study_name, storage: the Optuna study; storage None -> :func:`default_storage`.
         register: register the best trial's model as ``tracking.MODEL_NAME`` and promote it
             (:func:`register_champion`).
-        stage, run_name, run_params: the parent MLflow run (experiment ``adt/<stage>``);
+        stage, run_name, run_params: the parent MLflow run (experiment ``adt/<stage>``; ``parent_run_id``: the
+            run it is nested under, a helper's under the sweep's);
             ``artifacts``: artifact path -> local folder, logged to it (e.g. the training statistics).
         pruner_startup_trials: complete trials before the MedianPruner prunes
             (default min(5, max(2, n_trials // 2)): the median of one trial is no comparison);
@@ -447,7 +449,7 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
     params = {"study": study_name, "storage": masked(storage), "n_trials": n_trials,
               "architectures": ",".join(architectures), "sampler": "TPE", "pruner": f"Median(startup={startup})",
               **{f"train.{k}": v for k, v in dataclasses.asdict(config).items()}, **(run_params or {})}
-    with tracking.run(stage, run_name or f"sweep[{study_name}]", params=params) as parent:
+    with tracking.run(stage, run_name or f"sweep[{study_name}]", params=params, parent_run_id=parent_run_id) as parent:
         for name, folder in (artifacts or {}).items():
             mlflow.log_artifacts(str(folder), name)
         if budget is None:
@@ -466,7 +468,9 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
                         "study_name": study_name, "storage": storage, "budget": int(budget), "register": False,
                         "stage": stage, "architectures": list(architectures), "config": dataclasses.asdict(config),
                         "pruner_startup_trials": startup, "pruner_warmup_epochs": pruner_warmup_epochs,
-                        "run_name": f"{run_name or f'sweep[{study_name}]'} (helper)", "run_params": run_params or {},
+                        # nested under this sweep's run: one top-level run per sweep, its helpers' trials below
+                        "run_name": "sweep helper", "parent_run_id": parent.info.run_id,
+                        "run_params": run_params or {},
                         "init_path": str(init_path) if init_path is not None else None}
                 helpers = start_helpers(min(n_workers, missing) - 1, spec, out_dir, log)
             try:

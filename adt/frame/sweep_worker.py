@@ -59,7 +59,7 @@ def run(spec: dict) -> dict:
                        pruner_warmup_epochs=int(spec.get("pruner_warmup_epochs") or 0),
                        run_name=spec.get("run_name"), run_params=spec.get("run_params"),
                        workers=int(spec.get("workers") or 1), log=lambda msg: print(msg, flush=True),
-                       init_path=spec.get("init_path"))
+                       init_path=spec.get("init_path"), parent_run_id=spec.get("parent_run_id"))
     return {"study": result.study_name, "trials_in_study": result.n_trials, "ran_here": len(result.trial_run_ids),
             "best_trial": result.best_trial, "best_value": result.best_value, "model_uri": result.model_uri,
             "champion_uri": result.champion_uri, "seconds": round(time.perf_counter() - t0, 2)}

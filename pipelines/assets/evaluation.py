@@ -8,7 +8,7 @@ from adt.evaluation.zero_shot import matrix_table
 from adt.features.index import FeatureIndex
 from adt.frame.study import VERSION
 from adt.metrics import reference_onsets
-from pipelines.metadata import figure, mlflow_run, table
+from pipelines.metadata import figure_link, mlflow_run, table_entries
 from pipelines.resources import AdtSettings
 
 
@@ -23,14 +23,13 @@ def zero_shot_matrix(context: dg.AssetExecutionContext, settings: AdtSettings, f
     manifest = zero_shot.zero_shot_matrix(features, reference_onsets(pd.read_parquet(onsets["path"])), transcriber,
                                           config.get_profile(), config.loss_weighting, context.log.info,
                                           tracks_path=f"{onsets['dir']}/tracks.parquet")
-    text = ("**5-class micro F (50 ms)**\n\n" + manifest["markdown"]["f_5class"] +
-            "\n\n**3-class (BD, SD, HH) micro F (50 ms)**\n\n" + manifest["markdown"]["f_3class"] +
-            "\n\n`*` in-domain: the row's training sets include the column's dataset.")
+    # each matrix once, as a table (rows: training sets; `*` in-domain); the heatmaps of the same figures are links
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),
-                     metadata={"matrix_3class": table(matrix_table(manifest["cells"], "f_3class"), index="train"),
-                               "matrix": dg.MetadataValue.md(text), **mlflow_run(manifest["run_id"]),
-                               **figure("heatmap_3class", f"{manifest['path']}/zero_shot_f_3class.png",
-                                        manifest["run_id"], "3-class micro F heatmap"),
-                               **figure("heatmap_5class", f"{manifest['path']}/zero_shot_f_5class.png",
-                                        manifest["run_id"], "5-class micro F heatmap"),
+                     metadata={**{k: v for n in ("3class", "5class") for k, v in table_entries(
+                                   f"matrix_{n}", matrix_table(manifest["cells"], f"f_{n}"), index="train").items()},
+                               "about": "micro F-measure (50 ms, mir_eval); * in-domain: the row's training sets "
+                                        "include the column's dataset",
+                               **mlflow_run(manifest["run_id"]),
+                               **figure_link("heatmap_3class", "zero_shot_f_3class.png", manifest["run_id"]),
+                               **figure_link("heatmap_5class", "zero_shot_f_5class.png", manifest["run_id"]),
                                "path": dg.MetadataValue.path(manifest["path"])})

@@ -4,6 +4,7 @@ training-set statistics per training combination."""
 import dagster as dg
 
 from adt.features import index
+from pipelines.metadata import mapping_table, markdown_tables
 from pipelines.resources import AdtSettings
 
 
@@ -26,5 +27,7 @@ def features(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: d
                      metadata={"tracks": len(value.tracks), "frames": value.frames(), "shards": value.shards,
                                "feature_type": value.feature_type, "n_bins": value.feature_params["n_bins"],
                                "target_widening": value.target_widening,
-                               "training_stats": dg.MetadataValue.md(value.stats_table()),
-                               "training_stats_dirs": {n: m["dir"] for n, m in value.combinations.items()}})
+                               **markdown_tables("training_stats", value.stats_table()),
+                               **mapping_table("training_stats_dirs",
+                                               {n: m["dir"] for n, m in value.combinations.items()},
+                                               key="training sets", value="folder")})

@@ -11,6 +11,7 @@ import dagster as dg
 from adt.data import tables
 from adt.data.datasets import DATASETS, get_module
 from adt.data.kits import catalogue
+from pipelines.metadata import mapping_table, markdown_tables, mlflow_run, skipped_table, table_entries
 from pipelines.resources import AdtSettings
 
 dataset_partitions = dg.StaticPartitionsDefinition(list(DATASETS))
@@ -40,7 +41,8 @@ def raw_dataset(context: dg.AssetExecutionContext, settings: AdtSettings) -> dg.
                                    "access": getattr(module, "ACCESS", "open"),
                                    "files": [r.filename for r in module.REMOTES]}) from exc
     return dg.Output(info, data_version=dg.DataVersion(info["key"]),
-                     metadata={"path": dg.MetadataValue.path(info["path"]), "checksums": info["checksums"],
+                     metadata={"path": dg.MetadataValue.path(info["path"]),
+                               **mapping_table("checksums", info["checksums"], key="file", value="sha256"),
                                "license": getattr(module, "LICENSE", ""),
                                "access": getattr(module, "ACCESS", "open")})
 
@@ -54,8 +56,8 @@ def kit_catalogue(context: dg.AssetExecutionContext, settings: AdtSettings) -> d
     kits = [k for split in (settings.get_profile().corpus_kits or {}).values() for k in split]
     info = catalogue.build_kit_catalogue(kits, settings.get_mirror())
     return dg.Output(info, data_version=dg.DataVersion(info["key"]),
-                     metadata={"kits": dg.MetadataValue.md(info["summary"]), "kit_count": info["kits"],
-                               "acoustic_kits": info["acoustic"], "packages": info["packages"],
+                     metadata={**markdown_tables("kits", info["summary"]), "kit_count": info["kits"],
+                               "acoustic_kits": info["acoustic"], "packages": ", ".join(info["packages"]),
                                "path": dg.MetadataValue.path(info["path"])})
 
 
@@ -66,9 +68,9 @@ def kit_catalogue(context: dg.AssetExecutionContext, settings: AdtSettings) -> d
 def dataset_tables(context: dg.AssetExecutionContext, settings: AdtSettings, raw_dataset: dict) -> dg.Output[dict]:
     manifest = tables.build_dataset_tables(raw_dataset, settings.get_profile(), context.log.info)
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),
-                     metadata={"dataset_card": dg.MetadataValue.md(manifest["card"]), "tracks": manifest["rows"],
-                               "hours": round(manifest["hours"], 3),
-                               "skipped": [f"{s['track_id']}: {s['reason']}" for s in manifest["skipped"]][:50],
+                     metadata={**markdown_tables("per_split", manifest["card"], names=("per_split", "per_kit")),
+                               "tracks": manifest["rows"], "hours": round(manifest["hours"], 3),
+                               **mlflow_run(manifest.get("run_id")), **skipped_table(manifest["skipped"]),
                                "path": dg.MetadataValue.path(manifest["dir"])})
 
 
@@ -89,11 +91,15 @@ def unified_tables(context: dg.AssetExecutionContext, settings: AdtSettings, dat
     except ValueError as exc:
         raise dg.Failure(str(exc)) from None
     tracks, onsets = pd.read_parquet(value["path"]), pd.read_parquet(value["onsets_path"])
+    per_dataset = tracks.groupby(["dataset", "split"]).agg(tracks=("track_id", "size"),
+                                                           hours=("duration_s", lambda s: round(s.sum() / 3600, 3)))
     yield dg.Output(value, output_name="tracks", data_version=dg.DataVersion(value["key"]),
-                    metadata={"rows": len(tracks), "dataset_cards": dg.MetadataValue.md(value["cards"]),
+                    metadata={"rows": len(tracks), **table_entries("per_dataset", per_dataset.reset_index()),
                               "path": dg.MetadataValue.path(value["path"]),
-                              "preview": dg.MetadataValue.md(tracks.head(10).to_markdown(index=False))})
+                              **table_entries("preview", tracks.head(10)[["track_id", "dataset", "split",
+                                                                           "duration_s"]])})
     yield dg.Output({**value, "path": value["onsets_path"]}, output_name="onsets",
                     data_version=dg.DataVersion(value["key"]),
-                    metadata={"rows": len(onsets), "per_class": onsets.drum.value_counts().to_dict(),
+                    metadata={"rows": len(onsets), **mapping_table("per_class", onsets.drum.value_counts().to_dict(),
+                                                                              key="drum", value="onsets"),
                               "path": dg.MetadataValue.path(value["onsets_path"])})

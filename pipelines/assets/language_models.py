@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from adt.lm import corpus, fit
-from pipelines.metadata import mlflow_run
+from pipelines.metadata import mapping_table, mlflow_run, registered_model, skipped_table, table_entries
 from pipelines.resources import AdtSettings
 
 
@@ -22,7 +22,7 @@ def groove_scores(context: dg.AssetExecutionContext, settings: AdtSettings, groo
                                        config.get_profile().lm_corpus_limit)
     return dg.Output(value, data_version=dg.DataVersion(value["key"]),
                      metadata={"scores": len(value["index"]), "skipped": len(value["skipped"]),
-                               "splits": sorted(value["paths"])})
+                               "splits": ", ".join(sorted(value["paths"]))})
 
 
 @dg.asset(group_name="language_model", code_version=corpus.VERSION,
@@ -33,9 +33,8 @@ def drum_scores(context: dg.AssetExecutionContext, tracks: dict, onsets: dict, t
                 groove_scores: dict) -> dg.Output[dict]:
     manifest = corpus.build_drum_scores(tracks, onsets, tatums, groove_scores)
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),
-                     metadata={"counts": dg.MetadataValue.md(pd.DataFrame(manifest["counts"]).to_markdown(index=False)),
-                               "skipped": len(manifest["skipped"]),
-                               "skipped_ids": [f"{s['track_id']}: {s['reason']}" for s in manifest["skipped"][:50]]})
+                     metadata={**table_entries("counts", pd.DataFrame(manifest["counts"])),
+                               **skipped_table(manifest["skipped"])})
 
 
 @dg.asset(group_name="language_model", code_version=fit.VERSION,
@@ -47,7 +46,8 @@ def lm_bigram(context: dg.AssetExecutionContext, drum_scores: dict) -> dg.Output
     except ValueError as exc:
         raise dg.Failure(str(exc)) from None
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),
-                     metadata={"perplexity": manifest["perplexity"], **mlflow_run(manifest["run_id"])})
+                     metadata={**mapping_table("perplexity", manifest["perplexity"], key="K"),
+                               **mlflow_run(manifest["run_id"])})
 
 
 @dg.asset(group_name="language_model", code_version=fit.VERSION, tags={"adt/stage": "training"},
@@ -62,22 +62,25 @@ def lm_gru(context: dg.AssetExecutionContext, settings: AdtSettings, drum_scores
     config = settings.settings()
     manifest = fit.fit_gru(drum_scores, config.get_profile(), config.optuna_storage or None, context.log.info)
     return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]),
-                     metadata={"perplexity": manifest["perplexity"], "perplexity_k3": manifest["perplexity_k3"],
-                               "best_params": manifest["best_params"], **mlflow_run(manifest["run_id"]),
-                               "model_uri": manifest["model_uri"], "trials": manifest["trials"],
-                               "started_from": manifest["started_from"],
-                               "chosen": {k: f"{c}: {manifest['chosen_reason'][k]}"
-                                          for k, c in manifest["chosen"].items()}})
+                     metadata={**mapping_table("perplexity", {"k5": manifest["perplexity"],
+                                                            "k3": manifest["perplexity_k3"]}, key="K"),
+                               **mapping_table("best_params", manifest["best_params"] or {}, key="parameter"),
+                               **mlflow_run(manifest["run_id"]), **registered_model(manifest["model_uri"]),
+                               "trials": manifest["trials"],
+                               **table_entries("chosen", pd.DataFrame([{"K": k, "chosen": c, "started_from":
+                                                              manifest["started_from"].get(k, ""),
+                                                              "why": manifest["chosen_reason"].get(k, "")}
+                                                             for k, c in manifest["chosen"].items()]))})
 
 
-@dg.asset_check(asset=lm_gru, additional_ins={"lm_bigram": dg.AssetIn("lm_bigram")},
+@dg.asset_check(asset=lm_gru, name="gru_beats_bigram", additional_ins={"lm_bigram": dg.AssetIn("lm_bigram")},
                 description="The GRU LMs are worth their cost: their perplexity per drum and tatum on the test scores "
                             "is below the skip-bigram's on the same scores, for K = 5 and K = 3 (the tatum paper's "
                             "Sec. IV-C finding, K = 3: GRU 1.44 < bigram 1.51); guards against an under-trained or "
                             "degenerate GRU LM regularizing the tatum study.")
 def gru_lm_beats_bigram(lm_gru: dict, lm_bigram: dict) -> dg.AssetCheckResult:
     passed, rows = fit.gru_beats_bigram(lm_gru, lm_bigram)
-    table = pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4f") if rows else "no test figures"
     return dg.AssetCheckResult(passed=passed, metadata={
         **{f"{r['k']}.{who}": round(r[who], 4) for r in rows if r["set"] == "test" for who in ("gru", "bigram")},
-        "perplexities": dg.MetadataValue.md(table)})
+        **(table_entries("perplexities", pd.DataFrame(rows).round(4)) if rows
+           else {"perplexities": "no test figures"})})

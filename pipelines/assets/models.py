@@ -8,7 +8,7 @@ from adt.features.index import FeatureIndex
 from adt.frame import study
 from adt.trimming.study import VERSION as TRIMMING_VERSION
 from adt.metrics import reference_onsets
-from pipelines.metadata import figure, mlflow_run, rounded
+from pipelines.metadata import figure, mapping_table, markdown_tables, mlflow_run, registered_model, rounded
 from pipelines.resources import AdtSettings
 
 
@@ -29,13 +29,15 @@ def transcriber(context: dg.AssetExecutionContext, settings: AdtSettings, featur
     except ValueError as exc:
         raise dg.Failure(str(exc)) from None
     return dg.Output(main, data_version=dg.DataVersion(main["key"]),
-                     metadata={**mlflow_run(main["run_id"]), "model_uri": str(main["model_uri"]),
-                               "champion_uri": str(main["champion_uri"]), "train_sets": "+".join(main["train_sets"]),
-                               "architecture": main["architecture"], "best_params": rounded(main["best_params"]),
+                     metadata={**mlflow_run(main["run_id"]), **registered_model(main["model_uri"]),
+                               **registered_model(main["champion_uri"], name="champion"),
+                               "train_sets": "+".join(main["train_sets"]), "architecture": main["architecture"],
+                               **mapping_table("best_params", main["best_params"] or {}, key="parameter"),
                                "best_val_f": rounded(main["best_val_f"]), "study": main["study_name"],
                                "started_from": main.get("started_from", "scratch"),
                                "shipped_val_f": rounded((main.get("shipped") or {}).get("shipped_val_f", "not scored")),
-                               "n_trials": main["n_trials"], "trials": dg.MetadataValue.md(trials_markdown(main["trials"]))})
+                               "n_trials": main["n_trials"],
+                               **markdown_tables("trials", trials_markdown(main["trials"]))})
 
 
 @dg.asset(group_name="models", code_version=study.VERSION, tags={"adt/stage": "training"},
@@ -48,9 +50,9 @@ def architecture_study(context: dg.AssetExecutionContext, settings: AdtSettings,
     value = study.architecture_study(features, reference_onsets(pd.read_parquet(onsets["path"])),
                                      config.get_profile(), transcriber, config.loss_weighting,
                                      config.optuna_storage or None, context.log.info)
-    text = "**Micro F (5 classes, 50 ms) on each training set's test split** (thesis Table 6.1)\n\n" + value["markdown"]
     return dg.Output(value, data_version=dg.DataVersion(value["key"]),
-                     metadata={"architecture_study": dg.MetadataValue.md(text),
+                     metadata={**markdown_tables("table_6_1", value["markdown"]),
+                               "table_6_1_about": "micro F (5 classes, 50 ms) on each training set's test split",
                                **mlflow_run(value["run_id"])})
 
 
@@ -73,19 +75,20 @@ def trimmed_transcriber(context: dg.AssetExecutionContext, settings: AdtSettings
         raise dg.Failure(str(exc)) from None
     best = value["optimal"] or {}
     return dg.Output(value, data_version=dg.DataVersion(value["key"]),
-                     metadata={"table1": dg.MetadataValue.md(value["table1"]),
-                               "figure2": dg.MetadataValue.md(value["curves"]),
-                               **figure("figure2_png", value["figure"], value["run_id"],
+                     metadata={**markdown_tables("table1", value["table1"]),
+                               **markdown_tables("figure2_points", value["curves"]),
+                               **figure("figure2", value["figure"], value["run_id"],
                                         "Figure 2: test error by share of weights removed"),
-                               "lite_uri": str(value["model_uri"]), **mlflow_run(value["run_id"]),
+                               **registered_model(value["model_uri"], name="lite"), **mlflow_run(value["run_id"]),
                                "reference_from": value.get("reference_from", "fresh weights"),
                                "optimal_params": int(best.get("params", 0)),
                                "optimal_removed": rounded(float(best.get("removed", 0.0)))})
 
 
-@dg.asset_check(asset=transcriber, description="The sweep's best model is not worse than the transcriber shipped "
-                                               "with the package on the same validation tracks and peak picking "
-                                               "(issue 28; adt transcribe falls back to the shipped model when it is).")
+@dg.asset_check(asset=transcriber, name="not_worse_than_shipped",
+                description="The sweep's best model is not worse than the transcriber shipped with the package on "
+                            "the same validation tracks and peak picking (issue 28; adt transcribe falls back to "
+                            "the shipped model when it is).")
 def transcriber_not_worse_than_shipped(transcriber: dict) -> dg.AssetCheckResult:
     from adt.frame.shipped import not_worse_than_shipped
 
@@ -93,11 +96,11 @@ def transcriber_not_worse_than_shipped(transcriber: dict) -> dg.AssetCheckResult
     return dg.AssetCheckResult(passed=passed, metadata=meta)
 
 
-@dg.asset_check(asset=trimmed_transcriber, description="The trimming reference transcribes: its validation micro F "
-                                                       "(3 classes, mean over seeds) is at least the floor "
-                                                       "adt.trimming.study.REFERENCE_F_FLOOR; below it Table 1 and "
-                                                       "Figure 2 measure a network that finds almost no onset; the "
-                                                       "lite network's validation F is above it too.")
+@dg.asset_check(asset=trimmed_transcriber, name="reference_transcribes",
+                description="The trimming reference transcribes: its validation micro F (3 classes, mean over "
+                            "seeds) is at least the floor adt.trimming.study.REFERENCE_F_FLOOR; below it Table 1 "
+                            "and Figure 2 measure a network that finds almost no onset; the lite network's "
+                            "validation F is above it too.")
 def trimming_reference_transcribes(trimmed_transcriber: dict) -> dg.AssetCheckResult:
     from adt.trimming.study import reference_transcribes
 

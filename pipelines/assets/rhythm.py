@@ -6,6 +6,7 @@ import pandas as pd
 from adt.data.datasets import DATASETS
 from adt.rhythm import beats as beat_stage
 from adt.rhythm import quantization, tatums as tatum_stage
+from pipelines.metadata import mlflow_run, skipped_table, table_entries
 from pipelines.resources import AdtSettings
 
 
@@ -17,10 +18,11 @@ from pipelines.resources import AdtSettings
                       "tracker is scored against ground truth per dataset with mir_eval.")
 def beats(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: dict, drum_stems: dict) -> dg.Output[dict]:
     value = beat_stage.beat_table(tracks, drum_stems, settings.settings().beat_input, context.log.info)
-    scores = pd.DataFrame(value["scores"])
-    md = scores.to_markdown(index=False, floatfmt=".3f") if not scores.empty else "no reference beats"
+    scores = pd.DataFrame(value["scores"]).round(4)
     return dg.Output(value, data_version=dg.DataVersion(value["key"]),
-                     metadata={"beat_scores": dg.MetadataValue.md(md), "skipped": value["skipped"],
+                     metadata={**(table_entries("beat_scores", scores) if not scores.empty
+                                  else {"beat_scores": "no reference beats"}),
+                               **mlflow_run(value.get("run_id")), **skipped_table(value["skipped"]),
                                "input": value["input"], "path": dg.MetadataValue.path(value["path"])})
 
 
@@ -34,7 +36,7 @@ def tatums(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: dic
         context.log.warning(f"no tatum grid for {len(value['skipped'])} track/source pairs")
     return dg.Output(value, data_version=dg.DataVersion(value["key"]),
                      metadata={"rows": value["rows"], "subdivisions": value["subdivisions"],
-                               "skipped": value["skipped"], "path": dg.MetadataValue.path(value["path"])})
+                               **skipped_table(value["skipped"]), "path": dg.MetadataValue.path(value["path"])})
 
 
 @dg.asset(group_name="rhythm", code_version=quantization.VERSION,
@@ -43,14 +45,12 @@ def tatums(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: dic
 def quantization_stats(context: dg.AssetExecutionContext, tracks: dict, onsets: dict, tatums: dict) -> dg.Output[dict]:
     value = quantization.table_one(tracks, onsets, tatums)
     per_drum = pd.read_parquet(value["per_drum"])
-    fmt = dict(index=False, floatfmt=".4f")
     return dg.Output(value, data_version=dg.DataVersion(value["key"]),
-                     metadata={"table1": dg.MetadataValue.md(pd.DataFrame(value["table"]).to_markdown(**fmt)),
-                               "table1_5class": dg.MetadataValue.md(pd.DataFrame(value["table_5class"])
-                                                                    .to_markdown(**fmt)),
-                               "per_drum_ground_truth": dg.MetadataValue.md(
-                                   per_drum[per_drum.source == "ground_truth"].to_markdown(**fmt)),
-                               "skipped": value["skipped"]})
+                     metadata={**table_entries("table1", pd.DataFrame(value["table"]).round(4)),
+                               **table_entries("table1_5class", pd.DataFrame(value["table_5class"]).round(4)),
+                               **table_entries("per_drum_ground_truth",
+                                               per_drum[per_drum.source == "ground_truth"].round(4)),
+                               **mlflow_run(value.get("run_id")), **skipped_table(value["skipped"])})
 
 
 #: Every dataset's quantization is checked (one check each).
@@ -58,15 +58,16 @@ CHECKED_DATASETS = tuple(DATASETS)
 
 
 @dg.multi_asset_check(
-    specs=[dg.AssetCheckSpec(f"quantization_within_threshold_{d}", asset=quantization_stats,
+    specs=[dg.AssetCheckSpec(f"conflict_far_{d}", asset=quantization_stats,
                              description=f"{d}: share of onsets (BD, SD, HH) lost to conflict or far stays below the "
                                          "dataset's threshold (AdtSettings.quantization_thresholds), on ground-truth "
                                          "beats, or madmom's where the dataset has none (ENST, ADTOF-YT).")
            for d in CHECKED_DATASETS],
     can_subset=True)
 def quantization_within_threshold(settings: AdtSettings, quantization_stats: dict):
-    """One check per dataset (Table I union ratio; ground-truth beats, else madmom's). A dataset absent
-    from this run's tables yields no result: its check shows as not executed, not as passed."""
+    """One check per dataset, ``conflict_far_<dataset>`` (Table I union ratio; ground-truth beats, else madmom's).
+    A dataset absent from this run's tables yields no result: its check shows as not executed, not as passed
+    (``make demo`` does not select it: :func:`pipelines.materialize.checks_of_absent_datasets`)."""
     table = pd.DataFrame(quantization_stats["table"])
     config = settings.settings()
     for dataset in CHECKED_DATASETS:
@@ -75,7 +76,7 @@ def quantization_within_threshold(settings: AdtSettings, quantization_stats: dic
         if source not in rows:
             continue
         limit = config.quantization_threshold(dataset)
-        yield dg.AssetCheckResult(check_name=f"quantization_within_threshold_{dataset}",
+        yield dg.AssetCheckResult(check_name=f"conflict_far_{dataset}",
                                   passed=bool(rows[source] <= limit),
                                   metadata={"union_ratio": round(float(rows[source]), 4), "threshold": limit,
                                             "beats": source})

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from adt.separation import stems
+from pipelines.metadata import markdown_tables, mlflow_run
 from pipelines.resources import AdtSettings
 
 
@@ -28,19 +29,20 @@ def drum_stems(context: dg.AssetExecutionContext, settings: AdtSettings, tracks:
                                "started_from_shipped": ", ".join(study.get("started_from_shipped", [])) or "none",
                                "heard_real_songs": ", ".join(study.get("heard_real_songs", [])) or "none",
                                "chosen_heard_real_songs": bool(model.get("heard_real_songs", False)),
-                               "table_2_procedures": dg.MetadataValue.md(tables["table2"]),
-                               "table_3_encoder": dg.MetadataValue.md(tables["table3"]),
-                               "real_songs": dg.MetadataValue.md(tables["real"]),
-                               "models": dg.MetadataValue.md(tables["models"]),
-                               "transferable_encoder": dg.MetadataValue.md(tables["transfer"]),
+                               **mlflow_run(study.get("run_id")),
+                               **{k: v for name, md in (("table_2_procedures", tables["table2"]),
+                                                        ("table_3_encoder", tables["table3"]),
+                                                        ("real_songs", tables["real"]), ("models", tables["models"]),
+                                                        ("transferable_encoder", tables["transfer"]))
+                                  for k, v in markdown_tables(name, md).items()},
                                "path": dg.MetadataValue.path(value["dir"])})
 
 
-@dg.asset_check(asset=drum_stems, description="The chosen separator is not degenerate: its drums SDR beats the "
-                                              "mixture itself as the estimate and no source's estimate is silent, on "
-                                              "the real validation songs (the validation renders without real songs, "
-                                              "or when the chosen separator heard the real songs: the shipped one, or "
-                                              "one fine-tuned from it).")
+@dg.asset_check(asset=drum_stems, name="better_than_mixture",
+                description="The chosen separator is not degenerate: its drums SDR beats the mixture itself as the "
+                            "estimate and no source's estimate is silent, on the real validation songs (the "
+                            "validation renders without real songs, or when the chosen separator heard the real "
+                            "songs: the shipped one, or one fine-tuned from it).")
 def separator_beats_the_mixture(drum_stems: dict) -> dg.AssetCheckResult:
     from adt.separation.study import degenerate
 
