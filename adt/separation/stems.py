@@ -58,7 +58,7 @@ def run_separation_study(tracks: dict, profile: Profile, log: Callable[[str], No
         chosen = {"name": out["best"], **results[out["best"]]}
         return {"dir": str(folder), "best": out["best"], "chosen": chosen, "choice": out["choice"],
                 "started_from_shipped": out["started_from_shipped"], "heard_real_songs": out["heard_real_songs"],
-                "results": results, "tables": out["tables"]}
+                "results": results, "tables": out["tables"], "run_id": out["run_id"]}
 
     return cache.get_or_compute(compute)
 

@@ -1,6 +1,8 @@
 """Features (library: adt.features): spectrograms and frame targets at 100 fps, 4-s segment shards,
 training-set statistics per training combination."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from adt.features import index
@@ -23,11 +25,16 @@ def features(context: dg.AssetExecutionContext, settings: AdtSettings, tracks: d
                                      config.get_profile().transcriber_input)
     except ValueError as exc:
         raise dg.Failure(f"AdtSettings.feature_type: {exc}") from None
+    # shard and statistics folders by name (long paths would not fit a table); their parent folder as one path
+    shards = [Path(p) for splits in value.shards.values() for p in splits.values()]
     return dg.Output(value, data_version=dg.DataVersion(value.key),
-                     metadata={"tracks": len(value.tracks), "frames": value.frames(), "shards": value.shards,
+                     metadata={"tracks": len(value.tracks), "frames": value.frames(),
+                               **mapping_table("shards", {d: {s: Path(p).name for s, p in splits.items()}
+                                                          for d, splits in value.shards.items()}, key="dataset"),
+                               "shards_folder": dg.MetadataValue.path(str(shards[0].parent)) if shards else "none",
                                "feature_type": value.feature_type, "n_bins": value.feature_params["n_bins"],
                                "target_widening": value.target_widening,
                                **markdown_tables("training_stats", value.stats_table()),
-                               **mapping_table("training_stats_dirs",
-                                               {n: m["dir"] for n, m in value.combinations.items()},
+                               **mapping_table("training_stats_folders", {n: Path(m["dir"]).name
+                                                                  for n, m in value.combinations.items()},
                                                key="training sets", value="folder")})
