@@ -3,8 +3,6 @@ figures sized to the page, tables as Dagster tables (issue 31)."""
 
 from __future__ import annotations
 
-import dagster as dg
-
 
 def test_mlflow_run_metadata_links_to_the_run(tmp_path, monkeypatch):
     monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
@@ -16,9 +14,10 @@ def test_mlflow_run_metadata_links_to_the_run(tmp_path, monkeypatch):
         pass
     meta = mlflow_run(run.info.run_id)
     assert list(meta) == ["mlflow_run"]  # the link, whose URL holds the id: no raw id row beside it
-    assert isinstance(meta["mlflow_run"], dg.UrlMetadataValue)
-    assert meta["mlflow_run"].url == (f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/"
-                                      f"{run.info.run_id}?workflowType=machine_learning")  # MLflow 3: runs view
+    url = (f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+           "?workflowType=machine_learning")  # MLflow 3: the runs view
+    # a short link text: a URL value shows its whole address, which widened the metadata table past the page
+    assert meta["mlflow_run"].md_str == f"[MLflow run {run.info.run_id[:8]}]({url})"
     assert mlflow_run(None) == {} and mlflow_run("0" * 32) == {}  # unknown to this store: no link
     assert tracking.metric_name("f3", "demo+groove", "mdb") == "f3.demo_groove.mdb"
 
@@ -61,7 +60,7 @@ def test_run_description_experiment_kind_and_figure_links(tmp_path, monkeypatch)
     from PIL import Image
 
     with Image.open(client.download_artifacts(run.info.run_id, "fig3.preview.png", str(tmp_path))) as small:
-        assert small.size == (FIGURE_WIDTH, 256)
+        assert small.size == (FIGURE_WIDTH, round(600 * FIGURE_WIDTH / 1500))
     assert f"![Map]({base.format('heatmap.png')})" in figure("map", narrow, run.info.run_id, "Map")["map"].md_str
     assert rounded({"f": 0.123456789, "xs": [1.0000001, "a"]}) == {"f": 0.1235, "xs": [1.0, "a"]}
 
@@ -127,7 +126,8 @@ def test_registered_model_links_open_the_model_training_view(tmp_path, monkeypat
     client.set_registered_model_alias("adt-test", "champion", version)
     expected = f"http://127.0.0.1:5000/#/models/adt-test/versions/{version}?workflowType=machine_learning"
     assert tracking.model_url(f"models:/adt-test/{version}") == expected
-    assert registered_model("models:/adt-test@champion")["model"].url == expected
+    assert registered_model("models:/adt-test@champion")["model"].md_str == (
+        f"[adt-test@champion in the MLflow registry]({expected})")
     assert registered_model("models:/adt-test/99") == {"model": "models:/adt-test/99"}  # unknown: the URI as text
     assert registered_model(None) == {}
 

@@ -29,7 +29,7 @@ def tatum_study(context: dg.AssetExecutionContext, settings: AdtSettings, featur
             **mlflow_run(manifest["run_id"]),
             **figure("fig3", manifest["fig3"], manifest["run_id"],
                      "Fig. 3: piano rolls, unregularized vs LM-regularized"),
-            "train_sets": "+".join(manifest["train_sets"]), "gru_lm": manifest["gru_lm"],
+            "train_sets": "+".join(manifest["train_sets"]), "gru_lm": manifest["gru_lm"].split(" (")[0],
             **skipped_table(manifest["skipped"]),
             # per model: validation F, training time, loss weights (gamma, alpha)
             **mapping_table("models", {m: {"best_val_f": f, "train_s": round(manifest["train_seconds"].get(m, 0.0), 1),
