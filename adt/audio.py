@@ -15,6 +15,26 @@ import soundfile as sf
 from adt.atomic import atomic_path
 
 
+#: File suffixes the command-line tools take as audio when given a folder (``adt transcribe``, ``adt separate``).
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+
+
+def audio_files(names: list[str]) -> tuple[list[Path], str | None]:
+    """The files of ``names`` with each folder replaced by its audio files (:data:`AUDIO_SUFFIXES`, sorted), or
+    a problem naming an empty folder."""
+    files: list[Path] = []
+    for name in names:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+            if not found:
+                return [], f"{name}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder"
+            files += found
+        else:
+            files.append(path)
+    return files, None
+
+
 class AudioReadError(ValueError):
     """An audio file is missing, unreadable, empty or holds non-finite samples; the message names the file."""
 

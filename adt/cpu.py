@@ -63,3 +63,21 @@ def torch_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+class DeviceError(ValueError):
+    """The requested torch device is unknown or unavailable."""
+
+
+def check_device(device: str) -> str:
+    """``"cpu"`` or ``"cuda"`` when usable (``adt transcribe``/``adt separate --device``).
+
+    Raises:
+        DeviceError: another device name, or ``"cuda"`` while torch sees no CUDA device.
+    """
+    if device not in ("cpu", "cuda"):
+        raise DeviceError(f"unknown device {device!r}: use cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"--device cuda: CUDA is not available (torch {torch.__version__}, "
+                          f"built for CUDA {torch.version.cuda or 'none'}); use --device cpu")
+    return device

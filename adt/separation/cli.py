@@ -55,18 +55,11 @@ def unreadable(path: Path) -> str | None:
 def _inputs(names: list[str]) -> tuple[list[Path], str | None]:
     """The input files (folders expanded), or a problem that stops the command (an empty folder, two inputs
     with one name)."""
-    from adt.transcribe.cli import AUDIO_SUFFIXES
+    from adt.audio import audio_files
 
-    files: list[Path] = []
-    for name in names:
-        path = Path(name)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
-            if not found:
-                return [], f"{name}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder"
-            files += found
-        else:
-            files.append(path)
+    files, problem = audio_files(names)
+    if problem:
+        return [], problem
     seen: dict[str, Path] = {}
     for f in files:
         if f.stem in seen:
@@ -97,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from adt.config import data_dir
     from adt.separation import separator as separators
-    from adt.transcribe.transcriber import DeviceError, check_device
+    from adt.cpu import DeviceError, check_device
 
     try:
         check_device(args.device)

@@ -38,7 +38,6 @@ from typing import NamedTuple
 from adt.config import Settings
 
 #: Audio file suffixes taken from an input folder.
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 #: ``--listen-mode`` choices, the default ``--listen-kit`` and the synthesized kit's name: those of
 #: :mod:`adt.transcribe.listen` (not imported to parse arguments: it imports numpy).
 MODES, DEFAULT_KIT, BUILTIN = ("side", "sum"), "standard", "builtin"
@@ -114,15 +113,12 @@ def jobs(inputs: list[str], output: str, musicxml: str | None = None, plot: str 
     """The :class:`Job` of each input file (folders expanded), or a problem. With one input file and an
     ``output`` that is no folder, the paths as given; else ``<name>.mid`` in ``output`` and
     ``<name>.musicxml`` / ``<name>.png`` / ``<name>.wav`` in the folders ``musicxml`` / ``plot`` / ``listen``."""
-    files: list[str] = []
-    for name in inputs:
-        if Path(name).is_dir():
-            found = sorted(str(p) for p in Path(name).iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
-            if not found:
-                return [], f"{name}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder"
-            files += found
-        else:
-            files.append(name)
+    from adt.audio import audio_files
+
+    paths, problem = audio_files(inputs)
+    if problem:
+        return [], problem
+    files = [str(p) for p in paths]
     single = len(files) == 1 and len(inputs) == 1 and not Path(output).is_dir()
     if single:
         return [Job(files[0], output, musicxml, plot, listen)], None
@@ -223,9 +219,10 @@ def _run(args: argparse.Namespace) -> int:
     if problem:  # before any work: the output could not be written after it
         print(f"adt: error: {problem}", file=sys.stderr)
         return 2
-    from adt.transcribe.transcriber import (BeatTrackingError, DeviceError, NoModelError, check_device,
-                                            find_separator, load_transcriber, transcribe_file)
     from adt.audio import read_audio
+    from adt.cpu import DeviceError, check_device
+    from adt.transcribe.transcriber import (BeatTrackingError, NoModelError, find_separator, load_transcriber,
+                                            transcribe_file)
 
     folder = f"data folder: {data_dir(create=False)} ({data_dir_origin(args.data_dir)})"
     try:

@@ -71,10 +71,6 @@ class ModelLoadError(NoModelError):
     """A model that is registered (or named) cannot be loaded: a broken artifact, a bad URI."""
 
 
-class DeviceError(ValueError):
-    """The requested torch device is unknown or unavailable."""
-
-
 class BeatTrackingError(ValueError):
     """The beat tracker found too few beats to build a tatum grid (the message names the file)."""
 
@@ -135,22 +131,6 @@ def snapped_velocities(onsets: np.ndarray, velocities: np.ndarray, tatums: np.nd
     for t, v in zip(nearest, velocities):
         loudest[float(t)] = max(loudest.get(float(t), 0), int(v))
     return np.array([loudest.get(float(t), 100) for t in snapped], dtype=int)
-
-
-def check_device(device: str) -> str:
-    """``"cpu"`` or ``"cuda"`` when usable.
-
-    Raises:
-        DeviceError: another device name, or ``"cuda"`` while torch sees no CUDA device.
-    """
-    import torch
-
-    if device not in ("cpu", "cuda"):
-        raise DeviceError(f"unknown device {device!r}: use cpu or cuda")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"--device cuda: CUDA is not available (torch {torch.__version__}, "
-                         f"built for CUDA {torch.version.cuda or 'none'}); use --device cpu")
-    return device
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
