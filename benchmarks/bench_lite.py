@@ -62,7 +62,7 @@ def run_fold(fold_name: str, args) -> None:
     from adt.transcribe.transcriber import pretrained_path
     from adt.trimming.lite import next_round, rewind_point
     from adt.trimming.lottery import export
-    from adt.trimming.units import count_parameters, split_recurrent, widths
+    from adt.frame.units import count_parameters, split_recurrent, widths
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)

@@ -215,7 +215,7 @@ def lite_card(name: str, model, out_dir: Path, shipped_round: int, floors: dict,
     from adt.config import get_profile
     from adt.data.kits.catalogue import kit_license
     from adt.trimming.lite import LINE, RATE, TOLERANCE
-    from adt.trimming.units import split_recurrent, widths
+    from adt.frame.units import split_recurrent, widths
 
     report = json.loads((out_dir / "report.json").read_text())
     reference = json.loads((out_dir / "final.r0.json").read_text())

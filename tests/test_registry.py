@@ -179,7 +179,8 @@ def test_a_version_has_a_description_and_a_signature(store, model):
 def test_the_lite_version_keeps_its_widths_and_is_registered_once(store, model):
     from adt import tracking
     from adt.transcribe.transcriber import load_transcriber
-    from adt.trimming import criteria, units
+    from adt.frame import units
+    from adt.trimming import criteria
     from adt.trimming.study import register_lite
 
     full = units.split_recurrent(copy.deepcopy(model))
@@ -200,7 +201,8 @@ def test_the_lite_version_keeps_its_widths_and_is_registered_once(store, model):
 
 
 def test_trimming_rounds_are_stored_and_read_weights_only(store, model, tmp_path):
-    from adt.trimming import criteria, masking, units
+    from adt.frame import units
+    from adt.trimming import criteria, masking
     from adt.trimming.lottery import _save, load_round
 
     full = units.split_recurrent(copy.deepcopy(model))

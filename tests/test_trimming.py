@@ -11,7 +11,8 @@ import torch
 
 from adt.frame.architectures import CNN, CRNN, RNN, FrameCRNN
 from adt.frame.recipe import load_model
-from adt.trimming import criteria, masking, units
+from adt.frame import units
+from adt.trimming import criteria, masking
 from adt.trimming.lottery import Line, Schedule, export
 
 

@@ -5,7 +5,9 @@ Asset ``transcriber`` and ``architecture_study``. Modules: :mod:`~adt.frame.arch
 convolutional and vision transformer, ch. 3; search spaces, Tables 3.1 / 5.1),
 :mod:`~adt.frame.recipe` (thesis ch. 5: losses, AdamW, clipping, plateau schedule,
 early stopping, validation micro F), :mod:`~adt.frame.peaks` (madmom peak picking,
-Eq. 10 rules), :mod:`~adt.frame.sweep` (Optuna + MLflow, registry champion),
+Eq. 10 rules), :mod:`~adt.frame.units` (a network's units and the network rebuilt with fewer: the
+layout of trimmed networks, which training and loading need as much as trimming does),
+:mod:`~adt.frame.sweep` (Optuna + MLflow, registry champion),
 :mod:`~adt.frame.study` (the stage: a sweep or a training per training-set
 combination, the architecture study of thesis Table 6.1).
 """

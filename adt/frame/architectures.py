@@ -372,9 +372,9 @@ class LotteryDrumCNN(FrameModel):
         return torch.cat([head(h) for head in self.heads], dim=-1)
 
     def trimming_links(self) -> list:
-        """The trimmable layers for :func:`adt.trimming.units.links`: the convolutions, the two linear layers
+        """The trimmable layers for :func:`adt.frame.units.links`: the convolutions, the two linear layers
         (whose units every head reads) and the first two layers of each head (the last is the output)."""
-        from adt.trimming.units import Link, consumer_layout, units_of
+        from adt.frame.units import Link, consumer_layout, units_of
 
         def link(name: str, norm: str | None, tail: str, consumers: list[str]) -> Link:
             return Link(name, "conv" if name.startswith("conv") else "linear", units_of(self.get_submodule(name)),

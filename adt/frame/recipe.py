@@ -536,7 +536,7 @@ def model_from_state(state: dict, what: str = "checkpoint") -> torch.nn.Module:
     else:
         model = build_model(arch, state["hparams"], state["n_features"], state["n_classes"])
     if state.get("trimmed"):  # a trimmed network (adt.trimming): the architecture with fewer units per layer
-        from adt.trimming.units import resize, split_recurrent
+        from adt.frame.units import resize, split_recurrent
 
         resize(split_recurrent(model), state["trimmed"])
         model.trimmed = dict(state["trimmed"])

@@ -3,7 +3,7 @@ selection of the units kept in a round, as the authors' released code computes t
 (``acids-ircam/lottery_mir``, ``code/pruning.py``, class ``PruningTrimming``; issue 30), with the variants
 this project used before kept as named options.
 
-Every criterion gives one score per unit of each :class:`adt.trimming.units.Link` (higher: more useful):
+Every criterion gives one score per unit of each :class:`adt.frame.units.Link` (higher: more useful):
 
 * ``"magnitude"`` (Eq. 3): the sum of ``|w|`` over the unit's incoming weights, no bias
   (``get_layer_values``: ``matrix = abs(layer.weight)``, ``values = sum(matrix, dims 1..)``); a recurrent
@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adt.trimming.units import Link, count_parameters, links, resize
+from adt.frame.units import Link, count_parameters, links, resize
 
 CRITERIA = ("magnitude", "activation", "batchnorm", "magnitude_l2", "activation_mean")
 SELECTIONS = ("local", "global", "global_mean")

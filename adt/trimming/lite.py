@@ -32,7 +32,7 @@ import torch
 
 from adt.trimming import criteria
 from adt.trimming.lottery import Line
-from adt.trimming.units import shrink, split_recurrent, trim_state, widths
+from adt.frame.units import shrink, split_recurrent, trim_state, widths
 
 #: The line the lite model follows: the paper's trimming with rewinding, magnitude criterion, local selection.
 LINE = Line("trim", "magnitude", "local")
@@ -50,7 +50,7 @@ NAME = "frame_crnn_lite"
 
 def rewind_point(base: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The state dict the first round rewinds to: ``base``'s weights (the reference's starting point) with its
-    recurrent layers split (:func:`adt.trimming.units.split_recurrent`), the layout trimmed networks have."""
+    recurrent layers split (:func:`adt.frame.units.split_recurrent`), the layout trimmed networks have."""
     return {k: v.clone() for k, v in split_recurrent(copy.deepcopy(base)).state_dict().items()}
 
 

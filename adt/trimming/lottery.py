@@ -2,7 +2,7 @@
 
 A *line* is one way of shrinking the network, ``method/criterion/selection``:
 
-* ``trim``: whole units removed (:mod:`adt.trimming.units`, chosen by :mod:`adt.trimming.criteria`),
+* ``trim``: whole units removed (:mod:`adt.frame.units`, chosen by :mod:`adt.trimming.criteria`),
   the kept weights rewound to their values after the first epoch of the reference training (the authors'
   ``--rewind_it 1``, :data:`REWIND_EPOCH`), then trained as the reference was (the paper's method);
 * ``finetune``: the same trimming, the trained weights kept and trained as long (Fig. 2's
@@ -39,7 +39,7 @@ import torch
 
 from adt.frame.recipe import TrainConfig, build_model, save_model, train_model
 from adt.trimming import criteria, masking
-from adt.trimming.units import count_parameters, shrink, split_recurrent, trim_state, widths
+from adt.frame.units import count_parameters, shrink, split_recurrent, trim_state, widths
 
 METHODS = ("trim", "finetune", "mask")
 #: The epoch whose weights trimmed networks rewind to (the authors' ``--rewind_it 1``: early in training).

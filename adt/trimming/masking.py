@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from adt.trimming.units import links
+from adt.frame.units import links
 
 Masks = dict[str, torch.Tensor]
 

@@ -411,7 +411,7 @@ def register_lite(model, log: Log = print, *, source: str | None = None, trained
     from adt.frame.recipe import model_input
     from adt.frame.reproduce import check_tags
     from adt.frame.sweep import MODEL_DESCRIPTION, describe_transcriber
-    from adt.trimming.units import widths
+    from adt.frame.units import widths
 
     model.trimmed = widths(model)
     source = source or f"run:{mlflow.active_run().info.run_id if mlflow.active_run() else 'none'}"
