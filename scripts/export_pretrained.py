@@ -67,7 +67,7 @@ The transcriber `adt transcribe` uses when the data folder has no registered mod
 Rendered by this pipeline only (no real recording is heard in training): Groove MIDI performances
 ({groove}; cropped to {profile.max_duration_s:.0f} s) and {profile.demo_tracks} generated grooves of
 {profile.demo_duration_s:.0f} s, each rendered on {profile.render_kits_per_track} kits of its split
-(kit-disjoint splits, `adt.data.kits.splits`), with per-track kit variation, room, EQ, compression, mix ratio
+(kit-disjoint splits, `adt.config.KIT_DISJOINT_SPLITS`), with per-track kit variation, room, EQ, compression, mix ratio
 and noise, and a band accompaniment played by FluidR3 (`fluid-soundfont-gm`, MIT). Kits and the licenses
 of their samples:
 

@@ -129,7 +129,7 @@ def test_kit_disjoint_splits_hold():
     from adt.data.kits.catalogue import kit_group
     from adt.data.kits.mapping import ARTICULATIONS
     from adt.data.kits.oneshots import POOLS
-    from adt.data.kits.splits import KIT_DISJOINT_SPLITS
+    from adt.config import KIT_DISJOINT_SPLITS
     from adt.vocab import CLASSES_5
     from adt.data.kits.mapping import PIECES
     from adt.data.kits.soundfont import SOUNDFONT_KITS

@@ -7,7 +7,7 @@ SHA-256, fetched and unpacked without dpkg), :mod:`~adt.data.kits.hydrogen` (Hyd
 :mod:`~adt.data.kits.oneshots` (one-shot pools: a kit drawn per track),
 :mod:`~adt.data.kits.mapping` (the reviewed piece -> articulation -> class / GM note
 tables), :mod:`~adt.data.kits.sampler` (drum MIDI played with a sampled kit, per-track
-variation), :mod:`~adt.data.kits.splits` (kit-disjoint splits), :mod:`~adt.data.kits.catalogue`
+variation), :mod:`~adt.data.kits.catalogue`
 (the catalogue ``adt kits`` prints and the ``kit_catalogue`` asset stores: kit, source package,
 license, kind, pieces per class).
 """
