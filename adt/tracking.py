@@ -256,14 +256,17 @@ def model_url(uri: str) -> str | None:
 
     if not uri or not uri.startswith("models:/"):
         return None
-    name, _, alias = uri.removeprefix("models:/").partition("@")
-    name, _, version = name.partition("/") if not alias else (name, "", "")
+    rest = uri.removeprefix("models:/")  # parsed as adt.registry.resolve_version does (it imports this module)
     setup()
+    client = mlflow.MlflowClient()
     try:
-        client = mlflow.MlflowClient()
-        version = client.get_model_version_by_alias(name, alias).version if alias else \
-            client.get_model_version(name, version).version
-    except mlflow.exceptions.MlflowException:
+        if "@" in rest:
+            name, alias = rest.split("@", 1)
+            version = client.get_model_version_by_alias(name, alias).version
+        else:
+            name, version = rest.rsplit("/", 1)
+            client.get_model_version(name, version)
+    except (ValueError, mlflow.exceptions.MlflowException):
         return None
     base = os.environ.get("MLFLOW_UI_URL", UI_URL).rstrip("/")
     return f"{base}/#/models/{name}/versions/{version}?workflowType=machine_learning"
@@ -272,25 +275,27 @@ def model_url(uri: str) -> str | None:
 def preview(run_id: str, path: str | Path, width: int) -> str:
     """The artifact name of figure ``path`` (a PNG logged to run ``run_id`` under its file name) at most
     ``width`` pixels wide: its own name when it fits, else ``<stem>.preview.png``, a copy scaled to ``width``
-    (Pillow, Lanczos) logged to the same run. Falls back to the figure's own name when it cannot be read or
+    (Pillow, Lanczos) logged to the same run once. Falls back to the figure's own name when it cannot be read or
     logged (the page then shows it at full size)."""
     import tempfile
 
     import mlflow
     from PIL import Image
 
-    path = Path(path)
+    path, name = Path(path), f"{Path(path).stem}.preview.png"
     try:
         with Image.open(path) as image:
             if image.width <= width:
                 return path.name
+            setup()
+            client = mlflow.MlflowClient()
+            if name in {a.path for a in client.list_artifacts(run_id)}:  # logged by an earlier materialization
+                return name
             small = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
         with tempfile.TemporaryDirectory() as folder:
-            target = Path(folder) / f"{path.stem}.preview.png"
-            small.save(target)
-            setup()
-            mlflow.MlflowClient().log_artifact(run_id, str(target))
-        return target.name
+            small.save(Path(folder) / name)
+            client.log_artifact(run_id, str(Path(folder) / name))
+        return name
     except (OSError, mlflow.exceptions.MlflowException):
         return path.name
 

@@ -57,6 +57,7 @@ def test_run_description_experiment_kind_and_figure_links(tmp_path, monkeypatch)
     assert len(text) < 1000  # Dagster shows Markdown under 1,000 characters inline, longer behind a button
     logged = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert logged == {"fig3.png", "fig3.preview.png", "heatmap.png"}
+    assert figure("fig3", wide, run.info.run_id, "Fig. 3") == meta  # a re-materialization reuses the preview
     from PIL import Image
 
     with Image.open(client.download_artifacts(run.info.run_id, "fig3.preview.png", str(tmp_path))) as small:
