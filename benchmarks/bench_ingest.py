@@ -97,18 +97,18 @@ def main() -> None:
         raw = timer.run(f"raw_dataset[{name}]", tables.fetch_raw, name, profile, mirror)
         manifests[name] = timer.run(f"dataset_tables[{name}]", tables.build_dataset_tables, raw, profile, quiet)
     tracks = timer.run("tracks, onsets", tables.unify_tables, manifests, profile, quiet)
-    table = pd.read_parquet(tracks["path"])
+    table = pd.read_parquet(tracks.path)
     mixes = table[table.mix_path.notna()]
-    stand_in = {"stems": dict(zip(mixes.track_id, mixes.drum_path)), "key": "stand-in",
-                "model": {"key": "stand-in"}}
+    stand_in = DrumStemsResult.stand_in(dict(zip(mixes.track_id, mixes.drum_path)))
     if args.until in ("beats", "features"):
-        from adt.rhythm.beats import beat_table
+        from adt.rhythm.beat_table import beat_table
+        from adt.separation.stems import DrumStemsResult
 
         timer.run("beats (mix)", beat_table, tracks, stand_in, settings.beat_input, quiet)
     if args.until == "features":
         from adt.features.index import build_features
 
-        onsets = {**tracks, "path": tracks["onsets_path"]}
+        onsets = tables.run_onsets(settings, tracks)
         timer.run("features (stand-in stems)", build_features, tracks, onsets, stand_in, settings.feature_type,
                   settings.target_widening, profile.train_combinations, quiet, profile.transcriber_input)
     print(f"\nprofile {args.profile}, {len(table)} tracks ({table.dataset.value_counts().to_dict()}), "

@@ -39,7 +39,7 @@ def _round_path(out: Path, fold: str, r: int, ext: str) -> Path:
 
 def _base():
     from adt.frame.real_songs import BASE_MODEL
-    from adt.frame.recipe import load_model
+    from adt.frame.checkpoint import load_model
     from adt.transcribe.transcriber import pretrained_path
 
     return load_model(pretrained_path(BASE_MODEL))
@@ -58,7 +58,7 @@ def run_fold(fold_name: str, args) -> None:
 
     from adt.config import Settings
     from adt.frame.real_songs import RECIPE, fold_material, recipe_config, train_on_real_songs
-    from adt.frame.recipe import load_model
+    from adt.frame.checkpoint import load_model
     from adt.transcribe.transcriber import pretrained_path
     from adt.trimming.lite import next_round, rewind_point
     from adt.trimming.lottery import export
@@ -102,7 +102,7 @@ def run_fold(fold_name: str, args) -> None:
         if r:
             export(trained, pt)
         else:
-            from adt.frame.recipe import save_model
+            from adt.frame.checkpoint import save_model
 
             save_model(trained, pt)
         val_f = getattr(trained, "best_val_f", None)
@@ -173,7 +173,7 @@ def _cost(path: Path, wav: Path, renders_test: list) -> dict:
     """Table 1's cost columns of the network at ``path`` (:mod:`adt.trimming.measure`), the whole process
     (:func:`whole_process`) on the 10-minute file, and its error on the rendered test split (kit-disjoint
     renders, mixes and clean drum stems)."""
-    from adt.frame.recipe import load_model
+    from adt.frame.checkpoint import load_model
     from adt.trimming.measure import errors, flops, latency_and_memory, size_bytes
 
     model = load_model(path)
@@ -238,7 +238,7 @@ def report(args) -> int:
     from adt.config import Settings
     from adt.evaluation.real_songs import degenerate, score_songs, summarize
     from adt.frame.real_songs import prepare
-    from adt.frame.recipe import load_model
+    from adt.frame.checkpoint import load_model
     from adt.transcribe.transcriber import pretrained_path
     from adt.trimming.lite import TOLERANCE, picks, shipped_round
 

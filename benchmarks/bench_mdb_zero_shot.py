@@ -46,8 +46,8 @@ def mdb_with_accompaniment(out: dict, mdb_tracks: list[str], feature_type: str, 
     from adt.data.accompaniment import with_band
     from adt.features.spectrogram import compute_features
 
-    tracks = pd.read_parquet(out["tracks"]["path"]).set_index("track_id")
-    beats = pd.read_parquet(out["tracks"]["gt_beats"])
+    tracks = pd.read_parquet(out["tracks"].path).set_index("track_id")
+    beats = pd.read_parquet(out["tracks"].gt_beats)
     paths = {}
     for k, track_id in enumerate(mdb_tracks):
         path = folder / f"{k:03d}.npy"
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--drop-class-share", type=float, default=0.0,
                         help="share of Groove training renders without one drum class (Profile.drop_class_share)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
-    parser.add_argument("--save", help="also write the trained model (adt.frame.recipe.save_model) here")
+    parser.add_argument("--save", help="also write the trained model (adt.frame.checkpoint.save_model) here")
     args = parser.parse_args()
     import dataclasses
 
@@ -114,7 +114,8 @@ def main() -> None:
 
     from adt.config import Settings, get_profile
     from adt.features.stats import TrainingStats
-    from adt.frame.recipe import TrainConfig, evaluate, train_model
+    from adt.frame.checkpoint import evaluate
+    from adt.frame.recipe import TrainConfig, train_model
     from adt.frame.study import scored_items
     from adt.metrics import reference_onsets
     from adt.stages import run_stages
@@ -126,7 +127,7 @@ def main() -> None:
 
     features_root = data_dir()
     features = out["features"]
-    refs = reference_onsets(pd.read_parquet(out["onsets"]["path"]))
+    refs = reference_onsets(pd.read_parquet(out["onsets"].path))
     combo = tuple(args.train_sets.split(","))
     train_dirs = features.train_dirs(combo)
     val_items = scored_items(features, refs, combo, "validation", with_drums=True)
@@ -154,7 +155,7 @@ def main() -> None:
     model, _ = train_model(train_dirs, val_items, config, args.architecture, {}, on_epoch=on_epoch,
                            stats=TrainingStats.load(stats_info["dir"]), extra_metrics=mdb_metrics)
     if args.save:
-        from adt.frame.recipe import save_model
+        from adt.frame.checkpoint import save_model
 
         save_model(model, args.save)
     best = max(rows, key=lambda r: r[1])

@@ -16,7 +16,7 @@ kit-disjoint splits; heard as mixes and as clean drum stems) plus the training f
 real mixes, rendered drums under their real bands), ``--real-share`` of the segments real, random gain +-20 dB
 and spectral shape (``adt.features.augment``); started from the renders-only transcriber
 (``adt/pretrained/frame_crnn_renders.pt``, which heard no real song; ``--scratch``: a fresh FrameCRNN); validation on the profile's rendered validation tracks plus the real validation songs
-(:func:`adt.evaluation.real_songs.validation_songs`), which choose the epoch and the peak-picking floors.
+(:func:`adt.data.datasets.mdb.validation_songs`), which choose the epoch and the peak-picking floors.
 ``final`` trains on all 9 songs for the folds' largest chosen epoch with no selection, and takes the mean
 of the folds' floors (chosen on unseen songs). Each run writes ``<out>/<fold>.json`` and ``<fold>.pt``.
 """
@@ -44,10 +44,10 @@ def report(out_dir: Path, gain: str = "1.0", log_mlflow: bool = True) -> dict:
     A fold model saved without an input level gets the recipe's (:data:`adt.frame.real_songs.INPUT_LEVEL_DB`):
     the shipped model is scored as it ships."""
     from adt.config import Settings
-    from adt.data.datasets.mdb import folds_for
+    from adt.data.datasets.mdb_folds import folds_for
     from adt.evaluation.real_songs import DEGRADATIONS, INPUTS, degenerate, markdown, score_songs, summarize
     from adt.frame.real_songs import BASE_MODEL, INPUT_LEVEL_DB, prepare
-    from adt.frame.recipe import load_model
+    from adt.frame.checkpoint import load_model
     from adt.transcribe.transcriber import pretrained_path
 
     songs, *_ = prepare(Settings.from_env(profile="demo"))
@@ -110,7 +110,7 @@ def log_report(out_dir: Path, summaries: dict, text: str, levels: dict, problems
     from adt.config import Settings
     from adt.evaluation.real_songs import activation_figure
     from adt.frame.real_songs import BASE_MODEL, prepare
-    from adt.frame.recipe import load_model
+    from adt.frame.checkpoint import load_model
     from adt.transcribe.transcriber import pretrained_path
 
     with tracking.run("real_songs", "cross-validation", params={"folds": 3, "songs": 9}) as active:
@@ -174,7 +174,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from adt.frame.real_songs import BASE_MODEL, REAL_SHARE, train_on_real_songs
-    from adt.frame.recipe import load_model, save_model
+    from adt.frame.checkpoint import load_model, save_model
     from adt.transcribe.transcriber import pretrained_path
 
     gains = (0.25, 0.5, 1.0, 2.0, 4.0) if args.levels else (1.0,)

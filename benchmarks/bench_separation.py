@@ -137,7 +137,8 @@ def downstream(results: dict, tracks, onsets, settings, folder: Path) -> dict:
     from adt.audio import read_audio, write_audio
     from adt.metrics import micro_f_measure
     from adt.separation import separator as separators
-    from adt.transcribe.transcriber import load_transcriber, transcribe_file
+    from adt.transcribe.models import load_transcriber
+    from adt.transcribe.transcriber import transcribe_file
 
     model, _ = load_transcriber(None)
     mdb = tracks[(tracks.dataset == "mdb")].sort_values("track_id").track_id.to_list()

@@ -53,9 +53,9 @@ def corpus(profile: str):
         from adt.stages import run_stages
 
         out = run_stages(AdtSettings(profile=profile), until="tracks", datasets=["demo", "groove"])
-        found = Path(out["tracks"]["path"]).parent
+        found = Path(out["tracks"].path).parent
     raw = tables.fetch_raw("mdb", get_profile(profile))
-    songs = real_songs.real_stem_songs(raw["path"], data_dir() / "real_songs" / "stems")
+    songs = real_songs.real_stem_songs(raw.path, data_dir() / "real_songs" / "stems")
     return pd.read_parquet(found / "tracks.parquet"), pd.read_parquet(found / "beats.parquet"), songs, found
 
 
@@ -123,14 +123,14 @@ def transcription(models_dir: Path, out: Path, songs: list[dict], folds: list[in
     from adt.atomic import write_json
     from adt.config import data_dir, get_profile
     from adt.data import tables
-    from adt.data.datasets.mdb import folds_for
+    from adt.data.datasets.mdb_folds import folds_for
     from adt.evaluation.real_songs import markdown, song_counts, summarize
     from adt.frame.real_songs import INPUT_LEVEL_DB, real_songs
-    from adt.frame.recipe import load_model
+    from adt.frame.checkpoint import load_model
     from adt.separation import separator
 
     raw = tables.fetch_raw("mdb", get_profile("demo"))
-    by_name = {s.name: s for s in real_songs(raw["path"], data_dir() / "real_songs" / "audio")}
+    by_name = {s.name: s for s in real_songs(raw.path, data_dir() / "real_songs" / "audio")}
     counts = {"real full mix": {}, "chosen separator's drums": {}}
     chosen = {}
     for k in folds:

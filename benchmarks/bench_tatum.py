@@ -55,8 +55,8 @@ def main() -> None:
         profile = get_profile(args.profile)
         if args.tatum_trials is not None:
             profile = dataclasses.replace(profile, tatum_trials=args.tatum_trials)
-        study = run_study(lambda m: None, out["features"], pd.read_parquet(out["tatums"]["path"]),
-                          pd.read_parquet(out["onsets"]["path"]), out["lm_bigram"], out["lm_gru"],
+        study = run_study(lambda m: None, out["features"], pd.read_parquet(out["tatums"].path),
+                          pd.read_parquet(out["onsets"].path), out["lm_bigram"], out["lm_gru"],
                           out["transcriber"], profile, out_dir)
         print(f"study (3 tatum models + scoring) in {time.perf_counter() - t0:.0f} s")
     else:

@@ -26,7 +26,8 @@ import torch
 torch.set_num_threads({threads})
 torch.set_flush_denormal(True)
 torch.manual_seed(0)
-from adt.frame.recipe import TrainConfig, build_model, frame_crnn_params
+from adt.frame.checkpoint import build_model
+from adt.frame.recipe import TrainConfig, frame_crnn_params
 from adt.tatum.model import TatumCRNN, tatum_spans
 x = torch.randn(16, 400, 80)
 if {arch!r} == "tatum_crnn":

@@ -13,7 +13,7 @@ per beat, onsets snapped); with drum separation, when a separator can be had
 separation study under data/, else the pretrained umxl); separation + ``--tatum`` +
 ``--musicxml`` (the whole pipeline). The 60-s input is made from real MDB Drums
 drum-only recordings (ADT_DATA_MIRROR or ../shared/datasets); the model is the
-transcriber `adt transcribe` would use (:func:`adt.transcribe.transcriber.load_transcriber`: the
+transcriber `adt transcribe` would use (:func:`adt.transcribe.models.load_transcriber`: the
 registry's when there is one, else the shipped model).
 
 Real-time factor RTF = processing time / audio duration (best of ``--repeats`` runs
@@ -91,7 +91,8 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from adt.transcribe.transcriber import find_separator, load_transcriber, transcribe_file
+    from adt.transcribe.models import load_transcriber
+    from adt.transcribe.transcriber import find_separator, transcribe_file
 
     torch.set_num_threads(2)
     model, uri = load_transcriber(args.model)

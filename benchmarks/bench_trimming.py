@@ -59,7 +59,7 @@ def main() -> None:
     import pandas as pd
 
     from adt.data.download import sha256sum
-    from adt.frame.recipe import load_model
+    from adt.frame.checkpoint import load_model
     from adt.metrics import reference_onsets
     from adt.stages import run_stages
     from adt.transcribe.transcriber import pretrained_path
@@ -71,13 +71,14 @@ def main() -> None:
         index = out["features"]
     else:  # the features of a "mix"/"mix+drums" transcriber never read drum stems: no separation study here
         from adt.features.index import build_features
+        from adt.separation.stems import DrumStemsResult
 
         out = run_stages(settings, until="tracks")
-        table = pd.read_parquet(out["tracks"]["path"])
-        mixtures = {"stems": {t: None for t in table.loc[table.mix_path.notna(), "track_id"]}, "model": {"key": "-"}}
+        table = pd.read_parquet(out["tracks"].path)
+        mixtures = DrumStemsResult.stand_in(dict.fromkeys(table.loc[table.mix_path.notna(), "track_id"]), key="-")
         index = build_features(out["tracks"], out["onsets"], mixtures, settings.feature_type,
                                settings.target_widening, profile.train_combinations, print, profile.transcriber_input)
-    refs = reference_onsets(pd.read_parquet(out["onsets"]["path"]))
+    refs = reference_onsets(pd.read_parquet(out["onsets"].path))
     shipped = load_model(pretrained_path())
     transcriber = {"architecture": shipped.architecture, "best_params": shipped.hparams,
                    "train_sets": list(index.training_sets()), "key": f"shipped-{sha256sum(pretrained_path())[:16]}"}

@@ -3,7 +3,8 @@
 Dagster's default console logger prints every event (about 20 DEBUG lines per step); those stay in
 the run's event log (the UI), where they belong. On a terminal the running step's line shows its
 latest message and, when the message counts (``12/68``), a progress bar, rewritten in place; in a
-log file (not a terminal) only the finished lines are written.
+log file (not a terminal) only the finished lines are written. Warnings are left out by who logs them
+(:data:`QUIET_WARNINGS_OF`, :func:`logged_by`), never by their text.
 """
 
 from __future__ import annotations
@@ -18,9 +19,36 @@ import dagster as dg
 
 _COUNT = re.compile(r"\b(\d+)\s*/\s*(\d+)\b")
 _BAR = 20
-#: Dagster warnings that are expected here, left to the event log: a dataset that is not reachable has no
-#: partition and no check result (``make demo`` says which are missing once, at its start).
-EXPECTED = ("allow_missing_partitions=True", "did not yield or return expected outputs")
+#: Classes whose own code's warnings are expected here and left to the event log (:func:`logged_by` names the
+#: module that logged a warning): Dagster's ``UPathIOManager`` (the base of :mod:`pipelines.io_manager`'s) warns
+#: once per partition that an ``allow_missing_partitions`` input skips: a dataset that is not reachable
+#: (``make demo`` names those once, at its start). Its errors still show, and so do a subclass's own warnings.
+QUIET_WARNINGS_OF: tuple[type, ...] = (dg.UPathIOManager,)
+#: Where a record passes on its way to a handler, not where it was logged (:func:`logged_by`).
+_RELAY = ("logging", dg.DagsterLogManager.__module__, __name__)
+
+
+def logged_by() -> str:
+    """The module whose code made the log call now being handled (the name a ``logging.getLogger(__name__)``
+    logger would have): the first frame outward from the caller outside :mod:`logging`, Dagster's log manager
+    and this module; "" when none.
+
+    Dagster hands a run's loggers a record of its own (logger ``adt_console``, made in its log manager) that
+    keeps neither the original logger's name nor where it was logged, and a log call carries no warning class;
+    the call is still on the stack, since a step logs in the process and thread that run it.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not any(module == relay or module.startswith(relay + ".") for relay in _RELAY):
+            return module
+        frame = frame.f_back
+    return ""
+
+
+def quiet_warning(record: logging.LogRecord) -> bool:
+    """Whether ``record`` (being handled now) is a warning of :data:`QUIET_WARNINGS_OF`'s own code."""
+    return record.levelno == logging.WARNING and logged_by() in {cls.__module__ for cls in QUIET_WARNINGS_OF}
 
 
 def failure_line(event) -> str | None:
@@ -73,19 +101,19 @@ class StepLines(logging.Handler):
         meta = getattr(record, "dagster_meta", None) or {}
         event = meta.get("dagster_event")
         step = meta.get("step_key") or ""
-        kind = event.event_type_value if event is not None else None
-        if kind == "STEP_START":
+        kind = event.event_type if event is not None else None
+        if kind == dg.DagsterEventType.STEP_START:
             self.started[step] = time.perf_counter()
             self._write(f"  {step} ...", live=True)
-        elif kind == "STEP_SUCCESS":
+        elif kind == dg.DagsterEventType.STEP_SUCCESS:
             took = time.perf_counter() - self.started.pop(step, time.perf_counter())
             self._write(f"  {step:<30} done {took:7.1f} s")
-        elif kind == "STEP_FAILURE":
+        elif kind == dg.DagsterEventType.STEP_FAILURE:
             self._write(f"  {step:<30} FAILED: {failure_line(event) or meta.get('orig_message') or record.getMessage()}")
-        elif kind == "RUN_FAILURE":
+        elif kind == dg.DagsterEventType.RUN_FAILURE:
             self._write(f"  run failed: {meta.get('orig_message') or record.getMessage()}")
         elif event is None and record.levelno >= logging.WARNING:
-            if any(text in record.getMessage() for text in EXPECTED):
+            if quiet_warning(record):
                 return
             self._write(f"  {step + ': ' if step else ''}{record.levelname.lower()}: "
                         f"{meta.get('orig_message') or record.getMessage()}")

@@ -1,5 +1,6 @@
-"""The Dagster code location: every stage of the ADT flow as an asset (docs/architecture.md maps
-each asset to its library package and paper section).
+"""The Dagster code location: every stage of the ADT flow as an asset, generated from the stage registry
+(:data:`adt.stages.STAGES`, :mod:`pipelines.assets`; docs/architecture.md maps each to its library package and
+paper section), with the checks of :mod:`pipelines.checks`.
 
 ingest (kit_catalogue; raw_dataset and dataset_tables partitioned by dataset; tracks, onsets) -> separation
 (drum_stems) -> rhythm (beats, tatums, quantization_stats + checks) -> language_model
@@ -13,9 +14,10 @@ import os
 
 import dagster as dg
 
-from pipelines.assets import (evaluation, features, ingest, language_models, models, registry_checks, rhythm, separation,
-                             tatum_study)
+from adt.stages import STAGES
+from pipelines.assets import STAGE_ASSETS
 from pipelines.automation import SCHEDULES, SENSORS
+from pipelines.checks import ALL_CHECKS
 from pipelines.console import adt_console
 from pipelines.io_manager import JsonIOManager
 from pipelines.resources import AdtSettings
@@ -27,34 +29,22 @@ KINDS = {"ingest": {"parquet", "soundfile"}, "separation": {"pytorch", "museval"
 #: Who answers for the assets (Dagster owners: a team).
 OWNERS = ["team:adt"]
 
-_ASSETS = [ingest.kit_catalogue, ingest.raw_dataset, ingest.dataset_tables, ingest.unified_tables,
-           separation.drum_stems, rhythm.beats, rhythm.tatums, rhythm.quantization_stats,
-           language_models.groove_scores, language_models.drum_scores, language_models.lm_bigram,
-           language_models.lm_gru, features.features, models.transcriber, models.architecture_study,
-           models.trimmed_transcriber, evaluation.zero_shot_matrix, tatum_study.tatum_study]
 ALL_ASSETS = list(dg.map_asset_specs(
-    lambda spec: spec.merge_attributes(owners=OWNERS, kinds=KINDS.get(spec.group_name, set())), _ASSETS))
-ALL_CHECKS = [rhythm.quantization_within_threshold, separation.separator_beats_the_mixture,
-              models.transcriber_not_worse_than_shipped, models.trimming_reference_transcribes,
-              registry_checks.champion_reproduces, registry_checks.lite_reproduces,
-              tatum_study.lm_regularization_helps_somewhere,
-              language_models.gru_lm_beats_bigram]
+    lambda spec: spec.merge_attributes(owners=OWNERS, kinds=KINDS.get(spec.group_name, set())), STAGE_ASSETS))
 
 #: One dataset (a partition): fetch or place it, unify it.
-raw_job = dg.define_asset_job("adt_raw_datasets", selection=[ingest.raw_dataset, ingest.dataset_tables])
+raw_job = dg.define_asset_job("adt_raw_datasets", selection=["raw_dataset", "dataset_tables"])
 #: The kit catalogue (unpartitioned; run before the rendered datasets).
-kits_job = dg.define_asset_job("adt_kit_catalogue", selection=[ingest.kit_catalogue])
+kits_job = dg.define_asset_job("adt_kit_catalogue", selection=["kit_catalogue"])
 #: Everything downstream of the raw datasets (unpartitioned): one run materializes it.
 downstream_job = dg.define_asset_job(
     "adt_downstream",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingest.kit_catalogue, ingest.raw_dataset,
-                                                                 ingest.dataset_tables),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets("kit_catalogue", "raw_dataset", "dataset_tables"),
     tags={"adt/stage": "training"})
 #: Retraining only (transcriber, architecture study, trimming, matrix, tatum study); the run queue admits one
 #: training run at a time.
 training_job = dg.define_asset_job(
-    "adt_training", selection=[models.transcriber, models.architecture_study, models.trimmed_transcriber,
-                               evaluation.zero_shot_matrix, tatum_study.tatum_study],
+    "adt_training", selection=[s.name for s in STAGES if s.group in ("models", "evaluation")],
     tags={"adt/stage": "training"})
 
 #: How a run executes its steps: ADT_EXECUTOR=in_process (default: one after another in the run's process)

@@ -6,16 +6,17 @@ asset check and ``Definitions.get_asset_value_loader`` uses it) stores each valu
 ``<instance storage directory>/<asset key path>[/<partition>].json`` (:func:`stored_value_path`),
 written atomically, in an envelope ``{"format": FORMAT, "type": ..., "value": ...}``:
 
-* ``"type": "json"``: the value itself as JSON data (the stage manifests: dicts of paths, keys, figures).
-  Converted on the way: tuples to lists, :class:`~pathlib.Path` to str, numpy scalars to Python
-  numbers (what the stage caches' ``manifest.json`` give back on a cache hit, so every consumer takes
-  these forms already). Anything else (a non-str dict key, an array, an arbitrary object) is refused
-  with a ``TypeError`` naming the asset and where in the value it sits: never ``str()``-ed silently.
-* ``"type": "FeatureIndex"``: :class:`adt.features.index.FeatureIndex` through its own
-  ``to_json``/``from_json`` (it comes back equal, its paths as Path).
+* ``"type": "<result class>"``: a stage's result (:class:`adt.results.StageResult`, the class named by
+  its stage's registry entry, :data:`adt.stages.STAGES`) through its own ``to_json``/``from_json``.
+* ``"type": "json"``: any other value as JSON data (and the stage values stored before the results were
+  typed: a stage's is read back as its result class, :meth:`~adt.results.StageResult.from_manifest`).
 
-Reading looks the type up in :data:`DECODERS`, a fixed table: no class is ever imported by a name
-read from the file. Values stored before this manager (extensionless pickle files beside the
+Values are converted on the way: tuples to lists, :class:`~pathlib.Path` to str, numpy scalars to Python
+numbers. Anything else (a non-str dict key, an array, an arbitrary object) is refused with a
+``TypeError`` naming the asset and where in the value it sits: never ``str()``-ed silently.
+
+Reading looks the type up in :data:`DECODERS`, a fixed table made from the registry: no class is ever
+imported by a name read from the file. Values stored before this manager (extensionless pickle files beside the
 ``.json`` names) are never read: :func:`pipelines.plan.why_materialize` finds no JSON file for them
 ("stored value gone") and the asset is materialized again (cheap: every stage's content-keyed cache
 still holds its output); writing the JSON file removes the old pickle of the same asset (partition).
@@ -33,14 +34,16 @@ import numpy as np
 from pydantic import Field
 
 from adt.atomic import atomic_path
-from adt.features.index import FeatureIndex
+from adt.results import StageResult
+from adt.stages import BY_NAME, STAGES
 
 #: The envelope's format tag (a file without it is not read).
 FORMAT = "adt-asset-value/1"
 EXTENSION = ".json"
 
 #: Envelope type -> decoder of its "value" (a fixed table; nothing is imported by a name read from a file).
-DECODERS: dict[str, Callable[[Any], Any]] = {"json": lambda value: value, "FeatureIndex": FeatureIndex.from_json}
+DECODERS: dict[str, Callable[[Any], Any]] = {"json": lambda value: value,
+                                             **{s.result.__name__: s.result.from_json for s in STAGES}}
 
 
 class StoredValueGone(FileNotFoundError):
@@ -94,13 +97,14 @@ def to_json_data(value: Any, asset: str, where: str = "value") -> Any:
 
 def encode(value: Any, asset: str) -> dict:
     """The envelope of ``value`` (module docstring)."""
-    if isinstance(value, FeatureIndex):
-        return {"format": FORMAT, "type": "FeatureIndex", "value": to_json_data(value.to_json(), asset)}
+    if isinstance(value, StageResult) and type(value).__name__ in DECODERS:
+        return {"format": FORMAT, "type": type(value).__name__, "value": to_json_data(value.to_json(), asset)}
     return {"format": FORMAT, "type": "json", "value": to_json_data(value, asset)}
 
 
-def decode(doc: Any, source: str) -> Any:
-    """The value of an envelope :func:`encode` made; ``source`` names the file in errors.
+def decode(doc: Any, source: str, stage: str | None = None) -> Any:
+    """The value of an envelope :func:`encode` made; ``source`` names the file in errors; ``stage``: the stage
+    whose value it is (a plain JSON value of a stage is read as the stage's result class).
 
     Raises:
         ValueError: not such an envelope, or a type not in :data:`DECODERS`.
@@ -110,6 +114,8 @@ def decode(doc: Any, source: str) -> Any:
     decoder = DECODERS.get(doc.get("type"))
     if decoder is None:
         raise ValueError(f"{source}: unknown stored value type {doc.get('type')!r}; known: {sorted(DECODERS)}")
+    if doc["type"] == "json" and stage in BY_NAME and isinstance(doc["value"], dict):
+        return BY_NAME[stage].result.from_manifest(doc["value"])
     return decoder(doc["value"])
 
 
@@ -149,7 +155,8 @@ class JsonFileIOManager(dg.UPathIOManager):
         except FileNotFoundError:
             raise StoredValueGone(f"no stored value at {path} (a value stored before as a pickle is never read): "
                                   f"materialize it again") from None
-        return decode(json.loads(text), str(path))
+        stage = context.asset_key.path[-1] if context.has_asset_key else None
+        return decode(json.loads(text), str(path), stage)
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         """Write ``obj``'s JSON file; its place is metadata ``stored_value`` (an asset's own ``path``

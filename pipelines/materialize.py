@@ -140,10 +140,8 @@ def _run_all(profile: str, datasets: list[str] | None, instance, force: bool, ec
                "recorded": instance.is_persistent}  # an ephemeral instance (no DAGSTER_HOME) keeps no runs
     # the loader's console logger (made inside it, on stderr) prints a DEBUG line per value: not on the console
     with contextlib.redirect_stderr(io.StringIO()), defs.get_asset_value_loader(instance) as loader:
-        for node in ("drum_stems", "beats", "tatums", "quantization_stats", "groove_scores", "drum_scores",
-                     "lm_bigram", "lm_gru", "features", "transcriber", "architecture_study", "trimmed_transcriber",
-                     "zero_shot_matrix", "tatum_study", "tracks", "onsets"):
-            outputs[node] = loader.load_asset_value(node)
+        for key in downstream:  # every stage's typed result (adt.stages.STAGES)
+            outputs[key.to_user_string()] = loader.load_asset_value(key)
     outputs["checks"], outputs["warned"] = {}, []
     for check in graph.asset_check_keys:
         record = instance.event_log_storage.get_latest_asset_check_execution_by_key([check]).get(check)
@@ -153,7 +151,7 @@ def _run_all(profile: str, datasets: list[str] | None, instance, force: bool, ec
             if not passed and getattr(record.evaluation, "severity", None) == dg.AssetCheckSeverity.WARN:
                 outputs["warned"].append(check.name)  # a finding to read, not a broken output
     # the registered models are checked on every run, warm ones included: their files are not the stages' caches
-    from adt.frame.reproduce import alias_reproduces
+    from adt.evaluation.registered import alias_reproduces
 
     outputs["registered"] = {alias: alias_reproduces(alias) for alias in ("champion", "lite")}
     for alias, check in (("champion", "champion_reproduces"), ("lite", "lite_reproduces")):
@@ -162,14 +160,14 @@ def _run_all(profile: str, datasets: list[str] | None, instance, force: bool, ec
 
 
 def checks_of_absent_datasets(datasets: list[str]) -> frozenset:
-    """The per-dataset checks (``conflict_far_<dataset>``, :mod:`pipelines.assets.rhythm`) of the datasets this run
+    """The per-dataset checks (``conflict_far_<dataset>``, :mod:`pipelines.checks`) of the datasets this run
     does not ingest: not selected, so that Dagster neither runs them nor warns that they "did not yield expected
     outputs"; they show as not executed."""
     import dagster as dg
 
-    from pipelines.assets.rhythm import CHECKED_DATASETS, quantization_stats
+    from pipelines.checks import CHECKED_DATASETS
 
-    return frozenset(dg.AssetCheckKey(quantization_stats.key, f"conflict_far_{d}")
+    return frozenset(dg.AssetCheckKey(dg.AssetKey("quantization_stats"), f"conflict_far_{d}")
                      for d in CHECKED_DATASETS if d not in datasets)
 
 
@@ -185,13 +183,13 @@ def corrupt_outputs(echo) -> dict[str, str]:
     return out
 
 
-def transcriber_line(manifest: dict) -> str:
+def transcriber_line(transcriber) -> str:
     """Which transcriber ``adt transcribe`` uses after this run, and why (the sweep's best against the shipped
-    model on the same validation data, :mod:`adt.frame.shipped`)."""
-    own, shipped = manifest["best_val_f"], (manifest.get("shipped") or {}).get("shipped_val_f")
-    start = manifest.get("started_from", "scratch")
+    model on the same validation data, :mod:`adt.frame.shipped`); ``transcriber``: the stage's result."""
+    own, shipped = transcriber.best_val_f, (transcriber.shipped or {}).get("shipped_val_f")
+    start = transcriber.started_from
     start = "from scratch" if start == "scratch" else f"fine-tuned from {start.split(' (sha256')[0]}"
-    line = f"transcriber: {manifest['model_uri']} ({start}), validation F {own:.3f}"
+    line = f"transcriber: {transcriber.model_uri} ({start}), validation F {own:.3f}"
     if shipped is None:
         return line + " (adt transcribe uses the champion)"
     used = "the champion" if own >= shipped else "the shipped model"
@@ -207,8 +205,8 @@ def summary(out: dict, seconds: float) -> str:
     from adt.config import data_dir
 
     lines = ["", "== Zero-shot matrix: 3-class (BD, SD, HH) micro F-measure, 50 ms ==",
-             out["zero_shot_matrix"]["markdown"]["f_3class"], ""]
-    separation = (out.get("drum_stems") or {}).get("study")
+             out["zero_shot_matrix"].markdown["f_3class"], ""]
+    separation = out["drum_stems"].study if out.get("drum_stems") else None
     if separation:
         lines.append(f"separator: {separation['best']} (best validation drums SDR; Tables 2 and 3 in adt/separation)")
     registered = out.get("registered", {})
@@ -219,17 +217,17 @@ def summary(out: dict, seconds: float) -> str:
                      "(--model with a checkpoint or the shipped model still works)")
     else:
         lines.append(transcriber_line(out["transcriber"]))
-    gru, bigram = out.get("lm_gru") or {}, out.get("lm_bigram") or {}
-    gru3 = (gru.get("perplexity_k3") or {}).get("test")
-    bigram3 = ((bigram.get("perplexity") or {}).get("k3") or {}).get("test")
+    gru, bigram = out.get("lm_gru"), out.get("lm_bigram")
+    gru3 = gru.perplexity_k3.get("test") if gru else None
+    bigram3 = bigram.perplexity.get("k3", {}).get("test") if bigram else None
     if gru3 is not None and bigram3 is not None:
         lines.append(f"language models: test perplexity (BD, SD, HH) GRU {gru3:.3f}, skip-bigram {bigram3:.3f}")
     trimmed = out.get("trimmed_transcriber")
     if "lite" in broken:
         lines.append(f"lite transcriber: the registry's lite model does not load or reproduce its figure "
                      f"({broken['lite'].get('error') or broken['lite']})")
-    elif trimmed and trimmed.get("model_uri"):
-        lines.append(f"lite transcriber: {trimmed['model_uri']} (adt transcribe --model lite; Table 1 in adt/trimming)")
+    elif trimmed and trimmed.model_uri:
+        lines.append(f"lite transcriber: {trimmed.model_uri} (adt transcribe --model lite; Table 1 in adt/trimming)")
     lines.append("Tables I, II and 1-3, the 5-class matrix, Fig. 3 and Figure 2: in MLflow and in each asset's "
                  "Dagster metadata")
     checks, warned = out.get("checks", {}), sorted(out.get("warned", []))

@@ -180,3 +180,26 @@ def skipped_table(skipped: list) -> dict:
     rows = pd.DataFrame([s if isinstance(s, dict) else dict(zip(("track_id", "reason"), str(s).split(": ", 1)))
                          for s in skipped[:50]], columns=["track_id", "reason"]).fillna("")
     return table_entries("skipped", rows) if len(rows) else {"skipped": 0}
+
+
+def dagster_metadata(entries: dict) -> dict:
+    """A stage result's :meth:`adt.results.StageResult.metadata` as Dagster metadata: each entry type through its
+    helper above (tables split when wide, links short, figures as previews); plain values as they are; None left
+    out."""
+    from adt import results
+
+    helpers = {results.Table: lambda n, e: table_entries(n, e.frame(), index=e.index),
+               results.MarkdownTables: lambda n, e: markdown_tables(n, e.text, names=e.names or ()),
+               results.Mapping: lambda n, e: mapping_table(n, e.values, key=e.key, value=e.value),
+               results.RunLink: lambda n, e: mlflow_run(e.run_id),
+               results.ModelLink: lambda n, e: registered_model(e.uri, name=n),
+               results.Figure: lambda n, e: figure(n, e.path, e.run_id, e.caption),
+               results.FigureLink: lambda n, e: figure_link(n, e.file, e.run_id),
+               results.PathEntry: lambda n, e: {n: dg.MetadataValue.path(e.path)},
+               results.Skipped: lambda n, e: skipped_table(e.items)}
+    out: dict = {}
+    for name, entry in entries.items():
+        if entry is not None:
+            helper = helpers.get(type(entry))
+            out.update(helper(name, entry) if helper else {name: entry})
+    return out

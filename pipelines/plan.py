@@ -2,15 +2,16 @@
 settings the asset values were made with.
 
 Dagster calls an asset STALE when its code version changed or an upstream data version changed since
-its last materialization, and MISSING when it never ran (``CachingStaleStatusResolver``, the resolver
-behind the UI's "Stale" badges and ``RunRequest(stale_assets_only=True)``). Two things Dagster cannot
-see are added here: the run configuration (``AdtSettings``: a value made under another profile is
-stale) and a stored value that is gone (the I/O manager's JSON file, :mod:`pipelines.io_manager`).
+its last materialization, and MISSING when it never ran (the staleness behind the UI's "Stale" badges and
+``RunRequest(stale_assets_only=True)``; read by :func:`dagster_staleness`, through an internal API: Dagster has
+no public one). Two things Dagster cannot see are added here: the run configuration (``AdtSettings``: a value
+made under another profile is stale) and a stored value that is gone (the I/O manager's JSON file,
+:mod:`pipelines.io_manager`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import dagster as dg
 
@@ -27,38 +28,63 @@ def settings_fingerprint(settings) -> str:
                                   if f != "mirror"})[:12]
 
 
-def resolver(instance: dg.DagsterInstance, defs: dg.Definitions):
-    """Dagster's stale-status resolver over ``defs``'s asset graph (an internal API: the UI's)."""
-    from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
-    from dagster._core.definitions.data_version import CachingStaleStatusResolver
-    from dagster._time import get_current_datetime
+def dagster_staleness(instance: dg.DagsterInstance, defs: dg.Definitions
+                      ) -> Callable[[dg.AssetKey, str | None], tuple[str, list[str]]]:
+    """Dagster's own staleness over ``defs``'s assets: ``staleness(key, partition)`` is ``(status, reasons)``,
+    status "FRESH", "STALE" or "MISSING", reasons the ``reason`` of each of the asset's own stale causes
+    ("code version changed", "updated data version", ...), sorted, once each.
+
+    The one use of Dagster internals here, for want of a public call: Dagster has no public ``get_status`` /
+    ``get_stale_causes`` for an asset (no method of ``DagsterInstance``, ``Definitions`` or ``AssetSelection``;
+    ``RunRequest(stale_assets_only=True)`` is resolved by the sensor and schedule daemon only;
+    dagster-io/dagster#19368, "Expose functions to check staleness of assets", closed without one). GraphQL's
+    ``assetNodes { staleStatus(partition:) staleCauses(partition:) }`` is public but answers only for a code
+    location loaded from a workspace against the ``DAGSTER_HOME`` instance (not a ``Definitions`` object, not a
+    test's or an ephemeral instance), through a running webserver (``DagsterGraphQLClient`` has no call for it)
+    or a ``dagster-graphql -m pipelines`` process (a new code server: seconds a query), and its ``staleCauses``
+    are root causes (an upstream asset's reason, not this asset's own). The fallback is the resolver behind that
+    GraphQL field, ``CachingStaleStatusResolver`` over an ``AssetGraphView`` of now, built as Dagster 1.13 builds
+    it; a Dagster that moves it fails here, naming ``--force`` (materialize without planning).
+    """
+    try:
+        from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
+        from dagster._core.definitions.data_version import CachingStaleStatusResolver
+        from dagster._time import get_current_datetime
+    except ImportError as exc:
+        raise RuntimeError(f"this Dagster ({dg.__version__}) moved the stale-status resolver pipelines.plan reads "
+                           f"({exc}); materialize everything with --force, or update "
+                           "pipelines.plan.dagster_staleness") from exc
 
     graph = defs.resolve_asset_graph()
     view = AssetGraphView(temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
                           instance=instance, asset_graph=graph)
-    return CachingStaleStatusResolver(instance=instance, asset_graph=graph, loading_context=view)
+    resolver = CachingStaleStatusResolver(instance=instance, asset_graph=graph, loading_context=view)
+
+    def staleness(key: dg.AssetKey, partition: str | None = None) -> tuple[str, list[str]]:
+        status = resolver.get_status(key, partition).value
+        causes = resolver.get_stale_causes(key, partition) if status == "STALE" else []
+        return status, sorted({cause.reason for cause in causes})
+
+    return staleness
 
 
-def why_materialize(instance: dg.DagsterInstance, status, key: dg.AssetKey, fingerprint: str,
+def why_materialize(instance: dg.DagsterInstance, staleness, key: dg.AssetKey, fingerprint: str,
                     partition: str | None = None) -> str | None:
     """Why ``key`` (``partition``) must be materialized, or None when its stored value is current.
 
-    ``status`` is :func:`resolver`'s. Reasons: "missing" (never materialized), "stale: <Dagster's causes>",
-    "settings changed" (its last materialization ran under another :data:`SETTINGS_TAG`), "stored value
+    ``staleness`` is :func:`dagster_staleness`'s. Reasons: "missing" (never materialized), "stale: <Dagster's
+    causes>", "settings changed" (its last materialization ran under another :data:`SETTINGS_TAG`), "stored value
     gone" (no JSON file of :mod:`pipelines.io_manager`: deleted by hand, or a data folder from before it,
     whose values are pickles that are never read: every asset is materialized again once, cheaply, since
     each stage's content-keyed cache still holds its output).
     """
     from pipelines.io_manager import stored_value_path
 
-    from dagster._core.definitions.data_version import StaleStatus
-
-    state = status.get_status(key, partition)
-    if state == StaleStatus.MISSING:
+    status, reasons = staleness(key, partition)
+    if status == "MISSING":
         return "missing"
-    if state == StaleStatus.STALE:
-        causes = status.get_stale_causes(key, partition)
-        return "stale: " + "; ".join(sorted({c.reason for c in causes})) if causes else "stale"
+    if status == "STALE":
+        return "stale: " + "; ".join(reasons) if reasons else "stale"
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1).records
     run = instance.get_run_by_id(records[0].run_id) if records else None
@@ -79,10 +105,10 @@ def to_materialize(instance: dg.DagsterInstance, defs: dg.Definitions, keys: Ite
     inputs' keys did not change) and the other outputs of a multi-asset that cannot run one alone."""
     graph = defs.resolve_asset_graph()
     keys = list(keys)
-    status = resolver(instance, defs)
+    staleness = dagster_staleness(instance, defs)
     corrupt = corrupt or {}
     out = {k: why for k in keys if (why := (f"corrupt: {corrupt[k.to_user_string()]}" if k.to_user_string() in corrupt
-                                            else why_materialize(instance, status, k, fingerprint, partition)))}
+                                            else why_materialize(instance, staleness, k, fingerprint, partition)))}
     pending = list(out)
     while pending:
         key = pending.pop()

@@ -8,7 +8,7 @@ Usage: .venv/bin/python scripts/export_pretrained.py CHECKPOINT FIGURES.json --c
        .venv/bin/python scripts/export_pretrained.py OUT/final.rR.pt --lite OUT --name frame_crnn_lite --command "..."
        (the lite transcriber of benchmarks/bench_lite.py: R is its report's optimal final round)
 
-CHECKPOINT: a checkpoint of :func:`adt.frame.recipe.save_model` (``benchmarks/bench_mdb_zero_shot.py --save``);
+CHECKPOINT: a checkpoint of :func:`adt.frame.checkpoint.save_model` (``benchmarks/bench_mdb_zero_shot.py --save``);
 FIGURES.json: that run's ``--json`` (validation and MDB figures, the learning curve); ``--command``: the
 command that trained it, written into the card. The checkpoint is re-saved through ``save_model`` (tensors
 and plain values only: ``torch.load(weights_only=True)`` reads it) and refused over 10 MB. The card gives
@@ -48,7 +48,7 @@ def card(name: str, model, figures: dict, profile, command: str, sha: str, size:
 
 The transcriber `adt transcribe` uses when the data folder has no registered model (before any
 `make demo`). Weights only: `{name}.pt`, read with `torch.load(weights_only=True)`
-(`adt.frame.recipe.load_model`).
+(`adt.frame.checkpoint.load_model`).
 
 - **SHA-256** of `{name}.pt`: `{sha}` ({size / 1e6:.2f} MB)
 - **Commit** that trained it: `{commit}`; exported by `scripts/export_pretrained.py`.
@@ -134,7 +134,7 @@ def real_songs_card(name: str, model, out_dir: Path, command: str, sha: str, siz
 
 The transcriber `adt transcribe` uses when the data folder has no registered model (before any
 `make demo`). Weights only: `{name}.pt`, read with `torch.load(weights_only=True)`
-(`adt.frame.recipe.load_model`).
+(`adt.frame.checkpoint.load_model`).
 
 - **SHA-256** of `{name}.pt`: `{sha}` ({size / 1e6:.2f} MB)
 - **Commit** that trained it: `{commit}`; exported by `scripts/export_pretrained.py --real-songs`.
@@ -239,7 +239,7 @@ def lite_card(name: str, model, out_dir: Path, shipped_round: int, floors: dict,
 The trimmed transcriber `adt transcribe --model lite` uses when the data folder has no registered `lite` model
 (right after installation): the shipped transcriber `frame_crnn_standard` (its own card) trimmed with
 rewinding (lottery paper, Algorithm 1; `adt.trimming.lite`). Weights only: `{name}.pt`, read with
-`torch.load(weights_only=True)` (`adt.frame.recipe.load_model`, which rebuilds the trimmed widths).
+`torch.load(weights_only=True)` (`adt.frame.checkpoint.load_model`, which rebuilds the trimmed widths).
 
 - **SHA-256** of `{name}.pt`: `{sha}` ({size / 1e6:.2f} MB)
 - **Commit** that trained it: `{commit}`; exported by `scripts/export_pretrained.py --lite`.
@@ -305,7 +305,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from adt.config import get_profile
-    from adt.frame.recipe import load_model, save_model
+    from adt.frame.checkpoint import load_model, save_model
     from adt.tracking import git_commit
     from adt.transcribe.transcriber import PRETRAINED_DIR, PRETRAINED_MODEL
 

@@ -8,8 +8,9 @@ import optuna
 import pytest
 import torch
 
-from adt.frame.architectures import (ARCHITECTURES, OPTIMIZER_SPACE, SEARCH_SPACES, build, count_parameters, search_space_table, suggest)
+from adt.frame.architectures import ARCHITECTURES, build, count_parameters, suggest
 from adt.frame.recipe import weighted_bce
+from adt.frame.search_spaces import OPTIMIZER_SPACE, SEARCH_SPACES, search_space_table
 
 NAMES = list(ARCHITECTURES)
 

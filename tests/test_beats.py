@@ -175,17 +175,20 @@ def test_onnxruntime_threads_give_the_same_activation(punk):
     assert np.array_equal(beat_activation(clip, sr, num_threads=1), beat_activation(clip, sr, num_threads=2))
 
 
-def _beat_inputs(folder: Path, files: dict[str, Path], dataset_key: str) -> dict:
-    """A ``tracks`` stage value of drum-only tracks ``files`` (track id -> wav), no ground-truth beats."""
+def _beat_inputs(folder: Path, files: dict[str, Path], dataset_key: str):
+    """A ``tracks`` stage result of drum-only tracks ``files`` (track id -> wav), no ground-truth beats."""
     import pandas as pd
+
+    from adt.data.tables import TracksResult
 
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"track_id": list(files), "dataset": "x", "mix_path": None,
                   "drum_path": [str(p) for p in files.values()]}).to_parquet(folder / "tracks.parquet")
     pd.DataFrame({"track_id": pd.Series([], dtype=str), "time_s": pd.Series([], dtype=float),
                   "position": pd.Series([], dtype=int)}).to_parquet(folder / "beats.parquet")
-    return {"path": str(folder / "tracks.parquet"), "gt_beats": str(folder / "beats.parquet"),
-            "dataset_keys": {"x": dataset_key}}
+    return TracksResult(key=dataset_key, dir=str(folder), path=str(folder / "tracks.parquet"), onsets_path="",
+                        gt_beats=str(folder / "beats.parquet"), datasets=["x"], dataset_keys={"x": dataset_key},
+                        cards="")
 
 
 def test_beats_cached_per_audio_file(punk, tmp_path, monkeypatch):
@@ -196,7 +199,8 @@ def test_beats_cached_per_audio_file(punk, tmp_path, monkeypatch):
     import soundfile as sf
 
     from adt.audio import write_audio
-    from adt.rhythm import beats
+    from adt.rhythm import beat_table as beats
+    from adt.separation.stems import DrumStemsResult
 
     monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ADT_JOBS", "2")
@@ -205,10 +209,10 @@ def test_beats_cached_per_audio_file(punk, tmp_path, monkeypatch):
     write_audio(files["x/a"], audio[: 12 * sr], sr)
     files["x/b"].write_bytes(files["x/a"].read_bytes())  # the same bytes: tracked once
     write_audio(files["x/c"], audio[12 * sr: 24 * sr], sr)
-    no_stems = {"stems": {}, "key": None}
+    no_stems = DrumStemsResult.stand_in({})
     logs: list[str] = []
     first = pd.read_parquet(beats.beat_table(_beat_inputs(tmp_path / "t1", files, "k1"), no_stems, log=logs.append)
-                            ["path"])
+                            .path)
     assert any("beat tracking 2 audio files" in line and "2 process" in line for line in logs), logs
     madmom = {tid: g.time_s.to_numpy() for tid, g in first[first.source == "madmom"].groupby("track_id")}
     assert set(madmom) == set(files) and np.array_equal(madmom["x/a"], madmom["x/b"])
@@ -225,7 +229,7 @@ def test_beats_cached_per_audio_file(punk, tmp_path, monkeypatch):
     monkeypatch.setattr(beats, "track_file_beats", counted)
     monkeypatch.setenv("ADT_JOBS", "1")  # in this process, where the counter is
     again = pd.read_parquet(beats.beat_table(_beat_inputs(tmp_path / "t2", files, "k2"), no_stems,
-                                             log=logs.append)["path"])
+                                             log=logs.append).path)
     assert calls == []  # another table (a profile's), the same files: all cached
     pd.testing.assert_frame_equal(again, first)
     samples, _ = sf.read(files["x/a"], dtype="float32")  # the same samples in another file format: a hit
@@ -235,7 +239,7 @@ def test_beats_cached_per_audio_file(punk, tmp_path, monkeypatch):
 
     write_audio(files["x/c"], audio[6 * sr: 18 * sr], sr)  # changed: a miss
     changed = pd.read_parquet(beats.beat_table(_beat_inputs(tmp_path / "t3", files, "k3"), no_stems,
-                                               log=logs.append)["path"])
+                                               log=logs.append).path)
     assert calls == ["c.wav"]
     c_before, c_after = (t[(t.source == "madmom") & (t.track_id == "x/c")].time_s.to_numpy() for t in (first, changed))
     assert not np.array_equal(c_before, c_after)

@@ -501,7 +501,8 @@ def test_chunked_activations_match_the_whole_track_pass(mdb_track):
     from adt.audio import normalize_level, read_audio
     from adt.features.spectrogram import model_features
     from adt.frame.peaks import pick_peaks
-    from adt.transcribe.transcriber import activations, load_checkpoint, pretrained_path
+    from adt.transcribe.models import load_checkpoint
+    from adt.transcribe.transcriber import activations, pretrained_path
 
     model = load_checkpoint(pretrained_path())
     audio, sr = read_audio(mdb_track["wav"], mono=True)

@@ -17,8 +17,9 @@ import pytest
 
 import tests.layouts
 from adt.config import get_profile
+from adt.data.archives import UnsafeArchiveError
 from adt.data.datasets import TRACK_COLUMNS, get_module
-from adt.data.download import ChecksumError, DownloadError, UnsafeArchiveError, fetch_all
+from adt.data.download import ChecksumError, DownloadError, fetch_all
 
 LAYOUTS = sorted(m.name for m in pkgutil.iter_modules(tests.layouts.__path__))
 

@@ -6,7 +6,21 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipelines.assets import models, tatum_study
+from adt.frame.study import TranscriberResult
+from adt.tatum.study import TatumStudyResult
+from adt.trimming.study import TrimmedTranscriberResult
+from pipelines import checks
+
+
+def _trimmed(rounds: list[dict], optimal: dict | None = None) -> TrimmedTranscriberResult:
+    return TrimmedTranscriberResult(key="t", path="", rounds=rounds, table1="", curves="", figure="", optimal=optimal,
+                                    lite_path=None, model_uri=None, run_id="")
+
+
+def _transcriber(best_val_f: float, shipped: dict | None = None) -> TranscriberResult:
+    return TranscriberResult(key="s", train_sets=["demo"], architecture="frame_crnn", best_params={},
+                             best_val_f=best_val_f, model_path="", study_name="", n_trials=0, trials=[], run_id="",
+                             shipped=shipped or {})
 
 
 def _rounds(val_error: float, test_error: float) -> list[dict]:
@@ -23,23 +37,24 @@ def test_a_trimming_reference_that_finds_no_onset_fails():
     passed, meta = reference_transcribes(_rounds(0.985, 0.99))
     assert not passed and meta["reference_val_f"] == pytest.approx(0.015) and meta["floor"] == REFERENCE_F_FLOOR
     assert reference_transcribes(_rounds(0.2, 0.25))[0]
-    assert not models.trimming_reference_transcribes(trimmed_transcriber={"rounds": _rounds(0.985, 0.99)}).passed
-    assert models.trimming_reference_transcribes(trimmed_transcriber={"rounds": _rounds(0.2, 0.25)}).passed
+    assert not checks.trimming_reference_transcribes(trimmed_transcriber=_trimmed(_rounds(0.985, 0.99))).passed
+    assert checks.trimming_reference_transcribes(trimmed_transcriber=_trimmed(_rounds(0.2, 0.25))).passed
     # a reference that transcribes, but every trimmed round collapsed: the lite network finds nothing (issue 30)
-    collapsed = {"rounds": _rounds(0.2, 0.25), "optimal": {"val_error": 0.99, "test_error": 0.99}}
-    assert not models.trimming_reference_transcribes(trimmed_transcriber=collapsed).passed
+    collapsed = _trimmed(_rounds(0.2, 0.25), optimal={"val_error": 0.99, "test_error": 0.99})
+    assert not checks.trimming_reference_transcribes(trimmed_transcriber=collapsed).passed
     assert reference_transcribes(_rounds(0.2, 0.25), lite={"val_error": 0.3})[1]["lite_val_f"] == pytest.approx(0.7)
 
 
 def test_a_transcriber_worse_than_the_shipped_one_fails():
-    from adt.frame.shipped import not_worse_than_shipped
+    from adt.frame.study import not_worse_than_shipped
 
-    worse = {"best_val_f": 0.62, "shipped": {"shipped_val_f": 0.80, "shipped_sha256": "0" * 64}}
+    shipped = {"shipped_val_f": 0.80, "shipped_sha256": "0" * 64}
+    worse = _transcriber(0.62, shipped)
     passed, meta = not_worse_than_shipped(worse)
     assert not passed and meta == {"val_f": 0.62, "shipped_val_f": 0.8, "started_from": "scratch"}
-    assert not_worse_than_shipped({**worse, "best_val_f": 0.85})[0]
-    assert not_worse_than_shipped({"best_val_f": 0.3})[0]  # nothing shipped to compare with
-    assert not models.transcriber_not_worse_than_shipped(transcriber=worse).passed
+    assert not_worse_than_shipped(_transcriber(0.85, shipped))[0]
+    assert not_worse_than_shipped(_transcriber(0.3))[0]  # nothing shipped to compare with
+    assert not checks.transcriber_not_worse_than_shipped(transcriber=worse).passed
 
 
 def _table_ii(bigram: float, gru: float) -> pd.DataFrame:
@@ -66,5 +81,9 @@ def test_lm_regularization_worse_everywhere_warns(tmp_path):
     assert regularization_findings(_table_ii(+0.01, +0.02))[0]
     path = tmp_path / "results.parquet"
     _table_ii(-0.02, -0.05).to_parquet(path)
-    result = tatum_study.lm_regularization_helps_somewhere(tatum_study={"results": str(path)})
+    study = TatumStudyResult(key="t", results=str(path), per_track="", models={}, fig3=None, markdown={},
+                             histories={}, best_val_f={}, train_sets=[], train_tracks=0, val_tracks=0, test_sets=[],
+                             gru_lm="", weights={}, weight_trials=0, frame_model=None, skipped=[], run_id="",
+                             train_seconds={})
+    result = checks.lm_regularization_helps_somewhere(tatum_study=study)
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN

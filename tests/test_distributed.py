@@ -56,7 +56,7 @@ def _finish(procs: list[subprocess.Popen], timeout: float = 400) -> list[str]:
 
 RACE = """
 import sys, time, optuna
-from adt.frame.sweep import run_budget
+from adt.frame.shared_study import run_budget
 url, budget = sys.argv[1], int(sys.argv[2])
 storage = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
 study = optuna.load_study(study_name="race", storage=storage)

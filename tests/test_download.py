@@ -11,7 +11,8 @@ import zipfile
 import pytest
 
 from adt.data import download
-from adt.data.download import ChecksumError, DownloadError, Remote, UnsafeArchiveError, extract, fetch, sha256sum
+from adt.data.archives import CorruptArchiveError, UnsafeArchiveError, extract
+from adt.data.download import ChecksumError, DownloadError, Remote, fetch, sha256sum
 
 
 def _groove_like_zip() -> bytes:
@@ -358,7 +359,7 @@ def test_a_corrupt_compressed_tar_is_the_modules_error(tmp_path, compression, fa
         del data[len(data) * 3 // 4:]
     archive = tmp_path / f"x.tar.{compression}"
     archive.write_bytes(bytes(data))
-    _refused(archive, download.CorruptArchiveError, "corrupt")
+    _refused(archive, CorruptArchiveError, "corrupt")
 
 
 @pytest.mark.faults
@@ -374,7 +375,7 @@ def test_a_corrupt_zip_deflate_stream_is_the_modules_error(tmp_path):
         data[start + info.compress_size // 2 + i] ^= 0xFF
     archive = tmp_path / "x.zip"
     archive.write_bytes(bytes(data))
-    _refused(archive, download.CorruptArchiveError, "member 'a/b.wav'", "corrupt compressed stream")
+    _refused(archive, CorruptArchiveError, "member 'a/b.wav'", "corrupt compressed stream")
 
 
 @pytest.mark.faults

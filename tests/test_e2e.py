@@ -76,9 +76,9 @@ def test_runs_are_the_defined_jobs(pipeline):
 
 def test_tables_have_their_schema(pipeline):
     out = pipeline["cold"]
-    tracks = pd.read_parquet(out["tracks"]["path"])
-    onsets = pd.read_parquet(out["onsets"]["path"])
-    beats = pd.read_parquet(out["tracks"]["gt_beats"])
+    tracks = pd.read_parquet(out["tracks"].path)
+    onsets = pd.read_parquet(out["onsets"].path)
+    beats = pd.read_parquet(out["tracks"].gt_beats)
     assert list(tracks.columns) == TRACK_COLUMNS
     assert list(onsets.columns) == ONSET_COLUMNS
     assert list(beats.columns) == BEAT_COLUMNS
@@ -93,10 +93,10 @@ def test_tables_have_their_schema(pipeline):
 
 def test_stems_beats_tatums(pipeline):
     out = pipeline["cold"]
-    tracks = pd.read_parquet(out["tracks"]["path"])
+    tracks = pd.read_parquet(out["tracks"].path)
     mixtures = set(tracks[tracks.mix_path.notna()].track_id)
-    assert set(out["drum_stems"]["stems"]) == mixtures and len(mixtures) == 12
-    study = out["drum_stems"]["study"]  # every procedure trained and scored; the best real validation SDR chosen
+    assert set(out["drum_stems"].stems) == mixtures and len(mixtures) == 12
+    study = out["drum_stems"].study  # every procedure trained and scored; the best real validation SDR chosen
     shared = {"independent", "simultaneous", "interleaved", "interleaved_acc", "interleaved_encoder+"}
     assert shared | {n + "+ratio" for n in shared} | {"open_unmix", "mixture", "interleaved_other_later"} <= set(
         study["results"])
@@ -108,26 +108,26 @@ def test_stems_beats_tatums(pipeline):
     first = max(deployed, key=scored.get)
     assert study["results"]["shipped"]["heard_real_songs"]
     assert study["best"] == max([first, "shipped"], key=lambda n: study["results"][n]["sdr.drums.val"])
-    assert out["drum_stems"]["model"]["procedure"] == study["chosen"]["procedure"]
+    assert out["drum_stems"].model["procedure"] == study["chosen"]["procedure"]
     assert "| Interleaved-acc |" in study["tables"]["table2"] and "| encoder+ |" in study["tables"]["table3"]
     assert "| Interleaved + ratio masks |" in study["tables"]["table2"]
     for r in study["results"].values():
         assert math.isfinite(r["sdr.drums.test"]) and math.isfinite(r["sdr.drums.mdb"])
         assert math.isfinite(r["sdr.drums.real"]) and math.isfinite(r["sdr.bass.real"])
-    beats = pd.read_parquet(out["beats"]["path"])
+    beats = pd.read_parquet(out["beats"].path)
     assert list(beats.columns) == ["track_id", "source", "time_s", "position"]
     assert set(beats.source) == {"madmom", "ground_truth"}
     assert set(beats[beats.source == "madmom"].position) <= {0, 1, 2, 3, 4} and (beats.position == 1).any()
     assert set(beats[beats.source == "madmom"].track_id) == set(tracks.track_id)
-    tatums = pd.read_parquet(out["tatums"]["path"])
-    assert out["tatums"]["subdivisions"] == 4 and set(tatums.subdivision) == {0, 1, 2, 3}
+    tatums = pd.read_parquet(out["tatums"].path)
+    assert out["tatums"].subdivisions == 4 and set(tatums.subdivision) == {0, 1, 2, 3}
     one = tatums[(tatums.source == "ground_truth")].groupby("track_id").time_s.apply(lambda t: np.diff(t.to_numpy()))
     assert all((d > 0).all() for d in one)
 
 
 def test_quantization_stats_and_check(pipeline):
     out = pipeline["cold"]
-    table = pd.DataFrame(out["quantization_stats"]["table"])
+    table = pd.DataFrame(out["quantization_stats"].table)
     assert {"dataset", "source", "n_onsets", "conflict", "far", "union"} <= set(table.columns)
     assert set(table.dataset) == {"demo", "groove", "mdb"}
     assert ((table.union >= table.conflict) & (table.union <= 1)).all()
@@ -139,21 +139,21 @@ def test_quantization_stats_and_check(pipeline):
 
 def test_scores_and_language_model(pipeline):
     out = pipeline["cold"]
-    assert set(out["drum_scores"]["paths"]["k5"]) == {"train", "validation", "test"}
-    index = pd.read_parquet(out["drum_scores"]["index"])
+    assert set(out["drum_scores"].paths["k5"]) == {"train", "validation", "test"}
+    index = pd.read_parquet(out["drum_scores"].index)
     assert set(index.dataset) == {"demo", "groove", "mdb"}
     assert (index[index.dataset == "groove"].split.value_counts() == 8).all()  # tiny: 8 Groove MIDI scores per split
     for k in ("k5", "k3"):
-        ppl = out["lm_bigram"]["perplexity"][k]
+        ppl = out["lm_bigram"].perplexity[k]
         assert 1.0 < ppl["test"] < 2.0 and "test.mdb" in ppl  # better than chance (2)
     gru = out["lm_gru"]
-    assert gru["trials"] == 2 and set(gru["best_params"]) >= {"layers", "hidden"}
-    assert 1.0 < gru["perplexity"]["test"] < 2.5  # 1 epoch in the tiny profile: near chance (2)
-    assert gru["model_uri"].startswith("models:/adt-gru-lm/")
+    assert gru.trials == 2 and set(gru.best_params) >= {"layers", "hidden"}
+    assert 1.0 < gru.perplexity["test"] < 2.5  # 1 epoch in the tiny profile: near chance (2)
+    assert gru.model_uri.startswith("models:/adt-gru-lm/")
     from adt.lm import gru as gru_lm
 
-    assert gru_lm.load(gru["path_k3"]).k == 3 and 1.0 < gru["perplexity_k3"]["test"] < 2.5
-    assert pipeline["cold"]["tatum_study"]["gru_lm"].startswith("GRU")  # the 3-class LM, not marginalized
+    assert gru_lm.load(gru.path_k3).k == 3 and 1.0 < gru.perplexity_k3["test"] < 2.5
+    assert pipeline["cold"]["tatum_study"].gru_lm.startswith("GRU")  # the 3-class LM, not marginalized
 
 
 def test_features_and_shards(pipeline):
@@ -166,30 +166,30 @@ def test_features_and_shards(pipeline):
 
 
 def test_matrix_is_filled(pipeline):
-    cells = pd.DataFrame(pipeline["cold"]["zero_shot_matrix"]["cells"])
+    cells = pd.DataFrame(pipeline["cold"]["zero_shot_matrix"].cells)
     assert set(cells.train) == {"demo", "groove", "demo+groove", "shipped model"}
     assert set(cells.test) == {"demo", "groove", "mdb"}
     assert len(cells) == 12 and not cells[cells.train == "shipped model"].in_domain.any()
     for col in ("f_5class", "f_3class"):
         assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in cells[col])
-    assert pipeline["cold"]["transcriber"]["model_uri"].startswith("models:/adt-frame-crnn/")
+    assert pipeline["cold"]["transcriber"].model_uri.startswith("models:/adt-frame-crnn/")
     import mlflow
 
     from adt import tracking
 
     tracking.setup()
-    logged = mlflow.MlflowClient().get_run(pipeline["cold"]["zero_shot_matrix"]["run_id"]).data.metrics
+    logged = mlflow.MlflowClient().get_run(pipeline["cold"]["zero_shot_matrix"].run_id).data.metrics
     assert {"f3.demo_groove.mdb", "f5.shipped model.mdb", "f3.demo.groove"} <= set(logged)  # cells as metrics
 
 
 def test_tatum_study_fills_table_ii(pipeline):
     study = pipeline["cold"]["tatum_study"]
-    results = pd.read_parquet(study["results"])
+    results = pd.read_parquet(study.results)
     # Table II rows: frame baseline + quantization and the three tatum CRNNs, on both grids
     assert set(results["method"]) == {"frame_crnn", "tatum_crnn", "tatum_bigram", "tatum_gru"}
     assert {"estimated", "ground_truth"} <= set(results["tatums"])
-    assert results["f"].between(0, 1).all() and study["markdown"]
-    assert study["fig3"] and Path(study["fig3"]).is_file()
+    assert results["f"].between(0, 1).all() and study.markdown
+    assert study.fig3 and Path(study.fig3).is_file()
     import mlflow  # the nested run per model sits in the study's experiment, not in Default
 
     exp = mlflow.get_experiment_by_name("adt/tatum_study")
@@ -206,7 +206,7 @@ def test_trimming_fills_table_1_and_the_lite_model_transcribes(pipeline, mdb_tra
     from adt.cli import main
 
     trimmed = pipeline["cold"]["trimmed_transcriber"]
-    rounds = pd.DataFrame(trimmed["rounds"])
+    rounds = pd.DataFrame(trimmed.rounds)
     assert set(rounds.line) == {"trim/magnitude/local", "mask/magnitude/local"}
     for line, g in rounds.groupby("line"):
         g = g.sort_values("round")
@@ -220,15 +220,15 @@ def test_trimming_fills_table_1_and_the_lite_model_transcribes(pipeline, mdb_tra
             assert g.size_bytes.nunique() == 1 and g.flops.nunique() == 1
         else:
             assert g.flops.is_monotonic_decreasing and g.size_bytes.iloc[-1] < 0.75 * g.size_bytes.iloc[0]
-    assert all(row in trimmed["table1"] for row in ("| reference |", "| trim (", "lite model"))
+    assert all(row in trimmed.table1 for row in ("| reference |", "| trim (", "lite model"))
     # the tiny sweep trains from scratch: the reference starts from the shipped transcriber, and transcribes
-    assert "shipped transcriber" in trimmed["reference_from"] and pipeline["cold"]["checks"]["reference_transcribes"]
-    assert Path(trimmed["figure"]).is_file() and "trim/magnitude/local" in trimmed["curves"]
+    assert "shipped transcriber" in trimmed.reference_from and pipeline["cold"]["checks"]["reference_transcribes"]
+    assert Path(trimmed.figure).is_file() and "trim/magnitude/local" in trimmed.curves
     tracking.setup()
     runs = mlflow.search_runs(experiment_names=["adt/trimming"])
     assert {"trim/magnitude/local[seed 1234]", "mask/magnitude/local[seed 1234]", "trimming-study"} <= set(
         runs["tags.mlflow.runName"])
-    assert trimmed["model_uri"].startswith("models:/adt-frame-crnn/")
+    assert trimmed.model_uri.startswith("models:/adt-frame-crnn/")
     out = tmp_path / "lite.mid"
     assert main(["transcribe", str(mdb_track["wav"]), "-o", str(out), "--model", "lite"]) == 0
     assert out.is_file()
@@ -254,7 +254,7 @@ def test_warm_run_recomputes_nothing(pipeline):
     assert len(mlflow.search_runs(search_all_experiments=True)) == runs_before
     assert warm["features"].key == pipeline["cold"]["features"].key
     for name in ("tracks", "drum_stems", "transcriber", "trimmed_transcriber", "zero_shot_matrix", "tatum_study"):
-        assert warm[name]["key"] == pipeline["cold"][name]["key"]
+        assert warm[name].key == pipeline["cold"][name].key
 
 
 def test_library_chain_finds_the_assets_results(pipeline):
@@ -275,7 +275,7 @@ def test_library_chain_finds_the_assets_results(pipeline):
     assert out["features"].key == cold["features"].key
     for name in ("tracks", "drum_stems", "beats", "tatums", "drum_scores", "lm_gru", "transcriber",
                  "zero_shot_matrix", "tatum_study"):
-        assert out[name]["key"] == cold[name]["key"], name
+        assert out[name].key == cold[name].key, name
     assert len(mlflow.search_runs(search_all_experiments=True)) == runs_before
 
 
@@ -300,7 +300,8 @@ def test_mix_and_drums_input(pipeline, tmp_path):
     second training and validation item; the model trained on them records it, with validation-tuned
     per-class peak floors, through a checkpoint round trip."""
     from adt.features.index import build_features
-    from adt.frame.recipe import TrainConfig, load_model, save_model, train_model
+    from adt.frame.checkpoint import load_model, save_model
+    from adt.frame.recipe import TrainConfig, train_model
     from adt.frame.study import scored_items
     from adt.metrics import reference_onsets
 
@@ -314,7 +315,7 @@ def test_mix_and_drums_input(pipeline, tmp_path):
     assert mix.shape == drums.shape and not np.allclose(mix, drums)  # the band is in the mix only
     separated = cold["features"].items(["demo"], "train")[0]
     assert separated.input == "separated" and separated.x != index.items(["demo"], "train")[0].x
-    refs = reference_onsets(pd.read_parquet(cold["onsets"]["path"]))
+    refs = reference_onsets(pd.read_parquet(cold["onsets"].path))
     val = scored_items(index, refs, ("demo", "groove"), "validation", with_drums=True)
     assert len(val) == 2 * len(index.items(["demo", "groove"], "validation"))
     model, _ = train_model(index.train_dirs(("demo", "groove")), val, TrainConfig(epochs=1, steps_per_epoch=3,
@@ -334,12 +335,12 @@ def test_tatum_study_resumes_per_model(pipeline):
     from adt.stages import run_stages
 
     cold = pipeline["cold"]["tatum_study"]
-    (data_dir() / "tatum_study" / cold["key"] / "manifest.json").unlink()
+    (data_dir() / "tatum_study" / cold.key / "manifest.json").unlink()
     lines = []
     out = run_stages(Settings.from_env(profile="tiny"), until="tatum_study", log=lines.append)
     resumed = [line for line in lines if "trained before this run stopped" in line]
     assert len(resumed) == 3 and not any("training on" in line for line in lines)
-    assert out["tatum_study"]["markdown"] == cold["markdown"]
+    assert out["tatum_study"].markdown == cold.markdown
 
 
 # --- the two UIs in a real browser (Debian chromium driven by Playwright), over this module's outputs ---
@@ -526,7 +527,7 @@ def test_ui_mlflow_runs_link_back_to_dagster_and_models_open_in_the_training_vie
     link = ui.locator(f"a[href$='/runs/{run['tags.dagster.run_id']}']").first  # in the run's description
     link.wait_for()
     assert link.inner_text().strip() == run["tags.dagster.run_id"][:8]
-    uri = pipeline["cold"]["transcriber"]["model_uri"]
+    uri = pipeline["cold"]["transcriber"].model_uri
     url = tracking.model_url(uri)
     assert url.endswith("?workflowType=machine_learning")
     ui.goto(url)
@@ -557,7 +558,7 @@ def test_a_zeroed_cached_feature_is_named_and_recomputed(pipeline):
     assert any(line.startswith("corrupt cached output: ") and str(x) in line for line in lines), lines
     assert any(line.startswith("adt_downstream") and "features: corrupt" in line for line in lines), lines
     np.testing.assert_allclose(np.load(x), original, atol=1e-5)
-    assert out["features"].key == cold["features"].key and out["transcriber"]["key"] == cold["transcriber"]["key"]
+    assert out["features"].key == cold["features"].key and out["transcriber"].key == cold["transcriber"].key
     from adt.cache import verify
 
     assert verify() == []

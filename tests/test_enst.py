@@ -12,8 +12,9 @@ import pytest
 
 from adt.audio import read_audio
 from adt.config import get_profile
+from adt.data.archives import extract
 from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, enst
-from adt.data.download import ManualDownloadRequired, extract, fetch, fetch_all
+from adt.data.download import ManualDownloadRequired, fetch, fetch_all
 from adt.vocab import CLASSES_5
 from tests.layouts import enst as layout
 

@@ -13,8 +13,9 @@ import pytest
 import soundfile as sf
 
 from adt.config import get_profile
+from adt.data.archives import extract
 from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, groove
-from adt.data.download import extract, fetch
+from adt.data.download import fetch
 from adt.data.corpus import Stems
 
 

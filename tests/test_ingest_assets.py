@@ -42,11 +42,11 @@ def env(tmp_path, monkeypatch):
 
 
 def _materialize(name: str, mirror) -> dg.ExecuteInProcessResult:
-    from pipelines.assets.ingest import dataset_tables, raw_dataset
+    from pipelines.assets import ASSET
     from pipelines.io_manager import JsonIOManager
     from pipelines.resources import AdtSettings
 
-    return dg.materialize([raw_dataset, dataset_tables], partition_key=name, raise_on_error=False,
+    return dg.materialize([ASSET["raw_dataset"], ASSET["dataset_tables"]], partition_key=name, raise_on_error=False,
                           instance=dg.DagsterInstance.ephemeral(),
                           resources={"settings": AdtSettings(profile="tiny", mirror=str(mirror)),
                                      "io_manager": JsonIOManager()})
@@ -57,9 +57,9 @@ def test_dataset_materializes_from_its_official_layout(env, name):
     result = _materialize(name, env["mirror"])
     assert result.success
     out = result.output_for_node("dataset_tables")
-    tracks = pd.read_parquet(f"{out['dir']}/tracks.parquet")
+    tracks = pd.read_parquet(f"{out.dir}/tracks.parquet")
     assert list(tracks.columns) == TRACK_COLUMNS and len(tracks) >= 2 and (tracks.dataset == name).all()
-    onsets = pd.read_parquet(f"{out['dir']}/onsets.parquet")
+    onsets = pd.read_parquet(f"{out.dir}/onsets.parquet")
     assert len(onsets) > 0
     meta = result.asset_materializations_for_node("dataset_tables")[0].metadata
     # the dataset card as Dagster shows it: its table per split as a table, the lines about the dataset inline
@@ -68,7 +68,7 @@ def test_dataset_materializes_from_its_official_layout(env, name):
     assert meta["per_split"].schema.columns[0].name == "split"
     # a second materialization reuses everything (same data version)
     again = _materialize(name, env["mirror"])
-    assert again.output_for_node("dataset_tables")["key"] == out["key"]
+    assert again.output_for_node("dataset_tables").key == out.key
 
 
 def test_request_only_dataset_not_placed_fails_clearly(env):

@@ -152,7 +152,7 @@ def test_an_empty_mirror_archive_is_named_on_the_console(tmp_path, monkeypatch):
     import dagster as dg
 
     from adt.data.datasets import get_module
-    from pipelines.assets.ingest import raw_dataset
+    from pipelines.assets import ASSET
     from pipelines.console import StepLines
     from pipelines.io_manager import JsonIOManager
     from pipelines.resources import AdtSettings
@@ -168,7 +168,7 @@ def test_an_empty_mirror_archive_is_named_on_the_console(tmp_path, monkeypatch):
         remotes.append(dataclasses.replace(remote, sha256=(hashlib.sha256(files[remote.filename]).hexdigest(),),
                                            md5=(), size=len(files[remote.filename]), extracted_size=None))
     monkeypatch.setattr(module, "REMOTES", remotes)
-    result = dg.materialize([raw_dataset], partition_key="egmd", raise_on_error=False,
+    result = dg.materialize([ASSET["raw_dataset"]], partition_key="egmd", raise_on_error=False,
                             instance=dg.DagsterInstance.ephemeral(),
                             resources={"settings": AdtSettings(profile="tiny", mirror=str(mirror)),
                                        "io_manager": JsonIOManager()})

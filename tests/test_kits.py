@@ -225,12 +225,12 @@ def test_kit_catalogue_of_a_profile(kits_root, monkeypatch):
 
     monkeypatch.setenv("ADT_DATA_DIR", str(kits_root))
     info = build_kit_catalogue(["h2:GMRockKit", "h2:TR808EmulationKit", "standard"], mirror="")
-    assert info["packages"] == ["hydrogen-data"] and info["kits"] == 2 and info["acoustic"] == 1
-    assert set(pd.read_parquet(info["path"]).kit_id) == {"GMRockKit", "TR808EmulationKit"}
-    assert "GPL-2+" in info["summary"]
-    assert build_kit_catalogue(["h2:GMRockKit"], mirror="")["key"] == info["key"]  # same packages: cached
+    assert info.packages == ["hydrogen-data"] and info.kits == 2 and info.acoustic == 1
+    assert set(pd.read_parquet(info.path).kit_id) == {"GMRockKit", "TR808EmulationKit"}
+    assert "GPL-2+" in info.summary
+    assert build_kit_catalogue(["h2:GMRockKit"], mirror="").key == info.key  # same packages: cached
     empty = build_kit_catalogue(["standard", "jazz"], mirror="")
-    assert empty["kits"] == 0 and empty["packages"] == [] and pd.read_parquet(empty["path"]).empty
+    assert empty.kits == 0 and empty.packages == [] and pd.read_parquet(empty.path).empty
 
 
 def test_one_shot_pool_draws_a_kit_per_track(kits_root, shared_datasets, monkeypatch):
@@ -267,7 +267,7 @@ def _tree(folder) -> dict[str, object]:
 def test_packages_unpack_side_by_side_as_before(kits_root, shared_datasets, tmp_path, monkeypatch):
     """fetch_packages: two packages unpacked in 2 worker processes; extract_deb decompresses the xz member
     once, into the same tree as extracting the .tar.xz itself (tarfile reading it twice)."""
-    from adt.data.download import extract
+    from adt.data.archives import extract
     from adt.data.kits.packages import deb_members, fetch_packages
 
     names = ["hydrogen-data", "lmms-common"]

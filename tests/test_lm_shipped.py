@@ -20,7 +20,8 @@ import torch
 from adt.config import get_profile
 from adt.lm import shipped
 from adt.lm.corpus import ScoreError, score_from_midi
-from adt.lm.fit import _fit_k, gru_beats_bigram
+from adt.lm.corpus import DrumScoresResult
+from adt.lm.fit import LmBigramResult, LmGruResult, _fit_k, gru_beats_bigram
 from adt.lm.gru import train_gru_lm
 from adt.vocab import INDEX_3_IN_5
 
@@ -97,7 +98,7 @@ def test_fine_tuning_the_shipped_lm_never_ends_worse_on_validation(groove, k):
         train_gru_lm(train, val, hidden=32, layers=3, epochs=1, init=start)
 
 
-def _drum_scores(groove: dict, folder) -> dict:
+def _drum_scores(groove: dict, folder) -> DrumScoresResult:
     """A :func:`adt.lm.corpus.build_drum_scores`-like manifest of the Groove scores (one test set, groove)."""
     paths: dict = {"k5": {}, "k3": {}}
     for split, ys in groove.items():
@@ -107,7 +108,7 @@ def _drum_scores(groove: dict, folder) -> dict:
     index = pd.DataFrame([("groove", f"{split}{i}", split, y.shape[1]) for split, ys in groove.items()
                           for i, y in enumerate(ys)], columns=["dataset", "track_id", "split", "tatums"])
     index.to_parquet(folder / "index.parquet", index=False)
-    return {"key": "test", "paths": paths, "index": str(folder / "index.parquet")}
+    return DrumScoresResult(key="test", paths=paths, index=str(folder / "index.parquet"), skipped=[], counts=[])
 
 
 def test_the_stage_keeps_the_shipped_lm_when_it_is_better_on_validation(groove, tmp_path):
@@ -127,11 +128,15 @@ def test_the_stage_keeps_the_shipped_lm_when_it_is_better_on_validation(groove, 
     assert out["perplexity"]["validation"] <= out["shipped_validation"] + 1e-9
 
 
-def _manifests(gru5: float, gru3: float) -> tuple[dict, dict]:
-    gru = {"perplexity": {"validation": 1.3, "test": gru5, "test.groove": gru5, "test.mdb": 1.25},
-           "perplexity_k3": {"validation": 1.4, "test": gru3, "test.groove": gru3}}
-    bigram = {"perplexity": {"k5": {"train": 1.37, "test": 1.377, "test.groove": 1.377, "test.mdb": 1.19},
-                             "k3": {"train": 1.5, "test": 1.506, "test.groove": 1.506}}}
+def _manifests(gru5: float, gru3: float) -> tuple[LmGruResult, LmBigramResult]:
+    per_k = {"k5": "", "k3": ""}
+    gru = LmGruResult(key="g", path="", path_k3="", best_params={}, history=[], model_uri="", trials=0,
+                      started_from=per_k, chosen=per_k, chosen_reason=per_k, shipped_validation=per_k,
+                      perplexity={"validation": 1.3, "test": gru5, "test.groove": gru5, "test.mdb": 1.25},
+                      perplexity_k3={"validation": 1.4, "test": gru3, "test.groove": gru3})
+    bigram = LmBigramResult(key="b", path="", path_k3="",
+                            perplexity={"k5": {"train": 1.37, "test": 1.377, "test.groove": 1.377, "test.mdb": 1.19},
+                                        "k3": {"train": 1.5, "test": 1.506, "test.groove": 1.506}})
     return gru, bigram
 
 
@@ -145,5 +150,5 @@ def test_the_gru_beats_bigram_check():
     assert not gru_beats_bigram(*_manifests(1.263, 1.95))[0]
     assert not gru_beats_bigram(*_manifests(1.99, 1.99))[0]
     gru, bigram = _manifests(1.263, 1.381)
-    del gru["perplexity_k3"]["test"]  # no test figures for K = 3: not passed on nothing
+    del gru.perplexity_k3["test"]  # no test figures for K = 3: not passed on nothing
     assert not gru_beats_bigram(gru, bigram)[0]

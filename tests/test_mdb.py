@@ -14,8 +14,9 @@ import yaml
 
 from adt.audio import read_audio
 from adt.config import get_profile
+from adt.data.archives import extract
 from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, TRACK_COLUMNS, mdb
-from adt.data.download import ChecksumError, DownloadError, extract, fetch, fetch_all
+from adt.data.download import ChecksumError, DownloadError, fetch, fetch_all
 from adt.vocab import CLASSES_5
 
 

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 import soundfile as sf
 
-from pipelines.console import StepLines, adt_console, progress_bar
+from pipelines.console import StepLines, adt_console, logged_by, progress_bar
 from pipelines.io_manager import JsonIOManager, stored_value_path
 from pipelines.plan import SETTINGS_TAG, to_materialize
 
@@ -109,3 +109,60 @@ def test_library_warnings_reach_the_console_as_lines(mdb_track, tmp_path, capsys
         logged = [e for e in instance.all_logs(instance.get_runs()[0].run_id) if "downloading it" in (e.message or "")]
     assert logged  # in the event log
     assert "  offline: warning: mirror folder has no kit.deb; downloading it" in capsys.readouterr().out.splitlines()
+
+
+def test_console_leaves_out_dagsters_missing_partition_warnings_by_who_logs_them(mdb_track, tmp_path, capsys):
+    """The warning Dagster's UPathIOManager logs for a partition an ``allow_missing_partitions`` input skips stays in
+    the event log; a warning of the same text logged by an asset, and a library's warning, still show: the console
+    tells them apart by the code that logged them, not by their text."""
+    import logging
+
+    skipped = ("Couldn't load partition mdb and skipped it because the input metadata includes "
+               "allow_missing_partitions=True")
+
+    @dg.asset(partitions_def=dg.StaticPartitionsDefinition(["demo", "mdb"]))
+    def seconds() -> float:
+        return sf.info(str(mdb_track["wav"])).duration
+
+    @dg.asset(ins={"seconds": dg.AssetIn(metadata={"allow_missing_partitions": True})})
+    def total(context, seconds: dict) -> float:
+        context.log.warning(skipped.replace("mdb", "other"))  # the asset's own words: shown
+        logging.getLogger("adt.data.download").warning("mirror folder has no kit.deb; downloading it")
+        return sum(seconds.values())
+
+    overrides = {"python_logs": {"managed_python_loggers": ["adt"]}}
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
+        defs = dg.Definitions(assets=[seconds, total], loggers={"adt_console": adt_console},
+                              resources={"io_manager": JsonIOManager()})
+        job = defs.resolve_implicit_global_asset_job_def()
+        job.execute_in_process(instance=instance, partition_key="demo", asset_selection=[seconds.key],
+                               run_config={"loggers": {"adt_console": {}}})
+        result = job.execute_in_process(instance=instance, asset_selection=[total.key],
+                                        run_config={"loggers": {"adt_console": {}}})
+        logged = [e.message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert skipped in logged  # Dagster's warning, in the event log
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3:] == [f"  total: warning: {skipped.replace('mdb', 'other')}",
+                          "  total: warning: mirror folder has no kit.deb; downloading it",
+                          lines[-1]] and lines[-1].split()[:2] == ["total", "done"]
+    assert not any("partition mdb" in line for line in lines)
+
+
+def test_console_filters_by_the_logging_module_and_level_only():
+    """The same record is left out when UPathIOManager's own module logs it as a warning, and shown when any
+    other code logs it, or when that module logs it as an error."""
+    import io
+    import logging
+
+    def emitted(level: int, module: str) -> str:
+        stream = io.StringIO()
+        handler = StepLines(stream)
+        record = logging.LogRecord("adt_console", level, __file__, 1, "partition gone", None, None)
+        record.dagster_meta = {"dagster_event": None, "step_key": "total", "orig_message": "partition gone"}
+        exec("handler.emit(record)", {"__name__": module, "handler": handler, "record": record})
+        return stream.getvalue()
+
+    assert emitted(logging.WARNING, dg.UPathIOManager.__module__) == ""
+    assert emitted(logging.WARNING, "pipelines.assets.ingest") == "  total: warning: partition gone\n"
+    assert emitted(logging.ERROR, dg.UPathIOManager.__module__) == "  total: error: partition gone\n"
+    assert logged_by() == __name__

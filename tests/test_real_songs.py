@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from adt.evaluation.real_songs import degenerate, summarize, validation_songs
+from adt.data.datasets.mdb_folds import validation_songs
+from adt.evaluation.real_songs import degenerate, summarize
 from adt.features.augment import augment_features, band_frequencies
 
 
@@ -64,7 +65,7 @@ def test_shares_set_how_often_each_folder_is_drawn(tmp_path):
 
 
 def test_validation_songs_come_from_the_training_folds_and_differ_per_fold():
-    from adt.data.datasets.mdb import REAL_SONG_FOLDS, folds_for
+    from adt.data.datasets.mdb_folds import REAL_SONG_FOLDS, folds_for
 
     seen = set()
     for k in range(3):
@@ -150,7 +151,8 @@ def test_the_shipped_model_hears_a_real_song_at_any_level(songs):
     """Input gains 0.25 to 4 (-12 to +12 dB) on a real drum-only recording and its real mix: F within 0.02."""
     from adt.audio import read_audio
     from adt.evaluation.real_songs import song_counts
-    from adt.transcribe.transcriber import load_checkpoint, pretrained_path
+    from adt.transcribe.models import load_checkpoint
+    from adt.transcribe.transcriber import pretrained_path
 
     model = load_checkpoint(pretrained_path())
     song = next(s for s in songs if s.name == "MusicDelta_SpeedMetal")

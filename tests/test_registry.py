@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from adt.features.stats import TrainingStats
-from adt.frame.recipe import FRAME_CRNN, TrainConfig, train_model
+from adt.frame.checkpoint import FRAME_CRNN
+from adt.frame.recipe import TrainConfig, train_model
 from tests.conftest import mdb_excerpt
 
 PARAMS = {"frame_crnn.hidden": 32, "frame_crnn.layers": 2, "lr": 3e-3, "weight_decay": 1e-4}
@@ -56,8 +57,8 @@ def _versions(name: str, source_prefix: str) -> list:
 def test_a_crash_before_the_alias_is_finished_by_the_rerun(store, model, monkeypatch):
     """Registered and tagged, then the process dies setting the alias: the re-run registers nothing new, it
     finishes that version (tags, alias champion)."""
-    from adt import tracking
-    from adt.frame.sweep import register_champion
+    from adt import registry, tracking
+    from adt.frame.champion import register_champion
 
     source = "optuna:crash/trial-0"
 
@@ -65,7 +66,7 @@ def test_a_crash_before_the_alias_is_finished_by_the_rerun(store, model, monkeyp
         raise RuntimeError("killed while setting the alias")
 
     with monkeypatch.context() as m:
-        m.setattr(tracking, "set_champion", killed)
+        m.setattr(registry, "set_alias", killed)
         with tracking.run("transcriber", "sweep[crash]"):
             with pytest.raises(RuntimeError, match="killed"):
                 register_champion(model, "eval-crash", source=source, trained_on="MDB 80sRock (12 s)")
@@ -85,7 +86,7 @@ def test_a_crash_before_the_alias_is_finished_by_the_rerun(store, model, monkeyp
 
 def _register(model, source: str) -> str:
     from adt import tracking
-    from adt.frame.sweep import register_champion
+    from adt.frame.champion import register_champion
 
     with tracking.run("transcriber", f"register[{source}]"):
         return register_champion(model, "eval-files", source=source, trained_on="MDB 80sRock (12 s)")
@@ -93,7 +94,7 @@ def _register(model, source: str) -> str:
 
 def test_a_version_holds_weights_only_and_loads_weights_only(store, model, monkeypatch):
     from adt import registry
-    from adt.transcribe.transcriber import load_transcriber
+    from adt.transcribe.models import load_transcriber
 
     uri = _register(model, "optuna:files/trial-0")
     folder = mlflow.artifacts.download_artifacts(uri)
@@ -133,7 +134,7 @@ def test_a_planted_pickle_and_an_old_pickled_version_are_refused(store, model, t
     import shutil
 
     from adt import registry, tracking
-    from adt.transcribe.transcriber import ModelLoadError, load_transcriber
+    from adt.transcribe.models import ModelLoadError, load_transcriber
 
     uri = _register(model, "optuna:planted/trial-0")
     folder = tmp_path / "planted"
@@ -160,7 +161,7 @@ def test_a_planted_pickle_and_an_old_pickled_version_are_refused(store, model, t
 
 def test_a_version_has_a_description_and_a_signature(store, model):
     from adt import tracking
-    from adt.frame.sweep import MODEL_DESCRIPTION
+    from adt.frame.champion import MODEL_DESCRIPTION
 
     uri = _register(model, "optuna:described/trial-3")
     version = uri.rsplit("/", 1)[1]
@@ -178,7 +179,7 @@ def test_a_version_has_a_description_and_a_signature(store, model):
 
 def test_the_lite_version_keeps_its_widths_and_is_registered_once(store, model):
     from adt import tracking
-    from adt.transcribe.transcriber import load_transcriber
+    from adt.transcribe.models import load_transcriber
     from adt.frame import units
     from adt.trimming import criteria
     from adt.trimming.study import register_lite

@@ -166,7 +166,7 @@ def test_scores_from_egmd_and_slakh_ground_truth(name, tmp_path):
     from adt.rhythm.tatums import tatums_from_beats
     from adt.config import get_profile
     from adt.data.datasets import get_module
-    from adt.data.download import extract
+    from adt.data.archives import extract
     from adt.lm.scores import drum_score
 
     files = importlib.import_module(f"tests.layouts.{name}").archive_files()

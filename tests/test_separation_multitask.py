@@ -16,7 +16,7 @@ import torch
 from scipy.signal import butter, sosfiltfilt
 
 from adt.audio import read_audio, write_audio
-from adt.separation import bsseval, procedures
+from adt.separation import bsseval, procedures, stem_data
 from adt.separation.unet import SharedEncoderSeparator, UNetConfig, count_parameters, decoder_widths, encoder_widths
 
 torch.set_num_threads(2)
@@ -197,7 +197,7 @@ def _count_steps(model):
 
 @pytest.mark.parametrize("procedure", ["interleaved", "interleaved_acc"])
 def test_algorithm_2_accumulates_encoder_gradients_over_a_round(stem_tracks, procedure):
-    independent = procedures.stem_databases(stem_tracks).train
+    independent = stem_data.stem_databases(stem_tracks).train
     model = SharedEncoderSeparator(TINY)
     settings = procedures.TrainSettings(rounds=2, batch_size=1, val_every=2, val_excerpts=1)
     record, handle = _count_steps(model)
@@ -218,7 +218,7 @@ def test_algorithm_2_accumulates_encoder_gradients_over_a_round(stem_tracks, pro
 
 
 def test_a_source_added_later_keeps_encoder_and_other_decoders(stem_tracks):
-    independent = procedures.stem_databases(stem_tracks).train
+    independent = stem_data.stem_databases(stem_tracks).train
     base = SharedEncoderSeparator(dataclasses.replace(TINY, sources=("drums", "bass")))
     settings = procedures.TrainSettings(rounds=2, batch_size=1, val_every=1, val_excerpts=1)
     extended = procedures.add_source(base, "other", independent["other"], independent["other"], settings,
@@ -231,7 +231,7 @@ def test_a_source_added_later_keeps_encoder_and_other_decoders(stem_tracks):
 
 
 def test_every_procedure_trains_and_separates(stem_tracks):
-    dbs = procedures.stem_databases(stem_tracks)
+    dbs = stem_data.stem_databases(stem_tracks)
     dbs = dataclasses.replace(dbs, val=dbs.train, simultaneous_val=dbs.simultaneous)
     settings = procedures.TrainSettings(rounds=2, batch_size=1, val_every=1, val_excerpts=1)
     mix, _ = read_audio(stem_tracks[1]["mix"])
@@ -250,7 +250,7 @@ def test_each_source_database_has_its_own_split(stem_tracks):
     train / validate."""
     pool = [dict(t, drums=f"{k}/drums.wav", bass=f"{k}/bass.wav", other=f"{k}/other.wav") for k, t in
             enumerate(stem_tracks * 10)]
-    dbs = procedures.stem_databases(pool, seed=0, val_fraction=0.3, train_extra=pool[:1], val_extra=pool[1:2])
+    dbs = stem_data.stem_databases(pool, seed=0, val_fraction=0.3, train_extra=pool[:1], val_extra=pool[1:2])
     val = {s: sorted(Path(it.stems[s]).parent.name for it in db.items) for s, db in dbs.val.items()}
     assert all(len(v) == 9 + 1 for v in val.values())
     assert len({tuple(v) for v in val.values()}) == 3  # three different splits
@@ -263,27 +263,27 @@ def test_each_source_database_has_its_own_split(stem_tracks):
 def test_each_source_is_augmented_alone_and_stays_its_own_target(stem_tracks):
     """Paper Sec. 4.2: random scaling, panning and filtering of each source before the mixture is summed:
     each target is exactly its own augmented source, and the mixture their sum."""
-    dbs = procedures.stem_databases(stem_tracks)
+    dbs = stem_data.stem_databases(stem_tracks)
     model = SharedEncoderSeparator(TINY)
     settings = procedures.TrainSettings(filter_p=1.0)
     rng = np.random.default_rng(3)
-    mixes, targets = procedures.Excerpts(dbs.simultaneous, model, settings).audio([0, 1, 2, 0], rng)
+    mixes, targets = stem_data.Excerpts(dbs.simultaneous, model, settings).audio([0, 1, 2, 0], rng)
     np.testing.assert_allclose(mixes, sum(targets.values()), atol=1e-6)
-    plain_mix, plain = procedures.Excerpts(dbs.simultaneous, model, settings, augment=False).audio(
+    plain_mix, plain = stem_data.Excerpts(dbs.simultaneous, model, settings, augment=False).audio(
         [0], np.random.default_rng(3))
     np.testing.assert_allclose(plain_mix, sum(plain.values()), atol=1e-6)
     # the sources were scaled differently: their power ratios moved
     gains = {s: np.sqrt((targets[s][0] ** 2).mean() / (plain[s][0] ** 2).mean()) for s in targets}
     assert max(gains.values()) / min(gains.values()) > 1.05
     stereo = np.stack([np.ones(4096, np.float32)] * 2)
-    panned = procedures.augment_source(stereo, np.random.default_rng(1), procedures.TrainSettings(filter_p=0.0, gain=(1, 1)))
+    panned = stem_data.augment_source(stereo, np.random.default_rng(1), procedures.TrainSettings(filter_p=0.0, gain=(1, 1)))
     assert abs(panned[0].mean() - panned[1].mean()) > 1e-3  # panned
     assert np.isclose((panned ** 2).sum(), (stereo ** 2).sum(), rtol=1e-4)  # constant power
 
 
 def test_training_stops_early_and_keeps_the_best_state(stem_tracks):
     """Early stopping (paper Sec. 4.2): ``patience`` validations without improvement end training."""
-    dbs = procedures.stem_databases(stem_tracks)
+    dbs = stem_data.stem_databases(stem_tracks)
     model = SharedEncoderSeparator(TINY)
     settings = procedures.TrainSettings(rounds=50, batch_size=1, val_every=1, val_excerpts=1, patience=2, lr=0.5)
     history, best = procedures.train_shared(model, dbs.train, dbs.train, "interleaved", settings, log=lambda m: None)
@@ -310,7 +310,7 @@ def test_bss_eval_identity_and_the_mixture_as_estimate(stem_tracks):
     dead = bsseval.evaluate(refs, {"drums": refs["drums"] * 1e-4, "band": refs["band"]})  # -80 dB: a dead decoder
     assert dead["drums"]["silent"] and not dead["band"]["silent"] and not perfect["drums"]["silent"]
     assert bsseval.summarize([perfect, dead])["drums"]["silent"] == 0.5
-    from adt.separation.study import choose, degenerate
+    from adt.separation.study_choice import choose, degenerate
 
     results = {"a+ratio": {"ratio_masks": True, "sdr.drums.val": 9.0, "silent.bass.val": 0.5},
                "b+ratio": {"ratio_masks": True, "sdr.drums.val": 2.0, "silent.bass.val": 0.0}}
@@ -327,12 +327,12 @@ def test_truncated_or_silent_stem_is_a_clear_error(stem_tracks, tmp_path):
     broken.write_bytes(open(good["drums"], "rb").read()[:30])
     need = TINY.patch_samples
     for path, what in ((silent, "silent"), (short, "shorter than a training patch"), (broken, "cannot read")):
-        item = procedures.Item({"drums": str(path), "bass": good["bass"]}, ("drums",))
-        with pytest.raises(procedures.StemError, match=what) as err:
-            procedures.check_item(item, SR, need)
+        item = stem_data.Item({"drums": str(path), "bass": good["bass"]}, ("drums",))
+        with pytest.raises(stem_data.StemError, match=what) as err:
+            stem_data.check_item(item, SR, need)
         assert str(path) in str(err.value)
-    assert procedures.check_item(procedures.Item({"drums": good["drums"], "bass": good["bass"]}, ("drums",)), SR,
-                                 need) == sf.info(good["mix"]).frames
+    assert stem_data.check_item(stem_data.Item({"drums": good["drums"], "bass": good["bass"]}, ("drums",)), SR,
+                                need) == sf.info(good["mix"]).frames
 
 
 # ------------------------------------------------------------------------------------------ real songs
@@ -397,7 +397,7 @@ def test_fine_tuning_starts_from_the_given_weights(stem_tracks):
 
     shipped = separator.shipped_network()
     config = dataclasses.replace(shipped.config, patch_frames=33)
-    dbs = procedures.stem_databases(stem_tracks)
+    dbs = stem_data.stem_databases(stem_tracks)
     dbs = dataclasses.replace(dbs, val=dbs.train)
     settings = procedures.TrainSettings(rounds=1, batch_size=1, val_every=1, val_excerpts=2, lr=5.0)  # ruinous
     start = procedures.initial_model(config, shipped)
@@ -422,7 +422,7 @@ def _rows(ratio_val: dict) -> dict:
 def test_choice_is_never_worse_than_the_shipped_separator():
     """Models that heard the real songs (the shipped separator, models fine-tuned from it) compete on the
     rendered validation songs only: their real_val figures are development figures."""
-    from adt.separation.study import choice, choose
+    from adt.separation.study_choice import choice, choose
 
     heard = {"heard_real_songs": True}
     results = _rows({"a+ratio": {"sdr.drums.real_val": 5.0, "sdr.drums.val": 1.0},

@@ -211,7 +211,7 @@ def test_transcribe_does_not_create_a_missing_mlflow_store(empty_workdir, tmp_pa
 
 @pytest.mark.faults
 def test_a_registry_uri_with_a_missing_store_is_an_error_not_a_new_store(tmp_path, monkeypatch):
-    from adt.transcribe.transcriber import NoModelError, load_transcriber, missing_store
+    from adt.transcribe.models import NoModelError, load_transcriber, missing_store
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'nope.db'}")
     with pytest.raises(NoModelError, match="no such database file"):

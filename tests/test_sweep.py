@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from adt.features.stats import TrainingStats
-from adt.frame.recipe import TrainConfig, predict_activations
+from adt.frame.checkpoint import predict_activations
+from adt.frame.recipe import TrainConfig
 from adt.vocab import CLASSES_5
 from tests.conftest import MDB_CLASSES, mdb_excerpt
 
@@ -34,6 +35,7 @@ def _one_track(mdb_track, root, seconds: int):
 def sweeps(mdb_track, tmp_path_factory):
     """Two run_sweep calls on one SQLite study: 2 trials (enqueued good + bad), then 1 more."""
     from adt import tracking
+    from adt.frame import champion
     from adt.frame.sweep import run_sweep
 
     root = tmp_path_factory.mktemp("sweep")
@@ -49,7 +51,7 @@ def sweeps(mdb_track, tmp_path_factory):
     kwargs = dict(config=config, study_name="frame", storage=storage, stats=TrainingStats.of_tracks([item]),
                   register=True, pruner_startup_trials=1)
     first = run_sweep([root / "shards"], val, root / "trials", n_trials=2, **kwargs)
-    uri_after_first = tracking.champion_uri()
+    uri_after_first = champion.champion_uri()
     version_after_first = mlflow.MlflowClient().get_model_version_by_alias(tracking.MODEL_NAME, "champion").version
     second = run_sweep([root / "shards"], val, root / "trials", n_trials=1, **kwargs)
     # a total budget: the 3 finished trials count, nothing more runs (an interrupted sweep resumes)
@@ -96,6 +98,7 @@ def test_shared_storage_continues_the_study(sweeps):
 
 def test_best_model_registered_with_champion_alias(sweeps):
     from adt import tracking
+    from adt.frame import champion
 
     assert sweeps["uri_after_first"] == "models:/adt-frame-crnn@champion"
     assert sweeps["first"].model_uri == f"models:/adt-frame-crnn/{sweeps['version_after_first']}"
@@ -107,7 +110,7 @@ def test_best_model_registered_with_champion_alias(sweeps):
     assert len(mlflow.MlflowClient().search_model_versions(f"name='{tracking.MODEL_NAME}'")) == expected
     from adt import registry
 
-    model = registry.load(tracking.champion_uri())  # weights only
+    model = registry.load(champion.champion_uri())  # weights only
     act = predict_activations(model, np.load(sweeps["x"])[:500])
     assert act.shape == (500, 5) and model.feature_type == "log_mel"
     # the thesis's peak picking, its floor tuned per class on validation (adt.frame.peaks.tune_min_peak)
@@ -119,6 +122,7 @@ def test_best_model_registered_with_champion_alias(sweeps):
 
 def test_champion_moves_only_for_a_better_or_incomparable_model(sweeps):
     from adt import tracking
+    from adt.frame import champion
 
     client = mlflow.MlflowClient()
     champ = client.get_model_version_by_alias(tracking.MODEL_NAME, "champion")
@@ -127,14 +131,14 @@ def test_champion_moves_only_for_a_better_or_incomparable_model(sweeps):
     # another version (a copy of the champion's files), scored lower on the same validation data: challenger,
     # the champion stays
     other = client.create_model_version(tracking.MODEL_NAME, champ.source, run_id=champ.run_id).version
-    assert tracking.promote(other, score - 0.1, evaluation)[0] is False
+    assert champion.promote(other, score - 0.1, evaluation)[0] is False
     assert client.get_model_version_by_alias(tracking.MODEL_NAME, "champion").version == champ.version
     assert str(client.get_model_version_by_alias(tracking.MODEL_NAME, "challenger").version) == str(other)
     # scored on other validation data: the scores do not compare, the newer registration wins
-    moved, why = tracking.promote(other, score - 0.1, "other-validation-set")
+    moved, why = champion.promote(other, score - 0.1, "other-validation-set")
     assert moved and "other validation data" in why
     assert str(client.get_model_version_by_alias(tracking.MODEL_NAME, "champion").version) == str(other)
-    tracking.promote(champ.version, score, evaluation)  # restore for the tests after this one
+    champion.promote(champ.version, score, evaluation)  # restore for the tests after this one
 
 
 @pytest.mark.faults
@@ -142,7 +146,7 @@ def test_transcribe_loads_the_champion_never_a_lite_or_a_stand_in(sweeps):
     """adt transcribe's default is the champion (a trimmed ``lite`` version only when asked for); a champion
     whose artifact is broken is an error (exit 2 in the CLI), not silently another version."""
     from adt import tracking
-    from adt.transcribe.transcriber import ModelLoadError, load_transcriber
+    from adt.transcribe.models import ModelLoadError, load_transcriber
 
     client = mlflow.MlflowClient()
     champ = client.get_model_version_by_alias(tracking.MODEL_NAME, "champion")
@@ -172,7 +176,8 @@ def test_a_champion_worse_than_the_shipped_model_is_not_the_default(sweeps):
     (another SHA-256) does not count."""
     from adt import tracking
     from adt.frame.shipped import SHIPPED_F_TAG, SHIPPED_SHA_TAG, sha256
-    from adt.transcribe.transcriber import load_transcriber, pretrained_path
+    from adt.transcribe.models import load_transcriber
+    from adt.transcribe.transcriber import pretrained_path
 
     client = mlflow.MlflowClient()
     champ = client.get_model_version_by_alias(tracking.MODEL_NAME, "champion")
@@ -196,7 +201,7 @@ def test_a_champion_worse_than_the_shipped_model_is_not_the_default(sweeps):
 def test_a_sweep_fine_tunes_a_given_network(sweeps, tmp_path):
     """``init_path``: every trial starts from that checkpoint (its widths stay, only lr and weight decay are
     drawn, in the fine-tuning range)."""
-    from adt.frame.recipe import load_model
+    from adt.frame.checkpoint import load_model
     from adt.frame.sweep import FINETUNE_LR_RANGE, run_sweep
     from adt.transcribe.transcriber import pretrained_path
 
@@ -227,7 +232,7 @@ def test_all_architectures_study_has_one_model_per_architecture(sweeps, tmp_path
     """Architecture as a categorical parameter: one enqueued trial per architecture, a best model each."""
     pytest.importorskip("adt.frame.architectures")
     from adt.frame.sweep import run_sweep
-    from adt.frame.recipe import load_model
+    from adt.frame.checkpoint import load_model
 
     storage = f"sqlite:///{tmp_path / 'all.db'}"
     study = optuna.create_study(study_name="all", storage=storage, direction="maximize")
@@ -251,13 +256,13 @@ def test_a_dead_trial_is_retried_and_resumes_its_epochs(mdb_track, tmp_path, mon
     import time
 
     from adt.cache import cache_key
-    from adt.frame import sweep
+    from adt.frame import shared_study, sweep
     from adt.frame.recipe import train_model
 
     monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setattr(sweep, "HEARTBEAT_S", 1)
-    monkeypatch.setattr(sweep, "GRACE_S", 1)
+    monkeypatch.setattr(shared_study, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(shared_study, "GRACE_S", 1)
     item, val = _one_track(mdb_track, tmp_path, 8)
     config = TrainConfig(epochs=3, steps_per_epoch=2, batch_size=4, num_threads=1)
     stats = TrainingStats.of_tracks([item])
@@ -292,18 +297,18 @@ def test_a_dead_trial_is_retried_and_resumes_its_epochs(mdb_track, tmp_path, mon
 def test_a_trial_left_running_without_heartbeats_does_not_hold_the_budget(tmp_path, monkeypatch):
     """A RUNNING trial with no heartbeat (a process of a release before heartbeats, killed) is marked FAILED once
     GRACE_S old, so a worker on a budget of 1 runs its trial instead of waiting for it forever."""
-    from adt.frame import sweep
+    from adt.frame import shared_study
 
-    monkeypatch.setattr(sweep, "GRACE_S", 1)
-    monkeypatch.setattr(sweep, "POLL_S", 0.1)
+    monkeypatch.setattr(shared_study, "GRACE_S", 1)
+    monkeypatch.setattr(shared_study, "POLL_S", 0.1)
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}", heartbeat_interval=1, grace_period=1)
     study = optuna.create_study(study_name="orphan", storage=storage, direction="maximize")
     study.ask()  # RUNNING for good: no heartbeat, its process gone
     time.sleep(1.5)
     logs = []
-    ran = sweep.run_budget(study, storage, lambda trial: 1.0, budget=1, n_trials=1, log=logs.append)
+    ran = shared_study.run_budget(study, storage, lambda trial: 1.0, budget=1, n_trials=1, log=logs.append)
     assert ran == 1 and [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
-    assert study.trials[1].user_attrs[sweep.WORKER_ATTR].endswith(f":{os.getpid()}")
+    assert study.trials[1].user_attrs[shared_study.WORKER_ATTR].endswith(f":{os.getpid()}")
     assert any("trial 0 was left RUNNING without heartbeats" in line for line in logs)
 
 
@@ -313,7 +318,7 @@ def test_two_local_workers_run_the_same_trials_as_one(mdb_track, tmp_path, monke
     registered once (by this process), and the same trials (parameters and scores) as one process gives.
     (The wall-time gain: docs/scale-out.md.)"""
     from adt import tracking
-    from adt.frame import sweep
+    from adt.frame import champion, shared_study, sweep
 
     monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -321,7 +326,7 @@ def test_two_local_workers_run_the_same_trials_as_one(mdb_track, tmp_path, monke
     config = TrainConfig(epochs=2, steps_per_epoch=3, batch_size=4, num_threads=1)
     kwargs = dict(n_trials=2, budget=2, config=config, stats=TrainingStats.of_tracks([item]),
                   storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    assert sweep.local_workers(("frame_crnn",), config, 2) == min(2, len(os.sched_getaffinity(0)))
+    assert shared_study.local_workers(("frame_crnn",), config, 2) == min(2, len(os.sched_getaffinity(0)))
     logs = []
     two = sweep.run_sweep([tmp_path / "shards"], val, tmp_path / "two", study_name="two", workers=2, register=True,
                           log=logs.append, **kwargs)
@@ -331,7 +336,7 @@ def test_two_local_workers_run_the_same_trials_as_one(mdb_track, tmp_path, monke
     assert two.n_trials == 2 and helper and len(two.trial_run_ids) + helper[0] == 2
     assert [(t["params"], t["val_f"]) for t in two.trials] == [(t["params"], t["val_f"]) for t in one.trials]
     versions = mlflow.MlflowClient().search_model_versions(f"name = '{tracking.MODEL_NAME}'")
-    assert len(versions) == 1 and tracking.champion_uri() == f"models:/{tracking.MODEL_NAME}@champion"
+    assert len(versions) == 1 and champion.champion_uri() == f"models:/{tracking.MODEL_NAME}@champion"
     monkeypatch.setenv("ADT_JOBS", "0")
     with pytest.raises(ValueError, match="ADT_JOBS"):
-        sweep.local_workers(("frame_crnn",), config, 2)
+        shared_study.local_workers(("frame_crnn",), config, 2)

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from adt.rhythm.quantization import quantize_onsets
-from adt.rhythm.tatums import TATUM_COLUMNS, tatum_grid, tatum_table, tatums_from_beats
+from adt.rhythm.tatum_table import TATUM_COLUMNS, tatum_table
+from adt.rhythm.tatums import tatum_grid, tatums_from_beats
 
 ROOT = "MDBDrums-master/MDB Drums/annotations/"
 LABELS = {"KD": "BD", "SD": "SD", "HH": "HH", "TT": "TT", "CY": "CY"}

@@ -13,7 +13,8 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from adt.config import PROFILES
 from adt.frame.peaks import PEAK_PICKING, peak_picking_params, pick_peaks
 from adt.features.stats import TrainingStats
-from adt.frame.recipe import TrainConfig, evaluate, load_model, predict_activations, save_model, train_model
+from adt.frame.checkpoint import evaluate, load_model, predict_activations, save_model
+from adt.frame.recipe import TrainConfig, train_model
 from tests.conftest import MDB_CLASSES, mdb_excerpt
 
 MAPPING = MDB_CLASSES

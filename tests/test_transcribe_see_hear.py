@@ -64,7 +64,8 @@ def test_plot_draws_the_waveform_and_five_activation_functions(mdb_track, tmp_pa
     assert not list(tmp_path.glob(".tmp-*"))  # written atomically
     # the figure itself: waveform, then BD SD TT HH CY with their onsets and the shipped model's floors
     from adt.audio import read_audio
-    from adt.transcribe.transcriber import load_transcriber, transcribe_file
+    from adt.transcribe.models import load_transcriber
+    from adt.transcribe.transcriber import transcribe_file
 
     model, _ = load_transcriber()
     result = transcribe_file(mdb_track["wav"], tmp_path / "again.mid", model=model, progress=False)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from adt.frame.architectures import CNN, CRNN, RNN, FrameCRNN
-from adt.frame.recipe import load_model
+from adt.frame.checkpoint import load_model
 from adt.frame import units
 from adt.trimming import criteria, masking
 from adt.trimming.lottery import Line, Schedule, export
@@ -270,7 +270,8 @@ def test_every_profile_names_valid_trimming_lines():
 def test_a_reference_can_start_from_a_given_transcriber():
     """``Task.init_path`` (the demo: the sweep's model fine-tuned from the shipped one): the reference starts
     from those weights, recurrent layers split, not from fresh ones."""
-    from adt.frame.recipe import TrainConfig, load_model
+    from adt.frame.checkpoint import load_model
+    from adt.frame.recipe import TrainConfig
     from adt.trimming.lottery import Task, _fresh
     from adt.transcribe.transcriber import pretrained_path
 

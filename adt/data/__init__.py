@@ -1,8 +1,8 @@
 """Stage *ingest*: datasets in their official layout, unified into Parquet tables.
 
 Assets ``raw_dataset`` and ``dataset_tables`` (partitioned by dataset), ``tracks`` and
-``onsets``. Modules: :mod:`~adt.data.download` (resumable, checksum-verified downloads,
-safe extraction), :mod:`~adt.data.datasets` (one module per dataset, the table
+``onsets``. Modules: :mod:`~adt.data.download` (resumable, checksum-verified downloads),
+:mod:`~adt.data.archives` (safe extraction), :mod:`~adt.data.datasets` (one module per dataset, the table
 contract and schemas), :mod:`~adt.data.render` (General MIDI rendering with a
 soundfont), :mod:`~adt.data.corpus` (one rendered track: drums on a recorded kit, effects from
 :mod:`~adt.data.effects`, an accompaniment from :mod:`~adt.data.accompaniment`, as stems),

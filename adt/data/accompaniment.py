@@ -15,6 +15,8 @@ no model heard in training).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pretty_midi
 
@@ -62,6 +64,43 @@ def make_accompaniment(drums: pretty_midi.PrettyMIDI, seed: int, programs: str =
     return arrange(beats, downbeats, end, seed, programs, resolution=drums.resolution)
 
 
+def _add_bass(add: Callable, style: int, root: int, is_minor: bool, bar_beats: list[float], bar_stop: float) -> None:
+    """One bar of bass in ``style`` (0 roots on beats, 1 root-fifth eighths, 2 syncopated) through ``add``."""
+    for k, t in enumerate(bar_beats):
+        nxt = bar_beats[k + 1] if k + 1 < len(bar_beats) else bar_stop
+        half = (nxt - t) / 2
+        if style == 0:
+            add("Bass", root if k % 2 == 0 else root + 7, t, nxt - 0.02, 95 if k == 0 else 80)
+        elif style == 1:
+            add("Bass", root, t, t + half * 0.9, 95 if k == 0 else 80)
+            add("Bass", root + (7 if k % 2 else 12), t + half, nxt - 0.02, 70)
+        elif k in (0, 2):
+            add("Bass", root, t, t + half * 1.8, 95)
+        else:
+            add("Bass", root + (7 if k == 1 else 10 if is_minor else 12), t + half, nxt - 0.02, 75)
+
+
+def _add_chords(add: Callable, style: str, chord: list[int], bar_start: float, bar_stop: float,
+                bar_beats: list[float]) -> None:
+    """One bar of ``chord`` in ``style`` (held, halves, stabs or strum) through ``add``."""
+    if style == "held":
+        for p in chord:
+            add("Chords", p, bar_start, bar_stop - 0.03, 60)
+    elif style == "halves":
+        for k in range(0, len(bar_beats), 2):
+            stop = bar_beats[k + 2] if k + 2 < len(bar_beats) else bar_stop
+            for p in chord:
+                add("Chords", p, bar_beats[k], stop - 0.03, 65)
+    else:
+        for k, t in enumerate(bar_beats):
+            nxt = bar_beats[k + 1] if k + 1 < len(bar_beats) else bar_stop
+            onsets = (t + (nxt - t) / 2,) if style == "stabs" else (t, t + (nxt - t) / 2)
+            for j, on in enumerate(onsets):
+                for i, p in enumerate(chord):  # a strum spreads the strings over ~15 ms
+                    spread = 0.005 * i if style == "strum" else 0.0
+                    add("Chords", p, on + spread, on + (nxt - t) * 0.45, 70 - 8 * j)
+
+
 def arrange(beats: list[float], downbeats: list[float], end: float, seed: int, programs: str = "train",
             resolution: int = 220) -> pretty_midi.PrettyMIDI:
     """An accompaniment on given beats and downbeats (seconds), ending at ``end`` seconds.
@@ -100,40 +139,14 @@ def arrange(beats: list[float], downbeats: list[float], end: float, seed: int, p
         root = 36 + (key + degree) % 12  # C2..B2
         third = 3 if is_minor else 4
         bar_beats = [t for t in beats if bar_start - 1e-6 <= t < bar_stop - 1e-6] or [bar_start]
-        for k, t in enumerate(bar_beats):
-            nxt = bar_beats[k + 1] if k + 1 < len(bar_beats) else bar_stop
-            half = (nxt - t) / 2
-            if bass_style == 0:
-                add("Bass", root if k % 2 == 0 else root + 7, t, nxt - 0.02, 95 if k == 0 else 80)
-            elif bass_style == 1:
-                add("Bass", root, t, t + half * 0.9, 95 if k == 0 else 80)
-                add("Bass", root + (7 if k % 2 else 12), t + half, nxt - 0.02, 70)
-            elif k in (0, 2):
-                add("Bass", root, t, t + half * 1.8, 95)
-            else:
-                add("Bass", root + (7 if k == 1 else 10 if is_minor else 12), t + half, nxt - 0.02, 75)
+        _add_bass(add, bass_style, root, is_minor, bar_beats, bar_stop)
         chord_root = 60 + (key + degree) % 12
         if chord_root > 66:
             chord_root -= 12
         chord = [chord_root, chord_root + third, chord_root + 7]
         if rng.random() < 0.3:
             chord.append(chord_root + (10 if is_minor else 11))
-        if chords_style == "held":
-            for p in chord:
-                add("Chords", p, bar_start, bar_stop - 0.03, 60)
-        elif chords_style == "halves":
-            for k in range(0, len(bar_beats), 2):
-                stop = bar_beats[k + 2] if k + 2 < len(bar_beats) else bar_stop
-                for p in chord:
-                    add("Chords", p, bar_beats[k], stop - 0.03, 65)
-        else:
-            for k, t in enumerate(bar_beats):
-                nxt = bar_beats[k + 1] if k + 1 < len(bar_beats) else bar_stop
-                onsets = (t + (nxt - t) / 2,) if chords_style == "stabs" else (t, t + (nxt - t) / 2)
-                for j, on in enumerate(onsets):
-                    for i, p in enumerate(chord):  # a strum spreads the strings over ~15 ms
-                        spread = 0.005 * i if chords_style == "strum" else 0.0
-                        add("Chords", p, on + spread, on + (nxt - t) * 0.45, 70 - 8 * j)
+        _add_chords(add, chords_style, chord, bar_start, bar_stop, bar_beats)
         if with_pad:
             for p in (chord_root - 12 + 7, chord_root + third, chord_root + 12):
                 add("Pad", p, bar_start, bar_stop - 0.01, 50)

@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from dataclasses import dataclass
+
 from adt.atomic import atomic_dir, atomic_path, write_json
 from adt.cache import cache_key, stage_cache
-from adt.config import Profile, data_dir
+from adt.config import Profile, Settings, data_dir
 from adt.data.datasets import DATASETS, get_module
 from adt.data.datasets.card import dataset_card
 from adt.data.datasets.examples import write_examples
+from adt.results import Mapping, MarkdownTables, PathEntry, RunLink, Skipped, StageResult, Table
 
 #: Version of the raw datasets (``raw_dataset``); the demo generator is part of it.
 RAW_VERSION = "2"
@@ -29,6 +32,114 @@ TABLES = ("tracks", "onsets", "beats")
 #: Largest download (bytes) ``make demo`` starts on its own; bigger datasets (E-GMD, Slakh)
 #: are used when already downloaded or in the mirror folder, or when named with --datasets.
 AUTO_DOWNLOAD_BYTES = 2 * 10**9
+
+
+@dataclass(frozen=True)
+class RawDatasetResult(StageResult):
+    """A dataset in its official layout (asset ``raw_dataset``, one per dataset): ``path`` its folder,
+    ``checksums`` file -> SHA-256 (the demo corpus: its generator's key)."""
+
+    dataset: str
+    path: str
+    checksums: dict
+
+    def metadata(self) -> dict:
+        module = get_module(self.dataset)
+        return {"path": PathEntry(self.path), "checksums": Mapping(self.checksums, key="file", value="sha256"),
+                "license": getattr(module, "LICENSE", ""), "access": getattr(module, "ACCESS", "open")}
+
+
+@dataclass(frozen=True)
+class DatasetTablesResult(StageResult):
+    """One dataset's unified tables (asset ``dataset_tables``): ``dir`` holds tracks/onsets/beats.parquet
+    (schemas: :mod:`adt.data.datasets`); ``card`` its dataset card (Markdown), ``rows`` its tracks, ``hours``
+    their duration, ``skipped`` the tracks left out ({track_id, split, reason}), ``run_id`` the card's MLflow run."""
+
+    dataset: str
+    dir: str
+    card: str
+    rows: int
+    hours: float
+    skipped: list
+    profile_digest: str
+    has_audio: bool
+    examples: list = ()
+    external_files: list = ()
+    run_id: str | None = None
+
+    def metadata(self) -> dict:
+        return {"per_split": MarkdownTables(self.card, names=("per_split", "per_kit")), "tracks": self.rows,
+                "hours": round(self.hours, 3), "mlflow_run": RunLink(self.run_id), "skipped": Skipped(self.skipped),
+                "path": PathEntry(self.dir)}
+
+
+@dataclass(frozen=True)
+class TracksResult(StageResult):
+    """Every dataset with audio concatenated (asset ``tracks``): ``path`` tracks.parquet, ``onsets_path``
+    onsets.parquet (5-class), ``gt_beats`` beats.parquet, all in ``dir``; ``dataset_keys`` name -> table key;
+    ``cards`` the dataset cards (Markdown)."""
+
+    dir: str
+    path: str
+    onsets_path: str
+    gt_beats: str
+    datasets: list
+    dataset_keys: dict
+    cards: str
+
+    def metadata(self) -> dict:
+        tracks = pd.read_parquet(self.path)
+        per_dataset = tracks.groupby(["dataset", "split"]).agg(
+            tracks=("track_id", "size"), hours=("duration_s", lambda s: round(s.sum() / 3600, 3)))
+        return {"rows": len(tracks), "per_dataset": Table(per_dataset.reset_index()), "path": PathEntry(self.path),
+                "preview": Table(tracks.head(10)[["track_id", "dataset", "split", "duration_s"]])}
+
+
+@dataclass(frozen=True)
+class OnsetsResult(StageResult):
+    """The annotated onsets of every track in ``tracks`` (asset ``onsets``): ``path`` onsets.parquet (5-class;
+    schema :data:`adt.data.datasets.ONSETS_SCHEMA`) in the unified tables' folder ``dir``."""
+
+    dir: str
+    path: str
+
+    def table(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path)
+
+    def references(self) -> dict:
+        """track_id -> drum -> sorted onset times (seconds): :func:`adt.metrics.reference_onsets` of the table."""
+        from adt.metrics import reference_onsets
+
+        return reference_onsets(self.table())
+
+    def metadata(self) -> dict:
+        onsets = self.table()
+        return {"rows": len(onsets), "per_class": Mapping(onsets.drum.value_counts().to_dict(), key="drum",
+                                                          value="onsets"),
+                "path": PathEntry(self.path)}
+
+
+def run_raw_dataset(settings: Settings, partition: str,
+                    on_progress: Callable[[str, int, int | None], None] | None = None) -> RawDatasetResult:
+    """Stage ``raw_dataset`` of dataset ``partition``: :func:`fetch_raw` with the settings' profile and mirror."""
+    return fetch_raw(partition, settings.get_profile(), settings.get_mirror(), on_progress=on_progress)
+
+
+def run_dataset_tables(settings: Settings, raw_dataset: RawDatasetResult,
+                       log: Callable[[str], None] = print) -> DatasetTablesResult:
+    """Stage ``dataset_tables``: :func:`build_dataset_tables` for the settings' profile."""
+    return build_dataset_tables(raw_dataset, settings.get_profile(), log)
+
+
+def run_tracks(settings: Settings, dataset_tables: dict[str, DatasetTablesResult],
+               log: Callable[[str], None] = print) -> TracksResult:
+    """Stage ``tracks``: :func:`unify_tables` of the materialized ``dataset_tables``."""
+    return unify_tables(dataset_tables, settings.get_profile(), log)
+
+
+def run_onsets(settings: Settings, tracks: TracksResult) -> OnsetsResult:
+    """Stage ``onsets``: the onsets table written with ``tracks`` (:func:`unify_tables`)."""
+    return OnsetsResult(key=tracks.key, dir=tracks.dir, path=tracks.onsets_path)
 
 
 def available_datasets(mirror: str | None, names: list[str] | None = None) -> list[str]:
@@ -56,14 +167,14 @@ def raw_pointer(dataset: str) -> Path:
 
 
 def fetch_raw(name: str, profile: Profile, mirror: str | None = None,
-              on_progress: Callable[[str, int, int | None], None] | None = None) -> dict:
+              on_progress: Callable[[str, int, int | None], None] | None = None) -> RawDatasetResult:
     """A dataset in its official layout under ``<data>/raw/<name>/<key>``.
 
     The demo corpus is generated (seeded by the profile); every other dataset is
     downloaded or copied from ``mirror`` and unpacked (:func:`adt.data.download.fetch_all`).
 
     Returns:
-        ``{"dataset", "path", "key", "checksums"}``.
+        the dataset's folder and checksums (also written to :func:`raw_pointer`).
 
     Raises:
         adt.data.download.DownloadError: a 404, a checksum mismatch, no disk space, or a
@@ -86,10 +197,11 @@ def fetch_raw(name: str, profile: Profile, mirror: str | None = None,
         key = target.name
     info = {"dataset": name, "path": str(target), "key": key, "checksums": checksums}
     write_json(raw_pointer(name), info)
-    return info
+    return RawDatasetResult(**info)
 
 
-def build_dataset_tables(raw: dict, profile: Profile, log: Callable[[str], None] = print) -> dict:
+def build_dataset_tables(raw: RawDatasetResult, profile: Profile,
+                         log: Callable[[str], None] = print) -> DatasetTablesResult:
     """One dataset's unified tables for ``profile``, built once per (raw data, profile) and cached.
 
     Writes ``tracks.parquet``, ``onsets.parquet`` and ``beats.parquet`` (and the audio the
@@ -100,20 +212,18 @@ def build_dataset_tables(raw: dict, profile: Profile, log: Callable[[str], None]
         raw: the output of :func:`fetch_raw`.
 
     Returns:
-        the manifest: ``dataset``, ``dir``, ``key``, ``card`` (Markdown), ``rows``,
-        ``hours``, ``skipped`` ([{track_id, split, reason}]), ``has_audio``, ``profile_digest``, ``run_id`` (the
-        MLflow run of its card).
+        the tables' folder, card and counts, with the MLflow run of its card.
     """
-    name = raw["dataset"]
+    name = raw.dataset
     module = get_module(name)
-    cache = stage_cache("datasets", VERSION, name, getattr(module, "VERSION", "1"), raw["key"],
+    cache = stage_cache("datasets", VERSION, name, getattr(module, "VERSION", "1"), raw.key,
                         profile.dataset_digest())
 
     def build(folder: Path) -> dict:
-        log(f"building dataset {name} from {raw['path']}")
+        log(f"building dataset {name} from {raw.path}")
         skipped: list[dict] = []
         renders = data_dir() / "audio" / name
-        tables = module.build(Path(raw["path"]), renders, profile, skipped=skipped)
+        tables = module.build(Path(raw.path), renders, profile, skipped=skipped)
         for table in TABLES:
             with atomic_path(folder / f"{table}.parquet") as tmp:
                 getattr(tables, table).to_parquet(tmp, index=False)
@@ -129,7 +239,7 @@ def build_dataset_tables(raw: dict, profile: Profile, log: Callable[[str], None]
 
     started = time.time()
     manifest = cache.get_or_compute(build)
-    return {**manifest, "run_id": _log_card(manifest, started)}
+    return DatasetTablesResult.from_manifest({**manifest, "run_id": _log_card(manifest, started)})
 
 
 def _log_card(manifest: dict, started: float) -> str:
@@ -148,47 +258,43 @@ def _log_card(manifest: dict, started: float) -> str:
                       params={"dataset": manifest["dataset"], "key": manifest["key"]}, started=started)
 
 
-def unify_tables(datasets: dict[str, dict], profile: Profile, log: Callable[[str], None] = print) -> dict:
+def unify_tables(datasets: dict[str, DatasetTablesResult], profile: Profile,
+                 log: Callable[[str], None] = print) -> TracksResult:
     """Concatenate the tables of every dataset with audio (ADTOF-YT ships spectrograms and
     stays in its own partition).
 
     Args:
-        datasets: dataset name -> :func:`build_dataset_tables` manifest (the materialized
+        datasets: dataset name -> its :func:`build_dataset_tables` result (the materialized
             ``dataset_tables`` partitions); those built for another profile are left out
             with a message.
-
-    Returns:
-        ``{"key", "dir", "path" (tracks.parquet), "onsets_path", "gt_beats" (beats.parquet),
-        "datasets", "dataset_keys" (name -> table key), "cards" (Markdown)}``.
 
     Raises:
         ValueError: no dataset with audio built for this profile.
     """
-    parts: dict[str, dict] = {}
+    parts: dict[str, DatasetTablesResult] = {}
     for name, manifest in sorted(datasets.items(), key=lambda item: list(DATASETS).index(item[0])):
-        if manifest.get("profile_digest") != profile.dataset_digest():
+        if manifest.profile_digest != profile.dataset_digest():
             log(f"{name}: its tables were built for another profile; materialize dataset_tables[{name}] again "
                 "to include it")
-        elif not manifest.get("has_audio", True):
+        elif not manifest.has_audio:
             log(f"{name}: no audio (features only); not in the unified tables")
         else:
             parts[name] = manifest
     if not parts:
         raise ValueError(f"no dataset with audio has tables for profile {profile.name!r}: materialize "
                          "raw_dataset and dataset_tables first")
-    keys = {name: m["key"] for name, m in parts.items()}
+    keys = {name: m.key for name, m in parts.items()}
     cache = stage_cache("tables", VERSION, keys)
 
     def concat(folder: Path) -> dict:
         for table in TABLES:
-            frames = [pd.read_parquet(Path(m["dir"]) / f"{table}.parquet") for m in parts.values()]
+            frames = [pd.read_parquet(Path(m.dir) / f"{table}.parquet") for m in parts.values()]
             df = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
             with atomic_path(folder / f"{table}.parquet") as tmp:
                 df.to_parquet(tmp, index=False)
         return {"datasets": keys}
 
     cache.get_or_compute(concat)
-    return {"key": cache.key, "dir": str(cache.dir), "path": str(cache.dir / "tracks.parquet"),
-            "onsets_path": str(cache.dir / "onsets.parquet"), "gt_beats": str(cache.dir / "beats.parquet"),
-            "datasets": sorted(keys), "dataset_keys": keys,
-            "cards": "\n\n".join(m["card"] for m in parts.values())}
+    return TracksResult(key=cache.key, dir=str(cache.dir), path=str(cache.dir / "tracks.parquet"),
+                        onsets_path=str(cache.dir / "onsets.parquet"), gt_beats=str(cache.dir / "beats.parquet"),
+                        datasets=sorted(keys), dataset_keys=keys, cards="\n\n".join(m.card for m in parts.values()))

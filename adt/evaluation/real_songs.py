@@ -1,7 +1,7 @@
 """Song-disjoint cross-validation on the 9 real MDB songs: the real-song figure that counts (issue 26).
 
 Protocol: the 3 fixed folds of :data:`adt.data.datasets.mdb.REAL_SONG_FOLDS`. For test fold k, one model
-is trained on the rendered corpus plus the 6 songs of the other folds, of which :func:`validation_songs`
+is trained on the rendered corpus plus the 6 songs of the other folds, of which :func:`adt.data.datasets.mdb.validation_songs`
 (one per other fold) are held out of training for every choice (epoch, peak-picking floors); fold k's
 songs are scored by that model only. Each song is scored as ``adt transcribe`` would process it (the
 whole audio file through :func:`adt.transcribe.transcriber.activations`, the model's own peak picking),
@@ -20,15 +20,6 @@ from adt.vocab import CLASSES_3
 INPUTS = ("drum", "mix")
 
 
-def validation_songs(test_fold: int) -> tuple[str, ...]:
-    """The real songs held out for validation when fold ``test_fold`` is tested: of each other fold, its
-    song at position ``test_fold`` (so the three models validate on 6 different songs), sorted."""
-    from adt.data.datasets.mdb import REAL_SONG_FOLDS, folds_for
-
-    folds_for(test_fold)  # checks the fold number
-    return tuple(sorted(f[test_fold] for j, f in enumerate(REAL_SONG_FOLDS) if j != test_fold))
-
-
 def song_counts(model, audio: np.ndarray, sample_rate: int, reference: dict[str, np.ndarray],
                 classes: tuple[str, ...] = CLASSES_3, gain: float = 1.0) -> dict[str, list[int]]:
     """(tp, fp, fn) per class of ``model`` on one recording, processed as ``adt transcribe`` does.
@@ -37,8 +28,8 @@ def song_counts(model, audio: np.ndarray, sample_rate: int, reference: dict[str,
         audio: (samples,) mono float, any sample rate in Hz; ``gain`` scales it first (level tests).
         reference: class -> onset times (seconds).
     """
+    from adt.frame.checkpoint import model_peak_picking
     from adt.frame.peaks import peak_picking_params, pick_peaks
-    from adt.frame.recipe import model_peak_picking
     from adt.metrics import match_counts
     from adt.transcribe.transcriber import activations
 
@@ -175,8 +166,8 @@ def activation_figure(models: dict, audio: np.ndarray, sample_rate: int, referen
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from adt.frame.checkpoint import model_peak_picking
     from adt.frame.peaks import peak_picking_params
-    from adt.frame.recipe import model_peak_picking
     from adt.transcribe.transcriber import activations
     from adt.vocab import CLASSES_5
 

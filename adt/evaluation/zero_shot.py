@@ -7,7 +7,7 @@ every dataset's test split (columns) with the micro F-measure (50 ms, mir_eval;
 :mod:`adt.metrics`), 5-class and 3-class. One more row, :data:`SHIPPED_ROW`, scores the
 transcriber shipped with the package (``adt/pretrained/``) on the same test tracks, hearing
 what it was trained on (a mixture itself for a ``"mix"``/``"mix+drums"`` model; see
-:func:`adt.frame.recipe.model_input`). Written as Parquet, Markdown and heatmaps, logged to
+:func:`adt.frame.checkpoint.model_input`). Written as Parquet, Markdown and heatmaps, logged to
 MLflow ``adt/zero_shot``.
 
 When the sweep fine-tuned the shipped transcriber (``Profile.start_from_shipped``, the demo), its row is named
@@ -20,16 +20,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from adt.atomic import atomic_path
 from adt.cache import stage_cache
-from adt.config import Profile
+from adt.config import Profile, Settings
 from adt.data.download import sha256sum
+from adt.data.tables import OnsetsResult
 from adt.features.index import FeatureIndex, training_combinations
-from adt.frame.study import VERSION, scored_items, train_combination
+from adt.frame.study import VERSION, TranscriberResult, scored_items, train_combination
+from adt.results import FigureLink, PathEntry, RunLink, StageResult, Table
 from adt.vocab import CLASSES_3, CLASSES_5
 
 
@@ -83,7 +87,7 @@ def shipped_items(model, index: FeatureIndex, refs: dict, test: str, tracks: pd.
     to ``folder`` (``tracks``: the ``tracks`` table, for the audio paths)."""
     from adt.atomic import save_array
     from adt.features.spectrogram import features_file
-    from adt.frame.recipe import model_input
+    from adt.frame.checkpoint import model_input
 
     wants_stem = model_input(model) == "separated"
     empty = {c: np.array([]) for c in CLASSES_5}
@@ -102,29 +106,78 @@ def shipped_items(model, index: FeatureIndex, refs: dict, test: str, tracks: pd.
     return items
 
 
-def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile: Profile,
+@dataclass(frozen=True)
+class ZeroShotMatrixResult(StageResult):
+    """The zero-shot matrix (asset ``zero_shot_matrix``): ``cells`` records (train, test, in_domain, f/p/r 5-class,
+    f 3-class, per-class f), ``markdown`` {"f_5class", "f_3class"}, ``path`` the folder with cells.parquet and
+    the heatmaps, ``run_id`` its MLflow run."""
+
+    cells: list
+    markdown: dict
+    path: str
+    run_id: str | None = None
+
+    def metadata(self) -> dict:
+        # each matrix once, as a table (rows: training sets; `*` in-domain); the heatmaps of the same figures are links
+        return {"matrix_3class": Table(matrix_table(self.cells, "f_3class"), index="train"),
+                "matrix_5class": Table(matrix_table(self.cells, "f_5class"), index="train"),
+                "about": "micro F-measure (50 ms, mir_eval); * in-domain: the row's training sets include the "
+                         "column's dataset",
+                "mlflow_run": RunLink(self.run_id),
+                "heatmap_3class": FigureLink("zero_shot_f_3class.png", self.run_id),
+                "heatmap_5class": FigureLink("zero_shot_f_5class.png", self.run_id), "path": PathEntry(self.path)}
+
+
+def run(settings: Settings, features: FeatureIndex, onsets: OnsetsResult, transcriber: TranscriberResult,
+        log: Callable[[str], None] = print) -> ZeroShotMatrixResult:
+    """Stage ``zero_shot_matrix``: :func:`zero_shot_matrix` with the settings' profile and loss weighting, the
+    shipped row on the mixtures of the unified tables."""
+    return zero_shot_matrix(features, onsets.references(), transcriber, settings.get_profile(),
+                            settings.loss_weighting, log, tracks_path=f"{onsets.dir}/tracks.parquet")
+
+
+def _log_matrix(table: pd.DataFrame, folder: Path, combos: list, test_sets: list[str],
+                started: float) -> tuple[dict[str, str], str]:
+    """Log the matrix to MLflow (``adt/zero_shot``, one run spanning the cells' training since ``started``): the
+    cells as a table and as metrics, a heatmap per class set (written into ``folder``), the Markdown tables.
+    Returns ({"f_5class", "f_3class"}: Markdown, the run id)."""
+    import mlflow
+
+    from adt import tracking
+
+    md = {}
+    params = {"combinations": ", ".join("+".join(c) for c in combos), "test_sets": ", ".join(test_sets)}
+    with tracking.run("zero_shot", "zero-shot-matrix", params=params, started=started) as run:
+        mlflow.log_table(table, "zero_shot_cells.json")
+        # every cell as a metric too (f3.<train>.<test>, f5.<train>.<test>): charted and compared across runs
+        mlflow.log_metrics({tracking.metric_name(f"f{k[2]}", c["train"], c["test"]): float(c[k])
+                            for c in table.to_dict("records") for k in ("f_3class", "f_5class")})
+        in_domain = table.pivot(index="train", columns="test", values="in_domain").astype(bool)
+        for k in ("f_5class", "f_3class"):
+            png = folder / f"zero_shot_{k}.png"
+            png.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(png, suffix=".png") as tmp:
+                heatmap(table.pivot(index="train", columns="test", values=k),
+                        f"micro F-measure ({k[2]}-class, 50 ms)", tmp, in_domain)
+            mlflow.log_artifact(str(png))
+            md[k] = matrix_markdown(table, k)
+        mlflow.log_text(md["f_5class"] + "\n\n" + md["f_3class"], "zero_shot.md")
+    return md, run.info.run_id
+
+
+def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: TranscriberResult, profile: Profile,
                      loss_weighting: str = "beta", log: Callable[[str], None] = print,
-                     tracks_path: str | Path | None = None) -> dict:
+                     tracks_path: str | Path | None = None) -> ZeroShotMatrixResult:
     """The matrix (module docstring).
 
     Args:
         index: the features; ``refs``: reference onsets (:func:`adt.metrics.reference_onsets`).
-        transcriber: the transcriber sweep's manifest (``train_sets``, ``architecture``,
-            ``best_params``, ``model_path``, ``key``).
+        transcriber: the ``transcriber`` stage's result (its architecture, best parameters, model).
         tracks_path: the ``tracks`` table (Parquet), for the mixtures the shipped model hears; without
             it the shipped row is scored on the index's features as they are.
-
-    Returns:
-        manifest: ``cells`` (records: train, test, in_domain, f/p/r 5-class, f 3-class, per-class f),
-        ``markdown`` {"f_5class", "f_3class"}, ``run_id``, ``path`` (folder with cells.parquet and
-        the heatmaps), ``key``.
     """
-    import mlflow
-
-    from adt import tracking
-    from adt.atomic import atomic_path
     from adt.cpu import training_threads
-    from adt.frame.recipe import evaluate, load_model
+    from adt.frame.checkpoint import evaluate, load_model
     from adt.parallel import run_jobs
 
     all_sets = index.training_sets()
@@ -134,7 +187,7 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
     test_sets = index.test_sets()
     shipped = pretrained_path()
     shipped_digest = sha256sum(shipped) if shipped.is_file() else None
-    cache = stage_cache("zero_shot_matrix", VERSION, "marked", index.key, transcriber["key"], combos, test_sets,
+    cache = stage_cache("zero_shot_matrix", VERSION, "marked", index.key, transcriber.key, combos, test_sets,
                         shipped_digest)
 
     def fill(folder: Path) -> dict:
@@ -151,19 +204,19 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
 
         # the other combinations' transcribers are independent: trained in parallel where each takes one core
         others = [c for c in combos if c != all_sets]
-        fine_tuned = transcriber.get("started_from", "scratch") != "scratch"
-        params = {k: v for k, v in transcriber["best_params"].items()
+        fine_tuned = transcriber.started_from != "scratch"
+        params = {k: v for k, v in transcriber.best_params.items()
                   if not (fine_tuned and k in ("lr", "weight_decay"))}
         trained = dict(zip(others, run_jobs(
             train_combination, [dict(combo=c, index=index, refs=refs, profile=profile, loss_weighting=loss_weighting,
-                                     architecture=transcriber["architecture"], params=params)
+                                     architecture=transcriber.architecture, params=params)
                               for c in others],
-            training_threads(transcriber["architecture"]), log,
+            training_threads(transcriber.architecture), log,
             names=[f"transcriber on {'+'.join(c)}" for c in others], job_log="log")))
         for combo in combos:
-            m = transcriber if combo == all_sets else trained[combo]
+            model_path = transcriber.model_path if combo == all_sets else trained[combo]["model_path"]
             name = "+".join(combo) + (" (from shipped)" if combo == all_sets and fine_tuned else "")
-            score(load_model(m["model_path"]), name, combo,
+            score(load_model(model_path), name, combo,
                   lambda test: scored_items(index, refs, (test,), "test"))
         if shipped_digest:
             model = load_model(shipped)
@@ -172,25 +225,9 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: dict, profile
             score(model, SHIPPED_ROW, (), lambda test: shipped_items(model, index, refs, test, tracks,
                                                                     folder / "shipped_features"))
         table = pd.DataFrame(cells)
-        md = {}
-        params = {"combinations": ", ".join("+".join(c) for c in combos), "test_sets": ", ".join(test_sets)}
-        with tracking.run("zero_shot", "zero-shot-matrix", params=params, started=started) as run:
-            mlflow.log_table(table, "zero_shot_cells.json")
-            # every cell as a metric too (f3.<train>.<test>, f5.<train>.<test>): charted and compared across runs
-            mlflow.log_metrics({tracking.metric_name(f"f{k[2]}", c["train"], c["test"]): float(c[k])
-                                for c in cells for k in ("f_3class", "f_5class")})
-            in_domain = table.pivot(index="train", columns="test", values="in_domain").astype(bool)
-            for k in ("f_5class", "f_3class"):
-                png = folder / f"zero_shot_{k}.png"
-                png.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_path(png, suffix=".png") as tmp:
-                    heatmap(table.pivot(index="train", columns="test", values=k),
-                            f"micro F-measure ({k[2]}-class, 50 ms)", tmp, in_domain)
-                mlflow.log_artifact(str(png))
-                md[k] = matrix_markdown(table, k)
-            mlflow.log_text(md["f_5class"] + "\n\n" + md["f_3class"], "zero_shot.md")
+        md, run_id = _log_matrix(table, folder, combos, test_sets, started)
         with atomic_path(folder / "cells.parquet") as tmp:
             table.to_parquet(tmp, index=False)
-        return {"cells": table.to_dict("records"), "markdown": md, "run_id": run.info.run_id, "path": str(folder)}
+        return {"cells": table.to_dict("records"), "markdown": md, "run_id": run_id, "path": str(folder)}
 
-    return cache.get_or_compute(fill)
+    return ZeroShotMatrixResult.from_manifest(cache.get_or_compute(fill))

@@ -15,15 +15,20 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
 import numpy as np
+import pandas as pd
 
 from adt.atomic import save_array
 from adt.cache import cache_key, intact, seal, stage_cache, track_file
-from adt.config import data_dir
+from adt.config import TRANSCRIBER_INPUTS, Settings, data_dir
+from adt.data.tables import OnsetsResult, TracksResult
 from adt.features.shards import write_shards
 from adt.features.spectrogram import SEGMENT_FRAMES, check_feature_type, feature_params, features_file
 from adt.features.stats import TrainingStats
 from adt.features.targets import frame_targets
+from adt.results import Mapping, MarkdownTables, PathEntry, StageResult
+from adt.separation.stems import DrumStemsResult
 from adt.tracking import progress
 from adt.vocab import CLASSES_5
 
@@ -66,7 +71,7 @@ class TrackFeatures:
 
 
 @dataclasses.dataclass(frozen=True)
-class FeatureIndex:
+class FeatureIndex(StageResult):
     """What the features stage produced (asset ``features``).
 
     Attributes:
@@ -79,7 +84,6 @@ class FeatureIndex:
             :meth:`training_stats`) for the profile's combinations.
     """
 
-    key: str
     feature_type: str
     feature_params: dict
     target_widening: bool
@@ -152,6 +156,18 @@ class FeatureIndex:
 
         return cache.get_or_compute(total)
 
+    def metadata(self) -> dict:
+        # shard and statistics folders by name (long paths would not fit a table); their parent folder as one path
+        shards = [Path(p) for splits in self.shards.values() for p in splits.values()]
+        return {"tracks": len(self.tracks), "frames": self.frames(),
+                "shards": Mapping({d: {s: Path(p).name for s, p in splits.items()} for d, splits in self.shards.items()},
+                                  key="dataset"),
+                "shards_folder": PathEntry(str(shards[0].parent)) if shards else "none",
+                "feature_type": self.feature_type, "n_bins": self.feature_params["n_bins"],
+                "target_widening": self.target_widening, "training_stats": MarkdownTables(self.stats_table()),
+                "training_stats_folders": Mapping({n: Path(m["dir"]).name for n, m in self.combinations.items()},
+                                                  key="training sets", value="folder")}
+
     def stats_table(self) -> str:
         """Markdown: frames and onsets (infrequency weight) per class of each combination."""
         head = "| training sets | frames | " + " | ".join(f"{c} onsets (w)" for c in CLASSES_5) + " |"
@@ -175,16 +191,55 @@ def training_combinations(combinations: Iterable[Iterable[str]], available: tupl
     return combos
 
 
-def build_features(tracks: dict, onsets: dict, drum_stems: dict, feature_type: str = "log_mel",
+def _shards_and_stats(groups: dict[tuple[str, str], list[tuple[Path, Path]]], feature_type: str,
+                      index_extra: dict) -> tuple[dict[str, dict[str, str]], dict[str, dict]]:
+    """The segment shards of each (dataset, split)'s (features, targets) files, and each dataset's training
+    statistics (both cached by the files): (dataset -> split -> shard folder, dataset -> {"key", "path"})."""
+    shards: dict[str, dict[str, str]] = {}
+    dataset_stats: dict[str, dict] = {}
+    for (dataset, split), items in sorted(groups.items()):
+        files = [(str(x), str(y)) for x, y in items]
+        shard_cache = stage_cache("shards", VERSION, files, SEGMENT_FRAMES)
+        shard_cache.get_or_compute(lambda folder: {"segments": write_shards(items, folder, extra=index_extra)["segments"]})
+        shards.setdefault(dataset, {})[split] = str(shard_cache.dir)
+        if split == "train":
+            stats_cache = stage_cache("training_stats_dataset", VERSION, files)
+
+            def dataset_sums(folder: Path, items=items, dataset=dataset) -> dict:
+                TrainingStats.of_tracks(items, feature_type=feature_type).save(folder, train_sets=[dataset])
+                return {"dataset": dataset}
+
+            stats_cache.get_or_compute(dataset_sums)
+            dataset_stats[dataset] = {"key": stats_cache.key, "path": str(stats_cache.dir / "stats.json")}
+    return shards, dataset_stats
+
+
+def run(settings: Settings, tracks: TracksResult, onsets: OnsetsResult, drum_stems: DrumStemsResult,
+        log: Callable[[str], None] = print) -> FeatureIndex:
+    """Stage ``features``: :func:`build_features` with the settings' feature type, target widening, and the
+    profile's training combinations and transcriber input.
+
+    Raises:
+        ValueError: an unknown ``feature_type`` (named as the setting).
+    """
+    profile = settings.get_profile()
+    try:
+        return build_features(tracks, onsets, drum_stems, settings.feature_type, settings.target_widening,
+                              profile.train_combinations, log, profile.transcriber_input)
+    except ValueError as exc:
+        raise ValueError(f"AdtSettings.feature_type: {exc}") from None
+
+
+def build_features(tracks: TracksResult, onsets: OnsetsResult, drum_stems: DrumStemsResult,
+                   feature_type: str = "log_mel",
                    target_widening: bool = False, combinations: Iterable[Iterable[str]] = (),
                    log: Callable[[str], None] = print, transcriber_input: str = "separated") -> FeatureIndex:
     """Features, targets, shards and training statistics of every track (module docstring).
 
     Args:
-        tracks, onsets: the ``tracks`` and ``onsets`` stage values (``path``; ``dataset_keys``:
-            dataset -> table key, under which per-track files are cached).
-        drum_stems: the ``drum_stems`` stage value (``stems``: track_id -> separated drum stem;
-            ``model.key`` names the separator).
+        tracks, onsets: the ``tracks`` and ``onsets`` stages' results (per-track files are cached under
+            their dataset's table key).
+        drum_stems: the ``drum_stems`` stage's result (the separated stems, and the separator's key).
         feature_type: "log_mel" or "log_filtered" (:mod:`adt.features.spectrogram`).
         target_widening: thesis target widening (0.5 on the frames next to an onset).
         combinations: training-set combinations whose statistics to prepare (the profile's).
@@ -196,15 +251,11 @@ def build_features(tracks: dict, onsets: dict, drum_stems: dict, feature_type: s
     Raises:
         ValueError: an unknown feature type or transcriber input.
     """
-    import pandas as pd
-
-    from adt.config import TRANSCRIBER_INPUTS
-
     check_feature_type(feature_type)
     if transcriber_input not in TRANSCRIBER_INPUTS:
         raise ValueError(f"unknown transcriber input {transcriber_input!r}; choose one of {list(TRANSCRIBER_INPUTS)}")
-    dataset_keys, stems, stems_model_key = tracks["dataset_keys"], drum_stems["stems"], drum_stems["model"]["key"]
-    tracks, onsets = pd.read_parquet(tracks["path"]), pd.read_parquet(onsets["path"])
+    dataset_keys, stems, stems_model_key = tracks.dataset_keys, drum_stems.stems, drum_stems.model["key"]
+    tracks, onsets = pd.read_parquet(tracks.path), pd.read_parquet(onsets.path)
     fkey, y_suffix = feature_key(feature_type), (".yw.npy" if target_widening else ".y.npy")
     per_track: dict[str, TrackFeatures] = {}
     groups: dict[tuple[str, str], list[tuple[Path, Path]]] = {}
@@ -237,22 +288,7 @@ def build_features(tracks: dict, onsets: dict, drum_stems: dict, feature_type: s
         progress(log, "features", i, len(tracks))
     index_extra = {"feature_type": feature_type, "feature_key": fkey, "target_widening": target_widening,
                    "transcriber_input": transcriber_input}
-    shards: dict[str, dict[str, str]] = {}
-    dataset_stats: dict[str, dict] = {}
-    for (dataset, split), items in sorted(groups.items()):
-        files = [(str(x), str(y)) for x, y in items]
-        shard_cache = stage_cache("shards", VERSION, files, SEGMENT_FRAMES)
-        shard_cache.get_or_compute(lambda folder: {"segments": write_shards(items, folder, extra=index_extra)["segments"]})
-        shards.setdefault(dataset, {})[split] = str(shard_cache.dir)
-        if split == "train":
-            stats_cache = stage_cache("training_stats_dataset", VERSION, files)
-
-            def dataset_sums(folder: Path, items=items, dataset=dataset) -> dict:
-                TrainingStats.of_tracks(items, feature_type=feature_type).save(folder, train_sets=[dataset])
-                return {"dataset": dataset}
-
-            stats_cache.get_or_compute(dataset_sums)
-            dataset_stats[dataset] = {"key": stats_cache.key, "path": str(stats_cache.dir / "stats.json")}
+    shards, dataset_stats = _shards_and_stats(groups, feature_type, index_extra)
     index = FeatureIndex("", feature_type, feature_params(feature_type), target_widening, per_track, shards,
                          dataset_stats)
     combos = {"+".join(c): index.training_stats(c)

@@ -171,18 +171,7 @@ def features_file(path: str | os.PathLike, feature_type: str = "log_mel") -> np.
     return compute_features(audio, sr, feature_type)
 
 
-def log_mel_file(path: str | os.PathLike) -> np.ndarray:
-    """:func:`log_mel` of an audio file (channels averaged).
-
-    Raises:
-        adt.audio.AudioReadError: missing or unreadable file (the message names it).
-    """
-    return features_file(path, "log_mel")
-
-
 def model_features(model, audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """The features a trained model takes: its ``feature_type`` attribute (set by
     :func:`adt.frame.recipe.train_frame_model`), ``"log_mel"`` for models trained before it existed."""
     return compute_features(audio, sample_rate, getattr(model, "feature_type", "log_mel"))
-
-

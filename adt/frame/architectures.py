@@ -1,5 +1,5 @@
-"""Frame-level transcription models: the tatum paper's FrameCRNN baseline, the thesis's five
-architectures, and their Optuna search spaces.
+"""Frame-level transcription models: the tatum paper's FrameCRNN baseline and the thesis's five
+architectures.
 
 Every model maps a spectrogram (B, T, F) at 100 fps (F = 80 log mel or 84 log
 filtered bins) to onset logits (B, T, K), one per drum and frame, with the interface
@@ -18,7 +18,7 @@ RunarFosse/automatic-drum-transcription, ``models/``):
 * ``"frame_crnn"`` :class:`FrameCRNN`: the tatum paper's frame-level CRNN baseline
   (Sec. IV-D, after Vogl et al. 2018): two conv blocks over the spectrogram, a BiGRU over
   frames, one sigmoid output per drum and frame. Its standardization buffers are those of
-  :class:`StandardizedInput`, as for every model here.
+  :class:`adt.frame.layers.StandardizedInput`, as for every model here.
 * ``"conv_transformer"`` :class:`ConvTransformer` (Sec. 3.4.1): two conv blocks, linear
   projection to D_e, sinusoidal positions, L pre-LN encoder layers (GELU feed-forward).
 * ``"vision_transformer"`` :class:`VisionTransformer` (Sec. 3.5): patches of 1 frame x P
@@ -30,44 +30,19 @@ A conv block (Vogl et al. 2018 / Zehren et al., as in the thesis's code) is
 Time is never pooled, so every output frame is an input frame; each block widens the
 temporal receptive field by 4 frames (I blocks: 1 + 4I frames, 50-130 ms).
 
-:func:`suggest` samples the search spaces (:data:`SEARCH_SPACES`, :data:`OPTIMIZER_SPACE`)
-with an Optuna trial, :func:`build` constructs a model from the result.
+:func:`suggest` samples the search spaces (:mod:`adt.frame.search_spaces`) with an Optuna
+trial, :func:`build` constructs a model from the result.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-
 import torch
 from torch import nn
 
-
-class StandardizedInput:
-    """Mixin for ``nn.Module`` transcribers: per-bin input standardization with the training set's
-    mean and standard deviation (thesis Sec. 5.2), kept as buffers ``mean`` and ``std`` (shape (F,))
-    so that a saved model takes raw features."""
-
-    def _register_standardization(self, n_features: int) -> None:
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("std", torch.ones(n_features))
-
-    def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Store per-bin training statistics, shape (F,); std is floored at 1e-5.
-
-        Raises:
-            ValueError: a shape other than (F,).
-        """
-        mean, std = torch.as_tensor(mean), torch.as_tensor(std)
-        if mean.shape != self.mean.shape or std.shape != self.std.shape:
-            raise ValueError(f"standardization statistics must have shape ({self.mean.shape[0]},), "
-                             f"got {tuple(mean.shape)} and {tuple(std.shape)}")
-        self.mean.copy_(mean)
-        self.std.copy_(std.clamp_min(1e-5))
-
-    def standardize(self, x: torch.Tensor) -> torch.Tensor:
-        """(..., F) features -> standardized features."""
-        return (x - self.mean) / self.std
+from adt.frame.layers import (StandardizedInput, conv_stack, frame_vectors, recurrent, sinusoidal_encoding,
+                              transformer_encoder)
+from adt.frame.search_spaces import OPTIMIZER_SPACE, SEARCH_SPACES
+from adt.frame.search_spaces import search_space_table  # noqa: F401 (documented as adt.frame.architectures.*)
 
 
 #: frames per attention window in :meth:`FrameModel.activations` of the transformers: the
@@ -131,58 +106,6 @@ class FrameModel(StandardizedInput, nn.Module):
         return out
 
 
-def conv_stack(channels: tuple[int, ...], n_features: int, dropout: float) -> tuple[nn.Sequential, int]:
-    """Conv blocks over (time, frequency): input (B, 1, T, F) -> (B, C, T, F // 3**len(channels)).
-
-    Returns the blocks and the flattened per-frame width C * F'.
-
-    Raises:
-        ValueError: frequency pooling would leave no bins.
-    """
-    layers, c_in, f = [], 1, n_features
-    for c in channels:
-        layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(c),
-                   nn.Conv2d(c, c, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(c),
-                   nn.MaxPool2d((1, 3)), nn.Dropout2d(dropout)]
-        c_in, f = c, f // 3
-    if f < 1:
-        raise ValueError(f"{len(channels)} conv blocks pool {n_features} bins down to none")
-    return nn.Sequential(*layers), c_in * f
-
-
-def _frames(h: torch.Tensor) -> torch.Tensor:
-    """(B, C, T, F') conv output -> (B, T, C * F') per-frame vectors."""
-    b, c, t, f = h.shape
-    return h.permute(0, 2, 1, 3).reshape(b, t, c * f)
-
-
-def _recurrent(cell: str, n_in: int, hidden: int, layers: int, dropout: float) -> nn.Module:
-    if cell not in ("gru", "lstm"):
-        raise ValueError(f"unknown recurrent cell {cell!r}; choose 'gru' or 'lstm'")
-    cls = nn.GRU if cell == "gru" else nn.LSTM
-    return cls(n_in, hidden, num_layers=layers, batch_first=True, bidirectional=True,
-               dropout=dropout if layers > 1 else 0.0)
-
-
-def sinusoidal_encoding(n_frames: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Sinusoidal positional encoding (Vaswani et al. 2017), shape (T, D): sin on even, cos on odd dims."""
-    pos = torch.arange(n_frames, device=device, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    pe = torch.zeros(n_frames, dim, device=device)
-    pe[:, 0::2] = torch.sin(pos * freq)
-    pe[:, 1::2] = torch.cos(pos * freq)[:, : dim // 2]
-    return pe.to(dtype)
-
-
-def _encoder(d_model: int, heads: int, layers: int, dropout: float) -> nn.TransformerEncoder:
-    """Pre-LN encoder (Xiong et al. 2020, thesis ref. [45]), GELU feed-forward of width 4 D, final layer norm."""
-    if d_model % heads:
-        raise ValueError(f"embedding dimension {d_model} is not divisible by {heads} heads")
-    layer = nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=4 * d_model, dropout=dropout,
-                                       activation="gelu", batch_first=True, norm_first=True)
-    return nn.TransformerEncoder(layer, layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False)
-
-
 class RNN(FrameModel):
     """Bidirectional recurrent network, thesis Sec. 3.1.1: (B, T, F) -> (B, T, K) onset logits.
 
@@ -196,7 +119,7 @@ class RNN(FrameModel):
         super().__init__(n_features, n_classes)
         self.config = dict(n_features=n_features, n_classes=n_classes, cell=cell, layers=layers,
                            hidden=hidden, dropout=dropout)
-        self.rnn = _recurrent(cell, n_features, hidden, layers, dropout)
+        self.rnn = recurrent(cell, n_features, hidden, layers, dropout)
         self.out = nn.Linear(2 * hidden, n_classes)
 
     def _logits(self, x):
@@ -229,8 +152,7 @@ class CNN(FrameModel):
         self.out = nn.Linear(width, n_classes)
 
     def _logits(self, x):
-        return self.out(self.dense(_frames(self.conv(x.unsqueeze(1)))))
-
+        return self.out(self.dense(frame_vectors(self.conv(x.unsqueeze(1)))))
 
 
 class CRNN(FrameModel):
@@ -249,11 +171,11 @@ class CRNN(FrameModel):
         self.config = dict(n_features=n_features, n_classes=n_classes, cell=cell, layers=layers, hidden=hidden,
                            channels=tuple(channels), dropout=dropout, rnn_dropout=rnn_dropout)
         self.conv, width = conv_stack(tuple(channels), n_features, dropout)
-        self.rnn = _recurrent(cell, width, hidden, layers, rnn_dropout)
+        self.rnn = recurrent(cell, width, hidden, layers, rnn_dropout)
         self.out = nn.Linear(2 * hidden, n_classes)
 
     def _logits(self, x):
-        return self.out(self.rnn(_frames(self.conv(x.unsqueeze(1))))[0])
+        return self.out(self.rnn(frame_vectors(self.conv(x.unsqueeze(1))))[0])
 
 
 class ConvTransformer(FrameModel):
@@ -281,11 +203,11 @@ class ConvTransformer(FrameModel):
                            heads=heads, channels=tuple(channels), dropout=dropout, attn_dropout=attn_dropout)
         self.conv, width = conv_stack(tuple(channels), n_features, dropout)
         self.embed = nn.Linear(width, d_model)
-        self.encoder = _encoder(d_model, heads, layers, attn_dropout)
+        self.encoder = transformer_encoder(d_model, heads, layers, attn_dropout)
         self.out = nn.Linear(d_model, n_classes)
 
     def _logits(self, x):
-        h = self.embed(_frames(self.conv(x.unsqueeze(1))))
+        h = self.embed(frame_vectors(self.conv(x.unsqueeze(1))))
         h = h + sinusoidal_encoding(h.shape[1], h.shape[2], h.device, h.dtype)
         return self.out(self.encoder(h))
 
@@ -319,12 +241,12 @@ class VisionTransformer(FrameModel):
         self.pad = n_patches * patch_height - n_features
         self.patches = nn.Conv2d(1, d_model // n_patches, (1, patch_height), stride=(1, patch_height))
         self.patch_position = nn.Parameter(0.02 * torch.randn(d_model // n_patches, 1, n_patches))
-        self.encoder = _encoder(d_model, heads, layers, dropout)
+        self.encoder = transformer_encoder(d_model, heads, layers, dropout)
         self.out = nn.Linear(d_model, n_classes)
 
     def _logits(self, x):
         x = nn.functional.pad(x, (0, self.pad))  # zeros = the training mean
-        h = _frames(self.patches(x.unsqueeze(1)) + self.patch_position)  # (B, T, D_e)
+        h = frame_vectors(self.patches(x.unsqueeze(1)) + self.patch_position)  # (B, T, D_e)
         h = h + sinusoidal_encoding(h.shape[1], h.shape[2], h.device, h.dtype)
         return self.out(self.encoder(h))
 
@@ -368,7 +290,7 @@ class LotteryDrumCNN(FrameModel):
                                                  nn.Linear(head, 1)) for _ in range(n_classes))
 
     def _logits(self, x):
-        h = self.fc(_frames(self.conv(x.unsqueeze(1))))
+        h = self.fc(frame_vectors(self.conv(x.unsqueeze(1))))
         return torch.cat([head(h) for head in self.heads], dim=-1)
 
     def trimming_links(self) -> list:
@@ -447,73 +369,6 @@ class FrameCRNN(StandardizedInput, nn.Module):
         return torch.sigmoid(self(features.unsqueeze(0)))[0]
 
 
-@dataclasses.dataclass(frozen=True)
-class Choice:
-    """An architecture hyperparameter drawn uniformly from ``values`` (thesis Table 5.1: random choice)."""
-
-    values: tuple
-    meaning: str
-    source: str
-
-
-@dataclasses.dataclass(frozen=True)
-class LogUniform:
-    """An optimizer hyperparameter drawn log-uniformly from [low, high] (thesis Table 5.1)."""
-
-    low: float
-    high: float
-    meaning: str
-    source: str = "Table 5.1"
-
-
-#: Architecture search spaces (thesis ch. 3); keys are the constructor kwargs.
-SEARCH_SPACES: dict[str, dict[str, Choice]] = {
-    "rnn": {
-        "cell": Choice(("gru", "lstm"), "recurrent unit", "Sec. 3.1.1"),
-        "layers": Choice((2, 3, 4, 5, 6), "layers L", "Sec. 3.1.1"),
-        "hidden": Choice((72, 144, 288), "hidden size H", "Sec. 3.1.1"),
-    },
-    "cnn": {
-        "conv_blocks": Choice((1, 2, 3), "conv blocks I (32, 64, 96 kernels)", "Sec. 3.2.1"),
-        "fc_layers": Choice((1, 2, 3, 4), "fully connected layers L", "Sec. 3.2.1"),
-        "fc_hidden": Choice((72, 144, 288, 576), "latent size H", "Sec. 3.2.1"),
-    },
-    "crnn": {
-        "cell": Choice(("gru", "lstm"), "recurrent unit", "Sec. 3.3.1"),
-        "layers": Choice((2, 3, 4, 5), "layers L", "Sec. 3.3.1"),
-        "hidden": Choice((72, 144, 288), "hidden size H", "Sec. 3.3.1"),
-    },
-    "conv_transformer": {
-        "d_model": Choice((72, 144, 288), "embedding dimension D_e", "Sec. 3.4.1"),
-        "layers": Choice((2, 4, 6, 8), "attention blocks L", "Sec. 3.4.1"),
-        "heads": Choice((2, 4, 6, 8), "heads H", "Sec. 3.4.1"),
-    },
-    "vision_transformer": {
-        "patch_height": Choice((7, 14, 21), "patch height P (bins)", "Table 3.1"),
-        "heads": Choice((2, 4, 6, 8), "heads H", "Table 3.1"),
-        "layers": Choice((2, 4, 6, 8, 10), "attention blocks L", "Table 3.1"),
-        "d_model": Choice((72, 144, 288, 576), "embedding dimension D_e", "Table 3.1"),
-    },
-}
-
-#: AdamW's search space, the same for every architecture (thesis Sec. 5.6.2, Table 5.1).
-OPTIMIZER_SPACE: dict[str, LogUniform] = {
-    "lr": LogUniform(1e-4, 5e-3, "learning rate"),
-    "weight_decay": LogUniform(1e-6, 1e-2, "weight decay"),
-}
-
-#: settings the thesis fixes (not searched) and their sources, shown by :func:`search_space_table`
-FIXED: dict[str, tuple[str, str]] = {
-    "cnn": ("block: 2 x [conv 3x3, ReLU, BN], max pool 1x3 (freq.), dropout 0.3; ReLU FC layers",
-            "Sec. 3.2.1, thesis code"),
-    "crnn": ("2 conv blocks of 32 and 64 kernels; recurrent dropout 0.1", "Sec. 3.3.1, thesis code"),
-    "conv_transformer": ("2 conv blocks of 32 and 64 kernels; pre-LN, GELU feed-forward 4 D_e, dropout 0.1",
-                         "Sec. 3.4.1, thesis code"),
-    "vision_transformer": ("patches of 1 frame x P bins, one D_e token per frame; encoder as conv transformer",
-                           "Sec. 3.5.2-3.5.3"),
-}
-
-
 def _check_name(name: str) -> None:
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
@@ -562,20 +417,6 @@ def build(name: str, params: dict, n_features: int, n_classes: int) -> FrameMode
         raise ValueError(f"parameters {foreign} are not hyperparameters of {name!r} "
                          f"(expected {[f'{name}.{k}' for k in SEARCH_SPACES[name]]})")
     return ARCHITECTURES[name](n_features=n_features, n_classes=n_classes, **kwargs)
-
-
-def search_space_table() -> str:
-    """Markdown table of every architecture's search space and the optimizer's, with thesis sources."""
-    rows = ["| Architecture | Parameter | Hyperparameter | Values | Source |", "|---|---|---|---|---|"]
-    for name, space in SEARCH_SPACES.items():
-        for key, c in space.items():
-            rows.append(f"| {name} | `{name}.{key}` | {c.meaning} | "
-                        f"{{{', '.join(str(v) for v in c.values)}}} | {c.source} |")
-        if name in FIXED:
-            rows.append(f"| {name} | (fixed) | | {FIXED[name][0]} | {FIXED[name][1]} |")
-    for key, r in OPTIMIZER_SPACE.items():
-        rows.append(f"| all | `{key}` | {r.meaning} (AdamW) | log-uniform [{r.low:g}, {r.high:g}] | {r.source} |")
-    return "\n".join(rows)
 
 
 def count_parameters(model: nn.Module) -> int:

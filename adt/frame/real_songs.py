@@ -73,13 +73,13 @@ class Fold:
 def fold_material(fold: str, settings) -> tuple[Fold, dict[str, RealSong]]:
     """The material of ``fold`` ("0", "1", "2" or "final") under ``settings``'s profile (:func:`prepare`), and
     the 9 songs by name. Fold k trains on the other folds' songs less two validation songs
-    (:func:`adt.evaluation.real_songs.validation_songs`) and is scored on its own songs only.
+    (:func:`adt.data.datasets.mdb.validation_songs`) and is scored on its own songs only.
 
     Raises:
         ValueError: an unknown fold.
     """
-    from adt.data.datasets.mdb import folds_for
-    from adt.evaluation.real_songs import validation_songs
+    from adt.data.datasets.mdb_folds import folds_for
+    from adt.data.datasets.mdb_folds import validation_songs
 
     if fold != "final" and fold not in ("0", "1", "2"):
         raise ValueError(f"fold {fold!r}: choose 0, 1, 2 or final")
@@ -305,8 +305,8 @@ def train_on_real_songs(render_dirs: list[Path], real_items: list[tuple[Path, Pa
 def prepare(settings, feature_type: str = "log_mel", split: str = "validation"):
     """Everything a fold trains and validates on (cached).
 
-    Runs (or finds cached) the stages up to ``tracks`` for the demo and Groove renders of ``settings``'s
-    profile and the ``features`` stage's own function (:func:`adt.features.index.build_features`) on them as
+    Runs (or finds cached) the data stages up to ``tracks`` and ``onsets`` for the demo and Groove renders of
+    ``settings``'s profile and the ``features`` stage's own function (:func:`adt.features.index.build_features`) on them as
     mixes and clean drum stems (``transcriber_input = "mix+drums"``; no separation is needed for that input),
     and reads the real songs from the ``mdb`` remotes (mirror or download) into ``<data>/real_songs``.
 
@@ -321,19 +321,20 @@ def prepare(settings, feature_type: str = "log_mel", split: str = "validation"):
     from adt.data import tables
     from adt.features.index import build_features
     from adt.frame.study import scored_items
-    from adt.metrics import reference_onsets
-    from adt.stages import run_stages
+    from adt.separation.stems import DrumStemsResult
 
     renders = ("demo", "groove")
-    out = run_stages(settings, until="tracks", datasets=list(renders))
-    mixtures = pd.read_parquet(out["tracks"]["path"]).dropna(subset=["mix_path"]).track_id
-    no_separation = {"stems": dict.fromkeys(mixtures), "model": {"key": "none"}}  # only "separated" reads them
-    features = build_features(out["tracks"], out["onsets"], no_separation, feature_type, log=lambda _: None,
+    tracks = tables.run_tracks(settings, {d: tables.run_dataset_tables(settings, tables.run_raw_dataset(settings, d),
+                                                                       log=lambda _: None) for d in renders})
+    onsets = tables.run_onsets(settings, tracks)
+    mixtures = pd.read_parquet(tracks.path).dropna(subset=["mix_path"]).track_id
+    no_separation = DrumStemsResult.stand_in(dict.fromkeys(mixtures), key="none")  # only "separated" reads them
+    features = build_features(tracks, onsets, no_separation, feature_type, log=lambda _: None,
                               transcriber_input="mix+drums")
-    refs = reference_onsets(pd.read_parquet(out["onsets"]["path"]))
+    refs = onsets.references()
     raw = tables.fetch_raw("mdb", settings.get_profile(), settings.get_mirror())
     root = data_dir() / "real_songs"
-    songs = real_songs(raw["path"], root / "audio")
+    songs = real_songs(raw.path, root / "audio")
     val = scored_items(features, refs, renders, split, with_drums=True)
-    stems = rendered_training_stems(out["tracks"]["path"], out["onsets"]["path"], renders)
+    stems = rendered_training_stems(tracks.path, onsets.path, renders)
     return songs, features.train_dirs(renders), val, stems, root

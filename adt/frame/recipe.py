@@ -1,4 +1,4 @@
-"""Training and inference of the frame-level transcribers (thesis ch. 5 recipe).
+"""Training of the frame-level transcribers (thesis ch. 5 recipe).
 
 Recipe (Fosse 2025, Sec. 5.2-5.5; the tatum paper's Sec. IV-D where it is silent):
 
@@ -36,7 +36,10 @@ Loss weighting (``TrainConfig.loss_weighting``):
 
 Architectures: ``"frame_crnn"`` is :class:`adt.frame.architectures.FrameCRNN` (the tatum paper's
 frame-level baseline); every other name is built by ``adt.frame.architectures.build``
-(thesis ch. 3). See :func:`build_model`.
+(thesis ch. 3). See :func:`adt.frame.checkpoint.build_model`.
+
+The trained model is written and read by :mod:`adt.frame.checkpoint` (weights only), which is all that
+inference imports: nothing of this module.
 """
 
 from __future__ import annotations
@@ -51,21 +54,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import torch
 
+from adt.atomic import atomic_path
+from adt.cache import cache_key
 from adt.config import LOSS_WEIGHTINGS
 from adt.cpu import torch_threads, training_threads
-from adt.frame.peaks import peak_picking_params, pick_peaks
+from adt.features.augment import augment_features
 from adt.features.shards import ShardDataset, segment_loader
 from adt.features.stats import TrainingStats
 from adt.frame.architectures import FrameCRNN
-from adt.vocab import CLASSES_5
-
-#: Architecture name of :class:`adt.frame.architectures.FrameCRNN` (the tatum paper's frame baseline).
-FRAME_CRNN = "frame_crnn"
-#: Optimizer hyperparameters inside a ``params`` dict (the rest are the architecture's).
-OPTIMIZER_PARAMS = ("lr", "weight_decay")
-
+from adt.frame.checkpoint import FRAME_CRNN, build_model, evaluate, predict_activations
+from adt.frame.peaks import peak_picking_params, tune_min_peak
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -188,12 +189,6 @@ def shard_stats(shard_dirs: list[Path]) -> TrainingStats:
     return out
 
 
-def feature_stats(shard_dirs: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-band mean and standard deviation over all frames of the shards, shape (F,) (see :func:`shard_stats`)."""
-    stats = shard_stats(shard_dirs)
-    return torch.from_numpy(stats.mean), torch.from_numpy(stats.std)
-
-
 def frame_crnn_params(config: TrainConfig, params: dict | None = None) -> dict:
     """FrameCRNN hyperparameters: ``config``'s, overridden by ``params`` (keys ``"<kwarg>"`` or
     ``"frame_crnn.<kwarg>"``; ``channels`` int c means (c, 2c)); ``lr`` and ``weight_decay`` pass through."""
@@ -204,66 +199,6 @@ def frame_crnn_params(config: TrainConfig, params: dict | None = None) -> dict:
     c = out["channels"]
     out["channels"] = [int(c), 2 * int(c)] if isinstance(c, int | np.integer) else [int(v) for v in c]
     return out
-
-
-def build_model(architecture: str, params: dict, n_features: int, n_classes: int) -> torch.nn.Module:
-    """A fresh model: (B, T, F) features -> (B, T, K) onset logits.
-
-    Args:
-        architecture: ``"frame_crnn"`` (:class:`adt.frame.architectures.FrameCRNN`), a name in
-            ``adt.frame.architectures.ARCHITECTURES`` (thesis ch. 3) or ``OTHER_ARCHITECTURES``
-            (``"lottery_drum_cnn"``, the lottery paper's drum model; params: its constructor kwargs).
-        params: the architecture's hyperparameters, keyed ``"<architecture>.<kwarg>"`` as
-            ``adt.frame.architectures.suggest`` returns them (``frame_crnn`` also takes bare kwargs);
-            ``lr`` and ``weight_decay`` are ignored.
-
-    Raises:
-        ValueError: an unknown architecture (from ``adt.frame.architectures.build``).
-    """
-    arch_params = {k: v for k, v in params.items() if k not in OPTIMIZER_PARAMS}
-    if architecture == FRAME_CRNN:
-        arch_params = {k.removeprefix(f"{FRAME_CRNN}."): v for k, v in arch_params.items()}
-        arch_params["channels"] = tuple(arch_params["channels"])
-        return FrameCRNN(n_features=n_features, n_classes=n_classes, **arch_params)
-    from adt.frame import architectures
-
-    if architecture in architectures.OTHER_ARCHITECTURES:
-        kwargs = {k.removeprefix(f"{architecture}."): v for k, v in arch_params.items()}
-        return architectures.OTHER_ARCHITECTURES[architecture](n_features=n_features, n_classes=n_classes, **kwargs)
-    return architectures.build(architecture, arch_params, n_features, n_classes)
-
-
-def predict_activations(model: torch.nn.Module, features: np.ndarray) -> np.ndarray:
-    """Onset activation function of one track: (T, F) features -> (T, K) probabilities."""
-    # np.array copies: mmaps are read-only
-    return model.activations(torch.from_numpy(np.array(features, dtype=np.float32))).numpy()
-
-
-def model_peak_picking(model: torch.nn.Module) -> str | dict:
-    """The peak picking a model was selected with, or tuned for on validation (``model.peak_picking``:
-    a :data:`adt.frame.peaks.PEAK_PICKING` name or keyword arguments; ``"paper"`` for older models)."""
-    return getattr(model, "peak_picking", None) or "paper"
-
-
-def transcribe_features(model: torch.nn.Module, features: np.ndarray,
-                        peak_picking: str | dict | None = None) -> dict[str, np.ndarray]:
-    """Onset times (seconds) per drum class from feature frames (T, F), via peak picking
-    (default: the model's own, :func:`model_peak_picking`)."""
-    params = peak_picking_params(peak_picking or model_peak_picking(model))
-    return pick_peaks(predict_activations(model, features), **params)
-
-
-def evaluate(model: torch.nn.Module, items: list[tuple[Path, dict[str, np.ndarray]]],
-             classes: tuple[str, ...] = CLASSES_5, peak_picking: str | dict | None = None) -> dict:
-    """Micro F-measure (50 ms) of ``model`` on tracks given as (features .npy, reference onsets);
-    see :func:`adt.metrics.micro_f_measure` for the keys."""
-    refs, ests = [], []
-    for feat_path, ref in items:
-        ests.append(transcribe_features(model, np.load(feat_path, mmap_mode="r"), peak_picking))
-        refs.append(ref)
-    from adt.metrics import micro_f_measure  # mir_eval: not imported by `adt transcribe`
-
-    return micro_f_measure(refs, ests, classes=classes)
 
 
 def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.ndarray]]],
@@ -281,7 +216,7 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
             input width is their feature width (80 log mel, 84 log filtered).
         val_items: validation tracks as (features .npy, reference onsets per class in
             seconds). Without them the epoch with the lowest training loss is kept.
-        architecture, params: see :func:`build_model`; ``params["lr"]`` and
+        architecture, params: see :func:`adt.frame.checkpoint.build_model`; ``params["lr"]`` and
             ``params["weight_decay"]`` override ``config``'s.
         on_epoch: called with (epoch, metrics) after each epoch (for MLflow logging).
         stats: the training set's statistics (standardization, infrequency weights);
@@ -353,16 +288,8 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
         raise ValueError(f"statistics of {len(stats.total)} bins x {len(stats.onsets)} classes do not fit "
                          f"shards of {data.n_features} x {data.n_classes} in {[str(d) for d in train_dirs]}")
     class_weights = torch.from_numpy(stats.infrequency_weights())
-    hparams = dict(params or {})
-    if architecture == FRAME_CRNN:
-        hparams = frame_crnn_params(config, hparams)
-    hparams.setdefault("lr", config.lr)
-    hparams.setdefault("weight_decay", config.weight_decay)
-    if init is None:
-        model = build_model(architecture, hparams, data.n_features, data.n_classes)
-        model.set_standardization(torch.from_numpy(stats.mean), torch.from_numpy(stats.std))
-    else:
-        model = init
+    hparams = _hparams(config, architecture, params)
+    model = _initial_model(architecture, hparams, data, stats, init)
     rewind_state = None
     opt = torch.optim.AdamW(model.parameters(), lr=float(hparams["lr"]), weight_decay=float(hparams["weight_decay"]),
                             eps=1e-9)
@@ -372,9 +299,6 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
     weights = data.segment_weights(train_shares) if train_shares is not None else None
     loader = segment_loader(data, config.batch_size, config.steps_per_epoch * config.batch_size, config.seed,
                             num_workers=config.num_workers, weights=weights)
-    augment = config.gain_db > 0 or bool(config.spectral_augment)
-    if augment:
-        from adt.features.augment import augment_features
     aug_gen = torch.Generator().manual_seed(config.seed + 1)
     feature_type = data.feature_type or stats.feature_type or "log_mel"
 
@@ -384,48 +308,21 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
         return weighted_bce(logits, y, config.beta)
 
     best_score, best_epoch, best_state, history, since_best, first = -np.inf, 0, None, [], 0, 1
-    from adt.cache import cache_key
-
     fingerprint = cache_key("epochs", architecture, hparams, dataclasses.asdict(config),
                             [str(d) for d in train_dirs], [str(p) for p, _ in val_items],
                             *([train_shares] if train_shares is not None else []))
     resumed = _resume(checkpoint, fingerprint)
     if resumed is not None:
-        model.load_state_dict(resumed["model"])
-        opt.load_state_dict(resumed["optimizer"])
-        scheduler.load_state_dict(resumed["scheduler"])
-        loader.sampler.generator.set_state(resumed["sampler_rng"])
-        torch.set_rng_state(resumed["torch_rng"])
-        if "augment_rng" in resumed:
-            aug_gen.set_state(resumed["augment_rng"])
-        best_score, best_epoch, best_state = resumed["best_score"], resumed["best_epoch"], resumed["best_state"]
-        history, since_best, first = resumed["history"], resumed["since_best"], resumed["epoch"] + 1
+        best_score, best_epoch, best_state, history, since_best, first = _restore(resumed, model, opt, scheduler,
+                                                                                  loader, aug_gen)
     for epoch in range(first, config.epochs + 1):
         if history and config.early_stop_patience is not None and since_best >= config.early_stop_patience:
             break  # a checkpoint written at the epoch that stopped
-        start, losses, norms = time.perf_counter(), [], []
-        lr = opt.param_groups[0]["lr"]
-        model.train()
-        for x, y in loader:
-            if augment:
-                x = augment_features(x, feature_type, aug_gen, config.gain_db, config.spectral_augment or None)
-            opt.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)))
-            opt.step()
-            if after_step is not None:
-                after_step(model)
-            losses.append(loss.item())
+        start, lr = time.perf_counter(), opt.param_groups[0]["lr"]
+        losses, norms = _train_epoch(model, opt, loss_fn, loader, config, feature_type, aug_gen, after_step)
         if epoch == keep_state_at:
             rewind_state = copy.deepcopy(model.state_dict())
-        val_f = float(evaluate(model, val_items, peak_picking=config.peak_picking)["f"]) if val_items else float("nan")
-        metrics = {"epoch": epoch, "loss": float(np.mean(losses)), "val_f": val_f, "lr": lr,
-                   "grad_norm": float(np.mean(norms)), "grad_norm_max": float(np.max(norms)),
-                   "seconds": time.perf_counter() - start}
-        if extra_metrics is not None:
-            model.eval()
-            metrics.update(extra_metrics(model))
+        val_f, metrics = _epoch_metrics(model, epoch, losses, norms, lr, start, val_items, config, extra_metrics)
         history.append(metrics)
         if on_epoch:
             on_epoch(epoch, metrics)
@@ -436,18 +333,10 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
             since_best += 1
         scheduler.step(score)
         if checkpoint is not None:
-            from adt.atomic import atomic_path
-
-            with atomic_path(checkpoint, suffix=".pt") as tmp:
-                torch.save({"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
-                            "optimizer": opt.state_dict(), "scheduler": scheduler.state_dict(),
-                            "sampler_rng": loader.sampler.generator.get_state(), "torch_rng": torch.get_rng_state(),
-                            "augment_rng": aug_gen.get_state(),
-                            "best_score": float(best_score), "best_epoch": best_epoch, "best_state": best_state,
-                            "history": history, "since_best": since_best}, tmp)
+            _save_epoch(checkpoint, model, opt, scheduler, loader, aug_gen, fingerprint=fingerprint, epoch=epoch,
+                        best_score=best_score, best_epoch=best_epoch, best_state=best_state, history=history,
+                        since_best=since_best)
         if trial is not None:
-            import optuna
-
             trial.report(score, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation F {score:.4f})")
@@ -457,6 +346,98 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
     model.eval()
     if keep_state_at is not None:
         model.rewind_state = rewind_state
+    _describe(model, data, stats, architecture, hparams, config, best_epoch, best_score, val_items)
+    return model, history
+
+
+def _hparams(config: TrainConfig, architecture: str, params: dict | None) -> dict:
+    """The trial's hyperparameters with ``config``'s defaults (FrameCRNN: :func:`frame_crnn_params`; ``lr``,
+    ``weight_decay``)."""
+    hparams = dict(params or {})
+    if architecture == FRAME_CRNN:
+        hparams = frame_crnn_params(config, hparams)
+    hparams.setdefault("lr", config.lr)
+    hparams.setdefault("weight_decay", config.weight_decay)
+    return hparams
+
+
+def _initial_model(architecture: str, hparams: dict, data: ShardDataset, stats: TrainingStats,
+                   init: torch.nn.Module | None) -> torch.nn.Module:
+    """``init`` as it is, else a fresh model of ``architecture`` standardized with the training statistics."""
+    if init is not None:
+        return init
+    model = build_model(architecture, hparams, data.n_features, data.n_classes)
+    model.set_standardization(torch.from_numpy(stats.mean), torch.from_numpy(stats.std))
+    return model
+
+
+def _train_epoch(model, opt, loss_fn, loader, config: TrainConfig, feature_type: str, aug_gen: torch.Generator,
+                 after_step) -> tuple[list[float], list[float]]:
+    """One epoch of optimizer steps (gradients clipped at ``config.grad_clip``; segments augmented as the config
+    says, with ``aug_gen``): each batch's loss and gradient norm before clipping."""
+    losses, norms = [], []
+    augment = config.gain_db > 0 or bool(config.spectral_augment)
+    model.train()
+    for x, y in loader:
+        if augment:
+            x = augment_features(x, feature_type, aug_gen, config.gain_db, config.spectral_augment or None)
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)))
+        opt.step()
+        if after_step is not None:
+            after_step(model)
+        losses.append(loss.item())
+    return losses, norms
+
+
+def _restore(resumed: dict, model, opt, scheduler, loader, aug_gen) -> tuple:
+    """Load a per-epoch checkpoint's state (:func:`_save_epoch`) into the training objects; returns the loop's
+    (best score, best epoch, best state, history, epochs since the best, first epoch to run)."""
+    model.load_state_dict(resumed["model"])
+    opt.load_state_dict(resumed["optimizer"])
+    scheduler.load_state_dict(resumed["scheduler"])
+    loader.sampler.generator.set_state(resumed["sampler_rng"])
+    torch.set_rng_state(resumed["torch_rng"])
+    if "augment_rng" in resumed:
+        aug_gen.set_state(resumed["augment_rng"])
+    return (resumed["best_score"], resumed["best_epoch"], resumed["best_state"], resumed["history"],
+            resumed["since_best"], resumed["epoch"] + 1)
+
+
+def _epoch_metrics(model, epoch: int, losses, norms, lr: float, start: float, val_items, config: TrainConfig,
+                   extra_metrics) -> tuple[float, dict]:
+    """The validation micro F (NaN without validation tracks) and an epoch's figures: training loss, that F,
+    learning rate, gradient norms, seconds since ``start``, and ``extra_metrics``' (the model in eval mode)."""
+    val_f = float(evaluate(model, val_items, peak_picking=config.peak_picking)["f"]) if val_items else float("nan")
+    metrics = {"epoch": epoch, "loss": float(np.mean(losses)), "val_f": val_f, "lr": lr,
+               "grad_norm": float(np.mean(norms)), "grad_norm_max": float(np.max(norms)),
+               "seconds": time.perf_counter() - start}
+    if extra_metrics is not None:
+        model.eval()
+        metrics.update(extra_metrics(model))
+    return val_f, metrics
+
+
+def _save_epoch(checkpoint, model, opt, scheduler, loader, aug_gen, **progress) -> None:
+    """Write the per-epoch checkpoint atomically: weights, optimizer, scheduler, random states and the loop's
+    ``progress`` (fingerprint, epoch, best score, epoch and state, history, epochs since the best)."""
+    with atomic_path(checkpoint, suffix=".pt") as tmp:
+        torch.save({"fingerprint": progress["fingerprint"], "epoch": progress["epoch"], "model": model.state_dict(),
+                    "optimizer": opt.state_dict(), "scheduler": scheduler.state_dict(),
+                    "sampler_rng": loader.sampler.generator.get_state(), "torch_rng": torch.get_rng_state(),
+                    "augment_rng": aug_gen.get_state(),
+                    "best_score": float(progress["best_score"]), "best_epoch": progress["best_epoch"],
+                    "best_state": progress["best_state"], "history": progress["history"],
+                    "since_best": progress["since_best"]}, tmp)
+
+
+def _describe(model, data: ShardDataset, stats: TrainingStats, architecture: str, hparams: dict,
+              config: TrainConfig, best_epoch: int, best_score: float, val_items) -> None:
+    """Set what the trained model carries (what :mod:`adt.frame.checkpoint` saves): feature type, architecture,
+    hyperparameters, peak picking (tuned on validation with ``config.tune_peak_picking``), best epoch and
+    validation F, input widths, what it heard of mixtures."""
     model.feature_type = data.feature_type or stats.feature_type or "log_mel"
     model.architecture, model.hparams, model.peak_picking = architecture, hparams, config.peak_picking
     model.best_epoch, model.io_dims = best_epoch, (data.n_features, data.n_classes)
@@ -465,15 +446,12 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
     if val_items and config.tune_peak_picking:
         tuned = tune_peak_picking(model, val_items, config.peak_picking)
         model.peak_picking, model.tuned_val_f = tuned, tuned.pop("tuned_f")
-    return model, history
 
 
 def tune_peak_picking(model: torch.nn.Module, items: list[tuple[Path, dict[str, np.ndarray]]],
                       peak_picking: str | dict = "thesis") -> dict:
     """:func:`adt.frame.peaks.tune_min_peak` of ``model`` on tracks given as (features .npy,
     reference onsets): the peak-picking keyword arguments with per-class floors, and ``"tuned_f"``."""
-    from adt.frame.peaks import tune_min_peak
-
     acts = [predict_activations(model, np.load(path, mmap_mode="r")) for path, _ in items]
     return tune_min_peak(acts, [ref for _, ref in items], peak_picking)
 
@@ -484,105 +462,3 @@ def train_frame_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[s
                       stats: TrainingStats | None = None) -> tuple[FrameCRNN, list[dict]]:
     """:func:`train_model` of the :class:`FrameCRNN` with ``config``'s hyperparameters."""
     return train_model(train_dirs, val_items, config, FRAME_CRNN, None, on_epoch, stats)
-
-
-def _plain(value):
-    """A NumPy scalar as a Python one (checkpoints load with ``weights_only=True``)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def checkpoint_state(model: torch.nn.Module) -> dict:
-    """A trained model as tensors and plain Python values (what :func:`save_model` writes): architecture,
-    hyperparameters, config, weights (CPU), feature type, peak picking, scores, input, the input level
-    inference normalizes to (``input_level_db``, dBFS, or None: :func:`adt.audio.normalize_level`), and for a trimmed
-    network its units per layer (``model.trimmed``); rebuilt by :func:`model_from_state`."""
-    dims = getattr(model, "io_dims", None) or (model.config["n_features"], model.config["n_classes"])
-    state = {"architecture": getattr(model, "architecture", FRAME_CRNN), "hparams": getattr(model, "hparams", {}),
-             "config": model.config, "n_features": int(dims[0]), "n_classes": int(dims[1]),
-             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-             "feature_type": getattr(model, "feature_type", "log_mel"), "peak_picking": model_peak_picking(model),
-             "best_epoch": _plain(getattr(model, "best_epoch", None)),
-             "best_val_f": _plain(getattr(model, "best_val_f", None)),
-             "tuned_val_f": _plain(getattr(model, "tuned_val_f", None)),
-             "transcriber_input": model_input(model),
-             "input_level_db": _plain(getattr(model, "input_level_db", None))}
-    if getattr(model, "trimmed", None):
-        state["trimmed"] = dict(model.trimmed)
-    return state
-
-
-def save_model(model: torch.nn.Module, path: str | Path) -> Path:
-    """Write a trained model's checkpoint (:func:`checkpoint_state`) atomically; read it with :func:`load_model`."""
-    from adt.atomic import atomic_path
-
-    state = checkpoint_state(model)
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
-    return Path(path)
-
-
-def model_from_state(state: dict, what: str = "checkpoint") -> torch.nn.Module:
-    """The model of a :func:`checkpoint_state` dict (or an older ``{"config", "state_dict"}`` FrameCRNN one),
-    in eval mode on CPU: the architecture rebuilt from its config (trimmed widths applied), then the weights.
-
-    Raises:
-        ValueError: not a transcriber checkpoint (``what`` names it in the message).
-    """
-    if not isinstance(state, dict) or "state_dict" not in state or "config" not in state:
-        raise ValueError(f"{what}: not a transcriber checkpoint (expected keys config, state_dict)")
-    arch = state.get("architecture", FRAME_CRNN)
-    if arch == FRAME_CRNN:
-        model = FrameCRNN(**state["config"])
-    else:
-        model = build_model(arch, state["hparams"], state["n_features"], state["n_classes"])
-    if state.get("trimmed"):  # a trimmed network (adt.trimming): the architecture with fewer units per layer
-        from adt.frame.units import resize, split_recurrent
-
-        resize(split_recurrent(model), state["trimmed"])
-        model.trimmed = dict(state["trimmed"])
-    model.load_state_dict(state["state_dict"])
-    model.feature_type = state.get("feature_type", "log_mel")
-    model.architecture, model.hparams = arch, state.get("hparams", {})
-    model.io_dims = (state.get("n_features", state["config"].get("n_features")),
-                     state.get("n_classes", state["config"].get("n_classes")))
-    model.peak_picking = state.get("peak_picking", "paper")
-    model.best_epoch, model.best_val_f = state.get("best_epoch"), state.get("best_val_f")
-    model.tuned_val_f, model.transcriber_input = state.get("tuned_val_f"), state.get("transcriber_input", "separated")
-    model.input_level_db = state.get("input_level_db")
-    return model.eval()
-
-
-def load_model(path: str | Path) -> torch.nn.Module:
-    """A model written by :func:`save_model` (or an older ``{"config", "state_dict"}``
-    FrameCRNN checkpoint), in eval mode on CPU (:func:`model_from_state`).
-
-    Loaded with ``torch.load(weights_only=True)``: tensors and plain Python values only, so a
-    checkpoint from elsewhere cannot run code.
-
-    Raises:
-        FileNotFoundError: no such file. ValueError: corrupt, not a transcriber checkpoint, or one
-        holding objects other than tensors and plain values; a shipped file (``adt/pretrained/``) whose
-        SHA-256 differs from the one kept in code (:class:`adt.pretrained.ShippedWeightsError`).
-    """
-    import pickle
-
-    from adt.pretrained import verify
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model checkpoint")
-    verify(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ValueError(f"{path}: not a plain transcriber checkpoint (it holds Python objects, which are "
-                         f"not loaded: {str(exc).splitlines()[0]})") from exc
-    except (RuntimeError, EOFError) as exc:  # truncated or not a torch file at all
-        raise ValueError(f"{path}: corrupt or not a torch checkpoint ({str(exc).splitlines()[0]})") from exc
-    return model_from_state(state, str(path))
-
-
-def model_input(model: torch.nn.Module) -> str:
-    """What ``model`` heard of mixtures in training (``adt.config.TRANSCRIBER_INPUTS``; older models:
-    ``"separated"``): a ``"separated"`` model wants the drum stem of a mixture, the others any audio as is."""
-    return getattr(model, "transcriber_input", None) or "separated"

@@ -1,12 +1,12 @@
-"""A registered transcriber reproduces its recorded validation figure (issue 29): the champion and ``lite`` are
-never trusted on their registry entry alone.
+"""What a registered transcriber records so that its validation figure can be reproduced (issue 29): the
+champion and ``lite`` are never trusted on their registry entry alone.
 
-At registration (:func:`adt.frame.sweep.register_champion`, :func:`adt.trimming.study.register_lite`) the version is
-tagged with one validation track (its features and targets files) and the model's micro F-measure on it (5 classes,
-50 ms, the version's own peak picking; reference onsets: the target frames equal to 1, at 100 fps). The asset
-checks and ``make demo``'s summary load the version as ``adt transcribe`` does (weights only, :mod:`adt.registry`)
-and score that track again (:func:`reproduces`): a truncated or altered checkpoint either does not load or gives
-another figure.
+At registration (:func:`adt.frame.champion.register_champion`, :func:`adt.trimming.study.register_lite`) the
+version is tagged with one validation track (its features and targets files) and the model's micro F-measure on
+it (:func:`check_tags`: 5 classes, 50 ms, the version's own peak picking; reference onsets: the target frames
+equal to 1, at 100 fps). The asset checks and ``make demo``'s summary load the version as ``adt transcribe`` does
+and score that track again (:func:`adt.evaluation.registered.reproduces`, with :func:`track_f`): a truncated or
+altered checkpoint either does not load or gives another figure.
 """
 
 from __future__ import annotations
@@ -14,6 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from adt.features.spectrogram import FPS
+from adt.frame.checkpoint import evaluate
+from adt.vocab import CLASSES_5
 
 #: Version tags: the validation track's features and targets files and the F-measure recorded on it.
 TRACK_X_TAG, TRACK_Y_TAG, TRACK_F_TAG = "check_track_x", "check_track_y", "check_track_f"
@@ -34,10 +38,6 @@ def targets_file(x_path: str | Path) -> Path | None:
 def track_f(model, x_path: str | Path, y_path: str | Path) -> float:
     """Micro F-measure (5 classes, 50 ms, the model's peak picking) of ``model`` on one track's features, against
     the onsets of its frame targets (frames equal to 1; 0.5 marks widened neighbours, not onsets)."""
-    from adt.features.spectrogram import FPS
-    from adt.frame.recipe import evaluate
-    from adt.vocab import CLASSES_5
-
     y = np.load(y_path)
     refs = {c: np.flatnonzero(y[:, i] >= 1.0) / FPS for i, c in enumerate(CLASSES_5)}
     return float(evaluate(model, [(Path(x_path), refs)])["f"])
@@ -51,44 +51,3 @@ def check_tags(model, val_items: list) -> dict[str, str]:
         if y_path is not None:
             return {TRACK_X_TAG: str(x_path), TRACK_Y_TAG: str(y_path), TRACK_F_TAG: f"{track_f(model, x_path, y_path):.6f}"}
     return {}
-
-
-def reproduces(uri: str) -> tuple[bool, dict]:
-    """Whether the registered transcriber ``uri`` (``models:/<name>@<alias>`` or ``/<version>``) loads, weights only,
-    and gives its recorded F on its validation track (:func:`check_tags`).
-
-    Returns:
-        (passed, metadata: the version, the recorded and reproduced F, or why it failed: the load error naming the
-        file). A version registered before the tags passes when it loads ("no figure recorded").
-    """
-    import mlflow
-
-    from adt.registry import resolve_version
-    from adt.transcribe.transcriber import NoModelError, load_registered_model
-
-    try:
-        model, what = load_registered_model(uri)
-    except NoModelError as exc:
-        return False, {"model": uri, "error": f"{type(exc).__name__}: {exc}"}
-    name, number = resolve_version(uri)
-    tags = mlflow.MlflowClient().get_model_version(name, number).tags
-    meta = {"model": f"{what}", "version": number}
-    if TRACK_F_TAG not in tags:
-        return True, {**meta, "figure": "no figure recorded (registered before issue 29)"}
-    x_path, y_path = tags[TRACK_X_TAG], tags[TRACK_Y_TAG]
-    if not (Path(x_path).is_file() and Path(y_path).is_file()):
-        return True, {**meta, "figure": f"its validation track is gone ({x_path}): loads, not scored"}
-    recorded, again = float(tags[TRACK_F_TAG]), track_f(model, x_path, y_path)
-    meta.update({"track": Path(x_path).name, "recorded_f": round(recorded, 6), "reproduced_f": round(again, 6)})
-    return abs(again - recorded) <= TOLERANCE, meta
-
-
-def alias_reproduces(alias: str) -> tuple[bool, dict]:
-    """:func:`reproduces` for the version the registry's ``alias`` of ``adt-frame-crnn`` points at (``champion``:
-    what ``adt transcribe`` uses; ``lite``: ``--model lite``); passes with nothing to check when no version has it."""
-    from adt import tracking
-
-    uri = tracking.champion_uri(alias=alias)
-    if uri is None:
-        return True, {"model": f"no version of {tracking.MODEL_NAME} has the alias {alias}"}
-    return reproduces(uri)

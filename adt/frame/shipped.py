@@ -3,9 +3,9 @@
 Issue 28's rule: the default model is never worse than what is shipped. A sweep that registers its best
 model also scores the shipped transcriber (``adt/pretrained/frame_crnn_standard.pt``,
 :func:`pretrained_path`) on the same validation tracks with the same peak
-picking (:func:`adt.frame.recipe.evaluate`, micro F 50 ms, 5 classes) and tags the registered version
+picking (:func:`adt.frame.checkpoint.evaluate`, micro F 50 ms, 5 classes) and tags the registered version
 with it (:data:`SHIPPED_F_TAG`, :data:`SHIPPED_SHA_TAG`); ``adt transcribe`` then uses whichever scored
-higher (:func:`adt.transcribe.transcriber.load_transcriber`). With ``Profile.start_from_shipped`` (the demo)
+higher (:func:`adt.transcribe.models.load_transcriber`). With ``Profile.start_from_shipped`` (the demo)
 the sweep fine-tunes the shipped weights (:func:`adt.frame.sweep.run_sweep`, ``init_path``).
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from adt import PRETRAINED_DIR
-
+from adt.frame.checkpoint import evaluate, load_model
 #: Registered-version tags: the shipped transcriber's validation F on the version's validation data, and
 #: the SHA-256 of the shipped checkpoint that scored it.
 SHIPPED_F_TAG = "shipped_val_f"
@@ -26,6 +26,9 @@ SHIPPED_SHA_TAG = "shipped_sha256"
 #: The transcriber shipped with the package: ``adt/pretrained/<name>.pt`` (weights only) and its
 #: model card ``<name>.md`` (which states the checkpoint's SHA-256).
 PRETRAINED_MODEL = "frame_crnn_standard"
+#: The shipped trimmed transcriber (``adt transcribe --model lite`` without a registered one; made by
+#: :mod:`adt.trimming.lite`, whose ``NAME`` it is).
+LITE_MODEL = "frame_crnn_lite"
 
 
 def pretrained_path(name: str = PRETRAINED_MODEL) -> Path:
@@ -61,8 +64,6 @@ def load_fitting(feature_type: str, n_features: int, n_classes: int):
     Returns:
         ``(model in eval mode, path)`` or ``(None, reason in words)``.
     """
-    from adt.frame.recipe import load_model
-
     path = shipped_path()
     if not path.is_file():
         return None, f"no shipped transcriber at {path}"
@@ -82,26 +83,8 @@ def score_shipped(val_items: list[tuple[Path, dict[str, np.ndarray]]], peak_pick
     Returns:
         ``{SHIPPED_F_TAG: F, SHIPPED_SHA_TAG: hex}``, or ``{}`` when it is missing or does not fit.
     """
-    from adt.frame.recipe import evaluate
-
     model, path = load_fitting(feature_type, n_features, n_classes)
     if model is None or not val_items:
         return {}
     f = float(evaluate(model, val_items, peak_picking=peak_picking)["f"])
     return {SHIPPED_F_TAG: f, SHIPPED_SHA_TAG: sha256(path)}
-
-
-def not_worse_than_shipped(manifest: dict) -> tuple[bool, dict]:
-    """The asset check on the transcriber sweep (issue 28): its best model's validation F is at least the
-    shipped transcriber's on the same validation data (``manifest``: :func:`adt.frame.study.transcriber_sweep`).
-    Passes when the shipped model could not be scored (missing, or other features): nothing to compare.
-
-    Returns:
-        (passed, metadata: both F-measures, or why there is no comparison).
-    """
-    shipped = (manifest.get("shipped") or {}).get(SHIPPED_F_TAG)
-    own = float(manifest["best_val_f"])
-    if shipped is None:
-        return True, {"val_f": round(own, 4), "shipped_val_f": "not scored (missing, or other features)"}
-    return own >= shipped, {"val_f": round(own, 4), "shipped_val_f": round(float(shipped), 4),
-                            "started_from": manifest.get("started_from", "scratch")}

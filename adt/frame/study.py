@@ -20,9 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from adt.cache import stage_cache
-from adt.config import Profile
+from adt.config import Profile, Settings
+from adt.data.tables import OnsetsResult
 from adt.features.index import FeatureIndex
-from adt.frame.recipe import FRAME_CRNN, TrainConfig
+from adt.frame.checkpoint import FRAME_CRNN
+from adt.frame.recipe import TrainConfig
+from adt.frame.shipped import SHIPPED_F_TAG
+from adt.results import Mapping, MarkdownTables, ModelLink, RunLink, StageResult
 from adt.vocab import CLASSES_5
 
 #: Version of the frame-model stages (sweeps, models, architecture study, zero-shot matrix).
@@ -30,6 +34,80 @@ VERSION = "2"
 
 Log = Callable[[str], None]
 References = dict[str, dict[str, np.ndarray]]
+
+
+@dataclasses.dataclass(frozen=True)
+class TranscriberResult(StageResult):
+    """The transcriber sweep's outcome (asset ``transcriber``; :func:`transcriber_sweep`).
+
+    Attributes:
+        train_sets: the datasets trained on; architecture, best_params, best_val_f: the best trial's
+            (validation micro F, 5 classes, 50 ms); model_path: its checkpoint.
+        study_name, n_trials, trials: the Optuna study and one record per trial (:class:`adt.frame.sweep.SweepResult`).
+        run_id: the sweep's MLflow run; model_uri, champion_uri: ``models:/adt-frame-crnn/<version>`` and
+            ``...@champion`` when registered; shipped: the shipped transcriber's F on the same validation data;
+            started_from: the fine-tuned checkpoint's name and SHA-256, or "scratch"; per_architecture:
+            architecture -> its best complete trial; history: the best trial's epochs.
+    """
+
+    train_sets: list
+    architecture: str
+    best_params: dict
+    best_val_f: float
+    model_path: str
+    study_name: str
+    n_trials: int
+    trials: list
+    run_id: str
+    started_from: str = "scratch"
+    model_uri: str | None = None
+    champion_uri: str | None = None
+    shipped: dict = dataclasses.field(default_factory=dict)
+    per_architecture: dict = dataclasses.field(default_factory=dict)
+    history: list = dataclasses.field(default_factory=list)
+
+    def metadata(self) -> dict:
+        from adt.frame.sweep import trials_markdown
+
+        shipped = (self.shipped or {}).get("shipped_val_f")
+        return {"mlflow_run": RunLink(self.run_id), "model": ModelLink(self.model_uri),
+                "champion": ModelLink(self.champion_uri), "train_sets": "+".join(self.train_sets),
+                "architecture": self.architecture,
+                "best_params": Mapping(self.best_params or {}, key="parameter"),
+                "best_val_f": round(self.best_val_f, 4), "study": self.study_name,
+                "started_from": self.started_from,
+                "shipped_val_f": round(float(shipped), 4) if shipped is not None else "not scored",
+                "n_trials": self.n_trials, "trials": MarkdownTables(trials_markdown(self.trials))}
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchitectureStudyResult(StageResult):
+    """Thesis Table 6.1 (asset ``architecture_study``): ``cells`` records (architecture, train, val_f, test_f,
+    trial), ``markdown`` the table (or why there is no study), ``run_id`` its MLflow run."""
+
+    cells: list
+    markdown: str
+    run_id: str | None = None
+
+    def metadata(self) -> dict:
+        return {"table_6_1": MarkdownTables(self.markdown),
+                "table_6_1_about": "micro F (5 classes, 50 ms) on each training set's test split",
+                "mlflow_run": RunLink(self.run_id)}
+
+
+def run_transcriber(settings: Settings, features: FeatureIndex, onsets: OnsetsResult,
+                    log: Log = print) -> TranscriberResult:
+    """Stage ``transcriber``: :func:`transcriber_sweep` with the settings' profile, loss weighting and Optuna
+    storage."""
+    return transcriber_sweep(features, onsets.references(), settings.get_profile(), settings.loss_weighting,
+                             settings.optuna_storage or None, log)
+
+
+def run_architecture_study(settings: Settings, features: FeatureIndex, onsets: OnsetsResult,
+                           transcriber: TranscriberResult, log: Log = print) -> ArchitectureStudyResult:
+    """Stage ``architecture_study``: :func:`architecture_study` around the transcriber sweep."""
+    return architecture_study(features, onsets.references(), settings.get_profile(), transcriber,
+                              settings.loss_weighting, settings.optuna_storage or None, log)
 
 
 def train_config(profile: Profile, loss_weighting: str = "beta") -> TrainConfig:
@@ -40,7 +118,7 @@ def train_config(profile: Profile, loss_weighting: str = "beta") -> TrainConfig:
 def scored_items(index: FeatureIndex, refs: References, datasets: Iterable[str],
                  split: str, with_drums: bool = False) -> list[tuple[Path, dict[str, np.ndarray]]]:
     """(features file, reference onsets per class) of the tracks of ``datasets`` in ``split``:
-    what :func:`adt.frame.recipe.evaluate` and the validation of training take.
+    what :func:`adt.frame.checkpoint.evaluate` and the validation of training take.
 
     ``with_drums``: also the clean drum stems of mixtures where the features have them
     (``transcriber_input="mix+drums"``): validation with and without accompaniment.
@@ -115,7 +193,7 @@ def sweep_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
 
 
 def transcriber_sweep(index: FeatureIndex, refs: References, profile: Profile, loss_weighting: str = "beta",
-                      storage: str | None = None, log: Log = print) -> dict:
+                      storage: str | None = None, log: Log = print) -> TranscriberResult:
     """The sweep on all training sets together, its best model registered (module docstring). With
     ``profile.start_from_shipped`` every trial fine-tunes the shipped transcriber when it fits the features
     (:func:`adt.frame.shipped.load_fitting`; else from scratch, logged)."""
@@ -130,9 +208,9 @@ def transcriber_sweep(index: FeatureIndex, refs: References, profile: Profile, l
         else:
             init_path = where
             log(f"transcriber sweep: fine-tuning the shipped {Path(where).name}")
-    return sweep_combination(index.training_sets(), index, refs, profile,
-                             architectures=tuple(profile.sweep_architectures), loss_weighting=loss_weighting,
-                             storage=storage, register=True, log=log, init_path=init_path)
+    return TranscriberResult.from_manifest(sweep_combination(
+        index.training_sets(), index, refs, profile, architectures=tuple(profile.sweep_architectures),
+        loss_weighting=loss_weighting, storage=storage, register=True, log=log, init_path=init_path))
 
 
 def _feature_dims(stats_dir: str) -> tuple[int, int]:
@@ -158,7 +236,8 @@ def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
 
     from adt import tracking
     from adt.features.stats import TrainingStats
-    from adt.frame.recipe import save_model, train_model
+    from adt.frame.checkpoint import save_model
+    from adt.frame.recipe import train_model
 
     config = train_config(profile, loss_weighting)
     train_dirs, val_items, stats_info = _inputs(index, refs, combo)
@@ -184,7 +263,7 @@ def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
             uri = None
             if register:
                 from adt.frame.reproduce import check_tags
-                from adt.frame.sweep import evaluation_key, register_champion
+                from adt.frame.champion import evaluation_key, register_champion
 
                 uri = register_champion(model, evaluation_key(val_items, config), log,
                                         source=f"train:{architecture}[{name}]/{cache.key}",
@@ -198,33 +277,32 @@ def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
     return cache.get_or_compute(train)
 
 
-def architecture_study(index: FeatureIndex, refs: References, profile: Profile, main: dict,
-                       loss_weighting: str = "beta", storage: str | None = None, log: Log = print) -> dict:
+def architecture_study(index: FeatureIndex, refs: References, profile: Profile, main: TranscriberResult,
+                       loss_weighting: str = "beta", storage: str | None = None,
+                       log: Log = print) -> ArchitectureStudyResult:
     """Thesis Table 6.1: micro F-measure (5 classes, 50 ms) on the test split of each training set,
     of each architecture's best model from that training set's sweep (all architectures, categorical).
 
     Columns: every dataset with a training split, and all of them together (``main``, the
     transcriber sweep). A cell is NaN when the architecture got no complete trial or the
     training set has no test split. With one architecture in the profile there is no study:
-    the manifest says so (``cells`` empty).
-
-    Returns:
-        ``{"key", "cells" (records: architecture, train, val_f, test_f, trial), "markdown", "run_id"}``.
+    the result says so (``cells`` empty).
     """
     import mlflow
     import pandas as pd
 
     from adt import tracking
-    from adt.frame.recipe import evaluate, load_model
+    from adt.frame.checkpoint import evaluate, load_model
 
     architectures = tuple(profile.sweep_architectures)
     if len(architectures) < 2:
-        return {"key": f"single-{architectures[0]}", "cells": [], "run_id": None,
-                "markdown": f"one architecture in profile {profile.name!r} ({architectures[0]}): no study"}
-    all_sets = tuple(main["train_sets"])
+        return ArchitectureStudyResult(
+            key=f"single-{architectures[0]}", cells=[], run_id=None,
+            markdown=f"one architecture in profile {profile.name!r} ({architectures[0]}): no study")
+    all_sets = tuple(main.train_sets)
     combos = [(d,) for d in index.training_sets() if (d,) != all_sets] + [all_sets]
     started = time.time()  # the study's MLflow run spans its sweeps
-    sweeps = {c: main if c == all_sets else
+    sweeps = {c: main.to_json() if c == all_sets else
               sweep_combination(c, index, refs, profile, architectures=architectures, loss_weighting=loss_weighting,
                                 storage=storage, log=log) for c in combos}
     cache = stage_cache("architecture_study", VERSION, [s["key"] for s in sweeps.values()], index.key)
@@ -248,4 +326,20 @@ def architecture_study(index: FeatureIndex, refs: References, profile: Profile, 
             mlflow.log_text(md, "architecture_study.md")
         return {"cells": table.to_dict("records"), "markdown": md, "run_id": run.info.run_id}
 
-    return cache.get_or_compute(study)
+    return ArchitectureStudyResult.from_manifest(cache.get_or_compute(study))
+
+
+def not_worse_than_shipped(transcriber: TranscriberResult) -> tuple[bool, dict]:
+    """The asset check on the transcriber sweep (issue 28): its best model's validation F is at least the
+    shipped transcriber's on the same validation data (``transcriber``: the ``transcriber`` stage's result).
+    Passes when the shipped model could not be scored (missing, or other features): nothing to compare.
+
+    Returns:
+        (passed, metadata: both F-measures, or why there is no comparison).
+    """
+    shipped = (transcriber.shipped or {}).get(SHIPPED_F_TAG)
+    own = float(transcriber.best_val_f)
+    if shipped is None:
+        return True, {"val_f": round(own, 4), "shipped_val_f": "not scored (missing, or other features)"}
+    return own >= shipped, {"val_f": round(own, 4), "shipped_val_f": round(float(shipped), 4),
+                            "started_from": transcriber.started_from}

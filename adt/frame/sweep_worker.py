@@ -3,7 +3,7 @@
 Start it N times with the same spec (same ``study_name``, ``storage`` and ``budget``), on one machine or
 several (with a shared ``out_dir`` and a shared MLflow store, ``MLFLOW_TRACKING_URI``): together the
 workers finish exactly ``budget`` trials and register the best model once
-(:func:`adt.frame.sweep.run_budget`, :func:`adt.frame.sweep.registered_elsewhere`). Prints the worker's
+(:func:`adt.frame.shared_study.run_budget`, :func:`adt.frame.shared_study.registered_elsewhere`). Prints the worker's
 result as one JSON line: trials in the study, trials run here, best trial and value, model and champion URIs.
 
 The spec (JSON)::
@@ -36,7 +36,8 @@ def run(spec: dict) -> dict:
     import numpy as np
 
     from adt.features.stats import TrainingStats
-    from adt.frame.recipe import FRAME_CRNN, TrainConfig
+    from adt.frame.checkpoint import FRAME_CRNN
+    from adt.frame.recipe import TrainConfig
     from adt.frame.sweep import run_sweep
 
     if spec.get("parent_pid"):  # a helper of run_sweep: it ends with the sweep that started it

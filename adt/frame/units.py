@@ -230,7 +230,7 @@ def resize(model: nn.Module, counts: dict[str, int]) -> nn.Module:
     """Rebuild ``model``'s trimmable layers (in place) with ``counts[name]`` units, fresh weights.
 
     The structure a trimmed checkpoint needs before its weights load
-    (:func:`adt.frame.recipe.load_model`). Returns ``model``.
+    (:func:`adt.frame.checkpoint.load_model`). Returns ``model``.
     """
     found, training = links(model), model.training
     outs = {link.name: counts.get(link.name, link.units) for link in found}

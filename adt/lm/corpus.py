@@ -17,16 +17,24 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pretty_midi
 
-from adt.rhythm.tatums import tatums_from_beats
+from adt.atomic import atomic_path
+from adt.cache import safe_name, stage_cache
+from adt.config import Settings
 from adt.data.datasets import SPLITS
-from adt.midi import MidiReadError, load_midi, onsets_from_midi
+from adt.data.tables import OnsetsResult, RawDatasetResult, TracksResult
 from adt.lm.scores import drum_score
-from adt.vocab import CLASS_INDEX, classes
+from adt.midi import MidiReadError, load_midi, onsets_from_midi
+from adt.results import Skipped, StageResult, Table
+from adt.rhythm.tatum_table import TatumsResult
+from adt.rhythm.tatums import tatums_from_beats
+from adt.vocab import CLASS_INDEX, CLASSES_5, INDEX_3_IN_5, classes
 
 
 class ScoreError(ValueError):
@@ -168,34 +176,68 @@ def scores_of_split(corpus: list[dict], split: str) -> list[np.ndarray]:
 VERSION = "3"  # 3: annotated tracks on the whole-track tatum grid
 
 
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
-    from adt.atomic import atomic_path
+@dataclass(frozen=True)
+class GrooveScoresResult(StageResult):
+    """The Groove MIDI performances as tatum-level scores (asset ``groove_scores``): ``paths`` split -> npz of
+    safe track id -> (5, M) uint8; ``index`` [{track_id, split, tatums}]; ``skipped`` [{track_id, split, reason}].
+    Key "none" and nothing else without Groove."""
 
+    paths: dict
+    index: list
+    skipped: list
+
+    def metadata(self) -> dict:
+        return {"scores": len(self.index), "skipped": len(self.skipped), "splits": ", ".join(sorted(self.paths))}
+
+
+@dataclass(frozen=True)
+class DrumScoresResult(StageResult):
+    """The LM corpus (asset ``drum_scores``): ``paths`` {"k5"|"k3": {split: npz of safe track id -> (K, M)
+    uint8}}, ``index`` Parquet (dataset, track_id, split, tatums), ``skipped`` [{track_id, reason}], ``counts``
+    records per dataset and split (scores, tatums)."""
+
+    paths: dict
+    index: str
+    skipped: list
+    counts: list
+
+    def metadata(self) -> dict:
+        return {"counts": Table(pd.DataFrame(self.counts)), "skipped": Skipped(self.skipped)}
+
+
+def run_groove_scores(settings: Settings, raw_dataset: dict[str, RawDatasetResult]) -> GrooveScoresResult:
+    """Stage ``groove_scores``: :func:`build_groove_scores` of ``raw_dataset["groove"]`` (empty without it), with
+    the settings' ``tatum_subdivisions`` and the profile's ``lm_corpus_limit``."""
+    return build_groove_scores(raw_dataset.get("groove"), settings.tatum_subdivisions,
+                               settings.get_profile().lm_corpus_limit)
+
+
+def run_drum_scores(settings: Settings, tracks: TracksResult, onsets: OnsetsResult, tatums: TatumsResult,
+                    groove_scores: GrooveScoresResult) -> DrumScoresResult:
+    """Stage ``drum_scores``: :func:`build_drum_scores`."""
+    return build_drum_scores(tracks, onsets, tatums, groove_scores)
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)
     return str(path)
 
 
-def build_groove_scores(raw: dict | None, subdivisions: int = 4, limit_per_split: int | None = None) -> dict:
+def build_groove_scores(raw: RawDatasetResult | None, subdivisions: int = 4,
+                        limit_per_split: int | None = None) -> GrooveScoresResult:
     """The Groove MIDI performances as tatum-level scores (K = 5), one ``.npz`` per split (asset
     ``groove_scores``; :func:`groove_corpus`).
 
     Args:
-        raw: the ``raw_dataset[groove]`` output (``path``, ``key``), or None when Groove is
-            not in place (an empty corpus).
-
-    Returns:
-        ``{"key", "paths": {split: npz of safe track id -> (5, M) uint8}, "index": [{track_id,
-        split, tatums}], "skipped": [{track_id, split, reason}]}``.
+        raw: the ``raw_dataset[groove]`` result, or None when Groove is not in place (an empty corpus).
     """
-    from adt.cache import safe_name, stage_cache
-
     if raw is None:
-        return {"key": "none", "paths": {}, "index": [], "skipped": []}
-    cache = stage_cache("groove_scores", VERSION, raw["key"], subdivisions, limit_per_split)
+        return GrooveScoresResult(key="none", paths={}, index=[], skipped=[])
+    cache = stage_cache("groove_scores", VERSION, raw.key, subdivisions, limit_per_split)
 
     def build(folder: Path) -> dict:
-        scores, skipped = groove_corpus(Path(raw["path"]), k=5, subdivisions=subdivisions,
+        scores, skipped = groove_corpus(Path(raw.path), k=5, subdivisions=subdivisions,
                                         limit_per_split=limit_per_split)
         paths = {split: _write_npz(folder / f"{split}.npz",
                                    {safe_name(s["track_id"]): s["y"] for s in scores if s["split"] == split})
@@ -204,10 +246,11 @@ def build_groove_scores(raw: dict | None, subdivisions: int = 4, limit_per_split
                 "index": [{"track_id": s["track_id"], "split": s["split"], "tatums": int(s["y"].shape[1])}
                           for s in scores]}
 
-    return cache.get_or_compute(build)
+    return GrooveScoresResult.from_manifest(cache.get_or_compute(build))
 
 
-def build_drum_scores(tracks: dict, onsets: dict, tatums: dict, groove_scores: dict) -> dict:
+def build_drum_scores(tracks: TracksResult, onsets: OnsetsResult, tatums: TatumsResult,
+                      groove_scores: GrooveScoresResult) -> DrumScoresResult:
     """The LM corpus: tatum-level scores (K = 5 and 3 drums x M tatums) per split (asset ``drum_scores``).
 
     Every annotated track on its ground-truth tatum grid (:func:`adt.lm.scores.drum_score`),
@@ -215,28 +258,18 @@ def build_drum_scores(tracks: dict, onsets: dict, tatums: dict, groove_scores: d
     whole performances, then the Groove corpus.
 
     Args:
-        tracks, onsets, tatums: the ``tracks``, ``onsets`` and ``tatums`` stage values (``path``, ``key``).
-        groove_scores: :func:`build_groove_scores`'s manifest.
-
-    Returns:
-        manifest: ``paths`` {"k5"|"k3": {split: npz}}, ``index`` (parquet: dataset, track_id,
-        split, tatums), ``skipped`` [{track_id, reason}], ``counts`` (records per dataset and split).
+        tracks, onsets, tatums, groove_scores: the stages' results.
     """
-    import pandas as pd
-
-    from adt.cache import safe_name, stage_cache
-    from adt.vocab import CLASSES_5, INDEX_3_IN_5
-
-    cache = stage_cache("drum_scores", VERSION, tracks["key"], onsets["key"], tatums["key"], groove_scores["key"])
+    cache = stage_cache("drum_scores", VERSION, tracks.key, onsets.key, tatums.key, groove_scores.key)
 
     def build(folder: Path) -> dict:
-        info = pd.read_parquet(tracks["path"]).set_index("track_id")
-        ons = pd.read_parquet(onsets["path"])
-        grids = pd.read_parquet(tatums["path"])
+        info = pd.read_parquet(tracks.path).set_index("track_id")
+        ons = pd.read_parquet(onsets.path)
+        grids = pd.read_parquet(tatums.path)
         grids = grids[grids.source == "ground_truth"]
         entries, skipped = [], []  # (dataset, track_id, split, y5)
         for tid, grid in grids.groupby("track_id"):
-            if info.loc[tid, "dataset"] == "groove" and groove_scores["paths"]:
+            if info.loc[tid, "dataset"] == "groove" and groove_scores.paths:
                 continue  # the symbolic Groove corpus holds the whole performance
             o = ons[ons.track_id == tid]
             if o.empty:
@@ -245,12 +278,12 @@ def build_drum_scores(tracks: dict, onsets: dict, tatums: dict, groove_scores: d
             y = drum_score(o.time_s.to_numpy(), np.array([CLASS_INDEX[d] for d in o.drum], dtype=int),
                            grid.time_s.to_numpy(), k=len(CLASSES_5))
             entries.append((info.loc[tid, "dataset"], tid, info.loc[tid, "split"], y))
-        for split, path in groove_scores["paths"].items():
+        for split, path in groove_scores.paths.items():
             with np.load(path) as z:
                 ys = {k: z[k] for k in z.files}
             entries += [("groove", row["track_id"], split, ys[safe_name(row["track_id"])])
-                        for row in groove_scores["index"] if row["split"] == split]
-        skipped += groove_scores["skipped"]
+                        for row in groove_scores.index if row["split"] == split]
+        skipped += groove_scores.skipped
         paths: dict = {"k5": {}, "k3": {}}
         for split in sorted({e[2] for e in entries}):
             chosen = [e for e in entries if e[2] == split]
@@ -259,15 +292,13 @@ def build_drum_scores(tracks: dict, onsets: dict, tatums: dict, groove_scores: d
                                              {safe_name(tid): y[rows] for _, tid, _, y in chosen})
         index = pd.DataFrame([(src, tid, split, y.shape[1]) for src, tid, split, y in entries],
                              columns=["dataset", "track_id", "split", "tatums"])
-        from adt.atomic import atomic_path
-
         with atomic_path(folder / "index.parquet") as tmp:
             index.to_parquet(tmp, index=False)
         counts = index.groupby(["dataset", "split"]).agg(scores=("track_id", "size"), tatums=("tatums", "sum"))
         return {"paths": paths, "index": str(folder / "index.parquet"), "skipped": skipped,
                 "counts": counts.reset_index().to_dict("records")}
 
-    return cache.get_or_compute(build)
+    return DrumScoresResult.from_manifest(cache.get_or_compute(build))
 
 
 def load_scores(path: str | os.PathLike) -> list[np.ndarray]:
@@ -276,14 +307,10 @@ def load_scores(path: str | os.PathLike) -> list[np.ndarray]:
         return [z[k] for k in z.files]
 
 
-def scores_by_test_set(drum_scores: dict, k: str) -> dict[str, list[np.ndarray]]:
-    """Test-split scores of a :func:`build_drum_scores` manifest, per dataset (``k``: "k5" or "k3")."""
-    import pandas as pd
-
-    from adt.cache import safe_name
-
-    index = pd.read_parquet(drum_scores["index"])
-    path = drum_scores["paths"][k].get("test")
+def scores_by_test_set(drum_scores: DrumScoresResult, k: str) -> dict[str, list[np.ndarray]]:
+    """Test-split scores of the ``drum_scores`` stage, per dataset (``k``: "k5" or "k3")."""
+    index = pd.read_parquet(drum_scores.index)
+    path = drum_scores.paths[k].get("test")
     if path is None:
         return {}
     out = {}

@@ -13,11 +13,15 @@ to MLflow ``adt/language_model``; the GRU LM registered weights only (:func:`reg
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from adt.cache import stage_cache
-from adt.config import Profile, data_dir
-from adt.lm.corpus import load_scores, scores_by_test_set
+from adt.config import Profile, Settings, data_dir
+from adt.lm.corpus import DrumScoresResult, load_scores, scores_by_test_set
+from adt.results import Mapping, ModelLink, RunLink, StageResult, Table
 
 #: Version of the LM stages (``lm_bigram``, ``lm_gru`` assets).
 VERSION = "3"  # 3: lm_gru compared with / fine-tuned from the shipped LMs (adt.lm.shipped)
@@ -37,12 +41,69 @@ GRU_LM_DESCRIPTION = (
     "never a pickle.")
 
 
-def fit_bigram(drum_scores: dict) -> dict:
-    """The skip-bigram LMs (K = 5 and 3) of a drum-score corpus.
+@dataclass(frozen=True)
+class LmBigramResult(StageResult):
+    """The skip-bigram LMs (asset ``lm_bigram``): ``path`` (5-class JSON), ``path_k3``, ``perplexity`` {k5|k3:
+    {split or test.<dataset>: perplexity per drum and tatum}}, ``run_id`` their MLflow run."""
 
-    Returns:
-        manifest: ``path`` (5-class JSON), ``path_k3``, ``perplexity`` {k5|k3: {split or
-        test.<dataset>: perplexity per drum and tatum}}, ``run_id``.
+    path: str
+    path_k3: str
+    perplexity: dict
+    run_id: str | None = None
+
+    def metadata(self) -> dict:
+        return {"perplexity": Mapping(self.perplexity, key="K"), "mlflow_run": RunLink(self.run_id)}
+
+
+@dataclass(frozen=True)
+class LmGruResult(StageResult):
+    """The GRU LMs (asset ``lm_gru``; :func:`fit_gru`).
+
+    Attributes:
+        path, path_k3: the chosen LMs' weights (K = 5, K = 3), in the stage folder.
+        perplexity, perplexity_k3: {validation, test, test.<dataset>: perplexity per drum and tatum}.
+        best_params: layers and hidden size; trials: the sweep's trials (0 without one).
+        history: per-epoch figures (K = 5); model_uri: ``models:/adt-gru-lm/<version>``; run_id: its MLflow run.
+        started_from, chosen, chosen_reason, shipped_validation: per K ("k5", "k3"): "scratch" or "shipped
+            adt/pretrained/<file> (sha256 <hex>)"; "fitted", "fine-tuned" or "shipped"; why; the shipped LM's
+            validation perplexity.
+    """
+
+    path: str
+    path_k3: str
+    perplexity: dict
+    perplexity_k3: dict
+    best_params: dict
+    history: list
+    model_uri: str
+    trials: int
+    started_from: dict
+    chosen: dict
+    chosen_reason: dict
+    shipped_validation: dict
+    run_id: str | None = None
+
+    def metadata(self) -> dict:
+        return {"perplexity": Mapping({"k5": self.perplexity, "k3": self.perplexity_k3}, key="K"),
+                "best_params": Mapping(self.best_params or {}, key="parameter"), "mlflow_run": RunLink(self.run_id),
+                "model": ModelLink(self.model_uri), "trials": self.trials,
+                "chosen": Table(pd.DataFrame([{"K": k, "chosen": c, "started_from": self.started_from.get(k, ""),
+                                               "why": self.chosen_reason.get(k, "")}
+                                              for k, c in self.chosen.items()]))}
+
+
+def run_bigram(settings: Settings, drum_scores: DrumScoresResult) -> LmBigramResult:
+    """Stage ``lm_bigram``: :func:`fit_bigram`."""
+    return fit_bigram(drum_scores)
+
+
+def run_gru(settings: Settings, drum_scores: DrumScoresResult, log: Callable[[str], None] = print) -> LmGruResult:
+    """Stage ``lm_gru``: :func:`fit_gru` with the settings' profile and Optuna storage."""
+    return fit_gru(drum_scores, settings.get_profile(), settings.optuna_storage or None, log)
+
+
+def fit_bigram(drum_scores: DrumScoresResult) -> LmBigramResult:
+    """The skip-bigram LMs (K = 5 and 3) of a drum-score corpus.
 
     Raises:
         ValueError: the corpus has no training scores.
@@ -52,13 +113,13 @@ def fit_bigram(drum_scores: dict) -> dict:
     from adt import tracking
     from adt.lm.bigram import SkipBigramLM
 
-    cache = stage_cache("lm_bigram", VERSION, drum_scores["key"])
+    cache = stage_cache("lm_bigram", VERSION, drum_scores.key)
 
     def fit(folder: Path) -> dict:
         result = {}
         with tracking.run("language_model", "skip-bigram", params={"skip": 16, "smoothing": "add-one"}) as run:
             for k in ("k5", "k3"):
-                paths = drum_scores["paths"][k]
+                paths = drum_scores.paths[k]
                 if "train" not in paths:
                     raise ValueError("no training drum scores: the corpus has no training split")
                 lm = SkipBigramLM().fit(load_scores(paths["train"]))
@@ -72,7 +133,7 @@ def fit_bigram(drum_scores: dict) -> dict:
         return {"path": str(folder / "bigram.k5.json"), "path_k3": str(folder / "bigram.k3.json"),
                 "perplexity": result, "run_id": run.info.run_id}
 
-    return cache.get_or_compute(fit)
+    return LmBigramResult.from_manifest(cache.get_or_compute(fit))
 
 
 def register_gru_lm(model, *, source: str, trained_on: str, perplexity: dict[str, float]) -> str:
@@ -109,9 +170,9 @@ def _train_val(paths: dict) -> tuple[list, list]:
     return train, val
 
 
-def _perplexities(model, drum_scores: dict, k: str, val: list) -> dict[str, float]:
+def _perplexities(model, drum_scores: DrumScoresResult, k: str, val: list) -> dict[str, float]:
     """Perplexity per drum and tatum of ``model`` on ``val``, the test split and each test set ``test.<dataset>``."""
-    paths = drum_scores["paths"][k]
+    paths = drum_scores.paths[k]
     ppl = {"validation": float(model.perplexity(val))}
     if "test" in paths:
         ppl["test"] = float(model.perplexity(load_scores(paths["test"])))
@@ -144,7 +205,7 @@ def _fit_k(k: str, drum_scores: dict, profile: Profile, best: dict, folder: Path
     from adt.atomic import atomic_path
     from adt.lm import gru, shipped
 
-    train, val = _train_val(drum_scores["paths"][k])
+    train, val = _train_val(drum_scores.paths[k])
     n = int(k[1:])
     ship = shipped.shipped_lm(n)
     ship_val = float(ship.perplexity(val))
@@ -168,8 +229,8 @@ def _fit_k(k: str, drum_scores: dict, profile: Profile, best: dict, folder: Path
             "chosen": chosen, "reason": reason, "shipped_validation": ship_val, "n_train": len(train)}
 
 
-def fit_gru(drum_scores: dict, profile: Profile, storage: str | None = None,
-            log: Callable[[str], None] = print) -> dict:
+def fit_gru(drum_scores: DrumScoresResult, profile: Profile, storage: str | None = None,
+            log: Callable[[str], None] = print) -> LmGruResult:
     """Tune, train and register the GRU LM (K = 5), and a 3-class one (BD, SD, HH) with the same hyperparameters.
 
     From scratch (``profile.start_from_shipped`` False): layers and hidden size by an Optuna sweep
@@ -180,16 +241,9 @@ def fit_gru(drum_scores: dict, profile: Profile, storage: str | None = None,
     validation perplexity is not above the trained one's (:func:`_fit_k`).
 
     Args:
-        drum_scores: the corpus manifest (:func:`adt.lm.corpus.build_drum_scores`).
+        drum_scores: the corpus (:func:`adt.lm.corpus.build_drum_scores`).
         profile: trials, folds, epochs and seed (``lm_*`` fields), ``start_from_shipped``.
         storage: Optuna storage URL; None: ``sqlite:///<data>/optuna.db``.
-
-    Returns:
-        manifest: ``path`` / ``path_k3`` (the chosen LMs' weights, in the stage folder), ``perplexity`` /
-        ``perplexity_k3`` ({validation, test, test.<dataset>: perplexity per drum and tatum}), ``best_params``,
-        ``run_id``, ``history`` (K = 5), ``model_uri`` (``models:/adt-gru-lm/<version>``), ``trials`` (0 without
-        a sweep), and per K ("k5", "k3"): ``started_from`` ("scratch" or "shipped adt/pretrained/<file> (sha256
-        <hex>)"), ``chosen`` ("fitted", "fine-tuned" or "shipped"), ``chosen_reason``, ``shipped_validation``.
 
     Raises:
         FileNotFoundError, ValueError: the shipped LMs are missing or do not match their model card.
@@ -200,8 +254,8 @@ def fit_gru(drum_scores: dict, profile: Profile, storage: str | None = None,
     from adt.cpu import DEFAULT_THREADS, torch_threads
     from adt.lm import gru, shipped
 
-    paths = drum_scores["paths"]["k5"]
-    cache = stage_cache("lm_gru", VERSION, drum_scores["key"], profile.lm_trials, profile.lm_folds, profile.lm_epochs,
+    paths = drum_scores.paths["k5"]
+    cache = stage_cache("lm_gru", VERSION, drum_scores.key, profile.lm_trials, profile.lm_folds, profile.lm_epochs,
                         profile.lm_final_epochs, profile.seed, profile.start_from_shipped,
                         shipped.stated_sha256(5), shipped.stated_sha256(3))
     storage = storage or f"sqlite:///{data_dir() / 'optuna.db'}"
@@ -241,7 +295,7 @@ def fit_gru(drum_scores: dict, profile: Profile, storage: str | None = None,
                 source, trained_on = f"shipped:{shipped.describe(5)}", "the Groove MIDI Dataset's train split (shipped)"
             else:
                 source = f"{'finetune' if profile.start_from_shipped else 'optuna'}:gru_lm-{cache.key}"
-                trained_on = (f"the drum-score corpus {drum_scores['key']} (profile {profile.name}, {f5['n_train']} "
+                trained_on = (f"the drum-score corpus {drum_scores.key} (profile {profile.name}, {f5['n_train']} "
                               f"training scores, {profile.lm_final_epochs} epochs, from {f5['started_from']})")
             version = register_gru_lm(f5["model"], source=source, trained_on=trained_on, perplexity=f5["perplexity"])
         for k, f in fits.items():
@@ -254,26 +308,26 @@ def fit_gru(drum_scores: dict, profile: Profile, storage: str | None = None,
                 "chosen_reason": {k: f["reason"] for k, f in fits.items()}}
 
     with torch_threads(DEFAULT_THREADS):
-        return cache.get_or_compute(fit)
+        return LmGruResult.from_manifest(cache.get_or_compute(fit))
 
 
-def gru_beats_bigram(gru_manifest: dict, bigram_manifest: dict) -> tuple[bool, list[dict]]:
+def gru_beats_bigram(gru: LmGruResult, bigram: LmBigramResult) -> tuple[bool, list[dict]]:
     """Whether the GRU LMs (Eq. 2) beat the skip-bigram LMs (Eq. 3) on the same test scores, for K = 5 and K = 3,
     as in the tatum paper (Sec. IV-C, K = 3 on RWC: GRU 1.44 < bigram 1.51).
 
     Args:
-        gru_manifest: :func:`fit_gru`'s (``perplexity``: K = 5, ``perplexity_k3``).
-        bigram_manifest: :func:`fit_bigram`'s (``perplexity`` {"k5"|"k3": ...}).
+        gru: the ``lm_gru`` stage's result (``perplexity``: K = 5, ``perplexity_k3``).
+        bigram: the ``lm_bigram`` stage's (``perplexity`` {"k5"|"k3": ...}).
 
     Returns:
         ``(passed, rows)``: passed when, for both K, the GRU's perplexity per drum and tatum on the whole test
         split (``test``) is below the bigram's; a K without test figures fails. ``rows``: one dict per K and test
-        set both manifests have (``test``, ``test.<dataset>``): ``{"k", "set", "gru", "bigram", "beats"}``; only
+        set both have (``test``, ``test.<dataset>``): ``{"k", "set", "gru", "bigram", "beats"}``; only
         ``set == "test"`` decides.
     """
     rows, passed = [], True
-    for k, gru_ppl in (("k5", gru_manifest["perplexity"]), ("k3", gru_manifest.get("perplexity_k3", {}))):
-        big = bigram_manifest["perplexity"].get(k, {})
+    for k, gru_ppl in (("k5", gru.perplexity), ("k3", gru.perplexity_k3)):
+        big = bigram.perplexity.get(k, {})
         sets = sorted(s for s in gru_ppl if s.startswith("test") and s in big)
         rows += [{"k": k, "set": s, "gru": float(gru_ppl[s]), "bigram": float(big[s]),
                   "beats": bool(gru_ppl[s] < big[s])} for s in sets]

@@ -1,32 +1,9 @@
-"""GRU language model of tatum-level drum scores (tatum paper, Sec. III-C-2, Eq. 2).
+"""GRU language model of tatum-level drum scores (tatum paper, Sec. III-C-2, Eq. 2): training, tuning, files.
 
-Eq. 2 factorises a score Y in {0,1}^(K x M) over tatums,
-
-    p(Y) = prod_m p(Y[:, m] | Y[:, 1:m-1]),
-
-and the GRU model represents each factor directly, *without* the bi-gram's
-independence of the K drums (Eq. 3): the output at tatum m is a softmax over all
-2^K drum combinations (K = 3 -> 8, K = 5 -> 32). Combination ``c`` sets drum k
-when bit k of c is 1, i.e. ``c = sum_k Y[k, m] 2^k`` (row 0 = least significant).
-
-Network: input at tatum m is ``[Y[:, m-1], 0]`` and at m = 1 ``[0, ..., 0, 1]``
-(a start flag), K + 1 values; ``layers`` stacked GRUs of ``hidden`` units (the
-paper's choice, via Optuna and 3-fold CV: 3 x 64, Sec. IV-A); a linear layer to
-the 2^K logits; log-softmax.
-
-Relaxed scores (Eq. 5): as a regularizer the LM scores the gumbel-sigmoid output
-Y in [0, 1] (Eq. 8). :meth:`GRUDrumLM.nll` is then the expected NLL under
-independent Bernoulli(Y[k, m]) draws of the current tatum,
-
-    NLL = -sum_m sum_c q[m, c] log p(c | Y[:, 1:m-1]),
-    q[m, c] = prod_k (Y[k, m] if bit_k(c) else 1 - Y[k, m]),
-
-with the soft Y also fed as the GRU input (so gradients reach Y through both q
-and the conditioning). It is exact for binary Y (q is then one-hot).
-
-Perplexity (Sec. IV-C) is normalised per drum *and* tatum as in
-:class:`adt.lm.bigram.SkipBigramLM`: ``exp(NLL / (K * M))``, so a uniform model (log 2^K
-per tatum) scores exactly 2, the paper's chance rate (paper: bi-gram 1.51, GRU 1.44).
+The network, :class:`GRUDrumLM`, is in :mod:`adt.lm.gru_model` and importable from here (this
+module's ``__all__``). :func:`train_gru_lm` trains one model, :func:`tune_gru_lm` chooses its
+size with Optuna and k-fold CV (:func:`kfold_indices`), :func:`save` / :func:`load` write and
+read checkpoints.
 
 Training choices the paper leaves open (documented here): Adam, random crops of
 ``segment_tatums`` tatums (each crop is scored as a sequence of its own, starting
@@ -38,6 +15,7 @@ validation perplexity (full validation scores) is kept.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 import time
@@ -47,203 +25,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from adt.atomic import atomic_path
 from adt.cpu import flush_denormals, torch_threads
+from adt.lm.gru_model import GRUDrumLM, check_scores, pad_scores
 
 __all__ = ["GRUDrumLM", "train_gru_lm", "tune_gru_lm", "kfold_indices", "save", "load"]
-
-
-def _check_scores(scores: Sequence[np.ndarray], k: int | None = None, what: str = "scores") -> list[np.ndarray]:
-    out = []
-    for i, y in enumerate(scores):
-        y = np.asarray(y)
-        if y.ndim != 2:
-            raise ValueError(f"{what}[{i}]: expected shape (K, M), got {y.shape}")
-        if not np.all((y == 0) | (y == 1)):
-            raise ValueError(f"{what}[{i}]: values must be binary (0 or 1)")
-        if y.shape[1] == 0:
-            raise ValueError(f"{what}[{i}]: score has no tatums")
-        out.append(y.astype(np.float32))
-    if not out:
-        raise ValueError(f"no {what} given")
-    ks = {y.shape[0] for y in out} | ({k} if k is not None else set())
-    if len(ks) != 1:
-        raise ValueError(f"{what}: all scores must have the model's number of drums K, got {sorted(ks)}")
-    return out
-
-
-def _pad(batch: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad (K, M_i) arrays to (B, K, max M) with a (B, max M) mask."""
-    k = batch[0].shape[0]
-    m = max(y.shape[1] for y in batch)
-    Y = np.zeros((len(batch), k, m), dtype=np.float32)
-    mask = np.zeros((len(batch), m), dtype=np.float32)
-    for i, y in enumerate(batch):
-        Y[i, :, : y.shape[1]] = y
-        mask[i, : y.shape[1]] = 1.0
-    return torch.from_numpy(Y), torch.from_numpy(mask)
-
-
-class GRUDrumLM(nn.Module):
-    """GRU drum-score LM over the 2^K drum combinations of a tatum (tatum paper, Eq. 2).
-
-    Args:
-        k: number of drums K (rows of the scores), 1..10.
-        hidden: GRU hidden units per layer.
-        layers: stacked GRU layers.
-        dropout: dropout between GRU layers (only used when layers > 1).
-
-    Raises:
-        ValueError: k, hidden or layers out of range, dropout not in [0, 1).
-    """
-
-    def __init__(self, k: int = 5, hidden: int = 64, layers: int = 3, dropout: float = 0.0):
-        super().__init__()
-        if not 1 <= int(k) <= 10:
-            raise ValueError(f"k must be in 1..10 (2^K outputs), got {k}")
-        if int(hidden) < 1 or int(layers) < 1:
-            raise ValueError(f"hidden and layers must be >= 1, got {hidden}, {layers}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.k, self.hidden, self.layers, self.dropout = int(k), int(hidden), int(layers), float(dropout)
-        self.n_combinations = 2 ** self.k
-        self.gru = nn.GRU(self.k + 1, self.hidden, num_layers=self.layers, batch_first=True,
-                          dropout=self.dropout if self.layers > 1 else 0.0)
-        self.out = nn.Linear(self.hidden, self.n_combinations)
-        bits = (torch.arange(self.n_combinations)[:, None] >> torch.arange(self.k)[None, :]) & 1
-        #: float (2^K, K): bits[c, k] = 1 when combination c has drum k.
-        self.register_buffer("bits", bits.float(), persistent=False)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments (for :func:`save`)."""
-        return {"k": self.k, "hidden": self.hidden, "layers": self.layers, "dropout": self.dropout}
-
-    def _check(self, Y: torch.Tensor) -> torch.Tensor:
-        if Y.dim() != 3:
-            raise ValueError(f"Y must have shape (B, K, M), got {tuple(Y.shape)}")
-        if Y.shape[1] != self.k:
-            raise ValueError(f"Y has K={Y.shape[1]} drums but the LM models K={self.k}")
-        if Y.shape[2] == 0:
-            raise ValueError("Y has no tatums (M = 0)")
-        w = self.out.weight
-        return Y.to(dtype=w.dtype, device=w.device)
-
-    def forward(self, Y: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities of every drum combination at every tatum given the previous tatums.
-
-        Args:
-            Y: (B, K, M) scores in [0, 1] (binary or relaxed); any float dtype.
-
-        Returns:
-            (B, M, 2^K) tensor: ``[b, m, c] = log p(Y[:, m] = c | Y[:, 1:m-1])`` in nats
-            (the last axis log-sums to 0); index c encodes drum k in bit k.
-
-        Raises:
-            ValueError: Y not 3-D, K mismatch, or M = 0.
-        """
-        Y = self._check(Y)
-        b, k, m = Y.shape
-        start = torch.zeros(b, 1, k + 1, dtype=Y.dtype, device=Y.device)
-        start[:, :, k] = 1.0  # start flag at m = 1
-        prev = torch.cat([Y.transpose(1, 2)[:, :-1], Y.new_zeros(b, m - 1, 1)], dim=2)  # Y[:, m-1], flag 0
-        h, _ = self.gru(torch.cat([start, prev], dim=1))  # input (B, M, K + 1)
-        return torch.log_softmax(self.out(h), dim=-1)
-
-    def combination_probs(self, Y: torch.Tensor) -> torch.Tensor:
-        """q[b, m, c] = prod_k (Y[b,k,m] if bit_k(c) else 1 - Y[b,k,m]): (B, K, M) -> (B, M, 2^K).
-
-        The distribution over combinations of independent Bernoulli(Y) draws; one-hot
-        for binary Y. Sums to 1 over c. Y is cast to the model's dtype and device.
-
-        Raises:
-            ValueError: Y not 3-D, K mismatch, or M = 0.
-        """
-        Y = self._check(Y)
-        y = Y.transpose(1, 2)[:, :, None, :]  # (B, M, 1, K)
-        bits = self.bits.to(dtype=Y.dtype, device=Y.device)  # (2^K, K)
-        q = None
-        for k in range(Y.shape[1]):  # a running product keeps the peak memory at (B, M, 2^K)
-            f = bits[:, k] * y[..., k] + (1 - bits[:, k]) * (1 - y[..., k])
-            q = f if q is None else q * f
-        return q
-
-    def nll(self, Y: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Negative log-likelihood of (relaxed) scores (Eq. 2), in nats, per score.
-
-        ``-sum_m mask[m] sum_c q[m, c] log p(c | Y[:, 1:m-1])`` with q from
-        :meth:`combination_probs` (see the module docstring): exact for binary Y,
-        differentiable in Y (through q and through the GRU input). Values outside
-        [0, 1] are not checked.
-
-        Args:
-            Y: (B, K, M) float tensor in [0, 1] (e.g. gumbel-sigmoid samples, Eq. 8).
-            mask: optional (B, M), 1 for real tatums, 0 for padding (right-padding:
-                a real tatum's predecessors are real).
-
-        Returns:
-            (B,) tensor: NLL in nats per score (dtype and device of the model's parameters;
-            Y is cast to them).
-
-        Raises:
-            ValueError: Y not 3-D, K mismatch, M = 0, mask shape not (B, M).
-        """
-        Y = self._check(Y)
-        b, _, m = Y.shape
-        if mask is not None and tuple(mask.shape) != (b, m):
-            raise ValueError(f"mask must have shape (B, M) = {(b, m)}, got {tuple(mask.shape)}")
-        logp = self.forward(Y)
-        q = self.combination_probs(Y)
-        per_tatum = -(q * logp).sum(dim=-1)  # (B, M)
-        if mask is not None:
-            per_tatum = per_tatum * mask.to(dtype=logp.dtype, device=logp.device)
-        return per_tatum.sum(dim=1)
-
-    @torch.no_grad()
-    def total_nll(self, scores: Sequence[np.ndarray], batch_size: int = 32) -> tuple[float, int]:
-        """Summed NLL (nats) of binary scores and their number of binary decisions (K * sum M).
-
-        Whole scores are scored (each from its start flag); batches of similar length.
-        Evaluates in eval mode and restores the previous mode.
-
-        Raises:
-            ValueError: empty list, non-binary values, wrong rank, K mismatch, M = 0.
-        """
-        ys = _check_scores(scores, self.k)
-        order = sorted(range(len(ys)), key=lambda i: ys[i].shape[1])
-        was_training = self.training
-        self.eval()
-        total = 0.0
-        try:
-            for s in range(0, len(order), batch_size):
-                Y, mask = _pad([ys[i] for i in order[s: s + batch_size]])
-                dev = next(self.parameters()).device
-                total += float(self.nll(Y.to(dev), mask.to(dev)).double().sum())
-        finally:
-            self.train(was_training)
-        return total, sum(y.shape[0] * y.shape[1] for y in ys)
-
-    def perplexity(self, scores: Sequence[np.ndarray] | np.ndarray) -> float:
-        """Perplexity per drum and tatum: ``exp(sum NLL / (K * sum M))`` (Sec. IV-C).
-
-        Same normalisation as :meth:`adt.lm.bigram.SkipBigramLM.perplexity`: chance level
-        (uniform over the 2^K combinations) is exactly 2.
-
-        Args:
-            scores: list of binary (K, M_i) arrays, or one (K, M) array.
-
-        Returns:
-            perplexity >= 1 (float).
-
-        Raises:
-            ValueError: as :meth:`total_nll`.
-        """
-        if isinstance(scores, np.ndarray) and scores.ndim == 2:
-            scores = [scores]
-        total, n = self.total_nll(scores)
-        return math.exp(total / n)
 
 
 # ----------------------------------------------------------------------------- training
@@ -272,9 +59,9 @@ class _Trainer:
             raise ValueError(f"segment_tatums must be >= 2, got {segment_tatums}")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.train_ys = _check_scores(train, what="train")
+        self.train_ys = check_scores(train, what="train")
         k = self.train_ys[0].shape[0]
-        self.val_ys = _check_scores(val, k, what="val")
+        self.val_ys = check_scores(val, k, what="val")
         self.batch_size, self.segment = int(batch_size), int(segment_tatums)
         self.rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
@@ -299,7 +86,7 @@ class _Trainer:
         total, n = 0.0, 0
         with flush_denormals():
             for s in range(0, len(crops), self.batch_size):
-                Y, mask = _pad(crops[s: s + self.batch_size])
+                Y, mask = pad_scores(crops[s: s + self.batch_size])
                 nll = self.model.nll(Y, mask).sum()
                 decisions = float(mask.sum()) * self.model.k
                 self.opt.zero_grad(set_to_none=True)
@@ -397,12 +184,17 @@ def train_gru_lm(
         if on_epoch is not None:
             on_epoch(epoch, {key: rec[key] for key in ("train_nll", "val_perplexity", "seconds")})
         if trial is not None:
-            import optuna
-
-            trial.report(rec["val_perplexity"], epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {epoch} (val perplexity {rec['val_perplexity']:.4f})")
+            _report(trial, rec["val_perplexity"], epoch)
     return tr.best_model(), history
+
+
+def _report(trial: Any, val_perplexity: float, epoch: int) -> None:
+    """Report an epoch's validation perplexity to an optuna trial; optuna.TrialPruned if it should stop."""
+    import optuna
+
+    trial.report(val_perplexity, epoch)
+    if trial.should_prune():
+        raise optuna.TrialPruned(f"pruned at epoch {epoch} (val perplexity {val_perplexity:.4f})")
 
 
 def kfold_indices(n: int, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -415,6 +207,54 @@ def kfold_indices(n: int, folds: int, seed: int = 0) -> list[tuple[np.ndarray, n
         raise ValueError(f"need 2 <= folds <= number of scores ({n}), got {folds}")
     parts = np.array_split(np.random.default_rng(seed).permutation(n), int(folds))
     return [(np.sort(np.concatenate(parts[:i] + parts[i + 1:])), np.sort(parts[i])) for i in range(int(folds))]
+
+
+def _cv_objective(trial: Any, ys: list[np.ndarray], splits: list[tuple[np.ndarray, np.ndarray]], folds: int,
+                  epochs: int, seed: int, lr: float, batch_size: int, segment_tatums: int, num_threads: int | None,
+                  layers_choices: Sequence[int], hidden_choices: Sequence[int],
+                  on_trial: Callable[[Any, float | None, dict], None] | None) -> float:
+    """:func:`tune_gru_lm`'s objective for one trial: the fold-mean best validation perplexity of its
+    ``layers`` x ``hidden`` GRU LMs, one per fold of ``splits``, trained in lockstep (or the value of a
+    finished identical trial)."""
+    import optuna
+
+    layers = trial.suggest_categorical("layers", list(layers_choices))
+    hidden = trial.suggest_categorical("hidden", list(hidden_choices))
+    setup = {"folds": int(folds), "epochs": int(epochs), "seed": int(seed), "lr": float(lr),
+             "batch_size": int(batch_size), "segment_tatums": int(segment_tatums), "n_scores": len(ys)}
+    trial.set_user_attr("setup", setup)
+    # the search space is small and TPE repeats itself: reuse a finished identical trial
+    for old in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if old.params == trial.params and old.user_attrs.get("setup") == setup:
+            trial.set_user_attr("duplicate_of", old.number)
+            trial.set_user_attr("fold_perplexities", old.user_attrs.get("fold_perplexities"))
+            trial.set_user_attr("seconds", 0.0)
+            if on_trial is not None:
+                on_trial(trial, float(old.value), dict(trial.params))
+            return float(old.value)
+    t0 = time.perf_counter()
+    trainers = [_Trainer([ys[i] for i in tr], [ys[i] for i in va], hidden, layers, lr, batch_size,
+                         segment_tatums, seed + f) for f, (tr, va) in enumerate(splits)]
+    value = math.inf
+    try:
+        for epoch in range(1, int(epochs) + 1):
+            with torch_threads(num_threads):
+                for t in trainers:
+                    t.step()
+            value = float(np.mean([t.best_perplexity for t in trainers]))
+            trial.set_user_attr("fold_perplexities", [t.best_perplexity for t in trainers])
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch} (mean val perplexity {value:.4f})")
+    except optuna.TrialPruned:
+        trial.set_user_attr("seconds", time.perf_counter() - t0)
+        if on_trial is not None:
+            on_trial(trial, None, dict(trial.params))
+        raise
+    trial.set_user_attr("seconds", time.perf_counter() - t0)
+    if on_trial is not None:
+        on_trial(trial, value, dict(trial.params))
+    return value
 
 
 def tune_gru_lm(
@@ -474,52 +314,16 @@ def tune_gru_lm(
 
     if int(n_trials) < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
-    ys = _check_scores(scores)
+    ys = check_scores(scores)
     splits = kfold_indices(len(ys), folds, seed)
     study = optuna.create_study(study_name=study_name, storage=storage, direction="minimize",
                                 load_if_exists=storage is not None, pruner=optuna.pruners.MedianPruner())
     n_before = len(study.trials)
     study.sampler = optuna.samplers.TPESampler(seed=seed + n_before)
 
-    def objective(trial: optuna.Trial) -> float:
-        layers = trial.suggest_categorical("layers", list(layers_choices))
-        hidden = trial.suggest_categorical("hidden", list(hidden_choices))
-        setup = {"folds": int(folds), "epochs": int(epochs), "seed": int(seed), "lr": float(lr),
-                 "batch_size": int(batch_size), "segment_tatums": int(segment_tatums), "n_scores": len(ys)}
-        trial.set_user_attr("setup", setup)
-        # the search space is small and TPE repeats itself: reuse a finished identical trial
-        for old in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-            if old.params == trial.params and old.user_attrs.get("setup") == setup:
-                trial.set_user_attr("duplicate_of", old.number)
-                trial.set_user_attr("fold_perplexities", old.user_attrs.get("fold_perplexities"))
-                trial.set_user_attr("seconds", 0.0)
-                if on_trial is not None:
-                    on_trial(trial, float(old.value), dict(trial.params))
-                return float(old.value)
-        t0 = time.perf_counter()
-        trainers = [_Trainer([ys[i] for i in tr], [ys[i] for i in va], hidden, layers, lr, batch_size,
-                             segment_tatums, seed + f) for f, (tr, va) in enumerate(splits)]
-        value = math.inf
-        try:
-            for epoch in range(1, int(epochs) + 1):
-                with torch_threads(num_threads):
-                    for t in trainers:
-                        t.step()
-                value = float(np.mean([t.best_perplexity for t in trainers]))
-                trial.set_user_attr("fold_perplexities", [t.best_perplexity for t in trainers])
-                trial.report(value, epoch)
-                if trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned at epoch {epoch} (mean val perplexity {value:.4f})")
-        except optuna.TrialPruned:
-            trial.set_user_attr("seconds", time.perf_counter() - t0)
-            if on_trial is not None:
-                on_trial(trial, None, dict(trial.params))
-            raise
-        trial.set_user_attr("seconds", time.perf_counter() - t0)
-        if on_trial is not None:
-            on_trial(trial, value, dict(trial.params))
-        return value
-
+    objective = functools.partial(_cv_objective, ys=ys, splits=splits, folds=folds, epochs=epochs, seed=seed, lr=lr,
+                                  batch_size=batch_size, segment_tatums=segment_tatums, num_threads=num_threads,
+                                  layers_choices=layers_choices, hidden_choices=hidden_choices, on_trial=on_trial)
     study.optimize(objective, n_trials=int(n_trials))
     return study
 

@@ -1,7 +1,7 @@
 """The weights shipped with the package (weights only, at most 10 MB each) and their SHA-256, kept here in code.
 
 Every loader of a file in this folder verifies it first (:func:`verify`: the transcribers through
-:func:`adt.frame.recipe.load_model`, the GRU LMs through :func:`adt.lm.gru.load`, the separator through
+:func:`adt.frame.checkpoint.load_model`, the GRU LMs through :func:`adt.lm.gru.load`, the separator through
 :func:`adt.separation.procedures.load`), so flipped, truncated or replaced weights are a clear error
 (:class:`ShippedWeightsError`; ``adt transcribe`` and ``adt separate`` exit 2) and never a different
 transcription. Each model card (``<name>.md``) repeats its file's digest; a test holds the two equal. An export

@@ -17,8 +17,6 @@ far. ``union`` (conflict OR far) counts each such onset once, so
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 
@@ -206,64 +204,3 @@ def quantization_stats(
     ``by`` may only name columns of :func:`quantize_onsets` (e.g. ``["drum"]``).
     """
     return summarize(quantize_onsets(times_s, drums, tatums_s, far_s=far_s), by=by)
-
-
-#: Version of the quantization stage (``quantization_stats`` asset).
-VERSION = "2"  # 2: on the whole-track grid; Table I on the paper's 3 classes, 5-class beside it
-
-
-def table_one(tracks: dict, onsets: dict, tatums: dict, far_s: float = 0.05) -> dict:
-    """The tatum paper's Table I for every dataset and beat source, written and logged once.
-
-    Every annotated onset is quantized to the nearest tatum of its track's grid
-    (:func:`quantize_onsets`); the ratios are micro-averaged per dataset and beat source
-    (:func:`summarize`). ``table1`` counts the paper's 3 classes (BD, SD, HH), ``table1_5class``
-    all 5; ``per_drum`` splits the 5-class table by drum.
-
-    Args:
-        tracks, onsets, tatums: the ``tracks``, ``onsets`` and ``tatums`` stage values (``path``, ``key``;
-            ``subdivisions`` of the tatums).
-
-    Returns:
-        ``{"key", "run_id" (the MLflow run of the tables), "path" (table1.parquet), "table" (3-class records),
-        "table_5class" (records),
-        "per_drum" (parquet path), "skipped" (tracks with onsets but no grid), "dir"}``.
-    """
-    from adt import tracking
-    from adt.atomic import atomic_path
-    from adt.cache import stage_cache
-    from adt.vocab import CLASSES_3
-
-    started = time.time()  # the MLflow run of the tables spans their computation
-    cache = stage_cache("quantization_stats", VERSION, tatums["key"], onsets["key"], far_s)
-    subdivisions = tatums["subdivisions"]
-    tracks, onsets, tatums = (pd.read_parquet(v["path"]) for v in (tracks, onsets, tatums))
-    dataset_of = tracks.set_index("track_id").dataset
-    flags = []
-    for (tid, source), grid in tatums.groupby(["track_id", "source"]):
-        o = onsets[onsets.track_id == tid]
-        if o.empty:
-            continue
-        f = quantize_onsets(o.time_s.to_numpy(), o.drum.to_numpy(), grid.time_s.to_numpy(), far_s=far_s)
-        flags.append(f.assign(track_id=tid, source=source, dataset=dataset_of[tid], drum=o.drum.to_numpy()))
-    flags = pd.concat(flags, ignore_index=True)
-    tables = {"table1": summarize(flags[flags.drum.isin(CLASSES_3)], ["dataset", "source"]),
-              "table1_5class": summarize(flags, ["dataset", "source"]),
-              "per_drum": summarize(flags, ["dataset", "source", "drum"])}
-    for name, df in tables.items():
-        with atomic_path(cache.dir / f"{name}.parquet") as tmp:
-            df.to_parquet(tmp, index=False)
-
-    def log() -> None:
-        import mlflow
-
-        for name, df in tables.items():
-            mlflow.log_table(df, f"{name}.json")
-
-    run_id = tracking.log_once("quantization", "table1", cache.key, log,
-                               params={"far_s": far_s, "subdivisions": subdivisions, "classes": "BD,SD,HH (table1)"},
-                               started=started)
-    return {"key": cache.key, "run_id": run_id, "dir": str(cache.dir), "path": str(cache.dir / "table1.parquet"),
-            "table": tables["table1"].to_dict("records"), "table_5class": tables["table1_5class"].to_dict("records"),
-            "per_drum": str(cache.dir / "per_drum.parquet"),
-            "skipped": sorted(set(onsets.track_id) - set(tatums.track_id))}

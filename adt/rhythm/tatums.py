@@ -1,6 +1,6 @@
 """The tatum grid: N tatums per beat over the whole track (tatum paper Sec. III-A).
 
-One recipe, used by the ``tatums`` asset and by ``adt transcribe``: the beats are
+One recipe, used by the ``tatums`` stage (:mod:`adt.rhythm.tatum_table`) and by ``adt transcribe``: the beats are
 extended by their first and last intervals until they cover the track (madmom stops
 at the last beat it hears, and ground-truth beat lists may start late or end early;
 onsets outside the beats would otherwise pile up on the first or last tatum), each
@@ -14,11 +14,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pandas as pd
-
-#: Version of the tatums stage (``tatums`` asset).
-VERSION = "3"  # 3: the grid covers the whole track (extended beats, pickup tatums)
-
 
 @dataclasses.dataclass(frozen=True)
 class TatumGrid:
@@ -131,54 +126,3 @@ def tatum_grid(beats: np.ndarray, subdivisions: int = 4, duration_s: float | Non
     pickup = int(min(subdivisions - 1, np.floor(b[0] / step)))
     pre = b[0] - step * np.arange(pickup, 0, -1)
     return TatumGrid(b, np.concatenate([pre, tatums]), pickup, int(subdivisions))
-
-
-#: Columns of the ``tatums`` table.
-TATUM_COLUMNS = ["track_id", "source", "time_s", "beat_index", "subdivision"]
-
-
-def tatum_table(beats: pd.DataFrame, durations: dict[str, float], subdivisions: int = 4) -> tuple[pd.DataFrame, list[str]]:
-    """The tatum grid of every track and beat source.
-
-    Args:
-        beats: the ``beats`` table (track_id, source, time_s, position).
-        durations: track_id -> duration in seconds (the grid covers the whole track).
-        subdivisions: tatums per beat.
-
-    Returns:
-        ``(table, skipped)``: columns :data:`TATUM_COLUMNS` (beat_index -1 for pickup
-        tatums), and "track (source): reason" for the pairs without a grid.
-    """
-    parts, skipped = [], []
-    for (tid, source), group in beats.groupby(["track_id", "source"], sort=True):
-        try:
-            grid = tatum_grid(group.time_s.to_numpy(), subdivisions, durations.get(tid))
-        except ValueError as exc:
-            skipped.append(f"{tid} ({source}): {exc}")
-            continue
-        parts.append(pd.DataFrame({"track_id": tid, "source": source, "time_s": grid.tatums,
-                                   "beat_index": grid.beat_index(), "subdivision": grid.subdivision()}))
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=TATUM_COLUMNS)
-    return table, skipped
-
-
-def build_tatums(beats: dict, tracks: dict, subdivisions: int = 4) -> dict:
-    """:func:`tatum_table` of the ``beats`` stage's table over the ``tracks`` table's durations,
-    written to ``<data>/tatums/<key>/tatums.parquet`` (asset ``tatums``).
-
-    Args:
-        beats, tracks: the ``beats`` and ``tracks`` stage values (``path``, ``key``).
-
-    Returns:
-        ``{"key", "path", "skipped", "subdivisions", "rows"}``.
-    """
-    from adt.atomic import atomic_path
-    from adt.cache import stage_cache
-
-    durations = pd.read_parquet(tracks["path"]).set_index("track_id").duration_s.to_dict()
-    table, skipped = tatum_table(pd.read_parquet(beats["path"]), durations, subdivisions)
-    cache = stage_cache("tatums", VERSION, beats["key"], tracks["key"], subdivisions)
-    with atomic_path(cache.dir / "tatums.parquet") as tmp:
-        table.to_parquet(tmp, index=False)
-    return {"key": cache.key, "path": str(cache.dir / "tatums.parquet"), "skipped": skipped,
-            "subdivisions": int(subdivisions), "rows": len(table)}

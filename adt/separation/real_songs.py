@@ -4,7 +4,7 @@ Each song's raws are summed per role into ``drums``, ``bass`` and ``other`` (all
 guitars, keys, voice) by :func:`adt.data.datasets.mdb.render_multitrack` (one gain per song, the mix
 peaking at -1 dBFS at most); the real full mix is their sum. The song-disjoint folds are the
 real-songs issue's (:data:`adt.data.datasets.mdb.REAL_SONG_FOLDS`): with fold ``k`` tested, the other
-two folds' songs train, except one song of each (:func:`adt.evaluation.real_songs.validation_songs`),
+two folds' songs train, except one song of each (:func:`adt.data.datasets.mdb.validation_songs`),
 which validates and chooses the separator. Audio: mono WAV at 44100 Hz (the separators double it to
 stereo). License of the multitracks: MedleyDB, CC BY-NC-SA 4.0.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adt.data.datasets.mdb import STEM_ROLES
+from adt.data.datasets.mdb_multitrack import STEM_ROLES
 
 #: the roles every real song gives (drums, bass, other)
 SOURCES = STEM_ROLES
@@ -60,8 +60,8 @@ def fold_songs(songs: list[dict], test_fold: int | None) -> dict[str, list[dict]
     Raises:
         ValueError: ``test_fold`` not in 0..2.
     """
-    from adt.data.datasets.mdb import folds_for
-    from adt.evaluation.real_songs import validation_songs
+    from adt.data.datasets.mdb_folds import folds_for
+    from adt.data.datasets.mdb_folds import validation_songs
 
     if test_fold is None:
         return {"train": list(songs), "val": [], "test": []}

@@ -23,8 +23,10 @@ import pandas as pd
 
 from adt.audio import read_audio, write_audio
 from adt.cache import cache_key, intact, seal, stage_cache, track_file
-from adt.config import Profile, data_dir
+from adt.config import Profile, Settings, data_dir
+from adt.data.tables import TracksResult
 from adt.parallel import jobs, run_jobs
+from adt.results import MarkdownTables, PathEntry, RunLink, StageResult
 from adt.separation import separator as separators
 from adt.separation import study
 
@@ -33,11 +35,55 @@ from adt.separation import study
 VERSION = "4"
 
 
-def run_separation_study(tracks: dict, profile: Profile, log: Callable[[str], None] = print) -> dict:
+@dataclasses.dataclass(frozen=True)
+class DrumStemsResult(StageResult):
+    """A drum stem for every mixture (asset ``drum_stems``).
+
+    Attributes:
+        stems: track_id -> wav path (44100 Hz stereo) of its separated drums.
+        model: the separator that made them: ``model`` (its description), ``key`` (the stems' cache key),
+            ``procedure``, ``val_sdr_db``, ``study_key``, ``choice``, ``heard_real_songs``.
+        study: the separation study (:func:`run_separation_study`).
+        dir: the stems' folder.
+    """
+
+    stems: dict
+    model: dict
+    study: dict
+    dir: str
+
+    @classmethod
+    def stand_in(cls, stems: dict, key: str = "stand-in") -> "DrumStemsResult":
+        """Stems made elsewhere (or none: track_id -> None) under cache key ``key``, for a caller that needs
+        no separation (benchmarks, inputs other than ``separated``)."""
+        return cls(key=key, stems=dict(stems), model={"key": key}, study={}, dir="")
+
+    def metadata(self) -> dict:
+        model, study = self.model, self.study
+        tables = study["tables"]
+        return {"mixtures": len(self.stems), "model": str(model["model"]), "procedure": str(model["procedure"]),
+                "val_sdr_db": round(float(model.get("val_sdr_db") or float("nan")), 2),
+                "choice": str(study.get("choice", "")),
+                "started_from_shipped": ", ".join(study.get("started_from_shipped", [])) or "none",
+                "heard_real_songs": ", ".join(study.get("heard_real_songs", [])) or "none",
+                "chosen_heard_real_songs": bool(model.get("heard_real_songs", False)),
+                "mlflow_run": RunLink(study.get("run_id")),
+                **{name: MarkdownTables(tables[part]) for name, part in (
+                    ("table_2_procedures", "table2"), ("table_3_encoder", "table3"), ("real_songs", "real"),
+                    ("models", "models"), ("transferable_encoder", "transfer"))},
+                "path": PathEntry(self.dir)}
+
+
+def run(settings: Settings, tracks: TracksResult, log: Callable[[str], None] = print) -> DrumStemsResult:
+    """Stage ``drum_stems``: :func:`separate_mixtures` with the settings' profile."""
+    return separate_mixtures(tracks, settings.get_profile(), log)
+
+
+def run_separation_study(tracks: TracksResult, profile: Profile, log: Callable[[str], None] = print) -> dict:
     """The separation study on the corpus of ``tracks`` (cached): its manifest.
 
     Args:
-        tracks: the ``tracks`` stage value (``path``, ``gt_beats``, ``dataset_keys``).
+        tracks: the ``tracks`` stage's result.
 
     Returns:
         ``{"key", "dir", "best", "chosen": model spec (:mod:`adt.separation.separator`) with its figures,
@@ -46,12 +92,12 @@ def run_separation_study(tracks: dict, profile: Profile, log: Callable[[str], No
         Markdown}}``.
     """
     settings = study.StudySettings.from_profile(profile)
-    keys = {d: k for d, k in sorted(tracks["dataset_keys"].items()) if d in ("demo", "groove", "mdb")}
+    keys = {d: k for d, k in sorted(tracks.dataset_keys.items()) if d in ("demo", "groove", "mdb")}
     cache = stage_cache("separation_study", VERSION, keys, dataclasses.asdict(settings))
 
     def compute(folder: Path) -> dict:
-        table = pd.read_parquet(tracks["path"])
-        beats = pd.read_parquet(tracks["gt_beats"])
+        table = pd.read_parquet(tracks.path)
+        beats = pd.read_parquet(tracks.gt_beats)
         out = study.run_study(table, beats, settings, folder, log, songs=_real_songs(keys, profile, log))
         results = {n: {k: v for k, v in r.items() if k not in ("per_track", "history")}
                    for n, r in out["results"].items()}
@@ -72,22 +118,18 @@ def _real_songs(keys: dict, profile: Profile, log) -> list[dict] | None:
 
     try:
         raw = tables.fetch_raw("mdb", profile)
-        return real_songs.real_stem_songs(raw["path"], data_dir() / "real_songs" / "stems")
+        return real_songs.real_stem_songs(raw.path, data_dir() / "real_songs" / "stems")
     except FileNotFoundError as exc:
         log(f"separation study: no real songs ({exc})")
         return None
 
 
-def separate_mixtures(tracks: dict, profile: Profile, log: Callable[[str], None] = print) -> dict:
+def separate_mixtures(tracks: TracksResult, profile: Profile,
+                      log: Callable[[str], None] = print) -> DrumStemsResult:
     """Separate the drums of every track with a mixture (``mix_path``) with the study's chosen separator.
 
     Args:
-        tracks: the ``tracks`` stage value (``path`` of the table, schema in :mod:`adt.data.datasets`;
-            ``dataset_keys``: dataset -> table key, under which stems are cached per track).
-
-    Returns:
-        ``{"key", "stems": {track_id: wav path (44100 Hz stereo)}, "model": {"model", "key", "procedure",
-        "val_sdr_db", "study_key", "choice", "heard_real_songs"}, "study": the study manifest, "dir"}``.
+        tracks: the ``tracks`` stage's result (stems are cached per track under its dataset's table key).
     """
     manifest = run_separation_study(tracks, profile, log)
     chosen = manifest["chosen"]
@@ -98,8 +140,8 @@ def separate_mixtures(tracks: dict, profile: Profile, log: Callable[[str], None]
                   "choice": manifest.get("choice", ""), "heard_real_songs": bool(chosen.get("heard_real_songs"))}
     log(f"separation: chosen {chosen['name']} "
         f"(validation drums SDR {chosen.get('sdr.drums.val', float('nan')):.2f} dB; {model_info['choice']})")
-    dataset_keys = tracks["dataset_keys"]
-    table = pd.read_parquet(tracks["path"])
+    dataset_keys = tracks.dataset_keys
+    table = pd.read_parquet(tracks.path)
     out_dir = data_dir() / "drum_stems" / model_key
     mixtures = table[table.mix_path.notna()]
     stems = {tid: str(track_file(out_dir / dataset_keys[tid.split("/")[0]], tid, ".wav"))
@@ -114,7 +156,7 @@ def separate_mixtures(tracks: dict, profile: Profile, log: Callable[[str], None]
     for _, stem in todo:
         seal(stem)
     key = cache_key("stems", VERSION, model_key, sorted(stems))
-    return {"key": key, "stems": stems, "model": model_info, "study": manifest, "dir": str(out_dir)}
+    return DrumStemsResult(key=key, stems=stems, model=model_info, study=manifest, dir=str(out_dir))
 
 
 def separate_files(spec: dict, pairs: list[tuple[str, str]]) -> int:

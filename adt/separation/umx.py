@@ -10,9 +10,8 @@ Two ways to get a drums model:
 
 * :func:`load_pretrained` – openunmix's published ``umxl``/``umxhq`` drums weights
   (downloaded from Zenodo through ``torch.hub``; returns ``None`` offline).
-* :func:`train_drums_model` – a small Open-Unmix trained here on (mixture, drum stem)
-  pairs, following openunmix's ``scripts/train.py`` recipe (input statistics from the
-  training mixtures, MSE between magnitude spectrograms, Adam), sized for a CPU.
+* :func:`adt.separation.umx_train.train_drums_model` – a small Open-Unmix trained here
+  on (mixture, drum stem) pairs, loaded with :func:`load_separator`.
 
 Audio arrays are float32 ``(channels, samples)``; sample rates in Hz; durations in
 seconds; SDR in dB.
@@ -22,19 +21,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import socket
 import threading
-import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
-from adt.atomic import atomic_path
 from adt.cpu import flush_denormals
-from adt.audio import crossfaded_chunks, read_audio, resample, write_audio
+from adt.audio import crossfaded_chunks, resample
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +49,7 @@ _PRETRAINED_HOST = "zenodo.org"
 
 @dataclasses.dataclass(frozen=True)
 class SeparationConfig:
-    """Size of the Open-Unmix drums model trained by :func:`train_drums_model`.
+    """Size of the Open-Unmix drums model trained by :func:`adt.separation.umx_train.train_drums_model`.
 
     Open-Unmix's published models use ``n_fft=4096, n_hop=1024, hidden_size=512``
     (umxhq) or 1024 (umxl); this default is a CPU-sized version of the same network.
@@ -173,10 +168,10 @@ def load_pretrained(name: str = "umxl", device: str | torch.device = "cpu", time
     return separator
 
 
-# ----------------------------------------------------------------------------- training
+# -------------------------------------------------------------------------------- model
 
 
-def _as_stereo(audio: np.ndarray, channels: int = 2) -> np.ndarray:
+def as_stereo(audio: np.ndarray, channels: int = 2) -> np.ndarray:
     """(channels, samples) -> (``channels``, samples): mono is duplicated, extra channels dropped."""
     if audio.ndim == 1:
         audio = audio[None]
@@ -187,45 +182,8 @@ def _as_stereo(audio: np.ndarray, channels: int = 2) -> np.ndarray:
     return np.ascontiguousarray(audio[:channels], dtype=np.float32)
 
 
-def _load_at(path: Path, sample_rate: int, channels: int) -> np.ndarray:
-    audio, sr = read_audio(path)
-    if sr != sample_rate:
-        audio = resample(audio, sr, sample_rate)
-    return _as_stereo(audio, channels)
-
-
-def _make_encoder(config: SeparationConfig, center: bool) -> torch.nn.Module:
-    """openunmix STFT + magnitude: (batch, channels, samples) -> (batch, channels, bins, frames)."""
-    from openunmix.transforms import ComplexNorm, make_filterbanks
-
-    stft, _ = make_filterbanks(n_fft=config.n_fft, n_hop=config.n_hop, center=center, sample_rate=config.sample_rate)
-    return torch.nn.Sequential(stft, ComplexNorm(mono=config.nb_channels == 1))
-
-
-def _input_statistics(mixes: list[np.ndarray], encoder: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
-    """Per-bin mean and std of the mono-downmixed mixture magnitudes over all frames.
-
-    As openunmix ``scripts/train.py::get_statistics`` (sklearn StandardScaler over the
-    frames of whole training tracks, std floored at 1e-4 of its maximum).
-    """
-    total = None
-    total_sq = None
-    count = 0
-    with torch.no_grad():
-        for mix in mixes:
-            spec = encoder(torch.from_numpy(mix)[None]).mean(1)[0].double()  # (bins, frames)
-            s, s2 = spec.sum(1), (spec**2).sum(1)
-            total = s if total is None else total + s
-            total_sq = s2 if total_sq is None else total_sq + s2
-            count += spec.shape[1]
-    mean = (total / count).numpy()
-    var = np.maximum((total_sq / count).numpy() - mean**2, 0.0)
-    std = np.sqrt(var)
-    std = np.maximum(std, 1e-4 * std.max())
-    return mean.astype(np.float32), std.astype(np.float32)
-
-
-def _build_model(config: SeparationConfig, input_mean=None, input_scale=None):
+def build_model(config: SeparationConfig, input_mean=None, input_scale=None):
+    """An :class:`openunmix.model.OpenUnmix` of ``config`` (input mean/scale: openunmix's defaults if None)."""
     from openunmix.model import OpenUnmix
 
     return OpenUnmix(
@@ -237,127 +195,6 @@ def _build_model(config: SeparationConfig, input_mean=None, input_scale=None):
         input_scale=input_scale,
         max_bin=config.max_bin,
     )
-
-
-def train_drums_model(
-    pairs: list[tuple[Path, Path]],
-    out_path: Path,
-    steps: int,
-    seed: int,
-    config: SeparationConfig = SeparationConfig(),
-    log: Callable[[str], None] | None = None,
-) -> dict:
-    """Train an Open-Unmix drums model on (mixture, drum stem) pairs and save it.
-
-    Follows openunmix's ``scripts/train.py``: an :class:`openunmix.model.OpenUnmix` for one
-    target, input mean/scale from the training mixtures' magnitude spectrograms, STFT
-    without centering for training, loss = MSE between ``model(|STFT(mix)|)`` and
-    ``|STFT(drums)|``, Adam. Each step draws ``config.batch_size`` random
-    ``config.segment_s``-second excerpts (random track, random offset, random gain,
-    optional channel swap — applied identically to mixture and stem). Audio is read
-    once into memory; files not at ``config.sample_rate`` are resampled, mono is
-    duplicated to stereo, and mixture and stem are cropped to the shorter of the two.
-
-    Args:
-        pairs: ``(mixture wav, drum stem wav)`` paths, ideally 44100 Hz.
-        out_path: where the model goes (one ``torch.save`` file, written atomically,
-            holding ``{"format", "target", "config", "state_dict"}``).
-        steps: optimisation steps (>= 1).
-        seed: seeds torch and the numpy excerpt sampler.
-        config: model and training sizes.
-        log: optional callable receiving progress lines.
-
-    Returns:
-        ``{"losses": [loss per step], "final_loss": mean of the last
-        min(10, steps) losses, "first_loss", "steps", "seconds" (wall time),
-        "model_path", "tracks"}``.
-
-    Raises:
-        ValueError: no pairs, or ``steps < 1``.
-        adt.audio.AudioReadError: an audio file is missing or unreadable.
-        FloatingPointError: the loss became NaN or infinite.
-
-    Denormal floats are flushed to zero while training (:func:`adt.cpu.flush_denormals`);
-    the caller sets the thread count (``torch.set_num_threads``).
-    """
-    if not pairs:
-        raise ValueError("train_drums_model: no (mixture, drums) pairs given")
-    if steps < 1:
-        raise ValueError(f"train_drums_model: steps must be >= 1, got {steps}")
-    with flush_denormals():
-        return _train(pairs, Path(out_path), steps, seed, config, log or (lambda msg: None))
-
-
-def _train(pairs, out_path: Path, steps: int, seed: int, config: SeparationConfig, say) -> dict:
-    t0 = time.perf_counter()
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-
-    seg = int(round(config.segment_s * config.sample_rate))
-    mixes, drums = [], []
-    for mix_path, drum_path in pairs:
-        mix = _load_at(Path(mix_path), config.sample_rate, config.nb_channels)
-        drum = _load_at(Path(drum_path), config.sample_rate, config.nb_channels)
-        n = min(mix.shape[1], drum.shape[1])
-        mix, drum = mix[:, :n], drum[:, :n]
-        if n < seg:  # pad short tracks so every excerpt has the same length
-            mix = np.pad(mix, ((0, 0), (0, seg - n)))
-            drum = np.pad(drum, ((0, 0), (0, seg - n)))
-        mixes.append(mix)
-        drums.append(drum)
-    say(f"separation: {len(mixes)} tracks, {sum(m.shape[1] for m in mixes) / config.sample_rate:.1f} s of audio")
-
-    encoder = _make_encoder(config, center=False)
-    mean, std = _input_statistics(mixes, encoder)
-    model = _build_model(config, input_mean=mean, input_scale=std)
-    model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-
-    losses: list[float] = []
-    every = max(1, steps // 10)
-    for step in range(steps):
-        idx = rng.integers(0, len(mixes), size=config.batch_size)
-        x = np.empty((config.batch_size, config.nb_channels, seg), dtype=np.float32)
-        y = np.empty_like(x)
-        for b, i in enumerate(idx):
-            start = int(rng.integers(0, mixes[i].shape[1] - seg + 1))
-            gain = rng.uniform(config.gain_low, config.gain_high)
-            sl = slice(start, start + seg)
-            order = slice(None, None, -1) if (config.channel_swap and rng.random() < 0.5) else slice(None)
-            x[b] = mixes[i][order, sl] * gain
-            y[b] = drums[i][order, sl] * gain
-        with torch.no_grad():
-            X = encoder(torch.from_numpy(x))
-            Y = encoder(torch.from_numpy(y))
-        optimizer.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(X), Y)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.item()))
-        if not math.isfinite(losses[-1]):
-            raise FloatingPointError(f"separation training diverged at step {step}: loss {losses[-1]}")
-        if (step + 1) % every == 0 or step == steps - 1:
-            say(f"separation step {step + 1}/{steps}: loss {losses[-1]:.6f} ({time.perf_counter() - t0:.1f} s)")
-
-    payload = {
-        "format": MODEL_FORMAT,
-        "target": TARGET,
-        "config": dataclasses.asdict(config),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    with atomic_path(out_path) as tmp:
-        torch.save(payload, tmp)
-    seconds = time.perf_counter() - t0
-    tail = losses[-min(10, len(losses)) :]
-    return {
-        "losses": losses,
-        "first_loss": losses[0],
-        "final_loss": float(np.mean(tail)),
-        "steps": steps,
-        "seconds": seconds,
-        "model_path": str(out_path),
-        "tracks": len(mixes),
-    }
 
 
 # ---------------------------------------------------------------------------- inference
@@ -373,14 +210,15 @@ def load_separator(model_path: Path | None, device: str | torch.device = "cpu"):
     saved config; the separator is frozen in eval mode.
 
     Args:
-        model_path: a file written by :func:`train_drums_model`; ``None`` asks for the
-            pretrained ``umxl`` drums model (:func:`load_pretrained`).
+        model_path: a file written by :func:`adt.separation.umx_train.train_drums_model`;
+            ``None`` asks for the pretrained ``umxl`` drums model (:func:`load_pretrained`).
         device: torch device.
 
     Raises:
         FileNotFoundError: ``model_path`` does not exist (the message names it), or it is
             ``None`` and the pretrained weights cannot be loaded.
-        ValueError: the file is not a model written by :func:`train_drums_model`.
+        ValueError: the file is not a model written by
+            :func:`adt.separation.umx_train.train_drums_model`.
     """
     from openunmix.model import Separator
 
@@ -397,7 +235,7 @@ def load_separator(model_path: Path | None, device: str | torch.device = "cpu"):
         if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
             raise ValueError(f"format is not {MODEL_FORMAT}")
         config = SeparationConfig.from_dict(payload["config"])
-        model = _build_model(config)
+        model = build_model(config)
         model.load_state_dict(payload["state_dict"])
     except Exception as exc:
         raise ValueError(f"{model_path}: not a separation model ({exc})") from exc
@@ -443,7 +281,7 @@ def separate_audio(
     audio = np.asarray(audio, dtype=np.float32)
     if sample_rate != rate:
         audio = resample(audio, sample_rate, rate)
-    x = _as_stereo(audio, 2)
+    x = as_stereo(audio, 2)
     n = x.shape[1]
     min_len = _separator_n_fft(separator)  # reflect padding of the centred STFT needs this much
     if n < min_len:
@@ -456,53 +294,3 @@ def separate_audio(
     with torch.no_grad(), flush_denormals():
         out = crossfaded_chunks(drums, x, int(chunk_s * rate), int(overlap_s * rate), min_len)["drums"]
     return np.ascontiguousarray(out[:, :n])
-
-
-def separate_file(separator, mix_path: Path, out_path: Path, chunk_s: float = 30.0) -> Path:
-    """Separate the drums of an audio file and write them as a WAV.
-
-    Reads ``mix_path`` with :func:`adt.audio.read_audio`, runs :func:`separate_audio`
-    (resampling to the separator's rate, mono -> stereo, chunks of ``chunk_s`` seconds
-    under ``torch.no_grad``) and writes the (2, n) drum estimate atomically as 16-bit
-    PCM at the separator's rate (44100 Hz), n being the mixture's length at that rate
-    (its own length when it is already at 44100 Hz).
-
-    Returns:
-        ``out_path``.
-
-    Raises:
-        adt.audio.AudioReadError: the mixture is missing or unreadable.
-    """
-    audio, sr = read_audio(mix_path)
-    drums = separate_audio(separator, audio, sr, chunk_s=chunk_s)
-    return write_audio(out_path, drums, _separator_rate(separator))
-
-
-# ----------------------------------------------------------------------------- metrics
-
-
-def sdr(reference: np.ndarray, estimate: np.ndarray, eps: float = 1e-10) -> float:
-    """Signal-to-distortion ratio in dB over the whole signal.
-
-    ``10 log10((||s||^2 + eps) / (||s - ŝ||^2 + eps))`` with sums over all channels and
-    samples. This is the plain (global) SDR used by the Music Demixing Challenge 2021
-    (Mitsufuji et al., Front. Signal Process. 2022) — *not* BSS Eval v4's SDR
-    (museval; Stöter, Liutkus & Ito, "The 2018 Signal Separation Evaluation Campaign",
-    LVA/ICA 2018), which allows a distortion filter and reports the median over
-    1-second frames. An estimate of zeros gives 0 dB; identical signals give
-    ``10 log10(||s||^2 / eps)`` (large, finite).
-
-    Args:
-        reference: true source s, any shape, e.g. (channels, samples).
-        estimate: estimate ŝ, same shape.
-
-    Raises:
-        ValueError: the shapes differ.
-    """
-    s = np.asarray(reference, dtype=np.float64)
-    e = np.asarray(estimate, dtype=np.float64)
-    if s.shape != e.shape:
-        raise ValueError(f"sdr: reference shape {s.shape} != estimate shape {e.shape}")
-    num = float(np.sum(s**2)) + eps
-    den = float(np.sum((s - e) ** 2)) + eps
-    return 10.0 * math.log10(num / den)

@@ -186,7 +186,7 @@ def frame_model_predictor(model, k: int = 3, threshold: float = DELTA) -> Predic
 
     Activations are computed once per track id and reused for every grid.
     """
-    from adt.frame.recipe import predict_activations
+    from adt.frame.checkpoint import predict_activations
 
     cache: dict[str, np.ndarray] = {}
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adt.frame.architectures import StandardizedInput
+from adt.frame.layers import StandardizedInput
 
 
 def tatum_spans(tatum_frames: np.ndarray | torch.Tensor, n_frames: int) -> torch.Tensor:

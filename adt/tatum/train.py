@@ -95,6 +95,30 @@ def _standardization(tracks: Sequence[TatumTrack]) -> tuple[np.ndarray, np.ndarr
     return mean.astype(np.float32), np.sqrt(np.maximum(sq / n - mean ** 2, 0.0)).astype(np.float32)
 
 
+def _new_model(config: TatumTrainConfig, n_features: int, stats: tuple[np.ndarray, np.ndarray]) -> TatumCRNN:
+    """A fresh :class:`TatumCRNN` of ``config``'s sizes standardizing its input with ``stats`` (mean, std)."""
+    model = TatumCRNN(n_features=n_features, n_classes=config.k, channels=config.channels,
+                      conv_layers=config.conv_layers, hidden=config.hidden, gru_layers=config.gru_layers,
+                      dropout=config.dropout)
+    mean, std = stats
+    model.set_standardization(torch.as_tensor(mean), torch.as_tensor(std))
+    return model
+
+
+def _validate(model: TatumCRNN, val_tracks: Sequence[TatumTrack], config: TatumTrainConfig, metrics: dict) -> float:
+    """Add ``val_f``, ``val_p``, ``val_r`` (NaN without validation tracks) to ``metrics``; return the score the
+    best step is chosen by: the validation F, or minus the training loss without validation tracks."""
+    from adt.tatum.evaluate import binarize, tatum_prf
+
+    if val_tracks:
+        ests = [binarize(predict_tatums(model, t).T, config.threshold) for t in val_tracks]
+        val = tatum_prf(ests, [t.y.T for t in val_tracks], classes(config.k))
+        metrics.update(val_f=val["f"], val_p=val["p"], val_r=val["r"])
+        return val["f"]
+    metrics.update(val_f=float("nan"), val_p=float("nan"), val_r=float("nan"))
+    return -metrics["loss"]
+
+
 def train_tatum_model(train_tracks: Sequence[TatumTrack], val_tracks: Sequence[TatumTrack],
                       config: TatumTrainConfig = TatumTrainConfig(), lm=None,
                       stats: tuple[np.ndarray, np.ndarray] | None = None,
@@ -117,8 +141,6 @@ def train_tatum_model(train_tracks: Sequence[TatumTrack], val_tracks: Sequence[T
         ValueError: no training tracks, targets whose K differs from ``config.k``, features of
             differing widths, or a non-finite loss (the message gives the step).
     """
-    from adt.tatum.evaluate import binarize, tatum_prf
-
     if not train_tracks:
         raise ValueError("no training tracks")
     widths = {t.x.shape[1] for t in [*train_tracks, *val_tracks]}
@@ -132,15 +154,10 @@ def train_tatum_model(train_tracks: Sequence[TatumTrack], val_tracks: Sequence[T
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    model = TatumCRNN(n_features=widths.pop(), n_classes=config.k, channels=config.channels,
-                      conv_layers=config.conv_layers, hidden=config.hidden, gru_layers=config.gru_layers,
-                      dropout=config.dropout)
-    mean, std = stats if stats is not None else _standardization(train_tracks)
-    model.set_standardization(torch.as_tensor(mean), torch.as_tensor(std))
+    model = _new_model(config, widths.pop(), stats if stats is not None else _standardization(train_tracks))
     lm = freeze(lm) if lm is not None else None
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                             betas=tuple(config.betas), eps=config.eps)
-    names = classes(config.k)
     best, best_state, history = None, None, []
     window: dict[str, list[float]] = {"loss": [], "tran": [], "lang": []}
     start = time.perf_counter()
@@ -167,14 +184,7 @@ def train_tatum_model(train_tracks: Sequence[TatumTrack], val_tracks: Sequence[T
             continue
         metrics = {"step": step, **{k: float(np.mean(v)) for k, v in window.items()}}
         window = {k: [] for k in window}
-        if val_tracks:
-            ests = [binarize(predict_tatums(model, t).T, config.threshold) for t in val_tracks]
-            val = tatum_prf(ests, [t.y.T for t in val_tracks], names)
-            metrics.update(val_f=val["f"], val_p=val["p"], val_r=val["r"])
-            score = val["f"]
-        else:
-            metrics.update(val_f=float("nan"), val_p=float("nan"), val_r=float("nan"))
-            score = -metrics["loss"]
+        score = _validate(model, val_tracks, config, metrics)
         metrics["seconds"] = time.perf_counter() - start
         history.append(metrics)
         if on_eval:

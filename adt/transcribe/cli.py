@@ -9,7 +9,7 @@ MIDI file (``.mid``) unless it is a folder; with several, ``OUT`` is a folder (c
 ``<name>.mid`` per input, and ``--musicxml``, ``--plot`` and ``--listen`` are folders (created) for
 ``<name>.musicxml``, ``<name>.png`` and ``<name>.wav``. The model is loaded once. Default model: the
 registry's champion when the data folder has one, else the model shipped with the package
-(:func:`adt.transcribe.transcriber.load_transcriber`).
+(:func:`adt.transcribe.models.load_transcriber`).
 
 See and hear (issue 31): ``--plot`` writes a PNG of the waveform and each class's onset activation
 function with its onsets and floor (:mod:`adt.transcribe.plot`, matplotlib, imported only then);
@@ -221,8 +221,8 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     from adt.audio import read_audio
     from adt.cpu import DeviceError, check_device
-    from adt.transcribe.transcriber import (BeatTrackingError, NoModelError, find_separator, load_transcriber,
-                                            transcribe_file)
+    from adt.transcribe.models import NoModelError, load_transcriber
+    from adt.transcribe.transcriber import BeatTrackingError, find_separator, transcribe_file
 
     folder = f"data folder: {data_dir(create=False)} ({data_dir_origin(args.data_dir)})"
     try:
@@ -236,7 +236,7 @@ def _run(args: argparse.Namespace) -> int:
     except (AudioReadError, DeviceError) as exc:
         print(f"adt: error: {exc}", file=sys.stderr)
         return 2
-    from adt.frame.recipe import model_input
+    from adt.frame.checkpoint import model_input  # torch: imported once the arguments are checked
 
     registry = "; models registry: MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else ""
     print(f"model: {source} (hears {model_input(model)} audio); {folder}{registry}", file=sys.stderr)

@@ -14,18 +14,10 @@ Pipeline (:func:`transcribe_file`):
 4. GM drum MIDI (BD 36, SD 38, TT 47, HH 42, CY 49) and optionally a MusicXML drum
    score (:mod:`adt.transcribe.musicxml`).
 
-The model (:func:`load_transcriber`): the MLflow model registry's when this data folder has one
-(the ``champion`` alias, else the latest untrimmed version of ``adt-frame-crnn``; a champion that does
-not load is an error, never replaced) unless the shipped transcriber scored higher on that version's
-validation data (:func:`shipped_beats`: the default model is never worse than what is shipped), else the transcriber
-shipped with the package (:data:`PRETRAINED_MODEL`, ``adt/pretrained/``; MLflow is not even
-imported then); or any MLflow model URI (``runs:/<id>/registered_model/adt-frame-crnn``,
-``models:/adt-frame-crnn/3``, a local model folder written by :func:`adt.registry.save_dir`) or checkpoint
-file (``.pt``, :func:`adt.frame.recipe.save_model`). Every model loads weights-only
-(``torch.load(weights_only=True)``, :mod:`adt.registry`): a registered version that is a pickle (older
-releases logged ``mlflow.pytorch`` pickles) is refused with ``ModelLoadError``, never unpickled.
+The model: :func:`adt.transcribe.models.load_transcriber` (the registry's champion, else the shipped
+transcriber, or any model named), loaded weights-only.
 
-The model says what it heard of mixtures in training (:func:`adt.frame.recipe.model_input`):
+The model says what it heard of mixtures in training (:func:`adt.frame.checkpoint.model_input`):
 a ``"separated"`` model gets the drum stem of the audio (step 1), a ``"mix"`` or ``"mix+drums"``
 model the audio as it is, full mix or drum-only recording alike.
 
@@ -36,7 +28,6 @@ output the loudest onset snapped to a tatum gives its velocity.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from pathlib import Path
 
@@ -44,31 +35,17 @@ import numpy as np
 from tqdm import tqdm
 
 from adt.audio import read_audio
-from adt.frame.peaks import peak_heights, pick_peaks
-from adt.frame.shipped import PRETRAINED_DIR, PRETRAINED_MODEL, pretrained_path  # noqa: F401 (re-exported)
 from adt.features.spectrogram import model_features
+from adt.frame.checkpoint import model_peak_picking
+from adt.frame.peaks import peak_heights, peak_picking_params, pick_peaks
+from adt.frame.shipped import PRETRAINED_DIR, PRETRAINED_MODEL, pretrained_path  # noqa: F401 (re-exported)
 from adt.midi import write_drum_midi
+from adt.transcribe.models import load_registered_model
 from adt.vocab import CLASSES_5
-
-logger = logging.getLogger(__name__)
-
-#: Registry name of the transcriber (``adt.tracking.MODEL_NAME``, not imported: no MLflow at startup).
-MODEL_NAME = "adt-frame-crnn"
-#: ``--model lite``: the registry alias of the optimal trimmed transcriber (``adt.trimming.study.LITE_ALIAS``);
-#: without one, the shipped trimmed transcriber (:func:`load_lite`).
-LITE = "lite"
 
 #: Default tatums per beat of the exported grid (16th notes in 4/4, tatum paper Sec. III-A;
 #: ``adt.config.Settings.tatum_subdivisions``).
 TATUMS_PER_BEAT = 4
-
-
-class NoModelError(RuntimeError):
-    """No transcriber is registered (or the given URI does not resolve)."""
-
-
-class ModelLoadError(NoModelError):
-    """A model that is registered (or named) cannot be loaded: a broken artifact, a bad URI."""
 
 
 class BeatTrackingError(ValueError):
@@ -131,238 +108,6 @@ def snapped_velocities(onsets: np.ndarray, velocities: np.ndarray, tatums: np.nd
     for t, v in zip(nearest, velocities):
         loudest[float(t)] = max(loudest.get(float(t), 0), int(v))
     return np.array([loudest.get(float(t), 100) for t in snapped], dtype=int)
-
-
-def load_checkpoint(path: str | os.PathLike, device: str = "cpu"):
-    """A transcriber checkpoint file (:func:`adt.frame.recipe.load_model`, ``weights_only``) on ``device``.
-
-    Raises:
-        NoModelError: missing, corrupt, or not a transcriber checkpoint (the message names the file).
-    """
-    from adt.frame.recipe import load_model
-
-    try:
-        return load_model(path).to(device).eval()
-    except (OSError, ValueError) as exc:
-        raise NoModelError(str(exc)) from exc
-
-
-def missing_store() -> str | None:
-    """Why there is no MLflow store to read models from, or None when there is one (or one that cannot be
-    told from here: a database or tracking server). Checked without importing MLflow or creating anything
-    (MLflow creates a missing SQLite file or file store on first use): ``MLFLOW_TRACKING_URI`` a
-    ``sqlite:///PATH`` whose file is missing or a file store (``file:PATH``, a plain path) whose folder is
-    missing; unset, ``<ADT_DATA_DIR>/mlflow.db`` missing."""
-    from urllib.parse import unquote, urlparse
-
-    from adt.config import data_dir
-
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    if not uri:
-        path = data_dir(create=False) / "mlflow.db"
-        return None if path.is_file() else f"no MLflow store at {path}"
-    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
-    if scheme == "sqlite":
-        rest = uri.split("?", 1)[0].removeprefix("sqlite://")
-        if rest in ("", "/", "/:memory:"):
-            return None  # in memory: nothing on disk to create
-        path = Path(unquote(rest[1:])).expanduser()
-        return None if path.is_file() else f"MLFLOW_TRACKING_URI={uri}: no such database file {path}"
-    if scheme == "file" or (not scheme and uri not in ("databricks", "databricks-uc")):
-        path = Path(unquote(urlparse(uri).path) if scheme else uri).expanduser()
-        return None if path.is_dir() else f"MLFLOW_TRACKING_URI={uri}: no such file store {path}"
-    return None
-
-
-def registry_exists() -> bool:
-    """Whether there is an MLflow store to read models from (:func:`missing_store`)."""
-    return missing_store() is None
-
-
-def load_transcriber(model: str | None = None, device: str = "cpu"):
-    """The transcriber ``adt transcribe`` uses (module docstring).
-
-    Args:
-        model: None (the registry's champion or latest version when there is an MLflow store
-            (:func:`missing_store`; a missing one is not created, the model line says so) with a model in
-            it, unless the shipped model scored higher on that version's validation data:
-            :func:`shipped_beats`; else the shipped model), ``"lite"`` (:func:`load_lite`: the registry's
-            optimal trimmed transcriber, else the shipped one), a checkpoint file (``.pt``), or an MLflow
-            model URI.
-
-    Returns:
-        ``(model in eval mode on device, what was loaded: a URI or a file path)``.
-
-    Raises:
-        NoModelError: the given model cannot be loaded (``ModelLoadError``), a ``models:/``/``runs:/`` URI
-            while the MLflow store is missing (:func:`missing_store`: never created by asking it),
-            the registry's champion is set but does not load (``ModelLoadError``: never replaced by another
-            version), or none is registered and the shipped checkpoint is missing or corrupt.
-    """
-    if model is not None:
-        if Path(model).suffix == ".pt" or Path(model).is_file():
-            return load_checkpoint(model, device), str(model)
-        if model == LITE:
-            return load_lite(device)
-        missing = missing_store()
-        if missing and model.startswith(("models:/", "runs:/")):
-            raise NoModelError(f"{model}: {missing}")  # not created empty by asking it
-        return load_registered_model(model, device=device)
-    path = pretrained_path()
-    missing = missing_store()
-    if missing is None:
-        try:
-            registered, what = load_registered_model(None, device=device)
-        except ModelLoadError:
-            raise  # a registered champion that does not load: say so, do not use another model
-        except NoModelError as exc:
-            logger.info("%s; using the shipped model", exc)
-        else:
-            why = shipped_beats(what)
-            if why is None:
-                return registered, what
-            return load_checkpoint(path, device), f"{path} (the shipped model: {why})"
-    if not path.is_file():
-        raise NoModelError(f"no model registered{f' ({missing})' if missing else ''} and no shipped model at "
-                           f"{path}: run `make demo` first or pass --model URI")
-    if missing and os.environ.get("MLFLOW_TRACKING_URI"):  # a store named but absent: say why it is not used
-        return load_checkpoint(path, device), f"{path} (the shipped model: {missing}, so no registered models)"
-    return load_checkpoint(path, device), str(path)
-
-
-def load_lite(device: str = "cpu"):
-    """``--model lite``: the registry's trimmed transcriber (alias ``lite``, :mod:`adt.trimming.study`) when an
-    MLflow store has one, else the shipped trimmed transcriber (``adt/pretrained/frame_crnn_lite.pt``,
-    :mod:`adt.trimming.lite`; its own model card), so that ``--model lite`` works right after installation.
-
-    Returns:
-        ``(model in eval mode on device, what was loaded)``.
-
-    Raises:
-        NoModelError: neither is there (the shipped file missing in a source checkout); ``ModelLoadError``:
-            the registry's ``lite`` is set but does not load (never replaced by the shipped one).
-    """
-    from adt.trimming.lite import NAME
-
-    missing = missing_store()
-    if missing is None:
-        import mlflow
-
-        from adt import tracking
-
-        tracking.setup()
-        try:
-            mlflow.MlflowClient().get_model_version_by_alias(MODEL_NAME, LITE)
-        except mlflow.exceptions.MlflowException:
-            missing = f"no {MODEL_NAME}@{LITE} in {tracking.tracking_uri()}"
-        else:
-            return load_registered_model(f"models:/{MODEL_NAME}@{LITE}", device=device)
-    path = pretrained_path(NAME)
-    if not path.is_file():
-        raise NoModelError(f"no trimmed (lite) transcriber: {missing}, and no shipped one at {path}; run the "
-                           "trimming study first (`make demo`, or materialize trimmed_transcriber)")
-    return load_checkpoint(path, device), f"{path} (the shipped lite model: {missing})"
-
-
-def shipped_beats(what: str) -> str | None:
-    """Why the shipped transcriber replaces the registry's default model ``what`` (a URI as
-    :func:`load_registered_model` returns it), or None: its version's tags hold the shipped checkpoint's
-    validation F on the same validation data (:mod:`adt.frame.shipped`), the checkpoint is still the one
-    scored (same SHA-256) and it scored higher. Versions registered before that comparison keep the default."""
-    import mlflow
-
-    from adt.frame.shipped import SHIPPED_F_TAG, SHIPPED_SHA_TAG, sha256
-
-    uri = what.split(" (version ")[0]
-    name, _, ref = uri.removeprefix("models:/").partition("@")
-    client = mlflow.MlflowClient()
-    try:
-        if ref:
-            version = client.get_model_version_by_alias(name, ref)
-        else:
-            name, number = uri.removeprefix("models:/").rsplit("/", 1)
-            version = client.get_model_version(name, number)
-    except (mlflow.exceptions.MlflowException, ValueError):
-        return None
-    tags, path = version.tags, pretrained_path()
-    if SHIPPED_F_TAG not in tags or "val_f" not in tags or not path.is_file() or \
-            sha256(path) != tags.get(SHIPPED_SHA_TAG):
-        return None
-    shipped_f, own_f = float(tags[SHIPPED_F_TAG]), float(tags["val_f"])
-    if shipped_f <= own_f:
-        return None
-    return (f"validation F {shipped_f:.4f} beats version {version.version}'s {own_f:.4f} on that version's "
-            f"validation data")
-
-
-def load_registered_model(uri: str | None = None, device: str = "cpu"):
-    """Load a transcriber from MLflow, weights only (:func:`adt.registry.load`).
-
-    Without ``uri``: the registry's ``champion`` alias (``adt.tracking.champion_uri()``) when it is
-    set, else the latest version of ``adt-frame-crnn`` that is not a trimmed one (version tag
-    ``trimmed``: the ``lite`` models of :mod:`adt.trimming` are only used when asked for). A champion
-    that is set but does not load is an error, never replaced by another version.
-
-    Returns:
-        ``(model in eval mode on device, the URI loaded)``; an alias URI says the version it points at
-        (``models:/adt-frame-crnn@champion (version 3)``).
-
-    Raises:
-        NoModelError: nothing registered under that name. ModelLoadError: the URI (or the champion)
-            cannot be loaded.
-    """
-    import mlflow
-
-    from adt import tracking
-
-    tracking.setup()
-    if uri is None:
-        champion_uri = tracking.champion_uri()
-        if champion_uri:
-            return _load(champion_uri, device), _with_version(champion_uri)
-        client = mlflow.MlflowClient()
-        try:
-            versions = client.search_model_versions(f"name='{MODEL_NAME}'")
-        except mlflow.exceptions.MlflowException:
-            versions = []
-        versions = [v for v in versions if v.tags.get("trimmed") != "true"]
-        if not versions:
-            raise NoModelError(f"no model registered as {MODEL_NAME!r} in {tracking.tracking_uri()}: "
-                               "run `make demo` first or pass --model URI")
-        uri = f"models:/{MODEL_NAME}/{max(int(v.version) for v in versions)}"
-    model = _load(uri, device)
-    return model, _with_version(uri)
-
-
-def _with_version(uri: str) -> str:
-    """``models:/<name>@<alias>`` -> the same with `` (version N)``: which version an alias pointed at."""
-    if not uri.startswith("models:/") or "@" not in uri:
-        return uri
-    import mlflow
-
-    name, alias = uri.removeprefix("models:/").split("@", 1)
-    try:
-        return f"{uri} (version {mlflow.MlflowClient().get_model_version_by_alias(name, alias).version})"
-    except mlflow.exceptions.MlflowException:
-        return uri
-
-
-def _load(uri: str, device: str):
-    """The transcriber at ``uri`` on ``device``, loaded weights-only (:func:`adt.registry.load`: the version's
-    ``checkpoint.pt`` with ``torch.load(weights_only=True)``, the architecture rebuilt from its config; never
-    an unpickled object).
-
-    Raises:
-        ModelLoadError: it cannot be fetched or loaded, or it is a pickled version from an older release
-            (the message names the version).
-    """
-    from adt import registry
-
-    try:
-        model = registry.load(uri, kind="transcriber")
-    except Exception as exc:
-        raise ModelLoadError(f"cannot load model {uri}: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
-    return model.to(device).eval()
 
 
 def find_separator(device: str = "cpu", timeout_s: float = 5.0):
@@ -488,9 +233,9 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
     Args:
         audio_path: any file soundfile reads.
         midi_path: MIDI output (written atomically).
-        model: a loaded transcriber; default: :func:`load_registered_model`.
+        model: a loaded transcriber; default: :func:`adt.transcribe.models.load_registered_model`.
         threshold: peak-picking threshold with the tatum paper's windows; None: the peak
-            picking the model was selected with (:func:`adt.frame.recipe.model_peak_picking`).
+            picking the model was selected with (:func:`adt.frame.checkpoint.model_peak_picking`).
         separator: a drum separator (:func:`find_separator`, :class:`adt.separation.separator.Separator`) run on the
             mixture first; None transcribes the audio as it is.
         tatum: write tatum-quantized onset times (see :func:`quantize`) to the MIDI.
@@ -505,7 +250,7 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
 
     Raises:
         adt.audio.AudioReadError: missing or unreadable audio (names the file).
-        NoModelError: no model given and none registered.
+        adt.transcribe.models.NoModelError: no model given and none registered.
         BeatTrackingError: tatum output asked for, but too few beats found.
         ValueError: MusicXML asked for with ``subdivisions`` other than 4.
     """
@@ -536,9 +281,6 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
     act = activations(model, drums, drums_sr, device)
     steps.update()
     if threshold is None:
-        from adt.frame.peaks import peak_picking_params
-        from adt.frame.recipe import model_peak_picking
-
         picking = peak_picking_params(model_peak_picking(model))
     else:
         picking = {"threshold": threshold}
@@ -547,25 +289,39 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
     result = Transcription(onsets=frame_onsets, frame_onsets=frame_onsets, separated=separator is not None,
                            velocities=velocities, activations=act, peak_picking=picking)
     if quantized:
-        try:
-            beats, tatums, pickup = tatum_grid(mix, sr, duration, subdivisions)
-        except ValueError as exc:
-            raise BeatTrackingError(f"{audio_path}: {exc}") from exc
-        result.beats, result.tatums = beats, tatums
-        result.tempo_bpm = float(60.0 / np.median(np.diff(beats)))
-        result.score, snapped = quantize(frame_onsets, tatums)
-        if tatum:
-            result.onsets = snapped
-            result.velocities = {c: snapped_velocities(frame_onsets[c], velocities[c], tatums, snapped[c])
-                                 for c in CLASSES_5}
-        if musicxml_path is not None:
-            from adt.transcribe.musicxml import write_musicxml
-
-            offset = (TATUMS_PER_BEAT - pickup) % TATUMS_PER_BEAT  # bar 1 starts on a beat
-            write_musicxml(musicxml_path, result.score, result.tempo_bpm, offset_tatums=offset,
-                           title=Path(audio_path).stem)
+        add_tatums(result, mix, sr, duration, audio_path, subdivisions, tatum, musicxml_path)
         steps.update()
     write_drum_midi(midi_path, result.onsets, tempo_bpm=result.tempo_bpm or 120.0, velocities=result.velocities)
     steps.update()
     steps.close()
     return result
+
+
+def add_tatums(result: Transcription, mix: np.ndarray, sr: int, duration: float, audio_path: str | os.PathLike,
+               subdivisions: int = TATUMS_PER_BEAT, tatum: bool = False,
+               musicxml_path: str | os.PathLike | None = None) -> None:
+    """The tatum output of :func:`transcribe_file`, in place: the beats and tatum grid of the mix
+    (:func:`tatum_grid`), the tempo and the tatum-level score (:func:`quantize`); with ``tatum`` the snapped
+    onsets and their velocities replace the frame onsets; with ``musicxml_path`` the score is written as MusicXML.
+
+    Raises:
+        BeatTrackingError: too few beats found (the message names ``audio_path``).
+    """
+    frame_onsets, velocities = result.frame_onsets, result.velocities
+    try:
+        beats, tatums, pickup = tatum_grid(mix, sr, duration, subdivisions)
+    except ValueError as exc:
+        raise BeatTrackingError(f"{audio_path}: {exc}") from exc
+    result.beats, result.tatums = beats, tatums
+    result.tempo_bpm = float(60.0 / np.median(np.diff(beats)))
+    result.score, snapped = quantize(frame_onsets, tatums)
+    if tatum:
+        result.onsets = snapped
+        result.velocities = {c: snapped_velocities(frame_onsets[c], velocities[c], tatums, snapped[c])
+                             for c in CLASSES_5}
+    if musicxml_path is not None:
+        from adt.transcribe.musicxml import write_musicxml
+
+        offset = (TATUMS_PER_BEAT - pickup) % TATUMS_PER_BEAT  # bar 1 starts on a beat
+        write_musicxml(musicxml_path, result.score, result.tempo_bpm, offset_tatums=offset,
+                       title=Path(audio_path).stem)

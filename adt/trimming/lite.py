@@ -32,6 +32,7 @@ import torch
 
 from adt.trimming import criteria
 from adt.trimming.lottery import Line
+from adt.frame.shipped import LITE_MODEL
 from adt.frame.units import shrink, split_recurrent, trim_state, widths
 
 #: The line the lite model follows: the paper's trimming with rewinding, magnitude criterion, local selection.
@@ -44,8 +45,9 @@ ROUNDS = 4
 #: ``adt.trimming.study.OPTIMAL_FACTOR``); the paper's "smallest" allows 1.5x (``SMALLEST_FACTOR``).
 TOLERANCE = 1.1
 SMALLEST_TOLERANCE = 1.5
-#: Name of the shipped lite transcriber (``adt/pretrained/<NAME>.pt``; ``adt transcribe --model lite``).
-NAME = "frame_crnn_lite"
+#: Name of the shipped lite transcriber (``adt/pretrained/<NAME>.pt``; ``adt transcribe --model lite``, which
+#: reads it from :data:`adt.frame.shipped.LITE_MODEL`: this module imports training code).
+NAME = LITE_MODEL
 
 
 def rewind_point(base: torch.nn.Module) -> dict[str, torch.Tensor]:

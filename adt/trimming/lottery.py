@@ -37,7 +37,8 @@ from pathlib import Path
 
 import torch
 
-from adt.frame.recipe import TrainConfig, build_model, save_model, train_model
+from adt.frame.checkpoint import FRAME_CRNN, build_model, checkpoint_state, load_model, model_from_state, save_model
+from adt.frame.recipe import TrainConfig, frame_crnn_params, seed_everything, train_model
 from adt.trimming import criteria, masking
 from adt.frame.units import count_parameters, shrink, split_recurrent, trim_state, widths
 
@@ -144,8 +145,6 @@ def _train(task: Task, seed: int, init: torch.nn.Module, epochs: int, after_step
 def _fresh(task: Task, seed: int) -> torch.nn.Module:
     """The architecture as ``train_model`` would build it for ``seed`` (or the weights of
     :attr:`Task.init_path`), recurrent layers split."""
-    from adt.frame.recipe import FRAME_CRNN, frame_crnn_params, load_model, seed_everything
-
     seed_everything(seed)
     if task.init_path is not None:
         return split_recurrent(load_model(task.init_path).train())
@@ -172,11 +171,9 @@ def _plain_tree(value):
 
 
 def _pack(model: torch.nn.Module) -> dict:
-    """A round's network as tensors and plain values: :func:`adt.frame.recipe.checkpoint_state` with its units
+    """A round's network as tensors and plain values: :func:`adt.frame.checkpoint.checkpoint_state` with its units
     per layer (``trimmed``; also for an untrimmed network, whose recurrent layers are split) and whether it
     was a trimmed network (``is_trimmed``)."""
-    from adt.frame.recipe import checkpoint_state
-
     state = checkpoint_state(model)
     state["is_trimmed"] = bool(getattr(model, "trimmed", None))
     state["trimmed"] = widths(model)
@@ -185,8 +182,6 @@ def _pack(model: torch.nn.Module) -> dict:
 
 def _unpack(state: dict) -> torch.nn.Module:
     """The network of :func:`_pack` (rebuilt from its config, recurrent layers split, widths applied)."""
-    from adt.frame.recipe import model_from_state
-
     model = model_from_state(state, "trimming round")
     if not state.get("is_trimmed"):
         del model.trimmed
@@ -289,7 +284,7 @@ def run_line(task: Task, line: Line, seed: int, schedule: Schedule, folder: Path
 
 
 def export(model: torch.nn.Module, path: str | Path) -> Path:
-    """Save a trimmed network as a transcriber checkpoint (:func:`adt.frame.recipe.save_model`, with its
+    """Save a trimmed network as a transcriber checkpoint (:func:`adt.frame.checkpoint.save_model`, with its
     units per layer), loadable by ``adt transcribe --model``."""
     model.trimmed = widths(model)
     return save_model(model, path)

@@ -66,7 +66,7 @@ def latency_and_memory(model: torch.nn.Module, n_features: int, repeats: int = 2
 
 def errors(model: torch.nn.Module, sets: dict[str, list[tuple[Path, dict]]], prefix: str) -> dict[str, float]:
     """``{prefix}.<dataset>`` = 1 - 3-class micro F per set, and ``prefix`` over all sets pooled."""
-    from adt.frame.recipe import transcribe_features
+    from adt.frame.checkpoint import transcribe_features
     from adt.metrics import micro_f_measure
 
     out, all_refs, all_ests = {}, [], []

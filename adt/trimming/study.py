@@ -31,9 +31,11 @@ import numpy as np
 import pandas as pd
 
 from adt.cache import stage_cache
-from adt.config import Profile
+from adt.config import Profile, Settings
+from adt.data.tables import OnsetsResult
 from adt.features.index import FeatureIndex
-from adt.frame.study import scored_items, train_config
+from adt.frame.study import TranscriberResult, scored_items, train_config
+from adt.results import Figure, MarkdownTables, ModelLink, RunLink, StageResult
 from adt.trimming.lite import SMALLEST_TOLERANCE, TOLERANCE
 from adt.trimming.lottery import Line, Schedule, Task, export, load_round, run_line, train_reference
 
@@ -50,6 +52,45 @@ OPTIMAL_FACTOR, SMALLEST_FACTOR = TOLERANCE, SMALLEST_TOLERANCE
 REFERENCE_F_FLOOR = 0.5
 
 Log = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrimmedTranscriberResult(StageResult):
+    """The trimming study (asset ``trimmed_transcriber``; :func:`trimming_study`).
+
+    Attributes:
+        path: its folder; rounds: one record per line, seed and round; table1, curves: Table 1 and Figure 2's
+            points (Markdown); figure: Figure 2 (PNG); optimal: the optimal round (record) or None, ``lite_kind``
+            how it was picked; lite_path: its checkpoint; model_uri: the registered lite version or None;
+            reference_from: what the reference started from; run_id: the study's MLflow run.
+    """
+
+    path: str
+    rounds: list
+    table1: str
+    curves: str
+    figure: str
+    optimal: dict | None
+    lite_path: str | None
+    model_uri: str | None
+    run_id: str
+    lite_kind: str = ""
+    reference_from: str = "fresh weights"
+
+    def metadata(self) -> dict:
+        best = self.optimal or {}
+        return {"table1": MarkdownTables(self.table1), "figure2_points": MarkdownTables(self.curves),
+                "figure2": Figure(self.figure, self.run_id, "Figure 2: test error by share of weights removed"),
+                "lite": ModelLink(self.model_uri), "mlflow_run": RunLink(self.run_id),
+                "reference_from": self.reference_from, "optimal_params": int(best.get("params", 0)),
+                "optimal_removed": round(float(best.get("removed", 0.0)), 4)}
+
+
+def run(settings: Settings, features: FeatureIndex, onsets: OnsetsResult, transcriber: TranscriberResult,
+        log: Log = print) -> TrimmedTranscriberResult:
+    """Stage ``trimmed_transcriber``: :func:`trimming_study` of the champion with the settings' profile."""
+    return trimming_study(features, onsets.references(), transcriber, settings.get_profile(),
+                          settings.loss_weighting, log)
 
 
 def spread(items: list, n: int | None) -> list:
@@ -79,7 +120,7 @@ def build_task(index: FeatureIndex, refs: dict, transcriber: dict, profile: Prof
     finds almost no onset (test error 0.98 in the demo, 0.97 in the tiny profile)."""
     from adt.features.stats import TrainingStats
 
-    combo = tuple(transcriber["train_sets"])
+    combo = tuple(transcriber.train_sets)
     stats = TrainingStats.load(index.training_stats(combo)["dir"])
     val_items = spread(scored_items(index, refs, combo, "validation", with_drums=True), profile.trimming_val_tracks)
     test_sets = {t: spread(scored_items(index, refs, (t,), "test"), profile.trimming_test_tracks)
@@ -91,8 +132,8 @@ def build_task(index: FeatureIndex, refs: dict, transcriber: dict, profile: Prof
                                  lr_patience=patience, early_stop_patience=3 * patience)
     n_features = int(stats.mean.shape[0])
     examples = [np.load(path, mmap_mode="r")[:3000] for path, _ in val_items]
-    architecture, params = transcriber["architecture"], dict(transcriber["best_params"])
-    init = transcriber.get("model_path") if transcriber.get("started_from", "scratch") != "scratch" else None
+    architecture, params = transcriber.architecture, dict(transcriber.best_params)
+    init = transcriber.model_path if transcriber.started_from != "scratch" else None
     init_from = f"the sweep's model {init} (fine-tuned from the shipped transcriber)" if init else "fresh weights"
     if init is None:  # a reference that transcribes in every profile (issue 30): the shipped transcriber's weights
         from adt.frame.shipped import load_fitting
@@ -229,13 +270,13 @@ def curves_markdown(table: pd.DataFrame) -> str:
     return shown.pivot(index="round", columns="line", values="cell").to_markdown()
 
 
-def study_cache(index: FeatureIndex, refs: dict, transcriber: dict, profile: Profile,
+def study_cache(index: FeatureIndex, refs: dict, transcriber: TranscriberResult, profile: Profile,
                 loss_weighting: str = "beta"):
     """(task, schedule, cache folder) of the study: what :func:`trimming_study` and a partial run
     (:func:`run_seeds`) share."""
     schedule = Schedule(max_rounds=profile.trimming_rounds)
     task = build_task(index, refs, transcriber, profile, loss_weighting)
-    cache = stage_cache("trimming", VERSION, transcriber["key"], index.key, dataclasses.asdict(task.config),
+    cache = stage_cache("trimming", VERSION, transcriber.key, index.key, dataclasses.asdict(task.config),
                         task.architecture, task.params, task.init_from,
                         profile.trimming_lines, dataclasses.asdict(schedule), profile.trimming_val_tracks,
                         profile.trimming_test_tracks)
@@ -294,18 +335,35 @@ def all_seeds(profile: Profile) -> list[int]:
     return sorted({profile.seed + s for _, n in lines_of(profile) for s in range(n)})
 
 
-def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: Profile,
-                   loss_weighting: str = "beta", log: Log = print, register: bool = True) -> dict:
+def _log_lines(table: pd.DataFrame, task: Task, schedule: Schedule, started: float) -> None:
+    """One MLflow run per line and seed (experiment ``adt/trimming``, spanning the lines' training since
+    ``started``): its settings as params, every round's measures as metrics (step = round)."""
+    import mlflow
+
+    from adt import tracking
+
+    for (name, seed), g in table.groupby(["line", "seed"]):
+        method, criterion, selection = name.split("/")
+        with tracking.run("trimming", f"{name}[seed {seed}]", started=started,
+                          params={"method": method, "criterion": criterion, "selection": selection, "seed": seed,
+                                  "rate": schedule.rate, "rate_of": schedule.of,
+                                  "normalisation": schedule.normalisation, "rounds": schedule.rounds,
+                                  "architecture": task.architecture, "epochs": task.config.epochs,
+                                  "steps_per_epoch": task.config.steps_per_epoch,
+                                  "rewind_epoch": task.rewind_epoch}):
+            for row in g.to_dict("records"):
+                mlflow.log_metrics({k: float(v) for k, v in row.items()
+                                    if isinstance(v, (int, float)) and k not in ("round", "seed")},
+                                   step=int(row["round"]))
+
+
+def trimming_study(index: FeatureIndex, refs: dict, transcriber: TranscriberResult, profile: Profile,
+                   loss_weighting: str = "beta", log: Log = print, register: bool = True) -> TrimmedTranscriberResult:
     """Run (or resume, or find cached) the study of the module docstring.
 
     Args:
-        transcriber: the ``transcriber`` asset's manifest (``architecture``, ``best_params``, ``train_sets``, ``key``).
+        transcriber: the ``transcriber`` stage's result (its architecture, best parameters, training sets).
         register: register the optimal network as ``adt-frame-crnn@lite``.
-
-    Returns:
-        manifest: ``path`` (folder), ``rounds`` (records), ``table1`` and ``curves`` (Markdown), ``figure``
-        (PNG), ``optimal`` (the optimal row or None), ``lite_path``, ``model_uri`` (the registered lite
-        version or None), ``run_id``, ``key``.
 
     Raises:
         ValueError: no line in the profile, an unknown method/criterion/selection, or an architecture
@@ -323,19 +381,7 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
     def study(folder: Path) -> dict:
         started = time.time()  # the lines train together (run_lines): every run of the study spans that work
         table = pd.DataFrame(run_lines(task, schedule, folder, lines, all_seeds(profile), profile.seed, log))
-        for (name, seed), g in table.groupby(["line", "seed"]):
-            method, criterion, selection = name.split("/")
-            with tracking.run("trimming", f"{name}[seed {seed}]", started=started,
-                              params={"method": method, "criterion": criterion, "selection": selection, "seed": seed,
-                                      "rate": schedule.rate, "rate_of": schedule.of,
-                                      "normalisation": schedule.normalisation, "rounds": schedule.rounds,
-                                      "architecture": task.architecture, "epochs": task.config.epochs,
-                                      "steps_per_epoch": task.config.steps_per_epoch,
-                                      "rewind_epoch": task.rewind_epoch}):
-                for row in g.to_dict("records"):
-                    mlflow.log_metrics({k: float(v) for k, v in row.items()
-                                        if isinstance(v, (int, float)) and k not in ("round", "seed")},
-                                       step=int(row["round"]))
+        _log_lines(table, task, schedule, started)
         table["widths"] = table["widths"].map(lambda w: ",".join(str(v) for v in w.values()))
         best, kind = optimal(table)
         md1, md2 = table1(table), curves_markdown(table)
@@ -372,7 +418,7 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
                         f"lite network {floor_meta['lite_val_f']}, floor {REFERENCE_F_FLOOR}")
                 elif register:
                     uri = register_lite(saved["model"], log, source=f"trimming:{cache.key}/{where}",
-                                        trained_on=f"the champion's training sets {'+'.join(transcriber['train_sets'])}"
+                                        trained_on=f"the champion's training sets {'+'.join(transcriber.train_sets)}"
                                                    f" (profile {profile.name}), {where} of the lottery",
                                         val_error=float(best["val_error"]), test_error=float(best["test_error"]),
                                         val_items=task.val_items)
@@ -382,7 +428,7 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: dict, profile: 
                 "lite_path": lite_path,
                 "model_uri": uri, "run_id": run.info.run_id}
 
-    return cache.get_or_compute(study)
+    return TrimmedTranscriberResult.from_manifest(cache.get_or_compute(study))
 
 
 def register_lite(model, log: Log = print, *, source: str | None = None, trained_on: str = "(not recorded)",
@@ -408,9 +454,9 @@ def register_lite(model, log: Log = print, *, source: str | None = None, trained
     import mlflow
 
     from adt import registry, tracking
-    from adt.frame.recipe import model_input
+    from adt.frame.checkpoint import model_input
     from adt.frame.reproduce import check_tags
-    from adt.frame.sweep import MODEL_DESCRIPTION, describe_transcriber
+    from adt.frame.champion import MODEL_DESCRIPTION, describe_transcriber
     from adt.frame.units import widths
 
     model.trimmed = widths(model)

@@ -41,15 +41,13 @@ minus-one tracks by name (the order of the track list in the thesis code,
 first ``n // 2`` in ``validation``, the rest in ``test`` (10 / 11 of 21).
 drummer_3's drum-only tracks get split None (not used).
 
-Labels: 20 base labels (list and meanings as in mimbres/YourMT3,
-``config/vocabulary.py``, ``ENST_DRUM_NOTES``); a trailing digit names one cymbal of
-the kit (``rc3``, ``cr1``, ``c4``, ``spl2``, ``ch5``) and a trailing ``-`` marks a
-variant whose meaning our sources do not give (``sd-``): both map like the base
-label and stay as they are in the ``label`` column. The
-mapping goes through the General MIDI note of each label as in Vogl's ENST mapping
-(copied in MZehren/ADTOF, ``adtof/ressources/instrumentsMapping.py``) and
-:data:`adt.vocab.GM_TO_CLASS`, with the tom rim hits kept as toms as
-:mod:`adt.vocab` does for Groove's tom rims (GM 50/47/58):
+Labels: 20 base labels (list and meanings as in mimbres/YourMT3, ``config/vocabulary.py``,
+``ENST_DRUM_NOTES``); a trailing digit names one cymbal of the kit (``rc3``, ``cr1``, ``c4``,
+``spl2``, ``ch5``) and a trailing ``-`` marks a variant whose meaning our sources do not give
+(``sd-``): both map like the base label and stay as they are in the ``label`` column. The
+mapping goes through the General MIDI note of each label as in Vogl's ENST mapping (copied
+in MZehren/ADTOF, ``adtof/ressources/instrumentsMapping.py``) and :data:`adt.vocab.GM_TO_CLASS`,
+with the tom rim hits kept as toms as :mod:`adt.vocab` does for Groove's tom rims (GM 50/47/58):
 
 | ENST label (meaning)                                            | 5-class |
 | --------------------------------------------------------------- | ------- |
@@ -77,24 +75,20 @@ track gets the same level); ``mix.wav = g * (wet + accompaniment)`` and
 ``drums.wav = g * wet``, so the drum stem stays exactly the mix's drum part.
 
 License: research use only, non-commercial, under the ENST-Drums license agreement
-signed when requesting the data (:data:`LICENSE`).
+signed when requesting the data (:data:`LICENSE`). Citation: Olivier Gillet, Gaël Richard,
+"ENST-Drums: an extensive audio-visual database for drum signals processing", ISMIR 2006
+(:data:`CITATION`).
 
-Citation: Olivier Gillet, Gaël Richard, "ENST-Drums: an extensive audio-visual
-database for drum signals processing", ISMIR 2006 (:data:`CITATION`).
-
-Source: https://perso.telecom-paristech.fr/grichard/ENST-drums/ (request form and
-license agreement). No checksum is published for the archive, so none is checked
-(:func:`adt.data.download.fetch` logs its SHA-256).
-
-Placing the archive: request it at the page above, then put ``ENST-drums-public.zip``
-into the downloads folder (``<ADT_DATA_DIR>/downloads``; ``adt.data.download.fetch`` raises
-:class:`adt.data.download.ManualDownloadRequired` naming the page, the file and that
-folder until it is there) or into the mirror folder (``ADT_DATA_MIRROR``);
-:func:`adt.data.download.fetch_all` then unpacks it. The archive name is the one the
-field's code uses (``ENST-drums-public``) and could not be checked against a
-published file list; a copy under another name (a Zenodo copy is reported as
-``ENST-drums-audio.tar.bz2``) works when saved under this name, as extraction goes
-by content, not by suffix.
+Source: https://perso.telecom-paristech.fr/grichard/ENST-drums/ (request form and license
+agreement); no checksum is published, so none is checked (:func:`adt.data.download.fetch`
+logs the archive's SHA-256). Put ``ENST-drums-public.zip`` into the downloads folder
+(``<ADT_DATA_DIR>/downloads``; until then :func:`adt.data.download.fetch` raises
+:class:`adt.data.download.ManualDownloadRequired` naming the page, the file and that folder)
+or into the mirror folder (``ADT_DATA_MIRROR``); :func:`adt.data.download.fetch_all` then
+unpacks it. The name is the one the field's code uses (``ENST-drums-public``), unchecked
+against a published file list; a copy under another name (a Zenodo copy is reported as
+``ENST-drums-audio.tar.bz2``) works saved under this name: extraction goes by content, not
+by suffix.
 """
 
 from __future__ import annotations

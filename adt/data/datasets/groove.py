@@ -310,6 +310,68 @@ def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path, acco
     return drum_wav, mix_wav, midi_out, n / SAMPLE_RATE
 
 
+def _plan_renders(selected: pd.DataFrame, profile, kits_of: dict[str, list[str]], ranked_kits: bool,
+                  out_dir: Path) -> tuple[list[tuple], list[dict]]:
+    """The renders of the selected tracks (:func:`build`'s kits, seeds and dropped classes): per render,
+    (index row, track_id, kit, MIDI played, MIDI as recorded, end s) for the tables and the keyword
+    arguments of :func:`_render`. ``ranked_kits``: the profile chose kits (``corpus_kits``)."""
+    from adt.data.kits.catalogue import choose_kits
+
+    crop_s = profile.max_duration_s
+    accompaniment = bool(getattr(profile, "render_accompaniment", True))
+    augment = bool(getattr(profile, "render_augment", False))
+    drop_share = float(getattr(profile, "drop_class_share", 0.0))
+    acc_soundfont = getattr(profile, "accompaniment_soundfont", None)
+    plans, calls = [], []  # per render: what the tables need; the arguments of _render
+    position = {s: 0 for s in SPLITS}
+    for row_no, row in selected.iterrows():
+        split = row["split"]
+        pm = load_midi(row["midi_path"])
+        end = crop_s if crop_s is not None else pm.get_end_time()
+        kits, n_kits = kits_of[split], int(getattr(profile, "render_kits_per_track", 1))
+        ranked = choose_kits(row["track_id"], kits, n_kits) if ranked_kits else None
+        for j in range(max(1, min(n_kits, len(kits)))):
+            kit = ranked[j] if ranked else kits[(position[split] + j) % len(kits)]
+            track_id = row["track_id"] if j == 0 else f"{row['track_id']}@{kit.replace(':', '-')}"
+            seed = profile.seed + int(row_no) + 7919 * j
+            played, dropped = pm, None
+            if split == "train" and drop_share > 0:
+                rng = np.random.default_rng([seed, 17])
+                if rng.random() < drop_share:
+                    dropped = str(rng.choice(CLASSES_5))
+                    played = without_class(pm, dropped)
+            plans.append((row, track_id, kit, played, pm, end))
+            calls.append(dict(pm=played, kit=kit, seed=seed, crop_s=crop_s,
+                              track_dir=out_dir / track_folder(track_id), accompaniment=accompaniment,
+                              augment=augment, donors=tuple(kits), accompaniment_soundfont=acc_soundfont,
+                              dropped=dropped))
+        position[split] += 1
+    return plans, calls
+
+
+def _tables(plans: list[tuple], rendered: list[tuple], accompaniment: bool) -> DatasetTables:
+    """:func:`build`'s tables from its render plans and their rendered files (drums, mix, MIDI, duration s)."""
+    tracks, onsets, beats = [], [], []
+    for (row, track_id, kit, played, pm, end), (drum_wav, mix_wav, midi_out, duration) in zip(plans, rendered):
+        tracks.append({
+            "track_id": track_id, "dataset": NAME, "split": row["split"], "duration_s": float(duration),
+            "sample_rate": SAMPLE_RATE, "mix_path": str(mix_wav) if accompaniment else None,
+            "drum_path": str(drum_wav), "midi_path": str(midi_out), "style": row["style"],
+            "drummer": row["drummer"], "kit": kit,
+        })
+        o = onsets_from_midi(played, track_id, max_time_s=end)
+        onsets.append(o[o["time_s"] < duration])
+        b = beats_from_midi(pm, track_id, end_time_s=end)
+        beats.append(b[b["time_s"] < duration])
+        log.debug("groove: %s (%s, kit %s, %.1f s)", track_id, row["split"], kit, duration)
+
+    return DatasetTables(
+        tracks=pd.DataFrame(tracks, columns=TRACK_COLUMNS),
+        onsets=concat_rows(onsets, ONSET_COLUMNS),
+        beats=concat_rows(beats, BEAT_COLUMNS),
+    )
+
+
 def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
           skipped: list[dict] | None = None) -> DatasetTables:
     """Render the selected Groove tracks and return the unified tables.
@@ -360,7 +422,6 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
         FileNotFoundError: no ``groove/info.csv`` under ``raw_dir``.
         adt.midi.MidiReadError: a selected MIDI file is missing or broken.
     """
-    from adt.data.kits.catalogue import choose_kits
     from adt.data.render import KITS  # lazily: rendering pulls in synthesis packages
     from adt.data.renders import render_in_processes
 
@@ -371,56 +432,11 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     kits_of = {s: list(chosen.get(s) or []) if chosen else sorted(KITS) for s in SPLITS}
     if not all(kits_of[s] for s in set(selected.split)):
         raise ValueError(f"no kit to render Groove with for a split: {kits_of}")
-    crop_s = profile.max_duration_s
-
     accompaniment = bool(getattr(profile, "render_accompaniment", True))
-    augment = bool(getattr(profile, "render_augment", False))
-    drop_share = float(getattr(profile, "drop_class_share", 0.0))
     acc_soundfont = getattr(profile, "accompaniment_soundfont", None)
-    plans, calls = [], []  # per render: what the tables need; the arguments of _render
-    position = {s: 0 for s in SPLITS}
-    for row_no, row in selected.iterrows():
-        split = row["split"]
-        pm = load_midi(row["midi_path"])
-        end = crop_s if crop_s is not None else pm.get_end_time()
-        kits, n_kits = kits_of[split], int(getattr(profile, "render_kits_per_track", 1))
-        ranked = choose_kits(row["track_id"], kits, n_kits) if chosen else None
-        for j in range(max(1, min(n_kits, len(kits)))):
-            kit = ranked[j] if ranked else kits[(position[split] + j) % len(kits)]
-            track_id = row["track_id"] if j == 0 else f"{row['track_id']}@{kit.replace(':', '-')}"
-            seed = profile.seed + int(row_no) + 7919 * j
-            played, dropped = pm, None
-            if split == "train" and drop_share > 0:
-                rng = np.random.default_rng([seed, 17])
-                if rng.random() < drop_share:
-                    dropped = str(rng.choice(CLASSES_5))
-                    played = without_class(pm, dropped)
-            plans.append((row, track_id, kit, played, pm, end))
-            calls.append(dict(pm=played, kit=kit, seed=seed, crop_s=crop_s,
-                              track_dir=out_dir / track_folder(track_id), accompaniment=accompaniment,
-                              augment=augment, donors=tuple(kits), accompaniment_soundfont=acc_soundfont,
-                              dropped=dropped))
-        position[split] += 1
+    plans, calls = _plan_renders(selected, profile, kits_of, bool(chosen), out_dir)
     every_kit = sorted({k for s in set(selected.split) for k in kits_of[s]})
     rendered = render_in_processes(_render, calls, [p[1] for p in plans], _cached_call, every_kit, acc_soundfont)
 
-    tracks, onsets, beats = [], [], []
-    for (row, track_id, kit, played, pm, end), (drum_wav, mix_wav, midi_out, duration) in zip(plans, rendered):
-        tracks.append({
-            "track_id": track_id, "dataset": NAME, "split": row["split"], "duration_s": float(duration),
-            "sample_rate": SAMPLE_RATE, "mix_path": str(mix_wav) if accompaniment else None,
-            "drum_path": str(drum_wav), "midi_path": str(midi_out), "style": row["style"],
-            "drummer": row["drummer"], "kit": kit,
-        })
-        o = onsets_from_midi(played, track_id, max_time_s=end)
-        onsets.append(o[o["time_s"] < duration])
-        b = beats_from_midi(pm, track_id, end_time_s=end)
-        beats.append(b[b["time_s"] < duration])
-        log.debug("groove: %s (%s, kit %s, %.1f s)", track_id, row["split"], kit, duration)
-
-    return DatasetTables(
-        tracks=pd.DataFrame(tracks, columns=TRACK_COLUMNS),
-        onsets=concat_rows(onsets, ONSET_COLUMNS),
-        beats=concat_rows(beats, BEAT_COLUMNS),
-    )
+    return _tables(plans, rendered, accompaniment)
 

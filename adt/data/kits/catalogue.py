@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from adt.config import Settings
 from adt.data.kits.hydrogen import kit_folders, read_kit
 from adt.data.kits.mapping import ARTICULATIONS, PIECES
 from adt.data.kits.oneshots import LICENSES as POOL_LICENSES
 from adt.data.kits.oneshots import POOL_PREFIX, POOLS
 from adt.data.kits.packages import fetch_package, fetch_packages
 from adt.data.kits.soundfont import SOUNDFONT_KITS, SOUNDFONT_PREFIX, preset_keys, soundfont_file
+from adt.results import MarkdownTables, PathEntry, StageResult
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,14 +227,38 @@ def packages_of(kits: Iterable[str]) -> list[str]:
     return sorted(packages)
 
 
-def build_kit_catalogue(kits: Iterable[str], mirror: str | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class KitCatalogueResult(StageResult):
+    """The kits a profile renders with (asset ``kit_catalogue``): ``path`` pieces.parquet
+    (:data:`CATALOGUE_COLUMNS`), ``left_out_path`` the pieces left out; ``summary`` one Markdown row per kit,
+    ``kits`` their number (``acoustic`` of them acoustic), ``packages`` the Debian packages holding them."""
+
+    path: str
+    left_out_path: str
+    packages: list
+    summary: str
+    kits: int
+    acoustic: int
+
+    def metadata(self) -> dict:
+        return {"kits": MarkdownTables(self.summary), "kit_count": self.kits, "acoustic_kits": self.acoustic,
+                "packages": ", ".join(self.packages), "path": PathEntry(self.path)}
+
+
+def run(settings: Settings) -> KitCatalogueResult:
+    """Stage ``kit_catalogue``: the catalogue of the kits of the profile's ``corpus_kits`` (every split)
+    (:func:`build_kit_catalogue`)."""
+    kits = [k for split in (settings.get_profile().corpus_kits or {}).values() for k in split]
+    return build_kit_catalogue(kits, settings.get_mirror())
+
+
+def build_kit_catalogue(kits: Iterable[str], mirror: str | None = None) -> KitCatalogueResult:
     """The catalogue of the packages holding ``kits`` (e.g. a profile's ``corpus_kits``), cached
     under ``<data>/kits/catalogue/<key>``: ``pieces.parquet`` (:data:`CATALOGUE_COLUMNS`) and
     ``left_out.parquet``.
 
     Returns:
-        ``{"key", "path", "left_out_path", "packages", "summary" (Markdown, one row per kit),
-        "kits", "acoustic"}``; with no kit from a package, an empty catalogue (nothing fetched).
+        the catalogue; with no kit from a package, an empty one (nothing fetched).
 
     Raises:
         adt.data.download.DownloadError: a package cannot be had (the message says what to do).
@@ -259,7 +285,7 @@ def build_kit_catalogue(kits: Iterable[str], mirror: str | None = None) -> dict:
                 "summary": summary.to_markdown(index=False) if len(summary) else "no recorded kits in this profile",
                 "kits": int(len(summary)), "acoustic": int((summary.get("kind", pd.Series()) == "acoustic").sum())}
 
-    return cache.get_or_compute(build)
+    return KitCatalogueResult.from_manifest(cache.get_or_compute(build))
 
 
 def write_catalogue(pieces: pd.DataFrame, path: str | Path) -> Path:

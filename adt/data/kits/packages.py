@@ -6,7 +6,7 @@ download code from ``deb.debian.org`` (or copied from ``ADT_DATA_MIRROR`` / the
 download folder, where a machine without access to the Debian archive can place the
 ``.deb`` by hand), then unpacked without dpkg: a ``.deb`` is an ``ar`` archive whose
 ``data.tar.xz`` is decompressed once (the standard library's :mod:`lzma`) into a plain tar beside the
-target and extracted with :func:`adt.data.download.extract` (every member checked, temp folder then
+target and extracted with :func:`adt.data.archives.extract` (every member checked, temp folder then
 rename). :func:`fetch_packages` unpacks several packages in worker processes
 (:func:`adt.parallel.run_jobs`; xz decompression is single-threaded). Licenses are those of each package's
 ``usr/share/doc/<package>/copyright`` (per kit for ``hydrogen-drumkits``).
@@ -18,14 +18,14 @@ import bz2
 import dataclasses
 import lzma
 import os
-import shutil
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from adt.config import data_dir
-from adt.data.download import DownloadError, Remote, extract, fetch
+from adt.data.archives import extract
+from adt.data.download import DownloadError, Remote, fetch
 
 DEBIAN_POOL = "http://deb.debian.org/debian/pool/main"
 
@@ -79,7 +79,7 @@ PACKAGES: dict[str, KitPackage] = {p.name: p for p in (
 
 AR_MAGIC = b"!<arch>\n"
 #: Decompressors of a ``data.tar.<suffix>`` member (others, e.g. ``.zst``, are handed to
-#: :func:`adt.data.download.extract` as they are).
+#: :func:`adt.data.archives.extract` as they are).
 DECOMPRESSORS: dict[str, Callable[[], object]] = {
     ".xz": lzma.LZMADecompressor, ".gz": lambda: zlib.decompressobj(wbits=31), ".bz2": bz2.BZ2Decompressor}
 
@@ -117,14 +117,14 @@ def extract_deb(path: str | os.PathLike, target_dir: str | os.PathLike) -> Path:
 
     The compressed member is decompressed once, streaming, into a plain ``data.tar`` in a temporary folder
     beside ``target_dir`` (its uncompressed size on disk meanwhile: 218 MiB for ``hydrogen-drumkits``):
-    kept from when :func:`adt.data.download.extract` read a tar twice (it now checks each member as it streams,
+    kept from when :func:`adt.data.archives.extract` read a tar twice (it now checks each member as it streams,
     issue 29), which for an ``.xz`` stream meant decompressing it twice (8 s of CPU each time for
     ``hydrogen-drumkits``).
 
     Raises:
         DownloadError: not a ``.deb``, no data member, or a corrupt or truncated member (the message
             names the file).
-        adt.data.download.UnsafeArchiveError: a member escaping the folder.
+        adt.data.archives.UnsafeArchiveError: a member escaping the folder.
     """
     members = deb_members(path)
     data = next((m for m in members if m.startswith("data.tar")), None)
@@ -227,8 +227,3 @@ def soundfont_in(folder: str | os.PathLike) -> Path:
     if not found:
         raise FileNotFoundError(f"{folder}: no .sf2 SoundFont in this package")
     return found[0]
-
-
-def remove_package(name: str, root: str | os.PathLike | None = None) -> None:
-    """Delete an unpacked package (the downloaded ``.deb`` stays)."""
-    shutil.rmtree((Path(root) if root is not None else data_dir()) / "kits" / name, ignore_errors=True)
