@@ -163,6 +163,6 @@ def test_console_filters_by_the_logging_module_and_level_only():
         return stream.getvalue()
 
     assert emitted(logging.WARNING, dg.UPathIOManager.__module__) == ""
-    assert emitted(logging.WARNING, "pipelines.assets.ingest") == "  total: warning: partition gone\n"
+    assert emitted(logging.WARNING, "pipelines.assets") == "  total: warning: partition gone\n"
     assert emitted(logging.ERROR, dg.UPathIOManager.__module__) == "  total: error: partition gone\n"
     assert logged_by() == __name__
