@@ -19,6 +19,7 @@ Adding a stage: write its package with a ``run`` and its result class, then one 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -67,13 +68,18 @@ class Stage:
     deps: tuple[str, ...] = ()
     partitions: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
+    @functools.cached_property
+    def parameters(self) -> tuple[str, ...]:
+        """``run``'s parameter names (read once)."""
+        return tuple(inspect.signature(self.run).parameters)
+
     @property
     def inputs(self) -> tuple[str, ...]:
         """The stages ``run`` reads, in its parameters' order."""
-        return tuple(p for p in inspect.signature(self.run).parameters if p not in NOT_INPUTS)
+        return tuple(p for p in self.parameters if p not in NOT_INPUTS)
 
     def takes(self, parameter: str) -> bool:
-        return parameter in inspect.signature(self.run).parameters
+        return parameter in self.parameters
 
 
 STAGES: tuple[Stage, ...] = (

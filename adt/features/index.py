@@ -108,6 +108,8 @@ class FeatureIndex(StageResult):
                    {tid: TrackFeatures.from_json(t) for tid, t in data["tracks"].items()},
                    dict(data["shards"]), dict(data["dataset_stats"]), dict(data.get("combinations", {})))
 
+    from_manifest = from_json  # the base class's would leave the tracks as dicts
+
     def items(self, datasets: Iterable[str], split: str) -> list[TrackFeatures]:
         """The tracks of ``datasets`` in ``split``, ordered by track id."""
         datasets = set(datasets)
