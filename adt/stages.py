@@ -84,7 +84,7 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("kit_catalogue", catalogue.run, catalogue.KitCatalogueResult, catalogue.VERSION, "ingest",
-          "The drum kits the profile renders with (Profile.corpus_kits): per kit piece its class, velocity layers, "
+          "The drum kits the profile renders with (DataSettings.corpus_kits): per kit piece its class, velocity layers, "
           "sample rate, source Debian package and license (reviewed maps, adt.data.kits); the packages fetched "
           "(SHA-256 pinned) or taken from ADT_DATA_MIRROR and unpacked side by side in worker processes (ADT_JOBS)."),
     Stage("raw_dataset", tables.run_raw_dataset, tables.RawDatasetResult, tables.RAW_VERSION, "ingest",
@@ -105,7 +105,7 @@ STAGES: tuple[Stage, ...] = (
           "validation drums SDR (on real validation songs among the models that never heard them, never worse on "
           "the validation renders than the shipped separator): shared-encoder U-Nets trained independent / "
           "simultaneous / interleaved / interleaved-acc (interleaved multitask paper) on renders and real stems "
-          "(the profile's separation_models; with start_from_shipped the shipped architecture fine-tuned from the "
+          "(SeparationSettings.models; with start_from_shipped the shipped architecture fine-tuned from the "
           "shipped weights), Open-Unmix trained on the same data, pretrained umxl when it loads, the shipped "
           "separator. Metadata: the paper's Tables 2 and 3, the real-song table, which models started from the "
           "shipped weights and which heard the real songs (their real-song figures are development figures).",
@@ -171,7 +171,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("tatum_study", tatum_study.run, tatum_study.TatumStudyResult, tatum_study.VERSION, "models",
           "Tatum paper Table II and Fig. 3: frame-to-tatum CRNNs (4 conv 3x3, 3 x 98 GRU) trained unregularized and "
           "with skip-bigram (gamma 0.46, alpha 0.068) or GRU LM (gamma 0.61, alpha 0.055; tuned with Optuna when "
-          "the profile's tatum_trials > 0) regularization on ground-truth tatums, against the frame-level "
+          "TatumSettings.trials > 0) regularization on ground-truth tatums, against the frame-level "
           "transcriber + quantization; tatum-level P/R/F (delta 0.2) per test split with madmom and ground-truth "
           "tatums.", training=True),
 )

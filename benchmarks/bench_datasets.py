@@ -37,8 +37,8 @@ def main() -> None:
         tmp = Path(tmp)
         # real archives
         for name, profile in (
-            ("mdb", dataclasses.replace(get_profile("full"), mdb_tracks=None, max_duration_s=None)),
-            ("groove", dataclasses.replace(get_profile("demo"), groove_tracks={"train": 8}, max_duration_s=30.0)),
+            ("mdb", dataclasses.replace(get_profile("full").data, mdb_tracks=None, max_duration_s=None)),
+            ("groove", dataclasses.replace(get_profile("demo").data, groove_tracks={"train": 8}, max_duration_s=30.0)),
         ):
             module = get_module(name)
             raw, _ = fetch_all(module.REMOTES, tmp / "dl", tmp / "raw" / name, mirror=str(mirror_dir()),
@@ -56,7 +56,7 @@ def main() -> None:
             # placed files (request-only style), not verified
             remotes = [dataclasses.replace(r, manual="fixture", sha256=(), md5=(), url="") for r in module.REMOTES]
             raw, _ = fetch_all(remotes, tmp / "fixtures", tmp / "raw" / info.name, progress=False)
-            profile = dataclasses.replace(get_profile("full"), tracks_per_split=None, max_duration_s=None)
+            profile = dataclasses.replace(get_profile("full").data, tracks_per_split=None, max_duration_s=None)
             rows.append(_time_build(info.name + " (fixture)", module, raw, tmp / "out" / info.name, profile))
     print(f"{'dataset':<20} {'tracks':>6} {'audio h':>8} {'seconds':>8} {'tracks/s':>9} {'x real time':>12}")
     for r in rows:

@@ -85,24 +85,25 @@ def main() -> None:
     from adt.config import Settings
     from adt.data import tables
     from adt.data.kits import catalogue
+    from adt.separation.stems import DrumStemsResult
 
     settings = Settings.from_env()
     profile, mirror = settings.get_profile(), settings.get_mirror()
+    data = profile.data
     timer = Timer()
     quiet = lambda msg: None  # noqa: E731
-    kits = [k for split in (profile.corpus_kits or {}).values() for k in split]
+    kits = [k for split in (data.corpus_kits or {}).values() for k in split]
     timer.run("kit catalogue", catalogue.build_kit_catalogue, kits, mirror)
     manifests = {}
     for name in tables.available_datasets(mirror):
-        raw = timer.run(f"raw_dataset[{name}]", tables.fetch_raw, name, profile, mirror)
-        manifests[name] = timer.run(f"dataset_tables[{name}]", tables.build_dataset_tables, raw, profile, quiet)
-    tracks = timer.run("tracks, onsets", tables.unify_tables, manifests, profile, quiet)
+        raw = timer.run(f"raw_dataset[{name}]", tables.fetch_raw, name, data, mirror)
+        manifests[name] = timer.run(f"dataset_tables[{name}]", tables.build_dataset_tables, raw, data, quiet)
+    tracks = timer.run("tracks, onsets", tables.unify_tables, manifests, data, quiet)
     table = pd.read_parquet(tracks.path)
     mixes = table[table.mix_path.notna()]
     stand_in = DrumStemsResult.stand_in(dict(zip(mixes.track_id, mixes.drum_path)))
     if args.until in ("beats", "features"):
         from adt.rhythm.beat_table import beat_table
-        from adt.separation.stems import DrumStemsResult
 
         timer.run("beats (mix)", beat_table, tracks, stand_in, settings.beat_input, quiet)
     if args.until == "features":
@@ -110,7 +111,8 @@ def main() -> None:
 
         onsets = tables.run_onsets(settings, tracks)
         timer.run("features (stand-in stems)", build_features, tracks, onsets, stand_in, settings.feature_type,
-                  settings.target_widening, profile.train_combinations, quiet, profile.transcriber_input)
+                  settings.target_widening, profile.features.train_combinations, quiet,
+                  profile.features.transcriber_input)
     print(f"\nprofile {args.profile}, {len(table)} tracks ({table.dataset.value_counts().to_dict()}), "
           f"ADT_JOBS={os.environ.get('ADT_JOBS', '(cores)')}, {os.cpu_count()} cores")
     print(timer.table())

@@ -77,14 +77,13 @@ def main() -> None:
                         help="the rendered corpus (module docstring); default: the profile's")
     parser.add_argument("--threads", type=int, help="torch threads (default adt.cpu.DEFAULT_THREADS)")
     parser.add_argument("--input", choices=("separated", "mix", "mix+drums"),
-                        help="what the transcriber hears of mixtures (Profile.transcriber_input); "
+                        help="what the transcriber hears of mixtures (FeatureSettings.transcriber_input); "
                              "default: the profile's")
     parser.add_argument("--drop-class-share", type=float, default=0.0,
-                        help="share of Groove training renders without one drum class (Profile.drop_class_share)")
+                        help="share of Groove training renders without one drum class (DataSettings.drop_class_share)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--save", help="also write the trained model (adt.frame.checkpoint.save_model) here")
     args = parser.parse_args()
-    import dataclasses
 
     from adt.config import PROFILES, get_profile
 
@@ -93,19 +92,18 @@ def main() -> None:
 
         recorded = args.corpus == "recorded"
         name = f"{args.profile}-kits{args.render_kits or 1}" + (f"-{args.corpus}" if args.corpus else "")
-        PROFILES[name] = dataclasses.replace(
-            get_profile(args.profile), name=name, render_kits_per_track=args.render_kits or 1,
-            corpus_kits=KIT_DISJOINT_SPLITS if recorded else None, render_augment=recorded,
-            accompaniment_soundfont="fluid-soundfont-gm" if recorded else None)
+        PROFILES[name] = get_profile(args.profile).replace(name=name, data=dict(
+            render_kits_per_track=args.render_kits or 1, corpus_kits=KIT_DISJOINT_SPLITS if recorded else None,
+            render_augment=recorded, accompaniment_soundfont="fluid-soundfont-gm" if recorded else None))
         args.profile = name
     if args.drop_class_share:
         name = f"{args.profile}-drop{args.drop_class_share:g}"
-        PROFILES[name] = dataclasses.replace(get_profile(args.profile), name=name,
-                                             drop_class_share=args.drop_class_share)
+        PROFILES[name] = get_profile(args.profile).replace(name=name,
+                                                           data={"drop_class_share": args.drop_class_share})
         args.profile = name
-    if args.input and args.input != get_profile(args.profile).transcriber_input:
+    if args.input and args.input != get_profile(args.profile).features.transcriber_input:
         name = f"{args.profile}-{args.input}"
-        PROFILES[name] = dataclasses.replace(get_profile(args.profile), name=name, transcriber_input=args.input)
+        PROFILES[name] = get_profile(args.profile).replace(name=name, features={"transcriber_input": args.input})
         args.profile = name
     os.environ["ADT_PROFILE"] = args.profile
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -136,7 +134,7 @@ def main() -> None:
     if not mdb:
         raise SystemExit("no MDB test tracks in the features: is ../shared/datasets (ADT_DATA_MIRROR) there?")
     profile = get_profile(args.profile)
-    config = TrainConfig.for_profile(profile, epochs=args.epochs, steps_per_epoch=args.steps,
+    config = TrainConfig.for_section(profile.frame, epochs=args.epochs, steps_per_epoch=args.steps,
                                      num_threads=args.threads)
     print(f"training {args.architecture} on {'+'.join(combo)} ({args.epochs} x {args.steps} steps of "
           f"{config.batch_size}); MDB test: {len(mdb)} tracks", flush=True)

@@ -51,7 +51,7 @@ def main() -> None:
     newest = max((data_dir() / "tables").glob("*/tracks.parquet"), key=lambda p: p.stat().st_mtime, default=None)
     tables = args.tables or newest.parent
     tracks, beats = pd.read_parquet(tables / "tracks.parquet"), pd.read_parquet(tables / "beats.parquet")
-    settings = study.StudySettings.from_profile(get_profile(args.profile))
+    settings = study.StudySettings.from_section(get_profile(args.profile).separation)
     folder = data_dir() / "separation_study" / f"bench-{args.profile}"
     print(f"tables {tables}\nsettings {settings}\nfolder {folder}", flush=True)
     t0 = time.perf_counter()

@@ -38,7 +38,7 @@ def corpus(profile: str):
     """(tracks, beats) tables of the renders and the real songs with stems."""
     import pandas as pd
 
-    from adt.config import data_dir, get_profile
+    from adt.config import data_dir
     from adt.data import tables
     from adt.separation import real_songs, study
 
@@ -49,12 +49,12 @@ def corpus(profile: str):
             found = path.parent
             break
     if found is None:
-        from adt.config import AdtSettings
+        from adt.config import Settings
         from adt.stages import run_stages
 
-        out = run_stages(AdtSettings(profile=profile), until="tracks", datasets=["demo", "groove"])
+        out = run_stages(Settings.from_env(profile=profile), until="tracks", datasets=["demo", "groove"])
         found = Path(out["tracks"].path).parent
-    raw = tables.fetch_raw("mdb", get_profile(profile))
+    raw = tables.fetch_raw("mdb")
     songs = real_songs.real_stem_songs(raw.path, data_dir() / "real_songs" / "stems")
     return pd.read_parquet(found / "tracks.parquet"), pd.read_parquet(found / "beats.parquet"), songs, found
 
@@ -121,7 +121,7 @@ def transcription(models_dir: Path, out: Path, songs: list[dict], folds: list[in
     """Each fold's transcriber on its real full mixes, as they are and through its chosen separator's drums."""
     from adt.audio import read_audio
     from adt.atomic import write_json
-    from adt.config import data_dir, get_profile
+    from adt.config import data_dir
     from adt.data import tables
     from adt.data.datasets.mdb_folds import folds_for
     from adt.evaluation.real_songs import markdown, song_counts, summarize
@@ -129,7 +129,7 @@ def transcription(models_dir: Path, out: Path, songs: list[dict], folds: list[in
     from adt.frame.checkpoint import load_model
     from adt.separation import separator
 
-    raw = tables.fetch_raw("mdb", get_profile("demo"))
+    raw = tables.fetch_raw("mdb")
     by_name = {s.name: s for s in real_songs(raw.path, data_dir() / "real_songs" / "audio")}
     counts = {"real full mix": {}, "chosen separator's drums": {}}
     chosen = {}

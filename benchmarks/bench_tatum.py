@@ -10,8 +10,8 @@ then prints Table II (tatum-level P/R/F in %, delta 0.2) per test split, with th
 and the +-50 ms time match (see ``adt.tatum.evaluate``). ``--fresh`` retrains the three tatum models into
 ``data/bench_tatum/<time>/`` instead of reading the cached study, and reports its wall time;
 ``--tatum-trials N`` then tunes each model's gamma/alpha with N Optuna trials (the profile's
-``tatum_trials``; the first trial is the paper's weights).
-On 2 CPU cores the demo profile trains each tatum model 200 steps (epochs x steps_per_epoch).
+``tatum.trials``; the first trial is the paper's weights).
+On 2 CPU cores the demo profile trains each tatum model 96 steps (``TatumSettings.steps``).
 """
 
 from __future__ import annotations
@@ -52,12 +52,12 @@ def main() -> None:
 
         out_dir = data_dir() / "bench_tatum" / time.strftime("%Y%m%d-%H%M%S")
         t0 = time.perf_counter()
-        profile = get_profile(args.profile)
+        tatum = get_profile(args.profile).tatum
         if args.tatum_trials is not None:
-            profile = dataclasses.replace(profile, tatum_trials=args.tatum_trials)
+            tatum = dataclasses.replace(tatum, trials=args.tatum_trials)
         study = run_study(lambda m: None, out["features"], pd.read_parquet(out["tatums"].path),
                           pd.read_parquet(out["onsets"].path), out["lm_bigram"], out["lm_gru"],
-                          out["transcriber"], profile, out_dir)
+                          out["transcriber"], tatum, out_dir)
         print(f"study (3 tatum models + scoring) in {time.perf_counter() - t0:.0f} s")
     else:
         study = out["tatum_study"]

@@ -16,7 +16,6 @@ processes (one per core, 1 thread each) fill the same resumable study folder; a 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import time
@@ -27,9 +26,9 @@ def main() -> None:
     from adt.config import PROFILES, Settings, get_profile
 
     parser.add_argument("--profile", default=Settings.from_env().profile)
-    parser.add_argument("--epochs", type=int, help="reference epochs (default: Profile.trimming_epochs)")
-    parser.add_argument("--steps", type=int, help="steps per epoch (default: Profile.trimming_steps)")
-    parser.add_argument("--rounds", type=int, help="cap on the rounds (default: Profile.trimming_rounds)")
+    parser.add_argument("--epochs", type=int, help="reference epochs (default: TrimmingSettings.epochs)")
+    parser.add_argument("--steps", type=int, help="steps per epoch (default: TrimmingSettings.steps)")
+    parser.add_argument("--rounds", type=int, help="cap on the rounds (default: TrimmingSettings.rounds)")
     parser.add_argument("--lines", help="comma-separated method/criterion/selection:seeds (default: the profile's)")
     parser.add_argument("--architecture", help="trim this architecture instead of the shipped model's "
                                                "(e.g. lottery_drum_cnn, the paper's drum model)")
@@ -42,17 +41,17 @@ def main() -> None:
     profile = get_profile(args.profile)
     changes = {}
     if args.epochs:
-        changes["trimming_epochs"] = args.epochs
+        changes["epochs"] = args.epochs
     if args.steps:
-        changes["trimming_steps"] = args.steps
+        changes["steps"] = args.steps
     if args.rounds:
-        changes["trimming_rounds"] = args.rounds
+        changes["rounds"] = args.rounds
     if args.lines:
-        changes["trimming_lines"] = tuple((t.split(":")[0], int(t.split(":")[1]) if ":" in t else 1)
+        changes["lines"] = tuple((t.split(":")[0], int(t.split(":")[1]) if ":" in t else 1)
                                           for t in args.lines.split(","))
     if changes:
         name = f"{profile.name}-trim"
-        PROFILES[name] = profile = dataclasses.replace(profile, name=name, **changes)
+        PROFILES[name] = profile = profile.replace(name=name, trimming=changes)
     os.environ["ADT_PROFILE"] = profile.name
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -66,7 +65,7 @@ def main() -> None:
     from adt.trimming import study
 
     settings = Settings.from_env(profile=profile.name)
-    if profile.transcriber_input == "separated":
+    if profile.features.transcriber_input == "separated":
         out = run_stages(settings, until="features")
         index = out["features"]
     else:  # the features of a "mix"/"mix+drums" transcriber never read drum stems: no separation study here
@@ -77,7 +76,8 @@ def main() -> None:
         table = pd.read_parquet(out["tracks"].path)
         mixtures = DrumStemsResult.stand_in(dict.fromkeys(table.loc[table.mix_path.notna(), "track_id"]), key="-")
         index = build_features(out["tracks"], out["onsets"], mixtures, settings.feature_type,
-                               settings.target_widening, profile.train_combinations, print, profile.transcriber_input)
+                               settings.target_widening, profile.features.train_combinations, print,
+                               profile.features.transcriber_input)
     refs = reference_onsets(pd.read_parquet(out["onsets"].path))
     shipped = load_model(pretrained_path())
     transcriber = {"architecture": shipped.architecture, "best_params": shipped.hparams,
@@ -89,20 +89,21 @@ def main() -> None:
     start = time.perf_counter()
     if args.part:
         i, n = (int(v) for v in args.part.split("/"))
-        task, schedule, cache = study.study_cache(index, refs, transcriber, profile)
+        task, schedule, cache = study.study_cache(index, refs, transcriber, profile.trimming)
         if args.jobs:
             jobs = [(j.split("@")[0], int(j.split("@")[1])) for j in args.jobs.split(",")]
             print(f"part {i}/{n}: {jobs} into {cache.dir}", flush=True)
             for job in jobs:
-                study.run_seeds(task, schedule, cache.dir, study.lines_of(profile), [job[1]], profile.seed, print,
+                study.run_seeds(task, schedule, cache.dir, study.lines_of(profile.trimming), [job[1]], profile.seed,
+                                print,
                                 only={job})
         else:
-            seeds = study.all_seeds(profile)[i::n]
+            seeds = study.all_seeds(profile.trimming)[i::n]
             print(f"part {i}/{n}: seeds {seeds} into {cache.dir}", flush=True)
-            study.run_seeds(task, schedule, cache.dir, study.lines_of(profile), seeds, profile.seed, print)
+            study.run_seeds(task, schedule, cache.dir, study.lines_of(profile.trimming), seeds, profile.seed, print)
         print(f"part {i}/{n} done in {time.perf_counter() - start:.0f} s")
         return
-    manifest = study.trimming_study(index, refs, transcriber, profile, log=print)
+    manifest = study.trimming_study(index, refs, transcriber, profile.trimming, log=print)
     print(manifest["table1"])
     print()
     print(manifest["curves"])

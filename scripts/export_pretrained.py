@@ -38,12 +38,12 @@ def card(name: str, model, figures: dict, profile, command: str, sha: str, size:
     from adt.data.kits.catalogue import kit_license
 
     n_params = sum(p.numel() for p in model.parameters())
-    kits = profile.corpus_kits or {}
+    kits = profile.data.corpus_kits or {}
     kit_rows = "\n".join(f"| {split} | `{k}` | {kit_license(k)} |" for split in ("train", "validation", "test")
                          for k in kits.get(split, ()))
     curve = "\n".join(f"| {e} | {v:.3f} | {m:.3f} |" for e, v, m in figures["epochs"])
     floors = ", ".join(f"{c} {v:.2f}" for c, v in model.peak_picking["min_peak"].items())
-    groove = ", ".join(f"{n} {s}" for s, n in profile.groove_tracks.items())
+    groove = ", ".join(f"{n} {s}" for s, n in profile.data.groove_tracks.items())
     return f"""# Model card: `{name}`
 
 The transcriber `adt transcribe` uses when the data folder has no registered model (before any
@@ -65,8 +65,8 @@ The transcriber `adt transcribe` uses when the data folder has no registered mod
 
 ## Training data (profile `{profile.name}`, `adt.config.PROFILES`)
 Rendered by this pipeline only (no real recording is heard in training): Groove MIDI performances
-({groove}; cropped to {profile.max_duration_s:.0f} s) and {profile.demo_tracks} generated grooves of
-{profile.demo_duration_s:.0f} s, each rendered on {profile.render_kits_per_track} kits of its split
+({groove}; cropped to {profile.data.max_duration_s:.0f} s) and {profile.data.demo_tracks} generated grooves of
+{profile.data.demo_duration_s:.0f} s, each rendered on {profile.data.render_kits_per_track} kits of its split
 (kit-disjoint splits, `adt.config.KIT_DISJOINT_SPLITS`), with per-track kit variation, room, EQ, compression, mix ratio
 and noise, and a band accompaniment played by FluidR3 (`fluid-soundfont-gm`, MIT). Kits and the licenses
 of their samples:
@@ -76,8 +76,8 @@ of their samples:
 {kit_rows}
 
 Recipe: `adt.frame.recipe.train_model` (AdamW, weighted BCE beta = 8, 4-s segments, batch
-{profile.batch_size}, up to {figures.get('epochs_planned', len(figures['epochs']))} epochs x
-{figures.get('steps', profile.steps_per_epoch)} steps, ReduceLROnPlateau and early stopping on the validation
+{profile.frame.batch_size}, up to {figures.get('epochs_planned', len(figures['epochs']))} epochs x
+{figures.get('steps', profile.frame.steps_per_epoch)} steps, ReduceLROnPlateau and early stopping on the validation
 micro F); the epoch with the best validation micro F is kept (epoch {figures['best_epoch']}).
 
 ## Figures (3-class micro F-measure, 50 ms, mir_eval)
@@ -117,7 +117,7 @@ def real_songs_card(name: str, model, out_dir: Path, command: str, sha: str, siz
     cfg = final["config"]
     n_params = sum(p.numel() for p in model.parameters())
     floors = ", ".join(f"{c} {v:.2f}" for c, v in model.peak_picking["min_peak"].items())
-    kits = get_profile(cfg["profile"]).corpus_kits or {}
+    kits = get_profile(cfg["profile"]).data.corpus_kits or {}
     kit_rows = "\n".join(f"| {split} | `{k}` | {kit_license(k)} |" for split in ("train", "validation", "test")
                          for k in kits.get(split, ()))
     fold_rows = "\n".join(
@@ -231,7 +231,7 @@ def lite_card(name: str, model, out_dir: Path, shipped_round: int, floors: dict,
         for d, r0 in [(json.loads((out_dir / f"{k}.r{r}.json").read_text()),
                        json.loads((out_dir / f"{k}.r0.json").read_text()))])
     floor_text = ", ".join(f"{c} {v:.2f}" for c, v in floors.items())
-    kits = get_profile(json.loads((out_dir / "0.r0.json").read_text())["config"]["profile"]).corpus_kits or {}
+    kits = get_profile(json.loads((out_dir / "0.r0.json").read_text())["config"]["profile"]).data.corpus_kits or {}
     kit_rows = "\n".join(f"| {split} | `{k}` | {kit_license(k)} |" for split in ("train", "validation", "test")
                          for k in kits.get(split, ()))
     return f"""# Model card: `{name}`

@@ -52,7 +52,7 @@ def card(name: str, final: dict, report: dict, report_md: str, command: str, sha
          rtf: dict, n_params: int, profile) -> str:
     from adt.data.kits.catalogue import kit_license
 
-    kits = profile.corpus_kits or {}
+    kits = profile.data.corpus_kits or {}
     kit_rows = "\n".join(f"| {split} | `{k}` | {kit_license(k)} |" for split in ("train", "validation", "test")
                          for k in kits.get(split, []))
     pooled = report["pooled"]

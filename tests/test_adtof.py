@@ -88,7 +88,7 @@ def test_onsets_from_targets():
 
 
 def test_build_whole(raw_dir, tmp_path):
-    profile = dataclasses.replace(get_profile("tiny"), tracks_per_split=None, max_duration_s=None)
+    profile = dataclasses.replace(get_profile("tiny").data, tracks_per_split=None, max_duration_s=None)
     tables = adtof.build(raw_dir, tmp_path / "out", profile)
     tracks, onsets = tables.tracks, tables.onsets
     assert list(tracks.columns) == TRACK_COLUMNS and list(onsets.columns) == ONSET_COLUMNS
@@ -115,7 +115,7 @@ def test_build_whole(raw_dir, tmp_path):
 
 
 def test_build_cropped_one_per_split(raw_dir, tmp_path):
-    profile = dataclasses.replace(get_profile("tiny"), tracks_per_split=1, max_duration_s=2.0)
+    profile = dataclasses.replace(get_profile("tiny").data, tracks_per_split=1, max_duration_s=2.0)
     tables = adtof.build(raw_dir, tmp_path / "out", profile)
     tracks, onsets = tables.tracks, tables.onsets
     assert tracks["track_id"].tolist() == ["adtof/yt_train_000000", "adtof/yt_validation_000000",

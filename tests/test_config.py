@@ -73,14 +73,45 @@ def test_log_once_logs_one_run(tmp_path, monkeypatch):
 
 
 def test_every_profile_is_valid_and_a_bad_transcriber_input_is_named(monkeypatch):
-    import dataclasses
-
     from adt.config import PROFILES
 
     for name in PROFILES:
         Settings(profile=name).validate()
-    assert get_profile("standard").transcriber_input == "mix+drums" and get_profile("demo").sweep_trials >= 2
-    monkeypatch.setitem(PROFILES, "odd", dataclasses.replace(get_profile("tiny"), name="odd",
-                                                             transcriber_input="stems"))
+    assert get_profile("standard").features.transcriber_input == "mix+drums"
+    assert get_profile("demo").frame.sweep_trials >= 2
+    monkeypatch.setitem(PROFILES, "odd", get_profile("tiny").replace(name="odd", features={"transcriber_input": "stems"}))
     with pytest.raises(ValueError, match="transcriber_input must be one of"):
         Settings(profile="odd").validate()
+
+
+#: The corpora's keys before the profile was split into sections (the flat ``Profile.dataset_digest``): the
+#: corpora of earlier runs keep their caches.
+DATA_DIGESTS = {"tiny": "e80073b7e9fb", "demo": "c35b962d299f", "standard": "7369afb5dae4", "full": "1d3ef9a5eaf3"}
+
+
+def test_profile_sections_keep_the_corpus_keys_and_share_name_and_seed():
+    from adt.config import PROFILES, SECTIONS
+
+    assert {name: p.data.digest() for name, p in PROFILES.items()} == DATA_DIGESTS
+    for name, profile in PROFILES.items():
+        sections = [getattr(profile, s) for s in SECTIONS]
+        assert {s.seed for s in sections if hasattr(s, "seed")} == {profile.seed}
+        assert {s.profile for s in sections if hasattr(s, "profile")} == {name}
+        assert profile.lm.start_from_shipped == profile.frame.start_from_shipped == profile.start_from_shipped
+    assert PROFILES["demo"].start_from_shipped and not PROFILES["standard"].separation.start_from_shipped
+    assert PROFILES["demo"].replace(seed=7).lm.seed == 7
+
+
+def test_tatum_and_trimming_sizes_follow_the_frame_section_unless_set():
+    from adt.config import PROFILES
+
+    tiny, demo = PROFILES["tiny"], PROFILES["demo"]
+    # tatum: epochs x steps per epoch, validated every epoch, half the batch; trimming: the frame batch
+    assert (tiny.tatum.steps, tiny.tatum.eval_every, tiny.tatum.batch_size, tiny.trimming.batch_size) == (8, 4, 2, 4)
+    assert (demo.tatum.steps, demo.tatum.eval_every, demo.tatum.batch_size) == (96, 36, 8)  # steps set: 96
+    longer = demo.replace(frame={"epochs": 8, "batch_size": 32})
+    assert (longer.tatum.steps, longer.tatum.batch_size, longer.trimming.batch_size) == (96, 16, 32)
+    assert tiny.replace(frame={"epochs": 3}).tatum.steps == 12
+    assert tiny.replace(frame={"epochs": 3}, tatum={"steps": 5}).tatum.steps == 5
+    with pytest.raises(TypeError):
+        demo.replace(frame={"epoch": 3})

@@ -42,7 +42,7 @@ def _serve(server, name: str, files: dict[str, bytes]) -> list:
 
 
 def _small_profile():
-    return dataclasses.replace(get_profile("tiny"), tracks_per_split=1, mdb_tracks=1, max_duration_s=3.0,
+    return dataclasses.replace(get_profile("tiny").data, tracks_per_split=1, mdb_tracks=1, max_duration_s=3.0,
                                groove_tracks={"train": 1}, demo_tracks=1)
 
 

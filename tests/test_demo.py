@@ -90,7 +90,7 @@ def test_shuffle_is_swung(corpus):
 def test_build_tables_and_audio(corpus, tmp_path):
     raw = tmp_path / "raw3"
     demo.generate_corpus(raw, n_tracks=3, duration_s=6.0, seed=1)
-    profile = dataclasses.replace(PROFILES["tiny"], max_duration_s=5.0)
+    profile = dataclasses.replace(PROFILES["tiny"].data, max_duration_s=5.0)
     out = tmp_path / "out"
     tables = demo.build(raw, out, profile)
     assert list(tables.tracks.columns) == TRACK_COLUMNS
@@ -132,7 +132,7 @@ def test_build_on_recorded_kits_kit_disjoint_with_stems(tmp_path, shared_dataset
     raw = tmp_path / "raw"
     demo.generate_corpus(raw, n_tracks=3, duration_s=6.0, seed=1)
     kits = {"train": ("h2:TR808EmulationKit",), "validation": ("h2:GMRockKit",), "test": ("h2:GMRockKit",)}
-    profile = dataclasses.replace(PROFILES["tiny"], max_duration_s=5.0, corpus_kits=kits, render_augment=True)
+    profile = dataclasses.replace(PROFILES["tiny"].data, max_duration_s=5.0, corpus_kits=kits, render_augment=True)
     out = tmp_path / "out"
     tracks = demo.build(raw, out, profile).tracks
     assert {(r.split, r.kit) for r in tracks.itertuples()} == {(s, k[0]) for s, k in kits.items()}

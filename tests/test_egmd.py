@@ -46,7 +46,7 @@ def raw_dir(archive, http_server, tmp_path) -> Path:
 
 
 def profile(**changes):
-    return dataclasses.replace(get_profile("tiny"), **changes)
+    return dataclasses.replace(get_profile("tiny").data, **changes)
 
 
 def test_module_constants():

@@ -26,7 +26,7 @@ N_KEPT = sum(1 for _, lab in layout.EVENTS if lab not in ("cb", "sweep"))
 
 
 def _profile(**kw):
-    return dataclasses.replace(get_profile("tiny"), **kw)
+    return dataclasses.replace(get_profile("tiny").data, **kw)
 
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,7 @@ def test_select_tracks_is_deterministic_and_prefix_stable(raw_dir):
 
 
 def test_build_with_fake_renderer(raw_dir, tmp_path, fake_render):
-    profile = get_profile("tiny")  # 3 train, 1 validation, 2 test, cropped to 12 s
+    profile = get_profile("tiny").data  # 3 train, 1 validation, 2 test, cropped to 12 s
     tables = groove.build(raw_dir, tmp_path / "out", profile)
     tracks, onsets, beats = tables.tracks, tables.onsets, tables.beats
     assert list(tracks.columns) == TRACK_COLUMNS
@@ -137,7 +137,7 @@ def test_build_with_fake_renderer(raw_dir, tmp_path, fake_render):
 
 
 def test_several_kits_per_performance(raw_dir, tmp_path, fake_render):
-    profile = dataclasses.replace(get_profile("tiny"), groove_tracks={"train": 2}, render_kits_per_track=2,
+    profile = dataclasses.replace(get_profile("tiny").data, groove_tracks={"train": 2}, render_kits_per_track=2,
                                   render_accompaniment=False, max_duration_s=4.0)
     tables = groove.build(raw_dir, tmp_path / "out", profile)
     tracks = tables.tracks

@@ -242,3 +242,26 @@ def test_transcribe_imports_no_training_code(tmp_path):
     assert {"adt.transcribe.transcriber", "adt.frame.checkpoint", "adt.frame.champion"} <= set(loaded["after"])
     assert [m for m in TRAINING_MODULES if m in loaded["at_import"]] == []
     assert [m for m in TRAINING_MODULES if m in loaded["after"]] == []
+
+
+def test_a_stage_is_given_only_its_profile_section():
+    """Issue 32: no function of ``adt/`` takes a whole :class:`adt.config.Profile`; every ``get_profile()``
+    outside ``adt/config.py`` is followed by one section (``settings.get_profile().lm``)."""
+    from adt.config import SECTIONS
+
+    whole, annotated, sections = [], [], 0
+    for name, path in _modules("adt").items():
+        if name == "adt.config":
+            continue
+        tree = ast.parse(path.read_text())
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "get_profile":
+                parent = parents.get(node)
+                if isinstance(parent, ast.Attribute) and parent.attr in SECTIONS:
+                    sections += 1
+                else:
+                    whole.append(f"{name}:{node.lineno}")
+            if isinstance(node, ast.arg) and node.annotation is not None and "Profile" in ast.unparse(node.annotation):
+                annotated.append(f"{name}:{node.lineno} {node.arg}")
+    assert whole == [] and annotated == [] and sections >= 10

@@ -113,7 +113,7 @@ def _drum_scores(groove: dict, folder) -> DrumScoresResult:
 
 def test_the_stage_keeps_the_shipped_lm_when_it_is_better_on_validation(groove, tmp_path):
     drum_scores = _drum_scores(groove, tmp_path)
-    scratch = dataclasses.replace(get_profile("tiny"), lm_final_epochs=1, start_from_shipped=False)
+    scratch = dataclasses.replace(get_profile("tiny").lm, final_epochs=1, start_from_shipped=False)
     for k, n in (("k5", 5), ("k3", 3)):
         # one epoch of a 1 x 8 GRU on 6 scores: far worse than the shipped LM, which is chosen and copied
         out = _fit_k(k, drum_scores, scratch, {"hidden": 8, "layers": 1}, tmp_path)

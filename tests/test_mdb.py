@@ -69,7 +69,7 @@ def test_annotation_readers(raw_dir):
 
 
 def test_build_tiny(raw_dir, tmp_path):
-    profile = get_profile("tiny")  # 2 tracks, cropped to 12 s
+    profile = get_profile("tiny").data  # 2 tracks, cropped to 12 s
     tables = mdb.build(raw_dir, tmp_path / "out", profile)
     tracks, onsets, beats = tables.tracks, tables.onsets, tables.beats
     assert list(tracks.columns) == TRACK_COLUMNS
@@ -103,7 +103,7 @@ def test_build_tiny(raw_dir, tmp_path):
 
 
 def test_build_uncropped_references_original(raw_dir, tmp_path):
-    profile = dataclasses.replace(get_profile("tiny"), mdb_tracks=None, max_duration_s=None)
+    profile = dataclasses.replace(get_profile("tiny").data, mdb_tracks=None, max_duration_s=None)
     tables = mdb.build(raw_dir, tmp_path / "out", profile)
     assert len(tables.tracks) == 9
     assert not (tmp_path / "out").exists()
@@ -132,7 +132,7 @@ def test_tracks_load_lazily(raw_dir):
 
 def test_genre_split(raw_dir, tmp_path):
     assert len(mdb.GENRE_SPLIT) == 23  # every MDB Drums track, once
-    profile = dataclasses.replace(get_profile("tiny"), mdb_tracks=None, mdb_split="genre", max_duration_s=2.0)
+    profile = dataclasses.replace(get_profile("tiny").data, mdb_tracks=None, mdb_split="genre", max_duration_s=2.0)
     tracks = mdb.build(raw_dir, tmp_path / "out", profile).tracks
     split = dict(zip(tracks.track_id, tracks.split))
     assert split["mdb/MusicDelta_Punk"] == "train"  # the one track the thesis names
@@ -197,7 +197,7 @@ def test_real_mix_is_the_sum_of_the_raws(full_raw, name):
 
 
 def test_build_writes_real_mixes_and_stems(full_raw, raw_dir, tmp_path):
-    profile = get_profile("tiny")  # 2 tracks, cropped to 12 s
+    profile = get_profile("tiny").data  # 2 tracks, cropped to 12 s
     assert profile.mdb_real_mix is False
     default = mdb.build(full_raw, tmp_path / "out", profile)
     # by default the tables are those of the subset alone (the graph's figures do not move)
@@ -222,7 +222,7 @@ def test_build_writes_real_mixes_and_stems(full_raw, raw_dir, tmp_path):
         assert np.abs(mix).max() <= mdb.MIX_PEAK + 1e-6
 
     real = dataclasses.replace(profile, mdb_real_mix=True)
-    assert real.dataset_digest() != profile.dataset_digest()
+    assert real.digest() != profile.digest()
     tables = mdb.build(full_raw, tmp_path / "out", real)
     assert [Path(p) for p in tables.tracks["mix_path"]] == [tmp_path / "out" / n / "mix.wav" for n in DRUM_ONLY[:2]]
     assert tables.tracks.drop(columns="mix_path").equals(default.tracks.drop(columns="mix_path"))
@@ -234,7 +234,7 @@ def test_build_writes_real_mixes_and_stems(full_raw, raw_dir, tmp_path):
 
 
 def test_build_uncropped_real_mix(full_raw, tmp_path):
-    profile = dataclasses.replace(get_profile("tiny"), mdb_tracks=1, max_duration_s=None, mdb_real_mix=True)
+    profile = dataclasses.replace(get_profile("tiny").data, mdb_tracks=1, max_duration_s=None, mdb_real_mix=True)
     (t,) = mdb.build(full_raw, tmp_path / "out", profile).tracks.itertuples()
     assert Path(t.drum_path) == Path(mdb.load_index(full_raw)["drum_path"][0])  # the original, as before
     mix, sr = read_audio(t.mix_path, mono=True)
@@ -260,7 +260,7 @@ def test_tracks_with_and_without_multitracks(tmp_path):
     index = mdb.load_index(raw)
     assert index["name"].tolist() == ["MusicDelta_Britpop", "MusicDelta_Punk"]
     assert index["multitrack_dir"][0] is None and Path(index["multitrack_dir"][1]).name == "MusicDelta_Punk"
-    profile = dataclasses.replace(get_profile("tiny"), max_duration_s=3.0, mdb_real_mix=True)
+    profile = dataclasses.replace(get_profile("tiny").data, max_duration_s=3.0, mdb_real_mix=True)
     tracks = mdb.build(raw, tmp_path / "out", profile).tracks.set_index("track_id")
     assert pd.isna(tracks.loc["mdb/MusicDelta_Britpop", "mix_path"])  # no multitracks: no mix, as before
     assert mdb.stem_paths(tmp_path / "out" / "MusicDelta_Britpop") == {}

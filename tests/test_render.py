@@ -168,7 +168,7 @@ def test_renders_in_worker_processes_equal_the_serial_ones(tmp_path, monkeypatch
     from adt.data.datasets import demo
 
     raw = demo.generate_corpus(tmp_path / "raw", n_tracks=3, duration_s=3.0, seed=5)
-    profile = dataclasses.replace(PROFILES["tiny"], max_duration_s=3.0, render_augment=True)
+    profile = dataclasses.replace(PROFILES["tiny"].data, max_duration_s=3.0, render_augment=True)
     monkeypatch.setenv("ADT_JOBS", "1")
     serial = demo.build(raw, tmp_path / "serial", profile)
     monkeypatch.setenv("ADT_JOBS", "2")

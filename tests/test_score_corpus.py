@@ -173,7 +173,7 @@ def test_scores_from_egmd_and_slakh_ground_truth(name, tmp_path):
     (archive_name, data), = files.items()
     (tmp_path / archive_name).write_bytes(data)
     raw = extract(tmp_path / archive_name, tmp_path / "raw")
-    profile = dataclasses.replace(get_profile("tiny"), tracks_per_split=None, max_duration_s=None)
+    profile = dataclasses.replace(get_profile("tiny").data, tracks_per_split=None, max_duration_s=None)
     tables = get_module(name).build(raw, tmp_path / "out", profile)
     n_scored = 0
     for tid, beats in tables.beats.groupby("track_id"):

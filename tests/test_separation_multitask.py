@@ -199,7 +199,7 @@ def _count_steps(model):
 def test_algorithm_2_accumulates_encoder_gradients_over_a_round(stem_tracks, procedure):
     independent = stem_data.stem_databases(stem_tracks).train
     model = SharedEncoderSeparator(TINY)
-    settings = procedures.TrainSettings(rounds=2, batch_size=1, val_every=2, val_excerpts=1)
+    settings = procedures.ProcedureConfig(rounds=2, batch_size=1, val_every=2, val_excerpts=1)
     record, handle = _count_steps(model)
     try:
         procedures.train_shared(model, independent, independent, procedure, settings, log=lambda m: None)
@@ -220,7 +220,7 @@ def test_algorithm_2_accumulates_encoder_gradients_over_a_round(stem_tracks, pro
 def test_a_source_added_later_keeps_encoder_and_other_decoders(stem_tracks):
     independent = stem_data.stem_databases(stem_tracks).train
     base = SharedEncoderSeparator(dataclasses.replace(TINY, sources=("drums", "bass")))
-    settings = procedures.TrainSettings(rounds=2, batch_size=1, val_every=1, val_excerpts=1)
+    settings = procedures.ProcedureConfig(rounds=2, batch_size=1, val_every=1, val_excerpts=1)
     extended = procedures.add_source(base, "other", independent["other"], independent["other"], settings,
                                      log=lambda m: None)
     assert extended.config.sources == ("drums", "bass", "other")
@@ -233,7 +233,7 @@ def test_a_source_added_later_keeps_encoder_and_other_decoders(stem_tracks):
 def test_every_procedure_trains_and_separates(stem_tracks):
     dbs = stem_data.stem_databases(stem_tracks)
     dbs = dataclasses.replace(dbs, val=dbs.train, simultaneous_val=dbs.simultaneous)
-    settings = procedures.TrainSettings(rounds=2, batch_size=1, val_every=1, val_excerpts=1)
+    settings = procedures.ProcedureConfig(rounds=2, batch_size=1, val_every=1, val_excerpts=1)
     mix, _ = read_audio(stem_tracks[1]["mix"])
     for procedure in procedures.PROCEDURES:
         trained = procedures.train_procedure(procedure, TINY, dbs, settings, log=lambda m: None)
@@ -265,7 +265,7 @@ def test_each_source_is_augmented_alone_and_stays_its_own_target(stem_tracks):
     each target is exactly its own augmented source, and the mixture their sum."""
     dbs = stem_data.stem_databases(stem_tracks)
     model = SharedEncoderSeparator(TINY)
-    settings = procedures.TrainSettings(filter_p=1.0)
+    settings = procedures.ProcedureConfig(filter_p=1.0)
     rng = np.random.default_rng(3)
     mixes, targets = stem_data.Excerpts(dbs.simultaneous, model, settings).audio([0, 1, 2, 0], rng)
     np.testing.assert_allclose(mixes, sum(targets.values()), atol=1e-6)
@@ -276,7 +276,7 @@ def test_each_source_is_augmented_alone_and_stays_its_own_target(stem_tracks):
     gains = {s: np.sqrt((targets[s][0] ** 2).mean() / (plain[s][0] ** 2).mean()) for s in targets}
     assert max(gains.values()) / min(gains.values()) > 1.05
     stereo = np.stack([np.ones(4096, np.float32)] * 2)
-    panned = stem_data.augment_source(stereo, np.random.default_rng(1), procedures.TrainSettings(filter_p=0.0, gain=(1, 1)))
+    panned = stem_data.augment_source(stereo, np.random.default_rng(1), procedures.ProcedureConfig(filter_p=0.0, gain=(1, 1)))
     assert abs(panned[0].mean() - panned[1].mean()) > 1e-3  # panned
     assert np.isclose((panned ** 2).sum(), (stereo ** 2).sum(), rtol=1e-4)  # constant power
 
@@ -285,7 +285,7 @@ def test_training_stops_early_and_keeps_the_best_state(stem_tracks):
     """Early stopping (paper Sec. 4.2): ``patience`` validations without improvement end training."""
     dbs = stem_data.stem_databases(stem_tracks)
     model = SharedEncoderSeparator(TINY)
-    settings = procedures.TrainSettings(rounds=50, batch_size=1, val_every=1, val_excerpts=1, patience=2, lr=0.5)
+    settings = procedures.ProcedureConfig(rounds=50, batch_size=1, val_every=1, val_excerpts=1, patience=2, lr=0.5)
     history, best = procedures.train_shared(model, dbs.train, dbs.train, "interleaved", settings, log=lambda m: None)
     assert history[-1].get("stopped") and history[-1]["round"] < 50
     assert history[-1]["round"] - best == 2
@@ -399,7 +399,7 @@ def test_fine_tuning_starts_from_the_given_weights(stem_tracks):
     config = dataclasses.replace(shipped.config, patch_frames=33)
     dbs = stem_data.stem_databases(stem_tracks)
     dbs = dataclasses.replace(dbs, val=dbs.train)
-    settings = procedures.TrainSettings(rounds=1, batch_size=1, val_every=1, val_excerpts=2, lr=5.0)  # ruinous
+    settings = procedures.ProcedureConfig(rounds=1, batch_size=1, val_every=1, val_excerpts=2, lr=5.0)  # ruinous
     start = procedures.initial_model(config, shipped)
     expected = procedures._val_loss(start, procedures._validation_set(dbs.val, start, settings))
     trained = procedures.train_procedure("interleaved", config, dbs, settings, log=lambda m: None, start=shipped)
@@ -457,8 +457,8 @@ def test_demo_study_runs_only_its_models_and_fine_tunes_from_shipped(stem_tracks
     monkeypatch.setenv("ADT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("ADT_JOBS", "1")
-    demo = study.StudySettings.from_profile(PROFILES["demo"])
-    standard = study.StudySettings.from_profile(PROFILES["standard"])
+    demo = study.StudySettings.from_section(PROFILES["demo"].separation)
+    standard = study.StudySettings.from_section(PROFILES["standard"].separation)
     assert demo.start_from_shipped and not demo.transfer and "shipped" in demo.model_names()
     assert standard.transfer and standard.model_names() == study.MODELS and not standard.start_from_shipped
     splits = ["train", "train", "validation", "test"]

@@ -155,7 +155,7 @@ def test_drum_audio_is_the_sum_of_the_rendered_drum_stems(raw_dir):
 
 
 def test_build_selection_and_cropping(raw_dir, tmp_path):
-    profile = dataclasses.replace(get_profile("tiny"), tracks_per_split=1, max_duration_s=3.0)
+    profile = dataclasses.replace(get_profile("tiny").data, tracks_per_split=1, max_duration_s=3.0)
     out = tmp_path / "out"
     skipped: list[dict] = []
     tables = slakh.build(raw_dir, out, profile, skipped=skipped)
@@ -199,7 +199,7 @@ def test_build_selection_and_cropping(raw_dir, tmp_path):
 
 
 def test_build_all_uncropped_merges_drum_midi(raw_dir, tmp_path):
-    profile = dataclasses.replace(get_profile("tiny"), tracks_per_split=None, max_duration_s=None)
+    profile = dataclasses.replace(get_profile("tiny").data, tracks_per_split=None, max_duration_s=None)
     out = tmp_path / "out"
     tables = slakh.build(raw_dir, out, profile)
     assert tables.tracks["track_id"].tolist() == [f"slakh/{n}" for n in WITH_DRUMS]
@@ -224,7 +224,7 @@ def test_build_skips_a_track_with_a_missing_stem(raw_dir, tmp_path, caplog):
     shutil.copytree(raw_dir, raw)
     missing = raw / "slakh2100_flac_redux" / "train" / "Track00001" / "stems" / "S02.flac"
     missing.unlink()
-    profile = dataclasses.replace(get_profile("tiny"), tracks_per_split=1, max_duration_s=3.0)
+    profile = dataclasses.replace(get_profile("tiny").data, tracks_per_split=1, max_duration_s=3.0)
     skipped: list[dict] = []
     with caplog.at_level(logging.WARNING, logger="adt.data.datasets.slakh"):
         tables = slakh.build(raw, tmp_path / "out", profile, skipped=skipped)
@@ -248,4 +248,4 @@ def test_malformed_metadata(raw_dir, tmp_path, text, problem):
         slakh.load_index(raw)
     assert str(bad) in str(err.value)
     with pytest.raises(ValueError, match="Track00003/metadata.yaml"):
-        slakh.build(raw, tmp_path / "out", get_profile("tiny"))
+        slakh.build(raw, tmp_path / "out", get_profile("tiny").data)

@@ -35,11 +35,11 @@ def test_thesis_defaults_and_profile_scaling():
     c = TrainConfig()
     assert (c.grad_clip, c.lr_factor, c.lr_patience, c.early_stop_patience) == (2.0, 0.2, 5, 15)
     assert c.peak_picking == "thesis"
-    full, demo, tiny = (TrainConfig.for_profile(PROFILES[n]) for n in ("full", "demo", "tiny"))
+    full, demo, tiny = (TrainConfig.for_section(PROFILES[n].frame) for n in ("full", "demo", "tiny"))
     assert (full.lr_patience, full.early_stop_patience, full.epochs) == (5, 15, 40)
-    assert (demo.lr_patience, demo.early_stop_patience, demo.epochs) == (1, 3, PROFILES["demo"].epochs)
-    assert tiny.epochs == 2 and tiny.steps_per_epoch == PROFILES["tiny"].steps_per_epoch
-    longer = TrainConfig.for_profile(PROFILES["demo"], epochs=20)  # patience follows the epochs asked for
+    assert (demo.lr_patience, demo.early_stop_patience, demo.epochs) == (1, 3, PROFILES["demo"].frame.epochs)
+    assert tiny.epochs == 2 and tiny.steps_per_epoch == PROFILES["tiny"].frame.steps_per_epoch
+    longer = TrainConfig.for_section(PROFILES["demo"].frame, epochs=20)  # patience follows the epochs asked for
     assert (longer.lr_patience, longer.early_stop_patience, longer.epochs) == (5, 15, 20)
 
 

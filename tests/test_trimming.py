@@ -261,9 +261,9 @@ def test_every_profile_names_valid_trimming_lines():
     from adt.trimming.study import lines_of
 
     for profile in PROFILES.values():
-        lines = lines_of(profile)
+        lines = lines_of(profile.trimming)
         assert lines and all(seeds >= 1 for _, seeds in lines), profile.name
-    standard = dict((line.name, n) for line, n in lines_of(PROFILES["standard"]))
+    standard = dict((line.name, n) for line, n in lines_of(PROFILES["standard"].trimming))
     assert standard["trim/magnitude/local"] >= 3  # the spread over seeds (issue 13)
 
 

@@ -5,7 +5,7 @@ training: the pipeline computes each track's spectrogram once and trains from ca
 shards (:mod:`adt.features.shards`), so an effect in the training loop would need the audio
 there; at render time the drum stem, the mix and the separation targets carry the same drum
 effects, the corpus is a cached artifact a person can listen to, and variety comes from rendering
-each performance on several kits and seeds (``Profile.render_kits_per_track``).
+each performance on several kits and seeds (``DataSettings.render_kits_per_track``).
 
 - **Room** (:func:`room_impulse_responses`): a stereo room impulse response simulated with
   pyroomacoustics (MIT; image-source method in a shoebox room, absorption from the drawn RT60 by

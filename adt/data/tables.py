@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from adt.atomic import atomic_dir, atomic_path, write_json
 from adt.cache import cache_key, stage_cache
-from adt.config import Profile, Settings, data_dir
+from adt.config import DataSettings, Settings, data_dir
 from adt.data.datasets import DATASETS, get_module
 from adt.data.datasets.card import dataset_card
 from adt.data.datasets.examples import write_examples
@@ -121,20 +121,21 @@ class OnsetsResult(StageResult):
 
 def run_raw_dataset(settings: Settings, partition: str,
                     on_progress: Callable[[str, int, int | None], None] | None = None) -> RawDatasetResult:
-    """Stage ``raw_dataset`` of dataset ``partition``: :func:`fetch_raw` with the settings' profile and mirror."""
-    return fetch_raw(partition, settings.get_profile(), settings.get_mirror(), on_progress=on_progress)
+    """Stage ``raw_dataset`` of dataset ``partition``: :func:`fetch_raw` with the profile's data section and the
+    settings' mirror."""
+    return fetch_raw(partition, settings.get_profile().data, settings.get_mirror(), on_progress=on_progress)
 
 
 def run_dataset_tables(settings: Settings, raw_dataset: RawDatasetResult,
                        log: Callable[[str], None] = print) -> DatasetTablesResult:
-    """Stage ``dataset_tables``: :func:`build_dataset_tables` for the settings' profile."""
-    return build_dataset_tables(raw_dataset, settings.get_profile(), log)
+    """Stage ``dataset_tables``: :func:`build_dataset_tables` for the profile's data section."""
+    return build_dataset_tables(raw_dataset, settings.get_profile().data, log)
 
 
 def run_tracks(settings: Settings, dataset_tables: dict[str, DatasetTablesResult],
                log: Callable[[str], None] = print) -> TracksResult:
     """Stage ``tracks``: :func:`unify_tables` of the materialized ``dataset_tables``."""
-    return unify_tables(dataset_tables, settings.get_profile(), log)
+    return unify_tables(dataset_tables, settings.get_profile().data, log)
 
 
 def run_onsets(settings: Settings, tracks: TracksResult) -> OnsetsResult:
@@ -166,11 +167,11 @@ def raw_pointer(dataset: str) -> Path:
     return data_dir() / "raw" / dataset / "current.json"
 
 
-def fetch_raw(name: str, profile: Profile, mirror: str | None = None,
+def fetch_raw(name: str, data: DataSettings | None = None, mirror: str | None = None,
               on_progress: Callable[[str, int, int | None], None] | None = None) -> RawDatasetResult:
     """A dataset in its official layout under ``<data>/raw/<name>/<key>``.
 
-    The demo corpus is generated (seeded by the profile); every other dataset is
+    The demo corpus is generated (``data``: the profile's data section, its size and seed); every other dataset is
     downloaded or copied from ``mirror`` and unpacked (:func:`adt.data.download.fetch_all`).
 
     Returns:
@@ -185,11 +186,13 @@ def fetch_raw(name: str, profile: Profile, mirror: str | None = None,
 
     module = get_module(name)
     if name == "demo":
-        key = cache_key("raw_demo", "1", profile.demo_tracks, profile.demo_duration_s, profile.seed)
+        if data is None:
+            raise ValueError("the demo corpus is generated: fetch_raw('demo', ...) needs the profile's data section")
+        key = cache_key("raw_demo", "1", data.demo_tracks, data.demo_duration_s, data.seed)
         target = data_dir() / "raw" / "demo" / key
         if not (target / "metadata.csv").is_file():
             with atomic_dir(target) as tmp:
-                module.generate_corpus(tmp, profile.demo_tracks, profile.demo_duration_s, profile.seed)
+                module.generate_corpus(tmp, data.demo_tracks, data.demo_duration_s, data.seed)
         checksums = {"generator": key}
     else:
         target, checksums = fetch_all(module.REMOTES, data_dir() / "downloads", data_dir() / "raw" / name,
@@ -200,9 +203,10 @@ def fetch_raw(name: str, profile: Profile, mirror: str | None = None,
     return RawDatasetResult(**info)
 
 
-def build_dataset_tables(raw: RawDatasetResult, profile: Profile,
+def build_dataset_tables(raw: RawDatasetResult, data: DataSettings,
                          log: Callable[[str], None] = print) -> DatasetTablesResult:
-    """One dataset's unified tables for ``profile``, built once per (raw data, profile) and cached.
+    """One dataset's unified tables for a profile's ``data`` section, built once per (raw data, section) and
+    cached.
 
     Writes ``tracks.parquet``, ``onsets.parquet`` and ``beats.parquet`` (and the audio the
     dataset module renders, mixes or crops under ``<data>/audio/<dataset>``); logs the
@@ -217,20 +221,20 @@ def build_dataset_tables(raw: RawDatasetResult, profile: Profile,
     name = raw.dataset
     module = get_module(name)
     cache = stage_cache("datasets", VERSION, name, getattr(module, "VERSION", "1"), raw.key,
-                        profile.dataset_digest())
+                        data.digest())
 
     def build(folder: Path) -> dict:
         log(f"building dataset {name} from {raw.path}")
         skipped: list[dict] = []
         renders = data_dir() / "audio" / name
-        tables = module.build(Path(raw.path), renders, profile, skipped=skipped)
+        tables = module.build(Path(raw.path), renders, data, skipped=skipped)
         for table in TABLES:
             with atomic_path(folder / f"{table}.parquet") as tmp:
                 getattr(tables, table).to_parquet(tmp, index=False)
         examples = write_examples(tables, folder / "examples")
         return {"dataset": name, "dir": str(folder), "card": dataset_card(module, tables),
                 "examples": [str(p) for p in examples],
-                "rows": len(tables.tracks), "skipped": skipped, "profile_digest": profile.dataset_digest(),
+                "rows": len(tables.tracks), "skipped": skipped, "profile_digest": data.digest(),
                 "hours": float(tables.tracks.duration_s.sum() / 3600),
                 "has_audio": bool(tables.tracks[["mix_path", "drum_path"]].notna().any(axis=None)),
                 # the audio rendered for this table: checked with the folder's files (adt.cache)
@@ -258,22 +262,22 @@ def _log_card(manifest: dict, started: float) -> str:
                       params={"dataset": manifest["dataset"], "key": manifest["key"]}, started=started)
 
 
-def unify_tables(datasets: dict[str, DatasetTablesResult], profile: Profile,
+def unify_tables(datasets: dict[str, DatasetTablesResult], data: DataSettings,
                  log: Callable[[str], None] = print) -> TracksResult:
     """Concatenate the tables of every dataset with audio (ADTOF-YT ships spectrograms and
     stays in its own partition).
 
     Args:
         datasets: dataset name -> its :func:`build_dataset_tables` result (the materialized
-            ``dataset_tables`` partitions); those built for another profile are left out
-            with a message.
+            ``dataset_tables`` partitions); those built for another data section (:meth:`DataSettings.digest`)
+            are left out with a message.
 
     Raises:
         ValueError: no dataset with audio built for this profile.
     """
     parts: dict[str, DatasetTablesResult] = {}
     for name, manifest in sorted(datasets.items(), key=lambda item: list(DATASETS).index(item[0])):
-        if manifest.profile_digest != profile.dataset_digest():
+        if manifest.profile_digest != data.digest():
             log(f"{name}: its tables were built for another profile; materialize dataset_tables[{name}] again "
                 "to include it")
         elif not manifest.has_audio:
@@ -281,7 +285,7 @@ def unify_tables(datasets: dict[str, DatasetTablesResult], profile: Profile,
         else:
             parts[name] = manifest
     if not parts:
-        raise ValueError(f"no dataset with audio has tables for profile {profile.name!r}: materialize "
+        raise ValueError(f"no dataset with audio has tables for profile {data.profile!r}: materialize "
                          "raw_dataset and dataset_tables first")
     keys = {name: m.key for name, m in parts.items()}
     cache = stage_cache("tables", VERSION, keys)

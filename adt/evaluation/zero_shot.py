@@ -1,9 +1,9 @@
 """The zero-shot matrix (thesis ch. 7): training-set combinations x test sets, micro F-measure.
 
 :func:`zero_shot_matrix` (asset ``zero_shot_matrix``) trains the transcriber sweep's best
-architecture with its best hyperparameters on every training-set combination of the
-profile (rows; the sweep's own model for all training sets together) and scores each on
-every dataset's test split (columns) with the micro F-measure (50 ms, mir_eval;
+architecture with its best hyperparameters on every training-set combination of the features
+(``FeatureSettings.train_combinations``: rows; the sweep's own model for all training sets together) and scores
+each on every dataset's test split (columns) with the micro F-measure (50 ms, mir_eval;
 :mod:`adt.metrics`), 5-class and 3-class. One more row, :data:`SHIPPED_ROW`, scores the
 transcriber shipped with the package (``adt/pretrained/``) on the same test tracks, hearing
 what it was trained on (a mixture itself for a ``"mix"``/``"mix+drums"`` model; see
@@ -28,10 +28,10 @@ import pandas as pd
 
 from adt.atomic import atomic_path
 from adt.cache import stage_cache
-from adt.config import Profile, Settings
+from adt.config import FrameSettings, Settings
 from adt.data.download import sha256sum
 from adt.data.tables import OnsetsResult
-from adt.features.index import FeatureIndex, training_combinations
+from adt.features.index import FeatureIndex
 from adt.frame.study import VERSION, TranscriberResult, scored_items, train_combination
 from adt.results import FigureLink, PathEntry, RunLink, StageResult, Table
 from adt.vocab import CLASSES_3, CLASSES_5
@@ -130,9 +130,9 @@ class ZeroShotMatrixResult(StageResult):
 
 def run(settings: Settings, features: FeatureIndex, onsets: OnsetsResult, transcriber: TranscriberResult,
         log: Callable[[str], None] = print) -> ZeroShotMatrixResult:
-    """Stage ``zero_shot_matrix``: :func:`zero_shot_matrix` with the settings' profile and loss weighting, the
-    shipped row on the mixtures of the unified tables."""
-    return zero_shot_matrix(features, onsets.references(), transcriber, settings.get_profile(),
+    """Stage ``zero_shot_matrix``: :func:`zero_shot_matrix` with the profile's frame section (the recipe of the
+    rows it trains) and the settings' loss weighting, the shipped row on the mixtures of the unified tables."""
+    return zero_shot_matrix(features, onsets.references(), transcriber, settings.get_profile().frame,
                             settings.loss_weighting, log, tracks_path=f"{onsets.dir}/tracks.parquet")
 
 
@@ -165,13 +165,15 @@ def _log_matrix(table: pd.DataFrame, folder: Path, combos: list, test_sets: list
     return md, run.info.run_id
 
 
-def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: TranscriberResult, profile: Profile,
+def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: TranscriberResult, frame: FrameSettings,
                      loss_weighting: str = "beta", log: Callable[[str], None] = print,
                      tracks_path: str | Path | None = None) -> ZeroShotMatrixResult:
     """The matrix (module docstring).
 
     Args:
-        index: the features; ``refs``: reference onsets (:func:`adt.metrics.reference_onsets`).
+        index: the features (its training combinations are the rows, :attr:`FeatureIndex.combinations`);
+            ``refs``: reference onsets (:func:`adt.metrics.reference_onsets`).
+        frame: the profile's frame section: the recipe of the rows trained here (:func:`train_combination`).
         transcriber: the ``transcriber`` stage's result (its architecture, best parameters, model).
         tracks_path: the ``tracks`` table (Parquet), for the mixtures the shipped model hears; without
             it the shipped row is scored on the index's features as they are.
@@ -181,7 +183,8 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: TranscriberRe
     from adt.parallel import run_jobs
 
     all_sets = index.training_sets()
-    combos = training_combinations(profile.train_combinations, all_sets)
+    # the index's combinations, fewest sets first (a stored index's JSON has them sorted by name)
+    combos = sorted((tuple(name.split("+")) for name in index.combinations), key=lambda c: (len(c), c))
     from adt.transcribe.transcriber import pretrained_path
 
     test_sets = index.test_sets()
@@ -208,7 +211,7 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: TranscriberRe
         params = {k: v for k, v in transcriber.best_params.items()
                   if not (fine_tuned and k in ("lr", "weight_decay"))}
         trained = dict(zip(others, run_jobs(
-            train_combination, [dict(combo=c, index=index, refs=refs, profile=profile, loss_weighting=loss_weighting,
+            train_combination, [dict(combo=c, index=index, refs=refs, frame=frame, loss_weighting=loss_weighting,
                                      architecture=transcriber.architecture, params=params)
                               for c in others],
             training_threads(transcriber.architecture), log,

@@ -81,7 +81,8 @@ class FeatureIndex(StageResult):
         shards: dataset -> split -> shard folder (:func:`adt.features.shards.write_shards`).
         dataset_stats: dataset -> {"key", "path"} of its training split's ``stats.json``.
         combinations: training-set combination ("a+b") -> statistics manifest (see
-            :meth:`training_stats`) for the profile's combinations.
+            :meth:`training_stats`) for the profile's combinations (``FeatureSettings.train_combinations``, with
+            all training sets together).
     """
 
     feature_type: str
@@ -219,15 +220,15 @@ def _shards_and_stats(groups: dict[tuple[str, str], list[tuple[Path, Path]]], fe
 def run(settings: Settings, tracks: TracksResult, onsets: OnsetsResult, drum_stems: DrumStemsResult,
         log: Callable[[str], None] = print) -> FeatureIndex:
     """Stage ``features``: :func:`build_features` with the settings' feature type, target widening, and the
-    profile's training combinations and transcriber input.
+    profile's features section (training combinations, transcriber input).
 
     Raises:
         ValueError: an unknown ``feature_type`` (named as the setting).
     """
-    profile = settings.get_profile()
+    features = settings.get_profile().features
     try:
         return build_features(tracks, onsets, drum_stems, settings.feature_type, settings.target_widening,
-                              profile.train_combinations, log, profile.transcriber_input)
+                              features.train_combinations, log, features.transcriber_input)
     except ValueError as exc:
         raise ValueError(f"AdtSettings.feature_type: {exc}") from None
 
@@ -244,7 +245,7 @@ def build_features(tracks: TracksResult, onsets: OnsetsResult, drum_stems: DrumS
         drum_stems: the ``drum_stems`` stage's result (the separated stems, and the separator's key).
         feature_type: "log_mel" or "log_filtered" (:mod:`adt.features.spectrogram`).
         target_widening: thesis target widening (0.5 on the frames next to an onset).
-        combinations: training-set combinations whose statistics to prepare (the profile's).
+        combinations: training-set combinations whose statistics to prepare (``FeatureSettings.train_combinations``).
         transcriber_input: what the transcriber hears of a mixture (``adt.config.TRANSCRIBER_INPUTS``):
             "separated" its drum stem, "mix" the mixture, "mix+drums" the mixture and, as a second
             training item (:attr:`TrackFeatures.x_drums`), its clean drum stem. Tracks without a

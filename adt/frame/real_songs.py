@@ -332,7 +332,7 @@ def prepare(settings, feature_type: str = "log_mel", split: str = "validation"):
     features = build_features(tracks, onsets, no_separation, feature_type, log=lambda _: None,
                               transcriber_input="mix+drums")
     refs = onsets.references()
-    raw = tables.fetch_raw("mdb", settings.get_profile(), settings.get_mirror())
+    raw = tables.fetch_raw("mdb", mirror=settings.get_mirror())
     root = data_dir() / "real_songs"
     songs = real_songs(raw.path, root / "audio")
     val = scored_items(features, refs, renders, split, with_drums=True)

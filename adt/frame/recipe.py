@@ -110,8 +110,9 @@ class TrainConfig:
     spectral_augment: str = ""
 
     @classmethod
-    def for_profile(cls, profile, **overrides) -> TrainConfig:
-        """The config of an :class:`adt.config.Profile`: its epochs, steps per epoch, batch size and seed.
+    def for_section(cls, frame, **overrides) -> TrainConfig:
+        """The config of a profile's frame section (:class:`adt.config.FrameSettings`): its epochs, steps per
+        epoch, batch size and seed.
 
         Patience scales down for short runs so the scheduler and early stopping can act
         at all: lr_patience = min(5, max(1, epochs // 4)) and early stopping after
@@ -119,10 +120,10 @@ class TrainConfig:
         demo (5 epochs): 1/3, full (40 epochs): 5/15). ``epochs`` in ``overrides`` is the
         one the patience scales with; explicit patience overrides win.
         """
-        epochs = int(overrides.get("epochs", profile.epochs))
+        epochs = int(overrides.get("epochs", frame.epochs))
         lr_patience = min(5, max(1, epochs // 4))
-        values = dict(epochs=epochs, steps_per_epoch=profile.steps_per_epoch,
-                      batch_size=profile.batch_size, seed=profile.seed, lr_patience=lr_patience,
+        values = dict(epochs=epochs, steps_per_epoch=frame.steps_per_epoch,
+                      batch_size=frame.batch_size, seed=frame.seed, lr_patience=lr_patience,
                       early_stop_patience=3 * lr_patience)
         return cls(**{**values, **overrides})
 

@@ -1,7 +1,7 @@
 """The frame-level model stage: sweeps and trainings per training-set combination (thesis chs. 5-6).
 
 :func:`transcriber_sweep` (asset ``transcriber``): an Optuna sweep (:func:`adt.frame.sweep.run_sweep`;
-trials = ``Profile.sweep_trials``, architectures = ``Profile.sweep_architectures``) on all
+trials = ``FrameSettings.sweep_trials``, architectures = ``FrameSettings.sweep_architectures``) on all
 training sets together, the best model registered as ``adt-frame-crnn`` (alias ``champion``
 unless the champion scored higher on the same validation data). :func:`architecture_study`
 (asset ``architecture_study``): the thesis's Table 6.1, one sweep per training dataset with the
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from adt.cache import stage_cache
-from adt.config import Profile, Settings
+from adt.config import FrameSettings, Settings
 from adt.data.tables import OnsetsResult
 from adt.features.index import FeatureIndex
 from adt.frame.checkpoint import FRAME_CRNN
@@ -97,22 +97,22 @@ class ArchitectureStudyResult(StageResult):
 
 def run_transcriber(settings: Settings, features: FeatureIndex, onsets: OnsetsResult,
                     log: Log = print) -> TranscriberResult:
-    """Stage ``transcriber``: :func:`transcriber_sweep` with the settings' profile, loss weighting and Optuna
-    storage."""
-    return transcriber_sweep(features, onsets.references(), settings.get_profile(), settings.loss_weighting,
+    """Stage ``transcriber``: :func:`transcriber_sweep` with the profile's frame section, the settings' loss
+    weighting and Optuna storage."""
+    return transcriber_sweep(features, onsets.references(), settings.get_profile().frame, settings.loss_weighting,
                              settings.optuna_storage or None, log)
 
 
 def run_architecture_study(settings: Settings, features: FeatureIndex, onsets: OnsetsResult,
                            transcriber: TranscriberResult, log: Log = print) -> ArchitectureStudyResult:
     """Stage ``architecture_study``: :func:`architecture_study` around the transcriber sweep."""
-    return architecture_study(features, onsets.references(), settings.get_profile(), transcriber,
+    return architecture_study(features, onsets.references(), settings.get_profile().frame, transcriber,
                               settings.loss_weighting, settings.optuna_storage or None, log)
 
 
-def train_config(profile: Profile, loss_weighting: str = "beta") -> TrainConfig:
-    """The profile's :class:`adt.frame.recipe.TrainConfig` (patience scaled for short runs)."""
-    return TrainConfig.for_profile(profile, loss_weighting=loss_weighting)
+def train_config(frame: FrameSettings, loss_weighting: str = "beta") -> TrainConfig:
+    """The frame section's :class:`adt.frame.recipe.TrainConfig` (patience scaled for short runs)."""
+    return TrainConfig.for_section(frame, loss_weighting=loss_weighting)
 
 
 def scored_items(index: FeatureIndex, refs: References, datasets: Iterable[str],
@@ -146,7 +146,7 @@ def _inputs(index: FeatureIndex, refs: References, combo: tuple[str, ...]) -> tu
     return train_dirs, scored_items(index, refs, combo, "validation", with_drums=True), index.training_stats(combo)
 
 
-def sweep_combination(combo: tuple[str, ...], index: FeatureIndex, refs: References, profile: Profile, *,
+def sweep_combination(combo: tuple[str, ...], index: FeatureIndex, refs: References, frame: FrameSettings, *,
                       architectures: Sequence[str], loss_weighting: str = "beta", storage: str | None = None,
                       register: bool = False, log: Log = print, init_path: str | Path | None = None) -> dict:
     """Run (or find cached) the Optuna sweep of ``architectures`` on the training splits of ``combo``.
@@ -165,26 +165,26 @@ def sweep_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
     from adt.frame.shipped import sha256
     from adt.frame.sweep import run_sweep
 
-    config = train_config(profile, loss_weighting)
+    config = train_config(frame, loss_weighting)
     train_dirs, val_items, stats_info = _inputs(index, refs, combo)
     if not val_items:
         raise ValueError(f"no validation tracks for {combo}: the sweep selects on them")
     started_from = f"{Path(init_path).name} (sha256 {sha256(init_path)})" if init_path else "scratch"
     cache = stage_cache("sweeps", VERSION, [str(d) for d in train_dirs], [str(p) for p, _ in val_items],
-                        dataclasses.asdict(config), list(architectures), profile.sweep_trials, register,
+                        dataclasses.asdict(config), list(architectures), frame.sweep_trials, register,
                         stats_info["key"], *([started_from] if init_path else []))
 
     def sweep(folder: Path) -> dict:
         name = "+".join(combo)
         study = f"transcriber-{name}-{'all' if len(architectures) > 1 else architectures[0]}-{cache.key}"
-        log(f"sweeping {', '.join(architectures)} on {name}: {profile.sweep_trials} trials (study {study})")
-        result = run_sweep(train_dirs, val_items, folder / "trials", n_trials=profile.sweep_trials,
-                           budget=profile.sweep_trials, config=config, architectures=architectures,
+        log(f"sweeping {', '.join(architectures)} on {name}: {frame.sweep_trials} trials (study {study})")
+        result = run_sweep(train_dirs, val_items, folder / "trials", n_trials=frame.sweep_trials,
+                           budget=frame.sweep_trials, config=config, architectures=architectures,
                            study_name=study, storage=storage, stats=TrainingStats.load(stats_info["dir"]),
                            register=register, artifacts={"training_stats": stats_info["dir"]}, init_path=init_path,
                            run_name=f"sweep[{name}]", log=log, pruner_warmup_epochs=pruner_warmup(config),
                            run_params={"train_sets": name, "feature_type": index.feature_type,
-                                       "target_widening": index.target_widening, "profile": profile.name,
+                                       "target_widening": index.target_widening, "profile": frame.profile,
                                        "started_from": started_from})
         return {**result.to_dict(), "train_sets": list(combo), "best_params": result.params,
                 "best_val_f": result.best_value, "started_from": started_from}
@@ -192,13 +192,13 @@ def sweep_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
     return cache.get_or_compute(sweep)
 
 
-def transcriber_sweep(index: FeatureIndex, refs: References, profile: Profile, loss_weighting: str = "beta",
+def transcriber_sweep(index: FeatureIndex, refs: References, frame: FrameSettings, loss_weighting: str = "beta",
                       storage: str | None = None, log: Log = print) -> TranscriberResult:
     """The sweep on all training sets together, its best model registered (module docstring). With
-    ``profile.start_from_shipped`` every trial fine-tunes the shipped transcriber when it fits the features
+    ``frame.start_from_shipped`` every trial fine-tunes the shipped transcriber when it fits the features
     (:func:`adt.frame.shipped.load_fitting`; else from scratch, logged)."""
     init_path = None
-    if profile.start_from_shipped:
+    if frame.start_from_shipped:
         from adt.frame.shipped import load_fitting
 
         stats = index.training_stats(index.training_sets())
@@ -209,7 +209,7 @@ def transcriber_sweep(index: FeatureIndex, refs: References, profile: Profile, l
             init_path = where
             log(f"transcriber sweep: fine-tuning the shipped {Path(where).name}")
     return TranscriberResult.from_manifest(sweep_combination(
-        index.training_sets(), index, refs, profile, architectures=tuple(profile.sweep_architectures),
+        index.training_sets(), index, refs, frame, architectures=tuple(frame.sweep_architectures),
         loss_weighting=loss_weighting, storage=storage, register=True, log=log, init_path=init_path))
 
 
@@ -221,7 +221,7 @@ def _feature_dims(stats_dir: str) -> tuple[int, int]:
     return int(stats.mean.shape[0]), int(len(stats.onsets))
 
 
-def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: References, profile: Profile, *,
+def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: References, frame: FrameSettings, *,
                       loss_weighting: str = "beta", architecture: str = FRAME_CRNN, params: dict | None = None,
                       register: bool = False, log: Log = print) -> dict:
     """Train (or find cached) one transcriber (``architecture`` with ``params``, e.g. a sweep's best)
@@ -239,7 +239,7 @@ def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
     from adt.frame.checkpoint import save_model
     from adt.frame.recipe import train_model
 
-    config = train_config(profile, loss_weighting)
+    config = train_config(frame, loss_weighting)
     train_dirs, val_items, stats_info = _inputs(index, refs, combo)
     cache = stage_cache("models", VERSION, [str(d) for d in train_dirs], [str(p) for p, _ in val_items],
                         dataclasses.asdict(config), architecture, params, register, stats_info["key"])
@@ -269,7 +269,7 @@ def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
                                         source=f"train:{architecture}[{name}]/{cache.key}",
                                         extra_tags=check_tags(model, val_items),
                                         trained_on=f"train_sets {name}, feature_type {index.feature_type}, "
-                                                   f"profile {profile.name}; validated on {len(val_items)} tracks")
+                                                   f"profile {frame.profile}; validated on {len(val_items)} tracks")
         return {"model_path": str(path), "run_id": run.info.run_id, "history": history, "train_sets": list(combo),
                 "model_uri": uri, "architecture": architecture, "best_params": model.hparams,
                 "best_val_f": model.best_val_f}
@@ -277,7 +277,7 @@ def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
     return cache.get_or_compute(train)
 
 
-def architecture_study(index: FeatureIndex, refs: References, profile: Profile, main: TranscriberResult,
+def architecture_study(index: FeatureIndex, refs: References, frame: FrameSettings, main: TranscriberResult,
                        loss_weighting: str = "beta", storage: str | None = None,
                        log: Log = print) -> ArchitectureStudyResult:
     """Thesis Table 6.1: micro F-measure (5 classes, 50 ms) on the test split of each training set,
@@ -294,16 +294,16 @@ def architecture_study(index: FeatureIndex, refs: References, profile: Profile, 
     from adt import tracking
     from adt.frame.checkpoint import evaluate, load_model
 
-    architectures = tuple(profile.sweep_architectures)
+    architectures = tuple(frame.sweep_architectures)
     if len(architectures) < 2:
         return ArchitectureStudyResult(
             key=f"single-{architectures[0]}", cells=[], run_id=None,
-            markdown=f"one architecture in profile {profile.name!r} ({architectures[0]}): no study")
+            markdown=f"one architecture in profile {frame.profile!r} ({architectures[0]}): no study")
     all_sets = tuple(main.train_sets)
     combos = [(d,) for d in index.training_sets() if (d,) != all_sets] + [all_sets]
     started = time.time()  # the study's MLflow run spans its sweeps
     sweeps = {c: main.to_json() if c == all_sets else
-              sweep_combination(c, index, refs, profile, architectures=architectures, loss_weighting=loss_weighting,
+              sweep_combination(c, index, refs, frame, architectures=architectures, loss_weighting=loss_weighting,
                                 storage=storage, log=log) for c in combos}
     cache = stage_cache("architecture_study", VERSION, [s["key"] for s in sweeps.values()], index.key)
 

@@ -207,9 +207,9 @@ class DrumScoresResult(StageResult):
 
 def run_groove_scores(settings: Settings, raw_dataset: dict[str, RawDatasetResult]) -> GrooveScoresResult:
     """Stage ``groove_scores``: :func:`build_groove_scores` of ``raw_dataset["groove"]`` (empty without it), with
-    the settings' ``tatum_subdivisions`` and the profile's ``lm_corpus_limit``."""
+    the settings' ``tatum_subdivisions`` and the profile's ``lm.corpus_limit``."""
     return build_groove_scores(raw_dataset.get("groove"), settings.tatum_subdivisions,
-                               settings.get_profile().lm_corpus_limit)
+                               settings.get_profile().lm.corpus_limit)
 
 
 def run_drum_scores(settings: Settings, tracks: TracksResult, onsets: OnsetsResult, tatums: TatumsResult,

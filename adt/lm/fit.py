@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from adt.cache import stage_cache
-from adt.config import Profile, Settings, data_dir
+from adt.config import LmSettings, Settings, data_dir
 from adt.lm.corpus import DrumScoresResult, load_scores, scores_by_test_set
 from adt.results import Mapping, ModelLink, RunLink, StageResult, Table
 
@@ -98,8 +98,8 @@ def run_bigram(settings: Settings, drum_scores: DrumScoresResult) -> LmBigramRes
 
 
 def run_gru(settings: Settings, drum_scores: DrumScoresResult, log: Callable[[str], None] = print) -> LmGruResult:
-    """Stage ``lm_gru``: :func:`fit_gru` with the settings' profile and Optuna storage."""
-    return fit_gru(drum_scores, settings.get_profile(), settings.optuna_storage or None, log)
+    """Stage ``lm_gru``: :func:`fit_gru` with the profile's LM section and the settings' Optuna storage."""
+    return fit_gru(drum_scores, settings.get_profile().lm, settings.optuna_storage or None, log)
 
 
 def fit_bigram(drum_scores: DrumScoresResult) -> LmBigramResult:
@@ -180,10 +180,10 @@ def _perplexities(model, drum_scores: DrumScoresResult, k: str, val: list) -> di
     return ppl
 
 
-def _fit_k(k: str, drum_scores: dict, profile: Profile, best: dict, folder: Path,
+def _fit_k(k: str, drum_scores: dict, lm: LmSettings, best: dict, folder: Path,
            on_epoch: Callable[[int, dict], None] | None = None) -> dict:
     """One K's GRU LM (``k``: "k5" or "k3"): trained with ``best`` (hidden, layers) from scratch, or fine-tuned from
-    the shipped LM when ``profile.start_from_shipped``; then the shipped LM instead when it is at least as good on
+    the shipped LM when ``lm.start_from_shipped``; then the shipped LM instead when it is at least as good on
     the same validation scores ("the default model is never worse than what is shipped").
 
     Args:
@@ -209,9 +209,9 @@ def _fit_k(k: str, drum_scores: dict, profile: Profile, best: dict, folder: Path
     n = int(k[1:])
     ship = shipped.shipped_lm(n)
     ship_val = float(ship.perplexity(val))
-    init = ship if profile.start_from_shipped else None
+    init = ship if lm.start_from_shipped else None
     model, history = gru.train_gru_lm(train, val, hidden=best["hidden"], layers=best["layers"],
-                                      epochs=profile.lm_final_epochs, seed=profile.seed, init=init, on_epoch=on_epoch,
+                                      epochs=lm.final_epochs, seed=lm.seed, init=init, on_epoch=on_epoch,
                                       **({"lr": FINETUNE_LR} if init is not None else {}))
     fitted_val = float(model.perplexity(val))
     fitted = "fine-tuned" if init is not None else "fitted"
@@ -229,11 +229,11 @@ def _fit_k(k: str, drum_scores: dict, profile: Profile, best: dict, folder: Path
             "chosen": chosen, "reason": reason, "shipped_validation": ship_val, "n_train": len(train)}
 
 
-def fit_gru(drum_scores: DrumScoresResult, profile: Profile, storage: str | None = None,
+def fit_gru(drum_scores: DrumScoresResult, lm: LmSettings, storage: str | None = None,
             log: Callable[[str], None] = print) -> LmGruResult:
     """Tune, train and register the GRU LM (K = 5), and a 3-class one (BD, SD, HH) with the same hyperparameters.
 
-    From scratch (``profile.start_from_shipped`` False): layers and hidden size by an Optuna sweep
+    From scratch (``lm.start_from_shipped`` False): layers and hidden size by an Optuna sweep
     (:func:`adt.lm.gru.tune_gru_lm`), then trained ``lm_final_epochs`` epochs. With ``start_from_shipped`` (the
     ``demo`` profile): no sweep (the shipped LM's 3 x 64, the tatum paper's choice); the shipped weights
     (:mod:`adt.lm.shipped`) are fine-tuned ``lm_final_epochs`` epochs on the training scores, the starting weights
@@ -242,7 +242,7 @@ def fit_gru(drum_scores: DrumScoresResult, profile: Profile, storage: str | None
 
     Args:
         drum_scores: the corpus (:func:`adt.lm.corpus.build_drum_scores`).
-        profile: trials, folds, epochs and seed (``lm_*`` fields), ``start_from_shipped``.
+        lm: the profile's LM section (trials, folds, epochs, final epochs, seed, ``start_from_shipped``).
         storage: Optuna storage URL; None: ``sqlite:///<data>/optuna.db``.
 
     Raises:
@@ -255,16 +255,16 @@ def fit_gru(drum_scores: DrumScoresResult, profile: Profile, storage: str | None
     from adt.lm import gru, shipped
 
     paths = drum_scores.paths["k5"]
-    cache = stage_cache("lm_gru", VERSION, drum_scores.key, profile.lm_trials, profile.lm_folds, profile.lm_epochs,
-                        profile.lm_final_epochs, profile.seed, profile.start_from_shipped,
+    cache = stage_cache("lm_gru", VERSION, drum_scores.key, lm.trials, lm.folds, lm.epochs,
+                        lm.final_epochs, lm.seed, lm.start_from_shipped,
                         shipped.stated_sha256(5), shipped.stated_sha256(3))
     storage = storage or f"sqlite:///{data_dir() / 'optuna.db'}"
 
     def fit(folder: Path) -> dict:
-        with tracking.run("language_model", "gru-lm", params={"trials": profile.lm_trials, "folds": profile.lm_folds,
-                                                             "epochs": profile.lm_epochs, "storage": storage,
+        with tracking.run("language_model", "gru-lm", params={"trials": lm.trials, "folds": lm.folds,
+                                                             "epochs": lm.epochs, "storage": storage,
                                                              "study": f"gru_lm-{cache.key}",
-                                                             "start_from_shipped": profile.start_from_shipped}) as run:
+                                                             "start_from_shipped": lm.start_from_shipped}) as run:
             def on_trial(trial, value, params):
                 # nested runs need the parent's experiment, else MLflow files them under Default
                 with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True,
@@ -273,16 +273,16 @@ def fit_gru(drum_scores: DrumScoresResult, profile: Profile, storage: str | None
                     mlflow.log_params(params)
                     mlflow.log_metric("cv_perplexity", value)
 
-            if profile.start_from_shipped:
+            if lm.start_from_shipped:
                 ship = shipped.shipped_lm(5)
                 best, trials = {"hidden": ship.hidden, "layers": ship.layers}, 0
             else:
-                study = gru.tune_gru_lm(load_scores(paths["train"]), n_trials=profile.lm_trials,
-                                        folds=profile.lm_folds, epochs=profile.lm_epochs, storage=storage,
-                                        study_name=f"gru_lm-{cache.key}", seed=profile.seed, on_trial=on_trial)
+                study = gru.tune_gru_lm(load_scores(paths["train"]), n_trials=lm.trials,
+                                        folds=lm.folds, epochs=lm.epochs, storage=storage,
+                                        study_name=f"gru_lm-{cache.key}", seed=lm.seed, on_trial=on_trial)
                 best, trials = study.best_params, len(study.trials)
             mlflow.log_params({f"best.{k}": v for k, v in best.items()})
-            fits = {k: _fit_k(k, drum_scores, profile, best, folder,
+            fits = {k: _fit_k(k, drum_scores, lm, best, folder,
                               on_epoch=(lambda e, m: mlflow.log_metrics(m, step=e)) if k == "k5" else None)
                     for k in ("k5", "k3")}
             for k, f in fits.items():
@@ -294,9 +294,9 @@ def fit_gru(drum_scores: DrumScoresResult, profile: Profile, storage: str | None
             if f5["chosen"] == "shipped":
                 source, trained_on = f"shipped:{shipped.describe(5)}", "the Groove MIDI Dataset's train split (shipped)"
             else:
-                source = f"{'finetune' if profile.start_from_shipped else 'optuna'}:gru_lm-{cache.key}"
-                trained_on = (f"the drum-score corpus {drum_scores.key} (profile {profile.name}, {f5['n_train']} "
-                              f"training scores, {profile.lm_final_epochs} epochs, from {f5['started_from']})")
+                source = f"{'finetune' if lm.start_from_shipped else 'optuna'}:gru_lm-{cache.key}"
+                trained_on = (f"the drum-score corpus {drum_scores.key} (profile {lm.profile}, {f5['n_train']} "
+                              f"training scores, {lm.final_epochs} epochs, from {f5['started_from']})")
             version = register_gru_lm(f5["model"], source=source, trained_on=trained_on, perplexity=f5["perplexity"])
         for k, f in fits.items():
             log(f"GRU LM {k}: {f['chosen']} ({f['reason']}), perplexity {tracking.figures(f['perplexity'])}")

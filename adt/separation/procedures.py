@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from adt.cpu import flush_denormals
-from adt.separation.stem_data import Databases, Excerpts, SourceDatabase, TrainSettings, input_std
+from adt.separation.stem_data import Databases, Excerpts, SourceDatabase, ProcedureConfig, input_std
 from adt.separation.unet import SharedEncoderSeparator, UNetConfig
 
 PROCEDURES = ("independent", "simultaneous", "interleaved", "interleaved_acc")
@@ -80,7 +80,7 @@ class Trained:
         return sum(sum(p.numel() for p in m.parameters()) for m in self.models.values())
 
 
-def _validation_set(dbs: dict[str, SourceDatabase], model, settings: TrainSettings) -> dict:
+def _validation_set(dbs: dict[str, SourceDatabase], model, settings: ProcedureConfig) -> dict:
     """Fixed, unaugmented excerpts per database: ``val_excerpts`` items spread over it, one offset each."""
     rng = np.random.default_rng(settings.seed + 1)
     out = {}
@@ -122,7 +122,7 @@ def _rounds(dbs: dict[str, SourceDatabase], batch_size: int, rng) -> Iterator[li
 
 
 def train_shared(model: SharedEncoderSeparator, train: dict[str, SourceDatabase], val: dict[str, SourceDatabase],
-                 procedure: str, settings: TrainSettings, log: Callable[[str], None] = print,
+                 procedure: str, settings: ProcedureConfig, log: Callable[[str], None] = print,
                  freeze_encoder: bool = False, validate_start: bool = False) -> tuple[list, int]:
     """Train ``model`` in place with ``procedure`` (``simultaneous`` | ``interleaved`` | ``interleaved_acc``)
     until ``settings.patience`` validation losses bring no improvement, or ``settings.rounds``.
@@ -233,7 +233,7 @@ def initial_model(config: UNetConfig, start: SharedEncoderSeparator | None = Non
     return model
 
 
-def train_procedure(procedure: str, config: UNetConfig, dbs: Databases, settings: TrainSettings,
+def train_procedure(procedure: str, config: UNetConfig, dbs: Databases, settings: ProcedureConfig,
                     log: Callable[[str], None] = print, start: SharedEncoderSeparator | None = None) -> Trained:
     """Train one procedure of :data:`PROCEDURES`, from scratch (input scale: the training mixtures' per-bin
     standard deviation, :func:`adt.separation.stem_data.input_std`, on the simultaneous training database:
@@ -281,7 +281,7 @@ def train_procedure(procedure: str, config: UNetConfig, dbs: Databases, settings
 
 
 def add_source(model: SharedEncoderSeparator, source: str, train: SourceDatabase, val: SourceDatabase,
-               settings: TrainSettings, log: Callable[[str], None] = print) -> SharedEncoderSeparator:
+               settings: ProcedureConfig, log: Callable[[str], None] = print) -> SharedEncoderSeparator:
     """A new decoder for ``source`` on a trained, frozen encoder (paper Sec. 4.4: the shared encoder is
     transferable): the other decoders are copied unchanged. Returns the extended model."""
     config = dataclasses.replace(model.config, sources=tuple(model.config.sources) + (source,))

@@ -22,7 +22,7 @@ from adt.separation.unet import SharedEncoderSeparator
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainSettings:
+class ProcedureConfig:
     """A procedure's budget and optimiser (:mod:`adt.separation.procedures`). ``rounds``: at most; ``patience``:
     validation losses without improvement before training stops (None: never); ``lr`` 1e-3 (paper 2e-4);
     ``val_every`` rounds between validation losses; ``val_excerpts`` per source. Augmentation
@@ -135,7 +135,7 @@ def _read_excerpt(path: str, start: int, frames: int) -> np.ndarray:
     return audio[:2]
 
 
-def augment_source(audio: np.ndarray, rng: np.random.Generator, settings: TrainSettings,
+def augment_source(audio: np.ndarray, rng: np.random.Generator, settings: ProcedureConfig,
                    sample_rate: int = 44100) -> np.ndarray:
     """One source's excerpt ``(2, n)`` randomly scaled, panned and filtered (paper Sec. 4.2).
 
@@ -201,7 +201,7 @@ class Excerpts:
     read at one offset, each augmented on its own (:func:`augment_source`, unless ``augment`` is False),
     summed into the mixture."""
 
-    def __init__(self, db: SourceDatabase, model: SharedEncoderSeparator, settings: TrainSettings,
+    def __init__(self, db: SourceDatabase, model: SharedEncoderSeparator, settings: ProcedureConfig,
                  augment: bool = True):
         self.db, self.model, self.settings, self.augment = db, model, settings, augment
         need = model.config.patch_samples

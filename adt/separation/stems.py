@@ -23,7 +23,7 @@ import pandas as pd
 
 from adt.audio import read_audio, write_audio
 from adt.cache import cache_key, intact, seal, stage_cache, track_file
-from adt.config import Profile, Settings, data_dir
+from adt.config import SeparationSettings, Settings, data_dir
 from adt.data.tables import TracksResult
 from adt.parallel import jobs, run_jobs
 from adt.results import MarkdownTables, PathEntry, RunLink, StageResult
@@ -75,15 +75,17 @@ class DrumStemsResult(StageResult):
 
 
 def run(settings: Settings, tracks: TracksResult, log: Callable[[str], None] = print) -> DrumStemsResult:
-    """Stage ``drum_stems``: :func:`separate_mixtures` with the settings' profile."""
-    return separate_mixtures(tracks, settings.get_profile(), log)
+    """Stage ``drum_stems``: :func:`separate_mixtures` with the profile's separation section."""
+    return separate_mixtures(tracks, settings.get_profile().separation, log)
 
 
-def run_separation_study(tracks: TracksResult, profile: Profile, log: Callable[[str], None] = print) -> dict:
+def run_separation_study(tracks: TracksResult, separation: SeparationSettings,
+                         log: Callable[[str], None] = print) -> dict:
     """The separation study on the corpus of ``tracks`` (cached): its manifest.
 
     Args:
         tracks: the ``tracks`` stage's result.
+        separation: the profile's separation section (:meth:`StudySettings.from_section`).
 
     Returns:
         ``{"key", "dir", "best", "chosen": model spec (:mod:`adt.separation.separator`) with its figures,
@@ -91,14 +93,14 @@ def run_separation_study(tracks: TracksResult, profile: Profile, log: Callable[[
         figures are development figures), "results": {name: figures (no per-track rows)}, "tables": {name:
         Markdown}}``.
     """
-    settings = study.StudySettings.from_profile(profile)
+    settings = study.StudySettings.from_section(separation)
     keys = {d: k for d, k in sorted(tracks.dataset_keys.items()) if d in ("demo", "groove", "mdb")}
     cache = stage_cache("separation_study", VERSION, keys, dataclasses.asdict(settings))
 
     def compute(folder: Path) -> dict:
         table = pd.read_parquet(tracks.path)
         beats = pd.read_parquet(tracks.gt_beats)
-        out = study.run_study(table, beats, settings, folder, log, songs=_real_songs(keys, profile, log))
+        out = study.run_study(table, beats, settings, folder, log, songs=_real_songs(keys, log))
         results = {n: {k: v for k, v in r.items() if k not in ("per_track", "history")}
                    for n, r in out["results"].items()}
         chosen = {"name": out["best"], **results[out["best"]]}
@@ -109,7 +111,7 @@ def run_separation_study(tracks: TracksResult, profile: Profile, log: Callable[[
     return cache.get_or_compute(compute)
 
 
-def _real_songs(keys: dict, profile: Profile, log) -> list[dict] | None:
+def _real_songs(keys: dict, log) -> list[dict] | None:
     """The corpus's MDB songs with multitracks as real stems (:mod:`adt.separation.real_songs`), or None."""
     if "mdb" not in keys:
         return None
@@ -117,21 +119,21 @@ def _real_songs(keys: dict, profile: Profile, log) -> list[dict] | None:
     from adt.separation import real_songs
 
     try:
-        raw = tables.fetch_raw("mdb", profile)
+        raw = tables.fetch_raw("mdb")
         return real_songs.real_stem_songs(raw.path, data_dir() / "real_songs" / "stems")
     except FileNotFoundError as exc:
         log(f"separation study: no real songs ({exc})")
         return None
 
 
-def separate_mixtures(tracks: TracksResult, profile: Profile,
+def separate_mixtures(tracks: TracksResult, separation: SeparationSettings,
                       log: Callable[[str], None] = print) -> DrumStemsResult:
     """Separate the drums of every track with a mixture (``mix_path``) with the study's chosen separator.
 
     Args:
         tracks: the ``tracks`` stage's result (stems are cached per track under its dataset's table key).
     """
-    manifest = run_separation_study(tracks, profile, log)
+    manifest = run_separation_study(tracks, separation, log)
     chosen = manifest["chosen"]
     separator = separators.load(chosen)
     model_key = cache_key(manifest["key"], chosen["name"])

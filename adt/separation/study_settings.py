@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from adt.config import SeparationSettings
 from adt.separation import procedures
 from adt.separation.unet import SOURCES, UNetConfig
 
@@ -43,7 +44,7 @@ RATIO = "+ratio"
 
 @dataclasses.dataclass(frozen=True)
 class StudySettings:
-    """Sizes of the study (:meth:`from_profile`): ``rounds`` per shared-encoder model (see
+    """Sizes of the study (:meth:`from_section`): ``rounds`` per shared-encoder model (see
     :mod:`adt.separation.procedures`), ``umx_steps`` for Open-Unmix on ``umx_tracks`` training tracks (it
     holds them in memory), ``eval_tracks`` test renders,
     ``val_tracks`` validation renders, ``mdb_tracks`` MDB recordings (None: all; 0: none), ``eval_s`` seconds
@@ -76,15 +77,15 @@ class StudySettings:
     seed: int = 1234
 
     @classmethod
-    def from_profile(cls, profile) -> "StudySettings":
-        """The profile's sizes (``Profile.separation_*``); the transfer experiment only with every model
-        (``separation_models`` None); ``start_from_shipped`` as the profile's."""
-        models = None if profile.separation_models is None else tuple(profile.separation_models)
-        return cls(rounds=profile.separation_rounds, batch_size=profile.separation_batch,
-                   umx_steps=profile.separation_steps, eval_tracks=profile.separation_eval_tracks,
-                   val_tracks=max(2, profile.separation_eval_tracks // 2), mdb_tracks=profile.separation_mdb_tracks,
-                   eval_s=profile.separation_eval_s, real_eval_s=profile.separation_eval_s, models=models,
-                   transfer=models is None, start_from_shipped=profile.start_from_shipped, seed=profile.seed)
+    def from_section(cls, separation: SeparationSettings) -> "StudySettings":
+        """The sizes of a profile's separation section; the transfer experiment only with every model
+        (``models`` None); ``start_from_shipped`` and ``seed`` as the section's."""
+        s = separation
+        models = None if s.models is None else tuple(s.models)
+        return cls(rounds=s.rounds, batch_size=s.batch, umx_steps=s.steps, eval_tracks=s.eval_tracks,
+                   val_tracks=max(2, s.eval_tracks // 2), mdb_tracks=s.mdb_tracks, eval_s=s.eval_s,
+                   real_eval_s=s.eval_s, models=models, transfer=models is None,
+                   start_from_shipped=s.start_from_shipped, seed=s.seed)
 
     def model_names(self) -> tuple:
         """The models run (``models``, every one of :data:`MODELS` when None), the mixture last when not named.
@@ -98,12 +99,12 @@ class StudySettings:
             raise ValueError(f"unknown separation models {unknown}; expected some of {list(MODELS)}")
         return names if "mixture" in names else (*names, "mixture")
 
-    def train_settings(self, rounds: int | None = None, fine_tune: bool = False) -> procedures.TrainSettings:
+    def train_settings(self, rounds: int | None = None, fine_tune: bool = False) -> procedures.ProcedureConfig:
         """Validation every quarter of the rounds, every 10 at most (a short fine-tuning validates 5 times);
         ``fine_tune``: at ``fine_tune_lr``."""
         rounds = rounds or self.rounds
         lr = {"lr": self.fine_tune_lr} if fine_tune else {}
-        return procedures.TrainSettings(rounds=rounds, batch_size=self.batch_size,
+        return procedures.ProcedureConfig(rounds=rounds, batch_size=self.batch_size,
                                         val_every=max(1, min(10, rounds // 4)), patience=self.patience,
                                         seed=self.seed, **lr)
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from adt.cache import stage_cache
-from adt.config import Profile, Settings
+from adt.config import Settings, TatumSettings
 from adt.data.tables import OnsetsResult
 from adt.features.index import FeatureIndex
 from adt.frame.study import TranscriberResult
@@ -92,24 +92,23 @@ class TatumStudyResult(StageResult):
 def run(settings: Settings, features: FeatureIndex, tatums: TatumsResult, onsets: OnsetsResult,
         lm_bigram: LmBigramResult, lm_gru: LmGruResult, transcriber: TranscriberResult,
         log: Callable[[str], None] = print) -> TatumStudyResult:
-    """Stage ``tatum_study``: :func:`tatum_study` with the settings' profile."""
-    return tatum_study(features, tatums, onsets, lm_bigram, lm_gru, transcriber, settings.get_profile(), log)
+    """Stage ``tatum_study``: :func:`tatum_study` with the profile's tatum section."""
+    return tatum_study(features, tatums, onsets, lm_bigram, lm_gru, transcriber, settings.get_profile().tatum, log)
 
 
-def study_configs(profile: Profile, channels: int = 16) -> dict:
-    """One :class:`adt.tatum.train.TatumTrainConfig` per tatum model, sized by the profile.
+def study_configs(tatum: TatumSettings, channels: int = 16) -> dict:
+    """One :class:`adt.tatum.train.TatumTrainConfig` per tatum model, sized by the profile's tatum section.
 
-    steps = ``Profile.tatum_steps`` (else epochs x steps_per_epoch), validation every steps_per_epoch, gamma/alpha
-    of the paper
-    (Sec. IV-D). Batch: half the profile's batch size, since a 64-tatum segment (~8 s) holds about
-    twice the frames of the frame model's 4-s segment (same frames per step). Conv channels: the paper
-    gives none; 16 keeps a demo step near 1 s on 2 cores (32 takes about 2.5x as long).
+    Steps, validation interval and batch size are the section's (by default the frame recipe's epochs x
+    steps_per_epoch, every steps_per_epoch, half its batch, since a 64-tatum segment (~8 s) holds about
+    twice the frames of the frame model's 4-s segment: same frames per step); gamma/alpha of the paper
+    (Sec. IV-D). Conv channels: the paper gives none; 16 keeps a demo step near 1 s on 2 cores (32 takes
+    about 2.5x as long).
     """
     from adt.tatum.train import paper_config
 
-    steps = profile.tatum_steps or profile.epochs * profile.steps_per_epoch
-    common = dict(k=K, steps=steps, eval_every=profile.steps_per_epoch,
-                  batch_size=max(1, profile.batch_size // 2), channels=channels, seed=profile.seed)
+    common = dict(k=K, steps=tatum.steps, eval_every=tatum.eval_every, batch_size=tatum.batch_size,
+                  channels=channels, seed=tatum.seed)
     return {m: paper_config(r or "none", **common) for m, r in REGULARIZERS.items()}
 
 
@@ -315,12 +314,12 @@ def _write_tables(summary: pd.DataFrame, per_track: pd.DataFrame, markdown: dict
 
 
 def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFrame, onsets: pd.DataFrame,
-              lm_bigram: LmBigramResult, lm_gru: LmGruResult, transcriber: TranscriberResult, profile: Profile,
+              lm_bigram: LmBigramResult, lm_gru: LmGruResult, transcriber: TranscriberResult, tatum: TatumSettings,
               out_dir: Path,
               configs: dict | None = None) -> dict:
     """Train the three tatum models, score the four methods, write Table II and Fig. 3 into ``out_dir``.
 
-    With ``profile.tatum_trials`` > 0 each model's loss weights (gamma; alpha with an LM) are tuned
+    With ``tatum.trials`` > 0 each model's loss weights (gamma; alpha with an LM) are tuned
     on the validation tatum F-measure (:func:`adt.tatum.train.tune_weights`, the paper's Optuna
     step); otherwise the paper's values are used.
 
@@ -350,12 +349,12 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
     from adt.tatum.regularization import load_lm
 
     torch.set_num_threads(DEFAULT_THREADS)
-    configs = dict(configs or study_configs(profile))
-    n_trials = int(profile.tatum_trials)
+    configs = dict(configs or study_configs(tatum))
+    n_trials = int(tatum.trials)
     grids = _grids(tatums)
     train_sets = tuple(transcriber.train_sets or index.training_sets())
     skipped: list[str] = []
-    train, val = _fit_tracks(index, onsets, grids, train_sets, profile.seed, skipped)
+    train, val = _fit_tracks(index, onsets, grids, train_sets, tatum.seed, skipped)
     # the training statistics of the features stage, as for the frame-level models
     stats = TrainingStats.load(index.training_stats(train_sets)["dir"])
     mean_std = (stats.mean, stats.std)
@@ -396,7 +395,7 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
 
 
 def tatum_study(index: FeatureIndex, tatums: TatumsResult, onsets: OnsetsResult, lm_bigram: LmBigramResult,
-                lm_gru: LmGruResult, transcriber: TranscriberResult, profile: Profile,
+                lm_gru: LmGruResult, transcriber: TranscriberResult, tatum: TatumSettings,
                 log: Callable[[str], None] = print) -> TatumStudyResult:
     """:func:`run_study` once per input (asset ``tatum_study``): cached by the content keys of the
     features, tatums, onsets, LMs and transcriber, the study configs and the weight trials.
@@ -404,10 +403,10 @@ def tatum_study(index: FeatureIndex, tatums: TatumsResult, onsets: OnsetsResult,
     Args:
         tatums, onsets, lm_bigram, lm_gru, transcriber: the stages' results.
     """
-    configs = study_configs(profile)
+    configs = study_configs(tatum)
     cache = stage_cache("tatum_study", VERSION, index.key, tatums.key, onsets.key, lm_bigram.key,
                         lm_gru.key, transcriber.key, {m: dataclasses.asdict(c) for m, c in configs.items()},
-                        profile.tatum_trials)
+                        tatum.trials)
     return TatumStudyResult.from_manifest(cache.get_or_compute(lambda folder: run_study(
         log, index, pd.read_parquet(tatums.path), pd.read_parquet(onsets.path), lm_bigram, lm_gru,
-        transcriber, profile, folder, configs)))
+        transcriber, tatum, folder, configs)))

@@ -1,10 +1,10 @@
 """The trimming study (asset ``trimmed_transcriber``): the lottery paper's Figure 2 and Table 1 for the
 transcriber sweep's champion.
 
-For every line of ``Profile.trimming_lines`` (``"method/criterion/selection"`` and its number of
+For every line of ``TrimmingSettings.lines`` (``"method/criterion/selection"`` and its number of
 seeds) the lottery (:mod:`adt.trimming.lottery`) runs from a reference network of the champion's
 architecture and hyperparameters, trained per seed on the same training sets with
-``Profile.trimming_epochs`` x ``trimming_steps`` (the champion itself has no early weights to
+``TrimmingSettings.epochs`` x ``steps`` (the champion itself has no early weights to
 rewind to). Every round is measured (:mod:`adt.trimming.measure`) and logged to the MLflow
 experiment ``adt/trimming``: one run per line and seed, metrics per round (step = round).
 
@@ -31,10 +31,11 @@ import numpy as np
 import pandas as pd
 
 from adt.cache import stage_cache
-from adt.config import Profile, Settings
+from adt.config import Settings, TrimmingSettings
 from adt.data.tables import OnsetsResult
 from adt.features.index import FeatureIndex
-from adt.frame.study import TranscriberResult, scored_items, train_config
+from adt.frame.recipe import TrainConfig
+from adt.frame.study import TranscriberResult, scored_items
 from adt.results import Figure, MarkdownTables, ModelLink, RunLink, StageResult
 from adt.trimming.lite import SMALLEST_TOLERANCE, TOLERANCE
 from adt.trimming.lottery import Line, Schedule, Task, export, load_round, run_line, train_reference
@@ -88,8 +89,9 @@ class TrimmedTranscriberResult(StageResult):
 
 def run(settings: Settings, features: FeatureIndex, onsets: OnsetsResult, transcriber: TranscriberResult,
         log: Log = print) -> TrimmedTranscriberResult:
-    """Stage ``trimmed_transcriber``: :func:`trimming_study` of the champion with the settings' profile."""
-    return trimming_study(features, onsets.references(), transcriber, settings.get_profile(),
+    """Stage ``trimmed_transcriber``: :func:`trimming_study` of the champion with the profile's trimming
+    section."""
+    return trimming_study(features, onsets.references(), transcriber, settings.get_profile().trimming,
                           settings.loss_weighting, log)
 
 
@@ -100,19 +102,19 @@ def spread(items: list, n: int | None) -> list:
     return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
 
 
-def lines_of(profile: Profile) -> list[tuple[Line, int]]:
-    """(line, seeds) of the profile.
+def lines_of(trimming: TrimmingSettings) -> list[tuple[Line, int]]:
+    """(line, seeds) of the trimming section.
 
     Raises:
         ValueError: an unknown method, criterion or selection.
     """
-    return [(Line.parse(text), int(seeds)) for text, seeds in profile.trimming_lines]
+    return [(Line.parse(text), int(seeds)) for text, seeds in trimming.lines]
 
 
-def build_task(index: FeatureIndex, refs: dict, transcriber: dict, profile: Profile,
+def build_task(index: FeatureIndex, refs: dict, transcriber: dict, trimming: TrimmingSettings,
                loss_weighting: str = "beta") -> Task:
     """The lottery's inputs: the champion's architecture and hyperparameters on its training sets,
-    the profile's validation and test tracks (``trimming_val_tracks`` / ``trimming_test_tracks``
+    the section's validation and test tracks (``val_tracks`` / ``test_tracks``
     per dataset, evenly spread). When the sweep fine-tuned the shipped transcriber (the demo,
     ``Profile.start_from_shipped``), the reference starts from the sweep's best model; when it trained from
     scratch, from the shipped transcriber itself (its architecture and widths) when it fits the features, so that
@@ -122,14 +124,14 @@ def build_task(index: FeatureIndex, refs: dict, transcriber: dict, profile: Prof
 
     combo = tuple(transcriber.train_sets)
     stats = TrainingStats.load(index.training_stats(combo)["dir"])
-    val_items = spread(scored_items(index, refs, combo, "validation", with_drums=True), profile.trimming_val_tracks)
-    test_sets = {t: spread(scored_items(index, refs, (t,), "test"), profile.trimming_test_tracks)
+    val_items = spread(scored_items(index, refs, combo, "validation", with_drums=True), trimming.val_tracks)
+    test_sets = {t: spread(scored_items(index, refs, (t,), "test"), trimming.test_tracks)
                  for t in index.test_sets()}
     test_sets = {t: items for t, items in test_sets.items() if items}
-    config = train_config(profile, loss_weighting)
-    patience = min(5, max(1, profile.trimming_epochs // 4))  # TrainConfig.for_profile's rule, on the study's epochs
-    config = dataclasses.replace(config, epochs=profile.trimming_epochs, steps_per_epoch=profile.trimming_steps,
-                                 lr_patience=patience, early_stop_patience=3 * patience)
+    patience = min(5, max(1, trimming.epochs // 4))  # TrainConfig.for_section's rule, on the study's epochs
+    config = TrainConfig(epochs=trimming.epochs, steps_per_epoch=trimming.steps, batch_size=trimming.batch_size,
+                         seed=trimming.seed, loss_weighting=loss_weighting, lr_patience=patience,
+                         early_stop_patience=3 * patience)
     n_features = int(stats.mean.shape[0])
     examples = [np.load(path, mmap_mode="r")[:3000] for path, _ in val_items]
     architecture, params = transcriber.architecture, dict(transcriber.best_params)
@@ -270,16 +272,16 @@ def curves_markdown(table: pd.DataFrame) -> str:
     return shown.pivot(index="round", columns="line", values="cell").to_markdown()
 
 
-def study_cache(index: FeatureIndex, refs: dict, transcriber: TranscriberResult, profile: Profile,
+def study_cache(index: FeatureIndex, refs: dict, transcriber: TranscriberResult, trimming: TrimmingSettings,
                 loss_weighting: str = "beta"):
     """(task, schedule, cache folder) of the study: what :func:`trimming_study` and a partial run
     (:func:`run_seeds`) share."""
-    schedule = Schedule(max_rounds=profile.trimming_rounds)
-    task = build_task(index, refs, transcriber, profile, loss_weighting)
+    schedule = Schedule(max_rounds=trimming.rounds)
+    task = build_task(index, refs, transcriber, trimming, loss_weighting)
     cache = stage_cache("trimming", VERSION, transcriber.key, index.key, dataclasses.asdict(task.config),
                         task.architecture, task.params, task.init_from,
-                        profile.trimming_lines, dataclasses.asdict(schedule), profile.trimming_val_tracks,
-                        profile.trimming_test_tracks)
+                        trimming.lines, dataclasses.asdict(schedule), trimming.val_tracks,
+                        trimming.test_tracks)
     return task, schedule, cache
 
 
@@ -330,9 +332,9 @@ def run_lines(task: Task, schedule: Schedule, folder: Path, lines: list[tuple[Li
     return [row for part in rows for row in part]
 
 
-def all_seeds(profile: Profile) -> list[int]:
-    """Every seed of the profile's trimming lines."""
-    return sorted({profile.seed + s for _, n in lines_of(profile) for s in range(n)})
+def all_seeds(trimming: TrimmingSettings) -> list[int]:
+    """Every seed of the section's trimming lines."""
+    return sorted({trimming.seed + s for _, n in lines_of(trimming) for s in range(n)})
 
 
 def _log_lines(table: pd.DataFrame, task: Task, schedule: Schedule, started: float) -> None:
@@ -357,7 +359,7 @@ def _log_lines(table: pd.DataFrame, task: Task, schedule: Schedule, started: flo
                                    step=int(row["round"]))
 
 
-def trimming_study(index: FeatureIndex, refs: dict, transcriber: TranscriberResult, profile: Profile,
+def trimming_study(index: FeatureIndex, refs: dict, transcriber: TranscriberResult, trimming: TrimmingSettings,
                    loss_weighting: str = "beta", log: Log = print, register: bool = True) -> TrimmedTranscriberResult:
     """Run (or resume, or find cached) the study of the module docstring.
 
@@ -373,14 +375,14 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: TranscriberResu
 
     from adt import tracking
     from adt.atomic import atomic_path
-    lines = lines_of(profile)
+    lines = lines_of(trimming)
     if not lines:
-        raise ValueError(f"profile {profile.name!r} has no trimming lines")
-    task, schedule, cache = study_cache(index, refs, transcriber, profile, loss_weighting)
+        raise ValueError(f"profile {trimming.profile!r} has no trimming lines")
+    task, schedule, cache = study_cache(index, refs, transcriber, trimming, loss_weighting)
 
     def study(folder: Path) -> dict:
         started = time.time()  # the lines train together (run_lines): every run of the study spans that work
-        table = pd.DataFrame(run_lines(task, schedule, folder, lines, all_seeds(profile), profile.seed, log))
+        table = pd.DataFrame(run_lines(task, schedule, folder, lines, all_seeds(trimming), trimming.seed, log))
         _log_lines(table, task, schedule, started)
         table["widths"] = table["widths"].map(lambda w: ",".join(str(v) for v in w.values()))
         best, kind = optimal(table)
@@ -419,7 +421,7 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: TranscriberResu
                 elif register:
                     uri = register_lite(saved["model"], log, source=f"trimming:{cache.key}/{where}",
                                         trained_on=f"the champion's training sets {'+'.join(transcriber.train_sets)}"
-                                                   f" (profile {profile.name}), {where} of the lottery",
+                                                   f" (profile {trimming.profile}), {where} of the lottery",
                                         val_error=float(best["val_error"]), test_error=float(best["test_error"]),
                                         val_items=task.val_items)
         return {"rounds": table.to_dict("records"), "table1": md1, "curves": md2, "path": str(folder),

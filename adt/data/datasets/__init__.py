@@ -11,7 +11,8 @@ Every module ``adt.data.datasets.<name>`` exposes:
   least ``track_id`` and ``split``; ``load_tracks(root) -> dict[str, Track]``
   where ``Track`` holds the paths and loads lazily (``onsets``, ``beats``,
   ``mix_audio()``, ``drum_audio()``, where the dataset has them);
-* ``build(raw_dir, out_dir, profile, skipped=None) -> DatasetTables``: reads the
+* ``build(raw_dir, out_dir, data, skipped=None) -> DatasetTables`` (``data``: the profile's
+  :class:`adt.config.DataSettings`): reads the
   dataset's own layout under ``raw_dir``, writes any audio it renders, mixes or crops
   under ``out_dir`` (atomically) and returns the unified tables below; tracks it leaves
   out (unreadable files) are appended to ``skipped`` as {track_id, split, reason}. The module

@@ -49,8 +49,8 @@ charts' GM notes to one note per class with ``instrumentsMapping.MIDI_REDUCED_5`
 Splits: ADTOF's own, one folder each, made by band so that no artist is in two
 splits (``DataLoader.getADTOF``: 10-fold GroupKFold over the bands of ADTOF-RGW and
 -YT together, one fold for test, the next for validation, the rest for training).
-``build`` takes the first ``profile.tracks_per_split`` samples of each split and crops
-them to ``profile.max_duration_s`` (frames = 100 x seconds).
+``build`` takes the first ``data.tracks_per_split`` samples of each split and crops
+them to ``data.max_duration_s`` (frames = 100 x seconds).
 
 Placing the files: request access on the Zenodo record (:data:`RECORD`), then put
 the ADTOF-YT split folders, zipped, as ``adtof_yt.zip`` into the downloads folder
@@ -83,6 +83,7 @@ import numpy as np
 import pandas as pd
 
 from adt.atomic import atomic_path
+from adt.config import DataSettings
 from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows
 from adt.data.download import Remote
 from adt.data.tfrecord import count_records, packed_varints, parse_tensor, proto_fields, read_records
@@ -335,15 +336,15 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(f, array)
 
 
-def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
+def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, data: DataSettings,
           skipped: list[dict] | None = None) -> DatasetTables:
     """The ADTOF-YT samples as unified tables, their features written as NumPy files.
 
     ``skipped`` (the signature every dataset module shares) stays empty: this builder
     leaves no selected track out; a bad file raises an error naming it.
 
-    Takes the first ``profile.tracks_per_split`` samples of each split (None = all),
-    cropped to ``profile.max_duration_s`` (None = whole), and writes each one's x
+    Takes the first ``data.tracks_per_split`` samples of each split (None = all),
+    cropped to ``data.max_duration_s`` (None = whole), and writes each one's x
     (frames, 84) and y (frames, 5), float32, to :func:`feature_paths` atomically.
 
     Returns:
@@ -357,9 +358,9 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
         ValueError: bad metadata or a corrupt/truncated shard file (names the file).
     """
     out_dir = Path(out_dir).resolve()
-    crop = None if profile.max_duration_s is None else int(round(profile.max_duration_s * FPS))
+    crop = None if data.max_duration_s is None else int(round(data.max_duration_s * FPS))
     tracks, onsets = [], []
-    for track_id, split, x, y in load_features(raw_dir, profile.tracks_per_split):
+    for track_id, split, x, y in load_features(raw_dir, data.tracks_per_split):
         if crop is not None:
             x, y = x[:crop], y[:crop]
         x_path, y_path = feature_paths(out_dir, track_id)

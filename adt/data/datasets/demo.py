@@ -41,6 +41,7 @@ import soundfile as sf
 
 from adt.atomic import atomic_path, write_json
 from adt.audio import write_audio
+from adt.config import DataSettings
 from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables
 from adt.midi import beats_from_midi, load_midi, onsets_from_midi
 from adt.data.kits.catalogue import choose_kits
@@ -331,7 +332,7 @@ def _render(pm: pretty_midi.PrettyMIDI, kit: str, seed: int, n_samples: int, tra
     return True
 
 
-def build(raw_dir: Path, out_dir: Path, profile,
+def build(raw_dir: Path, out_dir: Path, data: DataSettings,
           skipped: list[dict] | None = None) -> DatasetTables:
     """Render the demo corpus and return its unified tables.
 
@@ -341,16 +342,16 @@ def build(raw_dir: Path, out_dir: Path, profile,
     Reads ``raw_dir/metadata.csv`` and ``raw_dir/midi/*.mid`` (from
     :func:`generate_corpus`), renders each track (drum stem + accompaniment, both
     scaled by one factor so that the mix peaks at :data:`MIX_PEAK`), crops it to
-    the MIDI end time and ``profile.max_duration_s`` (when set) and writes
+    the MIDI end time and ``data.max_duration_s`` (when set) and writes
     ``out_dir/<name>/drums.wav``, ``mix.wav`` and the accompaniment's stems ``bass.wav`` and
     ``other.wav`` (44100 Hz, stereo, 16-bit; drums + bass + other = mix). Kit: the metadata's
-    SoundFont kit, or with ``profile.corpus_kits`` one of the split's kits
-    (:func:`adt.data.kits.catalogue.choose_kits`; kit-disjoint splits); ``profile.render_augment``
-    and ``profile.accompaniment_soundfont`` as for Groove
+    SoundFont kit, or with ``data.corpus_kits`` one of the split's kits
+    (:func:`adt.data.kits.catalogue.choose_kits`; kit-disjoint splits); ``data.render_augment``
+    and ``data.accompaniment_soundfont`` as for Groove
     (:func:`adt.data.corpus.render_track`). Tracks whose WAVs exist with the right length and
     the same recipe (``render.json``) are not rendered again; the others are rendered in worker
     processes, one track per job (:func:`adt.data.renders.render_in_processes`: the same audio as in
-    one process, each track seeded by its name and ``profile.seed``).
+    one process, each track seeded by its name and ``data.seed``).
 
     Returns:
         DatasetTables (schemas in :mod:`adt.data.datasets`); onsets and beats cropped to
@@ -369,28 +370,28 @@ def build(raw_dir: Path, out_dir: Path, profile,
     unknown = set(meta["split"]) - set(SPLITS)
     if unknown:
         raise ValueError(f"{meta_path}: unknown splits {sorted(unknown)}")
-    chosen = getattr(profile, "corpus_kits", None)
-    augment = bool(getattr(profile, "render_augment", False))
-    soundfont = getattr(profile, "accompaniment_soundfont", None)  # a package name
+    chosen = data.corpus_kits
+    augment = bool(data.render_augment)
+    soundfont = data.accompaniment_soundfont  # a package name
     tracks, onsets, beats, calls = [], [], [], []
     for row in meta.itertuples(index=False):
         kit = row.kit
         if chosen:
             if not chosen.get(row.split):
-                raise ValueError(f"profile {profile.name}: no kit to render the demo {row.split} split with")
+                raise ValueError(f"profile {data.profile}: no kit to render the demo {row.split} split with")
             kit = choose_kits(row.name, list(chosen[row.split]), 1)[0]
         track_id = f"{NAME}/{row.name}"
         midi_path = raw_dir / "midi" / f"{row.name}.mid"
         pm = load_midi(midi_path)
         duration = pm.get_end_time()
-        if profile.max_duration_s is not None:
-            duration = min(duration, float(profile.max_duration_s))
+        if data.max_duration_s is not None:
+            duration = min(duration, float(data.max_duration_s))
         n_samples = int(round(duration * SAMPLE_RATE))
         duration = n_samples / SAMPLE_RATE
         track_dir = out_dir / row.name
         donors = tuple(chosen.get(row.split) or ()) if chosen and augment else ()
         recipe = {"kit": kit, "augment": augment, "donors": list(donors), "accompaniment_soundfont": soundfont}
-        calls.append(dict(pm=pm, kit=kit, seed=(zlib.crc32(row.name.encode()) + int(profile.seed)) % 2**32,
+        calls.append(dict(pm=pm, kit=kit, seed=(zlib.crc32(row.name.encode()) + int(data.seed)) % 2**32,
                           n_samples=n_samples, track_dir=track_dir, recipe=recipe))
         tracks.append({
             "track_id": track_id, "dataset": NAME, "split": row.split, "duration_s": float(duration),

@@ -72,6 +72,7 @@ import pandas as pd
 import pretty_midi
 
 from adt.audio import AudioReadError, cropped_copy, read_audio
+from adt.config import DataSettings
 from adt.data.datasets import (BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows,
                           natural_key, track_folder)
 from adt.data.download import Remote
@@ -335,23 +336,23 @@ def load_tracks(root: str | os.PathLike) -> dict[str, Track]:
     }
 
 
-def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
+def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, data: DataSettings,
           skipped: list[dict] | None = None) -> DatasetTables:
     """The selected E-GMD renderings as unified tables.
 
-    Selection: per split, the first ``profile.tracks_per_split`` tracks (None: all)
+    Selection: per split, the first ``data.tracks_per_split`` tracks (None: all)
     of :func:`order_tracks` that can be read. A track whose audio or MIDI file is
     missing or unreadable is skipped with a warning naming the file, and the next
     one in the order is taken; each is appended to ``skipped`` (when given) as
     ``{"track_id", "split", "reason"}``. Audio
-    longer than ``profile.max_duration_s`` seconds is cropped into
+    longer than ``data.max_duration_s`` seconds is cropped into
     ``<out_dir>/<track_folder>/drums.wav`` (16-bit WAV, original sample rate, written
     atomically, reused when already there); otherwise the original file is used.
 
     Args:
         raw_dir: the extracted archive (holding ``e-gmd-v1.0.0/``).
         out_dir: where cropped audio goes.
-        profile: an :class:`adt.config.Profile`.
+        data: the profile's :class:`adt.config.DataSettings`.
 
     Returns:
         DatasetTables: tracks (drum_path the recording or its crop, mix_path None,
@@ -365,8 +366,8 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     """
     out_dir = Path(out_dir).resolve()
     ordered = order_tracks(load_index(raw_dir))
-    per_split = profile.tracks_per_split
-    crop_s = profile.max_duration_s
+    per_split = data.tracks_per_split
+    crop_s = data.max_duration_s
 
     tracks, onsets, beats = [], [], []
     skipped = [] if skipped is None else skipped

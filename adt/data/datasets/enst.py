@@ -107,6 +107,7 @@ import soundfile as sf
 
 from adt.atomic import write_json
 from adt.audio import read_audio, write_audio
+from adt.config import DataSettings
 from adt.data.datasets.annotations import read_time_value_lines
 from adt.data.datasets import (BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows,
                           natural_key)
@@ -450,16 +451,16 @@ def _mix_track(track: Track, crop_s: float | None, track_dir: Path) -> tuple[Pat
     return mix_wav, drum_wav, n / sr, sr
 
 
-def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
+def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, data: DataSettings,
           skipped: list[dict] | None = None) -> DatasetTables:
     """The ENST-Drums minus-one tracks as unified tables.
 
     ``skipped`` (the signature every dataset module shares) stays empty: this builder
     leaves no selected track out; a bad file raises an error naming it.
 
-    Selection: :func:`select_tracks` with ``profile.tracks_per_split`` (None = all 64
+    Selection: :func:`select_tracks` with ``data.tracks_per_split`` (None = all 64
     in the public release). Each track is mixed (wet mix + accompaniment, gain rule in
-    the module docstring) and cropped to ``profile.max_duration_s`` seconds (None =
+    the module docstring) and cropped to ``data.max_duration_s`` seconds (None =
     whole) into ``<out_dir>/<drummer>__<name>/``: ``mix.wav`` (mix_path), ``drums.wav``
     (the wet mix with the same gain; drum_path), 16-bit at the source rate (44.1 kHz),
     and ``mix.json`` (recipe and gain); files with the same recipe are reused.
@@ -477,12 +478,12 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     """
     out_dir = Path(out_dir).resolve()
     index = load_index(raw_dir)
-    selected = select_tracks(index, profile.tracks_per_split)
+    selected = select_tracks(index, data.tracks_per_split)
     tracks, onsets = [], []
     for row in selected.to_dict("records"):
         track = _track(row)
         ons = annotation_onsets(track.annotation_path, track.track_id)  # malformed files fail before mixing
-        mix_wav, drum_wav, duration, sr = _mix_track(track, profile.max_duration_s,
+        mix_wav, drum_wav, duration, sr = _mix_track(track, data.max_duration_s,
                                                      out_dir / f"{track.drummer}__{track.name}")
         tracks.append({
             "track_id": track.track_id, "dataset": NAME, "split": row["split"], "duration_s": float(duration),

@@ -48,6 +48,7 @@ import soundfile as sf
 
 from adt.atomic import atomic_path, write_json
 from adt.audio import write_audio
+from adt.config import DataSettings
 from adt.data.datasets import (BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows,
                           natural_key, track_folder)
 from adt.data.download import Remote
@@ -310,30 +311,30 @@ def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path, acco
     return drum_wav, mix_wav, midi_out, n / SAMPLE_RATE
 
 
-def _plan_renders(selected: pd.DataFrame, profile, kits_of: dict[str, list[str]], ranked_kits: bool,
+def _plan_renders(selected: pd.DataFrame, data: DataSettings, kits_of: dict[str, list[str]], ranked_kits: bool,
                   out_dir: Path) -> tuple[list[tuple], list[dict]]:
     """The renders of the selected tracks (:func:`build`'s kits, seeds and dropped classes): per render,
     (index row, track_id, kit, MIDI played, MIDI as recorded, end s) for the tables and the keyword
     arguments of :func:`_render`. ``ranked_kits``: the profile chose kits (``corpus_kits``)."""
     from adt.data.kits.catalogue import choose_kits
 
-    crop_s = profile.max_duration_s
-    accompaniment = bool(getattr(profile, "render_accompaniment", True))
-    augment = bool(getattr(profile, "render_augment", False))
-    drop_share = float(getattr(profile, "drop_class_share", 0.0))
-    acc_soundfont = getattr(profile, "accompaniment_soundfont", None)
+    crop_s = data.max_duration_s
+    accompaniment = bool(data.render_accompaniment)
+    augment = bool(data.render_augment)
+    drop_share = float(data.drop_class_share)
+    acc_soundfont = data.accompaniment_soundfont
     plans, calls = [], []  # per render: what the tables need; the arguments of _render
     position = {s: 0 for s in SPLITS}
     for row_no, row in selected.iterrows():
         split = row["split"]
         pm = load_midi(row["midi_path"])
         end = crop_s if crop_s is not None else pm.get_end_time()
-        kits, n_kits = kits_of[split], int(getattr(profile, "render_kits_per_track", 1))
+        kits, n_kits = kits_of[split], int(data.render_kits_per_track)
         ranked = choose_kits(row["track_id"], kits, n_kits) if ranked_kits else None
         for j in range(max(1, min(n_kits, len(kits)))):
             kit = ranked[j] if ranked else kits[(position[split] + j) % len(kits)]
             track_id = row["track_id"] if j == 0 else f"{row['track_id']}@{kit.replace(':', '-')}"
-            seed = profile.seed + int(row_no) + 7919 * j
+            seed = data.seed + int(row_no) + 7919 * j
             played, dropped = pm, None
             if split == "train" and drop_share > 0:
                 rng = np.random.default_rng([seed, 17])
@@ -372,15 +373,15 @@ def _tables(plans: list[tuple], rendered: list[tuple], accompaniment: bool) -> D
     )
 
 
-def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
+def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, data: DataSettings,
           skipped: list[dict] | None = None) -> DatasetTables:
     """Render the selected Groove tracks and return the unified tables.
 
     ``skipped`` (the signature every dataset module shares) stays empty: this builder
     leaves no selected track out; a bad file raises an error naming it.
 
-    Selection: :func:`select_tracks` with ``profile.groove_tracks`` (tracks per
-    official split). Each track is cropped to ``profile.max_duration_s`` seconds
+    Selection: :func:`select_tracks` with ``data.groove_tracks`` (tracks per
+    official split). Each track is cropped to ``data.max_duration_s`` seconds
     (None: whole) and rendered at 44100 Hz into ``<out_dir>/<track_folder>/``:
     ``drums.wav`` (drum stem) and ``mix.wav`` (drums + accompaniment), both
     stereo 16-bit and scaled by one gain so neither peaks above 0.9, plus
@@ -388,30 +389,30 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     whose files exist with the same recipe (kit, seed, crop) are not rendered
     again; the others are rendered in worker processes, one track per job
     (:func:`adt.data.renders.render_in_processes`: the same audio as in one process).
-    Kit: ``profile.corpus_kits[split]`` (kit-disjoint splits; ``h2:<kit>`` a recorded
+    Kit: ``data.corpus_kits[split]`` (kit-disjoint splits; ``h2:<kit>`` a recorded
     Hydrogen kit, :mod:`adt.data.kits`) or, when the profile sets none, the SoundFont's
     ``sorted(KITS)``, cycled by position within the split (with ``corpus_kits``: the top-ranked
     kits of :func:`adt.data.kits.catalogue.choose_kits`, so adding a kit moves only the
     performances it lands on); with
-    ``profile.render_kits_per_track`` = n > 1 each performance is also rendered on
+    ``data.render_kits_per_track`` = n > 1 each performance is also rendered on
     the next n - 1 kits, as further tracks ``<track_id>@<kit>`` of the same split
-    (E-GMD style). ``profile.render_accompaniment`` False renders drums only
+    (E-GMD style). ``data.render_accompaniment`` False renders drums only
     (``mix_path`` None); otherwise the accompaniment's stems are kept beside them as
     ``bass.wav`` and ``other.wav`` (drums + bass + other = mix, for separation training).
-    ``profile.render_augment`` varies the kit and adds room, EQ, compression, a drawn mix ratio
+    ``data.render_augment`` varies the kit and adds room, EQ, compression, a drawn mix ratio
     and noise (:func:`adt.data.corpus.render_track`; pieces swapped in from the split's other
-    kits only, so splits stay kit-disjoint); ``profile.drop_class_share`` of the training renders
+    kits only, so splits stay kit-disjoint); ``data.drop_class_share`` of the training renders
     lose one drum class, audio and onsets alike (:func:`adt.midi.without_class`; drawn per
     render, seeded: real songs play a snare without a hi-hat, a ride instead, a tambourine for one,
-    which a corpus where the hi-hat always plays never shows); ``profile.accompaniment_soundfont`` names the package
-    whose SoundFont plays the accompaniment. Seed: ``profile.seed`` + the track's row in ``info.csv``
+    which a corpus where the hi-hat always plays never shows); ``data.accompaniment_soundfont`` names the package
+    whose SoundFont plays the accompaniment. Seed: ``data.seed`` + the track's row in ``info.csv``
     (+ 7919 x the kit's position for the extra kits)
     (stable across profiles).
 
     Args:
         raw_dir: the extracted archive (holding ``groove/``).
         out_dir: where renders go.
-        profile: an :class:`adt.config.Profile`.
+        data: the profile's :class:`adt.config.DataSettings`.
 
     Returns:
         DatasetTables: tracks (style from info.csv, drummer, kit), onsets from the
@@ -427,14 +428,14 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
 
     out_dir = Path(out_dir).resolve()
     index = load_index(raw_dir)
-    selected = select_tracks(index, dict(profile.groove_tracks))
-    chosen = getattr(profile, "corpus_kits", None)
+    selected = select_tracks(index, dict(data.groove_tracks))
+    chosen = data.corpus_kits
     kits_of = {s: list(chosen.get(s) or []) if chosen else sorted(KITS) for s in SPLITS}
     if not all(kits_of[s] for s in set(selected.split)):
         raise ValueError(f"no kit to render Groove with for a split: {kits_of}")
-    accompaniment = bool(getattr(profile, "render_accompaniment", True))
-    acc_soundfont = getattr(profile, "accompaniment_soundfont", None)
-    plans, calls = _plan_renders(selected, profile, kits_of, bool(chosen), out_dir)
+    accompaniment = bool(data.render_accompaniment)
+    acc_soundfont = data.accompaniment_soundfont
+    plans, calls = _plan_renders(selected, data, kits_of, bool(chosen), out_dir)
     every_kit = sorted({k for s in set(selected.split) for k in kits_of[s]})
     rendered = render_in_processes(_render, calls, [p[1] for p in plans], _cached_call, every_kit, acc_soundfont)
 

@@ -29,12 +29,12 @@ Real mixes and stems (:mod:`adt.data.datasets.mdb_multitrack`): per song, the un
 sum of its raws by role (``drums``, ``bass``, ``other``) and in all, one peak-safe gain per
 song; :func:`build` writes ``<out>/<name>/mix.wav`` and ``<out>/<name>/stems/*.wav`` for
 every track with multitracks; the real mix becomes ``mix_path`` only with
-``Profile.mdb_real_mix``.
+``DataSettings.mdb_real_mix``.
 
 Real-song folds (:mod:`adt.data.datasets.mdb_folds`): the 9 songs with multitracks in 3
 fixed folds of 3 for k-fold training/testing on real songs.
 
-Splits (``Profile.mdb_split``):
+Splits (``DataSettings.mdb_split``):
 
 * ``mirex2017`` (default): every track in ``test``, as in the MIREX 2017 drum
   transcription task, whose MEDLEY set is MDB Drums used whole for evaluation;
@@ -84,6 +84,7 @@ import numpy as np
 import pandas as pd
 
 from adt.audio import cropped_copy, read_audio
+from adt.config import DataSettings
 from adt.data.datasets.annotations import read_time_value_lines
 from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows
 from adt.data.archives import archive_stem
@@ -380,16 +381,16 @@ def _style(name: str) -> str:
     return re.sub(r"\d+$", "", name.split("_", 1)[-1])
 
 
-def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
+def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, data: DataSettings,
           skipped: list[dict] | None = None) -> DatasetTables:
     """The MDB Drums test tracks as unified tables.
 
     ``skipped`` (the signature every dataset module shares) stays empty: this builder
     leaves no selected track out; a bad file raises an error naming it.
 
-    Takes the first ``profile.mdb_tracks`` tracks of :func:`load_index` (sorted by
-    name; None = all), split by ``profile.mdb_split`` (:func:`split_of`). Audio longer than
-    ``profile.max_duration_s`` is cropped into ``<out_dir>/<name>/drums.wav`` (and
+    Takes the first ``data.mdb_tracks`` tracks of :func:`load_index` (sorted by
+    name; None = all), split by ``data.mdb_split`` (:func:`split_of`). Audio longer than
+    ``data.max_duration_s`` is cropped into ``<out_dir>/<name>/drums.wav`` (and
     ``full_mix.wav`` when the archive has the official mix); otherwise the original file
     is used. A track with multitracks always gets ``<out_dir>/<name>/mix.wav`` and
     ``stems/{drums,bass,other}.wav`` (:func:`render_multitrack`, same crop; float32
@@ -397,7 +398,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
 
     Returns:
         DatasetTables: tracks (drum_path the drum-only recording; mix_path the real
-        mix of a track with multitracks under ``profile.mdb_real_mix``, else the
+        mix of a track with multitracks under ``data.mdb_real_mix``, else the
         official mix if present, else None; style the MedleyDB genre tag, e.g.
         ``Punk``; no drummer or kit), onsets from the class annotation (label = MDB
         class, OT dropped, velocity NaN) and beats from the ``.beats`` file, all
@@ -412,11 +413,11 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     """
     out_dir = Path(out_dir).resolve()
     index = load_index(raw_dir)
-    if profile.mdb_tracks is not None:
-        index = index.head(int(profile.mdb_tracks))
-    crop_s = profile.max_duration_s
-    scheme = getattr(profile, "mdb_split", "mirex2017")
-    real_mix = bool(getattr(profile, "mdb_real_mix", False))
+    if data.mdb_tracks is not None:
+        index = index.head(int(data.mdb_tracks))
+    crop_s = data.max_duration_s
+    scheme = data.mdb_split
+    real_mix = bool(data.mdb_real_mix)
 
     tracks, onsets, beats = [], [], []
     for row in index.itertuples(index=False):

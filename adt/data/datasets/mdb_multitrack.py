@@ -167,7 +167,7 @@ def stem_paths(path: str | os.PathLike) -> dict[str, str]:
 
     Args:
         path: the real mix (``<out>/<name>/mix.wav``, a ``mix_path`` under
-            ``Profile.mdb_real_mix``) or the track's folder ``<out>/<name>``.
+            ``DataSettings.mdb_real_mix``) or the track's folder ``<out>/<name>``.
 
     Returns:
         role (:data:`STEM_ROLES` order) -> absolute path of ``<folder>/stems/<role>.wav``

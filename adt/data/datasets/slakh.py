@@ -79,6 +79,7 @@ import soundfile as sf
 
 from adt.atomic import atomic_path
 from adt.audio import AudioReadError, cropped_copy, read_audio, write_audio
+from adt.config import DataSettings
 from adt.data.datasets import BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows
 from adt.data.datasets.annotations import read_yaml_stems
 from adt.data.download import Remote
@@ -413,15 +414,15 @@ def _build_track(track: Track, track_dir: Path, crop_s: float | None) -> tuple[d
     return row, onsets[onsets["time_s"] < duration], beats[beats["time_s"] < duration]
 
 
-def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
+def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, data: DataSettings,
           skipped: list[dict] | None = None) -> DatasetTables:
     """The selected Slakh tracks with drums as unified tables.
 
     Selection: per official split (``omitted`` excluded), the tracks with a rendered
-    drum stem in name order, the first ``profile.tracks_per_split`` (None = all)
+    drum stem in name order, the first ``data.tracks_per_split`` (None = all)
     that build; a skipped track does not count, the next one is taken. Into
     ``<out_dir>/<TrackNNNNN>/`` go ``drums.wav`` (the sum of the rendered drum
-    stems, 16-bit WAV at the mix's rate, cropped to ``profile.max_duration_s``
+    stems, 16-bit WAV at the mix's rate, cropped to ``data.max_duration_s``
     seconds; None = whole), ``mix.wav`` (the cropped mix; without a crop, or for a
     mix that is short enough, ``mix_path`` is ``mix.flac`` itself) and, for a track
     with several drum stems, ``drums.mid`` (their merged MIDI, uncropped). Files
@@ -436,7 +437,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     Args:
         raw_dir: the extracted archive (holding ``slakh2100_flac_redux/``).
         out_dir: where the cropped and summed audio goes.
-        profile: an :class:`adt.config.Profile`.
+        data: the profile's :class:`adt.config.DataSettings`.
         skipped: optional list that collects the skipped tracks.
 
     Returns:
@@ -451,8 +452,8 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, profile,
     """
     out_dir = Path(out_dir).resolve()
     tracks = load_tracks(raw_dir)
-    limit = profile.tracks_per_split
-    crop_s = profile.max_duration_s
+    limit = data.tracks_per_split
+    crop_s = data.max_duration_s
 
     rows, onsets, beats = [], [], []
     for split in SPLITS:

@@ -246,9 +246,9 @@ class KitCatalogueResult(StageResult):
 
 
 def run(settings: Settings) -> KitCatalogueResult:
-    """Stage ``kit_catalogue``: the catalogue of the kits of the profile's ``corpus_kits`` (every split)
+    """Stage ``kit_catalogue``: the catalogue of the kits of the profile's ``data.corpus_kits`` (every split)
     (:func:`build_kit_catalogue`)."""
-    kits = [k for split in (settings.get_profile().corpus_kits or {}).values() for k in split]
+    kits = [k for split in (settings.get_profile().data.corpus_kits or {}).values() for k in split]
     return build_kit_catalogue(kits, settings.get_mirror())
 
 
