@@ -77,7 +77,8 @@ def run_workers(specs: list[Path], envs: list[dict]) -> tuple[float, list[dict]]
 
 def figures(n: int, study: str, optuna_url: str, wall: float, results: list[dict], versions: int) -> dict:
     """One row: the study's finished trials, wall time, trials per minute, mean trial seconds, the split between
-    the workers, trials refused (over budget) or failed, model versions registered."""
+    the workers, trials refused (over budget) or failed, model versions registered; the cores and the machine's
+    1-minute load average at the end (other work on a shared machine skews the figures)."""
     import optuna
 
     trials = optuna.load_study(study_name=study, storage=optuna_url).trials
@@ -86,7 +87,8 @@ def figures(n: int, study: str, optuna_url: str, wall: float, results: list[dict
             "trials_per_min": round(60 * len(finished) / wall, 2),
             "mean_trial_s": round(sum(t.user_attrs.get("seconds", 0) for t in finished) / len(finished), 1),
             "split": [r["ran_here"] for r in results], "refused": len(trials) - len(finished),
-            "best_trials": sorted({r["best_trial"] for r in results}), "registered": versions}
+            "best_trials": sorted({r["best_trial"] for r in results}), "registered": versions,
+            "cores": len(os.sched_getaffinity(0)), "load_1min_after": round(os.getloadavg()[0], 2)}
 
 
 def shared_folder(pg: str, root: Path, n: int, data: dict, args) -> dict:

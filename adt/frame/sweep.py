@@ -59,6 +59,7 @@ from adt.features.stats import TrainingStats
 from adt.frame import champion, shared_study, trial_store
 from adt.frame.checkpoint import FRAME_CRNN, load_model, save_model
 from adt.frame.recipe import TrainConfig, train_model
+from adt.frame.shipped import sha256
 from adt.stores import retry_on_schema_race
 
 #: Thesis Table 5.1: optimizer search space.
@@ -395,6 +396,7 @@ def train_trial(trial: optuna.Trial, setup: SweepSetup, experiment_id: str, run_
         else:
             path = save_model(model, setup.out_dir / f"trial-{trial.number:04d}.pt")
             mlflow.log_artifact(str(path), trial_store.MODEL_DIR)  # where other workers fetch it
+            trial.set_user_attr(trial_store.SHA256_ATTR, sha256(path))
             epochs.drop()
             mlflow.log_metric("best_val_f", model.best_val_f)
             mlflow.set_tag("optuna.state", "COMPLETE")

@@ -40,6 +40,8 @@ RESUME_DIR, RESUME_TAG = "resume", "adt.resume_epoch"
 RESUMED_ATTR = "resumed_after_epoch"
 #: Run tag saying why a run was closed by another process.
 CLOSED_TAG = "adt.closed"
+#: Trial user attribute: the SHA-256 (hex) of the trial's checkpoint file (:func:`local_checkpoint` checks it).
+SHA256_ATTR = "model_sha256"
 
 Log = Callable[[str], None]
 
@@ -76,18 +78,23 @@ def fetch(run_id: str, artifact_path: str, dest: Path) -> Path:
 
 def local_checkpoint(trial: Any, out_dir: Path, log: Log) -> str:
     """A complete trial's checkpoint as a file of this worker (``trial``: an ``optuna.trial.FrozenTrial`` of
-    :func:`adt.frame.sweep.train_trial`, user attributes ``model_path`` and ``mlflow_run_id``): where it was saved
-    when that is in ``out_dir`` (this worker's, or shared with the worker that trained it on this machine), else
-    downloaded from the trial's run (``model/trial-NNNN.pt``) into ``out_dir``. Another worker's folder is never
-    read.
+    :func:`adt.frame.sweep.train_trial`, user attributes ``model_path``, ``mlflow_run_id`` and :data:`SHA256_ATTR`):
+    where it was saved when that is in ``out_dir`` (this worker's, or shared with the worker that trained it on this
+    machine) with the recorded SHA-256 (one spec on several machines names the same ``out_dir`` on each: a file
+    there may be another study's), else downloaded from the trial's run (``model/trial-NNNN.pt``) into ``out_dir``
+    and checked. Another worker's folder is never read.
 
     Raises:
-        RuntimeError: not in ``out_dir`` and not fetchable (the reason in the message).
+        RuntimeError: not in ``out_dir`` and not fetchable, or fetched with another SHA-256 (the reason in the
+            message).
     """
-    saved = trial.user_attrs.get("model_path")
+    from adt.frame.shipped import sha256
+
+    saved, expected = trial.user_attrs.get("model_path"), trial.user_attrs.get(SHA256_ATTR)
     name = Path(saved).name if saved else f"trial-{trial.number:04d}.pt"
     local = Path(out_dir) / name
-    if saved and local.is_file() and Path(saved).resolve() == local.resolve():
+    if (saved and local.is_file() and Path(saved).resolve() == local.resolve()
+            and (expected is None or sha256(local) == expected)):
         return saved
     run_id = trial.user_attrs.get("mlflow_run_id")
     if not run_id:
@@ -97,6 +104,10 @@ def local_checkpoint(trial: Any, out_dir: Path, log: Log) -> str:
     except Exception as exc:  # MlflowException, OSError, requests' errors
         raise RuntimeError(f"trial {trial.number}: its checkpoint is not in {out_dir} and cannot be fetched from "
                            f"its MLflow run {run_id} ({reason(exc)})") from exc
+    if expected is not None and sha256(local) != expected:
+        local.unlink()
+        raise RuntimeError(f"trial {trial.number}: the checkpoint in its MLflow run {run_id} is not the one it saved "
+                           f"(SHA-256 differs from {expected})")
     log(f"trial {trial.number}: checkpoint fetched from its MLflow run {run_id} into {local}")
     return str(local)
 
