@@ -6,7 +6,8 @@ tracking server ``http://...`` for several machines, docs/scale-out.md); artifac
 commit and the versions of the libraries the numbers depend on. Model registry:
 the transcriber is registered as :data:`MODEL_NAME`; its aliases ``champion`` and ``challenger`` (MLflow's
 champion/challenger pattern) are :mod:`adt.frame.champion`'s. Versions are logged, registered (once per
-source, tags before the alias) and loaded weights-only by :mod:`adt.registry`.
+source, tags before the alias) and loaded weights-only by :mod:`adt.registry`. :func:`server` runs a local
+``mlflow server`` with proxied artifacts (the tests and benchmarks of workers that share no folder).
 """
 
 from __future__ import annotations
@@ -29,6 +30,82 @@ MODEL_NAME = "adt-frame-crnn"
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data_dir() / 'mlflow.db'}"
+
+
+@contextlib.contextmanager
+def server(backend_uri: str, artifacts: str | Path, host: str = "127.0.0.1", port: int | None = None,
+           timeout_s: float = 180.0) -> Iterator[tuple[str, int]]:
+    """Run ``mlflow server`` (one worker) with proxied artifact storage: runs and registry in ``backend_uri``
+    (a PostgreSQL URL, :mod:`adt.postgres`), artifacts in ``artifacts`` (a folder or ``s3://...``) that the
+    clients never see (they upload and download through ``http://host:port``). For the tests, the scale-out
+    benchmark and trials of several workers on one machine (docs/scale-out.md; a deployment runs the same
+    command as a service). Yields ``(tracking URI http://host:port, the server's pid)``; on exit stops the
+    server's whole process group (:func:`stop_group`).
+
+    Raises:
+        RuntimeError: the server exited or did not answer ``/health`` within ``timeout_s`` seconds (the end of
+            its log in the message).
+    """
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import urllib.request
+
+    if port is None:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "DO_NOT_TRACK": "true",
+           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    url = f"http://{host}:{port}"
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
+                                 "--workers", "1", "--backend-store-uri", backend_uri,
+                                 "--artifacts-destination", str(artifacts)], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/health", timeout=2).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        raise RuntimeError(f"mlflow server on {url} did not start (exit status {proc.poll()}): "
+                                           f"{log.read().decode(errors='replace')[-1500:]}") from None
+                    time.sleep(0.5)
+            yield url, proc.pid
+        finally:
+            stop_group(proc)
+
+
+def stop_group(proc, wait_s: float = 30.0) -> None:
+    """Stop the process group led by ``proc`` (a ``subprocess.Popen`` started with ``start_new_session``):
+    SIGTERM, then SIGKILL to what is left after ``wait_s`` seconds; returns once no process of the group is
+    left (the leader reaped)."""
+    import signal
+    import time
+
+    def group_alive() -> bool:
+        proc.poll()  # reap the leader: a zombie still counts as a member of its group
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:  # none left
+            break
+        deadline = time.monotonic() + wait_s
+        while group_alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    proc.wait()
 
 
 def git_commit() -> str:

@@ -208,8 +208,9 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
                 trial: Any = None, extra_metrics: Callable[[torch.nn.Module], dict] | None = None,
                 checkpoint: str | Path | None = None, init: torch.nn.Module | None = None,
                 after_step: Callable[[torch.nn.Module], None] | None = None,
-                keep_state_at: int | None = None,
-                train_shares: list[float] | None = None) -> tuple[torch.nn.Module, list[dict]]:
+                keep_state_at: int | None = None, train_shares: list[float] | None = None,
+                inputs_key: str | None = None,
+                on_checkpoint: Callable[[int], None] | None = None) -> tuple[torch.nn.Module, list[dict]]:
     """Train one transcriber with the thesis recipe (module docstring); keep the best validation epoch.
 
     Args:
@@ -233,6 +234,10 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
             written for the same architecture, hyperparameters and config, training resumes after its
             epoch and ends as it would have without the interruption (same batches, same dropout);
             ``on_epoch`` and ``trial`` are then called for the new epochs only. Delete it when done.
+            The fingerprint names the inputs by their paths, or by ``inputs_key`` when given (workers with
+            their own data folders: the same inputs under other paths, :mod:`adt.frame.trial_store`).
+        on_checkpoint: called with the epoch each time the per-epoch checkpoint was written (e.g. to keep a
+            copy where another machine finds it).
         init: train this model (its weights and standardization as they are: a rewound or trimmed
             network, :mod:`adt.trimming`) instead of a fresh one of ``architecture`` and ``params``.
         after_step: called with the model after every optimizer step (e.g. to re-apply weight masks).
@@ -262,7 +267,8 @@ def train_model(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np
     threads = config.num_threads if config.num_threads is not None else training_threads(architecture)
     with torch_threads(threads):
         return _train_model(train_dirs, val_items, config, architecture, params, on_epoch, stats, trial,
-                            extra_metrics, checkpoint, init, after_step, keep_state_at, train_shares)
+                            extra_metrics, checkpoint, init, after_step, keep_state_at, train_shares,
+                            inputs_key, on_checkpoint)
 
 
 def _resume(checkpoint: Path | None, fingerprint: str) -> dict | None:
@@ -277,7 +283,8 @@ def _resume(checkpoint: Path | None, fingerprint: str) -> dict | None:
 
 
 def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, stats, trial, extra_metrics,
-                 checkpoint=None, init=None, after_step=None, keep_state_at=None, train_shares=None):
+                 checkpoint=None, init=None, after_step=None, keep_state_at=None, train_shares=None,
+                 inputs_key=None, on_checkpoint=None):
     """:func:`train_model`'s body, run under its thread count."""
     seed_everything(config.seed)
     data = ShardDataset(train_dirs)
@@ -309,8 +316,9 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
         return weighted_bce(logits, y, config.beta)
 
     best_score, best_epoch, best_state, history, since_best, first = -np.inf, 0, None, [], 0, 1
-    fingerprint = cache_key("epochs", architecture, hparams, dataclasses.asdict(config),
-                            [str(d) for d in train_dirs], [str(p) for p, _ in val_items],
+    inputs = ([inputs_key] if inputs_key is not None else  # named alike on every machine, else by the paths
+              [[str(d) for d in train_dirs], [str(p) for p, _ in val_items]])
+    fingerprint = cache_key("epochs", architecture, hparams, dataclasses.asdict(config), *inputs,
                             *([train_shares] if train_shares is not None else []))
     resumed = _resume(checkpoint, fingerprint)
     if resumed is not None:
@@ -337,6 +345,8 @@ def _train_model(train_dirs, val_items, config, architecture, params, on_epoch, 
             _save_epoch(checkpoint, model, opt, scheduler, loader, aug_gen, fingerprint=fingerprint, epoch=epoch,
                         best_score=best_score, best_epoch=best_epoch, best_state=best_state, history=history,
                         since_best=since_best)
+            if on_checkpoint is not None:
+                on_checkpoint(epoch)
         if trial is not None:
             trial.report(score, epoch)
             if trial.should_prune():

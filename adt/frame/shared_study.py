@@ -11,6 +11,7 @@ trial is failed once its heartbeat is :data:`GRACE_S` old and retried, one that 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -23,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 
 from adt import tracking
@@ -73,17 +75,19 @@ WORKER_ATTR = "adt.worker"
 
 
 def fail_orphans(storage: Any, study_id: int) -> list[int]:
-    """Mark FAILED the RUNNING trials that never had a heartbeat and started more than :data:`GRACE_S` ago.
+    """Mark FAILED the RUNNING trials that never had a heartbeat and started more than the storage's grace period
+    (seconds; :data:`GRACE_S` where it has none) ago.
 
     Optuna's :func:`optuna.storages.fail_stale_trials` only sees trials with a heartbeat; a trial left RUNNING
     by a process of a release without heartbeats (no :data:`WORKER_ATTR`) would otherwise hold a place of the
     budget for good, and the workers would wait for it forever. Returns the trial numbers marked.
     """
     now, marked = datetime.datetime.now(), []  # Optuna stores naive local start times
+    grace = getattr(storage, "grace_period", None) or GRACE_S
     for t in storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if WORKER_ATTR in t.user_attrs or t.datetime_start is None:
             continue
-        if (now - t.datetime_start).total_seconds() > GRACE_S:
+        if (now - t.datetime_start).total_seconds() > grace:
             try:
                 if storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL):
                     marked.append(t.number)
@@ -238,3 +242,49 @@ def registered_elsewhere(best: Any, own_run_ids: Sequence[str], since_ms: int, l
             f"(version {versions[0].version})")
     return bool(versions)
 
+
+def helper_spec(setup: Any, budget: int, parent_run_id: str) -> dict:
+    """The spec of a helper process joining a sweep (``setup``: its :class:`adt.frame.sweep.SweepSetup`;
+    :mod:`adt.frame.sweep_worker`): same study, budget, data and settings; its runs nested under
+    ``parent_run_id``. Writes the training statistics beside the trials. Paths absolute (a relative one in a spec
+    is read under the data folder)."""
+    return {"train_dirs": [str(Path(d).absolute()) for d in setup.train_dirs],
+            "out_dir": str(setup.out_dir.absolute()),
+            "val": [{"x": str(Path(x).absolute()), "reference": {c: np.asarray(t, float).tolist()
+                                                                 for c, t in ref.items()}}
+                    for x, ref in setup.val_items],
+            "stats": (str(setup.stats.save(setup.out_dir / "training_stats").absolute()) if setup.stats is not None
+                      else None),
+            # helpers never register: this process does, once they are done (else each would
+            # wait for the other's run to end before registering, registered_elsewhere)
+            "study_name": setup.study_name, "storage": setup.storage, "budget": int(budget), "register": False,
+            "stage": setup.stage, "architectures": list(setup.architectures),
+            "config": dataclasses.asdict(setup.config),
+            "pruner_startup_trials": setup.startup, "pruner_warmup_epochs": setup.pruner_warmup_epochs,
+            # nested under this sweep's run: one top-level run per sweep, its helpers' trials below
+            "run_name": "sweep helper", "parent_run_id": parent_run_id,
+            "run_params": setup.run_params or {}, "inputs_key": setup.inputs_key,
+            "heartbeat": list(setup.heartbeat) if setup.heartbeat else None,
+            "init_path": str(Path(setup.init_path).absolute()) if setup.init_path is not None else None}
+
+
+def run_with_helpers(study: Any, rdb: Any, objective: Callable, setup: Any, budget: int, n_trials: int,
+                     workers: int | None, parent_run_id: str) -> None:
+    """Finish the study's trial ``budget`` of a sweep (``setup``, ``objective``: :func:`adt.frame.sweep.run_sweep`'s;
+    at most ``n_trials`` here, :func:`run_budget`), with ``workers - 1`` helper processes on this machine while
+    more than one trial is missing (None: :func:`local_workers`); each trial's TPE sampler is seeded with the
+    config's seed + its number, with a constant liar for the trials running elsewhere."""
+    n_workers = local_workers(setup.architectures, setup.config, budget) if workers is None else int(workers)
+    finished = study.get_trials(deepcopy=False, states=trial_states(FINISHED))
+    missing = budget - len(finished)
+    helpers = []
+    if min(n_workers, missing) > 1:
+        helpers = start_helpers(min(n_workers, missing) - 1, helper_spec(setup, budget, parent_run_id),
+                                setup.out_dir, setup.log)
+    try:
+        with warnings.catch_warnings():  # constant_liar: "experimental"
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            run_budget(study, rdb, objective, budget, n_trials, setup.log, sampler_for=lambda n: (
+                optuna.samplers.TPESampler(seed=setup.config.seed + n, constant_liar=True)))
+    finally:
+        finish_helpers(helpers, setup.log)

@@ -26,7 +26,10 @@ Resumable: the study's trial budget (a sweep interrupted between trials runs onl
 ones), and within a trial per-epoch checkpoints (``epochs-<params>.pt``,
 :func:`adt.frame.recipe.train_model`): trials send Optuna heartbeats, a trial whose process died is
 marked FAILED once its heartbeat is :data:`adt.frame.shared_study.GRACE_S` old and retried with the same parameters
-(``optuna.storages.RetryHeartbeatStaleTrialCallback``), and the retry resumes from the dead trial's last epoch.
+(``optuna.storages.RetryHeartbeatStaleTrialCallback``), and the retry resumes from the dead trial's last epoch:
+the file in ``out_dir``, or, on a worker that shares no folder with the dead one, the copy kept in the dead
+trial's MLflow run (:mod:`adt.frame.trial_store`). Workers share no folder at all when MLflow is a tracking
+server with proxied artifacts: the study's best checkpoint is fetched from its trial's run as well.
 
 Storage: None means the SQLite file ``<data>/optuna/transcriber.db``; any Optuna RDB
 URL works, and the study is opened with ``load_if_exists=True``, so several worker
@@ -53,9 +56,10 @@ from adt import tracking
 from adt.cache import cache_key
 from adt.config import data_dir
 from adt.features.stats import TrainingStats
-from adt.frame import champion, shared_study
+from adt.frame import champion, shared_study, trial_store
 from adt.frame.checkpoint import FRAME_CRNN, load_model, save_model
 from adt.frame.recipe import TrainConfig, train_model
+from adt.frame.shipped import sha256
 from adt.stores import retry_on_schema_race
 
 #: Thesis Table 5.1: optimizer search space.
@@ -211,31 +215,31 @@ class SweepSetup:
     startup: int
     pruner_warmup_epochs: int
     run_params: dict | None
+    inputs_key: str | None = None
+    heartbeat: tuple[int, int] | None = None
 
 
 def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.ndarray]]], out_dir: str | Path, *,
               n_trials: int, config: TrainConfig = TrainConfig(), architectures: Sequence[str] = (FRAME_CRNN,),
-              budget: int | None = None,
-              study_name: str = "transcriber", storage: str | None = None, stats: TrainingStats | None = None,
-              register: bool = False, stage: str = "transcriber", run_name: str | None = None,
-              run_params: dict | None = None, artifacts: dict[str, str | Path] | None = None,
-              pruner_startup_trials: int | None = None,
+              budget: int | None = None, study_name: str = "transcriber", storage: str | None = None,
+              stats: TrainingStats | None = None, register: bool = False, stage: str = "transcriber",
+              run_name: str | None = None, run_params: dict | None = None,
+              artifacts: dict[str, str | Path] | None = None, pruner_startup_trials: int | None = None,
               pruner_warmup_epochs: int = 0, log: Callable[[str], None] | None = None,
-              workers: int | None = None, init_path: str | Path | None = None,
-              parent_run_id: str | None = None) -> SweepResult:
+              workers: int | None = None, init_path: str | Path | None = None, parent_run_id: str | None = None,
+              inputs_key: str | None = None, heartbeat: tuple[int, int] | None = None) -> SweepResult:
     """Run ``n_trials`` Optuna trials of :func:`adt.frame.recipe.train_model` and keep the best model.
 
     Args:
-        train_dirs, val_items, stats: as :func:`adt.frame.recipe.train_model` (validation
-            tracks are required: they are the objective).
+        train_dirs, val_items, stats: as :func:`adt.frame.recipe.train_model` (validation tracks required: the
+            objective).
         out_dir: folder for the trial checkpoints ``trial-NNNN.pt``.
         n_trials: trials this call runs (a shared study grows by this many), or with ``budget``
             at most this many.
         budget: the study's total of finished (complete or pruned) trials: a call runs only
             what is missing, so a sweep interrupted by the end of a session resumes where it stopped;
             workers sharing the study finish exactly the total together (:func:`adt.frame.shared_study.run_budget`).
-        config: the fixed training settings (epochs, steps, batch, loss, peak picking,
-            seed: every trial trains with the same seed).
+        config: the fixed training settings (epochs, steps, batch, loss, peak picking, seed: the same for all).
         architectures: one name (a per-architecture study) or several (the architecture
             is a categorical parameter ``"architecture"``); see :func:`architecture_names`.
         study_name, storage: the Optuna study; storage None -> :func:`default_storage`.
@@ -245,9 +249,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
         stage, run_name, run_params: the parent MLflow run (experiment ``adt/<stage>``; ``parent_run_id``: the
             run it is nested under, a helper's under the sweep's);
             ``artifacts``: artifact path -> local folder, logged to it (e.g. the training statistics).
-        pruner_startup_trials: complete trials before the MedianPruner prunes
-            (default min(5, max(2, n_trials // 2)): the median of one trial is no comparison);
-            pruner_warmup_epochs: epochs before it may.
+        pruner_startup_trials: complete trials before the MedianPruner prunes (default min(5, max(2, n_trials
+            // 2)): the median of one trial is no comparison); pruner_warmup_epochs: epochs before it may.
         log: progress messages (e.g. Dagster's ``context.log.info``).
         workers: with ``budget``, processes on this machine that run the trials together: this one and
             ``workers - 1`` helpers (:func:`adt.frame.shared_study.start_helpers`); None:
@@ -256,6 +259,9 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
             and widths stay, ``architectures`` must name its architecture; no per-epoch resume); None: from
             scratch. The registered version is also compared with the shipped transcriber
             (:mod:`adt.frame.shipped`) either way.
+        inputs_key: names the inputs in the per-epoch checkpoints' fingerprint in place of their paths (workers
+            with their own data folders resume each other's trials, :mod:`adt.frame.trial_store`); None: the paths.
+        heartbeat: (interval, grace) seconds of the trials' Optuna heartbeats; None: :mod:`adt.frame.shared_study`'s.
 
     Returns:
         :class:`SweepResult` over the whole study (all calls that shared it).
@@ -275,7 +281,7 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
     startup = pruner_startup_trials if pruner_startup_trials is not None else min(5, max(2, int(n_trials) // 2))
     setup = SweepSetup(train_dirs, val_items, Path(out_dir), config, stats, architectures, init_path, stage,
                        study_name, storage or default_storage(), log or (lambda msg: None), startup,
-                       pruner_warmup_epochs, run_params)
+                       pruner_warmup_epochs, run_params, inputs_key, tuple(heartbeat) if heartbeat else None)
     study, rdb = open_study(setup)
     trial_run_ids: list[str] = []
     with tracking.run(stage, run_name or f"sweep[{study_name}]", params=sweep_params(setup, n_trials),
@@ -287,7 +293,8 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
         if budget is None:
             study.optimize(objective, n_trials=int(n_trials))
         else:
-            run_with_helpers(study, rdb, objective, setup, int(budget), int(n_trials), workers, parent.info.run_id)
+            shared_study.run_with_helpers(study, rdb, objective, setup, int(budget), int(n_trials), workers,
+                                          parent.info.run_id)
         result, best = sweep_result(study, setup, parent.info.run_id, trial_run_ids)
         if register:
             register_best(result, best, setup, trial_run_ids, parent.info.start_time)
@@ -306,17 +313,20 @@ def sweep_params(setup: SweepSetup, n_trials: int) -> dict:
 def open_study(setup: SweepSetup) -> tuple[Any, Any]:
     """The sweep's Optuna study (created, or loaded: shared by every worker that names it) and its RDB storage.
 
-    Trials send heartbeats: one whose process died (none for :data:`adt.frame.shared_study.GRACE_S`) is marked
+    Trials send heartbeats (every ``setup.heartbeat[0]`` s, default :data:`adt.frame.shared_study.HEARTBEAT_S`): one
+    whose process died (none for ``setup.heartbeat[1]`` s, default :data:`adt.frame.shared_study.GRACE_S`) is marked
     FAILED at the next trial start and retried with the same parameters, which resumes from its per-epoch
-    checkpoint. Pruner: ``MedianPruner`` (``setup.startup`` complete trials, ``setup.pruner_warmup_epochs``);
-    sampler: TPE seeded with the config's seed + the trials already in the study. A new study of several
-    architectures first gets one enqueued trial per architecture.
+    checkpoint (here, or fetched from the stores: :mod:`adt.frame.trial_store`). Pruner: ``MedianPruner``
+    (``setup.startup`` complete trials, ``setup.pruner_warmup_epochs``); sampler: TPE seeded with the config's
+    seed + the trials already in the study. A new study of several architectures first gets one enqueued trial
+    per architecture.
     """
     pruner = optuna.pruners.MedianPruner(n_startup_trials=setup.startup, n_warmup_steps=setup.pruner_warmup_epochs)
+    interval, grace = setup.heartbeat or (shared_study.HEARTBEAT_S, shared_study.GRACE_S)
     with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         rdb = retry_on_schema_race(lambda: optuna.storages.RDBStorage(  # N workers on a fresh database
-            setup.storage, heartbeat_interval=shared_study.HEARTBEAT_S, grace_period=shared_study.GRACE_S,
+            setup.storage, heartbeat_interval=int(interval), grace_period=int(grace),
             heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
     study = optuna.create_study(study_name=setup.study_name, storage=rdb, direction="maximize",
                                 load_if_exists=True, pruner=pruner)
@@ -331,8 +341,10 @@ def open_study(setup: SweepSetup) -> tuple[Any, Any]:
 def train_trial(trial: optuna.Trial, setup: SweepSetup, experiment_id: str, run_ids: list[str]) -> float:
     """One trial: its architecture and hyperparameters drawn (:func:`suggest_params`; fine-tuning
     ``setup.init_path``: :func:`suggest_finetune`), the model trained (:func:`adt.frame.recipe.train_model`,
-    reporting to the study's pruner; a retried trial resumes its per-epoch checkpoint) in a nested MLflow run of
-    experiment ``experiment_id`` (its id appended to ``run_ids``), its checkpoint saved as ``trial-NNNN.pt``.
+    reporting to the study's pruner; a retried trial resumes its per-epoch checkpoint, here or fetched from the
+    run of the try it retries, :class:`adt.frame.trial_store.EpochCheckpoints`) in a nested MLflow run of
+    experiment ``experiment_id`` (its id appended to ``run_ids``), its checkpoint saved as ``trial-NNNN.pt`` and
+    logged to the run (``model/``: where other workers fetch it, :func:`adt.frame.trial_store.local_checkpoint`).
 
     Returns:
         the model's best validation micro F.
@@ -362,24 +374,30 @@ def train_trial(trial: optuna.Trial, setup: SweepSetup, experiment_id: str, run_
                          "optuna.study": study_name, "optuna.trial": trial.number, "architecture": arch})
         mlflow.log_params({"architecture": arch, **params})
         log(f"{study_name} trial {trial.number}: {arch} {tracking.figures(params)}")
+        # a retried trial resumes it: here, or fetched from the stores (another worker's try)
+        epochs = trial_store.EpochCheckpoints(setup.out_dir / f"epochs-{cache_key(arch, params)[:16]}.pt", log)
+        if init is None:
+            epochs.fetch(trial)
 
         def on_epoch(epoch: int, m: dict) -> None:
+            epochs.seen(trial, epoch)
             mlflow.log_metrics({k: v for k, v in m.items() if k != "epoch"}, step=epoch)
             log(f"trial {trial.number} epoch {epoch}: loss {m['loss']:.4f} val F {m['val_f']:.4f} lr {m['lr']:.2e}")
 
-        epochs_file = setup.out_dir / f"epochs-{cache_key(arch, params)[:16]}.pt"  # a retried trial resumes it
         try:
             model, history = train_model(setup.train_dirs, setup.val_items, setup.config, arch, params,
                                          on_epoch=on_epoch, stats=setup.stats, trial=trial, init=init,
-                                         checkpoint=epochs_file if init is None else None)
+                                         checkpoint=epochs.path if init is None else None,
+                                         inputs_key=setup.inputs_key, on_checkpoint=epochs.store)
         except optuna.TrialPruned as exc:
             pruned = exc
             mlflow.set_tag("optuna.state", "PRUNED")
-            epochs_file.unlink(missing_ok=True)
+            epochs.drop()
         else:
             path = save_model(model, setup.out_dir / f"trial-{trial.number:04d}.pt")
-            epochs_file.unlink(missing_ok=True)
-            mlflow.log_artifact(str(path), "model")
+            mlflow.log_artifact(str(path), trial_store.MODEL_DIR)  # where other workers fetch it
+            trial.set_user_attr(trial_store.SHA256_ATTR, sha256(path))
+            epochs.drop()
             mlflow.log_metric("best_val_f", model.best_val_f)
             mlflow.set_tag("optuna.state", "COMPLETE")
             for key, value in (("model_path", str(path)), ("best_epoch", model.best_epoch),
@@ -392,54 +410,15 @@ def train_trial(trial: optuna.Trial, setup: SweepSetup, experiment_id: str, run_
     return float(model.best_val_f)
 
 
-def helper_spec(setup: SweepSetup, budget: int, parent_run_id: str) -> dict:
-    """The spec of a helper process joining this sweep (:mod:`adt.frame.sweep_worker`): same study, budget,
-    data and settings; its runs nested under ``parent_run_id``. Writes the training statistics beside the trials."""
-    return {"train_dirs": [str(d) for d in setup.train_dirs], "out_dir": str(setup.out_dir),
-            "val": [{"x": str(x), "reference": {c: np.asarray(t, float).tolist() for c, t in ref.items()}}
-                    for x, ref in setup.val_items],
-            "stats": str(setup.stats.save(setup.out_dir / "training_stats")) if setup.stats is not None else None,
-            # helpers never register: this process does, once they are done (else each would
-            # wait for the other's run to end before registering, registered_elsewhere)
-            "study_name": setup.study_name, "storage": setup.storage, "budget": int(budget), "register": False,
-            "stage": setup.stage, "architectures": list(setup.architectures),
-            "config": dataclasses.asdict(setup.config),
-            "pruner_startup_trials": setup.startup, "pruner_warmup_epochs": setup.pruner_warmup_epochs,
-            # nested under this sweep's run: one top-level run per sweep, its helpers' trials below
-            "run_name": "sweep helper", "parent_run_id": parent_run_id,
-            "run_params": setup.run_params or {},
-            "init_path": str(setup.init_path) if setup.init_path is not None else None}
-
-
-def run_with_helpers(study: Any, rdb: Any, objective: Callable, setup: SweepSetup, budget: int, n_trials: int,
-                     workers: int | None, parent_run_id: str) -> None:
-    """Finish the study's trial ``budget`` (at most ``n_trials`` here, :func:`adt.frame.shared_study.run_budget`),
-    with ``workers - 1`` helper processes on this machine while more than one trial is missing (None:
-    :func:`adt.frame.shared_study.local_workers`); each trial's TPE sampler is seeded with the config's seed + its
-    number, with a constant liar for the trials running elsewhere."""
-    n_workers = (shared_study.local_workers(setup.architectures, setup.config, budget) if workers is None
-                 else int(workers))
-    finished = study.get_trials(deepcopy=False, states=shared_study.trial_states(shared_study.FINISHED))
-    missing = budget - len(finished)
-    helpers = []
-    if min(n_workers, missing) > 1:
-        helpers = shared_study.start_helpers(min(n_workers, missing) - 1, helper_spec(setup, budget, parent_run_id),
-                                             setup.out_dir, setup.log)
-    try:
-        with warnings.catch_warnings():  # constant_liar: "experimental"
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            shared_study.run_budget(study, rdb, objective, budget, n_trials, setup.log, sampler_for=lambda n: (
-                optuna.samplers.TPESampler(seed=setup.config.seed + n, constant_liar=True)))
-    finally:
-        shared_study.finish_helpers(helpers, setup.log)
-
-
 def sweep_result(study: Any, setup: SweepSetup, run_id: str, trial_run_ids: list[str]) -> tuple[SweepResult, Any]:
     """The :class:`SweepResult` of the whole study and its best trial; logs the best trial's parameters, its
-    validation F and the trials table (``trials.md``) to the active (parent) run.
+    validation F and the trials table (``trials.md``) to the active (parent) run. The best trial's checkpoint (and
+    each architecture's best) is a file in ``setup.out_dir``: fetched from its trial's run when another worker
+    trained it (:func:`adt.frame.trial_store.local_checkpoint`).
 
     Raises:
-        RuntimeError: the study has no complete trial, or the best trial's checkpoint is gone.
+        RuntimeError: the study has no complete trial, or the best trial's checkpoint is neither here nor in its
+            run.
     """
     import mlflow  # see run_sweep
 
@@ -447,10 +426,7 @@ def sweep_result(study: Any, setup: SweepSetup, run_id: str, trial_run_ids: list
     if not complete:
         raise RuntimeError(f"study {setup.study_name!r} has no complete trial")
     best = study.best_trial
-    model_path = best.user_attrs.get("model_path")
-    if not model_path or not Path(model_path).is_file():
-        raise RuntimeError(f"study {setup.study_name!r}: the checkpoint of best trial {best.number} is missing "
-                           f"({model_path})")
+    model_path = trial_store.local_checkpoint(best, setup.out_dir, setup.log)
     records = trial_records(study)
     mlflow.log_params({"best.trial": best.number, "best.architecture": best.user_attrs["architecture"],
                        **{f"best.{k}": v for k, v in best.user_attrs["params"].items()}})
@@ -463,7 +439,8 @@ def sweep_result(study: Any, setup: SweepSetup, run_id: str, trial_run_ids: list
                          run_id=run_id, trial_run_ids=trial_run_ids, trials=records,
                          per_architecture={a: {"trial": t.number, "val_f": float(t.value),
                                                "params": dict(t.user_attrs["params"]),
-                                               "model_path": t.user_attrs["model_path"]}
+                                               "model_path": model_path if t.number == best.number else
+                                               trial_store.local_checkpoint(t, setup.out_dir, setup.log)}
                                            for a, t in best_per_architecture(study).items()})
     return result, best
 
