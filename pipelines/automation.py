@@ -16,7 +16,8 @@ fails the runs of dead processes.
   (:func:`fail_dead_runs`). Running by default: a ``kill -9`` (or a crash, a reboot) leaves a run
   ``STARTED`` for good, and with the queue's limit of one ``adt/stage=training`` run every later
   training run (the weekly schedule's too) would wait behind it forever. ``make demo`` runs the same
-  check before it starts.
+  check before it starts. On Kubernetes (dagster-k8s's ``K8sRunLauncher``: each run a pod on some node) it skips:
+  Dagster's run monitoring watches the run pods there.
 
 Jobs are referenced by name (defined in :mod:`pipelines.definitions`, which imports
 this module's lists), so there is no circular import.
@@ -178,13 +179,17 @@ def record_run_process(instance: dg.DagsterInstance, run_id: str) -> None:
 
 def _run_process(instance: dg.DagsterInstance, run_id: str) -> tuple[int | None, float | None]:
     """The pid of the run's process and when it was logged: the latest engine event with a ``pid`` (the
-    executor's "Executing steps in process (pid: N)"), or ``(None, None)``."""
+    executor's "Executing steps in process (pid: N)") or, for a run on dagster-celery's executor (whose events
+    name no pid), the process that logged its latest "Submitting celery task" (the run's orchestrating process;
+    the steps run in the workers); or ``(None, None)``."""
     pid = logged = None
     for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records:
         event = record.event_log_entry.dagster_event
         data = event.engine_event_data if event is not None else None
         if data is not None and "pid" in (data.metadata or {}):
             pid, logged = int(data.metadata["pid"].value), record.event_log_entry.timestamp
+        elif event is not None and event.pid and (event.message or "").startswith("Submitting celery task"):
+            pid, logged = event.pid, record.event_log_entry.timestamp
     return pid, logged
 
 
@@ -252,6 +257,9 @@ def fail_dead_runs(instance: dg.DagsterInstance, now: float | None = None) -> li
            description="Marks failed the runs still STARTED whose process died (kill -9, crash), so that "
                        "queued training runs can start.")
 def dead_run_sensor(context: dg.SensorEvaluationContext):
+    if type(context.instance.run_launcher).__name__ == "K8sRunLauncher":  # deploy/k8s/: runs in pods elsewhere
+        return dg.SkipReason("runs are Kubernetes Jobs: Dagster's run monitoring fails those whose pod died "
+                             "(deploy/k8s/config/instance.yaml); their pids are not this pod's to judge")
     failed = fail_dead_runs(context.instance)
     return dg.SkipReason(f"marked failed: {', '.join(failed)}" if failed else "no run of a dead process")
 

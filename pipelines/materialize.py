@@ -32,7 +32,9 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None, forc
     """Materialize what is stale or missing for ``profile`` through the defined jobs; returns each
     asset's current value by name (loaded from storage when nothing had to run).
 
-    Holds the data folder's lock throughout (:mod:`adt.lock`: one writer per data folder).
+    Holds the data folder's lock throughout (:mod:`adt.lock`: one writer per data folder), but with
+    ``ADT_EXECUTOR=celery``: the steps then run in the Celery workers, whose launcher holds it
+    (:mod:`pipelines.celery_workers`).
 
     Args:
         force: materialize every asset (their caches still spare recomputation).
@@ -43,7 +45,10 @@ def run_all(profile: str, datasets: list[str] | None = None, instance=None, forc
             this data folder (``adt.lock.DataFolderBusy``, naming it), or ``datasets`` names no dataset.
     """
     from adt.lock import data_lock
+    from pipelines.definitions import EXECUTOR
 
+    if EXECUTOR.name == "celery":
+        return _run_all(profile, datasets, instance, force, echo)
     with data_lock(f"materialize --profile {profile}"):
         return _run_all(profile, datasets, instance, force, echo)
 

@@ -76,9 +76,10 @@ def why_materialize(instance: dg.DagsterInstance, staleness, key: dg.AssetKey, f
     causes>", "settings changed" (its last materialization ran under another :data:`SETTINGS_TAG`), "stored value
     gone" (no JSON file of :mod:`pipelines.io_manager`: deleted by hand, or a data folder from before it,
     whose values are pickles that are never read: every asset is materialized again once, cheaply, since
-    each stage's content-keyed cache still holds its output).
+    each stage's content-keyed cache still holds its output; with ``ADT_IO_PG_URL`` set, no row in
+    PostgreSQL, :func:`pipelines.pg_io_manager.is_stored`).
     """
-    from pipelines.io_manager import stored_value_path
+    from pipelines.pg_io_manager import is_stored
 
     status, reasons = staleness(key, partition)
     if status == "MISSING":
@@ -90,7 +91,7 @@ def why_materialize(instance: dg.DagsterInstance, staleness, key: dg.AssetKey, f
     run = instance.get_run_by_id(records[0].run_id) if records else None
     if run is None or run.tags.get(SETTINGS_TAG) != fingerprint:
         return "settings changed"
-    if not stored_value_path(instance.storage_directory(), key, partition).is_file():
+    if not is_stored(instance, key, partition):
         return "stored value gone"
     return None
 

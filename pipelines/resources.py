@@ -25,14 +25,16 @@ class AdtSettings(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Take the data folder's lock for the run (:mod:`adt.lock`: one writer per data folder), tag the run
         with its process (:func:`pipelines.automation.record_run_process`: the dead-run sensor tells it from a
-        reused pid), tag it with its settings' fingerprint (:data:`pipelines.plan.SETTINGS_TAG`: a run launched
-        from the UI, a schedule or a sensor is then judged stale or current by ``make demo`` as its own runs are)
-        and name the run to the library, so its MLflow runs link back to it (:func:`adt.tracking.provenance`)."""
+        reused pid; not from a step in a Celery worker, :mod:`pipelines.celery_workers`), tag it with its settings'
+        fingerprint (:data:`pipelines.plan.SETTINGS_TAG`: a run launched from the UI, a schedule or a sensor is then
+        judged stale or current by ``make demo`` as its own runs are) and name the run to the library, so its MLflow
+        runs link back to it (:func:`adt.tracking.provenance`)."""
         import os
 
         from adt.lock import DataFolderBusy, acquire
         from adt.tracking import DAGSTER_RUN_ENV
         from pipelines.automation import record_run_process
+        from pipelines.celery_workers import CELERY_WORKER_ENV
         from pipelines.plan import SETTINGS_TAG, settings_fingerprint
 
         run_id = context.run.run_id if context.run is not None else None
@@ -43,7 +45,8 @@ class AdtSettings(dg.ConfigurableResource):
         if run_id:
             os.environ[DAGSTER_RUN_ENV] = run_id
             if context.instance is not None:
-                record_run_process(context.instance, run_id)
+                if not os.environ.get(CELERY_WORKER_ENV):  # a Celery worker's step process is not the run's
+                    record_run_process(context.instance, run_id)
                 if context.run.tags.get(SETTINGS_TAG) != (fingerprint := settings_fingerprint(self.settings())):
                     context.instance.add_run_tags(run_id, {SETTINGS_TAG: fingerprint})
 
