@@ -98,7 +98,7 @@ def _spawn(folder: Path, tracking_uri: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _result(proc: subprocess.Popen, timeout: float = 240) -> tuple[dict, str]:
+def _result(proc: subprocess.Popen, timeout: float = 480) -> tuple[dict, str]:
     out, _ = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, out[-3000:]
     return json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:]), out
@@ -171,7 +171,7 @@ def test_two_workers_sharing_no_folder_finish_the_budget_and_a_third_transcribes
            "MLFLOW_TRACKING_URI": stores["mlflow"], "MLFLOW_DISABLE_TELEMETRY": "true"}
     done = subprocess.run([sys.executable, "-m", "adt.cli", "transcribe", str(wav), "-o", str(third / "out.mid"),
                            "--model", "models:/adt-frame-crnn@champion", "--no-separation"], cwd=third, env=env,
-                          capture_output=True, text=True, timeout=180)
+                          capture_output=True, text=True, timeout=360)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"models:/adt-frame-crnn@champion (version {champion.version})" in done.stderr
 
@@ -226,7 +226,7 @@ def test_a_killed_workers_trial_is_resumed_by_the_other_from_the_stores(stores, 
     client = _client(stores["mlflow"], monkeypatch)
     a, b = (_spawn(f, stores["mlflow"]) for f in folders)
     try:
-        dead_run, _ = _stored_epoch(client, "adt/transcriber", a.pid, time.monotonic() + 180)
+        dead_run, _ = _stored_epoch(client, "adt/transcriber", a.pid, time.monotonic() + 360)  # generous: a loaded machine
         os.kill(a.pid, signal.SIGKILL)
         a.wait(timeout=30)
     finally:
