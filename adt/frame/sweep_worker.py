@@ -30,19 +30,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+from adt.features.stats import TrainingStats
+from adt.frame.checkpoint import FRAME_CRNN
+from adt.frame.recipe import TrainConfig
+from adt.frame.sweep import run_sweep
+from adt.parallel import die_with_parent
+
 
 def run(spec: dict) -> dict:
     """Run :func:`adt.frame.sweep.run_sweep` as ``spec`` says; returns the summary printed by :func:`main`."""
-    import numpy as np
-
-    from adt.features.stats import TrainingStats
-    from adt.frame.checkpoint import FRAME_CRNN
-    from adt.frame.recipe import TrainConfig
-    from adt.frame.sweep import run_sweep
-
     if spec.get("parent_pid"):  # a helper of run_sweep: it ends with the sweep that started it
-        from adt.parallel import die_with_parent
-
         die_with_parent(int(spec["parent_pid"]))
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.get("config", {}).items()
