@@ -111,6 +111,7 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample along the last axis with torchaudio's band-limited sinc resampler."""
     if orig_sr == target_sr:
         return audio
+    # lazy: torchaudio 1.2 s, torch 1.1 s at adt evaluate
     import torch
     from torchaudio.functional import resample as _resample
 

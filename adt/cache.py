@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import xxhash
+
 from adt.atomic import write_json
 from adt.config import data_dir
 
@@ -66,8 +68,6 @@ def file_key(path: str | Path) -> str:
 
 def content_hash(path: str | os.PathLike) -> str:
     """Hex XXH3-128 of a file's bytes (read in 1 MiB blocks)."""
-    import xxhash
-
     digest = xxhash.xxh3_128()
     with open(path, "rb") as f:
         while block := f.read(1 << 20):

@@ -8,14 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from adt import verify as verify_cli
+from adt.data.kits import cli as kits_cli
+from adt.evaluation import cli as evaluate_cli
+from adt.separation import cli as separation_cli
+from adt.transcribe import cli as transcribe_cli
+
 
 def parser() -> argparse.ArgumentParser:
-    from adt.data.kits import cli as kits_cli
-    from adt.evaluation import cli as evaluate_cli
-    from adt.separation import cli as separation_cli
-    from adt import verify as verify_cli
-    from adt.transcribe import cli as transcribe_cli
-
     p = argparse.ArgumentParser(prog="adt", description="Automatic drum transcription")
     sub = p.add_subparsers(dest="command", required=True)
     transcribe_cli.add_parser(sub)

@@ -25,6 +25,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import filelock
+
+from adt.atomic import process_start, same_process, write_json
 from adt.config import data_dir
 
 LOCK_NAME = ".lock"
@@ -49,8 +52,6 @@ def live_holder(folder: Path | None = None) -> dict:
     """:func:`holder` when the lock is held by a live process other than this one, else {}. The holder file
     outlives a killed holder (the kernel drops the lock, not the file), so its process is checked: by pid and
     start (:func:`adt.atomic.same_process`); a holder on another host (a shared folder) counts as live."""
-    from adt.atomic import same_process
-
     h = holder(folder)
     if not isinstance(h.get("pid"), int) or h["pid"] == os.getpid() and h.get("host") == socket.gethostname():
         return {}
@@ -79,10 +80,6 @@ def acquire(what: str) -> Path:
     Raises:
         DataFolderBusy: another process holds it.
     """
-    import filelock
-
-    from adt.atomic import process_start, write_json
-
     folder = data_dir()
     path = folder / LOCK_NAME
     if str(path) in _held:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import threading
 from pathlib import Path
@@ -15,9 +17,6 @@ class PeakMemory:
     """
 
     def __enter__(self):
-        import ctypes
-        import gc
-
         gc.collect()
         try:
             ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -7,6 +7,7 @@ notes with velocity 0 and unmapped notes are dropped.
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def onsets_from_midi(pm: pretty_midi.PrettyMIDI, track_id: str, max_time_s: floa
             if max_time_s is not None and note.start >= max_time_s:
                 continue
             rows.append((track_id, float(note.start), drum, str(note.pitch), float(note.velocity)))
-    import pandas as pd
+    import pandas as pd  # lazy: pandas 0.3 s at adt transcribe
 
     df = pd.DataFrame(rows, columns=["track_id", "time_s", "drum", "label", "velocity"])
     return df.sort_values(["time_s", "drum"], kind="stable").reset_index(drop=True)
@@ -79,7 +80,7 @@ def beats_from_midi(pm: pretty_midi.PrettyMIDI, track_id: str, end_time_s: float
     for b in beats:
         position = 1 if round(float(b), 6) in downbeats else (position + 1 if position else 0)
         rows.append((track_id, float(b), int(position)))
-    import pandas as pd
+    import pandas as pd  # lazy: pandas 0.3 s at adt transcribe
 
     return pd.DataFrame(rows, columns=["track_id", "time_s", "position"])
 
@@ -87,8 +88,6 @@ def beats_from_midi(pm: pretty_midi.PrettyMIDI, track_id: str, end_time_s: float
 def without_class(pm: pretty_midi.PrettyMIDI, drum_class: str) -> pretty_midi.PrettyMIDI:
     """A copy of ``pm`` without the drum notes of one class (GM notes mapping to ``drum_class`` by
     :data:`adt.vocab.GM_TO_CLASS`, in drum tracks, or every track when none is flagged ``is_drum``)."""
-    import copy
-
     out = copy.deepcopy(pm)
     drums = [i for i in out.instruments if i.is_drum] or out.instruments
     for inst in drums:

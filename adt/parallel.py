@@ -10,9 +10,15 @@ re-run would trust, and a re-run finds the finished ones cached.
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import torch
 
 #: Processes for a stage's jobs (``ADT_JOBS``; default: the cores this process may use).
 JOBS_ENV = "ADT_JOBS"
@@ -26,9 +32,6 @@ def die_with_parent(parent_pid: int, poll_s: float = 2.0) -> None:
     """End this worker process (exit status 3) once ``parent_pid`` is no longer its parent: a worker whose
     stage was killed (``kill -9``, a terminated Dagster run) stops instead of working on for nobody.
     Starts a daemon thread; call it first thing in a worker."""
-    import threading
-    import time
-
     def watch() -> None:
         while os.getppid() == parent_pid:
             time.sleep(poll_s)
@@ -58,8 +61,6 @@ def jobs(threads_per_job: int = 1) -> int:
 
 def _worker_start(parent_pid: int, threads: int) -> None:
     """Each worker process: ends with its parent, runs torch on ``threads`` threads."""
-    import torch
-
     die_with_parent(parent_pid)
     torch.set_num_threads(threads)
 
@@ -89,9 +90,6 @@ def run_jobs(fn: Callable[..., Any], calls: Sequence[dict], threads_per_job: int
         ValueError: ``ADT_JOBS`` is not a positive integer.
         whatever a job raised (the first failed one, after the others finished or were cancelled).
     """
-    import concurrent.futures
-    import multiprocessing
-
     names = list(names) if names is not None else [f"job {k + 1}" for k in range(len(calls))]
     workers = jobs(threads_per_job)
     if workers <= 1 or len(calls) <= 1:

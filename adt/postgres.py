@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -21,6 +22,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+import psycopg2
 
 USER = "adt"
 
@@ -50,7 +53,6 @@ def _as_owner() -> list[str]:
     """The command prefix that runs the server as a non-root user (empty when not root)."""
     if os.geteuid() != 0:
         return []
-    import pwd
 
     try:
         pwd.getpwnam("postgres")
@@ -95,7 +97,6 @@ def server(timeout_s: float = 60.0) -> Iterator[str]:
                                      "-c", "max_connections=200"], stdout=fh, stderr=subprocess.STDOUT)
         url = f"postgresql://{USER}@127.0.0.1:{port}"
         deadline = time.monotonic() + timeout_s
-        import psycopg2
 
         while True:
             try:
@@ -121,8 +122,6 @@ def create_database(base_url: str, name: str) -> str:
     """Create database ``name`` on the server of ``base_url``; returns its SQLAlchemy URL
     ``postgresql+psycopg2://...`` (SQLAlchemy 2.1 reads a bare ``postgresql://`` as psycopg 3, which is
     not installed), for Optuna, MLflow and Dagster alike."""
-    import psycopg2
-
     conn = psycopg2.connect(f"{base_url}/postgres")
     try:
         conn.autocommit = True

@@ -35,6 +35,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from adt import tracking
 
 #: MLmodel flavor of our weights-only folders.
@@ -80,8 +83,6 @@ def content_hash(path: str | Path) -> str:
     Raises:
         RegistryError: the file does not load with ``torch.load(weights_only=True)``.
     """
-    import torch
-
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
@@ -114,6 +115,7 @@ def save_dir(model: Any, folder: str | Path, kind: str = "transcriber", signatur
     Returns:
         the folder.
     """
+    # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 1.2 s at adt transcribe
     from mlflow.models import Model
 
     save, _ = _kind(kind)
@@ -134,7 +136,7 @@ def signature_of(model: Any, kind: str) -> Any:
     (batch, frames, classes), batch and frames free (-1; 100 frames per second). ``gru_lm``: input ``scores``
     float32 (batch, K drums, M tatums) in [0, 1] -> output ``log_probs`` float32 (batch, M, 2^K) in nats.
     """
-    import numpy as np
+    # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 1.1 s at adt transcribe
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
 
@@ -160,6 +162,7 @@ def load_dir(folder: str | Path, kind: str | None = "transcriber", what: str | N
             Python objects other than tensors and plain values, or whose content hash differs from the
             MLmodel's.
     """
+    # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 1.2 s at adt transcribe
     from mlflow.models import Model
 
     folder, what = Path(folder), what or str(folder)
@@ -191,7 +194,7 @@ def resolve_version(uri: str) -> tuple[str, str] | None:
     (another URI, or an alias that is not set)."""
     if not uri.startswith("models:/"):
         return None
-    import mlflow
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 1.1 s at adt transcribe
 
     rest = uri.removeprefix("models:/")
     try:
@@ -219,7 +222,7 @@ def load(uri: str | Path, kind: str | None = "transcriber") -> Any:
     local = Path(uri)
     if local.is_dir():
         return load_dir(local, kind)
-    import mlflow
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 1.1 s at adt transcribe
 
     tracking.setup()
     version = resolve_version(str(uri))
@@ -235,7 +238,7 @@ def load(uri: str | Path, kind: str | None = "transcriber") -> Any:
 def ensure_registered_model(name: str, description: str) -> None:
     """Create the registered model ``name`` if needed and set its description
     (``MlflowClient.create_registered_model`` / ``update_registered_model``)."""
-    import mlflow
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 1.1 s at adt transcribe
 
     client = mlflow.MlflowClient()
     try:
@@ -252,7 +255,7 @@ def ensure_registered_model(name: str, description: str) -> None:
 
 def find_version(name: str, source_key: str) -> Any | None:
     """The (lowest) version of ``name`` tagged :data:`SOURCE_KEY_TAG` = ``source_key``, or None."""
-    import mlflow
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 1.1 s at adt transcribe
 
     found = [v for v in mlflow.MlflowClient().search_model_versions(f"name='{name}'")
              if v.tags.get(SOURCE_KEY_TAG) == source_key]
@@ -283,7 +286,7 @@ def register(model: Any, *, name: str, kind: str, source: str, description: str,
     Raises:
         RuntimeError: no active MLflow run. RegistryError: the model's checkpoint does not load weights-only.
     """
-    import mlflow
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 1.1 s at adt transcribe
 
     active = mlflow.active_run()
     if active is None:
@@ -318,7 +321,7 @@ def register(model: Any, *, name: str, kind: str, source: str, description: str,
 def set_alias(version: int | str, name: str, alias: str) -> None:
     """Point the registry alias ``alias`` of model ``name`` at ``version``
     (``MlflowClient.set_registered_model_alias``)."""
-    import mlflow
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 1.1 s at adt transcribe
 
     tracking.setup()
     mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version))

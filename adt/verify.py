@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+from adt.cache import FOLDER_STAGES, verify
+
 
 def add_parser(sub) -> None:
     """The ``verify`` subcommand of ``adt`` (:mod:`adt.cli`)."""
-    from adt.cache import FOLDER_STAGES
-
     v = sub.add_parser("verify", help="check the cached outputs of the data folder against their content hashes")
     v.add_argument("stages", nargs="*", metavar="STAGE",
                    help=f"only these stages' outputs (default all): {', '.join(sorted(set(FOLDER_STAGES.values())))}")
@@ -26,8 +26,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from adt.cache import verify
-
     root = Path(os.environ.get("ADT_DATA_DIR", "data")).resolve()
     if not root.is_dir():
         print(f"adt verify: no data folder at {root} (ADT_DATA_DIR): nothing to check", file=sys.stderr)

@@ -20,6 +20,9 @@ from typing import Callable
 import numpy as np
 import pretty_midi
 
+from adt.data.effects import rms
+from adt.data.render import render_midi
+
 # Chord progressions: (scale degree in semitones above the key root, minor triad?)
 MAJOR_PROGRESSIONS = (
     ((0, False), (7, False), (9, True), (5, False)),   # I V vi IV
@@ -187,9 +190,6 @@ def band_parts(drums: np.ndarray, sample_rate: int, beats: list[float], downbeat
                programs: str = "heldout") -> tuple[np.ndarray, np.ndarray]:
     """The drums and the band of :func:`with_band`'s mix, each (2, samples) float32, as they sound in it
     (both scaled by the mix's anti-clipping factor): references for separation (their sum is the mix)."""
-    from adt.data.effects import rms
-    from adt.data.render import render_midi
-
     drums = np.asarray(drums, dtype=np.float32).reshape(-1, np.shape(drums)[-1])
     drums = np.repeat(drums, 2, axis=0) if drums.shape[0] == 1 else drums[:2]
     band_midi = arrange(list(beats), list(downbeats) or list(beats)[::4], drums.shape[1] / sample_rate, seed=seed,

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from tqdm import tqdm
+
 from adt.atomic import atomic_dir, atomic_path, write_json
 from adt.cache import cache_key
 from adt.data.archives import CHUNK_BYTES, DownloadError, archive_stem, extract, is_archive
@@ -326,8 +328,6 @@ def _download_once(url: str, part: Path, remote: Remote, timeout_s: float, progr
         _Retry: the body was cut short or the server resumed at the wrong byte.
         urllib.error.HTTPError, URLError, OSError, http.client.HTTPException.
     """
-    from tqdm import tqdm
-
     offset = part.stat().st_size if part.is_file() else 0
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     if offset:
@@ -383,8 +383,6 @@ def is_available(remote: Remote, mirror: str | None = None, timeout_s: float = 5
                  downloads_dir: str | os.PathLike | None = None) -> bool:
     """Whether ``remote`` can be had: already in ``downloads_dir``, in the mirror folder,
     or (not for a ``manual`` remote) its mirror/official URL answers a HEAD request."""
-    import urllib.request
-
     if downloads_dir is not None and (Path(downloads_dir) / remote.filename).is_file():
         return True
     if mirror and not _is_url(mirror):

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy import signal
+from scipy import fft, signal
 
 #: Speed of sound in m/s (pyroomacoustics' default).
 SOUND_SPEED = 343.0
@@ -92,7 +92,7 @@ def room_impulse_responses(room: tuple[float, float, float], rt60_s: float, samp
     Source and microphone pair are placed at random at least 0.5 m from the walls and 1 m apart. An
     ``rt60_s`` shorter than the room can have (Sabine, every wall fully absorbing) is raised to it.
     """
-    import pyroomacoustics as pra
+    import pyroomacoustics as pra  # lazy: pyroomacoustics 33 ms at adt transcribe --listen-kit h2:...
 
     dims = np.asarray(room, dtype=float)
     # Sabine: even walls absorbing everything give RT60 = 24 ln(10) V / (c S); a shorter one is raised to it
@@ -171,8 +171,6 @@ def compress(audio: np.ndarray, threshold_db: float, ratio: float, sample_rate: 
 
 def pink_noise(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Pink (1/f power) noise of ``shape`` (channels, samples), unit RMS."""
-    from scipy import fft
-
     n = fft.next_fast_len(shape[-1], real=True)  # an FFT-friendly length, cropped after
     spectrum = fft.rfft(rng.standard_normal((shape[0], n)), axis=-1)
     spectrum /= np.sqrt(np.maximum(np.arange(spectrum.shape[-1]), 1))[None]

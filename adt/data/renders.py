@@ -17,6 +17,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from adt.data.kits.catalogue import unpack_kits
+from adt.parallel import run_jobs
+
 log = logging.getLogger(__name__)
 
 
@@ -41,9 +44,6 @@ def render_in_processes(render: Callable[..., Any], calls: Sequence[dict], names
         whatever a render raised (the first failed one; the others finish or are cancelled, the finished
             ones stay cached).
     """
-    from adt.data.kits.catalogue import unpack_kits
-    from adt.parallel import run_jobs
-
     results = [cached(call) for call in calls]
     todo = [k for k, r in enumerate(results) if r is None]
     if not todo:

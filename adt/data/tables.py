@@ -16,12 +16,14 @@ import pandas as pd
 
 from dataclasses import dataclass
 
+from adt import tracking
 from adt.atomic import atomic_dir, atomic_path, write_json
 from adt.cache import cache_key, stage_cache
 from adt.config import DataSettings, Settings, data_dir
 from adt.data.datasets import DATASETS, get_module
 from adt.data.datasets.card import dataset_card
 from adt.data.datasets.examples import write_examples
+from adt.data.download import fetch_all, is_available
 from adt.results import Mapping, MarkdownTables, PathEntry, RunLink, Skipped, StageResult, Table
 
 #: Version of the raw datasets (``raw_dataset``); the demo generator is part of it.
@@ -108,7 +110,7 @@ class OnsetsResult(StageResult):
 
     def references(self) -> dict:
         """track_id -> drum -> sorted onset times (seconds): :func:`adt.metrics.reference_onsets` of the table."""
-        from adt.metrics import reference_onsets
+        from adt.metrics import reference_onsets  # lazy: mir_eval, scipy.signal 0.8 s at import pipelines
 
         return reference_onsets(self.table())
 
@@ -148,8 +150,6 @@ def available_datasets(mirror: str | None, names: list[str] | None = None) -> li
     files is in the download folder or the mirror folder, or, for a file of at most
     AUTO_DOWNLOAD_BYTES that is not request-only, when its mirror or official URL answers.
     ``names``: look at these only (default: every dataset)."""
-    from adt.data.download import is_available
-
     downloads = data_dir() / "downloads"
     mirror_dir = Path(mirror) if mirror and not mirror.startswith(("http://", "https://")) else None
 
@@ -182,8 +182,6 @@ def fetch_raw(name: str, data: DataSettings | None = None, mirror: str | None = 
             dataset given out on request whose files are not in place (the message says
             what to do).
     """
-    from adt.data.download import fetch_all
-
     module = get_module(name)
     if name == "demo":
         if data is None:
@@ -247,9 +245,7 @@ def build_dataset_tables(raw: RawDatasetResult, data: DataSettings,
 
 
 def _log_card(manifest: dict, started: float) -> str:
-    import mlflow
-
-    from adt import tracking
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
 
     def log() -> None:
         mlflow.log_text(manifest["card"], f"dataset_card_{manifest['dataset']}.md")

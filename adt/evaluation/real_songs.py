@@ -13,8 +13,14 @@ worst song, and the recall of every class on every song that has it.
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import butter, sosfiltfilt
 
-from adt.vocab import CLASSES_3
+from adt.audio import read_audio, resample
+from adt.frame.checkpoint import model_peak_picking
+from adt.frame.peaks import peak_picking_params, pick_peaks
+from adt.metrics import match_counts, prf
+from adt.transcribe.transcriber import activations
+from adt.vocab import CLASSES_3, CLASSES_5
 
 #: What a real song is scored on: its drum-only recording and its real full mix.
 INPUTS = ("drum", "mix")
@@ -28,11 +34,6 @@ def song_counts(model, audio: np.ndarray, sample_rate: int, reference: dict[str,
         audio: (samples,) mono float, any sample rate in Hz; ``gain`` scales it first (level tests).
         reference: class -> onset times (seconds).
     """
-    from adt.frame.checkpoint import model_peak_picking
-    from adt.frame.peaks import peak_picking_params, pick_peaks
-    from adt.metrics import match_counts
-    from adt.transcribe.transcriber import activations
-
     act = activations(model, np.asarray(audio, dtype=np.float32) * gain, sample_rate)
     est = pick_peaks(act, **peak_picking_params(model_peak_picking(model)))
     return {c: [int(v) for v in match_counts(np.asarray(reference.get(c, [])), est[c])] for c in classes}
@@ -49,8 +50,6 @@ def summarize(counts: dict[str, dict[str, list[int]]], classes: tuple[str, ...] 
         "worst_song": (song, f), "min_recall": (song, class, r)}``: micro over all songs and classes; a class
         a song does not have has recall None and no part in ``min_recall``.
     """
-    from adt.metrics import prf
-
     total = np.zeros(3, dtype=int)
     per_class = {c: np.zeros(3, dtype=int) for c in classes}
     per_song = {}
@@ -122,16 +121,12 @@ def degrade(audio: np.ndarray, sample_rate: int, how: str) -> tuple[np.ndarray, 
     Raises:
         ValueError: an unknown ``how`` (:data:`DEGRADATIONS`).
     """
-    from scipy.signal import butter, sosfiltfilt
-
     if how == "lowpass8k":
         return sosfiltfilt(butter(8, 8000, fs=sample_rate, output="sos"), audio).astype(np.float32), sample_rate
     if how == "highpass200":
         sos = butter(4, 200, "highpass", fs=sample_rate, output="sos")
         return sosfiltfilt(sos, audio).astype(np.float32), sample_rate
     if how == "sr22k":
-        from adt.audio import resample
-
         return resample(np.asarray(audio, dtype=np.float32), sample_rate, 22050), 22050
     raise ValueError(f"unknown degradation {how!r}; choose one of {DEGRADATIONS}")
 
@@ -140,8 +135,6 @@ def score_songs(model, songs, gains: tuple[float, ...] = (1.0,), degradations: t
     """:func:`song_counts` of every :class:`adt.frame.real_songs.RealSong` on its drum-only recording and
     real mix at each input gain (key ``str(gain)``) and each of ``degradations`` (key its name, gain 1):
     song -> input ("drum" | "mix") -> key -> class -> (tp, fp, fn)."""
-    from adt.audio import read_audio
-
     out = {}
     for s in songs:
         out[s.name] = {}
@@ -161,15 +154,11 @@ def activation_figure(models: dict, audio: np.ndarray, sample_rate: int, referen
     Where a class's activation never reaches its floor on a real song, the figure shows it (issue 26: the
     shipped renders-only model's hi-hats on low-passed audio).
     """
+    # lazy: pyplot after matplotlib.use('Agg')
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from adt.frame.checkpoint import model_peak_picking
-    from adt.frame.peaks import peak_picking_params
-    from adt.transcribe.transcriber import activations
-    from adt.vocab import CLASSES_5
 
     fig, axes = plt.subplots(len(CLASSES_3), 1, figsize=(10, 6), sharex=True)
     lo, hi = (int(s * 100) for s in seconds)

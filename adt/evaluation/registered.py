@@ -24,7 +24,7 @@ def reproduces(uri: str) -> tuple[bool, dict]:
         (passed, metadata: the version, the recorded and reproduced F, or why it failed: the load error naming the
         file). A version registered before the tags passes when it loads ("no figure recorded").
     """
-    import mlflow  # after tracking.setup() (load_registered_model) sets MLFLOW_DISABLE_TELEMETRY
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY
 
     try:
         model, what = load_registered_model(uri)

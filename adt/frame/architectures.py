@@ -43,6 +43,7 @@ from adt.frame.layers import (StandardizedInput, conv_stack, frame_vectors, recu
                               transformer_encoder)
 from adt.frame.search_spaces import OPTIMIZER_SPACE, SEARCH_SPACES
 from adt.frame.search_spaces import search_space_table  # noqa: F401 (documented as adt.frame.architectures.*)
+from adt.frame.units import Link, consumer_layout, units_of
 
 
 #: frames per attention window in :meth:`FrameModel.activations` of the transformers: the
@@ -296,8 +297,6 @@ class LotteryDrumCNN(FrameModel):
     def trimming_links(self) -> list:
         """The trimmable layers for :func:`adt.frame.units.links`: the convolutions, the two linear layers
         (whose units every head reads) and the first two layers of each head (the last is the output)."""
-        from adt.frame.units import Link, consumer_layout, units_of
-
         def link(name: str, norm: str | None, tail: str, consumers: list[str]) -> Link:
             return Link(name, "conv" if name.startswith("conv") else "linear", units_of(self.get_submodule(name)),
                         norm, tail, [consumer_layout(self, name, c) for c in consumers])

@@ -20,10 +20,25 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from adt.atomic import save_array
+from adt.audio import read_audio, resample, write_audio
+from adt.config import data_dir
+from adt.data import tables
+from adt.data.datasets import mdb
+from adt.data.datasets.mdb_folds import folds_for, validation_songs
+from adt.features.index import build_features
+from adt.features.shards import ShardDataset, write_shards
+from adt.features.spectrogram import compute_features
+from adt.features.targets import frame_targets
+from adt.frame.recipe import TrainConfig, train_model
+from adt.frame.study import scored_items
+from adt.separation.stems import DrumStemsResult
 from adt.vocab import CLASSES_5
 
 #: The starting point of the real-songs recipe: the renders-only transcriber shipped in ``adt/pretrained/`` (it
@@ -78,9 +93,6 @@ def fold_material(fold: str, settings) -> tuple[Fold, dict[str, RealSong]]:
     Raises:
         ValueError: an unknown fold.
     """
-    from adt.data.datasets.mdb_folds import folds_for
-    from adt.data.datasets.mdb_folds import validation_songs
-
     if fold != "final" and fold not in ("0", "1", "2"):
         raise ValueError(f"fold {fold!r}: choose 0, 1, 2 or final")
     songs, shards, val, renders, root = prepare(settings)
@@ -105,8 +117,6 @@ def recipe_config(epochs: int = RECIPE["epochs"], steps: int = RECIPE["steps"], 
                   threads: int = 1, tune_peak_picking: bool = True):
     """The :class:`adt.frame.recipe.TrainConfig` of the recipe (batch 16, ReduceLROnPlateau patience 3, no early
     stop: the best validation epoch is kept; ``spectral`` "none": no spectral shape)."""
-    from adt.frame.recipe import TrainConfig
-
     return TrainConfig(epochs=epochs, steps_per_epoch=steps, batch_size=16, lr=lr, seed=seed, lr_patience=3,
                        early_stop_patience=None, num_threads=threads, gain_db=gain_db,
                        spectral_augment="" if spectral == "none" else spectral, tune_peak_picking=tune_peak_picking)
@@ -138,9 +148,6 @@ def real_songs(raw_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[R
     Raises:
         FileNotFoundError: no MDB layout, or no song with multitracks (names ``raw_dir``).
     """
-    from adt.audio import write_audio
-    from adt.data.datasets import mdb
-
     out = []
     for track in mdb.multitrack_tracks(raw_dir):
         folder = Path(out_dir) / track.name
@@ -159,10 +166,6 @@ def real_songs(raw_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[R
 
 def _features_with_targets(audio: np.ndarray, sr: int, times: np.ndarray, drums: np.ndarray, x_path: Path,
                            feature_type: str) -> tuple[Path, Path]:
-    from adt.atomic import save_array
-    from adt.features.spectrogram import compute_features
-    from adt.features.targets import frame_targets
-
     y_path = x_path.with_name(x_path.name.replace(".x.npy", ".y.npy"))
     if not (x_path.is_file() and y_path.is_file()):
         x = compute_features(audio, sr, feature_type)
@@ -177,8 +180,6 @@ def song_features(song: RealSong, folder: str | os.PathLike, feature_type: str =
     Returns:
         {"drum": (x .npy, y .npy), "mix": (x, y)}: x (T, F) float32 at 100 fps, y (T, 5).
     """
-    from adt.audio import read_audio
-
     times = np.concatenate([song.onsets[c] for c in CLASSES_5])
     drums = np.concatenate([[c] * len(song.onsets[c]) for c in CLASSES_5])
     out = {}
@@ -205,10 +206,6 @@ def renders_under_band(song: RealSong, renders: list[tuple[str, np.ndarray, np.n
         (x .npy, y .npy) per mixture: the band's length (or the render's, if shorter), drums scaled to a
         drums-to-band RMS ratio uniform in +-:data:`DRUMS_TO_BAND_DB` dB.
     """
-    import zlib
-
-    from adt.audio import read_audio
-
     rng = np.random.default_rng([seed, zlib.crc32(song.name.encode())])
     picks = rng.choice(len(renders), size=min(n, len(renders)), replace=False)
     band = None
@@ -225,8 +222,6 @@ def renders_under_band(song: RealSong, renders: list[tuple[str, np.ndarray, np.n
             band, band_sr = read_audio(song.band_path, mono=True)
         audio, sr = read_audio(path, mono=True)
         if sr != band_sr:
-            from adt.audio import resample
-
             audio = resample(audio, sr, band_sr)
         m = min(len(audio), len(band))
         d, b = audio[:m], band[:m]
@@ -254,8 +249,6 @@ def real_training_items(songs: list[RealSong], renders: list[tuple[str, np.ndarr
 def rendered_training_stems(tracks_path: str | os.PathLike, onsets_path: str | os.PathLike,
                             datasets: tuple[str, ...] = ("demo", "groove")) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(drum stem path, onset times s, onset classes) of the rendered training tracks of ``datasets``."""
-    import pandas as pd
-
     tracks = pd.read_parquet(tracks_path)
     onsets = pd.read_parquet(onsets_path)
     rows = tracks[tracks.dataset.isin(datasets) & (tracks.split == "train") & tracks.drum_path.notna()]
@@ -287,9 +280,6 @@ def train_on_real_songs(render_dirs: list[Path], real_items: list[tuple[Path, Pa
         (model, history) as :func:`adt.frame.recipe.train_model`; the model's ``input_level_db`` is
         :data:`INPUT_LEVEL_DB`.
     """
-    from adt.features.shards import ShardDataset, write_shards
-    from adt.frame.recipe import train_model
-
     shard_folder = Path(shard_folder)
     if not (shard_folder / "index.json").is_file():
         write_shards(real_items, shard_folder, extra={"feature_type": ShardDataset(render_dirs).feature_type,
@@ -315,14 +305,6 @@ def prepare(settings, feature_type: str = "log_mel", split: str = "validation"):
         (features .npy, reference onsets; mixes and clean drum stems; default the validation split), the rendered training stems :func:`rendered_training_stems`,
         the cache folder).
     """
-    import pandas as pd
-
-    from adt.config import data_dir
-    from adt.data import tables
-    from adt.features.index import build_features
-    from adt.frame.study import scored_items
-    from adt.separation.stems import DrumStemsResult
-
     renders = ("demo", "groove")
     tracks = tables.run_tracks(settings, {d: tables.run_dataset_tables(settings, tables.run_raw_dataset(settings, d),
                                                                        log=lambda _: None) for d in renders})

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from adt import PRETRAINED_DIR
+from adt.data.download import sha256sum
 from adt.frame.checkpoint import evaluate, load_model
 #: Registered-version tags: the shipped transcriber's validation F on the version's validation data, and
 #: the SHA-256 of the shipped checkpoint that scored it.
@@ -43,8 +44,6 @@ def shipped_path() -> Path:
 
 def sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes (:func:`adt.data.download.sha256sum`)."""
-    from adt.data.download import sha256sum
-
     return sha256sum(path)
 
 

@@ -18,14 +18,19 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from adt import tracking
 from adt.cache import stage_cache
 from adt.config import FrameSettings, Settings
 from adt.data.tables import OnsetsResult
 from adt.features.index import FeatureIndex
-from adt.frame.checkpoint import FRAME_CRNN
-from adt.frame.recipe import TrainConfig
-from adt.frame.shipped import SHIPPED_F_TAG
+from adt.features.stats import TrainingStats
+from adt.frame.champion import evaluation_key, register_champion
+from adt.frame.checkpoint import FRAME_CRNN, evaluate, load_model, save_model
+from adt.frame.recipe import TrainConfig, train_model
+from adt.frame.reproduce import check_tags
+from adt.frame.shipped import SHIPPED_F_TAG, load_fitting, sha256
 from adt.results import Mapping, MarkdownTables, ModelLink, RunLink, StageResult
 from adt.vocab import CLASSES_5
 
@@ -67,7 +72,7 @@ class TranscriberResult(StageResult):
     history: list = dataclasses.field(default_factory=list)
 
     def metadata(self) -> dict:
-        from adt.frame.sweep import trials_markdown
+        from adt.frame.sweep import trials_markdown  # lazy: sqlalchemy 0.1 s at import pipelines
 
         shipped = (self.shipped or {}).get("shipped_val_f")
         return {"mlflow_run": RunLink(self.run_id), "model": ModelLink(self.model_uri),
@@ -161,9 +166,7 @@ def sweep_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
     Raises:
         ValueError: no training data or no validation tracks for ``combo``.
     """
-    from adt.features.stats import TrainingStats
-    from adt.frame.shipped import sha256
-    from adt.frame.sweep import run_sweep
+    from adt.frame.sweep import run_sweep  # lazy: sqlalchemy 0.1 s at import pipelines
 
     config = train_config(frame, loss_weighting)
     train_dirs, val_items, stats_info = _inputs(index, refs, combo)
@@ -199,8 +202,6 @@ def transcriber_sweep(index: FeatureIndex, refs: References, frame: FrameSetting
     (:func:`adt.frame.shipped.load_fitting`; else from scratch, logged)."""
     init_path = None
     if frame.start_from_shipped:
-        from adt.frame.shipped import load_fitting
-
         stats = index.training_stats(index.training_sets())
         model, where = load_fitting(index.feature_type, *_feature_dims(stats["dir"]))
         if model is None:
@@ -215,8 +216,6 @@ def transcriber_sweep(index: FeatureIndex, refs: References, frame: FrameSetting
 
 def _feature_dims(stats_dir: str) -> tuple[int, int]:
     """(features, classes) of a training set's statistics (:class:`adt.features.stats.TrainingStats`)."""
-    from adt.features.stats import TrainingStats
-
     stats = TrainingStats.load(stats_dir)
     return int(stats.mean.shape[0]), int(len(stats.onsets))
 
@@ -232,12 +231,7 @@ def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
         manifest: ``model_path``, ``run_id``, ``history``, ``train_sets``, ``model_uri``,
         ``architecture``, ``best_params``, ``best_val_f``, ``key``.
     """
-    import mlflow
-
-    from adt import tracking
-    from adt.features.stats import TrainingStats
-    from adt.frame.checkpoint import save_model
-    from adt.frame.recipe import train_model
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
 
     config = train_config(frame, loss_weighting)
     train_dirs, val_items, stats_info = _inputs(index, refs, combo)
@@ -262,9 +256,6 @@ def train_combination(combo: tuple[str, ...], index: FeatureIndex, refs: Referen
             mlflow.log_artifact(str(path), "model")
             uri = None
             if register:
-                from adt.frame.reproduce import check_tags
-                from adt.frame.champion import evaluation_key, register_champion
-
                 uri = register_champion(model, evaluation_key(val_items, config), log,
                                         source=f"train:{architecture}[{name}]/{cache.key}",
                                         extra_tags=check_tags(model, val_items),
@@ -288,11 +279,7 @@ def architecture_study(index: FeatureIndex, refs: References, frame: FrameSettin
     training set has no test split. With one architecture in the profile there is no study:
     the result says so (``cells`` empty).
     """
-    import mlflow
-    import pandas as pd
-
-    from adt import tracking
-    from adt.frame.checkpoint import evaluate, load_model
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
 
     architectures = tuple(frame.sweep_architectures)
     if len(architectures) < 2:

@@ -51,12 +51,14 @@ from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
+from sqlalchemy.engine import make_url
 
 from adt import tracking
 from adt.cache import cache_key
 from adt.config import data_dir
 from adt.features.stats import TrainingStats
-from adt.frame import champion, shared_study, trial_store
+from adt.frame import architectures, champion, shared_study, trial_store
 from adt.frame.checkpoint import FRAME_CRNN, load_model, save_model
 from adt.frame.recipe import TrainConfig, train_model
 from adt.frame.shipped import sha256
@@ -82,8 +84,6 @@ def default_storage() -> str:
 
 def masked(storage: str) -> str:
     """``storage`` with any password hidden (for logs and MLflow params)."""
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(storage).render_as_string(hide_password=True)
     except Exception:  # not a URL sqlalchemy knows: log nothing secret
@@ -127,7 +127,6 @@ def suggest_params(trial: Any, architecture: str) -> dict:
     """
     if architecture == FRAME_CRNN:
         return suggest_frame_crnn(trial)
-    from adt.frame import architectures
 
     return dict(architectures.suggest(trial, architecture))
 
@@ -175,8 +174,6 @@ def trial_records(study: Any) -> list[dict]:
 
 def trials_markdown(records: list[dict]) -> str:
     """The trials as a Markdown table (parameters abbreviated)."""
-    import pandas as pd
-
     def fmt(v: Any) -> str:
         return f"{v:.3g}" if isinstance(v, float) else str(v)
 
@@ -270,7 +267,7 @@ def run_sweep(train_dirs: list[Path], val_items: list[tuple[Path, dict[str, np.n
         ValueError: no validation tracks, no architectures, or n_trials < 1.
         RuntimeError: the study has no complete trial, or the best trial's checkpoint is gone.
     """
-    import mlflow  # after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY (read when mlflow is imported)
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY
 
     if not val_items:
         raise ValueError("a sweep needs validation tracks (its objective is their micro F-measure)")
@@ -352,7 +349,7 @@ def train_trial(trial: optuna.Trial, setup: SweepSetup, experiment_id: str, run_
     Raises:
         optuna.TrialPruned: the pruner stopped it.
     """
-    import mlflow  # see run_sweep
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY
 
     if setup.init_path is not None:
         init = load_model(setup.init_path)
@@ -420,7 +417,7 @@ def sweep_result(study: Any, setup: SweepSetup, run_id: str, trial_run_ids: list
         RuntimeError: the study has no complete trial, or the best trial's checkpoint is neither here nor in its
             run.
     """
-    import mlflow  # see run_sweep
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:

@@ -44,12 +44,20 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+from adt.cache import cache_key
+from adt.config import data_dir
+from adt.features.stats import TrainingStats
+from adt.frame.checkpoint import FRAME_CRNN
+from adt.frame.recipe import TrainConfig
+from adt.frame.sweep import run_sweep
+from adt.parallel import die_with_parent
+
 
 def local(path: str | None) -> Path | None:
     """A spec path on this worker: a relative one under ``ADT_DATA_DIR`` (:func:`adt.config.data_dir`), an
     absolute one as it is; None stays None."""
-    from adt.config import data_dir
-
     if path is None or path == "":
         return None
     return Path(path) if Path(path).is_absolute() else data_dir() / path
@@ -58,8 +66,6 @@ def local(path: str | None) -> Path | None:
 def inputs_key(spec: dict) -> str | None:
     """The spec's ``inputs_key``, else, when ``train_dirs`` and every ``val`` ``x`` are relative paths, a key of
     those paths (the same on every worker), else None (the fingerprint names the paths)."""
-    from adt.cache import cache_key
-
     if spec.get("inputs_key"):
         return str(spec["inputs_key"])
     names = [*spec["train_dirs"], *(v["x"] for v in spec["val"])]
@@ -75,13 +81,6 @@ def run(spec: dict) -> dict:
         ValueError: the spec lacks ``train_dirs``, ``val`` or ``out_dir``, or names a ``heartbeat`` that is not two
             positive integers.
     """
-    import numpy as np
-
-    from adt.features.stats import TrainingStats
-    from adt.frame.checkpoint import FRAME_CRNN
-    from adt.frame.recipe import TrainConfig
-    from adt.frame.sweep import run_sweep
-
     missing = [k for k in ("train_dirs", "val", "out_dir") if not spec.get(k)]
     if missing:
         raise ValueError(f"the sweep spec lacks {', '.join(missing)}")
@@ -89,8 +88,6 @@ def run(spec: dict) -> dict:
     if heartbeat is not None and (len(heartbeat) != 2 or not all(isinstance(v, int) and v > 0 for v in heartbeat)):
         raise ValueError(f"heartbeat must be [interval, grace] in whole seconds > 0, got {heartbeat!r}")
     if spec.get("parent_pid"):  # a helper of run_sweep: it ends with the sweep that started it
-        from adt.parallel import die_with_parent
-
         die_with_parent(int(spec["parent_pid"]))
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.get("config", {}).items()

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from adt.frame.shipped import sha256
+
 #: Artifact folder of a trial's run holding its checkpoint (``trial-NNNN.pt``).
 MODEL_DIR = "model"
 #: Artifact folder of a trial's run holding its latest per-epoch checkpoint, and the run tag naming that epoch.
@@ -64,7 +66,7 @@ def fetch(run_id: str, artifact_path: str, dest: Path) -> Path:
     Raises:
         mlflow.exceptions.MlflowException, OSError: no such run or artifact, or the server unreachable.
     """
-    import mlflow
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -88,8 +90,6 @@ def local_checkpoint(trial: Any, out_dir: Path, log: Log) -> str:
         RuntimeError: not in ``out_dir`` and not fetchable, or fetched with another SHA-256 (the reason in the
             message).
     """
-    from adt.frame.shipped import sha256
-
     saved, expected = trial.user_attrs.get("model_path"), trial.user_attrs.get(SHA256_ATTR)
     name = Path(saved).name if saved else f"trial-{trial.number:04d}.pt"
     local = Path(out_dir) / name
@@ -119,7 +119,7 @@ class EpochCheckpoints:
     (:meth:`fetch`), removed from both when the trial ends (:meth:`drop`). Made inside the trial's run."""
 
     def __init__(self, path: str | Path, log: Log):
-        import mlflow
+        import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY
 
         active = mlflow.active_run()
         if active is None:
@@ -134,7 +134,7 @@ class EpochCheckpoints:
         A failed upload is logged, not raised: the trial goes on, resumable from the last epoch stored."""
         if not self.remote:
             return
-        import mlflow
+        import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY
 
         client = mlflow.MlflowClient()
         try:
@@ -152,7 +152,7 @@ class EpochCheckpoints:
         whatever machine it ran. Returns the run fetched from, or None (not a retry, or nothing stored)."""
         if self.path.is_file():
             return None
-        import mlflow
+        import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY
         import optuna
 
         trials = {t.number: t for t in trial.study.get_trials(deepcopy=False)}
@@ -193,7 +193,7 @@ class EpochCheckpoints:
             self.log(f"trial {trial.number}: the checkpoint fetched from run {self.fetched_from} was written for other "
                      "inputs or settings (its fingerprint differs): trained from epoch 1")
         if epoch > 1:
-            import mlflow
+            import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY
 
             trial.set_user_attr(RESUMED_ATTR, epoch - 1)
             mlflow.MlflowClient().set_tag(self.run_id, f"adt.{RESUMED_ATTR}", str(epoch - 1))
@@ -205,7 +205,7 @@ class EpochCheckpoints:
         self.path.unlink(missing_ok=True)
         if not self.stored:
             return
-        import mlflow
+        import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
         client = mlflow.MlflowClient()

@@ -31,6 +31,7 @@ uniform model gives NLL = K M log 2, so perplexity 2 (per tatum it would be 2^K)
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -297,8 +298,6 @@ class SkipBigramLM:
         Raises:
             FileNotFoundError: no such file. ValueError: not a SkipBigramLM JSON.
         """
-        import json
-
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     def __repr__(self) -> str:

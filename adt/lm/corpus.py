@@ -28,6 +28,7 @@ from adt.atomic import atomic_path
 from adt.cache import safe_name, stage_cache
 from adt.config import Settings
 from adt.data.datasets import SPLITS
+from adt.data.datasets.groove import load_index
 from adt.data.tables import OnsetsResult, RawDatasetResult, TracksResult
 from adt.lm.scores import drum_score
 from adt.midi import MidiReadError, load_midi, onsets_from_midi
@@ -143,8 +144,6 @@ def groove_corpus(
     Raises:
         FileNotFoundError: no ``groove/info.csv`` under ``root``.
     """
-    from adt.data.datasets.groove import load_index  # lazily: pulls in rendering helpers
-
     index = load_index(root)
     rank = {s: i for i, s in enumerate(SPLITS)}
     rows = sorted(index.to_dict("records"), key=lambda r: (rank.get(r["split"], len(rank)), r["track_id"]))

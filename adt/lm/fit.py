@@ -12,14 +12,20 @@ to MLflow ``adt/language_model``; the GRU LM registered weights only (:func:`reg
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from adt import registry, tracking
+from adt.atomic import atomic_path
 from adt.cache import stage_cache
 from adt.config import LmSettings, Settings, data_dir
+from adt.cpu import DEFAULT_THREADS, torch_threads
+from adt.lm import gru, shipped
+from adt.lm.bigram import SkipBigramLM
 from adt.lm.corpus import DrumScoresResult, load_scores, scores_by_test_set
 from adt.results import Mapping, ModelLink, RunLink, StageResult, Table
 
@@ -108,10 +114,7 @@ def fit_bigram(drum_scores: DrumScoresResult) -> LmBigramResult:
     Raises:
         ValueError: the corpus has no training scores.
     """
-    import mlflow
-
-    from adt import tracking
-    from adt.lm.bigram import SkipBigramLM
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
 
     cache = stage_cache("lm_bigram", VERSION, drum_scores.key)
 
@@ -152,8 +155,6 @@ def register_gru_lm(model, *, source: str, trained_on: str, perplexity: dict[str
     Raises:
         RuntimeError: no active MLflow run.
     """
-    from adt import registry
-
     tags = {"k": str(model.k), "hidden": str(model.hidden), "layers": str(model.layers),
             **{f"perplexity.{s}": f"{v:.6f}" for s, v in perplexity.items()}}
     ppl = ", ".join(f"{s} {v:.4f}" for s, v in perplexity.items()) or "not measured"
@@ -200,11 +201,6 @@ def _fit_k(k: str, drum_scores: dict, lm: LmSettings, best: dict, folder: Path,
     Raises:
         FileNotFoundError, ValueError: the shipped LM is missing or does not match its card (:mod:`adt.lm.shipped`).
     """
-    import shutil
-
-    from adt.atomic import atomic_path
-    from adt.lm import gru, shipped
-
     train, val = _train_val(drum_scores.paths[k])
     n = int(k[1:])
     ship = shipped.shipped_lm(n)
@@ -248,11 +244,7 @@ def fit_gru(drum_scores: DrumScoresResult, lm: LmSettings, storage: str | None =
     Raises:
         FileNotFoundError, ValueError: the shipped LMs are missing or do not match their model card.
     """
-    import mlflow
-
-    from adt import tracking
-    from adt.cpu import DEFAULT_THREADS, torch_threads
-    from adt.lm import gru, shipped
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
 
     paths = drum_scores.paths["k5"]
     cache = stage_cache("lm_gru", VERSION, drum_scores.key, lm.trials, lm.folds, lm.epochs,

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import torch
 
 from adt.atomic import atomic_path
 from adt.cpu import flush_denormals, torch_threads
 from adt.lm.gru_model import GRUDrumLM, check_scores, pad_scores
+from adt.pretrained import verify
 
 __all__ = ["GRUDrumLM", "train_gru_lm", "tune_gru_lm", "kfold_indices", "save", "load"]
 
@@ -190,8 +192,6 @@ def train_gru_lm(
 
 def _report(trial: Any, val_perplexity: float, epoch: int) -> None:
     """Report an epoch's validation perplexity to an optuna trial; optuna.TrialPruned if it should stop."""
-    import optuna
-
     trial.report(val_perplexity, epoch)
     if trial.should_prune():
         raise optuna.TrialPruned(f"pruned at epoch {epoch} (val perplexity {val_perplexity:.4f})")
@@ -216,8 +216,6 @@ def _cv_objective(trial: Any, ys: list[np.ndarray], splits: list[tuple[np.ndarra
     """:func:`tune_gru_lm`'s objective for one trial: the fold-mean best validation perplexity of its
     ``layers`` x ``hidden`` GRU LMs, one per fold of ``splits``, trained in lockstep (or the value of a
     finished identical trial)."""
-    import optuna
-
     layers = trial.suggest_categorical("layers", list(layers_choices))
     hidden = trial.suggest_categorical("hidden", list(hidden_choices))
     setup = {"folds": int(folds), "epochs": int(epochs), "seed": int(seed), "lr": float(lr),
@@ -310,8 +308,6 @@ def tune_gru_lm(
     Raises:
         ValueError: fewer scores than folds, non-binary scores, n_trials < 1.
     """
-    import optuna
-
     if int(n_trials) < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
     ys = check_scores(scores)
@@ -346,8 +342,6 @@ def load(path: str | os.PathLike) -> GRUDrumLM:
         FileNotFoundError: no such file. ValueError: not a GRUDrumLM checkpoint, or a shipped file whose SHA-256
         is not the one kept in code (:class:`adt.pretrained.ShippedWeightsError`).
     """
-    from adt.pretrained import verify
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such GRU LM checkpoint")

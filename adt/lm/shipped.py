@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 
 from adt import PRETRAINED_DIR
+from adt.data.download import sha256sum
+from adt.lm import gru
+from adt.pretrained import SHA256, verify
 
 #: Stem of the shipped files: ``<stem>.pt`` (K = 5), ``<stem>_k3.pt`` (K = 3), model card ``<stem>.md``.
 SHIPPED_LM = "gru_lm_groove"
@@ -30,15 +33,11 @@ def shipped_lm_path(k: int = 5, directory: str | os.PathLike | None = None) -> P
 
 def sha256(path: str | os.PathLike) -> str:
     """SHA-256 (hex, lower case) of a file's bytes (:func:`adt.data.download.sha256sum`)."""
-    from adt.data.download import sha256sum
-
     return sha256sum(path)
 
 
 def stated_sha256(k: int = 5, directory: str | os.PathLike | None = None) -> str:
     """The SHA-256 the package ships for the K-drum LM's file (:data:`adt.pretrained.SHA256`; its card repeats it)."""
-    from adt.pretrained import SHA256
-
     return SHA256[shipped_lm_path(k, directory).name]
 
 
@@ -67,9 +66,6 @@ def shipped_lm(k: int = 5, directory: str | os.PathLike | None = None):
         adt.pretrained.ShippedWeightsError: the file's SHA-256 differs from the shipped one (corrupt, truncated or
             replaced: named, both digests given).
     """
-    from adt.lm import gru
-    from adt.pretrained import verify
-
     path = shipped_lm_path(k, directory)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the shipped GRU LM (K = {k}) is missing (reinstall the package)")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from adt.data.download import sha256sum
+
 #: This folder: the shipped weights and their model cards.
 DIR = Path(__file__).resolve().parent
 
@@ -49,8 +51,6 @@ def verify(path: str | os.PathLike, shipped_as: str | None = None) -> Path:
         FileNotFoundError: no such file.
         ShippedWeightsError: the digest differs (both given, the file named), or the folder's file has none.
     """
-    from adt.data.download import sha256sum
-
     path = Path(path)
     if shipped_as is None and not is_shipped(path):
         return path

@@ -40,7 +40,8 @@ def tracker_settings() -> dict:
     frame rate, windows, join tolerance, the downbeat tracker's bar lengths, the bar-position window.
     onnxruntime's thread count is left out: 1 and 2 threads give the same activations, bit for bit
     (``tests/test_beats.py``)."""
-    import madmom  # noqa: PLC0415 - madmom and onnxruntime take 0.5 s to import; only a beat-tracking run needs them
+    # lazy: madmom 0.3 s, onnxruntime 23 ms at import pipelines
+    import madmom
     import onnxruntime
 
     return {"cache": CACHE_VERSION, "madmom": madmom.__version__, "onnxruntime": onnxruntime.__version__,
@@ -230,7 +231,7 @@ def beat_table(tracks: TracksResult, drum_stems: DrumStemsResult, beat_input: st
                   else pd.DataFrame())
 
     def log_scores() -> None:
-        import mlflow
+        import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
 
         for ds, row in by_dataset.iterrows():
             mlflow.log_metrics({f"{ds}.{k}": float(v) for k, v in row.items()})

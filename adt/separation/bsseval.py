@@ -77,7 +77,7 @@ class Prepared:
 def _solver(gram: np.ndarray):
     """``D -> (gram + eps I)^-1 D`` by one LU factorization (LAPACK ``getrf``/``getrs``, as ``numpy.linalg.solve``);
     an exactly singular system falls back to least squares on ``gram``, as museval."""
-    from scipy.linalg import lu_factor, lu_solve
+    from scipy.linalg import lu_factor, lu_solve  # lazy: scipy.linalg 0.2 s at import pipelines
 
     lu = lu_factor(gram + np.finfo(float).eps * np.eye(gram.shape[0]), check_finite=False)
     if not np.all(np.diag(lu[0])):
@@ -108,7 +108,7 @@ def prepare(references: dict[str, np.ndarray]) -> Prepared:
     Raises:
         ValueError: a reference is empty or silent throughout.
     """
-    from scipy.linalg import toeplitz
+    from scipy.linalg import toeplitz  # lazy: scipy.linalg 0.2 s at import pipelines
 
     m = bss_eval_module()
     names, ref = _reference_array(references)
@@ -152,7 +152,7 @@ def _window_criteria(ref: np.ndarray, estimates: np.ndarray, filters: list, cach
     """museval's ``_bss_decomp_mtifilt`` and ``_bss_crit`` (images version) of every source on one window:
     ``[(sdr, sir)]`` dB. ``ref`` and ``estimates`` ``(nsrc, n, nchan)``, ``filters`` of :func:`_filters` per
     source; ``cache``: the filters' spectra per transform size (the same for every full window)."""
-    import scipy.fft
+    import scipy.fft  # lazy: scipy.fft 0.1 s at import pipelines
 
     m = bss_eval_module()
     nsrc, n, nchan = ref.shape

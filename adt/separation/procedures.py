@@ -35,9 +35,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adt.atomic import atomic_path
 from adt.cpu import flush_denormals
-from adt.separation.stem_data import Databases, Excerpts, SourceDatabase, ProcedureConfig, input_std
-from adt.separation.unet import SharedEncoderSeparator, UNetConfig
+from adt.pretrained import ShippedWeightsError, verify
+from adt.separation.stem_data import Databases, Excerpts, ProcedureConfig, SourceDatabase, input_std
+from adt.separation.unet import SharedEncoderSeparator, UNetConfig, reconstruct
 
 PROCEDURES = ("independent", "simultaneous", "interleaved", "interleaved_acc")
 
@@ -307,8 +309,6 @@ def separate_variants(models: dict[str, SharedEncoderSeparator], audio: np.ndarr
                       sources=None) -> dict[bool, dict[str, np.ndarray]]:
     """:func:`separate_with` for each value of ``ratio_masks`` from one pass of the networks:
     ``{ratio_masks: {source: (channels, samples)}}``."""
-    from adt.separation.unet import reconstruct
-
     x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
     first = next(iter(models.values()))
     spec = first.stft(x[None])
@@ -322,8 +322,6 @@ def separate_variants(models: dict[str, SharedEncoderSeparator], audio: np.ndarr
 
 def save(trained: Trained, folder: Path) -> dict[str, str]:
     """Each model of ``trained`` as ``<folder>/<procedure>-<name>.pt`` (atomic); returns name -> path."""
-    from adt.atomic import atomic_path
-
     out = {}
     for name, model in trained.models.items():
         path = Path(folder) / f"{trained.procedure}-{name}.pt"
@@ -336,8 +334,6 @@ def save(trained: Trained, folder: Path) -> dict[str, str]:
 def load(paths: dict[str, str]) -> dict[str, SharedEncoderSeparator]:
     """Inverse of :func:`save`. Raises ValueError naming a file that is not a separator, or a shipped file
     (``adt/pretrained/``) whose SHA-256 differs from the one kept in code (:class:`adt.pretrained.ShippedWeightsError`)."""
-    from adt.pretrained import ShippedWeightsError, verify
-
     out = {}
     for name, path in paths.items():
         try:

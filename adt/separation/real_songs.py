@@ -17,6 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from adt.atomic import write_json
+from adt.audio import read_audio, write_audio
+from adt.data.datasets import mdb
+from adt.data.datasets.mdb_folds import folds_for, validation_songs
 from adt.data.datasets.mdb_multitrack import STEM_ROLES
 
 #: the roles every real song gives (drums, bass, other)
@@ -34,10 +38,6 @@ def real_stem_songs(raw_dir: str | os.PathLike, out_dir: str | os.PathLike) -> l
     Raises:
         FileNotFoundError: no MDB layout, or no song with multitracks (names ``raw_dir``).
     """
-    from adt.atomic import write_json
-    from adt.audio import write_audio
-    from adt.data.datasets import mdb
-
     out = []
     for track in mdb.multitrack_tracks(raw_dir):
         folder = Path(out_dir) / track.name
@@ -60,9 +60,6 @@ def fold_songs(songs: list[dict], test_fold: int | None) -> dict[str, list[dict]
     Raises:
         ValueError: ``test_fold`` not in 0..2.
     """
-    from adt.data.datasets.mdb_folds import folds_for
-    from adt.data.datasets.mdb_folds import validation_songs
-
     if test_fold is None:
         return {"train": list(songs), "val": [], "test": []}
     train, test = folds_for(test_fold)
@@ -77,8 +74,6 @@ def evaluation_set(songs: list[dict], seconds: float | None = None) -> list[dict
     "sr", "refs": {role: (1, n)}}``: the mix the sum of the (mono) stems, doubled to stereo for the separators;
     the references mono, so the estimates are scored on their channels' mean (the first ``seconds``; None:
     whole songs)."""
-    from adt.audio import read_audio
-
     out = []
     for song in songs:
         refs = {}

@@ -20,9 +20,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from adt.audio import crossfaded_chunks, resample
 from adt import PRETRAINED_DIR
+from adt.pretrained import ShippedWeightsError, verify
+from adt.separation import procedures, umx, unet
 
 SAMPLE_RATE = 44100
 #: The shared-encoder separators run on chunks of 60 s cross-faded over 1 s (:func:`adt.audio.crossfaded_chunks`),
@@ -45,8 +48,6 @@ def shipped(device: str = "cpu", name: str = SHIPPED_SEPARATOR) -> Separator:
         ValueError: the file is not a readable separator (corrupt or truncated: names it; reinstall);
             :class:`adt.pretrained.ShippedWeightsError` when its SHA-256 is not the shipped one.
     """
-    from adt.pretrained import ShippedWeightsError
-
     path = shipped_path(name)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the shipped separator is missing (reinstall the package)")
@@ -69,9 +70,6 @@ def shipped_network(name: str = SHIPPED_SEPARATOR):
         ValueError: the file is not a readable separator (names it; reinstall);
             :class:`adt.pretrained.ShippedWeightsError` when its SHA-256 is not the shipped one.
     """
-    from adt.pretrained import ShippedWeightsError
-    from adt.separation import procedures
-
     path = shipped_path(name)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the shipped separator is missing (reinstall the package)")
@@ -124,8 +122,6 @@ class Separator:
 def pretrained(name: str = "umxl", device: str = "cpu", timeout_s: float = 10.0) -> Separator | None:
     """openunmix's pretrained drums model ``name`` (``umxl``, ``umxhq``) as a :class:`Separator`, or None
     when its weights cannot be had (:func:`adt.separation.umx.load_pretrained`, at most ``timeout_s`` s)."""
-    from adt.separation import umx
-
     model = umx.load_pretrained(name, device=device, timeout_s=timeout_s)
     if model is None:
         return None
@@ -140,8 +136,6 @@ def load(spec: dict, device: str = "cpu") -> Separator:
         FileNotFoundError: a model file is missing (named), or the pretrained ``umxl`` cannot be had.
         ValueError: a file is not a separation model (named).
     """
-    from adt.separation import procedures, umx
-
     name, procedure, paths = spec["name"], spec["procedure"], dict(spec.get("model_paths") or {})
     if procedure == "open_unmix" and not paths:
         sep = pretrained(name, device=device)
@@ -215,10 +209,6 @@ def from_argument(value: str, device: str = "cpu") -> Separator:
         FileNotFoundError: no such file, or the pretrained weights cannot be had.
         ValueError: the file is not a separation model or study manifest (named).
     """
-    import torch
-
-    from adt.separation import umx, unet
-
     if value in ("umxl", "umxhq"):
         return load({"name": value, "procedure": "open_unmix"}, device=device)
     path = Path(value).expanduser()
@@ -232,7 +222,6 @@ def from_argument(value: str, device: str = "cpu") -> Separator:
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}: not a separation study manifest ({exc})") from exc
         return load(spec, device=device)
-    from adt.pretrained import verify
 
     verify(path)
     try:

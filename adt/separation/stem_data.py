@@ -18,6 +18,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from adt.cache import file_key
 from adt.separation.unet import SharedEncoderSeparator
 
 
@@ -144,7 +145,7 @@ def augment_source(audio: np.ndarray, rng: np.random.Generator, settings: Proced
     (:func:`scipy.signal.butter`), half the time a low-pass at 2-16 kHz, else a high-pass at 30-300 Hz
     (log-uniform cut-offs).
     """
-    from scipy.signal import butter, sosfilt
+    from scipy.signal import butter, sosfilt  # lazy: scipy.signal 0.6 s at adt transcribe
 
     out = audio * np.float32(rng.uniform(*settings.gain))
     theta = (rng.uniform(-settings.pan, settings.pan) + 1) * np.pi / 4
@@ -172,8 +173,6 @@ def check_item(item: Item, sample_rate: int, min_samples: int) -> int:
 
 
 def _identity(path) -> str:
-    from adt.cache import file_key
-
     try:
         return file_key(path)
     except OSError as exc:

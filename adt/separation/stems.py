@@ -24,10 +24,11 @@ import pandas as pd
 from adt.audio import read_audio, write_audio
 from adt.cache import cache_key, intact, seal, stage_cache, track_file
 from adt.config import SeparationSettings, Settings, data_dir
+from adt.data import tables
 from adt.data.tables import TracksResult
 from adt.parallel import jobs, run_jobs
 from adt.results import MarkdownTables, PathEntry, RunLink, StageResult
-from adt.separation import separator as separators
+from adt.separation import real_songs, separator as separators
 from adt.separation import study
 
 #: Version of the study's training and of the stems (4: the shipped separator as a row, fine-tuning from it,
@@ -115,8 +116,6 @@ def _real_songs(keys: dict, log) -> list[dict] | None:
     """The corpus's MDB songs with multitracks as real stems (:mod:`adt.separation.real_songs`), or None."""
     if "mdb" not in keys:
         return None
-    from adt.data import tables
-    from adt.separation import real_songs
 
     try:
         raw = tables.fetch_raw("mdb")

@@ -72,7 +72,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from adt import tracking
 from adt.atomic import write_json
+from adt.parallel import run_jobs
 from adt.separation import bsseval, real_songs, stem_data
 # re-exported: pipelines/checks.py imports the asset check from here; real_songs.py and the benchmarks document
 # and use adt.separation.study.evaluate_separator and drums_only
@@ -113,8 +115,6 @@ def run_study(tracks: pd.DataFrame, beats: pd.DataFrame, settings: StudySettings
     Raises:
         ValueError: no rendered training or validation tracks with stems; an unknown model name.
     """
-    from adt.parallel import run_jobs
-
     started, folder = time.time(), Path(folder)  # the study's MLflow run spans its trainings
     models = (settings if models is None else dataclasses.replace(settings, models=tuple(models))).model_names()
     transfer = settings.transfer if transfer is None else transfer
@@ -155,8 +155,6 @@ def _logged_results(names, settings: StudySettings, folder: Path, n_train: int) 
     """Every model's result (and its ``+ratio`` variant), by name: ``<name>.json``, or a computed one
     (``<name>.computed.json``) logged to MLflow first and then kept as ``<name>.json``; models left out
     (a pretrained model offline; no ratio variant) are absent."""
-    from adt import tracking
-
     results = {}
     for name in [v for n in names for v in (n, n + RATIO)]:
         path, computed = folder / f"{name}.json", folder / f"{name}.computed.json"
@@ -172,6 +170,7 @@ def _logged_results(names, settings: StudySettings, folder: Path, n_train: int) 
                                       "train_tracks": n_train, "eval_s": settings.eval_s},
                               tags={"procedure": result["procedure"], "encoder": result.get("encoder", "-"),
                                     "ratio_masks": str(result.get("ratio_masks", False))}):
+                # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
                 import mlflow
 
                 mlflow.log_metrics({k: float(v) for k, v in result.items() if isinstance(v, (int, float))
@@ -186,8 +185,6 @@ def _logged_results(names, settings: StudySettings, folder: Path, n_train: int) 
 def _study_summary(results: dict, real: dict[str, list[dict]], folder: Path, started: float) -> dict:
     """:func:`run_study`'s output: the choice, the tables and the flagged models, with the study's MLflow run
     (logged once per folder and set of results)."""
-    from adt import tracking
-
     best = choose(results)
     md = tables(results)
     flagged = {flag: [n for n, r in results.items() if test(r)] for flag, test in
@@ -195,7 +192,7 @@ def _study_summary(results: dict, real: dict[str, list[dict]], folder: Path, sta
                 ("heard_real_songs", lambda r: bool(r.get("heard_real_songs"))))}
 
     def log_tables() -> None:
-        import mlflow
+        import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
 
         rows = [{"model": n, **{k: v for k, v in r.items() if isinstance(v, (int, float, str)) and k != "model_paths"}}
                 for n, r in results.items()]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from adt.atomic import write_json
 from adt.audio import write_audio
-from adt.separation import procedures, stem_data, umx, umx_train
+from adt.separation import procedures, separator, stem_data, umx, umx_train
 from adt.separation.study_eval import drums_only, evaluate_separator, evaluate_variants, spread
 from adt.separation.study_settings import MODELS, RATIO, SHARED_MODELS, SHIPPED, TRANSFER, StudySettings
 from adt.separation.unet import SOURCES, UNetConfig
@@ -45,8 +45,6 @@ def shipped_start(settings: StudySettings, config: UNetConfig):
     Raises:
         FileNotFoundError, ValueError: the shipped separator is missing or unreadable (names it).
     """
-    from adt.separation import separator
-
     if not settings.start_from_shipped:
         return None
     network = separator.shipped_network()
@@ -71,8 +69,6 @@ def _train_shared(name: str, settings: StudySettings, dbs, sets, folder: Path, l
 
 def _shipped_row(sets, log) -> dict:
     """The shipped separator as ``adt separate`` runs it (ratio masks over its decoders)."""
-    from adt.separation import separator
-
     sep = separator.shipped()
     network = separator.shipped_network()
     log(f"{SHIPPED}: evaluating {sep.description}")

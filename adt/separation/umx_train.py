@@ -32,7 +32,7 @@ def _load_at(path: Path, sample_rate: int, channels: int) -> np.ndarray:
 
 def _make_encoder(config: SeparationConfig, center: bool) -> torch.nn.Module:
     """openunmix STFT + magnitude: (batch, channels, samples) -> (batch, channels, bins, frames)."""
-    from openunmix.transforms import ComplexNorm, make_filterbanks
+    from openunmix.transforms import ComplexNorm, make_filterbanks  # lazy: openunmix 24 ms at import pipelines
 
     stft, _ = make_filterbanks(n_fft=config.n_fft, n_hop=config.n_hop, center=center, sample_rate=config.sample_rate)
     return torch.nn.Sequential(stft, ComplexNorm(mono=config.nb_channels == 1))

@@ -43,6 +43,7 @@ import dataclasses
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 #: feature maps averaged into each output channel by the decoders' last layer
 MAPS_PER_CHANNEL = 4
@@ -284,8 +285,6 @@ class SharedEncoderSeparator(nn.Module):
         layout on CPU): the same outputs up to float rounding (measured 6e-7 relative), faster on one CPU thread
         (measured on a shared machine: folding 25 % less time; channels-last then 1.4-1.8x, 30 s of a Groove
         mix 4.3-4.6 s -> 2.5-3.1 s). For inference only: the copy does not train like the original."""
-        from torch.nn.utils.fusion import fuse_conv_bn_eval
-
         net = copy.deepcopy(self).eval()
         blocks = list(net.encoder.layers) + [stage for d in net.decoders.values() for stage in d.stages]
         for block in blocks:  # _block: (convolution, batch norm, activation)

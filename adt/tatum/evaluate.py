@@ -36,9 +36,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from adt.frame.checkpoint import predict_activations
 from adt.metrics import match_counts
 from adt.frame.peaks import pick_peaks
 from adt.lm.scores import drum_score
+from adt.tatum.inference import predict_tatums
 from adt.vocab import CLASS_INDEX, classes
 
 if TYPE_CHECKING:
@@ -176,8 +178,6 @@ Predictor = Callable[["TatumTrack"], np.ndarray]
 
 def tatum_model_predictor(model, delta: float = DELTA) -> Predictor:
     """Track -> (K, M) binary score from a :class:`adt.tatum.model.TatumCRNN` on the track's grid."""
-    from adt.tatum.inference import predict_tatums
-
     return lambda track: binarize(predict_tatums(model, track).T, delta)
 
 
@@ -186,8 +186,6 @@ def frame_model_predictor(model, k: int = 3, threshold: float = DELTA) -> Predic
 
     Activations are computed once per track id and reused for every grid.
     """
-    from adt.frame.checkpoint import predict_activations
-
     cache: dict[str, np.ndarray] = {}
 
     def predict(track) -> np.ndarray:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from adt.lm import gru as gru_lm
+from adt.lm.bigram import SkipBigramLM
 from adt.vocab import CLASSES_5, INDEX_3_IN_5
 
 
@@ -165,15 +167,11 @@ def load_lm(kind: str, path: str, k: int = 3):
         ValueError: unknown kind or an LM of the wrong K. FileNotFoundError: no such file.
     """
     if kind == "bigram":
-        from adt.lm.bigram import SkipBigramLM
-
         lm = SkipBigramLM.load(path)
         if lm.n_drums != k:
             raise ValueError(f"{path}: bigram LM of K={lm.n_drums} drums, need K={k}")
         return lm
     if kind == "gru":
-        from adt.lm import gru as gru_lm
-
         lm = gru_lm.load(path)
         if lm.k == k:
             return freeze(lm)

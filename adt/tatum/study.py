@@ -18,15 +18,27 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
+from adt import registry, tracking
+from adt.atomic import atomic_path, write_json
 from adt.cache import stage_cache
 from adt.config import Settings, TatumSettings
+from adt.cpu import DEFAULT_THREADS
 from adt.data.tables import OnsetsResult
 from adt.features.index import FeatureIndex
+from adt.features.stats import TrainingStats
+from adt.frame.checkpoint import load_model
 from adt.frame.study import TranscriberResult
 from adt.lm.fit import LmBigramResult, LmGruResult
+from adt.parallel import run_jobs
 from adt.results import Figure, Mapping, RunLink, Skipped, StageResult, Table
 from adt.rhythm.tatum_table import TatumsResult
+from adt.tatum.inference import predict_tatums, save_model
+from adt.tatum.pianoroll import excerpt_start, plot_fig3
+from adt.tatum.regularization import load_lm
+from adt.tatum.tracks import make_track
+from adt.tatum.train import paper_config, train_tatum_model, tune_weights
 
 #: Version of the tatum study (``tatum_study`` asset). 3: whole-track tatum grids; 2: per-tatum L_tran
 #: (adt.tatum.regularization.tatum_bce), weight tuning.
@@ -73,7 +85,7 @@ class TatumStudyResult(StageResult):
     train_seconds: dict
 
     def metadata(self) -> dict:
-        from adt.tatum.evaluate import table_ii_compact
+        from adt.tatum.evaluate import table_ii_compact  # lazy: mir_eval, scipy.signal 0.9 s at import pipelines
 
         # Table II at a glance: tatum-level F in % (all drums, delta 0.2, grid match) per test split and tatum
         # source; P/R, the per-drum tables and the +-50 ms time match are in the MLflow run (table_ii.md)
@@ -105,8 +117,6 @@ def study_configs(tatum: TatumSettings, channels: int = 16) -> dict:
     (Sec. IV-D). Conv channels: the paper gives none; 16 keeps a demo step near 1 s on 2 cores (32 takes
     about 2.5x as long).
     """
-    from adt.tatum.train import paper_config
-
     common = dict(k=K, steps=tatum.steps, eval_every=tatum.eval_every, batch_size=tatum.batch_size,
                   channels=channels, seed=tatum.seed)
     return {m: paper_config(r or "none", **common) for m, r in REGULARIZERS.items()}
@@ -117,13 +127,7 @@ def train_method(method: str, config, train: list, val: list, n_trials: int, lm_
     """Train (or tune, with ``n_trials``) the tatum model ``method`` (:data:`REGULARIZERS`) as a nested MLflow run
     of ``parent_run_id``; writes ``<out_dir>/<method>.pt``, then ``<method>.finished.json`` (tuned gamma and
     alpha, the history)."""
-    import mlflow
-
-    from adt import tracking
-    from adt.atomic import write_json
-    from adt.tatum.inference import save_model
-    from adt.tatum.regularization import load_lm
-    from adt.tatum.train import train_tatum_model, tune_weights
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
 
     reg = REGULARIZERS[method]
     model_path = out_dir / f"{method}.pt"
@@ -163,8 +167,6 @@ def _grids(tatums: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
 
 
 def _build(index: FeatureIndex, ons: pd.DataFrame, grid: dict, ids: list[str], skipped: list[str], what: str) -> list:
-    from adt.tatum.tracks import make_track
-
     out = []
     for tid in ids:
         if tid not in grid:
@@ -182,14 +184,10 @@ def _build(index: FeatureIndex, ons: pd.DataFrame, grid: dict, ids: list[str], s
 def _frame_model(transcriber: TranscriberResult):
     """The transcriber from its ``model_path`` (:func:`adt.frame.checkpoint.load_model`: any architecture),
     else its MLflow ``model_uri`` (:func:`adt.registry.load`, weights only)."""
-    from adt.frame.checkpoint import load_model
-
     path = transcriber.model_path
     if path and Path(path).is_file():
         return load_model(path)
     if transcriber.model_uri:
-        from adt import registry
-
         return registry.load(transcriber.model_uri, kind="transcriber").eval()  # weights only
     raise ValueError(f"transcriber has neither a loadable model_path ({path}) nor a model_uri")
 
@@ -223,8 +221,7 @@ def _train_models(configs: dict, train: list, val: list, n_trials: int, lm_paths
                   out_dir: Path, run_id: str, log: Callable[[str], None]) -> tuple[dict, dict, dict]:
     """Train (or load, when trained before a crash) the three tatum models; ``configs`` get their tuned loss
     weights. Returns (method -> model, method -> history, method -> checkpoint path)."""
-    from adt.parallel import run_jobs
-    from adt.tatum.inference import load_model
+    from adt.tatum.inference import load_model  # not at the top: the module's load_model is adt.frame.checkpoint's
 
     # the three models are independent: trained in parallel processes of one torch thread each where the
     # cores allow (the tatum CRNN gains 1.3x from a second thread, a second process 2x), each into its
@@ -253,7 +250,7 @@ def _score(index: FeatureIndex, onsets: pd.DataFrame, grids: dict, test_sets: li
     Raises:
         ValueError: no test track on a tatum grid.
     """
-    from adt.tatum.evaluate import evaluate_methods
+    from adt.tatum.evaluate import evaluate_methods  # lazy: mir_eval, scipy.signal 0.9 s at import pipelines
 
     summaries, per_tracks, test_tracks = [], [], {}
     for test in test_sets:
@@ -275,9 +272,6 @@ def _score(index: FeatureIndex, onsets: pd.DataFrame, grids: dict, test_sets: li
 def _fig3(per_track: pd.DataFrame, models: dict, configs: dict, test_tracks: dict, out_dir: Path) -> Path | None:
     """Fig. 3: the test track (ground-truth tatums) the regularization changed most for the better, as piano
     rolls; None without ground-truth test tracks."""
-    from adt.tatum.inference import predict_tatums
-    from adt.tatum.pianoroll import excerpt_start, plot_fig3
-
     reg = "tatum_gru" if "tatum_gru" in models else "tatum_bigram"
     gt_rows = per_track[per_track.tatums == "ground_truth"].pivot_table(
         index=["test_set", "track_id"], columns="method", values="f_grid")
@@ -299,9 +293,7 @@ def _fig3(per_track: pd.DataFrame, models: dict, configs: dict, test_tracks: dic
 def _write_tables(summary: pd.DataFrame, per_track: pd.DataFrame, markdown: dict, out_dir: Path) -> None:
     """Table II's figures into ``out_dir`` (results.parquet, per_track.parquet) and the active MLflow run (the
     tables, Table II in Markdown, each test set's grid-match F per tatum source and method as a metric)."""
-    import mlflow
-
-    from adt.atomic import atomic_path
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
 
     for name, df in (("results", summary), ("per_track", per_track)):
         with atomic_path(out_dir / f"{name}.parquet") as tmp:
@@ -338,15 +330,12 @@ def run_study(log: Callable[[str], None], index: FeatureIndex, tatums: pd.DataFr
         ValueError: no training tracks on a tatum grid, no test tracks, or a training set without
             training statistics (:meth:`adt.features.index.FeatureIndex.training_stats`).
     """
+    # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mir_eval, scipy.signal 0.8 s,
+    # mlflow 0.8 s at import pipelines
     import mlflow
-    import torch
 
-    from adt import tracking
-    from adt.cpu import DEFAULT_THREADS
-    from adt.features.stats import TrainingStats
     from adt.tatum.evaluate import (METHOD_LABELS, frame_model_predictor, table_ii, table_ii_markdown,
                                     tatum_model_predictor)
-    from adt.tatum.regularization import load_lm
 
     torch.set_num_threads(DEFAULT_THREADS)
     configs = dict(configs or study_configs(tatum))

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import optuna
 import torch
 
 from adt.tatum.regularization import regularized_loss, tatum_bce
@@ -108,7 +109,7 @@ def _new_model(config: TatumTrainConfig, n_features: int, stats: tuple[np.ndarra
 def _validate(model: TatumCRNN, val_tracks: Sequence[TatumTrack], config: TatumTrainConfig, metrics: dict) -> float:
     """Add ``val_f``, ``val_p``, ``val_r`` (NaN without validation tracks) to ``metrics``; return the score the
     best step is chosen by: the validation F, or minus the training loss without validation tracks."""
-    from adt.tatum.evaluate import binarize, tatum_prf
+    from adt.tatum.evaluate import binarize, tatum_prf  # lazy: mir_eval, scipy.signal 0.9 s at import pipelines
 
     if val_tracks:
         ests = [binarize(predict_tatums(model, t).T, config.threshold) for t in val_tracks]
@@ -219,8 +220,6 @@ def tune_weights(train_tracks: Sequence[TatumTrack], val_tracks: Sequence[TatumT
     Raises:
         ValueError: ``n_trials`` < 1, or what :func:`train_tatum_model` raises.
     """
-    import optuna
-
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)

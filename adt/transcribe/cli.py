@@ -35,7 +35,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from adt.config import Settings
+from adt.config import Settings, data_dir
 
 #: Audio file suffixes taken from an input folder.
 #: ``--listen-mode`` choices, the default ``--listen-kit`` and the synthesized kit's name: those of
@@ -113,7 +113,7 @@ def jobs(inputs: list[str], output: str, musicxml: str | None = None, plot: str 
     """The :class:`Job` of each input file (folders expanded), or a problem. With one input file and an
     ``output`` that is no folder, the paths as given; else ``<name>.mid`` in ``output`` and
     ``<name>.musicxml`` / ``<name>.png`` / ``<name>.wav`` in the folders ``musicxml`` / ``plot`` / ``listen``."""
-    from adt.audio import audio_files
+    from adt.audio import audio_files  # lazy: soundfile 9 ms at adt --help
 
     paths, problem = audio_files(inputs)
     if problem:
@@ -189,7 +189,7 @@ def _problem(args: argparse.Namespace) -> tuple[list[Job], str | None]:
     if args.listen is None and (args.listen_mode or args.listen_kit):
         return [], "--listen-mode and --listen-kit need --listen PATH"
     if args.listen is not None and args.listen_kit:
-        from adt.transcribe.listen import kit_problem
+        from adt.transcribe.listen import kit_problem  # lazy: torch 1.2 s at import adt.transcribe.cli
 
         problem = kit_problem(args.listen_kit)
         if problem:
@@ -212,8 +212,8 @@ def _problem(args: argparse.Namespace) -> tuple[list[Job], str | None]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # lazy: torch 1.3 s, soundfile 9 ms at adt --help
     from adt.audio import AudioReadError
-    from adt.config import data_dir
 
     todo, problem = _problem(args)
     if problem:  # before any work: the output could not be written after it
@@ -236,7 +236,7 @@ def _run(args: argparse.Namespace) -> int:
     except (AudioReadError, DeviceError) as exc:
         print(f"adt: error: {exc}", file=sys.stderr)
         return 2
-    from adt.frame.checkpoint import model_input  # torch: imported once the arguments are checked
+    from adt.frame.checkpoint import model_input
 
     registry = "; models registry: MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else ""
     print(f"model: {source} (hears {model_input(model)} audio); {folder}{registry}", file=sys.stderr)
@@ -276,6 +276,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _see_and_hear(args: argparse.Namespace, job: Job, result, source: str) -> int:
     """``--plot`` and ``--listen`` of one transcribed input; returns 0, or 2 when one could not be written."""
+    # lazy: pretty_midi 24 ms, soundfile 8 ms at adt --help; matplotlib 0.4 s at adt transcribe without --plot;
+    # torch 1.1 s at import adt.transcribe.cli
     from adt.audio import AudioReadError, read_audio
     from adt.midi import MidiReadError
 

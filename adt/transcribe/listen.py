@@ -31,6 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
+from adt.audio import SILENCE_DB, read_audio, rms_db, write_audio
+from adt.data.kits.oneshots import POOL_PREFIX, POOLS
+from adt.data.kits.soundfont import SOUNDFONT_KITS, SOUNDFONT_PREFIX
+from adt.data.render import HYDROGEN_PREFIX, KITS
+from adt.midi import load_midi
 from adt.vocab import CLASSES_5, GM_TO_CLASS
 
 #: ``--listen-mode`` choices (module docstring).
@@ -62,10 +67,7 @@ class Listening:
 
 def known_kits() -> list[str]:
     """Every ``--listen-kit`` name: ``builtin``, Merlin's GM kits and the catalogue's recorded kits."""
-    from adt.data.kits.catalogue import KITS as HYDROGEN_KITS
-    from adt.data.kits.oneshots import POOL_PREFIX, POOLS
-    from adt.data.kits.soundfont import SOUNDFONT_KITS, SOUNDFONT_PREFIX
-    from adt.data.render import HYDROGEN_PREFIX, KITS
+    from adt.data.kits.catalogue import KITS as HYDROGEN_KITS  # lazy: pandas 0.3 s at adt transcribe --listen
 
     return ([BUILTIN] + list(KITS) + [f"{HYDROGEN_PREFIX}{k}" for k in HYDROGEN_KITS]
             + [f"{SOUNDFONT_PREFIX}{k}" for k in SOUNDFONT_KITS] + [f"{POOL_PREFIX}{p}" for p in POOLS])
@@ -73,8 +75,6 @@ def known_kits() -> list[str]:
 
 def kit_problem(kit: str) -> str | None:
     """Why ``kit`` is no ``--listen-kit`` name (the message lists them), or None. Checked without fetching."""
-    from adt.data.render import KITS
-
     if kit == BUILTIN or kit in KITS:  # the common case: no catalogue (pandas) imported
         return None
     known = known_kits()
@@ -148,7 +148,6 @@ def render_drums(pm, sample_rate: int, n_samples: int, kit: str = DEFAULT_KIT,
         raise ValueError(problem)
     if kit == BUILTIN:
         return synthesize(pm, sample_rate, n_samples), BUILTIN, None
-    from adt.data.render import KITS
 
     try:
         if kit in KITS:
@@ -181,8 +180,6 @@ def listening_mix(song: np.ndarray, drums: np.ndarray, mode: str = "side") -> tu
     Raises:
         ValueError: an unknown mode, or lengths that differ.
     """
-    from adt.audio import SILENCE_DB, rms_db
-
     if mode not in MODES:
         raise ValueError(f"unknown listening mode {mode!r}; choose one of {', '.join(MODES)}")
     song = np.atleast_2d(np.asarray(song, dtype=np.float32))
@@ -234,9 +231,6 @@ def write_listening(path: str | os.PathLike, audio_path: str | os.PathLike, midi
         adt.audio.AudioReadError: the song cannot be read. adt.midi.MidiReadError: nor the MIDI file.
         OSError: the WAV cannot be written (the message names it).
     """
-    from adt.audio import read_audio, write_audio
-    from adt.midi import load_midi
-
     if mode not in MODES:
         raise ValueError(f"unknown listening mode {mode!r}; choose one of {', '.join(MODES)}")
     song, sr = read_audio(audio_path)

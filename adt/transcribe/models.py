@@ -150,7 +150,7 @@ def load_lite(device: str = "cpu"):
     """
     missing = missing_store()
     if missing is None:
-        import mlflow  # after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; never for the shipped model (1.8 s)
+        import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 1.1 s at adt transcribe
 
         tracking.setup()
         try:
@@ -171,7 +171,7 @@ def shipped_beats(what: str) -> str | None:
     :func:`load_registered_model` returns it), or None: its version's tags hold the shipped checkpoint's
     validation F on the same validation data (:mod:`adt.frame.shipped`), the checkpoint is still the one
     scored (same SHA-256) and it scored higher. Versions registered before that comparison keep the default."""
-    import mlflow  # see load_lite
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 1.1 s at adt transcribe
 
     uri = what.split(" (version ")[0]
     name, _, ref = uri.removeprefix("models:/").partition("@")
@@ -211,7 +211,7 @@ def load_registered_model(uri: str | None = None, device: str = "cpu"):
         NoModelError: nothing registered under that name. ModelLoadError: the URI (or the champion)
             cannot be loaded.
     """
-    import mlflow  # see load_lite
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 1.1 s at adt transcribe
 
     tracking.setup()
     if uri is None:
@@ -236,7 +236,7 @@ def _with_version(uri: str) -> str:
     """``models:/<name>@<alias>`` -> the same with `` (version N)``: which version an alias pointed at."""
     if not uri.startswith("models:/") or "@" not in uri:
         return uri
-    import mlflow
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 1.1 s at adt transcribe
 
     name, alias = uri.removeprefix("models:/").split("@", 1)
     try:

@@ -85,7 +85,7 @@ def allow_unpitched_chords() -> None:
     wide, idempotent, a no-op on a partitura that has the attribute; called by
     :func:`write_musicxml` and :func:`read_drum_musicxml`.
     """
-    from partitura import score as ps
+    from partitura import score as ps  # lazy: partitura 1.4 s at adt --help
 
     if not hasattr(ps.UnpitchedNote, "is_grace_chord"):
         ps.UnpitchedNote.is_grace_chord = False
@@ -110,7 +110,7 @@ def drum_part(y: np.ndarray, tempo_bpm: float, offset_tatums: int = 0, title: st
     Raises:
         ValueError: ``y`` not (5, M), ``tempo_bpm`` not positive, offset outside 0..15.
     """
-    from partitura import score as ps
+    from partitura import score as ps  # lazy: partitura 1.4 s at adt --help
 
     y = np.asarray(y)
     if y.ndim != 2 or y.shape[0] != len(CLASSES_5):
@@ -145,7 +145,7 @@ def drum_part(y: np.ndarray, tempo_bpm: float, offset_tatums: int = 0, title: st
 def _add_rests(part, occupied: set[int], end: int, voice: int) -> None:
     """Rests in every free 16th of ``voice``: a whole rest for an empty bar, else one
     rest per free run inside each beat (16th, 8th, dotted 8th or quarter)."""
-    from partitura import score as ps
+    from partitura import score as ps  # lazy: partitura 1.4 s at adt --help
 
     for bar in range(0, end, TATUMS_PER_BAR):
         if not occupied.intersection(range(bar, bar + TATUMS_PER_BAR)):
@@ -213,7 +213,7 @@ def write_musicxml(path: str | os.PathLike, y: np.ndarray, tempo_bpm: float, off
     Raises:
         ValueError: as :func:`drum_part`.
     """
-    import partitura
+    import partitura  # lazy: partitura 1.4 s at adt --help
 
     allow_unpitched_chords()
     part = drum_part(y, tempo_bpm, offset_tatums, title)
@@ -242,6 +242,7 @@ def read_drum_musicxml(path: str | os.PathLike) -> dict[str, np.ndarray]:
         FileNotFoundError: no such file.
         ValueError: partitura cannot parse it (the message names the file).
     """
+    # lazy: partitura 1.4 s at adt --help
     import partitura
     from partitura import score as ps
 

@@ -16,7 +16,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
+from adt.atomic import atomic_path
 from adt.vocab import CLASSES_5
 
 #: Frames per second of the activation function (:data:`adt.features.spectrogram.FPS`).
@@ -82,9 +85,6 @@ def transcription_figure(audio: np.ndarray, sample_rate: int, activations: np.nd
     Raises:
         ValueError: ``activations`` is not (frames, 5).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     act = np.asarray(activations, dtype=np.float32)
     if act.ndim != 2 or act.shape[1] != len(CLASSES_5):
         raise ValueError(f"activations of shape {act.shape}: need (frames, {len(CLASSES_5)})")
@@ -136,8 +136,6 @@ def plot_transcription(path: str | os.PathLike, audio: np.ndarray, sample_rate: 
         ValueError: ``activations`` is not (frames, 5).
         OSError: the file cannot be written (the temporary file is removed).
     """
-    from adt.atomic import atomic_path
-
     fig = transcription_figure(audio, sample_rate, activations, onsets, peak_picking, title, fps)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)

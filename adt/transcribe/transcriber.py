@@ -32,15 +32,22 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
-from adt.audio import read_audio
-from adt.features.spectrogram import model_features
+from adt.audio import normalize_level, read_audio, resample
+from adt.config import data_dir
+from adt.cpu import DEFAULT_THREADS
+from adt.features.spectrogram import HOP, SAMPLE_RATE, model_features
 from adt.frame.checkpoint import model_peak_picking
 from adt.frame.peaks import peak_heights, peak_picking_params, pick_peaks
 from adt.frame.shipped import PRETRAINED_DIR, PRETRAINED_MODEL, pretrained_path  # noqa: F401 (re-exported)
 from adt.midi import write_drum_midi
+from adt.rhythm.beats import track_beats
+from adt.rhythm.tatums import tatum_grid as grid_of
+from adt.separation import separator as separators
 from adt.transcribe.models import load_registered_model
+from adt.transcribe.musicxml import write_musicxml
 from adt.vocab import CLASSES_5
 
 #: Default tatums per beat of the exported grid (16th notes in 4/4, tatum paper Sec. III-A;
@@ -122,9 +129,6 @@ def find_separator(device: str = "cpu", timeout_s: float = 5.0):
         ``(separator, description)`` (an :class:`adt.separation.separator.Separator`), or
         ``(None, reason)`` when none can be loaded.
     """
-    from adt.config import data_dir
-    from adt.separation import separator as separators
-
     sep, what = separators.find_chosen(data_dir(create=False), device=device)
     if sep is None:
         sep = separators.pretrained("umxl", device=device, timeout_s=timeout_s)
@@ -150,9 +154,6 @@ def tatum_grid(audio: np.ndarray, sample_rate: int, duration_s: float, subdivisi
     Raises:
         ValueError: fewer than 2 beats found (audio too short, silent or without pulse).
     """
-    from adt.rhythm.beats import track_beats
-    from adt.rhythm.tatums import tatum_grid as grid_of
-
     grid = grid_of(track_beats(audio, sample_rate), subdivisions, duration_s)
     return grid.beats, grid.tatums, grid.pickup
 
@@ -166,7 +167,7 @@ def quantize(onsets: dict[str, np.ndarray], tatums: np.ndarray) -> tuple[np.ndar
     Returns:
         ``(score (5, M) uint8, class name -> tatum times in seconds)``.
     """
-    from adt.lm.scores import drum_score
+    from adt.lm.scores import drum_score  # lazy: pandas 0.3 s at adt transcribe
 
     times = np.concatenate([np.asarray(onsets.get(c, []), dtype=float) for c in CLASSES_5])
     drums = np.concatenate([np.full(len(onsets.get(c, [])), k, dtype=np.int64) for k, c in enumerate(CLASSES_5)])
@@ -201,11 +202,6 @@ def activations(model, audio: np.ndarray, sample_rate: int, device: str = "cpu",
     Returns:
         (frames, classes) float32 in [0, 1], frames as :func:`adt.features.spectrogram.model_features` gives.
     """
-    import torch
-
-    from adt.audio import normalize_level, resample
-    from adt.features.spectrogram import HOP, SAMPLE_RATE
-
     audio = resample(np.asarray(audio, dtype=np.float32), sample_rate, SAMPLE_RATE)
     audio = normalize_level(audio, getattr(model, "input_level_db", None))
     log_mel = getattr(model, "feature_type", "log_mel") == "log_mel"
@@ -254,10 +250,6 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
         BeatTrackingError: tatum output asked for, but too few beats found.
         ValueError: MusicXML asked for with ``subdivisions`` other than 4.
     """
-    import torch
-
-    from adt.cpu import DEFAULT_THREADS
-
     if musicxml_path is not None and subdivisions != TATUMS_PER_BEAT:
         raise ValueError(f"MusicXML export writes 16th notes: it needs {TATUMS_PER_BEAT} tatums per beat, "
                          f"got {subdivisions}")
@@ -274,6 +266,7 @@ def transcribe_file(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
         model, _ = load_registered_model(device=device)
     drums, drums_sr = mix, sr
     if separator is not None:
+        # not at the top: the module's SAMPLE_RATE is adt.features.spectrogram's
         from adt.separation.separator import SAMPLE_RATE
 
         drums, drums_sr = separator.drums(audio, sr).mean(axis=0), SAMPLE_RATE
@@ -320,8 +313,6 @@ def add_tatums(result: Transcription, mix: np.ndarray, sr: int, duration: float,
         result.velocities = {c: snapped_velocities(frame_onsets[c], velocities[c], tatums, snapped[c])
                              for c in CLASSES_5}
     if musicxml_path is not None:
-        from adt.transcribe.musicxml import write_musicxml
-
         offset = (TATUMS_PER_BEAT - pickup) % TATUMS_PER_BEAT  # bar 1 starts on a beat
         write_musicxml(musicxml_path, result.score, result.tempo_bpm, offset_tatums=offset,
                        title=Path(audio_path).stem)

@@ -31,12 +31,15 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import pickle
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from adt.atomic import atomic_path
 from adt.frame.checkpoint import FRAME_CRNN, build_model, checkpoint_state, load_model, model_from_state, save_model
 from adt.frame.recipe import TrainConfig, frame_crnn_params, seed_everything, train_model
 from adt.trimming import criteria, masking
@@ -157,8 +160,6 @@ def _fresh(task: Task, seed: int) -> torch.nn.Module:
 def _plain_tree(value):
     """``value`` with NumPy scalars and arrays as Python values (dicts, lists, tuples walked; tensors kept):
     what ``torch.load(weights_only=True)`` reads back."""
-    import numpy as np
-
     if isinstance(value, dict):
         return {k: _plain_tree(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -191,8 +192,6 @@ def _unpack(state: dict) -> torch.nn.Module:
 def _save(path: Path, payload: dict) -> None:
     """Write a round (``model``, ``rewind`` state dict, ``masks``, ``row``) atomically as tensors and plain
     values only (the model :func:`_pack` ed), so :func:`load_round` reads it with ``weights_only=True``."""
-    from adt.atomic import atomic_path
-
     plain = {k: _pack(v) if isinstance(v, torch.nn.Module) else _plain_tree(v) for k, v in payload.items()}
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(plain, tmp)
@@ -202,8 +201,6 @@ def load_round(path: str | Path) -> dict | None:
     """A round written by :func:`_save` (``model`` rebuilt, eval mode, CPU; ``rewind``, ``masks``, ``row``),
     read with ``torch.load(weights_only=True)``; None when the file is missing, torn, or not ours (e.g. a
     pickled round of an older release): the round is then computed again."""
-    import pickle
-
     path = Path(path)
     if not path.is_file():
         return None

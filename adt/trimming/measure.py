@@ -19,8 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from adt.cpu import torch_threads
+from adt.frame.checkpoint import transcribe_features
+from adt.memory import PeakMemory
+from adt.metrics import micro_f_measure
 from adt.vocab import CLASSES_3
 
 #: frames of the FLOP count's input (4 s at 100 fps, the paper's "single input example" for our models)
@@ -40,8 +44,6 @@ def size_bytes(model: torch.nn.Module) -> int:
 @torch.no_grad()
 def flops(model: torch.nn.Module, n_features: int, frames: int = FLOP_FRAMES) -> int:
     """FLOPs of one (1, frames, n_features) input (``FlopCounterMode``)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     model.eval()
     with FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, frames, n_features))
@@ -50,8 +52,6 @@ def flops(model: torch.nn.Module, n_features: int, frames: int = FLOP_FRAMES) ->
 
 def latency_and_memory(model: torch.nn.Module, n_features: int, repeats: int = 2) -> tuple[float, float]:
     """(seconds for 60 s of audio on 2 threads, best of ``repeats``; peak MB added by one run)."""
-    from adt.memory import PeakMemory
-
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((LATENCY_FRAMES, n_features), dtype=np.float32))
     with torch_threads(LATENCY_THREADS):
         with PeakMemory() as memory:
@@ -66,9 +66,6 @@ def latency_and_memory(model: torch.nn.Module, n_features: int, repeats: int = 2
 
 def errors(model: torch.nn.Module, sets: dict[str, list[tuple[Path, dict]]], prefix: str) -> dict[str, float]:
     """``{prefix}.<dataset>`` = 1 - 3-class micro F per set, and ``prefix`` over all sets pooled."""
-    from adt.frame.checkpoint import transcribe_features
-    from adt.metrics import micro_f_measure
-
     out, all_refs, all_ests = {}, [], []
     for name, items in sets.items():
         refs = [ref for _, ref in items]

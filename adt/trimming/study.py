@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,12 +31,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from adt import registry, tracking
+from adt.atomic import atomic_path
 from adt.cache import stage_cache
 from adt.config import Settings, TrimmingSettings
+from adt.cpu import training_threads
 from adt.data.tables import OnsetsResult
 from adt.features.index import FeatureIndex
+from adt.features.stats import TrainingStats
+from adt.frame.champion import MODEL_DESCRIPTION, describe_transcriber
+from adt.frame.checkpoint import model_input
 from adt.frame.recipe import TrainConfig
+from adt.frame.reproduce import check_tags
+from adt.frame.shipped import load_fitting
 from adt.frame.study import TranscriberResult, scored_items
+from adt.frame.units import widths
+from adt.parallel import run_jobs
 from adt.results import Figure, MarkdownTables, ModelLink, RunLink, StageResult
 from adt.trimming.lite import SMALLEST_TOLERANCE, TOLERANCE
 from adt.trimming.lottery import Line, Schedule, Task, export, load_round, run_line, train_reference
@@ -120,8 +131,6 @@ def build_task(index: FeatureIndex, refs: dict, transcriber: dict, trimming: Tri
     scratch, from the shipped transcriber itself (its architecture and widths) when it fits the features, so that
     the reference transcribes in every profile (issue 30): a small training from scratch gives a reference that
     finds almost no onset (test error 0.98 in the demo, 0.97 in the tiny profile)."""
-    from adt.features.stats import TrainingStats
-
     combo = tuple(transcriber.train_sets)
     stats = TrainingStats.load(index.training_stats(combo)["dir"])
     val_items = spread(scored_items(index, refs, combo, "validation", with_drums=True), trimming.val_tracks)
@@ -138,7 +147,6 @@ def build_task(index: FeatureIndex, refs: dict, transcriber: dict, trimming: Tri
     init = transcriber.model_path if transcriber.started_from != "scratch" else None
     init_from = f"the sweep's model {init} (fine-tuned from the shipped transcriber)" if init else "fresh weights"
     if init is None:  # a reference that transcribes in every profile (issue 30): the shipped transcriber's weights
-        from adt.frame.shipped import load_fitting
 
         shipped, where = load_fitting(index.feature_type, n_features, len(stats.onsets))
         if shipped is not None:
@@ -150,7 +158,7 @@ def build_task(index: FeatureIndex, refs: dict, transcriber: dict, trimming: Tri
 
 def _measure(n_features: int, test_sets: dict, val_items: list, model, params: dict) -> dict:
     """:attr:`Task.measure` (picklable, for :func:`run_lines`'s worker processes)."""
-    from adt.trimming.measure import measure
+    from adt.trimming.measure import measure  # lazy: torch, mir_eval 1.1 s at import pipelines
 
     return measure(model, n_features, test_sets, val_items, params)
 
@@ -233,6 +241,7 @@ def figure2(table: pd.DataFrame, path: Path) -> None:
     """Figure 2 as a PNG: left, the methods (magnitude, local); right, the trimming criteria and selections; top
     row the test error, bottom row the test error relative to the reference's (the paper's right panels: 1 is
     the reference, the dotted lines 1.1x and 1.5x)."""
+    # lazy: pyplot after matplotlib.use('Agg'); matplotlib 0.5 s at import pipelines
     import matplotlib
 
     matplotlib.use("Agg")
@@ -319,9 +328,6 @@ def run_lines(task: Task, schedule: Schedule, folder: Path, lines: list[tuple[Li
     The latencies measured per round (:mod:`adt.trimming.measure`) then share the cores with the other
     process: they are noisier than the other columns (parameters, FLOPs, size and errors are unchanged).
     """
-    from adt.cpu import training_threads
-    from adt.parallel import run_jobs
-
     pairs = [(line.name, seed) for seed in seeds for line, n in lines if 0 <= seed - first_seed < n]
     for seed in sorted({seed for _, seed in pairs}):
         train_reference(task, seed, folder / f"seed{seed}", log)
@@ -340,9 +346,7 @@ def all_seeds(trimming: TrimmingSettings) -> list[int]:
 def _log_lines(table: pd.DataFrame, task: Task, schedule: Schedule, started: float) -> None:
     """One MLflow run per line and seed (experiment ``adt/trimming``, spanning the lines' training since
     ``started``): its settings as params, every round's measures as metrics (step = round)."""
-    import mlflow
-
-    from adt import tracking
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
 
     for (name, seed), g in table.groupby(["line", "seed"]):
         method, criterion, selection = name.split("/")
@@ -371,10 +375,8 @@ def trimming_study(index: FeatureIndex, refs: dict, transcriber: TranscriberResu
         ValueError: no line in the profile, an unknown method/criterion/selection, or an architecture
             that cannot be trimmed (attention).
     """
-    import mlflow
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
 
-    from adt import tracking
-    from adt.atomic import atomic_path
     lines = lines_of(trimming)
     if not lines:
         raise ValueError(f"profile {trimming.profile!r} has no trimming lines")
@@ -451,15 +453,7 @@ def register_lite(model, log: Log = print, *, source: str | None = None, trained
     Raises:
         RuntimeError: no active MLflow run.
     """
-    import json
-
-    import mlflow
-
-    from adt import registry, tracking
-    from adt.frame.checkpoint import model_input
-    from adt.frame.reproduce import check_tags
-    from adt.frame.champion import MODEL_DESCRIPTION, describe_transcriber
-    from adt.frame.units import widths
+    import mlflow  # lazy: after tracking.setup() sets MLFLOW_DISABLE_TELEMETRY; mlflow 0.8 s at import pipelines
 
     model.trimmed = widths(model)
     source = source or f"run:{mlflow.active_run().info.run_id if mlflow.active_run() else 'none'}"

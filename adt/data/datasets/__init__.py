@@ -34,6 +34,8 @@ Schemas (all paths absolute):
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import re
 
 import pandas as pd
 
@@ -67,16 +69,12 @@ DATASETS = ("demo", "groove", "egmd", "slakh", "enst", "mdb", "adtof")
 
 def natural_key(text) -> tuple:
     """Sort key that orders digit runs numerically (``"session2" < "session10"``)."""
-    import re
-
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(text)))
 
 
 def track_folder(track_id: str) -> str:
     """Folder name for a track's audio under its dataset's output folder: the id without
     the ``<dataset>/`` prefix, ``/`` -> ``__``, other unsafe characters -> ``_``."""
-    import re
-
     name = track_id.split("/", 1)[1] if "/" in track_id else track_id
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("/", "__"))
 
@@ -93,8 +91,6 @@ def get_module(name: str):
     Raises:
         ValueError: an unknown dataset name.
     """
-    import importlib
-
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {DATASETS}")
     return importlib.import_module(f"adt.data.datasets.{name}")

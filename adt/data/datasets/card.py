@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from adt.data.datasets import SPLITS, DatasetTables
+from adt.data.kits.catalogue import kit_license
 from adt.vocab import CLASSES_5
 
 
@@ -28,8 +29,6 @@ def card_rows(tables: DatasetTables) -> pd.DataFrame:
 def kit_rows(tables: DatasetTables) -> pd.DataFrame:
     """Per split and kit of a rendered dataset: tracks, hours, onsets per class, the kit's license
     (empty when the tracks name no kit)."""
-    from adt.data.kits.catalogue import kit_license
-
     t = tables.tracks[tables.tracks.kit.notna()]
     columns = ["split", "kit", "license", "tracks", "hours", *CLASSES_5]
     if t.empty:

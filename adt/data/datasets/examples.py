@@ -21,6 +21,7 @@ def plot_onsets(audio: np.ndarray, sample_rate: int, onsets: dict[str, np.ndarra
                 title: str = "") -> Path:
     """A piano roll of ``onsets`` (class -> times in seconds) under the audio's waveform, as PNG
     (matplotlib, Agg backend), written atomically."""
+    # lazy: pyplot after matplotlib.use('Agg'); matplotlib 0.5 s at import pipelines
     import matplotlib
 
     matplotlib.use("Agg")

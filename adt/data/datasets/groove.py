@@ -52,6 +52,8 @@ from adt.config import DataSettings
 from adt.data.datasets import (BEAT_COLUMNS, ONSET_COLUMNS, SPLITS, TRACK_COLUMNS, DatasetTables, concat_rows,
                           natural_key, track_folder)
 from adt.data.download import Remote
+from adt.data.kits.catalogue import choose_kits
+from adt.data.renders import render_in_processes
 from adt.midi import beats_from_midi, load_midi, onsets_from_midi, without_class
 from adt.vocab import CLASSES_5
 
@@ -283,7 +285,7 @@ def _render(pm, kit: str, seed: int, crop_s: float | None, track_dir: Path, acco
     if cached is not None:
         return cached
 
-    from adt.data.corpus import render_track  # heavy (synthesis); imported lazily
+    from adt.data.corpus import render_track  # lazy: tests/test_groove.py swaps this module in sys.modules
 
     cropped = crop_midi(pm, crop_s)
     stems = render_track(cropped, kit=kit, seed=int(seed), sample_rate=SAMPLE_RATE, accompaniment=accompaniment,
@@ -316,8 +318,6 @@ def _plan_renders(selected: pd.DataFrame, data: DataSettings, kits_of: dict[str,
     """The renders of the selected tracks (:func:`build`'s kits, seeds and dropped classes): per render,
     (index row, track_id, kit, MIDI played, MIDI as recorded, end s) for the tables and the keyword
     arguments of :func:`_render`. ``ranked_kits``: the profile chose kits (``corpus_kits``)."""
-    from adt.data.kits.catalogue import choose_kits
-
     crop_s = data.max_duration_s
     accompaniment = bool(data.render_accompaniment)
     augment = bool(data.render_augment)
@@ -423,8 +423,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, data: DataSett
         FileNotFoundError: no ``groove/info.csv`` under ``raw_dir``.
         adt.midi.MidiReadError: a selected MIDI file is missing or broken.
     """
-    from adt.data.render import KITS  # lazily: rendering pulls in synthesis packages
-    from adt.data.renders import render_in_processes
+    from adt.data.render import KITS  # lazy: tests/test_groove.py swaps this module in sys.modules
 
     out_dir = Path(out_dir).resolve()
     index = load_index(raw_dir)

@@ -15,13 +15,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
+import soundfile as sf
 
+from adt.atomic import atomic_path
+from adt.cache import stage_cache
 from adt.config import Settings
 from adt.data.kits.hydrogen import kit_folders, read_kit
 from adt.data.kits.mapping import ARTICULATIONS, PIECES
 from adt.data.kits.oneshots import LICENSES as POOL_LICENSES
 from adt.data.kits.oneshots import POOL_PREFIX, POOLS
-from adt.data.kits.packages import fetch_package, fetch_packages
+from adt.data.kits.packages import PACKAGES, fetch_package, fetch_packages
 from adt.data.kits.soundfont import SOUNDFONT_KITS, SOUNDFONT_PREFIX, preset_keys, soundfont_file
 from adt.results import MarkdownTables, PathEntry, StageResult
 
@@ -82,8 +85,6 @@ def hydrogen_kit(kit_id: str, mirror: str | None = None, root: str | Path | None
     Raises:
         KeyError: an unknown kit id (the message lists the known ones).
     """
-    from adt.config import Settings
-
     if kit_id not in KITS:
         raise KeyError(f"unknown Hydrogen kit {kit_id!r}; known: {sorted(KITS)}")
     mirror = mirror if mirror is not None else Settings.from_env().get_mirror()
@@ -139,10 +140,6 @@ def kit_catalogue(packages: Iterable[str] = HYDROGEN_PACKAGES + SOUNDFONT_PACKAG
         adt.data.download.DownloadError: a package cannot be had (the message says what to do).
         adt.data.kits.hydrogen.KitError: a kit whose ``drumkit.xml`` cannot be read.
     """
-    import soundfile as sf
-
-    from adt.data.kits.packages import PACKAGES
-
     packages = list(packages)
     unknown = [p for p in packages if p not in HYDROGEN_PACKAGES + SOUNDFONT_PACKAGES + POOL_PACKAGES]
     if unknown:
@@ -263,10 +260,6 @@ def build_kit_catalogue(kits: Iterable[str], mirror: str | None = None) -> KitCa
     Raises:
         adt.data.download.DownloadError: a package cannot be had (the message says what to do).
     """
-    from adt.atomic import atomic_path
-    from adt.cache import stage_cache
-    from adt.data.kits.packages import PACKAGES
-
     kits = sorted(set(kits))
     packages = packages_of(kits)
     cache = stage_cache("kits/catalogue", VERSION, [PACKAGES[p].remote.sha256[0] for p in packages])
@@ -290,8 +283,6 @@ def build_kit_catalogue(kits: Iterable[str], mirror: str | None = None) -> KitCa
 
 def write_catalogue(pieces: pd.DataFrame, path: str | Path) -> Path:
     """The catalogue as Parquet, written atomically."""
-    from adt.atomic import atomic_path
-
     with atomic_path(path) as tmp:
         pieces.to_parquet(tmp, index=False)
     return Path(path)
@@ -310,8 +301,6 @@ def unpack_kits(kits: Iterable[str], soundfont_package: str | None = None, mirro
         KeyError: an unknown kit or package.
         adt.data.download.DownloadError: a package cannot be had (the message says what to do).
     """
-    from adt.config import Settings
-
     packages = packages_of(kits) + ([soundfont_package] if soundfont_package else [])
     if not packages:
         return {}

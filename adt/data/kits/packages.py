@@ -26,6 +26,7 @@ from pathlib import Path
 from adt.config import data_dir
 from adt.data.archives import extract
 from adt.data.download import DownloadError, Remote, fetch
+from adt.parallel import run_jobs
 
 DEBIAN_POOL = "http://deb.debian.org/debian/pool/main"
 
@@ -204,8 +205,6 @@ def fetch_packages(names: Iterable[str], mirror: str | None = None, root: str | 
         KeyError: an unknown package.
         adt.data.download.DownloadError: as :func:`fetch_package` (the first that failed).
     """
-    from adt.parallel import run_jobs
-
     names = list(dict.fromkeys(names))
     unknown = [n for n in names if n not in PACKAGES]
     if unknown:

@@ -28,7 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import pretty_midi
+import soundfile as sf
 
+from adt.audio import resample
+from adt.data.effects import equalize
 from adt.data.kits.hydrogen import HydrogenKit, Piece, choose_layer
 from adt.data.kits.mapping import FALLBACK, NOTE_ARTICULATION, PIECES
 
@@ -79,10 +82,6 @@ class Variation:
 
 @functools.lru_cache(maxsize=512)
 def _sample(path: Path, sample_rate: int) -> np.ndarray:
-    import soundfile as sf
-
-    from adt.audio import resample
-
     audio, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (frames, channels)
     audio = audio.T[:2] if audio.shape[1] >= 2 else np.repeat(audio.T, 2, axis=0)
     return np.ascontiguousarray(resample(audio, sr, sample_rate), dtype=np.float32)
@@ -92,8 +91,6 @@ def _sample(path: Path, sample_rate: int) -> np.ndarray:
 def _shifted(path: Path, sample_rate: int, cents: int, tilt_db: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """The sample played ``cents`` higher (read faster: linear interpolation), through low and high
     shelves of ``tilt_db`` (:func:`adt.data.effects.equalize`)."""
-    from adt.data.effects import equalize
-
     audio = _sample(path, sample_rate)
     if cents:
         positions = np.arange(0, audio.shape[1] - 1, 2 ** (cents / 1200))

