@@ -315,7 +315,7 @@ def test_postgres_io_manager_round_trip_and_errors(cluster, monkeypatch):
     rows = ValueTable(url).get("per_part", ["a", "b", "c"])
     assert sorted(rows) == ["a", "b"] and first.run_id not in rows["a"]  # the second write of "a" replaced it
     with dg.Definitions(assets=[per_part], resources={"io_manager": PostgresJsonIOManager(url=url)}
-                        ).get_asset_value_loader() as loader:
+                        ).get_asset_value_loader(instance=dg.DagsterInstance.ephemeral()) as loader:
         value = loader.load_asset_value("per_part", partition_key="b")
     assert value["part"] == "b" and math.isnan(value["nan"])
 
