@@ -1,6 +1,7 @@
 """The assets, generated from the stage registry (:data:`adt.stages.STAGES`): one asset per stage, as
 Dagster's asset factories do. Each asset reads its inputs, calls the stage's ``run`` with the settings
-resource and the step's logger, and returns the typed result with its metadata
+resource and the step's logger (between a pull and a push of the data folder where a store is configured:
+:class:`pipelines.resources.DataStoreResource`), and returns the typed result with its metadata
 (:meth:`adt.results.StageResult.metadata` through :func:`pipelines.metadata.dagster_metadata`) and its
 content key as the data version. Partitioned stages have one partition per dataset; an unpartitioned stage
 reads a partitioned one as ``{dataset: result}`` over the partitions materialized (all, or those its
@@ -65,16 +66,19 @@ def stage_asset(stage: Stage) -> dg.AssetsDefinition:
     @dg.asset(name=stage.name, ins={name: _asset_in(stage, name) for name in stage.inputs},
               deps=list(stage.deps), group_name=stage.group, code_version=stage.version,
               description=stage.description, partitions_def=dataset_partitions if stage.partitioned else None,
-              tags={"adt/stage": "training"} if stage.training else None, required_resource_keys={"settings"})
+              tags={"adt/stage": "training"} if stage.training else None,
+              required_resource_keys={"settings", "data_store"})
     def compute(context: dg.AssetExecutionContext, **inputs):
         inputs = {n: _per_partition(context, n, v) if BY_NAME[n].partitioned and not stage.partitioned else v
                   for n, v in inputs.items()}
         partition = context.partition_key if stage.partitioned else None
         extra = {"partition": partition, "on_progress": _progress_logger(context.log)} if partition else {}
+        context.resources.data_store.pull(stage.name, context.log.info)
         try:
             result = call(stage, context.resources.settings.settings(), inputs, context.log.info, **extra)
         except (ValueError, DownloadError) as exc:
             raise _failure(stage, partition, exc) from None
+        context.resources.data_store.push(context.log.info)  # before the value is stored: a next step may start
         return dg.Output(result, data_version=dg.DataVersion(result.key),
                          metadata=dagster_metadata(result.metadata()))
 

@@ -1,6 +1,8 @@
 """The asset checks: a degenerate result (a separator worse than the mixture, a transcriber worse than the
 shipped one, a trimming reference that finds nothing, an LM worse than its baseline, quantization past its
-threshold) fails here, never as a table row without comment. Each check calls one library decision."""
+threshold) fails here, never as a table row without comment. Each check calls one library decision; one that reads
+files of the data folder pulls them first where a data store is configured
+(:class:`pipelines.resources.DataStoreResource`)."""
 
 
 import dagster as dg
@@ -96,10 +98,13 @@ def gru_lm_beats_bigram(lm_gru: LmGruResult, lm_bigram: LmBigramResult) -> dg.As
 @dg.asset_check(asset="tatum_study", name="lm_helps_somewhere",
                 description="Table II's finding holds at least somewhere: no LM-regularized tatum model (bi-gram, "
                             "GRU) is worse than the unregularized one on every test set and tatum source (all "
-                            "drums, grid match). A warning: a reversed finding is a result, not a crash.")
-def lm_regularization_helps_somewhere(tatum_study: TatumStudyResult) -> dg.AssetCheckResult:
+                            "drums, grid match). A warning: a reversed finding is a result, not a crash.",
+                required_resource_keys={"data_store"})
+def lm_regularization_helps_somewhere(context: dg.AssetCheckExecutionContext,
+                                      tatum_study: TatumStudyResult) -> dg.AssetCheckResult:
     from adt.tatum.evaluate import regularization_findings
 
+    context.resources.data_store.pull("tatum_study", context.log.info)  # its results table
     passed, meta = regularization_findings(pd.read_parquet(tatum_study.results))
     return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.WARN, metadata=meta)
 
@@ -108,10 +113,12 @@ def _reproduces(asset: str, alias: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=asset, name=f"{alias}_reproduces",
                     description=f"The registry's {alias} loads (weights only) and gives the F-measure recorded at its "
                                 "registration on one validation track (adt.evaluation.registered): a truncated or altered "
-                                "checkpoint fails here, not later in adt transcribe.")
-    def check() -> dg.AssetCheckResult:
+                                "checkpoint fails here, not later in adt transcribe.",
+                    required_resource_keys={"data_store"})
+    def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from adt.evaluation.registered import alias_reproduces
 
+        context.resources.data_store.pull(asset, context.log.info)  # its validation track's features
         passed, meta = alias_reproduces(alias)
         return dg.AssetCheckResult(passed=passed, metadata=meta)
     return check

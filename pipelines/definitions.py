@@ -22,7 +22,7 @@ from pipelines.automation import SCHEDULES, SENSORS
 from pipelines.checks import ALL_CHECKS
 from pipelines.console import adt_console
 from pipelines.pg_io_manager import io_manager_from_env
-from pipelines.resources import AdtSettings
+from pipelines.resources import AdtSettings, DataStoreResource
 
 #: What each group's assets are made of and with (Dagster shows kinds as badges; at most three each).
 KINDS = {"ingest": {"parquet", "soundfile"}, "separation": {"pytorch", "museval"}, "rhythm": {"madmom", "parquet"},
@@ -116,7 +116,8 @@ defs = dg.Definitions(
     sensors=SENSORS,
     # asset values as JSON, never pickles: files under DAGSTER_HOME/storage (pipelines.io_manager), or rows in
     # PostgreSQL with ADT_IO_PG_URL set (pipelines.pg_io_manager: steps on workers that share no storage folder)
-    resources={"settings": AdtSettings(), "io_manager": io_manager_from_env()},
+    # and the data folder through an artifact store with ADT_DATA_STORE set (pipelines.resources.DataStoreResource)
+    resources={"settings": AdtSettings(), "io_manager": io_manager_from_env(), "data_store": DataStoreResource()},
     # one line per step on the console; Dagster's DEBUG events stay in each run's event log
     loggers={"adt_console": adt_console},
     executor=EXECUTOR,

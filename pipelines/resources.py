@@ -1,8 +1,15 @@
 """Resources injected into the assets."""
 
+import contextlib
+import os
+from collections.abc import Callable
+
 import dagster as dg
+from pydantic import Field
 
 from adt.config import Profile, Settings
+from adt.data_store import STORE_ENV, DataStore, StoreMismatch
+from adt.stages import needed
 
 _DEFAULTS = Settings.from_env()
 
@@ -29,8 +36,6 @@ class AdtSettings(dg.ConfigurableResource):
         fingerprint (:data:`pipelines.plan.SETTINGS_TAG`: a run launched from the UI, a schedule or a sensor is then
         judged stale or current by ``make demo`` as its own runs are) and name the run to the library, so its MLflow
         runs link back to it (:func:`adt.tracking.provenance`)."""
-        import os
-
         from adt.lock import DataFolderBusy, acquire
         from adt.tracking import DAGSTER_RUN_ENV
         from pipelines.automation import record_run_process
@@ -51,8 +56,6 @@ class AdtSettings(dg.ConfigurableResource):
                     context.instance.add_run_tags(run_id, {SETTINGS_TAG: fingerprint})
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        import os
-
         from adt.lock import release
         from adt.tracking import DAGSTER_RUN_ENV
 
@@ -75,3 +78,47 @@ class AdtSettings(dg.ConfigurableResource):
 
     def get_mirror(self) -> str | None:
         return self.mirror or None
+
+
+class DataStoreResource(dg.ConfigurableResource):
+    """The data folder through an artifact store (:mod:`adt.data_store`), for steps on machines that share no
+    folder (docs/scale-out.md): each step pulls the files of the stages upstream of it before it runs and pushes
+    what it wrote before its value is stored. ``uri`` empty (``ADT_DATA_STORE`` unset, the default): nothing moves."""
+
+    uri: str = Field(default=os.environ.get(STORE_ENV, ""),
+                     description="MLflow artifact URI of the store (mlflow-artifacts:/adt-data, s3://bucket/adt-data, "
+                                 "file:///srv/adt-data); default ADT_DATA_STORE, empty: no store.")
+
+    def _store(self) -> DataStore | None:
+        return DataStore(self.uri) if self.uri else None
+
+    def pull(self, stage: str, log: Callable[[str], None]) -> None:
+        """Fetch what ``stage`` and the stages upstream of it wrote elsewhere (:func:`adt.stages.needed`).
+
+        Raises:
+            dagster.Failure: the store belongs to a folder at another path, or cannot be read (named).
+        """
+        if (store := self._store()) is not None:
+            with _failure("pull from", self.uri):
+                store.pull(needed(stage), log)
+
+    def push(self, log: Callable[[str], None]) -> None:
+        """Upload what changed in the data folder.
+
+        Raises:
+            dagster.Failure: the store belongs to a folder at another path, or cannot be written (named).
+        """
+        if (store := self._store()) is not None:
+            with _failure("push to", self.uri):
+                store.push(log)
+
+
+@contextlib.contextmanager
+def _failure(doing: str, uri: str):
+    """A store's error as a Dagster failure naming the store and what was done."""
+    try:
+        yield
+    except StoreMismatch as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from None
+    except Exception as exc:  # noqa: BLE001 - the artifact repositories raise their own errors
+        raise dg.Failure(f"data store: cannot {doing} {uri}: {exc}") from exc

@@ -119,7 +119,7 @@ def test_definitions_load_with_schedule_and_sensor():
     defs = dg.Definitions(assets=d.ALL_ASSETS, asset_checks=d.ALL_CHECKS,
                           jobs=[d.raw_job, d.downstream_job, d.training_job],
                           schedules=automation.SCHEDULES, sensors=automation.SENSORS,
-                          resources={"settings": d.AdtSettings()})
+                          resources={"settings": d.AdtSettings(), "data_store": d.DataStoreResource()})
     dg.Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
     assert repo.get_schedule_def("adt_weekly_retraining").job_name == "adt_training"

@@ -54,6 +54,9 @@ def test_a_transcriber_worse_than_the_shipped_one_fails():
     assert not passed and meta == {"val_f": 0.62, "shipped_val_f": 0.8, "started_from": "scratch"}
     assert not_worse_than_shipped(_transcriber(0.85, shipped))[0]
     assert not_worse_than_shipped(_transcriber(0.3))[0]  # nothing shipped to compare with
+    nothing = not_worse_than_shipped(_transcriber(0.0))  # finds no onset: degenerate, shipped scored or not
+    assert not nothing[0] and "degenerate" in nothing[1]["why"]
+    assert not not_worse_than_shipped(_transcriber(0.0, shipped))[0]
     assert not checks.transcriber_not_worse_than_shipped(transcriber=worse).passed
 
 
@@ -85,5 +88,8 @@ def test_lm_regularization_worse_everywhere_warns(tmp_path):
                              histories={}, best_val_f={}, train_sets=[], train_tracks=0, val_tracks=0, test_sets=[],
                              gru_lm="", weights={}, weight_trials=0, frame_model=None, skipped=[], run_id="",
                              train_seconds={})
-    result = checks.lm_regularization_helps_somewhere(tatum_study=study)
+    from pipelines.resources import DataStoreResource
+
+    context = dg.build_asset_check_context(resources={"data_store": DataStoreResource(uri="")})  # no store: no pull
+    result = checks.lm_regularization_helps_somewhere(context, tatum_study=study)
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN

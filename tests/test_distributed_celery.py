@@ -1,14 +1,17 @@
 """A Dagster run on a distributed executor (docs/scale-out.md): dagster-celery's executor, two Celery workers
 started by ``python -m pipelines.celery_workers``, a Redis broker and result backend (:mod:`adt.broker`),
-Dagster's run and event storage, the asset values (:mod:`pipelines.pg_io_manager`) and MLflow all in one
-PostgreSQL server (:mod:`adt.postgres`); then everything is stopped and no process of it is left.
+Dagster's run and event storage, the asset values (:mod:`pipelines.pg_io_manager`) and MLflow's runs in one
+PostgreSQL server (:mod:`adt.postgres`), MLflow's tracking server with proxied artifact storage
+(:func:`adt.tracking.server`) holding the artifacts and the data folder's store (``ADT_DATA_STORE``,
+:mod:`adt.data_store`); then everything is stopped and no process of it is left.
 
 The jobs are the pipeline's own, tiny profile: ``adt_kit_catalogue``, ``adt_raw_datasets`` for the generated
 ``demo`` dataset (raw_dataset -> dataset_tables: renders six 8 s tracks, about 25 s on 2 cores) and
 ``adt_downstream`` for ``tracks``, ``onsets`` and ``groove_scores`` (``tracks`` and ``groove_scores`` run at the same
-time, on the two workers; ``groove_scores`` is empty without the Groove dataset). No MLflow server is started (MLflow
-is used through its PostgreSQL store). Loopback only; every wait has a timeout. Skipped, naming the reason, where
-``redis-server`` or PostgreSQL is not installed (``scripts/install.sh`` installs both with apt-get where it can).
+time, on the two workers; ``groove_scores`` is empty without the Groove dataset). Between the jobs the workers stop and the
+data folder is moved away, as if the machine that computed the raw dataset were gone: new workers on an empty
+folder run the downstream job, which finds its files through the store alone. Loopback only; every wait has a timeout. Skipped, naming the reason, where ``redis-server`` or
+PostgreSQL is not installed (``scripts/install.sh`` installs both with apt-get where it can).
 """
 
 from __future__ import annotations
@@ -99,6 +102,11 @@ class Cluster:
             self.stop()
             pytest.skip(f"no Redis server can run here: {exc}")
         self.processes["redis"] = self._server_tree(int(redis.rsplit(":", 1)[1].split("/")[0]))
+        from adt import tracking
+
+        mlflow_uri, mlflow_pid = self.stack.enter_context(
+            tracking.server(postgres.create_database(pg, "mlflow"), self.tmp / "artifacts"))
+        self.processes["mlflow"] = _identities(_tree(mlflow_pid))
         home = self.tmp / "dagster_home"
         home.mkdir()
         (home / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
@@ -107,16 +115,32 @@ class Cluster:
                     "DAGSTER_HOME": str(home), "ADT_DAGSTER_PG_URL": dagster_db, "ADT_IO_PG_URL": dagster_db,
                     "ADT_CELERY_BROKER": redis, "ADT_CELERY_BACKEND": redis[:-1] + "1",
                     "ADT_DATA_DIR": str(self.tmp / "data"), "ADT_DATA_MIRROR": str(mirror), "ADT_PROFILE": "tiny",
-                    "MLFLOW_TRACKING_URI": postgres.create_database(pg, "mlflow"), "MLFLOW_DISABLE_TELEMETRY": "true",
+                    "MLFLOW_TRACKING_URI": mlflow_uri, "ADT_DATA_STORE": "mlflow-artifacts:/adt-data",
+                    "MLFLOW_DISABLE_TELEMETRY": "true",
                     "DO_NOT_TRACK": "true", "MLFLOW_LOGGING_LEVEL": "WARNING"}
         self.env.pop("ADT_EXECUTOR", None)
-        self.log = self.tmp / "workers.log"
+        self.processes["workers"] = {}
+        self.start_workers()
+
+    def start_workers(self) -> None:
+        """Two workers (a launcher holding the data folder's lock), ready; their processes recorded."""
+        self.log = self.tmp / f"workers-{len(self.processes['workers'])}.log"
         with open(self.log, "w") as fh:
             self.workers = subprocess.Popen([sys.executable, "-m", "pipelines.celery_workers", "--workers", "2",
                                              "--stop-timeout", "60", "--ready-timeout", "150"], cwd=ROOT,
                                             env=self.env, stdout=fh, stderr=subprocess.STDOUT)
         self._wait_ready(180)
-        self.processes["workers"] = _identities(_tree(self.workers.pid))
+        self.processes["workers"] |= _identities(_tree(self.workers.pid))
+
+    def stop_workers(self) -> None:
+        """SIGTERM to the launcher (warm shutdown: each worker finishes its step), SIGKILL after 90 s."""
+        if self.workers is not None and self.workers.poll() is None:
+            self.workers.send_signal(signal.SIGTERM)
+            try:
+                self.workers.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                self.workers.kill()
+                self.workers.wait(timeout=30)
 
     def _server_tree(self, port: int) -> dict[int, str]:
         pid = _listener(port)
@@ -141,14 +165,8 @@ class Cluster:
         return json.loads([line for line in out.stdout.splitlines() if line.startswith("RESULT ")][-1][7:])
 
     def stop(self) -> None:
-        """Stop the workers (SIGTERM to their launcher: warm shutdown), then Redis and PostgreSQL."""
-        if self.workers is not None and self.workers.poll() is None:
-            self.workers.send_signal(signal.SIGTERM)
-            try:
-                self.workers.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                self.workers.kill()
-                self.workers.wait(timeout=30)
+        """Stop the workers, then MLflow, Redis and PostgreSQL."""
+        self.stop_workers()
         self.stack.close()
 
 
@@ -162,6 +180,16 @@ def cluster(tmp_path_factory, shared_datasets):
         c.stop()
 
 
+def test_second_set_of_workers_on_the_folder_is_refused(cluster):
+    """(Before the run test, which moves the data folder away.) The launcher holds the data folder's lock while its
+    workers run: a second launcher on the same folder exits at once with status 1, naming the first (its pid), and
+    starts no worker."""
+    out = subprocess.run([sys.executable, "-m", "pipelines.celery_workers", "--workers", "1", "--name", "other"],
+                         cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and f"in use by pid {cluster.workers.pid}" in out.stderr, out.stderr[-2000:]
+    assert "celery workers ready" not in out.stdout and cluster.workers.poll() is None
+
+
 #: The run driver (the orchestrating process, as ``make demo``'s): each job through the Celery executor,
 #: recorded as a run of the code location (pipelines.launch).
 DRIVER = """
@@ -169,11 +197,12 @@ import json, os, sys
 import dagster as dg
 from pipelines.launch import execute
 config = {"resources": {"settings": {"config": {"profile": "tiny", "mirror": os.environ["ADT_DATA_MIRROR"]}}}}
+JOBS = {"adt_kit_catalogue": (None, ["kit_catalogue"]), "adt_raw_datasets": ("demo", ["raw_dataset", "dataset_tables"]),
+        "adt_downstream": (None, ["tracks", "onsets", "groove_scores"])}
 out = []
 with dg.DagsterInstance.get() as instance:
-    for job, partition, assets in (("adt_kit_catalogue", None, ["kit_catalogue"]),
-                                   ("adt_raw_datasets", "demo", ["raw_dataset", "dataset_tables"]),
-                                   ("adt_downstream", None, ["tracks", "onsets", "groove_scores"])):
+    for job in sys.argv[1:]:
+        partition, assets = JOBS[job]
         tags = {"dagster/partition": partition} if partition else {}
         result = execute(job, instance, config, tags, [dg.AssetKey(a) for a in assets])
         out.append({"job": job, "run_id": result.run_id, "success": result.success, "pid": os.getpid()})
@@ -209,11 +238,25 @@ def _step_workers(instance, run_id: str) -> dict[str, str]:
     return out
 
 
+def _files(folder: Path) -> dict[str, bytes]:
+    """Relative path -> content of every file under ``folder`` that travels (not its store record nor its lock:
+    :data:`adt.data_store.LOCAL_ONLY`)."""
+    from adt.data_store import LOCAL_ONLY
+
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.relative_to(folder).parts[0] not in LOCAL_ONLY}
+
+
 def test_celery_run_on_two_workers_and_values_in_postgres(cluster):
     """The pipeline's jobs on the Celery executor succeed; every step ran in one of the two workers (dagster-celery's
     engine event names the worker; the steps' pids are not the driver's), ``tracks`` and ``groove_scores`` at the
-    same time on different workers; the values are rows in PostgreSQL (no JSON file under DAGSTER_HOME) and a fresh
-    process loads them, equal to the data versions Dagster recorded, their Parquet tables readable."""
+    same time on different workers; the values are rows in PostgreSQL (no JSON file under DAGSTER_HOME).
+
+    No shared folder: after the raw dataset's jobs the workers are stopped and the data folder is moved away; new
+    workers on an empty folder run the downstream job, which pulls what it reads from the store (the same bytes as
+    the moved folder's). Then that folder is moved away too, and a fresh
+    process with an empty folder pulls everything (``python -m adt.data_store pull``) and loads the values, equal to
+    the data versions Dagster recorded, their Parquet tables and the audio they name readable."""
     import dagster as dg
     import pandas as pd
     import psycopg2
@@ -221,8 +264,22 @@ def test_celery_run_on_two_workers_and_values_in_postgres(cluster):
     from pipelines import automation
     from pipelines.pg_io_manager import TABLE, libpq_url
 
-    runs = cluster.python(DRIVER, timeout_s=400, ADT_EXECUTOR="celery")
+    data = Path(cluster.env["ADT_DATA_DIR"])
+    runs = cluster.python(DRIVER, "adt_kit_catalogue", "adt_raw_datasets", timeout_s=300, ADT_EXECUTOR="celery")
+    assert [r["success"] for r in runs] == [True, True], (runs, cluster.log.read_text()[-3000:])
+    # the machine that computed the raw dataset is gone: its workers and its folder; new workers, an empty folder
+    cluster.processes["workers"] |= _identities(_tree(cluster.workers.pid))
+    cluster.stop_workers()
+    assert cluster.workers.returncode == 0, cluster.log.read_text()[-3000:]
+    first = data.rename(data.with_name("data.first"))
+    before = _files(first)
+    cluster.start_workers()
+    runs += cluster.python(DRIVER, "adt_downstream", timeout_s=300, ADT_EXECUTOR="celery")
     assert [r["success"] for r in runs] == [True, True, True], (runs, cluster.log.read_text()[-3000:])
+    assert _files(first) == before  # nothing written there
+    pulled = _files(data)
+    tables = [k for k in before if k.startswith(("datasets/", "raw/", "audio/"))]
+    assert tables and all(pulled.get(k) == before[k] for k in tables), sorted(set(tables) - set(pulled))[:5]
     hosts = {f"{w}@{os.uname().nodename}" for w in WORKERS}
     with mock.patch.dict(os.environ, {"ADT_DAGSTER_PG_URL": cluster.env["ADT_DAGSTER_PG_URL"]}), \
             dg.DagsterInstance.from_config(cluster.env["DAGSTER_HOME"]) as instance:
@@ -240,6 +297,11 @@ def test_celery_run_on_two_workers_and_values_in_postgres(cluster):
         versions = {key: instance.get_latest_materialization_event(dg.AssetKey(key)).asset_materialization.tags[
             "dagster/data_version"] for key in ("tracks", "onsets", "groove_scores")}
 
+    second = data.rename(data.with_name("data.second"))  # and this one too: a laptop fetching the results
+    pull = subprocess.run([sys.executable, "-m", "adt.data_store", "pull"], cwd=ROOT, env=cluster.env,
+                          capture_output=True, text=True, timeout=120)
+    assert pull.returncode == 0, pull.stdout + pull.stderr
+    assert _files(data) == {**before, **_files(second)}  # all both folders held, and only that
     loaded = cluster.python(LOAD, timeout_s=120)
     assert loaded["tables"][0] == "DatasetTablesResult" and loaded["tables"][3] > 0
     assert loaded["tracks"][0] == "TracksResult" and loaded["tracks"][3] == ["demo"]
@@ -247,6 +309,7 @@ def test_celery_run_on_two_workers_and_values_in_postgres(cluster):
         versions["tracks"], versions["onsets"], versions["groove_scores"]]
     tracks = pd.read_parquet(loaded["tracks"][2])
     assert len(tracks) == loaded["tables"][3] and set(tracks.dataset) == {"demo"}
+    assert all(Path(p).is_file() for p in tracks.mix_path), tracks.mix_path.tolist()[:3]
     assert len(pd.read_parquet(loaded["onsets"][1])) > 0
     with psycopg2.connect(libpq_url(cluster.env["ADT_IO_PG_URL"])) as conn, conn.cursor() as cur:
         cur.execute(f"SELECT asset_key, partition_key FROM {TABLE} ORDER BY 1, 2")
@@ -334,15 +397,6 @@ def test_postgres_io_manager_round_trip_and_errors(cluster, monkeypatch):
         assert is_stored(instance, key, "a") and not is_stored(instance, key, "c")
     monkeypatch.delenv("ADT_IO_PG_URL")
     assert isinstance(io_manager_from_env(), JsonIOManager)
-
-
-def test_second_set_of_workers_on_the_folder_is_refused(cluster):
-    """The launcher holds the data folder's lock while its workers run: a second launcher on the same folder exits
-    at once with status 1, naming the first (its pid), and starts no worker."""
-    out = subprocess.run([sys.executable, "-m", "pipelines.celery_workers", "--workers", "1", "--name", "other"],
-                         cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 1 and f"in use by pid {cluster.workers.pid}" in out.stderr, out.stderr[-2000:]
-    assert "celery workers ready" not in out.stdout and cluster.workers.poll() is None
 
 
 def test_broker_unavailable_names_the_reason(monkeypatch, tmp_path):

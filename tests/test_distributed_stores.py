@@ -156,6 +156,10 @@ def test_two_workers_sharing_no_folder_finish_the_budget_and_a_third_transcribes
     client = _client(stores["mlflow"], monkeypatch)
     champion = _one_champion(client)
     assert [r["model_uri"] is not None for r in results].count(True) == 1
+    registered = next(r for r in results if r["model_uri"])  # with the asset check's verdict, as no check runs here
+    shipped = registered["shipped_val_f"]
+    assert registered["not_worse_than_shipped"] == (registered["best_value"] > 0 and (
+        shipped is None or registered["best_value"] >= shipped)), registered
     assert float(champion.tags["val_f"]) == pytest.approx(best.value, abs=1e-6)
     assert len(list(stores["artifacts"].rglob("trial-*.pt"))) == 3
     assert not [p for f in folders for p in (f / "data").rglob("*") if "mlartifacts" in p.parts]

@@ -44,12 +44,12 @@ def env(tmp_path, monkeypatch):
 def _materialize(name: str, mirror) -> dg.ExecuteInProcessResult:
     from pipelines.assets import ASSET
     from pipelines.io_manager import JsonIOManager
-    from pipelines.resources import AdtSettings
+    from pipelines.resources import AdtSettings, DataStoreResource
 
     return dg.materialize([ASSET["raw_dataset"], ASSET["dataset_tables"]], partition_key=name, raise_on_error=False,
                           instance=dg.DagsterInstance.ephemeral(),
                           resources={"settings": AdtSettings(profile="tiny", mirror=str(mirror)),
-                                     "io_manager": JsonIOManager()})
+                                     "io_manager": JsonIOManager(), "data_store": DataStoreResource()})
 
 
 @pytest.mark.parametrize("name", FIXTURE_DATASETS)

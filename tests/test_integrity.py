@@ -155,7 +155,7 @@ def test_an_empty_mirror_archive_is_named_on_the_console(tmp_path, monkeypatch):
     from pipelines.assets import ASSET
     from pipelines.console import StepLines
     from pipelines.io_manager import JsonIOManager
-    from pipelines.resources import AdtSettings
+    from pipelines.resources import AdtSettings, DataStoreResource
 
     data, mirror = tmp_path / "data", tmp_path / "mirror"
     mirror.mkdir()
@@ -171,7 +171,7 @@ def test_an_empty_mirror_archive_is_named_on_the_console(tmp_path, monkeypatch):
     result = dg.materialize([ASSET["raw_dataset"]], partition_key="egmd", raise_on_error=False,
                             instance=dg.DagsterInstance.ephemeral(),
                             resources={"settings": AdtSettings(profile="tiny", mirror=str(mirror)),
-                                       "io_manager": JsonIOManager()})
+                                       "io_manager": JsonIOManager(), "data_store": DataStoreResource()})
     assert not result.success
     console = io.StringIO()
     lines = StepLines(console)

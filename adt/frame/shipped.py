@@ -87,3 +87,19 @@ def score_shipped(val_items: list[tuple[Path, dict[str, np.ndarray]]], peak_pick
         return {}
     f = float(evaluate(model, val_items, peak_picking=peak_picking)["f"])
     return {SHIPPED_F_TAG: f, SHIPPED_SHA_TAG: sha256(path)}
+
+
+def not_worse(own_f: float, shipped: dict) -> tuple[bool, dict]:
+    """Issue 28's rule for a sweep's best model: its validation micro F ``own_f`` is above 0 (a model that finds no
+    onset is degenerate) and at least the shipped transcriber's on the same validation data (``shipped``: the tags
+    of :func:`score_shipped`; ``{}`` when it was not scored: missing, or other features, nothing to compare).
+
+    Returns:
+        (passed, metadata: both F-measures, or why there is no comparison or why it failed).
+    """
+    meta: dict = {"val_f": round(float(own_f), 4)}
+    if own_f <= 0:
+        return False, {**meta, "why": "finds no onset on the validation tracks (degenerate)"}
+    if shipped.get(SHIPPED_F_TAG) is None:
+        return True, {**meta, SHIPPED_F_TAG: "not scored (missing, or other features)"}
+    return own_f >= shipped[SHIPPED_F_TAG], {**meta, SHIPPED_F_TAG: round(float(shipped[SHIPPED_F_TAG]), 4)}

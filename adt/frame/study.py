@@ -30,7 +30,7 @@ from adt.frame.champion import evaluation_key, register_champion
 from adt.frame.checkpoint import FRAME_CRNN, evaluate, load_model, save_model
 from adt.frame.recipe import TrainConfig, train_model
 from adt.frame.reproduce import check_tags
-from adt.frame.shipped import SHIPPED_F_TAG, load_fitting, sha256
+from adt.frame.shipped import SHIPPED_F_TAG, load_fitting, not_worse, sha256
 from adt.results import Mapping, MarkdownTables, ModelLink, RunLink, StageResult
 from adt.vocab import CLASSES_5
 
@@ -317,16 +317,15 @@ def architecture_study(index: FeatureIndex, refs: References, frame: FrameSettin
 
 
 def not_worse_than_shipped(transcriber: TranscriberResult) -> tuple[bool, dict]:
-    """The asset check on the transcriber sweep (issue 28): its best model's validation F is at least the
-    shipped transcriber's on the same validation data (``transcriber``: the ``transcriber`` stage's result).
-    Passes when the shipped model could not be scored (missing, or other features): nothing to compare.
+    """The asset check on the transcriber sweep (issue 28; :func:`adt.frame.shipped.not_worse`): its best model
+    finds onsets and its validation F is at least the shipped transcriber's on the same validation data
+    (``transcriber``: the ``transcriber`` stage's result). Passes when the shipped model could not be scored
+    (missing, or other features): nothing to compare.
 
     Returns:
-        (passed, metadata: both F-measures, or why there is no comparison).
+        (passed, metadata: both F-measures, or why there is no comparison, and where the sweep started).
     """
-    shipped = (transcriber.shipped or {}).get(SHIPPED_F_TAG)
-    own = float(transcriber.best_val_f)
-    if shipped is None:
-        return True, {"val_f": round(own, 4), "shipped_val_f": "not scored (missing, or other features)"}
-    return own >= shipped, {"val_f": round(own, 4), "shipped_val_f": round(float(shipped), 4),
-                            "started_from": transcriber.started_from}
+    passed, meta = not_worse(float(transcriber.best_val_f), transcriber.shipped or {})
+    if isinstance(meta.get(SHIPPED_F_TAG), float):
+        meta["started_from"] = transcriber.started_from
+    return passed, meta

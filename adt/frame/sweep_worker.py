@@ -4,7 +4,9 @@ Start it N times with the same spec (same ``study_name``, ``storage`` and ``budg
 several: together the workers finish exactly ``budget`` trials and register the best model once
 (:func:`adt.frame.shared_study.run_budget`, :func:`adt.frame.shared_study.registered_elsewhere`). Prints the
 worker's result as one JSON line: trials in the study, trials run here, best trial and value, model and champion
-URIs.
+URIs; the worker that registered the model adds the asset check's verdict (``not_worse_than_shipped``: it finds
+onsets and is not worse than the shipped transcriber on the same validation data, :func:`adt.frame.shipped.not_worse`)
+and ``shipped_val_f``, and warns when it fails.
 
 Workers share no folder: each needs only the stores' URLs, the Optuna ``storage`` (PostgreSQL) and
 ``MLFLOW_TRACKING_URI`` (an MLflow tracking server with proxied artifact storage, ``mlflow server
@@ -51,6 +53,7 @@ from adt.config import data_dir
 from adt.features.stats import TrainingStats
 from adt.frame.checkpoint import FRAME_CRNN
 from adt.frame.recipe import TrainConfig
+from adt.frame.shipped import SHIPPED_F_TAG, not_worse
 from adt.frame.sweep import run_sweep
 from adt.parallel import die_with_parent
 
@@ -107,10 +110,17 @@ def run(spec: dict) -> dict:
                        workers=int(spec.get("workers") or 1), log=lambda msg: print(msg, flush=True),
                        init_path=local(spec.get("init_path")), parent_run_id=spec.get("parent_run_id"),
                        inputs_key=inputs_key(spec), heartbeat=tuple(heartbeat) if heartbeat else None)
-    return {"study": result.study_name, "trials_in_study": result.n_trials, "ran_here": len(result.trial_run_ids),
-            "best_trial": result.best_trial, "best_value": result.best_value, "model_uri": result.model_uri,
-            "champion_uri": result.champion_uri, "model_path": result.model_path,
-            "seconds": round(time.perf_counter() - t0, 2)}
+    out = {"study": result.study_name, "trials_in_study": result.n_trials, "ran_here": len(result.trial_run_ids),
+           "best_trial": result.best_trial, "best_value": result.best_value, "model_uri": result.model_uri,
+           "champion_uri": result.champion_uri, "model_path": result.model_path,
+           "seconds": round(time.perf_counter() - t0, 2)}
+    if result.model_uri:  # registered here: the asset check's rule, as no Dagster check runs on a standalone sweep
+        out["not_worse_than_shipped"], meta = not_worse(float(result.best_value), result.shipped)
+        out["shipped_val_f"] = meta.get(SHIPPED_F_TAG) if isinstance(meta.get(SHIPPED_F_TAG), float) else None
+        if not out["not_worse_than_shipped"]:
+            print(f"WARNING: {result.model_uri} fails the not_worse_than_shipped rule ({json.dumps(meta)}): "
+                  "adt transcribe uses the shipped transcriber while it is worse", flush=True)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
