@@ -6,9 +6,10 @@ fields and required fields of every object used, written by scripts/k8s_schema.p
 Python client's models. Where ``kubectl`` is installed, ``kubectl kustomize`` (offline) renders the kustomization
 and the rendered objects are checked too. Beyond the schema: every name a manifest refers to exists (ConfigMaps,
 Secrets and their keys, volumes, claims, accounts, Service selectors and ports, the workspace's server, the
-databases in the URLs). The Dagster side: the instance file passes Dagster's instance schema, its run launcher and
-the executor settings pass a pinned copy of dagster-k8s 0.29.27's config schema (and the real one where
-dagster-k8s is installed: it is not a test dependency).
+databases in the URLs), and the data folder is each pod's own (an emptyDir; the files travel through
+ADT_DATA_STORE, the MLflow server's artifact store). The Dagster side: the instance file passes Dagster's instance
+schema, its run launcher and the executor settings pass a pinned copy of dagster-k8s 0.29.27's config schema (and
+the real one where dagster-k8s is installed: it is not a test dependency).
 """
 
 from __future__ import annotations
@@ -110,6 +111,10 @@ def _pod_specs(docs: list[dict]) -> dict[str, dict]:
     return {d["metadata"]["name"]: d["spec"]["template"] for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
 
 
+def service_selects(service: dict, template: dict) -> bool:
+    return service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+
+
 def test_every_reference_resolves():
     """What one object names exists: ConfigMaps (also the generated ones), Secrets and their keys, claims (and
     volume claim templates), volumes, the service account, the Role; each workload selects its own pods; each
@@ -139,8 +144,7 @@ def test_every_reference_resolves():
                 ref = env.get("valueFrom", {}).get("secretKeyRef")
                 assert ref is None or ref["key"] in secrets.get(ref["name"], ()), (name, env)
     for name, service in _named(docs, "Service").items():
-        targets = [t for t in _pod_specs(docs).values()
-                   if service["spec"]["selector"].items() <= t["metadata"]["labels"].items()]
+        targets = [t for t in _pod_specs(docs).values() if service_selects(service, t)]
         assert len(targets) == 1, name
         ports = {p["name"] for c in targets[0]["spec"]["containers"] for p in c.get("ports", [])}
         assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports, name
@@ -150,9 +154,11 @@ def test_every_reference_resolves():
 
 
 def test_the_configuration_points_at_the_services():
-    """The workspace names the user-code Service and port; MLflow's URI the MLflow Service; every PostgreSQL URL
-    the PostgreSQL Service, with a database the server creates (POSTGRES_DB, config/create-databases.sql); the
-    run launcher's and the executor's namespace is the kustomization's, and every name they mount or read exists."""
+    """The workspace names the user-code Service and port; MLflow's URI the MLflow Service, and the data folder's
+    store (ADT_DATA_STORE) an ``mlflow-artifacts:`` URI, which that server proxies (it runs with
+    ``--artifacts-destination``); every PostgreSQL URL the PostgreSQL Service, with a database the server creates
+    (POSTGRES_DB, config/create-databases.sql); the run launcher's and the executor's namespace is the
+    kustomization's, and every name they mount or read exists."""
     docs = manifests()
     services = {name: {p["port"] for p in d["spec"]["ports"]} for name, d in _named(docs, "Service").items()}
     workspace = yaml.safe_load((K8S / "config" / "workspace.yaml").read_text())["load_from"][0]["grpc_server"]
@@ -160,6 +166,11 @@ def test_the_configuration_points_at_the_services():
     env = _named(docs, "ConfigMap")["adt-env"]["data"]
     mlflow = re.fullmatch(r"http://([\w-]+):(\d+)", env["MLFLOW_TRACKING_URI"])
     assert mlflow and int(mlflow.group(2)) in services[mlflow.group(1)]
+    assert re.fullmatch(r"mlflow-artifacts:/[\w/-]+", env["ADT_DATA_STORE"]), env["ADT_DATA_STORE"]
+    server = next(t for t in _pod_specs(docs).values()
+                  if service_selects(_named(docs, "Service")[mlflow.group(1)], t))["spec"]["containers"][0]["command"]
+    assert server[:2] == ["mlflow", "server"] and "--artifacts-destination" in server
+    assert "--no-serve-artifacts" not in server
     postgres = _pod_specs(docs)["adt-postgres"]["spec"]["containers"][0]
     databases = {e["value"] for e in postgres["env"] if e["name"] == "POSTGRES_DB"} | set(
         re.findall(r"CREATE DATABASE (\w+)", (K8S / "config" / "create-databases.sql").read_text()))
@@ -175,9 +186,51 @@ def test_the_configuration_points_at_the_services():
     assert set(launcher["env_config_maps"]) <= set(_named(docs, "ConfigMap"))
     assert set(launcher["env_secrets"]) <= set(_named(docs, "Secret"))
     assert launcher["service_account_name"] in _named(docs, "ServiceAccount")
-    assert {v["persistentVolumeClaim"]["claimName"] for v in launcher["volumes"]} <= set(
-        _named(docs, "PersistentVolumeClaim"))
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in launcher["volumes"] if "persistentVolumeClaim" in v}
+    assert claims <= set(_named(docs, "PersistentVolumeClaim"))
+    assert {m["name"] for m in launcher["volume_mounts"]} <= {v["name"] for v in launcher["volumes"]}
     assert launcher["dagster_home"] == env["DAGSTER_HOME"] and env["ADT_EXECUTOR"] == "k8s"
+
+
+def data_folder_volumes(docs: list[dict], launcher: dict, executor: dict, data_dir: str) -> dict[str, dict]:
+    """Where the data folder ``data_dir`` is mounted -> the volume mounted there: each workload's containers, the
+    run launcher (its run pods and, inherited, the step pods) and the executor's own settings (the step pods)."""
+    found = {}
+    for name, template in _pod_specs(docs).items():
+        volumes = {v["name"]: v for v in template["spec"].get("volumes", [])}
+        for c in template["spec"]["containers"]:
+            for m in c.get("volumeMounts", []):
+                if m["mountPath"] == data_dir:
+                    found[f"{name}/{c['name']}"] = volumes[m["name"]]
+    for where, config in (("run launcher", launcher), ("executor", executor)):
+        volumes = {v["name"]: v for v in launcher.get("volumes", []) + config.get("volumes", [])}
+        for m in config.get("volume_mounts", []):
+            if m["mount_path"] == data_dir:
+                found[where] = volumes[m["name"]]
+    return found
+
+
+def test_the_data_folder_is_each_pods_own():
+    """No ReadWriteMany claim any more: wherever the data folder (ADT_DATA_DIR, the image's too) is mounted (the
+    user-code server, the run launcher's pods, the executor's step pods, which take the run launcher's volumes
+    plus any of the executor's own), it is an emptyDir of that pod; the steps' files travel through
+    ADT_DATA_STORE. A claim there is reported."""
+    docs = manifests()
+    claims = [d for d in docs if d["kind"] == "PersistentVolumeClaim"] + [
+        t for d in docs if d["kind"] == "StatefulSet" for t in d["spec"].get("volumeClaimTemplates", [])]
+    assert [c["metadata"]["name"] for c in claims if "ReadWriteMany" in c["spec"]["accessModes"]] == []
+    env = _named(docs, "ConfigMap")["adt-env"]["data"]
+    data_dir = env["ADT_DATA_DIR"]
+    assert re.search(rf"^\s*ADT_DATA_DIR={re.escape(data_dir)} ", (ROOT / "deploy" / "Dockerfile").read_text(), re.M)
+    launcher = yaml.safe_load((K8S / "config" / "instance.yaml").read_text())["run_launcher"]["config"]
+    executor = yaml.safe_load((K8S / "config" / "executor.yaml").read_text())["execution"]["config"]
+    mounted = data_folder_volumes(docs, launcher, executor, data_dir)
+    assert {"adt-user-code/user-code", "run launcher"} <= set(mounted)
+    assert {where: sorted(set(v) - {"name"}) for where, v in mounted.items()} == {
+        where: ["emptyDir"] for where in mounted}
+    assert executor["max_concurrent"] > 1  # each step pod its own folder and lock: steps of a run at once
+    pvc = {"name": "data", "persistentVolumeClaim": {"claimName": "adt-data"}}
+    assert data_folder_volumes(docs, {**launcher, "volumes": [pvc]}, executor, data_dir)["run launcher"] == pvc
 
 
 def test_kustomize_renders_offline():
