@@ -8,15 +8,18 @@ proxied artifact storage, ``s3://bucket/adt-data``, or ``file:///srv/adt-data``)
 
 * **pulls** before it runs (:meth:`DataStore.pull`): the files the store holds of the stages upstream of it
   (:data:`adt.cache.FOLDER_STAGES`: a data folder's top folder -> the stage that writes it; a folder of no known
-  stage is always pulled) that this folder lacks or holds otherwise, each checked against its content hash;
+  stage is always pulled) that this folder lacks, or holds in an older version it has not changed since, each
+  checked against its content hash (a file changed here and not pushed yet is never overwritten);
 * **pushes** after it ran, before its value is stored (:meth:`DataStore.push`): the files of the data folder that
   changed since this folder last pushed or pulled (size and modification time, then the content hash).
 
 The store holds ``store.json`` (the data folder's path), ``objects/<xx>/<xxh3_128>`` (each content once) and
-``index/<time>-<host>-<pid>.json`` (one per push: path -> ``{"bytes", "xxh3_128"}`` or ``{"link": target}``;
-later pushes win). What this folder pushed and pulled is kept in ``<data>/.store/state.json``, under a file lock
-(two steps on one machine share the folder). Left out, on every machine its own: the databases and lock of a
-single-machine setup, Dagster's home, the download cache and temporaries (:data:`LOCAL_ONLY`).
+``index/<time>-<host>-<pid>.json`` (one per push: path -> ``{"bytes", "xxh3_128"}``, ``{"link": target}`` or
+``{"deleted": true}`` for a file removed since: a step's transient files, e.g. per-epoch checkpoints, are not
+brought back; later pushes win). What this folder pushed and pulled is kept in ``<data>/.store/state.json``, under
+a file lock (two steps on one machine share the folder). Left out, on every machine its own: the SQLite databases
+and lock of a single-machine setup, Dagster's home, the download cache and temporaries (:data:`LOCAL_ONLY`,
+:data:`SQLITE_SUFFIXES`).
 
 **One path on every machine.** Values and tables name files by absolute path (a track's audio, a checkpoint), so
 every machine uses the same data folder path (``ADT_DATA_DIR``: ``/data`` in deploy/k8s) and the same mirror path;
@@ -56,12 +59,17 @@ STORE_ENV = "ADT_DATA_STORE"
 FORMAT = "adt-data-store/1"
 #: Top-level names of the data folder that stay on their machine: this folder's own record, the lock, Dagster's
 #: home (``make demo``), the single-machine MLflow and Optuna stores, the download cache (refetched from the mirror).
-LOCAL_ONLY = frozenset({".store", ".lock", ".lock.holder.json", "dagster", "mlflow.db", "mlflow.db-journal",
-                        "mlartifacts", "mlruns", "optuna", "downloads"})
+LOCAL_ONLY = frozenset({".store", ".lock", ".lock.holder.json", "dagster", "mlartifacts", "mlruns", "optuna",
+                        "downloads"})
+#: SQLite databases and their journals, anywhere (``mlflow.db``, ``optuna.db``): live stores of one machine, which
+#: a copy would corrupt while their process writes; several machines share PostgreSQL instead.
+SQLITE_SUFFIXES = (".db", ".db-journal", ".db-wal", ".db-shm", ".sqlite", ".sqlite3")
 #: Top folders that :data:`adt.cache.FOLDER_STAGES` leaves out -> the stage that writes them.
 MORE_FOLDER_STAGES = {"raw": "raw_dataset"}
 
 Log = Callable[[str], None]
+#: The index record of a file removed since it was pushed (a pull removes it where it is unchanged, never fetches it).
+DELETED = {"deleted": True}
 
 
 class StoreMismatch(RuntimeError):
@@ -70,7 +78,8 @@ class StoreMismatch(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Transfer:
-    """What a push or pull moved: ``files`` (and links) written, ``bytes`` uploaded or downloaded, ``seconds``."""
+    """What a push or pull moved: ``files`` (links, and removals pushed) recorded, ``bytes`` uploaded or downloaded,
+    ``seconds``."""
 
     files: int
     bytes: int
@@ -89,8 +98,12 @@ def stage_of(relpath: str) -> str | None:
 
 
 def _shared(relpath: str) -> bool:
-    """Whether ``relpath`` travels (not :data:`LOCAL_ONLY`, not a temporary of :mod:`adt.atomic`)."""
-    return relpath.split("/")[0] not in LOCAL_ONLY and not Path(relpath).name.startswith((".tmp-", ".old-"))
+    """Whether ``relpath`` travels: not :data:`LOCAL_ONLY`, not a SQLite database (:data:`SQLITE_SUFFIXES`), not in
+    or under a temporary of :mod:`adt.atomic` (a ``.tmp-`` file or folder being written by a running step, an
+    ``.old-`` folder being replaced)."""
+    parts = relpath.split("/")
+    return (parts[0] not in LOCAL_ONLY and not parts[-1].endswith(SQLITE_SUFFIXES)
+            and not any(part.startswith((".tmp-", ".old-")) for part in parts))
 
 
 def _record(path: Path) -> dict:
@@ -188,8 +201,10 @@ class DataStore:
         with self._state() as state:
             self._merge_index(state)
             changed: dict[str, dict] = {}
+            here = set()
             for path in self._files():
                 rel = path.relative_to(self.folder).as_posix()
+                here.add(rel)
                 known = state["local"].get(rel)
                 if known and known[:2] == _stamp(path):
                     continue
@@ -197,11 +212,15 @@ class DataStore:
                 state["local"][rel] = [*_stamp(path), record]
                 if state["remote"].get(rel) != record:
                     changed[rel] = record
+            for rel in [r for r in state["local"] if r not in here and _shared(r)]:  # removed here since
+                del state["local"][rel]
+                if not state["remote"].get(rel, DELETED).get("deleted"):
+                    changed[rel] = DELETED
             stored = {r[HASH] for r in state["remote"].values() if HASH in r}
             sent = 0
             with self._scratch() as tmp:
                 for rel, record in changed.items():
-                    if "link" in record or record[HASH] in stored:
+                    if HASH not in record or record[HASH] in stored:
                         continue
                     digest = record[HASH]
                     staged = Path(tmp, digest)
@@ -243,6 +262,9 @@ class DataStore:
                 if not _shared(rel) or (wanted is not None and stage_of(rel) not in wanted | {None}):
                     continue
                 path = self.folder / rel
+                if record.get("deleted"):
+                    self._forget(state, rel, path)
+                    continue
                 if self._holds(state, rel, path, record):
                     continue
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -265,16 +287,23 @@ class DataStore:
         return done
 
     def _holds(self, state: dict, rel: str, path: Path, record: dict) -> bool:
-        """Whether ``path`` is already ``record`` (by its recorded stamp, else by its content)."""
+        """Whether ``path`` is to stay as it is: it is ``record`` already, or it changed here since this folder last
+        pushed or pulled it (a step on this machine may be writing it: a local change is never overwritten; the
+        next push sends it). Only a missing file, or one unchanged here that the store holds newer, is fetched."""
         if not path.exists() and not path.is_symlink():
             return False
         known = state["local"].get(rel)
         if known and known[:2] == _stamp(path):
             return known[2] == record
-        if _record(path) != record:
-            return False
-        state["local"][rel] = [*_stamp(path), record]
+        if _record(path) == record:
+            state["local"][rel] = [*_stamp(path), record]
         return True
+
+    def _forget(self, state: dict, rel: str, path: Path) -> None:
+        """A file removed elsewhere: removed here too if this folder has not changed it since it last synced it."""
+        known = state["local"].pop(rel, None)
+        if known and (path.exists() or path.is_symlink()) and known[:2] == _stamp(path):
+            path.unlink()
 
     def _files(self) -> Iterator[Path]:
         """Every file and symlink of the data folder that travels (:func:`_shared`)."""
@@ -298,8 +327,8 @@ class DataStore:
                            if (k := state["local"].get(p.relative_to(self.folder).as_posix())) is None
                            or k[:2] != _stamp(p))
             return {"store": self.uri, "data_dir": str(self.folder), "exists": exists,
-                    "files_in_store": len(state["remote"]), "index_files": len(state["seen"]),
-                    "changed_here": unpushed}
+                    "files_in_store": sum(1 for r in state["remote"].values() if not r.get("deleted")),
+                    "index_files": len(state["seen"]), "changed_here": unpushed}
 
 
 def from_env() -> DataStore | None:

@@ -1,7 +1,7 @@
 """The data folder through an artifact store (:mod:`adt.data_store`), with a ``file://`` store: a folder's files
 pushed, then pulled into an empty folder at the same path (the first one moved away) with the same bytes; only the
-stages asked for; what stays local never travels; a tampered object, a folder at another path and an unreachable
-store are refused, named. The real MDB recording and annotation are the files. The MLflow tracking server's proxied
+stages asked for; what stays local never travels; a local change is never overwritten; a removal travels. A tampered
+object, a folder at another path and a command without ``ADT_DATA_STORE`` are refused, named. The real MDB recording and annotation are the files. The MLflow tracking server's proxied
 store and the Dagster steps are checked by tests/test_distributed_celery.py."""
 
 from __future__ import annotations
@@ -32,7 +32,12 @@ def _layout(data: Path, mdb_track: dict) -> None:
     (data / "dagster").mkdir()
     (data / "dagster" / "runs.db").write_text("local")
     (data / "mlflow.db").write_text("local")
+    (data / "optuna.db").write_text("local")  # a SQLite store anywhere stays
+    (data / "lm_gru" / "k").mkdir(parents=True)
+    (data / "lm_gru" / "k" / "study.db-journal").write_text("local")
     (data / "tables" / "k1" / ".tmp-onsets.txt-1-x").write_text("half")
+    (data / "tables" / ".tmp-k2-1-x").mkdir()  # a folder being written (adt.atomic.atomic_dir)
+    (data / "tables" / ".tmp-k2-1-x" / "onsets.txt").write_text("half")
 
 
 def _tree(folder: Path) -> dict[str, bytes | str]:
@@ -55,7 +60,8 @@ def test_push_then_pull_into_an_empty_folder(tmp_path, mdb_track):
     pushed = DataStore(store, data).push(log=lambda m: None)
     assert pushed.files == 4 and pushed.bytes > mdb_track["wav"].stat().st_size  # 3 files and a link
     assert DataStore(store, data).push(log=lambda m: None).files == 0  # nothing changed: nothing sent
-    wanted = {k: v for k, v in _tree(data).items() if k.split("/")[0] not in LOCAL_ONLY and ".tmp-" not in k}
+    wanted = {k: v for k, v in _tree(data).items()
+              if k.split("/")[0] not in LOCAL_ONLY and ".tmp-" not in k and ".db" not in k}
 
     gone = data.rename(tmp_path / "data.gone")  # the machine that computed them is gone
     data.mkdir()
@@ -64,15 +70,35 @@ def test_push_then_pull_into_an_empty_folder(tmp_path, mdb_track):
     assert DataStore(store, data).pull(log=lambda m: None).files == 2  # the rest (the audio and its record)
     assert _tree(data) == wanted and _tree(data)["tables/k1/latest"] == "-> onsets.txt"
     assert DataStore(store, data).pull(log=lambda m: None).files == 0
-    assert not (data / "dagster").exists() and not (data / "mlflow.db").exists()
+    assert not (data / "dagster").exists() and not (data / "mlflow.db").exists() and not (data / "optuna.db").exists()
 
     # a change here travels back; the other folder gets only that file
     (data / "tables" / "k1" / "onsets.txt").write_text("0.5\tKD\n")
     assert DataStore(store, data).push(log=lambda m: None).files == 1
     shutil.rmtree(data)
     gone.rename(data)
+    wav = data / "audio" / "mdb" / "drums.wav"
+    wav.write_bytes(wav.read_bytes()[:-4])  # changed here, not pushed yet (a step writing it): never overwritten
     again = DataStore(store, data).pull(log=lambda m: None)
     assert again.files == 1 and (data / "tables" / "k1" / "onsets.txt").read_text() == "0.5\tKD\n"
+    assert wav.stat().st_size == mdb_track["wav"].stat().st_size - 4
+
+    # a file removed here (a step's transient file) is removed where it is unchanged, and never brought back
+    twins = [tmp_path / "twin-a", tmp_path / "twin-b"]  # copies that synced it
+    for twin in twins:
+        shutil.copytree(data, twin, symlinks=True)
+    (twins[1] / "tables" / "k1" / "onsets.txt").write_text("0.75\tSD\n")  # re-written there since
+    (data / "tables" / "k1" / "onsets.txt").unlink()
+    assert DataStore(store, data).push(log=lambda m: None).files == 2  # the removal, and the changed audio
+    for twin, kept in zip(twins, (False, True)):
+        shutil.rmtree(data)
+        twin.rename(data)
+        DataStore(store, data).pull(log=lambda m: None)
+        assert (data / "tables" / "k1" / "onsets.txt").exists() == kept
+    shutil.rmtree(data)
+    data.mkdir()
+    DataStore(store, data).pull(log=lambda m: None)
+    assert not (data / "tables" / "k1" / "onsets.txt").exists() and (data / "tables" / "k1" / "latest").is_symlink()
 
 
 def test_stage_of_folders_and_records():
