@@ -184,9 +184,26 @@ class DataStore:
             for name in names:
                 if name in seen:
                     continue
-                doc = json.loads(Path(self.repo.download_artifacts(f"index/{name}", tmp)).read_text())
-                state["remote"].update(doc["files"])
+                state["remote"].update(self._index_file(name, tmp)["files"])
                 state["seen"].append(name)
+
+    def _index_file(self, name: str, tmp: str) -> dict:
+        """The index file ``name``; read again once a second later if it is not whole yet (another machine may
+        be uploading it as it is listed).
+
+        Raises:
+            OSError: it is still not an index file (named).
+        """
+        for wait_s in (1.0, None):
+            try:
+                doc = json.loads(Path(self.repo.download_artifacts(f"index/{name}", tmp)).read_text())
+                if doc.get("format") == FORMAT and isinstance(doc.get("files"), dict):
+                    return doc
+            except ValueError:
+                pass
+            if wait_s:
+                time.sleep(wait_s)
+        raise OSError(f"{STORE_ENV}={self.uri}: index/{name} is not an index file of {FORMAT}")
 
     # -- the two directions ---------------------------------------------------------------------------------
     def push(self, log: Log = print) -> Transfer:

@@ -1,7 +1,7 @@
 """The data folder through an artifact store (:mod:`adt.data_store`), with a ``file://`` store: a folder's files
 pushed, then pulled into an empty folder at the same path (the first one moved away) with the same bytes; only the
 stages asked for; what stays local never travels; a local change is never overwritten; a removal travels. A tampered
-object, a folder at another path and a command without ``ADT_DATA_STORE`` are refused, named. The real MDB recording and annotation are the files. The MLflow tracking server's proxied
+object, a broken index file, a folder at another path and a command without ``ADT_DATA_STORE`` are refused, named. The real MDB recording and annotation are the files. The MLflow tracking server's proxied
 store and the Dagster steps are checked by tests/test_distributed_celery.py."""
 
 from __future__ import annotations
@@ -121,6 +121,13 @@ def test_refusals_name_the_store_and_the_file(tmp_path, mdb_track):
     with pytest.raises(OSError, match="the object of audio/mdb/drums.wav is not what was pushed"):
         DataStore(store, data).pull(log=lambda m: None)
     assert not (data / "audio" / "mdb" / "drums.wav").exists()  # nothing half-trusted left
+
+    index = next((tmp_path / "store" / "index").iterdir())
+    index.write_text(index.read_text()[:20])  # cut short (as if still being uploaded), and never completed
+    shutil.rmtree(data)
+    data.mkdir()
+    with pytest.raises(OSError, match=f"index/{index.name} is not an index file"):
+        DataStore(store, data).pull(log=lambda m: None)
 
     env = {**os.environ, "ADT_DATA_DIR": str(tmp_path / "other"), "ADT_DATA_STORE": store,
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
