@@ -1,8 +1,9 @@
 """The data folder through an artifact store (:mod:`adt.data_store`), with a ``file://`` store: a folder's files
 pushed, then pulled into an empty folder at the same path (the first one moved away) with the same bytes; only the
 stages asked for; what stays local never travels; a local change is never overwritten; a removal travels. A tampered
-object, a broken index file, a folder at another path and a command without ``ADT_DATA_STORE`` are refused, named. The real MDB recording and annotation are the files. The MLflow tracking server's proxied
-store and the Dagster steps are checked by tests/test_distributed_celery.py."""
+object, a broken index file, a folder at another path and a command without ``ADT_DATA_STORE`` are refused, named.
+The real MDB recording and annotation are the files. The MLflow tracking server's proxied store and the Dagster
+steps are checked by tests/test_distributed_celery.py."""
 
 from __future__ import annotations
 
