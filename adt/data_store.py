@@ -50,7 +50,7 @@ import filelock
 
 from adt import tracking
 from adt.atomic import write_json
-from adt.cache import DIGESTS, FOLDER_STAGES, HASH, content_hash
+from adt.cache import DIGESTS, FOLDER_STAGES, HASH, content_hash, file_record
 from adt.config import data_dir
 
 #: The environment variable naming the store (an MLflow artifact URI); unset: no store, nothing moves.
@@ -64,7 +64,8 @@ LOCAL_ONLY = frozenset({".store", ".lock", ".lock.holder.json", "dagster", "mlar
 #: SQLite databases and their journals, anywhere (``mlflow.db``, ``optuna.db``): live stores of one machine, which
 #: a copy would corrupt while their process writes; several machines share PostgreSQL instead.
 SQLITE_SUFFIXES = (".db", ".db-journal", ".db-wal", ".db-shm", ".sqlite", ".sqlite3")
-#: Top folders that :data:`adt.cache.FOLDER_STAGES` leaves out -> the stage that writes them.
+#: Top folders that :data:`adt.cache.FOLDER_STAGES` leaves out -> the stage that writes them (``raw`` is not there:
+#: ``adt verify`` would read the unpacked archives' own ``manifest.json`` files as stage manifests).
 MORE_FOLDER_STAGES = {"raw": "raw_dataset"}
 
 Log = Callable[[str], None]
@@ -107,10 +108,8 @@ def _shared(relpath: str) -> bool:
 
 
 def _record(path: Path) -> dict:
-    """The index record of ``path``: ``{"link": target}`` for a symlink, else ``{"bytes", HASH}``."""
-    if path.is_symlink():
-        return {"link": os.readlink(path)}
-    return {"bytes": path.stat().st_size, HASH: content_hash(path)}
+    """The index record of ``path``: ``{"link": target}`` for a symlink, else :func:`adt.cache.file_record`."""
+    return {"link": os.readlink(path)} if path.is_symlink() else file_record(path)
 
 
 def _stamp(path: Path) -> list:

@@ -104,7 +104,7 @@ def lm_regularization_helps_somewhere(context: dg.AssetCheckExecutionContext,
                                       tatum_study: TatumStudyResult) -> dg.AssetCheckResult:
     from adt.tatum.evaluate import regularization_findings
 
-    context.resources.data_store.pull("tatum_study", context.log.info)  # its results table
+    context.resources.data_store.pull("tatum_study", context.log.info, upstream=False)  # its results table
     passed, meta = regularization_findings(pd.read_parquet(tatum_study.results))
     return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.WARN, metadata=meta)
 
@@ -118,7 +118,8 @@ def _reproduces(asset: str, alias: str) -> dg.AssetChecksDefinition:
     def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from adt.evaluation.registered import alias_reproduces
 
-        context.resources.data_store.pull(asset, context.log.info)  # its validation track's features
+        # its validation track: a features file and its targets (the features stage's folders alone)
+        context.resources.data_store.pull("features", context.log.info, upstream=False)
         passed, meta = alias_reproduces(alias)
         return dg.AssetCheckResult(passed=passed, metadata=meta)
     return check

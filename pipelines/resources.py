@@ -92,15 +92,16 @@ class DataStoreResource(dg.ConfigurableResource):
     def _store(self) -> DataStore | None:
         return DataStore(self.uri) if self.uri else None
 
-    def pull(self, stage: str, log: Callable[[str], None]) -> None:
-        """Fetch what ``stage`` and the stages upstream of it wrote elsewhere (:func:`adt.stages.needed`).
+    def pull(self, stage: str, log: Callable[[str], None], upstream: bool = True) -> None:
+        """Fetch what ``stage`` and the stages upstream of it wrote elsewhere (:func:`adt.stages.needed`), or, with
+        ``upstream`` False, what ``stage`` alone wrote (a check that reads one stage's files).
 
         Raises:
             dagster.Failure: the store belongs to a folder at another path, or cannot be read (named).
         """
         if (store := self._store()) is not None:
             with _failure("pull from", self.uri):
-                store.pull(needed(stage), log)
+                store.pull(needed(stage) if upstream else [stage], log)
 
     def push(self, log: Callable[[str], None]) -> None:
         """Upload what changed in the data folder.

@@ -139,3 +139,21 @@ def test_refusals_name_the_store_and_the_file(tmp_path, mdb_track):
     cli = subprocess.run([sys.executable, "-m", "adt.data_store", "pull"], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=120)
     assert cli.returncode == 2 and "ADT_DATA_STORE is not set" in cli.stderr
+
+
+def test_the_resource_pulls_a_stage_alone_or_with_its_upstream(tmp_path, mdb_track, monkeypatch):
+    """``DataStoreResource.pull``: a check's pull of one stage fetches that stage's folders alone; a step's pull
+    fetches its upstream stages' too (``tracks`` reads the audio ``dataset_tables`` rendered)."""
+    from pipelines.resources import DataStoreResource
+
+    data, store = tmp_path / "data", f"file://{tmp_path / 'store'}"
+    _layout(data, mdb_track)
+    DataStore(store, data).push(log=lambda m: None)
+    shutil.rmtree(data)
+    data.mkdir()
+    monkeypatch.setenv("ADT_DATA_DIR", str(data))
+    resource = DataStoreResource(uri=store)
+    resource.pull("tracks", lambda m: None, upstream=False)
+    assert sorted(_tree(data)) == ["tables/k1/latest", "tables/k1/onsets.txt"]
+    resource.pull("tracks", lambda m: None)
+    assert (data / "audio" / "mdb" / "drums.wav").read_bytes() == mdb_track["wav"].read_bytes()
